@@ -1,0 +1,93 @@
+/*
+ * fm_import.h: vendor dictionaries in their native formats -> fields.
+ *
+ * Formats: "rdm" (Refinitiv RDMFieldDictionary), "bbdl" (Bloomberg Data
+ * License field list), "csv" (RFC 4180, BOM, quoted multi-line fields, a
+ * column mapping) and "jsonl" (one JSON object per line, same mapping).
+ * Also the gold / train-pair TSV reader.
+ *
+ * Ownership: an fm_fieldset owns every string of its fields (in its arena);
+ * field pointers are borrowed from the set and valid until it is freed.
+ */
+#ifndef FM_IMPORT_H
+#define FM_IMPORT_H
+
+#include "fm_util.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One field of a vendor dictionary.  No string is NULL: absent is "". */
+typedef struct fm_field {
+  const char *vendor;      /* "bloomberg", "refinitiv", ... from the config */
+  const char *id;          /* mnemonic / acronym / code, trimmed */
+  const char *name;        /* long name (RDM DDE acronym, CSV name column) */
+  const char *description; /* free text, whitespace runs collapsed */
+  const char *type;        /* vendor type (PRICE, Real, Income, ...) */
+  const char *category;    /* vendor category (Data License Category, book) */
+  const char *source;      /* path of the file it came from */
+  uint32_t line;           /* 1-based line where its record starts */
+} fm_field;
+
+typedef struct fm_fieldset {
+  fm_field *v;
+  size_t n, cap;
+  fm_arena arena; /* owns all strings */
+} fm_fieldset;
+
+void fm_fieldset_init(fm_fieldset *s);
+void fm_fieldset_free(fm_fieldset *s);
+/* Append a copy of *f (all strings copied into the set's arena; NULL
+ * strings become ""). */
+fm_rc fm_fieldset_add(fm_fieldset *s, const fm_field *f);
+
+/* Merge query sources: append every field of `in` to `out`; a field whose id
+ * is already in `out` is merged into it (the longer description wins, empty
+ * name/type/category are filled), not appended. */
+fm_rc fm_fieldset_merge(fm_fieldset *out, const fm_fieldset *in, fm_error *err);
+
+/* Where a source is and how to read it.  Column names apply to csv and
+ * jsonl (NULL: use "id", "name", "description", "type", "category"; a NULL
+ * optional column that is absent is simply empty).  All strings borrowed. */
+typedef struct fm_source_spec {
+  const char *vendor;
+  const char *format; /* "rdm" | "bbdl" | "csv" | "jsonl" */
+  const char *path;
+  const char *col_id, *col_name, *col_description, *col_type, *col_category;
+} fm_source_spec;
+
+/* Read one source and append its fields to *out.  Duplicate ids inside the
+ * source are kept and warned about once (fm_warn) with file:line of the first
+ * repeat and the count.  Malformed input (unterminated quote, missing
+ * mapped column, invalid UTF-8, a line that is not a definition) fails with
+ * FM_ERR_PARSE and a message "path:line: what" naming the column/field;
+ * *out is then left as it was before the call. */
+fm_rc fm_import_source(const fm_source_spec *spec, fm_fieldset *out,
+                       fm_error *err);
+
+/* ---- pairs (gold / train_pairs TSV) ----------------------------------- */
+
+/* Gold or training pairs: a header row, then query id TAB reference id
+ * (extra columns ignored, blank lines skipped).  Owns its strings. */
+typedef struct fm_pair {
+  const char *query;
+  const char *ref;
+} fm_pair;
+
+typedef struct fm_pairs {
+  fm_pair *v;
+  size_t n, cap;
+  fm_arena arena;
+} fm_pairs;
+
+void fm_pairs_init(fm_pairs *p);
+void fm_pairs_free(fm_pairs *p);
+/* Append the pairs of one TSV file; a row with fewer than two columns is
+ * FM_ERR_PARSE naming path:line. */
+fm_rc fm_pairs_load(const char *path, fm_pairs *out, fm_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FM_IMPORT_H */

@@ -1,0 +1,116 @@
+/* files.c: whole-file reads, atomic temp+fsync+rename writes, paths. */
+#define _GNU_SOURCE
+#include "fm_util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+fm_rc fm_read_file(const char *path, char **out, size_t *len, fm_error *err) {
+  *out = NULL;
+  if (len) *len = 0;
+  FILE *fp = fopen(path, "rb");
+  if (!fp)
+    return fm_error_set(err, FM_ERR_IO, "%s: cannot open: %s", path,
+                        strerror(errno));
+  fm_buf b;
+  fm_buf_init(&b);
+  char chunk[65536];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0) {
+    if (fm_buf_append(&b, chunk, n)) {
+      fclose(fp);
+      fm_buf_free(&b);
+      return fm_error_set(err, FM_ERR_NOMEM, "%s: out of memory reading", path);
+    }
+  }
+  int bad = ferror(fp);
+  int e = errno;
+  fclose(fp);
+  if (bad) {
+    fm_buf_free(&b);
+    return fm_error_set(err, FM_ERR_IO, "%s: read error: %s", path, strerror(e));
+  }
+  if (!b.buf && fm_buf_append(&b, "", 0)) {
+    return fm_error_set(err, FM_ERR_NOMEM, "%s: out of memory", path);
+  }
+  *out = b.buf;
+  if (len) *len = b.len;
+  return FM_OK;
+}
+
+fm_rc fm_atomic_open(fm_atomic *a, const char *path, fm_error *err) {
+  a->fp = NULL;
+  a->path = fm_strdup(path);
+  a->tmp = NULL;
+  fm_buf t;
+  fm_buf_init(&t);
+  if (!a->path || fm_buf_printf(&t, "%s.tmp.%ld", path, (long)getpid())) {
+    fm_free(a->path);
+    fm_buf_free(&t);
+    a->path = NULL;
+    return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  }
+  a->tmp = t.buf;
+  a->fp = fopen(a->tmp, "wb");
+  if (!a->fp) {
+    fm_rc rc = fm_error_set(err, FM_ERR_IO, "%s: cannot create: %s", a->tmp,
+                            strerror(errno));
+    fm_free(a->tmp);
+    fm_free(a->path);
+    a->tmp = a->path = NULL;
+    return rc;
+  }
+  return FM_OK;
+}
+
+fm_rc fm_atomic_commit(fm_atomic *a, fm_error *err) {
+  fm_rc rc = FM_OK;
+  if (fflush(a->fp) != 0 || ferror(a->fp))
+    rc = fm_error_set(err, FM_ERR_IO, "%s: write failed: %s", a->tmp,
+                      strerror(errno));
+  else if (fsync(fileno(a->fp)) != 0)
+    rc = fm_error_set(err, FM_ERR_IO, "%s: fsync failed: %s", a->tmp,
+                      strerror(errno));
+  if (fclose(a->fp) != 0 && rc == FM_OK)
+    rc = fm_error_set(err, FM_ERR_IO, "%s: close failed: %s", a->tmp,
+                      strerror(errno));
+  a->fp = NULL;
+  if (rc == FM_OK && rename(a->tmp, a->path) != 0)
+    rc = fm_error_set(err, FM_ERR_IO, "%s: cannot rename to %s: %s", a->tmp,
+                      a->path, strerror(errno));
+  if (rc != FM_OK) unlink(a->tmp);
+  fm_free(a->tmp);
+  fm_free(a->path);
+  a->tmp = a->path = NULL;
+  return rc;
+}
+
+void fm_atomic_abort(fm_atomic *a) {
+  if (a->fp) fclose(a->fp);
+  if (a->tmp) unlink(a->tmp);
+  fm_free(a->tmp);
+  fm_free(a->path);
+  a->fp = NULL;
+  a->tmp = a->path = NULL;
+}
+
+char *fm_path_dirname(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return fm_strdup(".");
+  if (slash == path) return fm_strdup("/");
+  return fm_strndup(path, (size_t)(slash - path));
+}
+
+char *fm_path_join(const char *dir, const char *rel) {
+  if (rel[0] == '/' || !dir || !dir[0]) return fm_strdup(rel);
+  fm_buf b;
+  fm_buf_init(&b);
+  if (fm_buf_printf(&b, "%s/%s", dir, rel)) {
+    fm_buf_free(&b);
+    return NULL;
+  }
+  return b.buf;
+}

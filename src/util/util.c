@@ -1,0 +1,278 @@
+/* util.c: errors, memory with fault injection, buffers, arena, hashing. */
+#define _GNU_SOURCE
+#include "fm_util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <time.h>
+
+const char *fm_rc_name(fm_rc rc) {
+  switch (rc) {
+  case FM_OK: return "ok";
+  case FM_ERR_NOMEM: return "nomem";
+  case FM_ERR_IO: return "io";
+  case FM_ERR_PARSE: return "parse";
+  case FM_ERR_FORMAT: return "format";
+  case FM_ERR_CORRUPT: return "corrupt";
+  case FM_ERR_VERSION: return "version";
+  case FM_ERR_ARG: return "arg";
+  case FM_ERR_NOTFOUND: return "notfound";
+  case FM_ERR_ICU: return "icu";
+  case FM_ERR_LAPACK: return "lapack";
+  case FM_ERR_INTERNAL: return "internal";
+  }
+  return "unknown";
+}
+
+void fm_error_init(fm_error *err) {
+  if (!err) return;
+  err->rc = FM_OK;
+  err->msg[0] = '\0';
+}
+
+fm_rc fm_error_set(fm_error *err, fm_rc rc, const char *fmt, ...) {
+  if (!err) return rc;
+  err->rc = rc;
+  if (err->msg[0] == '\0') {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+  }
+  return rc;
+}
+
+void fm_error_prefix(fm_error *err, const char *fmt, ...) {
+  if (!err) return;
+  char pre[FM_ERRMSG_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(pre, sizeof pre, fmt, ap);
+  va_end(ap);
+  size_t pl = strlen(pre);
+  if (pl + 2 >= sizeof err->msg) return;
+  size_t ml = strlen(err->msg);
+  if (pl + 2 + ml >= sizeof err->msg) ml = sizeof err->msg - pl - 3;
+  memmove(err->msg + pl + 2, err->msg, ml);
+  err->msg[pl + 2 + ml] = '\0';
+  memcpy(err->msg, pre, pl);
+  err->msg[pl] = ':';
+  err->msg[pl + 1] = ' ';
+}
+
+static void default_warn(void *ctx, const char *msg) {
+  (void)ctx;
+  fprintf(stderr, "fieldmatch: warning: %s\n", msg);
+}
+static fm_warn_fn warn_fn = default_warn;
+static void *warn_ctx;
+
+void fm_set_warn_handler(fm_warn_fn fn, void *ctx) {
+  warn_fn = fn ? fn : default_warn;
+  warn_ctx = fn ? ctx : NULL;
+}
+
+void fm_warn(const char *fmt, ...) {
+  char msg[FM_ERRMSG_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  warn_fn(warn_ctx, msg);
+}
+
+/* ---- memory ---------------------------------------------------------- */
+
+static long fault_countdown; /* 0 = off */
+
+void fm_fault_malloc_after(long n) { fault_countdown = n; }
+
+static int fault_now(void) {
+  if (fault_countdown <= 0) return 0;
+  if (--fault_countdown == 0) return 1;
+  return 0;
+}
+
+void *fm_malloc(size_t n) {
+  if (fault_now()) return NULL;
+  return malloc(n ? n : 1);
+}
+
+void *fm_calloc(size_t n, size_t size) {
+  if (size && n > SIZE_MAX / size) return NULL;
+  if (fault_now()) return NULL;
+  return calloc(n ? n : 1, size ? size : 1);
+}
+
+void *fm_realloc(void *p, size_t n) {
+  if (fault_now()) return NULL;
+  return realloc(p, n ? n : 1);
+}
+
+void fm_free(void *p) { free(p); }
+
+char *fm_strndup(const char *s, size_t n) {
+  char *d = fm_malloc(n + 1);
+  if (!d) return NULL;
+  memcpy(d, s, n);
+  d[n] = '\0';
+  return d;
+}
+
+char *fm_strdup(const char *s) { return fm_strndup(s, strlen(s)); }
+
+fm_rc fm_grow(void **pv, size_t *cap, size_t need, size_t elsz) {
+  if (need <= *cap) return FM_OK;
+  size_t nc = *cap ? *cap : 8;
+  while (nc < need) {
+    if (nc > SIZE_MAX / 2) return FM_ERR_NOMEM;
+    nc *= 2;
+  }
+  if (elsz && nc > SIZE_MAX / elsz) return FM_ERR_NOMEM;
+  void *np = fm_realloc(*pv, nc * elsz);
+  if (!np) return FM_ERR_NOMEM;
+  *pv = np;
+  *cap = nc;
+  return FM_OK;
+}
+
+/* ---- buffer ----------------------------------------------------------- */
+
+void fm_buf_init(fm_buf *b) { b->buf = NULL; b->len = b->cap = 0; }
+void fm_buf_free(fm_buf *b) { fm_free(b->buf); fm_buf_init(b); }
+void fm_buf_reset(fm_buf *b) { b->len = 0; if (b->buf) b->buf[0] = '\0'; }
+
+fm_rc fm_buf_append(fm_buf *b, const void *p, size_t n) {
+  if (fm_grow((void **)&b->buf, &b->cap, b->len + n + 1, 1)) return FM_ERR_NOMEM;
+  if (n) memcpy(b->buf + b->len, p, n);
+  b->len += n;
+  b->buf[b->len] = '\0';
+  return FM_OK;
+}
+
+fm_rc fm_buf_puts(fm_buf *b, const char *s) { return fm_buf_append(b, s, strlen(s)); }
+fm_rc fm_buf_putc(fm_buf *b, char c) { return fm_buf_append(b, &c, 1); }
+
+fm_rc fm_buf_printf(fm_buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0) return FM_ERR_INTERNAL;
+  if (fm_grow((void **)&b->buf, &b->cap, b->len + (size_t)n + 1, 1)) return FM_ERR_NOMEM;
+  va_start(ap, fmt);
+  vsnprintf(b->buf + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+  return FM_OK;
+}
+
+/* ---- arena ------------------------------------------------------------ */
+
+struct fm_arena_block {
+  fm_arena_block *next;
+  size_t used, size;
+  _Alignas(8) char data[];
+};
+
+void fm_arena_init(fm_arena *a) { a->head = NULL; }
+
+void fm_arena_free(fm_arena *a) {
+  fm_arena_block *b = a->head;
+  while (b) {
+    fm_arena_block *n = b->next;
+    fm_free(b);
+    b = n;
+  }
+  a->head = NULL;
+}
+
+void *fm_arena_alloc(fm_arena *a, size_t n) {
+  n = (n + 7) & ~(size_t)7;
+  fm_arena_block *b = a->head;
+  if (!b || b->size - b->used < n) {
+    size_t sz = n > 65536 ? n : 65536;
+    fm_arena_block *nb = fm_malloc(sizeof *nb + sz);
+    if (!nb) return NULL;
+    nb->used = 0;
+    nb->size = sz;
+    if (b && n > 65536) {
+      /* big one-off: keep the current head for small allocations */
+      nb->next = b->next;
+      b->next = nb;
+      nb->used = n;
+      return nb->data;
+    }
+    nb->next = b;
+    a->head = b = nb;
+  }
+  void *p = b->data + b->used;
+  b->used += n;
+  return p;
+}
+
+char *fm_arena_strndup(fm_arena *a, const char *s, size_t n) {
+  char *d = fm_arena_alloc(a, n + 1);
+  if (!d) return NULL;
+  if (n) memcpy(d, s, n);
+  d[n] = '\0';
+  return d;
+}
+
+char *fm_arena_strdup(fm_arena *a, const char *s) {
+  return fm_arena_strndup(a, s, strlen(s));
+}
+
+/* ---- hashing ---------------------------------------------------------- */
+
+uint64_t fm_hash64(const void *p, size_t n) {
+  const unsigned char *s = p;
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; i++) {
+    h ^= s[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+static uint32_t crc32c_table[8][256];
+static pthread_once_t crc32c_once = PTHREAD_ONCE_INIT;
+
+static void crc32c_init(void) {
+  for (uint32_t i = 0; i < 256; i++) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+    crc32c_table[0][i] = c;
+  }
+  for (uint32_t i = 0; i < 256; i++)
+    for (int t = 1; t < 8; t++)
+      crc32c_table[t][i] = (crc32c_table[t - 1][i] >> 8) ^
+                           crc32c_table[0][crc32c_table[t - 1][i] & 0xff];
+}
+
+uint32_t fm_crc32c(uint32_t crc, const void *p, size_t n) {
+  pthread_once(&crc32c_once, crc32c_init);
+  const unsigned char *s = p;
+  crc = ~crc;
+  while (n >= 8) {
+    uint32_t lo = crc ^ ((uint32_t)s[0] | (uint32_t)s[1] << 8 |
+                         (uint32_t)s[2] << 16 | (uint32_t)s[3] << 24);
+    crc = crc32c_table[7][lo & 0xff] ^ crc32c_table[6][(lo >> 8) & 0xff] ^
+          crc32c_table[5][(lo >> 16) & 0xff] ^ crc32c_table[4][lo >> 24] ^
+          crc32c_table[3][s[4]] ^ crc32c_table[2][s[5]] ^
+          crc32c_table[1][s[6]] ^ crc32c_table[0][s[7]];
+    s += 8;
+    n -= 8;
+  }
+  while (n--) crc = (crc >> 8) ^ crc32c_table[0][(crc ^ *s++) & 0xff];
+  return ~crc;
+}
+
+double fm_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}

@@ -1,0 +1,73 @@
+/* fm_test.h: a minimal test harness.  Each test file defines test
+ * functions and calls them through FM_RUN; a failing check prints
+ * file:line and the expression and marks the run failed.  Exit 77 means
+ * "skipped" (ctest SKIP_RETURN_CODE). */
+#ifndef FM_TEST_H
+#define FM_TEST_H
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fm_test_failures;
+static int fm_test_checks;
+
+#define CHECK(cond)                                                        \
+  do {                                                                     \
+    fm_test_checks++;                                                      \
+    if (!(cond)) {                                                         \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,     \
+              #cond);                                                      \
+      fm_test_failures++;                                                  \
+    }                                                                      \
+  } while (0)
+
+#define CHECK_STR(a, b)                                                    \
+  do {                                                                     \
+    const char *fm_a_ = (a), *fm_b_ = (b);                                 \
+    fm_test_checks++;                                                      \
+    if (!fm_a_ || !fm_b_ || strcmp(fm_a_, fm_b_) != 0) {                   \
+      fprintf(stderr, "%s:%d: CHECK_STR failed: %s == \"%s\", want \"%s\"\n", \
+              __FILE__, __LINE__, #a, fm_a_ ? fm_a_ : "(null)",            \
+              fm_b_ ? fm_b_ : "(null)");                                   \
+      fm_test_failures++;                                                  \
+    }                                                                      \
+  } while (0)
+
+#define CHECK_NEAR(a, b, tol)                                              \
+  do {                                                                     \
+    double fm_a_ = (a), fm_b_ = (b);                                       \
+    fm_test_checks++;                                                      \
+    if (!(fabs(fm_a_ - fm_b_) <= (tol))) {                                 \
+      fprintf(stderr, "%s:%d: CHECK_NEAR failed: %s = %g, want %g +- %g\n", \
+              __FILE__, __LINE__, #a, fm_a_, fm_b_, (double)(tol));        \
+      fm_test_failures++;                                                  \
+    }                                                                      \
+  } while (0)
+
+#define FM_RUN(fn)                                                         \
+  do {                                                                     \
+    int fm_before_ = fm_test_failures;                                     \
+    fn();                                                                  \
+    fprintf(stderr, "%s %s\n", fm_test_failures == fm_before_ ? "ok  " : "FAIL", #fn); \
+  } while (0)
+
+#define FM_TEST_EXIT()                                                     \
+  do {                                                                     \
+    fprintf(stderr, "%d checks, %d failed\n", fm_test_checks, fm_test_failures); \
+    return fm_test_failures ? 1 : 0;                                       \
+  } while (0)
+
+/* Path of the shared data folder, or NULL (then the test should skip). */
+static inline const char *fm_test_shared(void) {
+  const char *s = getenv("FM_SHARED");
+  if (!s || !*s) s = "../shared";
+  FILE *fp;
+  char probe[4096];
+  snprintf(probe, sizeof probe, "%s/gold/README.md", s);
+  fp = fopen(probe, "r");
+  if (!fp) return NULL;
+  fclose(fp);
+  return s;
+}
+#endif

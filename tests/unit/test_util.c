@@ -1,0 +1,123 @@
+/* test_util.c: the util module: errors, strmap, arena, crc, atomic files,
+ * fault injection. */
+#include "fm_test.h"
+#include "fm_util.h"
+
+#include <unistd.h>
+
+static void test_strmap(void) {
+  fm_strmap m;
+  fm_strmap_init(&m);
+  char key[32];
+  for (uint32_t i = 0; i < 10000; i++) {
+    int n = snprintf(key, sizeof key, "k%u", i);
+    int ins = 0;
+    uint32_t v;
+    CHECK(fm_strmap_put(&m, key, (size_t)n, i * 3, &v, &ins) == FM_OK);
+    CHECK(ins == 1 && v == i * 3);
+  }
+  CHECK(fm_strmap_count(&m) == 10000);
+  uint32_t v = 0;
+  CHECK(fm_strmap_get(&m, "k777", 4, &v) && v == 2331);
+  CHECK(!fm_strmap_get(&m, "nope", 4, &v));
+  int ins = 1;
+  CHECK(fm_strmap_put(&m, "k5", 2, 99, &v, &ins) == FM_OK && !ins && v == 15);
+  CHECK(fm_strmap_set(&m, "k5", 2, 99) == FM_OK);
+  CHECK(fm_strmap_get(&m, "k5", 2, &v) && v == 99);
+  size_t len;
+  CHECK_STR(fm_strmap_key(&m, 42, &len), "k42");
+  /* keys with embedded NUL-free but shared prefixes stay distinct */
+  CHECK(fm_strmap_put(&m, "k1", 1, 7, &v, &ins) == FM_OK && ins);
+  fm_strmap_free(&m);
+}
+
+static void test_crc(void) {
+  /* CRC-32C check value for "123456789" */
+  CHECK(fm_crc32c(0, "123456789", 9) == 0xE3069283u);
+  /* incremental equals one-shot */
+  uint32_t c = fm_crc32c(0, "1234", 4);
+  CHECK(fm_crc32c(c, "56789", 5) == 0xE3069283u);
+}
+
+static void test_error(void) {
+  fm_error e;
+  fm_error_init(&e);
+  CHECK(fm_error_set(&e, FM_ERR_PARSE, "a.csv:%d: bad", 3) == FM_ERR_PARSE);
+  fm_error_set(&e, FM_ERR_IO, "second");
+  CHECK_STR(e.msg, "a.csv:3: bad"); /* first message wins */
+  CHECK(e.rc == FM_ERR_IO);
+  fm_error_prefix(&e, "loading %s", "x");
+  CHECK_STR(e.msg, "loading x: a.csv:3: bad");
+  CHECK_STR(fm_rc_name(FM_ERR_CORRUPT), "corrupt");
+}
+
+static void test_atomic(void) {
+  char path[] = "/tmp/fm_test_atomicXXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  close(fd);
+  fm_atomic a;
+  fm_error e;
+  fm_error_init(&e);
+  CHECK(fm_atomic_open(&a, path, &e) == FM_OK);
+  fputs("hello", a.fp);
+  fm_atomic_abort(&a); /* aborted: original (empty) file unchanged */
+  char *buf;
+  size_t n;
+  CHECK(fm_read_file(path, &buf, &n, &e) == FM_OK && n == 0);
+  fm_free(buf);
+  CHECK(fm_atomic_open(&a, path, &e) == FM_OK);
+  fputs("hello", a.fp);
+  CHECK(fm_atomic_commit(&a, &e) == FM_OK);
+  CHECK(fm_read_file(path, &buf, &n, &e) == FM_OK && n == 5);
+  CHECK(buf && strcmp(buf, "hello") == 0);
+  fm_free(buf);
+  unlink(path);
+  fm_error_init(&e);
+  CHECK(fm_read_file("/nonexistent/x", &buf, &n, &e) == FM_ERR_IO);
+  CHECK(strstr(e.msg, "/nonexistent/x") != NULL);
+}
+
+static void test_fault(void) {
+  /* Inject an allocation failure at every point of a strmap build: each
+   * must fail cleanly (no crash, no leak under ASan). */
+  for (long k = 1; k < 40; k++) {
+    fm_strmap m;
+    fm_strmap_init(&m);
+    fm_fault_malloc_after(k);
+    fm_rc rc = FM_OK;
+    char key[16];
+    for (int i = 0; i < 100 && rc == FM_OK; i++) {
+      int n = snprintf(key, sizeof key, "x%d", i);
+      rc = fm_strmap_put(&m, key, (size_t)n, 1, NULL, NULL);
+    }
+    fm_fault_malloc_after(0);
+    CHECK(rc == FM_OK || rc == FM_ERR_NOMEM);
+    fm_strmap_free(&m);
+  }
+}
+
+static void test_paths(void) {
+  char *d = fm_path_dirname("a/b/c.json");
+  CHECK_STR(d, "a/b");
+  char *j = fm_path_join(d, "../x");
+  CHECK_STR(j, "a/b/../x");
+  fm_free(j);
+  j = fm_path_join(d, "/abs");
+  CHECK_STR(j, "/abs");
+  fm_free(j);
+  fm_free(d);
+  d = fm_path_dirname("c.json");
+  CHECK_STR(d, ".");
+  fm_free(d);
+}
+
+int main(void) {
+  FM_RUN(test_strmap);
+  FM_RUN(test_crc);
+  FM_RUN(test_error);
+  FM_RUN(test_atomic);
+  FM_RUN(test_fault);
+  FM_RUN(test_paths);
+  FM_TEST_EXIT();
+}
