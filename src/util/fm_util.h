@@ -119,7 +119,12 @@ void *fm_arena_alloc(fm_arena *a, size_t n); /* 8-byte aligned */
 /* ---- hashing ---------------------------------------------------------- */
 
 uint64_t fm_hash64(const void *p, size_t n); /* FNV-1a 64, stable across runs */
-uint32_t fm_crc32c(uint32_t crc, const void *p, size_t n); /* CRC-32C */
+/* CRC-32C (Castagnoli).  Continue a running CRC by passing it as crc (start
+ * with 0).  Uses the SSE4.2 crc32 instruction when the CPU has it (checked
+ * at run time), else fm_crc32c_soft; both give identical results. */
+uint32_t fm_crc32c(uint32_t crc, const void *p, size_t n);
+/* The portable table-driven CRC-32C (the reference; for tests). */
+uint32_t fm_crc32c_soft(uint32_t crc, const void *p, size_t n);
 
 /* ---- string -> uint32 map -------------------------------------------- */
 

@@ -253,7 +253,8 @@ static void crc32c_init(void) {
                            crc32c_table[0][crc32c_table[t - 1][i] & 0xff];
 }
 
-uint32_t fm_crc32c(uint32_t crc, const void *p, size_t n) {
+/* The table-driven reference (slicing by 8, ~2 GB/s). */
+uint32_t fm_crc32c_soft(uint32_t crc, const void *p, size_t n) {
   pthread_once(&crc32c_once, crc32c_init);
   const unsigned char *s = p;
   crc = ~crc;
@@ -269,6 +270,49 @@ uint32_t fm_crc32c(uint32_t crc, const void *p, size_t n) {
   }
   while (n--) crc = (crc >> 8) ^ crc32c_table[0][(crc ^ *s++) & 0xff];
   return ~crc;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* SSE4.2 has a CRC-32C instruction (same polynomial, same bit order), so
+ * this gives the table version's results at ~4x its speed.  Used only when
+ * the CPU says it has SSE4.2 (checked once at run time), so the library
+ * still runs on any x86-64. */
+#include <nmmintrin.h>
+#define FM_CRC32C_HW 1
+
+__attribute__((target("sse4.2"))) static uint32_t
+crc32c_hw(uint32_t crc, const void *p, size_t n) {
+  const unsigned char *s = p;
+  uint64_t c = ~crc;
+  while (n && ((uintptr_t)s & 7)) {
+    c = _mm_crc32_u8((uint32_t)c, *s++);
+    n--;
+  }
+  while (n >= 8) {
+    uint64_t v;
+    memcpy(&v, s, 8);
+    c = _mm_crc32_u64(c, v);
+    s += 8;
+    n -= 8;
+  }
+  while (n--) c = _mm_crc32_u8((uint32_t)c, *s++);
+  return ~(uint32_t)c;
+}
+
+static int crc32c_use_hw = -1; /* -1 unknown, 0 no, 1 yes */
+static pthread_once_t crc32c_hw_once = PTHREAD_ONCE_INIT;
+static void crc32c_hw_detect(void) {
+  __builtin_cpu_init();
+  crc32c_use_hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+}
+#endif
+
+uint32_t fm_crc32c(uint32_t crc, const void *p, size_t n) {
+#ifdef FM_CRC32C_HW
+  pthread_once(&crc32c_hw_once, crc32c_hw_detect);
+  if (crc32c_use_hw) return crc32c_hw(crc, p, n);
+#endif
+  return fm_crc32c_soft(crc, p, n);
 }
 
 double fm_now(void) {

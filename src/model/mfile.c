@@ -1,0 +1,590 @@
+/* mfile.c: the model file container: named, checksummed, 64-byte aligned
+ * sections in one little-endian file.  Layout: docs/model-format.md. */
+#include "mfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- layout constants (docs/model-format.md) ------------------------- */
+
+static const unsigned char MAGIC[8] = {'F', 'M', 'M', 'O', 'D', 'E', 'L', 0};
+#define ENDIAN_MARK 0x01020304u
+#define ENDIAN_SWAPPED 0x04030201u
+#define HDR_SIZE 64u
+#define ENTRY_SIZE 40u
+#define TAG_SIZE 16u
+/* header field offsets */
+#define H_MAGIC 0
+#define H_VERSION 8
+#define H_ENDIAN 12
+#define H_NSEC 16
+#define H_RSV0 20
+#define H_FSIZE 24
+#define H_TABLE 32
+#define H_HCRC 40
+#define H_FCRC 44
+#define H_RSV1 48 /* 16 zero bytes up to HDR_SIZE */
+/* section table entry field offsets */
+#define E_TAG 0
+#define E_OFF 16
+#define E_LEN 24
+#define E_CRC 32
+#define E_RSV 36
+
+static const unsigned char ZEROS[FM_MFILE_ALIGN];
+
+static uint64_t align_up(uint64_t x) {
+  return (x + (FM_MFILE_ALIGN - 1)) & ~(uint64_t)(FM_MFILE_ALIGN - 1);
+}
+
+static int host_is_le(void) {
+  const uint32_t one = 1;
+  unsigned char b;
+  memcpy(&b, &one, 1);
+  return b == 1;
+}
+
+/* Little-endian field access, independent of host byte order and
+ * alignment. */
+static uint32_t get32(const unsigned char *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
+}
+static uint64_t get64(const unsigned char *p) {
+  return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+static void put32(unsigned char *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static void put64(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* ---- CRC-32C combination ----------------------------------------------
+ * crc(A||B) from crc(A), crc(B) and len(B), as zlib's crc32_combine: the
+ * CRC of A is multiplied by x^(8*len(B)) modulo the (reflected) Castagnoli
+ * polynomial.  Lets the whole-file CRC be assembled from the per-section
+ * CRCs without reading the payloads twice. */
+
+#define CRC32C_POLY 0x82F63B78u
+
+static uint32_t multmodp(uint32_t a, uint32_t b) {
+  uint32_t m = 1u << 31, p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) == 0) break;
+    }
+    m >>= 1;
+    b = (b & 1) ? (b >> 1) ^ CRC32C_POLY : b >> 1;
+  }
+  return p;
+}
+
+/* crc1 is the CRC of A, crc2 that of B (len2 bytes). */
+static uint32_t crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2) {
+  uint32_t x2n = 1u << 30; /* x^1, then x^(2^k) */
+  uint32_t xn = 1u << 31;  /* x^0 */
+  /* x^(8*len2) = product of x^(2^k) over the set bits k of 8*len2 */
+  len2 <<= 3; /* a 2^61-byte section is not a concern */
+  while (len2) {
+    if (len2 & 1) xn = multmodp(x2n, xn);
+    len2 >>= 1;
+    x2n = multmodp(x2n, x2n);
+  }
+  return multmodp(xn, crc1) ^ crc2;
+}
+
+/* CRC of header+table (hdr_tab, tab_end bytes) with the checksum fields
+ * [H_HCRC, H_HCRC + zero_len) read as zero. */
+static uint32_t crc_header(const unsigned char *hdr_tab, uint64_t tab_end,
+                           unsigned zero_len) {
+  uint32_t c = fm_crc32c(0, hdr_tab, H_HCRC);
+  c = fm_crc32c(c, ZEROS, zero_len);
+  return fm_crc32c(c, hdr_tab + H_HCRC + zero_len,
+                   (size_t)(tab_end - H_HCRC - zero_len));
+}
+
+/* Tag check shared by writer and reader: 1..15 bytes of 0x21..0x7e. */
+static int tag_ok(const char *tag, size_t n) {
+  if (n == 0 || n > FM_MFILE_TAG_MAX) return 0;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)tag[i] < 0x21 || (unsigned char)tag[i] > 0x7e) return 0;
+  return 1;
+}
+
+/* ---- writer ---------------------------------------------------------- */
+
+typedef struct wsec {
+  char tag[TAG_SIZE];        /* NUL padded */
+  const unsigned char *data; /* owned (== owned) or borrowed */
+  unsigned char *owned;      /* NULL when borrowed or empty */
+  uint64_t len;
+  size_t cap; /* capacity of owned while streaming */
+} wsec;
+
+struct fm_mfile_writer {
+  wsec *secs;
+  size_t n, cap;
+  int streaming; /* secs[n-1] is open (fm_mfile_begin without end) */
+};
+
+fm_rc fm_mfile_writer_new(fm_mfile_writer **out) {
+  *out = fm_calloc(1, sizeof **out);
+  return *out ? FM_OK : FM_ERR_NOMEM;
+}
+
+void fm_mfile_writer_free(fm_mfile_writer *w) {
+  if (!w) return;
+  for (size_t i = 0; i < w->n; i++) fm_free(w->secs[i].owned);
+  fm_free(w->secs);
+  fm_free(w);
+}
+
+/* Validate a new tag and reserve a zeroed slot for it (not yet counted). */
+static fm_rc new_section(fm_mfile_writer *w, const char *tag, const void *data,
+                         uint64_t len, wsec **slot, fm_error *err) {
+  if (!tag)
+    return fm_error_set(err, FM_ERR_ARG, "model section tag is NULL");
+  size_t tl = strnlen(tag, FM_MFILE_TAG_MAX + 1);
+  if (!tag_ok(tag, tl))
+    return fm_error_set(err, FM_ERR_ARG,
+                        "model section tag '%.40s' is invalid (1 to %d "
+                        "printable ASCII characters, no spaces)",
+                        tag, FM_MFILE_TAG_MAX);
+  if (w->streaming)
+    return fm_error_set(err, FM_ERR_ARG,
+                        "model section '%s': section '%s' is still open",
+                        tag, w->secs[w->n - 1].tag);
+  if (!data && len > 0)
+    return fm_error_set(err, FM_ERR_ARG,
+                        "model section '%s': NULL data with length %llu", tag,
+                        (unsigned long long)len);
+  if (len > SIZE_MAX)
+    return fm_error_set(err, FM_ERR_ARG, "model section '%s': too large", tag);
+  for (size_t i = 0; i < w->n; i++)
+    if (strcmp(w->secs[i].tag, tag) == 0)
+      return fm_error_set(err, FM_ERR_ARG, "duplicate model section '%s'",
+                          tag);
+  if (w->n >= UINT32_MAX)
+    return fm_error_set(err, FM_ERR_ARG, "too many model sections");
+  if (fm_grow((void **)&w->secs, &w->cap, w->n + 1, sizeof *w->secs))
+    return fm_error_set(err, FM_ERR_NOMEM,
+                        "model section '%s': out of memory", tag);
+  wsec *s = &w->secs[w->n];
+  memset(s, 0, sizeof *s);
+  memcpy(s->tag, tag, tl);
+  *slot = s;
+  return FM_OK;
+}
+
+fm_rc fm_mfile_add(fm_mfile_writer *w, const char *tag, const void *data,
+                   uint64_t len, fm_error *err) {
+  wsec *s;
+  fm_rc rc = new_section(w, tag, data, len, &s, err);
+  if (rc) return rc;
+  if (len > 0) {
+    s->owned = fm_malloc((size_t)len);
+    if (!s->owned)
+      return fm_error_set(err, FM_ERR_NOMEM,
+                          "model section '%s': out of memory (%llu bytes)",
+                          tag, (unsigned long long)len);
+    memcpy(s->owned, data, (size_t)len);
+    s->data = s->owned;
+    s->len = len;
+  }
+  w->n++;
+  return FM_OK;
+}
+
+fm_rc fm_mfile_add_ref(fm_mfile_writer *w, const char *tag, const void *data,
+                       uint64_t len, fm_error *err) {
+  wsec *s;
+  fm_rc rc = new_section(w, tag, data, len, &s, err);
+  if (rc) return rc;
+  s->data = len > 0 ? data : NULL;
+  s->len = len;
+  w->n++;
+  return FM_OK;
+}
+
+fm_rc fm_mfile_begin(fm_mfile_writer *w, const char *tag, fm_error *err) {
+  wsec *s;
+  fm_rc rc = new_section(w, tag, NULL, 0, &s, err);
+  if (rc) return rc;
+  w->n++;
+  w->streaming = 1;
+  return FM_OK;
+}
+
+fm_rc fm_mfile_append(fm_mfile_writer *w, const void *data, uint64_t len,
+                      fm_error *err) {
+  if (!w->streaming)
+    return fm_error_set(err, FM_ERR_ARG,
+                        "fm_mfile_append: no model section is open");
+  wsec *s = &w->secs[w->n - 1];
+  if (len == 0) return FM_OK;
+  if (!data)
+    return fm_error_set(err, FM_ERR_ARG,
+                        "model section '%s': NULL data with length %llu",
+                        s->tag, (unsigned long long)len);
+  if (len > SIZE_MAX - s->len)
+    return fm_error_set(err, FM_ERR_ARG, "model section '%s': too large",
+                        s->tag);
+  if (fm_grow((void **)&s->owned, &s->cap, (size_t)(s->len + len), 1))
+    return fm_error_set(err, FM_ERR_NOMEM,
+                        "model section '%s': out of memory", s->tag);
+  memcpy(s->owned + s->len, data, (size_t)len);
+  s->data = s->owned;
+  s->len += len;
+  return FM_OK;
+}
+
+fm_rc fm_mfile_end(fm_mfile_writer *w, fm_error *err) {
+  if (!w->streaming)
+    return fm_error_set(err, FM_ERR_ARG,
+                        "fm_mfile_end: no model section is open");
+  w->streaming = 0;
+  return FM_OK;
+}
+
+/* Fill hdr_tab (tab_end bytes, zeroed by the caller) with header and table;
+ * returns the file size. */
+static uint64_t build_header(const fm_mfile_writer *w, unsigned char *ht,
+                             uint64_t tab_end) {
+  uint64_t off = align_up(tab_end), end = tab_end;
+  uint32_t fcrc;
+  memcpy(ht + H_MAGIC, MAGIC, sizeof MAGIC);
+  put32(ht + H_VERSION, FM_MFILE_VERSION);
+  put32(ht + H_ENDIAN, ENDIAN_MARK);
+  put32(ht + H_NSEC, (uint32_t)w->n);
+  put64(ht + H_TABLE, HDR_SIZE);
+  for (size_t i = 0; i < w->n; i++) {
+    const wsec *s = &w->secs[i];
+    unsigned char *e = ht + HDR_SIZE + i * ENTRY_SIZE;
+    memcpy(e + E_TAG, s->tag, TAG_SIZE);
+    put64(e + E_OFF, off);
+    put64(e + E_LEN, s->len);
+    put32(e + E_CRC, fm_crc32c(0, s->data, (size_t)s->len));
+    end = off + s->len;
+    off = align_up(end);
+  }
+  put64(ht + H_FSIZE, end);
+  /* whole-file CRC: header+table with both checksum fields zero, then each
+   * section's zero padding and payload, combined from the section CRCs */
+  fcrc = crc_header(ht, tab_end, 8);
+  uint64_t pos = tab_end;
+  for (size_t i = 0; i < w->n; i++) {
+    const unsigned char *e = ht + HDR_SIZE + i * ENTRY_SIZE;
+    uint64_t soff = get64(e + E_OFF);
+    fcrc = fm_crc32c(fcrc, ZEROS, (size_t)(soff - pos));
+    fcrc = crc32c_combine(fcrc, get32(e + E_CRC), w->secs[i].len);
+    pos = soff + w->secs[i].len;
+  }
+  put32(ht + H_FCRC, fcrc);
+  put32(ht + H_HCRC, crc_header(ht, tab_end, 4));
+  return end;
+}
+
+fm_rc fm_mfile_write(fm_mfile_writer *w, const char *path, fm_error *err) {
+  if (w->streaming)
+    return fm_error_set(err, FM_ERR_ARG,
+                        "%s: model section '%s' is still open", path,
+                        w->secs[w->n - 1].tag);
+  if (!host_is_le())
+    return fm_error_set(err, FM_ERR_FORMAT,
+                        "%s: model files can only be written on a "
+                        "little-endian host", path);
+  uint64_t tab_end = HDR_SIZE + (uint64_t)w->n * ENTRY_SIZE;
+  unsigned char *ht = fm_calloc(1, (size_t)tab_end);
+  if (!ht)
+    return fm_error_set(err, FM_ERR_NOMEM, "%s: out of memory", path);
+  uint64_t size = build_header(w, ht, tab_end);
+  (void)size;
+
+  fm_atomic a;
+  fm_rc rc = fm_atomic_open(&a, path, err);
+  if (rc) {
+    fm_free(ht);
+    return rc;
+  }
+  int ok = fwrite(ht, 1, (size_t)tab_end, a.fp) == tab_end;
+  uint64_t pos = tab_end;
+  for (size_t i = 0; ok && i < w->n; i++) {
+    const wsec *s = &w->secs[i];
+    uint64_t soff = align_up(pos);
+    size_t pad = (size_t)(soff - pos);
+    if (pad && fwrite(ZEROS, 1, pad, a.fp) != pad) ok = 0;
+    if (ok && s->len && fwrite(s->data, 1, (size_t)s->len, a.fp) != s->len)
+      ok = 0;
+    pos = soff + s->len;
+  }
+  fm_free(ht);
+  if (!ok) {
+    rc = fm_error_set(err, FM_ERR_IO, "%s: write failed: %s", a.tmp,
+                      strerror(errno));
+    fm_atomic_abort(&a);
+    return rc;
+  }
+  return fm_atomic_commit(&a, err);
+}
+
+/* ---- reader ---------------------------------------------------------- */
+
+typedef struct rsec {
+  char tag[TAG_SIZE];
+  uint64_t off, len;
+} rsec;
+
+struct fm_mfile {
+  char *path;
+  const unsigned char *map;
+  uint64_t size;
+  uint32_t checksum;
+  size_t n;
+  rsec *secs;
+};
+
+void fm_mfile_close(fm_mfile *f) {
+  if (!f) return;
+  if (f->map) munmap((void *)f->map, (size_t)f->size);
+  fm_free(f->secs);
+  fm_free(f->path);
+  fm_free(f);
+}
+
+/* Everything after the mapping: header, table, layout, checksums.  Errors
+ * name f->path; f->secs is filled on success. */
+static fm_rc validate(fm_mfile *f, fm_error *err) {
+  const char *path = f->path;
+  const unsigned char *m = f->map;
+  uint64_t size = f->size;
+
+  if (size < sizeof MAGIC) {
+    if (memcmp(m, MAGIC, (size_t)size) == 0)
+      return fm_error_set(err, FM_ERR_CORRUPT,
+                          "%s: model file truncated to %llu bytes (the "
+                          "header alone is %u)",
+                          path, (unsigned long long)size, HDR_SIZE);
+    return fm_error_set(err, FM_ERR_FORMAT,
+                        "%s: not a fieldmatch model file (bad magic)", path);
+  }
+  if (memcmp(m, MAGIC, sizeof MAGIC) != 0)
+    return fm_error_set(err, FM_ERR_FORMAT,
+                        "%s: not a fieldmatch model file (bad magic)", path);
+  if (size < H_VERSION + 4)
+    return fm_error_set(err, FM_ERR_CORRUPT,
+                        "%s: model file truncated to %llu bytes (the "
+                        "header alone is %u)",
+                        path, (unsigned long long)size, HDR_SIZE);
+  uint32_t version = get32(m + H_VERSION);
+  if (version != FM_MFILE_VERSION)
+    return fm_error_set(err, FM_ERR_VERSION,
+                        "model file %s has format version %u; this build "
+                        "reads version %d",
+                        path, version, FM_MFILE_VERSION);
+  if (size < HDR_SIZE)
+    return fm_error_set(err, FM_ERR_CORRUPT,
+                        "%s: model file truncated to %llu bytes (the "
+                        "header alone is %u)",
+                        path, (unsigned long long)size, HDR_SIZE);
+  uint32_t mark = get32(m + H_ENDIAN);
+  if (mark == ENDIAN_SWAPPED)
+    return fm_error_set(err, FM_ERR_FORMAT,
+                        "%s: model file has the other byte order "
+                        "(big-endian); this build reads little-endian",
+                        path);
+  if (mark != ENDIAN_MARK)
+    return fm_error_set(err, FM_ERR_CORRUPT,
+                        "%s: model file header is corrupt (bad byte order "
+                        "marker 0x%08x)",
+                        path, mark);
+
+  uint64_t fsize = get64(m + H_FSIZE);
+  uint32_t nsec = get32(m + H_NSEC);
+  if (get64(m + H_TABLE) != HDR_SIZE)
+    return fm_error_set(err, FM_ERR_CORRUPT,
+                        "%s: model file header is corrupt (section table "
+                        "offset %llu, expected %u)",
+                        path, (unsigned long long)get64(m + H_TABLE),
+                        HDR_SIZE);
+  uint64_t tab_end = HDR_SIZE + (uint64_t)nsec * ENTRY_SIZE;
+  if (tab_end > size) {
+    if (fsize != size)
+      return fm_error_set(err, FM_ERR_CORRUPT,
+                          "%s: model file truncated: header says %llu "
+                          "bytes, file has %llu",
+                          path, (unsigned long long)fsize,
+                          (unsigned long long)size);
+    return fm_error_set(err, FM_ERR_CORRUPT,
+                        "%s: model file header is corrupt (%u sections do "
+                        "not fit in %llu bytes)",
+                        path, nsec, (unsigned long long)size);
+  }
+  if (crc_header(m, tab_end, 4) != get32(m + H_HCRC))
+    return fm_error_set(err, FM_ERR_CORRUPT,
+                        "%s: model file header checksum mismatch", path);
+  /* header and table are now as written; what remains is damage after the
+   * table or a writer bug */
+  if (fsize != size)
+    return fm_error_set(err, FM_ERR_CORRUPT,
+                        "%s: model file %s: header says %llu bytes, file "
+                        "has %llu",
+                        path, fsize > size ? "truncated" : "has trailing bytes",
+                        (unsigned long long)fsize, (unsigned long long)size);
+  if (get32(m + H_RSV0) != 0 ||
+      memcmp(m + H_RSV1, ZEROS, HDR_SIZE - H_RSV1) != 0)
+    return fm_error_set(err, FM_ERR_CORRUPT,
+                        "%s: model file header has nonzero reserved bytes",
+                        path);
+
+  f->secs = fm_calloc(nsec ? nsec : 1, sizeof *f->secs);
+  if (!f->secs)
+    return fm_error_set(err, FM_ERR_NOMEM, "%s: out of memory", path);
+  uint64_t pos = tab_end;
+  uint32_t fcrc = crc_header(m, tab_end, 8);
+  for (uint32_t i = 0; i < nsec; i++) {
+    const unsigned char *e = m + HDR_SIZE + (uint64_t)i * ENTRY_SIZE;
+    rsec *s = &f->secs[i];
+    size_t tl = strnlen((const char *)e + E_TAG, TAG_SIZE);
+    if (tl == TAG_SIZE || !tag_ok((const char *)e + E_TAG, tl) ||
+        memcmp(e + E_TAG + tl, ZEROS, TAG_SIZE - tl) != 0)
+      return fm_error_set(err, FM_ERR_CORRUPT,
+                          "%s: model file section %u has an invalid tag",
+                          path, i);
+    memcpy(s->tag, e + E_TAG, TAG_SIZE);
+    for (uint32_t j = 0; j < i; j++)
+      if (strcmp(f->secs[j].tag, s->tag) == 0)
+        return fm_error_set(err, FM_ERR_CORRUPT,
+                            "%s: model file has two sections '%s'", path,
+                            s->tag);
+    s->off = get64(e + E_OFF);
+    s->len = get64(e + E_LEN);
+    /* v1 layout is canonical: each payload starts at the next 64-byte
+     * boundary after the previous one, so no overlaps and no gaps */
+    if (s->off != align_up(pos) || s->off > size || s->len > size - s->off ||
+        get32(e + E_RSV) != 0)
+      return fm_error_set(err, FM_ERR_CORRUPT,
+                          "%s: model file section '%s' has bad bounds "
+                          "(offset %llu, length %llu, file %llu bytes)",
+                          path, s->tag, (unsigned long long)s->off,
+                          (unsigned long long)s->len,
+                          (unsigned long long)size);
+    if (memcmp(m + pos, ZEROS, (size_t)(s->off - pos)) != 0)
+      return fm_error_set(err, FM_ERR_CORRUPT,
+                          "%s: model file padding before section '%s' is "
+                          "not zero",
+                          path, s->tag);
+    fcrc = fm_crc32c(fcrc, m + pos, (size_t)(s->off - pos));
+    uint32_t c = fm_crc32c(0, m + s->off, (size_t)s->len);
+    if (c != get32(e + E_CRC))
+      return fm_error_set(err, FM_ERR_CORRUPT,
+                          "%s: model file section '%s' checksum mismatch "
+                          "(stored 0x%08x, computed 0x%08x)",
+                          path, s->tag, get32(e + E_CRC), c);
+    fcrc = crc32c_combine(fcrc, c, s->len);
+    pos = s->off + s->len;
+  }
+  if (pos != size)
+    return fm_error_set(err, FM_ERR_CORRUPT,
+                        "%s: model file has %llu bytes after its last "
+                        "section",
+                        path, (unsigned long long)(size - pos));
+  if (fcrc != get32(m + H_FCRC))
+    return fm_error_set(err, FM_ERR_CORRUPT,
+                        "%s: model file checksum mismatch", path);
+  f->n = nsec;
+  f->checksum = fcrc;
+  return FM_OK;
+}
+
+fm_rc fm_mfile_open(const char *path, fm_mfile **out, fm_error *err) {
+  *out = NULL;
+  if (!host_is_le())
+    return fm_error_set(err, FM_ERR_FORMAT,
+                        "%s: model files can only be read on a "
+                        "little-endian host", path);
+  fm_mfile *f = fm_calloc(1, sizeof *f);
+  if (!f || !(f->path = fm_strdup(path))) {
+    fm_free(f);
+    return fm_error_set(err, FM_ERR_NOMEM, "%s: out of memory", path);
+  }
+  fm_rc rc;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    rc = fm_error_set(err, FM_ERR_IO, "%s: cannot open model file: %s", path,
+                      strerror(errno));
+    goto fail;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    rc = fm_error_set(err, FM_ERR_IO, "%s: cannot stat model file: %s", path,
+                      strerror(errno));
+    close(fd);
+    goto fail;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    rc = fm_error_set(err, FM_ERR_IO, "%s: not a regular file", path);
+    close(fd);
+    goto fail;
+  }
+  if (st.st_size == 0) {
+    rc = fm_error_set(err, FM_ERR_FORMAT,
+                      "%s: empty file, not a fieldmatch model file", path);
+    close(fd);
+    goto fail;
+  }
+  if ((uint64_t)st.st_size > SIZE_MAX) {
+    rc = fm_error_set(err, FM_ERR_IO, "%s: model file too large to map",
+                      path);
+    close(fd);
+    goto fail;
+  }
+  void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  int e = errno;
+  close(fd); /* the mapping keeps the file */
+  if (map == MAP_FAILED) {
+    rc = fm_error_set(err, FM_ERR_IO, "%s: cannot map model file: %s", path,
+                      strerror(e));
+    goto fail;
+  }
+  f->map = map;
+  f->size = (uint64_t)st.st_size;
+  rc = validate(f, err);
+  if (rc) goto fail;
+  *out = f;
+  return FM_OK;
+fail:
+  fm_mfile_close(f);
+  return rc;
+}
+
+fm_rc fm_mfile_section(const fm_mfile *f, const char *tag, const void **data,
+                       uint64_t *len, fm_error *err) {
+  for (size_t i = 0; i < f->n; i++)
+    if (strcmp(f->secs[i].tag, tag) == 0) {
+      *data = f->map + f->secs[i].off;
+      *len = f->secs[i].len;
+      return FM_OK;
+    }
+  *data = NULL;
+  *len = 0;
+  return fm_error_set(err, FM_ERR_NOTFOUND,
+                      "%s: model file has no section '%s'", f->path, tag);
+}
+
+size_t fm_mfile_nsections(const fm_mfile *f) { return f->n; }
+
+const char *fm_mfile_section_tag(const fm_mfile *f, size_t i, uint64_t *len) {
+  if (i >= f->n) return NULL;
+  if (len) *len = f->secs[i].len;
+  return f->secs[i].tag;
+}
+
+uint32_t fm_mfile_checksum(const fm_mfile *f) { return f->checksum; }
+uint64_t fm_mfile_size(const fm_mfile *f) { return f->size; }
+const char *fm_mfile_path(const fm_mfile *f) { return f->path; }
