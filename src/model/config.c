@@ -1,0 +1,242 @@
+/* config.c: the JSON training configuration (see docs/configs.md). */
+#include "fm_model.h"
+#include "model_internal.h"
+
+#include <jansson.h>
+#include <string.h>
+
+void fm_model_opts_default(fm_model_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->dims = 256;
+  o->power_iters = 4;
+  o->oversample = 10;
+  o->seed = 42;
+  o->candidates = 200;
+  o->mine_min_support = 2;
+  o->threads = 0;
+  o->w.title = 1.0f;
+  o->w.full = 1.0f;
+  o->w.chars = 1.0f;
+  o->w.lsa = 1.0f;
+  o->w.prior = 0.1f;
+}
+
+void fm_config_free(fm_config *c) {
+  if (!c) return;
+  fm_free(c->reference);
+  fm_free(c->query);
+  fm_free(c->train_pairs);
+  fm_arena_free(&c->arena);
+  fm_free(c);
+}
+
+/* Copy a JSON string member into the arena; *out stays NULL if absent.
+ * A present non-string is an error naming the key. */
+static fm_rc get_str(fm_config *c, json_t *obj, const char *key, const char *ctx,
+                     int required, const char **out, fm_error *err) {
+  json_t *v = json_object_get(obj, key);
+  *out = NULL;
+  if (!v) {
+    if (required)
+      return fm_error_set(err, FM_ERR_ARG, "%s: %s: missing required key \"%s\"",
+                          c->path, ctx, key);
+    return FM_OK;
+  }
+  if (!json_is_string(v))
+    return fm_error_set(err, FM_ERR_ARG, "%s: %s: \"%s\" must be a string",
+                        c->path, ctx, key);
+  *out = fm_arena_strdup(&c->arena, json_string_value(v));
+  return *out ? FM_OK : fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+}
+
+static fm_rc parse_sources(fm_config *c, json_t *root, const char *key,
+                           const char *dir, fm_source_spec **out, size_t *n,
+                           fm_error *err) {
+  json_t *arr = json_object_get(root, key);
+  if (!arr || !json_is_array(arr) || json_array_size(arr) == 0)
+    return fm_error_set(err, FM_ERR_ARG,
+                        "%s: \"%s\" must be a non-empty array of sources",
+                        c->path, key);
+  size_t cnt = json_array_size(arr);
+  *out = fm_calloc(cnt, sizeof **out);
+  if (!*out) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  *n = cnt;
+  for (size_t i = 0; i < cnt; i++) {
+    json_t *s = json_array_get(arr, i);
+    char ctx[64];
+    snprintf(ctx, sizeof ctx, "%s[%zu]", key, i);
+    if (!json_is_object(s))
+      return fm_error_set(err, FM_ERR_ARG, "%s: %s must be an object", c->path, ctx);
+    fm_source_spec *sp = &(*out)[i];
+    const char *path;
+    fm_rc rc;
+    if ((rc = get_str(c, s, "vendor", ctx, 1, &sp->vendor, err))) return rc;
+    if ((rc = get_str(c, s, "format", ctx, 1, &sp->format, err))) return rc;
+    if ((rc = get_str(c, s, "path", ctx, 1, &path, err))) return rc;
+    if (strcmp(sp->format, "rdm") && strcmp(sp->format, "bbdl") &&
+        strcmp(sp->format, "csv") && strcmp(sp->format, "jsonl"))
+      return fm_error_set(err, FM_ERR_ARG,
+                          "%s: %s: unknown format \"%s\" (want rdm, bbdl, csv or jsonl)",
+                          c->path, ctx, sp->format);
+    char *full = fm_path_join(dir, path);
+    if (!full) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+    sp->path = fm_arena_strdup(&c->arena, full);
+    fm_free(full);
+    if (!sp->path) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+    json_t *cols = json_object_get(s, "columns");
+    if (cols) {
+      if (!json_is_object(cols))
+        return fm_error_set(err, FM_ERR_ARG, "%s: %s: \"columns\" must be an object",
+                            c->path, ctx);
+      const char *k;
+      json_t *val;
+      json_object_foreach(cols, k, val) {
+        const char **slot = NULL;
+        if (!strcmp(k, "id")) slot = &sp->col_id;
+        else if (!strcmp(k, "name")) slot = &sp->col_name;
+        else if (!strcmp(k, "description")) slot = &sp->col_description;
+        else if (!strcmp(k, "type")) slot = &sp->col_type;
+        else if (!strcmp(k, "category")) slot = &sp->col_category;
+        else
+          return fm_error_set(err, FM_ERR_ARG,
+                              "%s: %s.columns: unknown key \"%s\" (want id, name, "
+                              "description, type, category)", c->path, ctx, k);
+        if ((rc = get_str(c, cols, k, ctx, 1, slot, err))) return rc;
+      }
+    }
+  }
+  return FM_OK;
+}
+
+static fm_rc get_num(fm_config *c, json_t *obj, const char *key, double lo,
+                     double hi, double *out, fm_error *err) {
+  json_t *v = json_object_get(obj, key);
+  if (!v) return FM_OK;
+  if (!json_is_number(v))
+    return fm_error_set(err, FM_ERR_ARG, "%s: model.%s must be a number", c->path, key);
+  double d = json_number_value(v);
+  if (d < lo || d > hi)
+    return fm_error_set(err, FM_ERR_ARG, "%s: model.%s = %g is out of range [%g, %g]",
+                        c->path, key, d, lo, hi);
+  *out = d;
+  return FM_OK;
+}
+
+static fm_rc parse_model(fm_config *c, json_t *m, fm_error *err) {
+  fm_model_opts *o = &c->opts;
+  if (!m) return FM_OK;
+  if (!json_is_object(m))
+    return fm_error_set(err, FM_ERR_ARG, "%s: \"model\" must be an object", c->path);
+  static const char *known[] = {"dims", "seed", "power_iters", "oversample",
+                                "candidates", "mine_min_support", "threads",
+                                "weights", NULL};
+  const char *k;
+  json_t *val;
+  json_object_foreach(m, k, val) {
+    int ok = 0;
+    for (int i = 0; known[i]; i++) ok |= !strcmp(known[i], k);
+    if (!ok)
+      return fm_error_set(err, FM_ERR_ARG, "%s: model: unknown key \"%s\"", c->path, k);
+  }
+  double d;
+  fm_rc rc;
+#define NUM(key, lo, hi, field, type)                                   \
+  d = (double)o->field;                                                 \
+  if ((rc = get_num(c, m, key, lo, hi, &d, err))) return rc;            \
+  o->field = (type)d;
+  NUM("dims", 1, 4096, dims, int)
+  NUM("seed", 0, 9007199254740992.0, seed, uint64_t)
+  NUM("power_iters", 0, 50, power_iters, int)
+  NUM("oversample", 0, 1000, oversample, int)
+  NUM("candidates", 10, 100000, candidates, int)
+  NUM("mine_min_support", 1, 1000000, mine_min_support, uint32_t)
+  NUM("threads", 0, 1024, threads, int)
+#undef NUM
+  json_t *w = json_object_get(m, "weights");
+  if (w) {
+    if (!json_is_object(w))
+      return fm_error_set(err, FM_ERR_ARG, "%s: model.weights must be an object", c->path);
+    struct { const char *k; float *f; } ws[] = {
+        {"title", &o->w.title}, {"full", &o->w.full}, {"chars", &o->w.chars},
+        {"lsa", &o->w.lsa}, {"prior", &o->w.prior}};
+    json_object_foreach(w, k, val) {
+      size_t i;
+      for (i = 0; i < sizeof ws / sizeof ws[0]; i++)
+        if (!strcmp(ws[i].k, k)) break;
+      if (i == sizeof ws / sizeof ws[0])
+        return fm_error_set(err, FM_ERR_ARG, "%s: model.weights: unknown key \"%s\"",
+                            c->path, k);
+      d = *ws[i].f;
+      if ((rc = get_num(c, w, k, 0, 100, &d, err))) return rc;
+      *ws[i].f = (float)d;
+    }
+  }
+  return FM_OK;
+}
+
+fm_rc fm_config_load(const char *path, fm_config **out, fm_error *err) {
+  *out = NULL;
+  fm_config *c = fm_calloc(1, sizeof *c);
+  if (!c) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  fm_arena_init(&c->arena);
+  fm_model_opts_default(&c->opts);
+  fm_rc rc = FM_OK;
+  char *dir = NULL;
+  json_error_t jerr;
+  json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+  c->path = fm_arena_strdup(&c->arena, path);
+  if (!c->path) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+  if (!root) {
+    rc = fm_error_set(err, jerr.line < 1 ? FM_ERR_IO : FM_ERR_PARSE, "%s:%d: %s",
+                      path, jerr.line, jerr.text);
+    goto done;
+  }
+  if (!json_is_object(root)) {
+    rc = fm_error_set(err, FM_ERR_PARSE, "%s: the config must be a JSON object", path);
+    goto done;
+  }
+  dir = fm_path_dirname(path);
+  if (!dir) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+  const char *name;
+  if ((rc = get_str(c, root, "name", "config", 0, &name, err))) goto done;
+  c->name = (char *)(name ? name : fm_arena_strdup(&c->arena, "model"));
+  if ((rc = parse_sources(c, root, "reference", dir, &c->reference, &c->nreference, err)))
+    goto done;
+  if ((rc = parse_sources(c, root, "query", dir, &c->query, &c->nquery, err))) goto done;
+  json_t *tp = json_object_get(root, "train_pairs");
+  if (tp) {
+    if (!json_is_array(tp)) {
+      rc = fm_error_set(err, FM_ERR_ARG, "%s: \"train_pairs\" must be an array of paths", path);
+      goto done;
+    }
+    c->ntrain_pairs = json_array_size(tp);
+    c->train_pairs = fm_calloc(c->ntrain_pairs, sizeof *c->train_pairs);
+    if (!c->train_pairs) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+    for (size_t i = 0; i < c->ntrain_pairs; i++) {
+      json_t *p = json_array_get(tp, i);
+      if (!json_is_string(p)) {
+        rc = fm_error_set(err, FM_ERR_ARG, "%s: train_pairs[%zu] must be a string", path, i);
+        goto done;
+      }
+      char *full = fm_path_join(dir, json_string_value(p));
+      c->train_pairs[i] = full ? fm_arena_strdup(&c->arena, full) : NULL;
+      fm_free(full);
+      if (!c->train_pairs[i]) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+    }
+  }
+  const char *ab;
+  if ((rc = get_str(c, root, "abbreviations", "config", 0, &ab, err))) goto done;
+  if (ab) {
+    char *full = fm_path_join(dir, ab);
+    c->abbreviations = full ? fm_arena_strdup(&c->arena, full) : NULL;
+    fm_free(full);
+    if (!c->abbreviations) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+  }
+  rc = parse_model(c, json_object_get(root, "model"), err);
+done:
+  json_decref(root);
+  fm_free(dir);
+  if (rc) fm_config_free(c);
+  else *out = c;
+  return rc;
+}

@@ -1,0 +1,194 @@
+/*
+ * fm_model.h: training, the model file and ranking.  The public face of the
+ * matcher.  It knows no database and no transport: front ends (CLI, HTTP)
+ * call these functions and print or serve the results.
+ *
+ * Life cycle:
+ *   fm_config_load  -> fm_train (imports, text pipeline, TF-IDF, SVD, priors)
+ *                   -> fm_model_write (.fmm, atomic)
+ *   fm_model_open (mmap) -> fm_model_match / fm_model_match_all -> results
+ *   fm_eval_* compute top-1 / recall / MRR against gold pairs.
+ *
+ * Ownership: opaque objects are created by *_new / *_open / fm_train and
+ * freed by the matching *_free / *_close.  Strings returned from a model
+ * (field ids, names, ...) are borrowed from its mapping and valid until
+ * fm_model_close.  A loaded model is immutable and may be shared by any
+ * number of threads; each thread needs its own fm_matcher.
+ */
+#ifndef FM_MODEL_H
+#define FM_MODEL_H
+
+#include "fm_import.h"
+#include "fm_util.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FM_MODEL_FORMAT_VERSION 1
+
+/* ---- configuration ----------------------------------------------------- */
+
+/* Scoring weights: the final score of (query, reference) is
+ *   w_title * cos(title words) + w_full * cos(all words)
+ * + w_char * cos(char n-grams of names) + w_lsa * cos(LSA embeddings)
+ * + w_prior * PMI(query category, reference type), clipped to [-3, 3].
+ * Defaults were chosen by measurement (docs/scoring.md). */
+typedef struct fm_weights {
+  float title, full, chars, lsa, prior;
+} fm_weights;
+
+typedef struct fm_model_opts {
+  int dims;            /* LSA dimensions (default 256; clamped to data) */
+  int power_iters;     /* randomized SVD power iterations (default 4) */
+  int oversample;      /* randomized SVD oversampling (default 10) */
+  uint64_t seed;       /* default 42 */
+  int candidates;      /* sparse candidates re-scored per query (default 200) */
+  fm_weights w;
+  uint32_t mine_min_support; /* abbreviation mining threshold (default 2) */
+  int threads;         /* 0 = number of online CPUs */
+} fm_model_opts;
+
+void fm_model_opts_default(fm_model_opts *o);
+
+/* A training configuration (JSON, see docs/configs.md).  Paths inside are
+ * resolved relative to the config file's folder.  Owns everything. */
+typedef struct fm_config {
+  char *path;            /* the config file itself */
+  char *name;
+  fm_source_spec *reference; size_t nreference;
+  fm_source_spec *query;     size_t nquery;
+  char **train_pairs;        size_t ntrain_pairs;
+  char *abbreviations;   /* curated table path, or NULL for the default */
+  fm_model_opts opts;
+  fm_arena arena;        /* owns the strings of the specs */
+} fm_config;
+
+/* Parse a config file; errors name the file and the offending key. Caller
+ * owns *out (fm_config_free). */
+fm_rc fm_config_load(const char *path, fm_config **out, fm_error *err);
+void fm_config_free(fm_config *c);
+
+/* ---- training ---------------------------------------------------------- */
+
+typedef struct fm_model fm_model;     /* a trained or loaded model */
+
+/* Everything a training run needs besides the config: extra pairs to hold
+ * out (for cross-validation), and progress reporting. */
+typedef struct fm_train_input {
+  const fm_config *config;
+  /* Pairs to use instead of loading config->train_pairs (may be NULL). */
+  const fm_pairs *pairs_override;
+  int use_pairs_override;
+  /* Already-imported dictionaries (may be NULL: then they are imported from
+   * the config).  Borrowed; used by cross-validation to import once. */
+  const fm_fieldset *refs, *queries;
+  int quiet;             /* no progress bars */
+} fm_train_input;
+
+/* Train a model in memory.  Caller owns *out (fm_model_close). */
+fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err);
+
+/* Import the reference and query dictionaries of a config (query sources
+ * merged by id).  Caller owns the sets (init'ed here). */
+fm_rc fm_config_import(const fm_config *c, fm_fieldset *refs,
+                       fm_fieldset *queries, int quiet, fm_error *err);
+
+/* Write a model to path atomically.  Same inputs and seed give the same
+ * bytes. */
+fm_rc fm_model_write(const fm_model *m, const char *path, fm_error *err);
+
+/* ---- loading ----------------------------------------------------------- */
+
+/* mmap and validate a model file (magic, version, checksums, structure). */
+fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err);
+void fm_model_close(fm_model *m);
+
+/* Facts about a model (borrowed strings). */
+typedef struct fm_model_info {
+  const char *name;
+  uint32_t format_version;
+  uint32_t checksum;     /* CRC-32C of the file (0 for an unsaved model) */
+  size_t nrefs, nqueries, nterms, nabbrev;
+  int dims;
+  const char *config_json; /* the training configuration as JSON */
+  size_t ntrain_pairs;
+} fm_model_info;
+void fm_model_info_get(const fm_model *m, fm_model_info *info);
+
+/* Field access (index -> borrowed field view). */
+size_t fm_model_nrefs(const fm_model *m);
+size_t fm_model_nqueries(const fm_model *m);
+void fm_model_ref(const fm_model *m, size_t i, fm_field *out);
+void fm_model_query(const fm_model *m, size_t i, fm_field *out);
+/* Index of a field by id, or -1. */
+long fm_model_find_query(const fm_model *m, const char *id);
+long fm_model_find_ref(const fm_model *m, const char *id);
+
+/* Was this gold/pairs file (by content checksum) used for training, and how
+ * many of its pairs did the model learn from?  Returns the overlap count. */
+size_t fm_model_train_overlap(const fm_model *m, const fm_pairs *gold);
+
+/* ---- matching ---------------------------------------------------------- */
+
+typedef struct fm_candidate {
+  uint32_t ref;      /* reference index */
+  float score;       /* combined score (higher is better) */
+  float s_title, s_full, s_chars, s_lsa, s_prior; /* components, unweighted */
+} fm_candidate;
+
+typedef struct fm_matcher fm_matcher; /* per-thread scratch space */
+
+fm_rc fm_matcher_new(const fm_model *m, fm_matcher **out, fm_error *err);
+void fm_matcher_free(fm_matcher *mt);
+
+/* Rank the reference universe for a query.  If `id` is a known query field
+ * its stored name/description/category are used; otherwise the id is
+ * treated as a bare mnemonic.  `q` (optional) gives a field explicitly
+ * (then id is ignored).  Writes up to k candidates, best first, into out[]
+ * and their count into *nout. */
+fm_rc fm_match(fm_matcher *mt, const char *id, const fm_field *q, int k,
+               fm_candidate *out, int *nout, fm_error *err);
+
+/* Rank every query field of the model (threads, progress bar).  out is
+ * nqueries x k, row-major; nout[i] the count for query i. Caller allocates. */
+fm_rc fm_match_all(const fm_model *m, int k, int threads, int quiet,
+                   fm_candidate *out, int *nout, fm_error *err);
+
+/* ---- evaluation -------------------------------------------------------- */
+
+typedef struct fm_eval_result {
+  size_t queries;          /* gold queries found in the model */
+  size_t missing_queries;  /* gold queries not in the model's query fields */
+  size_t missing_refs;     /* gold answers not in the reference universe */
+  double top1, recall_at_5, recall_at_10, mrr_at_10;
+} fm_eval_result;
+
+/* Per-query detail for reports (optional). */
+typedef struct fm_eval_query {
+  const char *query;       /* borrowed from gold */
+  long qindex;             /* query index in the model */
+  int rank;                /* 1-based rank of the first acceptable answer
+                              in the top 10, 0 when not found */
+  fm_candidate top[10];
+  int ntop;
+} fm_eval_query;
+
+/* Evaluate a model against gold pairs.  details (optional) receives one
+ * entry per distinct gold query in first-appearance order (caller owns the
+ * array, fm_free). */
+fm_rc fm_eval(const fm_model *m, const fm_pairs *gold, fm_eval_result *res,
+              fm_eval_query **details, size_t *ndetails, fm_error *err);
+
+/* k-fold cross-validation: split the distinct queries of `gold` into K
+ * folds (deterministic by seed); for each fold train with
+ * train_pairs = (config pairs + gold) minus that fold and score the fold.
+ * Pairs from the config's own train_pairs files that share a query with the
+ * fold are held out too.  Aggregated over all folds. */
+fm_rc fm_eval_cv(const fm_config *c, const fm_pairs *gold, int folds,
+                 int quiet, fm_eval_result *res, fm_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FM_MODEL_H */

@@ -1,0 +1,331 @@
+/* model.c: the model object, its runtime indexes, and the .fmm file
+#define _GNU_SOURCE
+ * (serialization to named sections of the mfile container, and loading
+ * with full structural validation on top of the container's checksums). */
+#include "model_internal.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+fm_model *fm_model_alloc(void) {
+  fm_model *m = fm_calloc(1, sizeof *m);
+  if (!m) return NULL;
+  fm_strmap_init(&m->term_map);
+  fm_strmap_init(&m->qid_map);
+  fm_strmap_init(&m->rid_map);
+  fm_strmap_init(&m->qkind_map);
+  return m;
+}
+
+fm_rc fm_model_own(fm_model *m, void *p) {
+  if (!p) return FM_ERR_NOMEM;
+  if (fm_grow((void **)&m->owned, &m->capowned, m->nowned + 1, sizeof *m->owned)) {
+    fm_free(p);
+    return FM_ERR_NOMEM;
+  }
+  m->owned[m->nowned++] = p;
+  return FM_OK;
+}
+
+void fm_model_close(fm_model *m) {
+  if (!m) return;
+  for (size_t i = 0; i < m->nowned; i++) fm_free(m->owned[i]);
+  fm_free(m->owned);
+  fm_free(m->meta_json);
+  fm_free(m->name);
+  fm_strmap_free(&m->term_map);
+  fm_strmap_free(&m->qid_map);
+  fm_strmap_free(&m->rid_map);
+  fm_strmap_free(&m->qkind_map);
+  fm_abbrev_free(m->abbrev);
+  if (m->mf) fm_mfile_close(m->mf);
+  fm_free(m);
+}
+
+void fm_rec_to_field(const fm_model *m, const fm_field_rec *r, fm_field *f) {
+  f->vendor = fm_str(m, r->vendor);
+  f->id = fm_str(m, r->id);
+  f->name = fm_str(m, r->name);
+  f->description = fm_str(m, r->description);
+  f->type = fm_str(m, r->type);
+  f->category = fm_str(m, r->category);
+  f->source = fm_str(m, r->source);
+  f->line = r->line;
+}
+
+size_t fm_model_nrefs(const fm_model *m) { return m->nrefs; }
+size_t fm_model_nqueries(const fm_model *m) { return m->nqrys; }
+void fm_model_ref(const fm_model *m, size_t i, fm_field *out) {
+  fm_rec_to_field(m, &m->refs[i], out);
+}
+void fm_model_query(const fm_model *m, size_t i, fm_field *out) {
+  fm_rec_to_field(m, &m->qrys[i], out);
+}
+
+long fm_model_find_query(const fm_model *m, const char *id) {
+  uint32_t v;
+  return fm_strmap_get(&m->qid_map, id, strlen(id), &v) ? (long)v : -1;
+}
+long fm_model_find_ref(const fm_model *m, const char *id) {
+  uint32_t v;
+  return fm_strmap_get(&m->rid_map, id, strlen(id), &v) ? (long)v : -1;
+}
+
+/* Build the lookup maps and the abbreviation table from the arrays.  Ids
+ * that occur twice map to their first field. */
+fm_rc fm_model_index(fm_model *m, fm_error *err) {
+  for (uint32_t t = 0; t < m->nterms; t++) {
+    const char *s = fm_str(m, m->term_off[t]);
+    if (fm_strmap_put(&m->term_map, s, strlen(s), t, NULL, NULL))
+      return fm_error_set(err, FM_ERR_NOMEM, "out of memory indexing terms");
+  }
+  for (uint32_t i = 0; i < m->nqrys; i++) {
+    const char *s = fm_str(m, m->qrys[i].id);
+    if (fm_strmap_put(&m->qid_map, s, strlen(s), i, NULL, NULL))
+      return fm_error_set(err, FM_ERR_NOMEM, "out of memory indexing queries");
+  }
+  for (uint32_t i = 0; i < m->nrefs; i++) {
+    const char *s = fm_str(m, m->refs[i].id);
+    if (fm_strmap_put(&m->rid_map, s, strlen(s), i, NULL, NULL))
+      return fm_error_set(err, FM_ERR_NOMEM, "out of memory indexing references");
+  }
+  for (uint32_t i = 0; i < m->nqk; i++) {
+    const char *s = fm_str(m, m->qkind_off[i]);
+    if (fm_strmap_put(&m->qkind_map, s, strlen(s), i, NULL, NULL))
+      return fm_error_set(err, FM_ERR_NOMEM, "out of memory indexing kinds");
+  }
+  if (!m->abbrev) {
+    if (fm_abbrev_new(&m->abbrev)) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+    /* abbrev_tsv: abbr \t expansion \t support \n */
+    const char *p = m->abbrev_tsv, *end = p ? p + m->abbrev_len : p;
+    char abbr[256], exp[1024];
+    while (p && p < end) {
+      const char *nl = memchr(p, '\n', (size_t)(end - p));
+      if (!nl) nl = end;
+      const char *t1 = memchr(p, '\t', (size_t)(nl - p));
+      const char *t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(nl - t1 - 1)) : NULL;
+      if (!t1 || !t2 || (size_t)(t1 - p) >= sizeof abbr ||
+          (size_t)(t2 - t1 - 1) >= sizeof exp)
+        return fm_error_set(err, FM_ERR_CORRUPT, "model abbreviation table is malformed");
+      memcpy(abbr, p, (size_t)(t1 - p));
+      abbr[t1 - p] = '\0';
+      memcpy(exp, t1 + 1, (size_t)(t2 - t1 - 1));
+      exp[t2 - t1 - 1] = '\0';
+      if (fm_abbrev_add(m->abbrev, abbr, exp, (uint32_t)strtoul(t2 + 1, NULL, 10)))
+        return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+      p = nl + 1;
+    }
+  }
+  return FM_OK;
+}
+
+void fm_model_info_get(const fm_model *m, fm_model_info *info) {
+  memset(info, 0, sizeof *info);
+  info->name = m->name;
+  info->format_version = FM_MODEL_FORMAT_VERSION;
+  info->checksum = m->checksum;
+  info->nrefs = m->nrefs;
+  info->nqueries = m->nqrys;
+  info->nterms = m->nterms;
+  info->nabbrev = m->abbrev ? fm_abbrev_count(m->abbrev) : 0;
+  info->dims = m->k;
+  info->config_json = m->meta_json;
+  size_t np = 0;
+  for (uint64_t i = 0; i < m->pairs_len; i++) np += m->pairs_tsv[i] == '\n';
+  info->ntrain_pairs = np;
+}
+
+size_t fm_model_train_overlap(const fm_model *m, const fm_pairs *gold) {
+  size_t n = 0;
+  fm_buf key;
+  fm_buf_init(&key);
+  for (size_t i = 0; i < gold->n; i++) {
+    fm_buf_reset(&key);
+    if (fm_buf_printf(&key, "%s\t%s\n", gold->v[i].query, gold->v[i].ref)) break;
+    /* pairs_tsv lines are "q\tr\n"; look for a whole-line match */
+    const char *p = m->pairs_tsv, *end = p ? p + m->pairs_len : p;
+    while (p && p < end) {
+      const char *hit = memmem(p, (size_t)(end - p), key.buf, key.len);
+      if (!hit) break;
+      if (hit == m->pairs_tsv || hit[-1] == '\n') { n++; break; }
+      p = hit + 1;
+    }
+  }
+  fm_buf_free(&key);
+  return n;
+}
+
+/* ---- file --------------------------------------------------------------- */
+
+#define SEC(tag, ptr, count) {tag, (const void *)(ptr), (uint64_t)(count) * sizeof *(ptr)}
+
+fm_rc fm_model_write(const fm_model *m, const char *path, fm_error *err) {
+  fm_mfile_writer *w;
+  if (fm_mfile_writer_new(&w)) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  uint32_t dims[12] = {m->nrefs, m->nqrys, m->nterms, m->nblk[0], m->nblk[1],
+                       m->nblk[2], (uint32_t)m->k, m->nqk, m->nrk, 0, 0, 0};
+  uint64_t nnz = m->inv_ptr[m->nterms];
+  uint32_t nword = m->nblk[0] + m->nblk[1];
+  struct { const char *tag; const void *p; uint64_t len; } secs[] = {
+      {"meta", m->meta_json, strlen(m->meta_json)},
+      SEC("dims", dims, 12),
+      {"strings", m->strings, m->strings_len},
+      SEC("refs", m->refs, m->nrefs),
+      SEC("queries", m->qrys, m->nqrys),
+      SEC("terms", m->term_off, m->nterms),
+      SEC("idf", m->idf, m->nterms),
+      SEC("inv_ptr", m->inv_ptr, m->nterms + 1),
+      SEC("inv_ref", m->inv_ref, nnz),
+      SEC("inv_val", m->inv_val, nnz),
+      SEC("csr_ptr", m->csr_ptr, m->nrefs + 1),
+      SEC("csr_col", m->csr_col, nnz),
+      SEC("csr_val", m->csr_val, nnz),
+      SEC("lsa_v", m->lsa_v, (uint64_t)nword * m->k),
+      SEC("ref_emb", m->ref_emb, (uint64_t)m->nrefs * m->k),
+      SEC("qkinds", m->qkind_off, m->nqk),
+      SEC("rkinds", m->rkind_off, m->nrk),
+      SEC("prior", m->prior, (uint64_t)m->nqk * m->nrk),
+      {"abbrev", m->abbrev_tsv, m->abbrev_len},
+      {"pairs", m->pairs_tsv, m->pairs_len},
+  };
+  fm_rc rc = FM_OK;
+  for (size_t i = 0; i < sizeof secs / sizeof secs[0] && rc == FM_OK; i++)
+    rc = fm_mfile_add_ref(w, secs[i].tag, secs[i].len ? secs[i].p : "", secs[i].len, err);
+  if (rc == FM_OK) rc = fm_mfile_write(w, path, err);
+  fm_mfile_writer_free(w);
+  return rc;
+}
+
+/* Fetch a section that must hold exactly `count` items of `size` bytes. */
+static fm_rc get_sec(fm_model *m, const char *tag, size_t size, uint64_t count,
+                     const void **out, fm_error *err) {
+  uint64_t len;
+  fm_rc rc = fm_mfile_section(m->mf, tag, out, &len, err);
+  if (rc) return rc;
+  if (count != UINT64_MAX && len != count * size)
+    return fm_error_set(err, FM_ERR_CORRUPT,
+                        "%s: section '%s' has %llu bytes, expected %llu",
+                        fm_mfile_path(m->mf), tag, (unsigned long long)len,
+                        (unsigned long long)(count * size));
+  if (count == UINT64_MAX && len % size)
+    return fm_error_set(err, FM_ERR_CORRUPT, "%s: section '%s' has a bad length",
+                        fm_mfile_path(m->mf), tag);
+  return FM_OK;
+}
+
+static fm_rc bad(fm_model *m, const char *what, fm_error *err) {
+  return fm_error_set(err, FM_ERR_CORRUPT, "%s: inconsistent model: %s",
+                      fm_mfile_path(m->mf), what);
+}
+
+/* Validate everything that later code indexes with, so a crafted file with
+ * valid checksums still cannot make lookups read out of bounds. */
+static fm_rc validate(fm_model *m, fm_error *err) {
+  if (m->strings_len == 0 || m->strings[m->strings_len - 1] != '\0')
+    return bad(m, "strings blob is not NUL-terminated", err);
+  const fm_field_rec *sets[2] = {m->refs, m->qrys};
+  uint32_t ns[2] = {m->nrefs, m->nqrys};
+  for (int s = 0; s < 2; s++)
+    for (uint32_t i = 0; i < ns[s]; i++) {
+      const fm_field_rec *r = &sets[s][i];
+      uint32_t offs[7] = {r->vendor, r->id, r->name, r->description, r->type,
+                          r->category, r->source};
+      for (int j = 0; j < 7; j++)
+        if (offs[j] >= m->strings_len) return bad(m, "field string offset out of range", err);
+      uint32_t nk = s == 0 ? m->nrk : m->nqk;
+      if (r->kind != FM_NO_KIND && r->kind >= nk) return bad(m, "field kind out of range", err);
+    }
+  for (uint32_t t = 0; t < m->nterms; t++)
+    if (m->term_off[t] >= m->strings_len) return bad(m, "term offset out of range", err);
+  for (uint32_t t = 0; t < m->nqk; t++)
+    if (m->qkind_off[t] >= m->strings_len) return bad(m, "kind offset out of range", err);
+  for (uint32_t t = 0; t < m->nrk; t++)
+    if (m->rkind_off[t] >= m->strings_len) return bad(m, "kind offset out of range", err);
+  uint64_t nnz = m->inv_ptr[m->nterms];
+  if (m->inv_ptr[0] != 0 || m->csr_ptr[0] != 0 || m->csr_ptr[m->nrefs] != nnz)
+    return bad(m, "sparse matrix bounds", err);
+  for (uint32_t t = 0; t < m->nterms; t++)
+    if (m->inv_ptr[t] > m->inv_ptr[t + 1]) return bad(m, "inverted index pointers", err);
+  for (uint32_t r = 0; r < m->nrefs; r++)
+    if (m->csr_ptr[r] > m->csr_ptr[r + 1]) return bad(m, "row pointers", err);
+  for (uint64_t i = 0; i < nnz; i++)
+    if (m->inv_ref[i] >= m->nrefs || m->csr_col[i] >= m->nterms)
+      return bad(m, "sparse index out of range", err);
+  return FM_OK;
+}
+
+fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
+  *out = NULL;
+  fm_model *m = fm_model_alloc();
+  if (!m) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  fm_rc rc = fm_mfile_open(path, &m->mf, err);
+  if (rc) goto fail;
+  m->checksum = fm_mfile_checksum(m->mf);
+  const void *p;
+  uint64_t len;
+  if ((rc = fm_mfile_section(m->mf, "meta", &p, &len, err))) goto fail;
+  m->meta_json = fm_strndup(p, len);
+  if (!m->meta_json) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto fail; }
+  json_error_t je;
+  json_t *meta = json_loads(m->meta_json, 0, &je);
+  if (!meta || !json_is_object(meta)) {
+    json_decref(meta);
+    rc = fm_error_set(err, FM_ERR_CORRUPT, "%s: model metadata is not valid JSON", path);
+    goto fail;
+  }
+  json_t *jn = json_object_get(meta, "name");
+  m->name = fm_strdup(json_is_string(jn) ? json_string_value(jn) : "model");
+  json_t *jw = json_object_get(meta, "weights");
+  fm_model_opts_default(&m->opts);
+  if (json_is_object(jw)) {
+    m->opts.w.title = (float)json_number_value(json_object_get(jw, "title"));
+    m->opts.w.full = (float)json_number_value(json_object_get(jw, "full"));
+    m->opts.w.chars = (float)json_number_value(json_object_get(jw, "chars"));
+    m->opts.w.lsa = (float)json_number_value(json_object_get(jw, "lsa"));
+    m->opts.w.prior = (float)json_number_value(json_object_get(jw, "prior"));
+  }
+  json_t *jc = json_object_get(meta, "candidates");
+  if (json_is_integer(jc) && json_integer_value(jc) > 0)
+    m->opts.candidates = (int)json_integer_value(jc);
+  json_decref(meta);
+  if (!m->name) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto fail; }
+
+  const uint32_t *dims;
+  if ((rc = get_sec(m, "dims", 4, 12, (const void **)&dims, err))) goto fail;
+  m->nrefs = dims[0]; m->nqrys = dims[1]; m->nterms = dims[2];
+  m->nblk[0] = dims[3]; m->nblk[1] = dims[4]; m->nblk[2] = dims[5];
+  m->k = (int)dims[6]; m->nqk = dims[7]; m->nrk = dims[8];
+  if ((uint64_t)m->nblk[0] + m->nblk[1] + m->nblk[2] != m->nterms || m->k < 0 || m->k > 65536) {
+    rc = bad(m, "dimensions", err);
+    goto fail;
+  }
+  uint32_t nword = m->nblk[0] + m->nblk[1];
+  if ((rc = get_sec(m, "strings", 1, UINT64_MAX, (const void **)&m->strings, err))) goto fail;
+  if ((rc = fm_mfile_section(m->mf, "strings", &p, &m->strings_len, err))) goto fail;
+  if ((rc = get_sec(m, "refs", sizeof(fm_field_rec), m->nrefs, (const void **)&m->refs, err))) goto fail;
+  if ((rc = get_sec(m, "queries", sizeof(fm_field_rec), m->nqrys, (const void **)&m->qrys, err))) goto fail;
+  if ((rc = get_sec(m, "terms", 4, m->nterms, (const void **)&m->term_off, err))) goto fail;
+  if ((rc = get_sec(m, "idf", 4, m->nterms, (const void **)&m->idf, err))) goto fail;
+  if ((rc = get_sec(m, "inv_ptr", 8, (uint64_t)m->nterms + 1, (const void **)&m->inv_ptr, err))) goto fail;
+  uint64_t nnz = m->inv_ptr[m->nterms];
+  if ((rc = get_sec(m, "inv_ref", 4, nnz, (const void **)&m->inv_ref, err))) goto fail;
+  if ((rc = get_sec(m, "inv_val", 4, nnz, (const void **)&m->inv_val, err))) goto fail;
+  if ((rc = get_sec(m, "csr_ptr", 8, (uint64_t)m->nrefs + 1, (const void **)&m->csr_ptr, err))) goto fail;
+  if ((rc = get_sec(m, "csr_col", 4, nnz, (const void **)&m->csr_col, err))) goto fail;
+  if ((rc = get_sec(m, "csr_val", 4, nnz, (const void **)&m->csr_val, err))) goto fail;
+  if ((rc = get_sec(m, "lsa_v", 4, (uint64_t)nword * m->k, (const void **)&m->lsa_v, err))) goto fail;
+  if ((rc = get_sec(m, "ref_emb", 4, (uint64_t)m->nrefs * m->k, (const void **)&m->ref_emb, err))) goto fail;
+  if ((rc = get_sec(m, "qkinds", 4, m->nqk, (const void **)&m->qkind_off, err))) goto fail;
+  if ((rc = get_sec(m, "rkinds", 4, m->nrk, (const void **)&m->rkind_off, err))) goto fail;
+  if ((rc = get_sec(m, "prior", 4, (uint64_t)m->nqk * m->nrk, (const void **)&m->prior, err))) goto fail;
+  if ((rc = fm_mfile_section(m->mf, "abbrev", (const void **)&m->abbrev_tsv, &m->abbrev_len, err))) goto fail;
+  if ((rc = fm_mfile_section(m->mf, "pairs", (const void **)&m->pairs_tsv, &m->pairs_len, err))) goto fail;
+  if ((rc = validate(m, err))) goto fail;
+  if ((rc = fm_model_index(m, err))) goto fail;
+  *out = m;
+  return FM_OK;
+fail:
+  fm_model_close(m);
+  return rc;
+}

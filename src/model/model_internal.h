@@ -1,0 +1,114 @@
+/* model_internal.h: the in-memory model shared by training, the model file
+ * and the matcher.  Not a public header. */
+#ifndef FM_MODEL_INTERNAL_H
+#define FM_MODEL_INTERNAL_H
+
+#include "fm_model.h"
+#include "fm_text.h"
+#include "mfile.h"
+#include "sparse.h"
+
+/* Feature blocks.  Terms are numbered block by block: title words first,
+ * then full-text words, then character n-grams, so the word blocks (the
+ * LSA input) are the prefix [0, nterms_word). */
+enum { FM_BLK_TITLE = 0, FM_BLK_FULL = 1, FM_BLK_CHARS = 2, FM_NBLK = 3 };
+
+/* A field as stored: offsets into the strings blob. */
+typedef struct fm_field_rec {
+  uint32_t vendor, id, name, description, type, category, source, line, kind;
+} fm_field_rec;
+#define FM_NO_KIND UINT32_MAX
+
+struct fm_model {
+  fm_mfile *mf;             /* non-NULL when loaded from a file */
+  void **owned;             /* allocations freed at close */
+  size_t nowned, capowned;
+
+  char *meta_json;          /* owned copy (NUL-terminated) */
+  char *name;               /* owned */
+  fm_model_opts opts;       /* dims = actual k */
+  uint32_t checksum;
+
+  const char *strings; uint64_t strings_len;
+  const fm_field_rec *refs; uint32_t nrefs;
+  const fm_field_rec *qrys; uint32_t nqrys;
+
+  uint32_t nterms, nblk[FM_NBLK];
+  const uint32_t *term_off;  /* nterms offsets into strings */
+  const float *idf;          /* nterms */
+
+  /* reference matrix, per-block L2-normalized tf-idf: */
+  const uint64_t *inv_ptr; const uint32_t *inv_ref; const float *inv_val; /* CSC, weighted by block */
+  const uint64_t *csr_ptr; const uint32_t *csr_col; const float *csr_val; /* CSR, unweighted */
+
+  int k;                     /* LSA dims */
+  const float *lsa_v;        /* nword x k */
+  const float *ref_emb;      /* nrefs x k, unit rows */
+
+  uint32_t nqk, nrk;
+  const uint32_t *qkind_off, *rkind_off; /* offsets into strings */
+  const float *prior;        /* nqk x nrk */
+
+  const char *abbrev_tsv; uint64_t abbrev_len; /* "abbr\texp\tsupport\n"* */
+  const char *pairs_tsv; uint64_t pairs_len;   /* training pairs used */
+
+  /* runtime indexes, always owned */
+  fm_strmap term_map, qid_map, rid_map, qkind_map;
+  fm_abbrev *abbrev;
+};
+
+static inline const char *fm_str(const fm_model *m, uint32_t off) {
+  return m->strings + off;
+}
+static inline int fm_term_block(const fm_model *m, uint32_t t) {
+  return t < m->nblk[0] ? 0 : t < m->nblk[0] + m->nblk[1] ? 1 : 2;
+}
+
+/* Track an allocation to free at close; frees p and fails on NOMEM. */
+fm_rc fm_model_own(fm_model *m, void *p);
+fm_model *fm_model_alloc(void);
+/* Build the runtime indexes (maps, abbreviation table) from the arrays. */
+fm_rc fm_model_index(fm_model *m, fm_error *err);
+void fm_rec_to_field(const fm_model *m, const fm_field_rec *r, fm_field *f);
+
+/* ---- featurizer: field -> block token lists ---------------------------- */
+typedef struct fm_featurizer {
+  fm_tokenizer *tk;
+  const fm_abbrev *ab;
+  fm_tokens raw, exp, desc;
+  fm_buf gram;
+} fm_featurizer;
+
+fm_rc fm_feat_init(fm_featurizer *f, const fm_abbrev *ab, fm_error *err);
+void fm_feat_free(fm_featurizer *f);
+/* Tokens of each block for a field, written into out[FM_NBLK] (reset
+ * first).  Char n-gram "tokens" are 3- and 4-byte grams of the padded title
+ * tokens. */
+fm_rc fm_feat_field(fm_featurizer *f, const fm_field *fld, fm_tokens out[FM_NBLK],
+                    fm_error *err);
+/* Term key for the vocabulary: block tag byte + token. */
+fm_rc fm_feat_key(fm_buf *b, int blk, const char *tok);
+
+/* Sparse query vector: per-block L2-normalized tf-idf, terms sorted. */
+typedef struct fm_qvec {
+  uint32_t *term; float *val; size_t n, cap;
+} fm_qvec;
+void fm_qvec_free(fm_qvec *q);
+
+/* Query kind string of a field ("vendor:category head"), into b. */
+fm_rc fm_kind_query(fm_buf *b, const fm_field *f);
+fm_rc fm_kind_ref(fm_buf *b, const fm_field *f);
+
+/* Deterministic pseudo-random numbers (splitmix64). */
+static inline uint64_t fm_splitmix64(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+/* Matching internals used by training (self-training of the prior). */
+fm_rc fm_match_vec(fm_matcher *mt, const fm_field *q, uint32_t qkind, int k,
+                   fm_candidate *out, int *nout, fm_error *err);
+
+#endif

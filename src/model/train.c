@@ -1,0 +1,671 @@
+/* train.c: a training run.  Import -> abbreviations (curated + mined) ->
+ * features -> vocabulary and idf -> reference matrices -> truncated SVD ->
+ * category/type prior (self-trained from confident matches, plus training
+ * pairs) -> an in-memory model ready to match or write. */
+#include "model_internal.h"
+#include "svd.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef FM_DATADIR
+#define FM_DATADIR "data"
+#endif
+
+fm_rc fm_config_import(const fm_config *c, fm_fieldset *refs, fm_fieldset *queries,
+                       int quiet, fm_error *err) {
+  fm_fieldset_init(refs);
+  fm_fieldset_init(queries);
+  fm_progress pg;
+  fm_progress_start(&pg, "import", c->nreference + c->nquery);
+  if (quiet) pg.enabled = 0;
+  fm_rc rc = FM_OK;
+  for (size_t i = 0; i < c->nreference && rc == FM_OK; i++) {
+    rc = fm_import_source(&c->reference[i], refs, err);
+    fm_progress_update(&pg, i + 1);
+  }
+  for (size_t i = 0; i < c->nquery && rc == FM_OK; i++) {
+    fm_fieldset one;
+    fm_fieldset_init(&one);
+    rc = fm_import_source(&c->query[i], &one, err);
+    if (rc == FM_OK) rc = fm_fieldset_merge(queries, &one, err);
+    fm_fieldset_free(&one);
+    fm_progress_update(&pg, c->nreference + i + 1);
+  }
+  fm_progress_finish(&pg);
+  if (rc == FM_OK && (refs->n == 0 || queries->n == 0))
+    rc = fm_error_set(err, FM_ERR_ARG, "%s: the %s dictionaries hold no fields",
+                      c->path, refs->n == 0 ? "reference" : "query");
+  if (rc) {
+    fm_fieldset_free(refs);
+    fm_fieldset_free(queries);
+  }
+  return rc;
+}
+
+/* ---- strings blob with de-duplication ---------------------------------- */
+typedef struct strtab {
+  fm_buf blob;
+  fm_strmap seen;
+} strtab;
+
+static fm_rc strtab_add(strtab *st, const char *s, uint32_t *off) {
+  size_t n = strlen(s);
+  uint32_t v;
+  if (fm_strmap_get(&st->seen, s, n, &v)) { *off = v; return FM_OK; }
+  if (st->blob.len + n + 1 > UINT32_MAX) return FM_ERR_NOMEM;
+  v = (uint32_t)st->blob.len;
+  if (fm_buf_append(&st->blob, s, n + 1)) return FM_ERR_NOMEM;
+  st->blob.len = v + n + 1; /* keep the NUL inside the blob */
+  if (fm_strmap_put(&st->seen, s, n, v, NULL, NULL)) return FM_ERR_NOMEM;
+  *off = v;
+  return FM_OK;
+}
+
+static fm_rc add_recs(strtab *st, const fm_fieldset *fs, fm_field_rec *recs) {
+  for (size_t i = 0; i < fs->n; i++) {
+    const fm_field *f = &fs->v[i];
+    fm_field_rec *r = &recs[i];
+    if (strtab_add(st, f->vendor, &r->vendor) || strtab_add(st, f->id, &r->id) ||
+        strtab_add(st, f->name, &r->name) || strtab_add(st, f->description, &r->description) ||
+        strtab_add(st, f->type, &r->type) || strtab_add(st, f->category, &r->category) ||
+        strtab_add(st, f->source, &r->source))
+      return FM_ERR_NOMEM;
+    r->line = f->line;
+    r->kind = FM_NO_KIND;
+  }
+  return FM_OK;
+}
+
+/* ---- training state ----------------------------------------------------- */
+typedef struct trainer {
+  const fm_config *c;
+  fm_model_opts o;
+  const fm_fieldset *refs, *qrys;
+  fm_pairs pairs;
+  fm_model *m;
+  strtab st;
+  fm_strmap vocab[FM_NBLK];  /* key -> provisional id within block */
+  uint32_t *df[FM_NBLK];
+  size_t dfcap[FM_NBLK];
+  /* per reference: provisional (block, id) lists */
+  uint32_t *rterm;           /* packed: block << 30 | id */
+  uint64_t *rptr;            /* nrefs + 1 */
+  size_t nrterm, caprterm;
+  int quiet;
+} trainer;
+
+static fm_rc load_abbrev(trainer *t, fm_featurizer *fz, fm_abbrev *ab, fm_error *err) {
+  const fm_config *c = t->c;
+  fm_rc rc;
+  char *path = NULL;
+  if (c->abbreviations) {
+    path = fm_strdup(c->abbreviations);
+  } else {
+    char *dir = fm_path_dirname(c->path);
+    path = dir ? fm_path_join(dir, "../data/abbreviations.tsv") : NULL;
+    fm_free(dir);
+    if (path && access(path, R_OK) != 0) {
+      fm_free(path);
+      path = fm_strdup(FM_DATADIR "/abbreviations.tsv");
+    }
+  }
+  if (!path) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  if (access(path, R_OK) == 0 || c->abbreviations) {
+    rc = fm_abbrev_load_tsv(ab, fz->tk, path, err);
+  } else {
+    fm_warn("no curated abbreviation table found (looked for %s); using mined entries only", path);
+    rc = FM_OK;
+  }
+  fm_free(path);
+  if (rc) return rc;
+  /* Mine from each dictionary's own mnemonic / long-name pairs, and from
+   * the training pairs (Bloomberg mnemonic -> Refinitiv long name). */
+  size_t n = t->refs->n + t->qrys->n + t->pairs.n;
+  const char **mn = fm_calloc(n ? n : 1, sizeof *mn);
+  const char **nm = fm_calloc(n ? n : 1, sizeof *nm);
+  if (!mn || !nm) {
+    fm_free(mn);
+    fm_free(nm);
+    return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < t->refs->n; i++) {
+    if (!t->refs->v[i].name[0]) continue;
+    mn[k] = t->refs->v[i].id;
+    nm[k++] = t->refs->v[i].name;
+  }
+  for (size_t i = 0; i < t->qrys->n; i++) {
+    if (!t->qrys->v[i].name[0]) continue;
+    mn[k] = t->qrys->v[i].id;
+    nm[k++] = t->qrys->v[i].name;
+  }
+  if (t->pairs.n) {
+    fm_strmap rid;
+    fm_strmap_init(&rid);
+    for (size_t i = 0; i < t->refs->n; i++)
+      if (fm_strmap_put(&rid, t->refs->v[i].id, strlen(t->refs->v[i].id), (uint32_t)i, NULL, NULL)) {
+        fm_strmap_free(&rid);
+        fm_free(mn);
+        fm_free(nm);
+        return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+      }
+    for (size_t i = 0; i < t->pairs.n; i++) {
+      uint32_t r;
+      if (!fm_strmap_get(&rid, t->pairs.v[i].ref, strlen(t->pairs.v[i].ref), &r)) continue;
+      if (!t->refs->v[r].name[0]) continue;
+      mn[k] = t->pairs.v[i].query;
+      nm[k++] = t->refs->v[r].name;
+    }
+    fm_strmap_free(&rid);
+  }
+  rc = fm_abbrev_mine(ab, fz->tk, mn, nm, k, t->o.mine_min_support, err);
+  fm_free(mn);
+  fm_free(nm);
+  return rc;
+}
+
+/* Count document frequencies of a field's terms; for references also
+ * record the provisional term list. */
+static fm_rc add_doc(trainer *t, fm_featurizer *fz, fm_tokens toks[FM_NBLK],
+                     fm_buf *key, fm_strmap *docseen, const fm_field *f, int is_ref,
+                     fm_error *err) {
+  fm_rc rc = fm_feat_field(fz, f, toks, err);
+  if (rc) {
+    fm_error_prefix(err, "%s:%u: field %s", f->source, f->line, f->id);
+    return rc;
+  }
+  for (int b = 0; b < FM_NBLK; b++) {
+    fm_strmap_free(docseen);
+    fm_strmap_init(docseen);
+    for (size_t i = 0; i < toks[b].n; i++) {
+      const char *tok = fm_tokens_get(&toks[b], i);
+      if (fm_feat_key(key, b, tok)) return FM_ERR_NOMEM;
+      uint32_t id;
+      int ins;
+      uint32_t next = (uint32_t)fm_strmap_count(&t->vocab[b]);
+      if (fm_strmap_put(&t->vocab[b], key->buf, key->len, next, &id, &ins)) return FM_ERR_NOMEM;
+      if (ins) {
+        if (fm_grow((void **)&t->df[b], &t->dfcap[b], next + 1, sizeof(uint32_t)))
+          return FM_ERR_NOMEM;
+        t->df[b][next] = 0;
+      }
+      int first;
+      if (fm_strmap_put(docseen, key->buf, key->len, 0, NULL, &first)) return FM_ERR_NOMEM;
+      if (first) t->df[b][id]++;
+      if (is_ref) {
+        if (fm_grow((void **)&t->rterm, &t->caprterm, t->nrterm + 1, sizeof(uint32_t)))
+          return FM_ERR_NOMEM;
+        t->rterm[t->nrterm++] = (uint32_t)b << 30 | id;
+      }
+    }
+  }
+  return FM_OK;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static fm_rc build_vocab_and_matrices(trainer *t, fm_error *err) {
+  fm_model *m = t->m;
+  fm_rc rc = FM_OK;
+  fm_featurizer fz;
+  if ((rc = fm_feat_init(&fz, m->abbrev, err))) return rc;
+  fm_tokens toks[FM_NBLK];
+  for (int b = 0; b < FM_NBLK; b++) fm_tokens_init(&toks[b]);
+  fm_buf key;
+  fm_buf_init(&key);
+  fm_strmap docseen;
+  fm_strmap_init(&docseen);
+  size_t nref = t->refs->n, nq = t->qrys->n;
+  t->rptr = fm_calloc(nref + 1, sizeof *t->rptr);
+  if (!t->rptr) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+  fm_progress pg;
+  fm_progress_start(&pg, "features", nref + nq);
+  if (t->quiet) pg.enabled = 0;
+  for (size_t i = 0; i < nref && rc == FM_OK; i++) {
+    rc = add_doc(t, &fz, toks, &key, &docseen, &t->refs->v[i], 1, err);
+    t->rptr[i + 1] = t->nrterm;
+    if ((i & 1023) == 0) fm_progress_update(&pg, i);
+  }
+  for (size_t i = 0; i < nq && rc == FM_OK; i++) {
+    rc = add_doc(t, &fz, toks, &key, &docseen, &t->qrys->v[i], 0, err);
+    if ((i & 1023) == 0) fm_progress_update(&pg, nref + i);
+  }
+  fm_progress_finish(&pg);
+  if (rc) {
+    if (rc == FM_ERR_NOMEM) fm_error_set(err, rc, "out of memory building features");
+    goto done;
+  }
+  /* final numbering: block by block */
+  uint32_t base[FM_NBLK], nterms = 0;
+  for (int b = 0; b < FM_NBLK; b++) {
+    base[b] = nterms;
+    m->nblk[b] = (uint32_t)fm_strmap_count(&t->vocab[b]);
+    nterms += m->nblk[b];
+  }
+  m->nterms = nterms;
+  uint32_t *term_off = fm_calloc(nterms ? nterms : 1, sizeof *term_off);
+  float *idf = fm_calloc(nterms ? nterms : 1, sizeof *idf);
+  if ((rc = fm_model_own(m, term_off)) || (rc = fm_model_own(m, idf))) {
+    rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  double N = (double)(nref + nq);
+  for (int b = 0; b < FM_NBLK; b++)
+    for (uint32_t i = 0; i < m->nblk[b]; i++) {
+      size_t len;
+      const char *k = fm_strmap_key(&t->vocab[b], i, &len);
+      if (strtab_add(&t->st, k, &term_off[base[b] + i])) {
+        rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+        goto done;
+      }
+      idf[base[b] + i] = (float)(log((1.0 + N) / (1.0 + t->df[b][i])) + 1.0);
+    }
+  m->term_off = term_off;
+  m->idf = idf;
+  /* reference CSR: per-block L2-normalized sublinear tf-idf */
+  uint64_t *csr_ptr = fm_calloc(nref + 1, sizeof *csr_ptr);
+  uint32_t *csr_col = fm_malloc((t->nrterm ? t->nrterm : 1) * sizeof *csr_col);
+  float *csr_val = fm_malloc((t->nrterm ? t->nrterm : 1) * sizeof *csr_val);
+  if ((rc = fm_model_own(m, csr_ptr)) || (rc = fm_model_own(m, csr_col)) ||
+      (rc = fm_model_own(m, csr_val))) {
+    rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  uint64_t nnz = 0;
+  for (size_t r = 0; r < nref; r++) {
+    uint32_t *ids = t->rterm + t->rptr[r];
+    size_t n = (size_t)(t->rptr[r + 1] - t->rptr[r]);
+    for (size_t i = 0; i < n; i++) ids[i] = base[ids[i] >> 30] + (ids[i] & 0x3fffffffu);
+    qsort(ids, n, sizeof *ids, cmp_u32);
+    uint64_t start = nnz;
+    double norm[FM_NBLK] = {0, 0, 0};
+    for (size_t i = 0; i < n;) {
+      size_t j = i;
+      while (j < n && ids[j] == ids[i]) j++;
+      float v = (float)((1.0 + log((double)(j - i))) * idf[ids[i]]);
+      csr_col[nnz] = ids[i];
+      csr_val[nnz++] = v;
+      norm[fm_term_block(m, ids[i])] += (double)v * v;
+      i = j;
+    }
+    for (uint64_t p = start; p < nnz; p++) {
+      double nb = norm[fm_term_block(m, csr_col[p])];
+      csr_val[p] = nb > 0 ? (float)(csr_val[p] / sqrt(nb)) : 0.0f;
+    }
+    csr_ptr[r + 1] = nnz;
+  }
+  m->csr_ptr = csr_ptr;
+  m->csr_col = csr_col;
+  m->csr_val = csr_val;
+  /* inverted index (CSC), values weighted by block */
+  uint64_t *inv_ptr = fm_calloc((size_t)nterms + 1, sizeof *inv_ptr);
+  uint32_t *inv_ref = fm_malloc((nnz ? nnz : 1) * sizeof *inv_ref);
+  float *inv_val = fm_malloc((nnz ? nnz : 1) * sizeof *inv_val);
+  if ((rc = fm_model_own(m, inv_ptr)) || (rc = fm_model_own(m, inv_ref)) ||
+      (rc = fm_model_own(m, inv_val))) {
+    rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  const float wb[FM_NBLK] = {t->o.w.title, t->o.w.full, t->o.w.chars};
+  for (uint64_t p = 0; p < nnz; p++) inv_ptr[csr_col[p] + 1]++;
+  for (uint32_t i = 0; i < nterms; i++) inv_ptr[i + 1] += inv_ptr[i];
+  uint64_t *fill = fm_malloc(((size_t)nterms + 1) * sizeof *fill);
+  if (!fill) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+  memcpy(fill, inv_ptr, ((size_t)nterms + 1) * sizeof *fill);
+  for (uint32_t r = 0; r < nref; r++)
+    for (uint64_t p = csr_ptr[r]; p < csr_ptr[r + 1]; p++) {
+      uint64_t q = fill[csr_col[p]]++;
+      inv_ref[q] = r;
+      inv_val[q] = csr_val[p] * wb[fm_term_block(m, csr_col[p])];
+    }
+  fm_free(fill);
+  m->inv_ptr = inv_ptr;
+  m->inv_ref = inv_ref;
+  m->inv_val = inv_val;
+done:
+  fm_strmap_free(&docseen);
+  fm_buf_free(&key);
+  for (int b = 0; b < FM_NBLK; b++) fm_tokens_free(&toks[b]);
+  fm_feat_free(&fz);
+  return rc;
+}
+
+/* LSA: truncated SVD of the weighted word blocks of the reference matrix;
+ * reference embeddings are the unit rows of R V. */
+static fm_rc build_lsa(trainer *t, fm_error *err) {
+  fm_model *m = t->m;
+  uint32_t nword = m->nblk[0] + m->nblk[1];
+  int k = t->o.dims;
+  uint32_t lim = m->nrefs < nword ? m->nrefs : nword;
+  if (lim <= 1) k = 0;
+  else if ((uint32_t)k >= lim) k = (int)lim - 1;
+  m->k = k;
+  float *V = fm_calloc((size_t)nword * (k ? k : 1), sizeof *V);
+  float *E = fm_calloc((size_t)m->nrefs * (k ? k : 1), sizeof *E);
+  if (fm_model_own(m, V) || fm_model_own(m, E))
+    return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  m->lsa_v = V;
+  m->ref_emb = E;
+  if (k == 0) return FM_OK;
+  fm_csr R = {0};
+  R.nrows = m->nrefs;
+  R.ncols = nword;
+  R.rowptr = fm_calloc((size_t)m->nrefs + 1, sizeof *R.rowptr);
+  uint64_t nnz = m->csr_ptr[m->nrefs];
+  R.col = fm_malloc((nnz ? nnz : 1) * sizeof *R.col);
+  R.val = fm_malloc((nnz ? nnz : 1) * sizeof *R.val);
+  float *S = fm_calloc((size_t)k, sizeof *S);
+  fm_rc rc = FM_OK;
+  if (!R.rowptr || !R.col || !R.val || !S) {
+    rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  const float wb[2] = {t->o.w.title, t->o.w.full};
+  uint64_t q = 0;
+  for (uint32_t r = 0; r < m->nrefs; r++) {
+    for (uint64_t p = m->csr_ptr[r]; p < m->csr_ptr[r + 1]; p++) {
+      uint32_t c = m->csr_col[p];
+      if (c >= nword) continue;
+      R.col[q] = c;
+      R.val[q++] = m->csr_val[p] * wb[fm_term_block(m, c)];
+    }
+    R.rowptr[r + 1] = q;
+  }
+  fm_svd_opts so = {.k = k, .oversample = t->o.oversample,
+                    .power_iters = t->o.power_iters, .seed = t->o.seed};
+  if ((rc = fm_svd_randomized(&R, &so, NULL, S, V, err))) goto done;
+  fm_csr_mul_dense(&R, V, k, E);
+  for (uint32_t r = 0; r < m->nrefs; r++) {
+    float *e = E + (size_t)r * k;
+    double s = 0;
+    for (int j = 0; j < k; j++) s += (double)e[j] * e[j];
+    if (s > 0) {
+      float inv = (float)(1.0 / sqrt(s));
+      for (int j = 0; j < k; j++) e[j] *= inv;
+    }
+  }
+done:
+  fm_free(R.rowptr);
+  fm_free(R.col);
+  fm_free(R.val);
+  fm_free(S);
+  return rc;
+}
+
+/* Kinds of fields (query "vendor:category", reference "file:type"). */
+static fm_rc assign_kinds(trainer *t, fm_field_rec *qrecs, fm_field_rec *rrecs,
+                          fm_strmap *rk, fm_error *err) {
+  fm_model *m = t->m;
+  fm_buf b;
+  fm_buf_init(&b);
+  fm_rc rc = FM_OK;
+  for (size_t i = 0; i < t->qrys->n && rc == FM_OK; i++) {
+    if (fm_kind_query(&b, &t->qrys->v[i])) { rc = FM_ERR_NOMEM; break; }
+    uint32_t id;
+    rc = fm_strmap_put(&m->qkind_map, b.buf, b.len, (uint32_t)fm_strmap_count(&m->qkind_map), &id, NULL);
+    qrecs[i].kind = id;
+  }
+  for (size_t i = 0; i < t->refs->n && rc == FM_OK; i++) {
+    if (fm_kind_ref(&b, &t->refs->v[i])) { rc = FM_ERR_NOMEM; break; }
+    uint32_t id;
+    rc = fm_strmap_put(rk, b.buf, b.len, (uint32_t)fm_strmap_count(rk), &id, NULL);
+    rrecs[i].kind = id;
+  }
+  fm_buf_free(&b);
+  if (rc) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  m->nqk = (uint32_t)fm_strmap_count(&m->qkind_map);
+  m->nrk = (uint32_t)fm_strmap_count(rk);
+  uint32_t *qo = fm_calloc(m->nqk ? m->nqk : 1, sizeof *qo);
+  uint32_t *ro = fm_calloc(m->nrk ? m->nrk : 1, sizeof *ro);
+  float *prior = fm_calloc((size_t)m->nqk * m->nrk ? (size_t)m->nqk * m->nrk : 1, sizeof *prior);
+  if (fm_model_own(m, qo) || fm_model_own(m, ro) || fm_model_own(m, prior))
+    return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  for (uint32_t i = 0; i < m->nqk; i++)
+    if (strtab_add(&t->st, fm_strmap_key(&m->qkind_map, i, NULL), &qo[i]))
+      return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  for (uint32_t i = 0; i < m->nrk; i++)
+    if (strtab_add(&t->st, fm_strmap_key(rk, i, NULL), &ro[i]))
+      return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  m->qkind_off = qo;
+  m->rkind_off = ro;
+  m->prior = prior;
+  return FM_OK;
+}
+
+/* The prior: PMI of (query kind, reference kind) estimated from confident
+ * matches of a deterministic sample of queries (self-training), plus every
+ * training pair counted PAIR_WEIGHT times.  Smoothed towards independence. */
+#define PRIOR_SAMPLE 8000
+#define PAIR_WEIGHT 5.0
+#define PRIOR_ALPHA 20.0
+static fm_rc build_prior(trainer *t, fm_error *err) {
+  fm_model *m = t->m;
+  size_t nq = m->nqk, nr = m->nrk;
+  if (!nq || !nr || t->o.w.prior == 0) return FM_OK;
+  double *cnt = fm_calloc(nq * nr, sizeof *cnt);
+  double *rowc = fm_calloc(nq, sizeof *rowc);
+  double *pr = fm_calloc(nr, sizeof *pr);
+  fm_matcher *mt = NULL;
+  fm_rc rc = FM_OK;
+  if (!cnt || !rowc || !pr) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+  for (uint32_t i = 0; i < m->nrefs; i++) pr[m->refs[i].kind] += 1.0 / m->nrefs;
+  if ((rc = fm_matcher_new(m, &mt, err))) goto done;
+  float wsum = t->o.w.title + t->o.w.full + t->o.w.chars + t->o.w.lsa;
+  size_t step = m->nqrys > PRIOR_SAMPLE ? m->nqrys / PRIOR_SAMPLE : 1;
+  fm_progress pg;
+  fm_progress_start(&pg, "prior", m->nqrys / step);
+  if (t->quiet) pg.enabled = 0;
+  for (size_t i = 0; i < m->nqrys; i += step) {
+    fm_field f;
+    fm_rec_to_field(m, &m->qrys[i], &f);
+    fm_candidate c[2];
+    int n = 0;
+    if ((rc = fm_match_vec(mt, &f, FM_NO_KIND, 2, c, &n, err))) goto done;
+    fm_progress_update(&pg, i / step);
+    if (n < 2 || c[0].score < 0.25f * wsum || c[0].score - c[1].score < 0.05f) continue;
+    uint32_t qk = m->qrys[i].kind, rk = m->refs[c[0].ref].kind;
+    cnt[(size_t)qk * nr + rk] += 1;
+    rowc[qk] += 1;
+  }
+  fm_progress_finish(&pg);
+  for (size_t i = 0; i < t->pairs.n; i++) {
+    long q = fm_model_find_query(m, t->pairs.v[i].query);
+    long r = fm_model_find_ref(m, t->pairs.v[i].ref);
+    if (q < 0 || r < 0) continue;
+    uint32_t qk = m->qrys[q].kind, rk = m->refs[r].kind;
+    cnt[(size_t)qk * nr + rk] += PAIR_WEIGHT;
+    rowc[qk] += PAIR_WEIGHT;
+  }
+  float *prior = (float *)m->prior;
+  for (size_t a = 0; a < nq; a++)
+    for (size_t b = 0; b < nr; b++) {
+      double p = (cnt[a * nr + b] + PRIOR_ALPHA * pr[b]) / (rowc[a] + PRIOR_ALPHA);
+      double v = pr[b] > 0 ? log(p / pr[b]) : 0;
+      prior[a * nr + b] = (float)(v > 3 ? 3 : v < -3 ? -3 : v);
+    }
+done:
+  fm_matcher_free(mt);
+  fm_free(cnt);
+  fm_free(rowc);
+  fm_free(pr);
+  return rc;
+}
+
+static fm_rc build_meta(trainer *t, fm_error *err) {
+  fm_model *m = t->m;
+  const fm_model_opts *o = &t->o;
+  json_t *root = json_object();
+  json_t *w = json_pack("{s:f,s:f,s:f,s:f,s:f}", "title", (double)o->w.title, "full",
+                        (double)o->w.full, "chars", (double)o->w.chars, "lsa",
+                        (double)o->w.lsa, "prior", (double)o->w.prior);
+  json_t *files = json_array();
+  for (size_t i = 0; t->c && i < t->c->ntrain_pairs; i++)
+    json_array_append_new(files, json_string(t->c->train_pairs[i]));
+  json_object_set_new(root, "name", json_string(m->name));
+  json_object_set_new(root, "format_version", json_integer(FM_MODEL_FORMAT_VERSION));
+  json_object_set_new(root, "dims", json_integer(m->k));
+  json_object_set_new(root, "seed", json_integer((json_int_t)o->seed));
+  json_object_set_new(root, "power_iters", json_integer(o->power_iters));
+  json_object_set_new(root, "oversample", json_integer(o->oversample));
+  json_object_set_new(root, "candidates", json_integer(o->candidates));
+  json_object_set_new(root, "mine_min_support", json_integer(o->mine_min_support));
+  json_object_set_new(root, "weights", w);
+  json_object_set_new(root, "train_pairs_files", files);
+  json_object_set_new(root, "train_pairs", json_integer((json_int_t)t->pairs.n));
+  char *s = json_dumps(root, JSON_SORT_KEYS | JSON_COMPACT);
+  json_decref(root);
+  if (!s) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  m->meta_json = fm_strdup(s);
+  free(s);
+  return m->meta_json ? FM_OK : fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+}
+
+static fm_rc build_blobs(trainer *t, fm_error *err) {
+  fm_model *m = t->m;
+  fm_buf b;
+  fm_buf_init(&b);
+  size_t n = fm_abbrev_count(m->abbrev);
+  for (size_t i = 0; i < n; i++) {
+    const char *a, *e;
+    uint32_t s;
+    fm_abbrev_entry(m->abbrev, i, &a, &e, &s);
+    if (fm_buf_printf(&b, "%s\t%s\t%u\n", a, e, s)) goto nomem;
+  }
+  if (b.buf && fm_model_own(m, b.buf)) { fm_buf_init(&b); goto nomem; }
+  m->abbrev_tsv = b.buf;
+  m->abbrev_len = b.len;
+  fm_buf_init(&b);
+  for (size_t i = 0; i < t->pairs.n; i++)
+    if (fm_buf_printf(&b, "%s\t%s\n", t->pairs.v[i].query, t->pairs.v[i].ref)) goto nomem;
+  if (b.buf && fm_model_own(m, b.buf)) { fm_buf_init(&b); goto nomem; }
+  m->pairs_tsv = b.buf;
+  m->pairs_len = b.len;
+  return FM_OK;
+nomem:
+  fm_buf_free(&b);
+  return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+}
+
+fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
+  *out = NULL;
+  trainer t;
+  memset(&t, 0, sizeof t);
+  t.c = in->config;
+  t.o = in->config->opts;
+  t.quiet = in->quiet;
+  fm_pairs_init(&t.pairs);
+  strtab_init:
+  fm_buf_init(&t.st.blob);
+  fm_strmap_init(&t.st.seen);
+  for (int b = 0; b < FM_NBLK; b++) fm_strmap_init(&t.vocab[b]);
+  fm_fieldset own_refs, own_qrys;
+  fm_fieldset_init(&own_refs);
+  fm_fieldset_init(&own_qrys);
+  fm_strmap rk;
+  fm_strmap_init(&rk);
+  fm_featurizer fz = {0};
+  fm_rc rc = FM_OK;
+  fm_model *m = t.m = fm_model_alloc();
+  if (!m) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+  m->opts = t.o;
+  m->name = fm_strdup(t.c->name ? t.c->name : "model");
+  if (!m->name) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+  if (in->refs && in->queries) {
+    t.refs = in->refs;
+    t.qrys = in->queries;
+  } else {
+    fm_fieldset_free(&own_refs);
+    fm_fieldset_free(&own_qrys);
+    if ((rc = fm_config_import(t.c, &own_refs, &own_qrys, in->quiet, err))) goto done;
+    t.refs = &own_refs;
+    t.qrys = &own_qrys;
+  }
+  if (t.refs->n >= UINT32_MAX / 2 || t.qrys->n >= UINT32_MAX / 2) {
+    rc = fm_error_set(err, FM_ERR_ARG, "too many fields");
+    goto done;
+  }
+  if (in->use_pairs_override) {
+    for (size_t i = 0; in->pairs_override && i < in->pairs_override->n; i++) {
+      fm_pair p = in->pairs_override->v[i];
+      if (fm_grow((void **)&t.pairs.v, &t.pairs.cap, t.pairs.n + 1, sizeof p)) {
+        rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+        goto done;
+      }
+      p.query = fm_arena_strdup(&t.pairs.arena, p.query);
+      p.ref = fm_arena_strdup(&t.pairs.arena, p.ref);
+      if (!p.query || !p.ref) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+      t.pairs.v[t.pairs.n++] = p;
+    }
+  } else {
+    for (size_t i = 0; i < t.c->ntrain_pairs; i++)
+      if ((rc = fm_pairs_load(t.c->train_pairs[i], &t.pairs, err))) goto done;
+  }
+  double t0 = fm_now();
+  /* abbreviations */
+  if (fm_abbrev_new(&m->abbrev)) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+  if ((rc = fm_feat_init(&fz, m->abbrev, err))) goto done;
+  if ((rc = load_abbrev(&t, &fz, m->abbrev, err))) goto done;
+  fm_feat_free(&fz);
+  /* fields */
+  m->nrefs = (uint32_t)t.refs->n;
+  m->nqrys = (uint32_t)t.qrys->n;
+  fm_field_rec *rrecs = fm_calloc(m->nrefs, sizeof *rrecs);
+  fm_field_rec *qrecs = fm_calloc(m->nqrys, sizeof *qrecs);
+  if (fm_model_own(m, rrecs) || fm_model_own(m, qrecs)) {
+    rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  if (add_recs(&t.st, t.refs, rrecs) || add_recs(&t.st, t.qrys, qrecs)) {
+    rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  m->refs = rrecs;
+  m->qrys = qrecs;
+  if ((rc = build_vocab_and_matrices(&t, err))) goto done;
+  double t1 = fm_now();
+  if ((rc = build_lsa(&t, err))) goto done;
+  double t2 = fm_now();
+  if ((rc = assign_kinds(&t, qrecs, rrecs, &rk, err))) goto done;
+  if ((rc = build_blobs(&t, err))) goto done;
+  /* freeze the strings blob: everything that references it is built */
+  char *blob = t.st.blob.buf;
+  if (!blob && fm_buf_append(&t.st.blob, "", 1)) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+  blob = t.st.blob.buf;
+  if (fm_model_own(m, blob)) { fm_buf_init(&t.st.blob); rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+  m->strings = blob;
+  m->strings_len = t.st.blob.len;
+  fm_buf_init(&t.st.blob);
+  /* qkind_map was filled by assign_kinds; index the rest */
+  fm_strmap_free(&m->qkind_map);
+  fm_strmap_init(&m->qkind_map);
+  if ((rc = fm_model_index(m, err))) goto done;
+  if ((rc = build_prior(&t, err))) goto done;
+  if ((rc = build_meta(&t, err))) goto done;
+  if (!in->quiet && getenv("FM_TIMING"))
+    fprintf(stderr, "train: features %.3fs, svd %.3fs, prior %.3fs\n", t1 - t0, t2 - t1,
+            fm_now() - t2);
+done:
+  fm_feat_free(&fz);
+  fm_strmap_free(&rk);
+  fm_buf_free(&t.st.blob);
+  fm_strmap_free(&t.st.seen);
+  for (int b = 0; b < FM_NBLK; b++) {
+    fm_strmap_free(&t.vocab[b]);
+    fm_free(t.df[b]);
+  }
+  fm_free(t.rterm);
+  fm_free(t.rptr);
+  fm_pairs_free(&t.pairs);
+  fm_fieldset_free(&own_refs);
+  fm_fieldset_free(&own_qrys);
+  if (rc) fm_model_close(m);
+  else *out = m;
+  return rc;
+}
