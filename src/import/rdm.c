@@ -17,7 +17,6 @@
  */
 #include "fm_import_int.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 static int is_blank(char c) { return c == ' ' || c == '\t'; }
@@ -36,6 +35,16 @@ static size_t tokenize(char *s, char **t, size_t max) {
   }
 }
 
+/* Number of blank-separated tokens in [s, e). */
+static size_t count_tokens(const char *s, const char *e) {
+  size_t n = 0;
+  for (int in = 0; s < e; s++) {
+    if (is_blank(*s)) in = 0;
+    else if (!in) in = 1, n++;
+  }
+  return n;
+}
+
 /* Is s an optionally signed decimal integer? */
 static int is_int(const char *s) {
   if (*s == '-' || *s == '+') s++;
@@ -52,13 +61,9 @@ static const char *parse_def(char *s, char **acr, char **dde, char **ftype) {
   *acr = s;
   while (*s && !is_blank(*s) && *s != '"') s++;
   if (s == *acr) return "missing ACRONYM";
-  if (*s != '"') {
-    if (!*s) return "missing the quoted DDE acronym";
-    *s++ = '\0';
-    while (is_blank(*s)) s++;
-  } else {
-    return "no blank between ACRONYM and DDE acronym";
-  }
+  if (*s == '"') return "no blank between ACRONYM and DDE acronym";
+  if (*s) *s++ = '\0';
+  while (is_blank(*s)) s++;
   if (*s != '"') return "missing the quoted DDE acronym";
   char *open = s, *close = strrchr(s, '"');
   if (close == open) return "unterminated DDE acronym (no closing quote)";
@@ -73,6 +78,7 @@ static const char *parse_def(char *s, char **acr, char **dde, char **ftype) {
   if (lp) {
     char *rp = strchr(lp, ')');
     if (!rp) return "unclosed '(' after LENGTH";
+    if (count_tokens(rest, lp) != 4) return "'( n )' not right after LENGTH";
     char num[32];
     size_t nl = 0;
     for (char *c = lp + 1; c < rp; c++) {

@@ -247,6 +247,7 @@ typedef struct bad_case {
 static const bad_case bad_cases[] = {
     {"rdm", D "garbage.rdm", 0, NULL, FM_ERR_PARSE, D "garbage.rdm:3:"},
     {"rdm", D "bad_fid.rdm", 0, NULL, FM_ERR_PARSE, D "bad_fid.rdm:1: not a field definition (FID"},
+    {"rdm", D "paren.rdm", 0, NULL, FM_ERR_PARSE, D "paren.rdm:1: not a field definition ('( n )' not right after LENGTH)"},
     {"csv", D "unterminated.csv", 0, NULL, FM_ERR_PARSE, D "unterminated.csv:2: unterminated quoted"},
     {"csv", D "bad_utf8.csv", 0, NULL, FM_ERR_PARSE, D "bad_utf8.csv:3: invalid UTF-8"},
     {"csv", D "short_row.csv", 0, NULL, FM_ERR_PARSE, D "short_row.csv:3: 2 fields"},
@@ -256,6 +257,9 @@ static const bad_case bad_cases[] = {
     {"jsonl", D "bad.jsonl", 1, NULL, FM_ERR_PARSE, D "bad.jsonl:2:"},
     {"jsonl", D "mini.jsonl", 1, NULL, FM_ERR_PARSE, "key 'grp' (col_category)"},
     {"jsonl", D "mini.csv", 0, NULL, FM_ERR_PARSE, D "mini.csv:1:"},
+    {"csv", D "junk_quote.csv", 0, NULL, FM_ERR_PARSE, D "junk_quote.csv:3: unexpected character 'b'"},
+    {"csv", D "nul.csv", 0, NULL, FM_ERR_PARSE, D "nul.csv:2: NUL byte"},
+    {"jsonl", D "array.jsonl", 0, NULL, FM_ERR_PARSE, D "array.jsonl:1: key 'name' holds an array"},
     {"csv", D "no_such_file.csv", 0, NULL, FM_ERR_IO, D "no_such_file.csv"},
     {"xml", D "mini.csv", 0, NULL, FM_ERR_ARG, "unknown format 'xml'"},
 };
