@@ -44,7 +44,10 @@ fm_rc fm_fieldset_add(fm_fieldset *s, const fm_field *f);
 
 /* Merge query sources: append every field of `in` to `out`; a field whose id
  * is already in `out` is merged into it (the longer description wins, empty
- * name/type/category are filled), not appended. */
+ * name/type/category are filled), not appended.  Repeats of one id inside
+ * `in` merge the same way.  The merged field keeps its vendor, source and
+ * line.  `in` is not modified; out copies the strings it takes.  On failure
+ * (FM_ERR_NOMEM) *out is unchanged. */
 fm_rc fm_fieldset_merge(fm_fieldset *out, const fm_fieldset *in, fm_error *err);
 
 /* Where a source is and how to read it.  Column names apply to csv and
@@ -62,7 +65,10 @@ typedef struct fm_source_spec {
  * repeat and the count.  Malformed input (unterminated quote, missing
  * mapped column, invalid UTF-8, a line that is not a definition) fails with
  * FM_ERR_PARSE and a message "path:line: what" naming the column/field;
- * *out is then left as it was before the call. */
+ * *out is then left as it was before the call (same fields; its arena may
+ * hold unreachable bytes until fm_fieldset_free).  Unreadable file:
+ * FM_ERR_IO; unknown format or NULL path: FM_ERR_ARG.  The mapping choices
+ * of each format are in docs/formats.md. */
 fm_rc fm_import_source(const fm_source_spec *spec, fm_fieldset *out,
                        fm_error *err);
 

@@ -1,0 +1,117 @@
+/* jsonl.c: one JSON object per line (jansson), mapped like csv columns.
+ *
+ * Keys default to "id", "name", "description", "type", "category".  The id
+ * key is required on every non-blank line.  An optional key that the spec
+ * names explicitly may be absent from some objects (JSON objects are
+ * sparse) but not from all of them: that is a typo, reported as
+ * FM_ERR_PARSE naming the key.  Values: strings as is, null -> "", numbers
+ * and booleans as their JSON text; arrays and objects are an error. */
+#include "fm_import_int.h"
+
+#include <jansson.h>
+#include <string.h>
+
+enum { K_ID, K_NAME, K_DESC, K_TYPE, K_CAT, NKEY };
+
+static const char *const key_default[NKEY] = {"id", "name", "description",
+                                              "type", "category"};
+static const char *const key_what[NKEY] = {"col_id", "col_name",
+                                           "col_description", "col_type",
+                                           "col_category"};
+
+/* Text of a scalar JSON value into tmp (or borrowed from v); NULL when v is
+ * an array or object. */
+static const char *scalar_text(json_t *v, char *tmp, size_t tmpsz) {
+  switch (json_typeof(v)) {
+  case JSON_STRING: return json_string_value(v);
+  case JSON_NULL: return "";
+  case JSON_TRUE: return "true";
+  case JSON_FALSE: return "false";
+  case JSON_INTEGER:
+    snprintf(tmp, tmpsz, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    return tmp;
+  case JSON_REAL:
+    snprintf(tmp, tmpsz, "%.15g", json_real_value(v));
+    return tmp;
+  default: return NULL;
+  }
+}
+
+fm_rc fm_import_jsonl(const fm_source_spec *spec, fm_fieldset *out,
+                      fm_error *err) {
+  const char *path = spec->path;
+  char *buf;
+  size_t len;
+  fm_rc rc = fm_read_file(path, &buf, &len, err);
+  if (rc) return rc;
+  if ((rc = fm_imp_utf8_check(path, buf, len, err))) {
+    fm_free(buf);
+    return rc;
+  }
+  const char *want[NKEY] = {spec->col_id, spec->col_name,
+                            spec->col_description, spec->col_type,
+                            spec->col_category};
+  const char *key[NKEY];
+  int seen[NKEY] = {0};
+  for (int k = 0; k < NKEY; k++) key[k] = want[k] ? want[k] : key_default[k];
+  fm_imp im;
+  rc = fm_imp_begin(&im, spec, out, err);
+  uint32_t line = 0, nobj = 0;
+  char *p = buf + fm_imp_skip_bom(buf, len), *end = buf + len;
+  while (!rc && p < end) {
+    line++;
+    char *e = memchr(p, '\n', (size_t)(end - p));
+    char *next = e ? e + 1 : end;
+    if (!e) e = end;
+    if (e > p && e[-1] == '\r') e--;
+    char *s = p;
+    size_t n = (size_t)(e - p);
+    p = next;
+    size_t i = 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+    if (i == n) continue;
+    json_error_t jerr;
+    json_t *obj = json_loadb(s, n, 0, &jerr);
+    if (!obj) {
+      rc = fm_error_set(err, FM_ERR_PARSE, "%s:%u:%d: bad JSON: %s", path,
+                        line, jerr.column, jerr.text);
+      break;
+    }
+    if (!json_is_object(obj)) {
+      json_decref(obj);
+      rc = fm_error_set(err, FM_ERR_PARSE, "%s:%u: not a JSON object", path,
+                        line);
+      break;
+    }
+    nobj++;
+    const char *v[NKEY];
+    char tmp[NKEY][64];
+    for (int k = 0; k < NKEY && !rc; k++) {
+      json_t *jv = json_object_get(obj, key[k]);
+      v[k] = "";
+      if (!jv) {
+        if (k == K_ID)
+          rc = fm_error_set(err, FM_ERR_PARSE, "%s:%u: no key '%s' (%s)",
+                            path, line, key[k], key_what[k]);
+        continue;
+      }
+      seen[k] = 1;
+      if (!(v[k] = scalar_text(jv, tmp[k], sizeof tmp[k])))
+        rc = fm_error_set(err, FM_ERR_PARSE,
+                          "%s:%u: key '%s' holds an array or object, not text",
+                          path, line, key[k]);
+    }
+    if (!rc)
+      rc = fm_imp_add(&im, v[K_ID], v[K_NAME], v[K_DESC], v[K_TYPE],
+                      v[K_CAT], line, NULL, err);
+    json_decref(obj);
+  }
+  for (int k = 1; !rc && nobj && k < NKEY; k++)
+    if (want[k] && !seen[k])
+      rc = fm_error_set(err, FM_ERR_PARSE,
+                        "%s:1: key '%s' (%s) is in none of the %u objects",
+                        path, key[k], key_what[k], nobj);
+  rc = fm_imp_end(&im, rc);
+  fm_free(buf);
+  return rc;
+}
