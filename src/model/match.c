@@ -1,0 +1,356 @@
+/* match.c: ranking.  A query is featurized exactly like the references,
+ * scored against the inverted index (sparse TF-IDF, all blocks weighted),
+ * the best `candidates` are re-scored with the LSA cosine and the
+ * category/type prior, and the top k kept with a bounded heap. */
+#include "model_internal.h"
+#include "topk.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct fm_matcher {
+  const fm_model *m;
+  fm_featurizer feat;
+  fm_tokens toks[FM_NBLK];
+  fm_buf key;
+  uint32_t *ids; size_t nids, capids;
+  fm_qvec q;
+  float *acc;          /* nrefs, zero between queries */
+  uint32_t *touched;   /* refs with acc != 0 this query */
+  size_t ntouched;
+  uint8_t *mark;       /* nrefs */
+  float *qdense;       /* nterms, zero between queries */
+  float *emb;          /* k */
+  float *cscore; uint32_t *cidx; /* candidate heap storage */
+  float *fscore; uint32_t *fidx; /* final heap storage */
+  int fcap;
+};
+
+void fm_matcher_free(fm_matcher *mt) {
+  if (!mt) return;
+  fm_feat_free(&mt->feat);
+  for (int b = 0; b < FM_NBLK; b++) fm_tokens_free(&mt->toks[b]);
+  fm_buf_free(&mt->key);
+  fm_free(mt->ids);
+  fm_qvec_free(&mt->q);
+  fm_free(mt->acc);
+  fm_free(mt->touched);
+  fm_free(mt->mark);
+  fm_free(mt->qdense);
+  fm_free(mt->emb);
+  fm_free(mt->cscore);
+  fm_free(mt->cidx);
+  fm_free(mt->fscore);
+  fm_free(mt->fidx);
+  fm_free(mt);
+}
+
+fm_rc fm_matcher_new(const fm_model *m, fm_matcher **out, fm_error *err) {
+  *out = NULL;
+  fm_matcher *mt = fm_calloc(1, sizeof *mt);
+  if (!mt) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  mt->m = m;
+  for (int b = 0; b < FM_NBLK; b++) fm_tokens_init(&mt->toks[b]);
+  fm_buf_init(&mt->key);
+  fm_rc rc = fm_feat_init(&mt->feat, m->abbrev, err);
+  if (rc) {
+    fm_matcher_free(mt);
+    return rc;
+  }
+  int C = m->opts.candidates > 0 ? m->opts.candidates : 200;
+  mt->acc = fm_calloc(m->nrefs ? m->nrefs : 1, sizeof *mt->acc);
+  mt->touched = fm_malloc((m->nrefs ? m->nrefs : 1) * sizeof *mt->touched);
+  mt->mark = fm_calloc(m->nrefs ? m->nrefs : 1, 1);
+  mt->qdense = fm_calloc(m->nterms ? m->nterms : 1, sizeof *mt->qdense);
+  mt->emb = fm_calloc(m->k ? (size_t)m->k : 1, sizeof *mt->emb);
+  mt->cscore = fm_malloc((size_t)C * sizeof *mt->cscore);
+  mt->cidx = fm_malloc((size_t)C * sizeof *mt->cidx);
+  if (!mt->acc || !mt->touched || !mt->mark || !mt->qdense || !mt->emb || !mt->cscore ||
+      !mt->cidx) {
+    fm_matcher_free(mt);
+    return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  }
+  *out = mt;
+  return FM_OK;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Field -> sparse query vector (known terms only), per-block normalized.
+ * Unknown terms still count towards the block norm, as they would have had
+ * the field been in training (their idf is the maximum). */
+static fm_rc encode(fm_matcher *mt, const fm_field *f, fm_error *err) {
+  const fm_model *m = mt->m;
+  fm_rc rc = fm_feat_field(&mt->feat, f, mt->toks, err);
+  if (rc) return rc;
+  mt->nids = 0;
+  mt->q.n = 0;
+  double unknown[FM_NBLK] = {0, 0, 0};
+  float maxidf = (float)(log((1.0 + m->nrefs + m->nqrys) / 1.0) + 1.0);
+  for (int b = 0; b < FM_NBLK; b++)
+    for (size_t i = 0; i < mt->toks[b].n; i++) {
+      if (fm_feat_key(&mt->key, b, fm_tokens_get(&mt->toks[b], i))) goto nomem;
+      uint32_t t;
+      if (!fm_strmap_get(&m->term_map, mt->key.buf, mt->key.len, &t)) {
+        unknown[b] += (double)maxidf * maxidf;
+        continue;
+      }
+      if (fm_grow((void **)&mt->ids, &mt->capids, mt->nids + 1, sizeof *mt->ids)) goto nomem;
+      mt->ids[mt->nids++] = t;
+    }
+  qsort(mt->ids, mt->nids, sizeof *mt->ids, cmp_u32);
+  double norm[FM_NBLK] = {unknown[0], unknown[1], unknown[2]};
+  for (size_t i = 0; i < mt->nids;) {
+    size_t j = i;
+    while (j < mt->nids && mt->ids[j] == mt->ids[i]) j++;
+    if (fm_grow((void **)&mt->q.term, &mt->q.cap, mt->q.n + 1, sizeof *mt->q.term)) goto nomem;
+    size_t cap = mt->q.cap;
+    mt->q.val = fm_realloc(mt->q.val, cap * sizeof *mt->q.val);
+    if (!mt->q.val) goto nomem;
+    float v = (float)((1.0 + log((double)(j - i))) * m->idf[mt->ids[i]]);
+    mt->q.term[mt->q.n] = mt->ids[i];
+    mt->q.val[mt->q.n++] = v;
+    norm[fm_term_block(m, mt->ids[i])] += (double)v * v;
+    i = j;
+  }
+  for (size_t i = 0; i < mt->q.n; i++) {
+    double nb = norm[fm_term_block(m, mt->q.term[i])];
+    mt->q.val[i] = nb > 0 ? (float)(mt->q.val[i] / sqrt(nb)) : 0.0f;
+  }
+  return FM_OK;
+nomem:
+  return fm_error_set(err, FM_ERR_NOMEM, "out of memory encoding a query");
+}
+
+/* Per-block cosines of the query with one reference row. */
+static void components(const fm_matcher *mt, uint32_t r, float out[FM_NBLK]) {
+  const fm_model *m = mt->m;
+  out[0] = out[1] = out[2] = 0;
+  for (uint64_t p = m->csr_ptr[r]; p < m->csr_ptr[r + 1]; p++) {
+    uint32_t t = m->csr_col[p];
+    float q = mt->qdense[t];
+    if (q != 0) out[fm_term_block(m, t)] += q * m->csr_val[p];
+  }
+}
+
+fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
+                   fm_candidate *out, int *nout, fm_error *err) {
+  const fm_model *m = mt->m;
+  *nout = 0;
+  if (k <= 0) return FM_OK;
+  fm_rc rc = encode(mt, f, err);
+  if (rc) return rc;
+  /* 1. sparse scores over the inverted index */
+  mt->ntouched = 0;
+  for (size_t i = 0; i < mt->q.n; i++) {
+    uint32_t t = mt->q.term[i];
+    float x = mt->q.val[i];
+    for (uint64_t p = m->inv_ptr[t]; p < m->inv_ptr[t + 1]; p++) {
+      uint32_t r = m->inv_ref[p];
+      if (!mt->mark[r]) {
+        mt->mark[r] = 1;
+        mt->touched[mt->ntouched++] = r;
+      }
+      mt->acc[r] += x * m->inv_val[p];
+    }
+  }
+  /* 2. the best candidates by sparse score */
+  int C = m->opts.candidates > 0 ? m->opts.candidates : 200;
+  fm_topk cand;
+  fm_topk_init(&cand, C, mt->cscore, mt->cidx);
+  for (size_t i = 0; i < mt->ntouched; i++) {
+    uint32_t r = mt->touched[i];
+    fm_topk_push(&cand, mt->acc[r], r);
+  }
+  /* 3. LSA embedding of the query (word blocks, same weights as training) */
+  int K = m->k;
+  if (K > 0) {
+    memset(mt->emb, 0, (size_t)K * sizeof *mt->emb);
+    uint32_t nword = m->nblk[0] + m->nblk[1];
+    const float wb[2] = {m->opts.w.title, m->opts.w.full};
+    for (size_t i = 0; i < mt->q.n; i++) {
+      uint32_t t = mt->q.term[i];
+      if (t >= nword) break; /* terms are sorted; chars come last */
+      float x = mt->q.val[i] * wb[fm_term_block(m, t)];
+      const float *v = m->lsa_v + (size_t)t * K;
+      for (int j = 0; j < K; j++) mt->emb[j] += x * v[j];
+    }
+    double s = 0;
+    for (int j = 0; j < K; j++) s += (double)mt->emb[j] * mt->emb[j];
+    if (s > 0) {
+      float inv = (float)(1.0 / sqrt(s));
+      for (int j = 0; j < K; j++) mt->emb[j] *= inv;
+    }
+  }
+  /* 4. re-score the candidates and keep the top k */
+  if (k > mt->fcap) {
+    float *fs = fm_realloc(mt->fscore, (size_t)k * sizeof *fs);
+    if (!fs) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto reset; }
+    mt->fscore = fs;
+    uint32_t *fi = fm_realloc(mt->fidx, (size_t)k * sizeof *fi);
+    if (!fi) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto reset; }
+    mt->fidx = fi;
+    mt->fcap = k;
+  }
+  fm_topk fin;
+  fm_topk_init(&fin, k, mt->fscore, mt->fidx);
+  const float *prow = (qkind != FM_NO_KIND && qkind < m->nqk) ? m->prior + (size_t)qkind * m->nrk : NULL;
+  for (int i = 0; i < cand.n; i++) {
+    uint32_t r = cand.idx[i];
+    float lsa = 0;
+    if (K > 0) {
+      const float *e = m->ref_emb + (size_t)r * K;
+      for (int j = 0; j < K; j++) lsa += mt->emb[j] * e[j];
+    }
+    float pr = prow ? prow[m->refs[r].kind] : 0;
+    float s = cand.score[i] + m->opts.w.lsa * lsa + m->opts.w.prior * pr;
+    fm_topk_push(&fin, s, r);
+  }
+  fm_topk_sorted(&fin);
+  /* 5. component breakdown of the winners */
+  for (size_t i = 0; i < mt->q.n; i++) mt->qdense[mt->q.term[i]] = mt->q.val[i];
+  for (int i = 0; i < fin.n; i++) {
+    uint32_t r = fin.idx[i];
+    fm_candidate *c = &out[i];
+    float comp[FM_NBLK];
+    components(mt, r, comp);
+    c->ref = r;
+    c->score = fin.score[i];
+    c->s_title = comp[0];
+    c->s_full = comp[1];
+    c->s_chars = comp[2];
+    c->s_lsa = 0;
+    if (K > 0) {
+      const float *e = m->ref_emb + (size_t)r * K;
+      for (int j = 0; j < K; j++) c->s_lsa += mt->emb[j] * e[j];
+    }
+    c->s_prior = prow ? prow[m->refs[r].kind] : 0;
+  }
+  for (size_t i = 0; i < mt->q.n; i++) mt->qdense[mt->q.term[i]] = 0;
+  *nout = fin.n;
+reset:
+  for (size_t i = 0; i < mt->ntouched; i++) {
+    uint32_t r = mt->touched[i];
+    mt->acc[r] = 0;
+    mt->mark[r] = 0;
+  }
+  mt->ntouched = 0;
+  return rc;
+}
+
+fm_rc fm_match(fm_matcher *mt, const char *id, const fm_field *q, int k,
+               fm_candidate *out, int *nout, fm_error *err) {
+  const fm_model *m = mt->m;
+  fm_field f;
+  uint32_t kind = FM_NO_KIND;
+  if (q) {
+    f = *q;
+    fm_buf b;
+    fm_buf_init(&b);
+    if (fm_kind_query(&b, &f) == FM_OK) {
+      uint32_t v;
+      if (fm_strmap_get(&m->qkind_map, b.buf, b.len, &v)) kind = v;
+    }
+    fm_buf_free(&b);
+  } else {
+    if (!id) return fm_error_set(err, FM_ERR_ARG, "no query field given");
+    long qi = fm_model_find_query(m, id);
+    if (qi >= 0) {
+      fm_rec_to_field(m, &m->qrys[qi], &f);
+      kind = m->qrys[qi].kind;
+    } else {
+      memset(&f, 0, sizeof f);
+      f.vendor = f.name = f.description = f.type = f.category = f.source = "";
+      f.id = id;
+    }
+  }
+  return fm_match_vec(mt, &f, kind, k, out, nout, err);
+}
+
+/* ---- all queries, in threads ------------------------------------------- */
+typedef struct job {
+  const fm_model *m;
+  int k;
+  fm_candidate *out;
+  int *nout;
+  size_t next;          /* shared cursor, under lock */
+  pthread_mutex_t lock;
+  fm_progress *pg;
+  size_t done;
+  fm_rc rc;
+  fm_error err;
+} job;
+
+#define CHUNK 256
+
+static void *worker(void *arg) {
+  job *j = arg;
+  fm_matcher *mt = NULL;
+  fm_error err;
+  fm_error_init(&err);
+  fm_rc rc = fm_matcher_new(j->m, &mt, &err);
+  for (;;) {
+    pthread_mutex_lock(&j->lock);
+    size_t start = j->next;
+    int stop = rc != FM_OK || j->rc != FM_OK || start >= j->m->nqrys;
+    if (!stop) j->next += CHUNK;
+    pthread_mutex_unlock(&j->lock);
+    if (stop) break;
+    size_t end = start + CHUNK < j->m->nqrys ? start + CHUNK : j->m->nqrys;
+    for (size_t i = start; i < end && rc == FM_OK; i++) {
+      fm_field f;
+      fm_rec_to_field(j->m, &j->m->qrys[i], &f);
+      rc = fm_match_vec(mt, &f, j->m->qrys[i].kind, j->k, j->out + i * (size_t)j->k,
+                        &j->nout[i], &err);
+    }
+    pthread_mutex_lock(&j->lock);
+    j->done += end - start;
+    fm_progress_update(j->pg, j->done);
+    pthread_mutex_unlock(&j->lock);
+  }
+  pthread_mutex_lock(&j->lock);
+  if (rc != FM_OK && j->rc == FM_OK) {
+    j->rc = rc;
+    j->err = err;
+  }
+  pthread_mutex_unlock(&j->lock);
+  fm_matcher_free(mt);
+  return NULL;
+}
+
+fm_rc fm_match_all(const fm_model *m, int k, int threads, int quiet, fm_candidate *out,
+                   int *nout, fm_error *err) {
+  if (k <= 0) return fm_error_set(err, FM_ERR_ARG, "k must be positive");
+  if (threads <= 0) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    threads = n > 0 ? (int)n : 1;
+  }
+  if (threads > 64) threads = 64;
+  fm_progress pg;
+  fm_progress_start(&pg, "map", m->nqrys);
+  if (quiet) pg.enabled = 0;
+  job j = {.m = m, .k = k, .out = out, .nout = nout, .pg = &pg, .rc = FM_OK};
+  fm_error_init(&j.err);
+  pthread_mutex_init(&j.lock, NULL);
+  pthread_t tid[64];
+  int started = 0;
+  for (int i = 0; i < threads; i++) {
+    if (pthread_create(&tid[i], NULL, worker, &j) != 0) break;
+    started++;
+  }
+  if (started == 0) worker(&j);
+  for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
+  pthread_mutex_destroy(&j.lock);
+  fm_progress_finish(&pg);
+  if (j.rc != FM_OK) {
+    if (err) *err = j.err;
+    return j.rc;
+  }
+  return FM_OK;
+}
