@@ -63,6 +63,10 @@ fm_rc fm_tokenize_mnemonic(fm_tokenizer *tk, const char *utf8, size_t len,
 
 /* Is this (normalized) token a stop word? */
 int fm_is_stopword(const char *tok);
+/* The stop-word list, sorted by strcmp (for docs and tests).  Static
+ * storage; fm_stopword_at returns NULL past the end. */
+size_t fm_stopword_count(void);
+const char *fm_stopword_at(size_t i);
 
 /* ---- abbreviations ------------------------------------------------------ */
 
@@ -73,8 +77,14 @@ typedef struct fm_abbrev fm_abbrev;
 
 fm_rc fm_abbrev_new(fm_abbrev **out);
 void fm_abbrev_free(fm_abbrev *a);
+/* Support recorded for curated (hand-written, TSV-loaded) entries. */
+#define FM_ABBREV_CURATED_SUPPORT 1000000u
+
 /* Add or replace an entry; support is how many pairs attested it (curated
- * entries use a large value). */
+ * entries use FM_ABBREV_CURATED_SUPPORT).  abbr and expansion are copied;
+ * they must already be normalized (abbr one token, expansion one or more
+ * tokens separated by single spaces).  FM_ERR_ARG when empty, FM_ERR_NOMEM
+ * leaves the table unchanged. */
 fm_rc fm_abbrev_add(fm_abbrev *a, const char *abbr, const char *expansion,
                     uint32_t support);
 /* Expansion of a token, or NULL (borrowed from the table). */
