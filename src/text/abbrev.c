@@ -118,6 +118,10 @@ void fm_abbrev_entry(const fm_abbrev *a, size_t i, const char **abbr,
 
 /* ---- TSV ---------------------------------------------------------------- */
 
+/* A line "abbr<TAB>abbr" (expanding to itself) is allowed: it expands to
+ * nothing new, and it keeps fm_abbrev_mine from mining a meaning for an
+ * ambiguous part. */
+
 /* Normalize s[0..len) with tk into *out as space-joined tokens. */
 static fm_rc normalize_field(fm_tokenizer *tk, const char *s, size_t len,
                              unsigned flags, fm_tokens *toks, fm_buf *out,
@@ -184,11 +188,6 @@ fm_rc fm_abbrev_load_tsv(fm_abbrev *a, fm_tokenizer *tk, const char *path,
                         lineno, key.buf);
       goto out;
     }
-    if (strcmp(key.buf, exp.buf) == 0) {
-      rc = fm_error_set(err, FM_ERR_PARSE, "%s:%zu: '%s' expands to itself", path,
-                        lineno, key.buf);
-      goto out;
-    }
     if (fm_strmap_put(&seen, key.buf, key.len, (uint32_t)lineno, &first, &inserted)) {
       rc = fm_error_set(err, FM_ERR_NOMEM, "%s:%zu: out of memory", path, lineno);
       goto out;
@@ -228,6 +227,7 @@ fm_rc fm_abbrev_expand(const fm_abbrev *a, const fm_tokens *in, int keep_origina
   for (size_t i = 0; i < in->n; i++) {
     const char *tok = fm_tokens_get(in, i);
     const char *e = fm_abbrev_lookup(a, tok);
+    if (e && strcmp(e, tok) == 0) e = NULL; /* identity entry: a no-op */
     if (!e || keep_original) {
       if (fm_tokens_push(out, tok, strlen(tok))) return FM_ERR_NOMEM;
     }

@@ -96,7 +96,10 @@ void fm_abbrev_entry(const fm_abbrev *a, size_t i, const char **abbr,
 
 /* Load a curated table: UTF-8 TSV "abbr<TAB>expansion", '#' comments and
  * blank lines allowed; keys and expansions are normalized with the
- * tokenizer.  Errors name path:line. */
+ * tokenizer (the key must normalize to exactly one token).  An entry whose
+ * expansion is the key itself ("comm<TAB>comm") marks an ambiguous part:
+ * expansion leaves it alone and mining will not add a meaning for it.
+ * Duplicate keys within one file are an error.  Errors name path:line. */
 fm_rc fm_abbrev_load_tsv(fm_abbrev *a, fm_tokenizer *tk, const char *path,
                          fm_error *err);
 
@@ -114,7 +117,9 @@ fm_rc fm_abbrev_mine(fm_abbrev *a, fm_tokenizer *tk, const char *const *mnemonic
 
 /* Replace each token that has an expansion by the expansion's tokens,
  * appending the result to *out (tokens without one are copied).  When
- * keep_original is set the abbreviation itself is kept too. */
+ * keep_original is set the abbreviation itself is kept too, before its
+ * expansion.  in and out must differ (FM_ERR_ARG).  On FM_ERR_NOMEM *out
+ * holds a prefix of the result. */
 fm_rc fm_abbrev_expand(const fm_abbrev *a, const fm_tokens *in,
                        int keep_original, fm_tokens *out);
 

@@ -14,8 +14,11 @@
  *
  * Guards against junk: parts of one letter are never mined, parts of two
  * letters need 2 * min_support, a mapping must account for at least half of
- * its part's attestations, and an expansion may not start or end with a
- * stop word. */
+ * its part's attestations, stop words are never keys, an expansion may not
+ * start or end with a stop word, and a one-word expansion must be at least
+ * two letters longer than the part and not just an inflection of it
+ * ("asset" -> "assets").  Expansion words that are already in the table
+ * are expanded once, so "askbmk" / "ASK BMK" becomes "ask benchmark". */
 #include "fm_text.h"
 
 #include <stdlib.h>
@@ -127,6 +130,57 @@ static int stop_at_edge(const char *e) {
   return last && fm_is_stopword(last + 1);
 }
 
+/* Is s a word plus an inflection ("assets", "cleared", "breaker")? */
+static int inflection_of(const char *part, size_t plen, const char *word) {
+  static const char *const suffixes[] = {"s",   "es",  "ed",   "d",   "er",   "ers",
+                                         "ing", "ings", "est", "ly",  "ance", "ment",
+                                         "ments", "ies", "ion", "ions", "al", "e"};
+  if (strncmp(part, word, plen) != 0) return 0;
+  for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++)
+    if (strcmp(word + plen, suffixes[i]) == 0) return 1;
+  return 0;
+}
+
+/* The junk filters (see the file comment): key is "part\x01expansion". */
+static int acceptable(const fm_abbrev *a, const char *key, size_t plen, uint32_t n,
+                      uint64_t total, uint32_t min_support) {
+  const char *exp = key + plen + 1;
+  char part[128];
+  uint64_t need = plen == 2 ? 2 * (uint64_t)min_support : min_support;
+  if (plen < 2 || plen >= sizeof part) return 0;
+  memcpy(part, key, plen);
+  part[plen] = '\0';
+  if (n < need || 2 * (uint64_t)n < total) return 0;
+  if (fm_is_stopword(part) || stop_at_edge(exp) || fm_abbrev_lookup(a, part)) return 0;
+  if (!strchr(exp, ' ')) {
+    /* One word: it must be clearly longer ("ac" -> "acc" and "acvl" ->
+     * "acvol" are abbreviations of abbreviations) and not merely an
+     * inflected form of the part ("asset" -> "assets"). */
+    if (strlen(exp) < plen + 2 || inflection_of(part, plen, exp)) return 0;
+  }
+  return 1;
+}
+
+/* Expansion words that are themselves in the table are replaced by their
+ * expansions, once ("ask bmk" -> "ask benchmark"). Appends to out. */
+static fm_rc rewrite(const fm_abbrev *a, const char *exp, fm_buf *out) {
+  char w[128];
+  while (*exp) {
+    const char *sp = strchr(exp, ' ');
+    size_t l = sp ? (size_t)(sp - exp) : strlen(exp);
+    const char *e = NULL;
+    if (l < sizeof w) {
+      memcpy(w, exp, l);
+      w[l] = '\0';
+      e = fm_abbrev_lookup(a, w);
+    }
+    if (out->len && fm_buf_putc(out, ' ')) return FM_ERR_NOMEM;
+    if (e ? fm_buf_puts(out, e) : fm_buf_append(out, exp, l)) return FM_ERR_NOMEM;
+    exp += l + (sp ? 1 : 0);
+  }
+  return FM_OK;
+}
+
 fm_rc fm_abbrev_mine(fm_abbrev *a, fm_tokenizer *tk, const char *const *mnemonics,
                      const char *const *names, size_t n, uint32_t min_support,
                      fm_error *err) {
@@ -134,7 +188,7 @@ fm_rc fm_abbrev_mine(fm_abbrev *a, fm_tokenizer *tk, const char *const *mnemonic
   fm_strmap counts;
   fm_buf key;
   struct count *cs = NULL;
-  size_t nc, i;
+  size_t nc, i, nwin;
   fm_rc rc = FM_OK;
   if (!a || !tk || (n && (!mnemonics || !names)))
     return fm_error_set(err, FM_ERR_ARG, "fm_abbrev_mine: NULL argument");
@@ -174,28 +228,34 @@ fm_rc fm_abbrev_mine(fm_abbrev *a, fm_tokenizer *tk, const char *const *mnemonic
     cs[i].n = fm_strmap_val(&counts, i);
   }
   if (nc) qsort(cs, nc, sizeof *cs, cmp_count);
+  /* Choose the winners first (the table still holds only the entries that
+   * were there before mining, so rewriting expansions through it does not
+   * depend on the order mined entries are added in), then add them. */
+  nwin = 0;
   for (i = 0; i < nc;) {
     const char *k0 = cs[i].key, *sep = strchr(k0, SEP);
     size_t plen = (size_t)(sep - k0), g, best = i;
     uint64_t total = 0;
-    char part[256];
     for (g = i; g < nc && strncmp(cs[g].key, k0, plen + 1) == 0; g++) {
       total += cs[g].n;
       if (cs[g].n > cs[best].n) best = g; /* ties keep the smaller string */
     }
     i = g;
-    if (plen < 2 || plen >= sizeof part) continue;
-    memcpy(part, k0, plen);
-    part[plen] = '\0';
-    {
-      const char *exp = strchr(cs[best].key, SEP) + 1;
-      uint64_t need = plen == 2 ? 2 * (uint64_t)min_support : min_support;
-      if (cs[best].n < need || 2 * (uint64_t)cs[best].n < total) continue;
-      if (stop_at_edge(exp) || fm_abbrev_lookup(a, part)) continue;
-      if (fm_abbrev_add(a, part, exp, cs[best].n)) {
-        rc = fm_error_set(err, FM_ERR_NOMEM, "abbreviation mining: out of memory");
-        goto out;
-      }
+    if (acceptable(a, cs[best].key, plen, cs[best].n, total, min_support))
+      cs[nwin++] = cs[best];
+  }
+  for (i = 0; i < nwin; i++) {
+    const char *k = cs[i].key, *sep = strchr(k, SEP);
+    fm_buf_reset(&key);
+    if (rewrite(a, sep + 1, &key) ||
+        fm_buf_append(&key, "", 1) || /* part follows the expansion */
+        fm_buf_append(&key, k, (size_t)(sep - k))) {
+      rc = fm_error_set(err, FM_ERR_NOMEM, "abbreviation mining: out of memory");
+      goto out;
+    }
+    if (fm_abbrev_add(a, key.buf + strlen(key.buf) + 1, key.buf, cs[i].n)) {
+      rc = fm_error_set(err, FM_ERR_NOMEM, "abbreviation mining: out of memory");
+      goto out;
     }
   }
 out:

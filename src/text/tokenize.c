@@ -6,7 +6,8 @@
  *      when unorm2_spanQuickCheckYes says the text is already NFKC, which
  *      is always true for ASCII.
  *   3. ICU word boundaries; segments whose rule status is UBRK_WORD_NONE
- *      (spaces, punctuation, emoji) are dropped, except "%" -> "pct".
+ *      (spaces, punctuation, emoji) are dropped, except "%" -> "pct" and
+ *      "#" -> "num".
  *   4. Each word is split into mnemonic parts (split_word) unless
  *      FM_TOK_NO_SPLIT.
  *   5. Each part is NFKC_Casefolded (ASCII: plain lower-casing, which is
@@ -46,7 +47,8 @@ struct fm_tokenizer {
 };
 
 /* One part of a word: [start, end) in UTF-16 units.  kind: 'a' letters,
- * 'd' digits (with decimal points), 'p' a literal "pct" for '%'. */
+ * 'd' digits (with decimal points), 'p' a literal "pct" for '%', 'n' a
+ * literal "num" for '#'. */
 struct seg {
   int32_t start, end;
   char kind;
@@ -203,8 +205,9 @@ static fm_rc push_seg(fm_tokenizer *tk, size_t *ns, int32_t start, int32_t end,
 }
 
 /* Split w[0..n) into parts (tk->segs, *nseg):
- *   - non-alphanumerics separate parts ('%' becomes a "pct" part; a
- *     possessive "'s" at the end of a part is dropped);
+ *   - non-alphanumerics separate parts ('%' becomes a "pct" part, '#' a
+ *     "num" part; an apostrophe tail of 1-2 letters at the end of the word,
+ *     "'s", "'t", "'ll", is dropped);
  *   - lower -> Upper starts a part ("NetChange" -> Net|Change);
  *   - Upper Upper lower splits before the last capital ("IPOPrice" ->
  *     IPO|Price);
@@ -231,7 +234,8 @@ static fm_rc split_word(fm_tokenizer *tk, const UChar *w, int32_t n, size_t *nse
       if (seg_start >= 0 && push_seg(tk, &ns, seg_start, at, prev == C_DIGIT ? 'd' : 'a'))
         return FM_ERR_NOMEM;
       seg_start = -1;
-      if (c == '%' && push_seg(tk, &ns, at, i, 'p')) return FM_ERR_NOMEM;
+      if ((c == '%' || c == '#') && push_seg(tk, &ns, at, i, c == '%' ? 'p' : 'n'))
+        return FM_ERR_NOMEM;
       if (c == '\'' || c == 0x2019) {
         /* Drop a contraction or possessive tail of 1-2 letters ("'s",
          * "n't" leaves "n", "'re", "'ll"), which only adds noise. */
@@ -332,6 +336,14 @@ static fm_rc emit(fm_tokenizer *tk, const UChar *s, int32_t n, int drop_stop,
   return FM_OK;
 }
 
+/* '%' is emitted as "pct" and '#' as "num" (as in "%_CHG" or "#_OF_..."):
+ * vendor mnemonics use the symbols where long names say the word. */
+static fm_rc emit_symbol(fm_tokenizer *tk, char kind, int drop_stop, fm_tokens *out,
+                         fm_error *err) {
+  static const UChar pct[] = {'p', 'c', 't'}, num[] = {'n', 'u', 'm'};
+  return emit(tk, kind == 'p' ? pct : num, 3, drop_stop, out, err);
+}
+
 /* Split w[0..n) into parts and emit them, gluing number+unit pairs. */
 static fm_rc emit_parts(fm_tokenizer *tk, const UChar *w, int32_t n, int drop_stop,
                         fm_tokens *out, fm_error *err) {
@@ -341,9 +353,8 @@ static fm_rc emit_parts(fm_tokenizer *tk, const UChar *w, int32_t n, int drop_st
   for (k = 0; k < ns; k++) {
     const struct seg *s = &tk->segs[k];
     int32_t end = s->end;
-    if (s->kind == 'p') {
-      static const UChar pct[] = {'p', 'c', 't'};
-      if ((rc = emit(tk, pct, 3, drop_stop, out, err))) return rc;
+    if (s->kind == 'p' || s->kind == 'n') {
+      if ((rc = emit_symbol(tk, s->kind, drop_stop, out, err))) return rc;
       continue;
     }
     if (s->kind == 'd' && k + 1 < ns && tk->segs[k + 1].kind == 'a' &&
@@ -379,10 +390,9 @@ fm_rc fm_tokenize_text(fm_tokenizer *tk, const char *utf8, size_t len,
        start = end, end = ubrk_next(tk->brk)) {
     if (ubrk_getRuleStatus(tk->brk) < UBRK_WORD_NONE_LIMIT) {
       /* Not a word; '%' still means "percent" in field descriptions. */
-      if (end - start == 1 && text[start] == '%') {
-        static const UChar pct[] = {'p', 'c', 't'};
-        if ((rc = emit(tk, pct, 3, drop_stop, out, err))) goto done;
-      }
+      if (end - start == 1 && (text[start] == '%' || text[start] == '#') &&
+          (rc = emit_symbol(tk, text[start] == '%' ? 'p' : 'n', drop_stop, out, err)))
+        goto done;
       continue;
     }
     if (flags & FM_TOK_NO_SPLIT)
