@@ -3,7 +3,8 @@
  * Deliberately short: only function words that carry no meaning in a field
  * description.  Domain words that look generic but distinguish fields
  * ("net", "high", "low", "last", "open", "close", "ask", "bid", "per",
- * "before", "after", "up", "down", "over", "under", "no", "not") are NOT
+ * "before", "after", "up", "down", "over", "under", "no", "not", "other",
+ * "all") are NOT
  * stop words: "price per share" and "change over 1 year" need them. */
 #include "fm_text.h"
 
