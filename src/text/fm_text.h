@@ -63,6 +63,10 @@ fm_rc fm_tokenize_mnemonic(fm_tokenizer *tk, const char *utf8, size_t len,
 
 /* Is this (normalized) token a stop word? */
 int fm_is_stopword(const char *tok);
+/* The stop-word list, sorted by strcmp (for docs and tests).  Static
+ * storage; fm_stopword_at returns NULL past the end. */
+size_t fm_stopword_count(void);
+const char *fm_stopword_at(size_t i);
 
 /* ---- abbreviations ------------------------------------------------------ */
 
@@ -73,8 +77,14 @@ typedef struct fm_abbrev fm_abbrev;
 
 fm_rc fm_abbrev_new(fm_abbrev **out);
 void fm_abbrev_free(fm_abbrev *a);
+/* Support recorded for curated (hand-written, TSV-loaded) entries. */
+#define FM_ABBREV_CURATED_SUPPORT 1000000u
+
 /* Add or replace an entry; support is how many pairs attested it (curated
- * entries use a large value). */
+ * entries use FM_ABBREV_CURATED_SUPPORT).  abbr and expansion are copied;
+ * they must already be normalized (abbr one token, expansion one or more
+ * tokens separated by single spaces).  FM_ERR_ARG when empty, FM_ERR_NOMEM
+ * leaves the table unchanged. */
 fm_rc fm_abbrev_add(fm_abbrev *a, const char *abbr, const char *expansion,
                     uint32_t support);
 /* Expansion of a token, or NULL (borrowed from the table). */
@@ -86,7 +96,10 @@ void fm_abbrev_entry(const fm_abbrev *a, size_t i, const char **abbr,
 
 /* Load a curated table: UTF-8 TSV "abbr<TAB>expansion", '#' comments and
  * blank lines allowed; keys and expansions are normalized with the
- * tokenizer.  Errors name path:line. */
+ * tokenizer (the key must normalize to exactly one token).  An entry whose
+ * expansion is the key itself ("comm<TAB>comm") marks an ambiguous part:
+ * expansion leaves it alone and mining will not add a meaning for it.
+ * Duplicate keys within one file are an error.  Errors name path:line. */
 fm_rc fm_abbrev_load_tsv(fm_abbrev *a, fm_tokenizer *tk, const char *path,
                          fm_error *err);
 
@@ -104,7 +117,9 @@ fm_rc fm_abbrev_mine(fm_abbrev *a, fm_tokenizer *tk, const char *const *mnemonic
 
 /* Replace each token that has an expansion by the expansion's tokens,
  * appending the result to *out (tokens without one are copied).  When
- * keep_original is set the abbreviation itself is kept too. */
+ * keep_original is set the abbreviation itself is kept too, before its
+ * expansion.  in and out must differ (FM_ERR_ARG).  On FM_ERR_NOMEM *out
+ * holds a prefix of the result. */
 fm_rc fm_abbrev_expand(const fm_abbrev *a, const fm_tokens *in,
                        int keep_original, fm_tokens *out);
 

@@ -1,0 +1,242 @@
+/* abbrev.c: the abbreviation table (abbr -> expansion), TSV loading and
+ * token expansion.
+ *
+ * Storage: an fm_strmap maps the abbreviation to an entry index (insertion
+ * order); exp[] and support[] are indexed by it; order[] lists the entry
+ * indices sorted by abbreviation (kept sorted on insert, so enumeration is
+ * deterministic and needs no lazy state). */
+#include "fm_text.h"
+
+#include <string.h>
+
+struct fm_abbrev {
+  fm_strmap map; /* abbr -> entry index; owns the abbreviation strings */
+  char **exp;    /* owned expansions */
+  uint32_t *support;
+  size_t cap;
+  uint32_t *order; /* entry indices sorted by abbreviation */
+  size_t ordercap;
+};
+
+fm_rc fm_abbrev_new(fm_abbrev **out) {
+  fm_abbrev *a;
+  *out = NULL;
+  a = fm_calloc(1, sizeof *a);
+  if (!a) return FM_ERR_NOMEM;
+  fm_strmap_init(&a->map);
+  *out = a;
+  return FM_OK;
+}
+
+void fm_abbrev_free(fm_abbrev *a) {
+  if (!a) return;
+  for (size_t i = 0; i < fm_strmap_count(&a->map); i++) fm_free(a->exp[i]);
+  fm_free(a->exp);
+  fm_free(a->support);
+  fm_free(a->order);
+  fm_strmap_free(&a->map);
+  fm_free(a);
+}
+
+static const char *key_at(const fm_abbrev *a, uint32_t idx) {
+  size_t len;
+  return fm_strmap_key(&a->map, idx, &len);
+}
+
+fm_rc fm_abbrev_add(fm_abbrev *a, const char *abbr, const char *expansion,
+                    uint32_t support) {
+  size_t n, klen, lo, hi;
+  uint32_t idx;
+  char *dup;
+  int inserted;
+  if (!a || !abbr || !*abbr || !expansion || !*expansion) return FM_ERR_ARG;
+  klen = strlen(abbr);
+  if (fm_strmap_get(&a->map, abbr, klen, &idx)) {
+    if (!(dup = fm_strdup(expansion))) return FM_ERR_NOMEM;
+    fm_free(a->exp[idx]);
+    a->exp[idx] = dup;
+    a->support[idx] = support;
+    return FM_OK;
+  }
+  /* Grow everything first so that a failure leaves the table unchanged. */
+  n = fm_strmap_count(&a->map);
+  {
+    size_t cap = a->cap;
+    if (fm_grow((void **)&a->exp, &cap, n + 1, sizeof *a->exp)) return FM_ERR_NOMEM;
+    cap = a->cap;
+    if (fm_grow((void **)&a->support, &cap, n + 1, sizeof *a->support))
+      return FM_ERR_NOMEM;
+    a->cap = cap;
+  }
+  if (fm_grow((void **)&a->order, &a->ordercap, n + 1, sizeof *a->order))
+    return FM_ERR_NOMEM;
+  if (!(dup = fm_strdup(expansion))) return FM_ERR_NOMEM;
+  if (fm_strmap_put(&a->map, abbr, klen, (uint32_t)n, &idx, &inserted)) {
+    fm_free(dup);
+    return FM_ERR_NOMEM;
+  }
+  a->exp[idx] = dup;
+  a->support[idx] = support;
+  /* Binary search the insertion point in order[]. */
+  lo = 0;
+  hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (strcmp(key_at(a, a->order[mid]), abbr) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  memmove(a->order + lo + 1, a->order + lo, (n - lo) * sizeof *a->order);
+  a->order[lo] = idx;
+  return FM_OK;
+}
+
+const char *fm_abbrev_lookup(const fm_abbrev *a, const char *abbr) {
+  uint32_t idx;
+  if (!a || !abbr) return NULL;
+  if (!fm_strmap_get(&a->map, abbr, strlen(abbr), &idx)) return NULL;
+  return a->exp[idx];
+}
+
+size_t fm_abbrev_count(const fm_abbrev *a) { return a ? fm_strmap_count(&a->map) : 0; }
+
+void fm_abbrev_entry(const fm_abbrev *a, size_t i, const char **abbr,
+                     const char **expansion, uint32_t *support) {
+  uint32_t idx;
+  if (!a || i >= fm_strmap_count(&a->map)) {
+    if (abbr) *abbr = NULL;
+    if (expansion) *expansion = NULL;
+    if (support) *support = 0;
+    return;
+  }
+  idx = a->order[i];
+  if (abbr) *abbr = key_at(a, idx);
+  if (expansion) *expansion = a->exp[idx];
+  if (support) *support = a->support[idx];
+}
+
+/* ---- TSV ---------------------------------------------------------------- */
+
+/* A line "abbr<TAB>abbr" (expanding to itself) is allowed: it expands to
+ * nothing new, and it keeps fm_abbrev_mine from mining a meaning for an
+ * ambiguous part. */
+
+/* Normalize s[0..len) with tk into *out as space-joined tokens. */
+static fm_rc normalize_field(fm_tokenizer *tk, const char *s, size_t len,
+                             unsigned flags, fm_tokens *toks, fm_buf *out,
+                             fm_error *err) {
+  fm_rc rc;
+  fm_tokens_reset(toks);
+  fm_buf_reset(out);
+  if ((rc = fm_tokenize_text(tk, s, len, flags | FM_TOK_KEEP_STOPWORDS, toks, err)))
+    return rc;
+  for (size_t i = 0; i < toks->n; i++) {
+    if (i && fm_buf_putc(out, ' ')) return FM_ERR_NOMEM;
+    if (fm_buf_puts(out, fm_tokens_get(toks, i))) return FM_ERR_NOMEM;
+  }
+  return FM_OK;
+}
+
+fm_rc fm_abbrev_load_tsv(fm_abbrev *a, fm_tokenizer *tk, const char *path,
+                         fm_error *err) {
+  char *data = NULL;
+  size_t len, pos = 0, lineno = 0;
+  fm_tokens toks;
+  fm_buf key, exp;
+  fm_strmap seen; /* abbreviation -> line, to reject duplicates in a file */
+  fm_rc rc = FM_OK;
+  if (!a || !tk || !path) return fm_error_set(err, FM_ERR_ARG, "fm_abbrev_load_tsv: NULL argument");
+  if ((rc = fm_read_file(path, &data, &len, err))) return rc;
+  fm_tokens_init(&toks);
+  fm_buf_init(&key);
+  fm_buf_init(&exp);
+  fm_strmap_init(&seen);
+  while (pos < len) {
+    const char *line = data + pos, *nl = memchr(line, '\n', len - pos);
+    size_t llen = nl ? (size_t)(nl - line) : len - pos;
+    const char *tab, *p;
+    uint32_t first;
+    int inserted;
+    pos += llen + (nl ? 1 : 0);
+    lineno++;
+    if (llen && line[llen - 1] == '\r') llen--;
+    for (p = line; p < line + llen && (*p == ' ' || *p == '\t'); p++) {
+    }
+    if (p == line + llen || *p == '#') continue; /* blank or comment */
+    tab = memchr(line, '\t', llen);
+    if (!tab || memchr(tab + 1, '\t', llen - (size_t)(tab + 1 - line))) {
+      rc = fm_error_set(err, FM_ERR_PARSE, "%s:%zu: expected abbreviation<TAB>expansion",
+                        path, lineno);
+      goto out;
+    }
+    /* The key must be what the tokenizer itself produces, i.e. one part:
+     * "52WK" is fine, "PX_LAST" or "p/e" are not. */
+    if ((rc = normalize_field(tk, line, (size_t)(tab - line), 0, &toks, &key, err)))
+      goto field_error;
+    if (toks.n != 1) {
+      rc = fm_error_set(err, FM_ERR_PARSE,
+                        "%s:%zu: abbreviation must be exactly one word, got %zu",
+                        path, lineno, toks.n);
+      goto out;
+    }
+    if ((rc = normalize_field(tk, tab + 1, llen - (size_t)(tab + 1 - line), 0, &toks,
+                              &exp, err)))
+      goto field_error;
+    if (toks.n == 0) {
+      rc = fm_error_set(err, FM_ERR_PARSE, "%s:%zu: empty expansion for '%s'", path,
+                        lineno, key.buf);
+      goto out;
+    }
+    if (fm_strmap_put(&seen, key.buf, key.len, (uint32_t)lineno, &first, &inserted)) {
+      rc = fm_error_set(err, FM_ERR_NOMEM, "%s:%zu: out of memory", path, lineno);
+      goto out;
+    }
+    if (!inserted) {
+      rc = fm_error_set(err, FM_ERR_PARSE,
+                        "%s:%zu: duplicate abbreviation '%s' (first at line %u)", path,
+                        lineno, key.buf, first);
+      goto out;
+    }
+    if (fm_abbrev_add(a, key.buf, exp.buf, FM_ABBREV_CURATED_SUPPORT)) {
+      rc = fm_error_set(err, FM_ERR_NOMEM, "%s:%zu: out of memory", path, lineno);
+      goto out;
+    }
+    continue;
+  field_error:
+    if (rc == FM_ERR_NOMEM)
+      fm_error_set(err, rc, "%s:%zu: out of memory", path, lineno);
+    else
+      fm_error_prefix(err, "%s:%zu", path, lineno);
+    goto out;
+  }
+out:
+  fm_strmap_free(&seen);
+  fm_buf_free(&key);
+  fm_buf_free(&exp);
+  fm_tokens_free(&toks);
+  fm_free(data);
+  return rc;
+}
+
+/* ---- expansion ---------------------------------------------------------- */
+
+fm_rc fm_abbrev_expand(const fm_abbrev *a, const fm_tokens *in, int keep_original,
+                       fm_tokens *out) {
+  if (!a || !in || !out || in == out) return FM_ERR_ARG;
+  for (size_t i = 0; i < in->n; i++) {
+    const char *tok = fm_tokens_get(in, i);
+    const char *e = fm_abbrev_lookup(a, tok);
+    if (e && strcmp(e, tok) == 0) e = NULL; /* identity entry: a no-op */
+    if (!e || keep_original) {
+      if (fm_tokens_push(out, tok, strlen(tok))) return FM_ERR_NOMEM;
+    }
+    while (e && *e) {
+      const char *sp = strchr(e, ' ');
+      size_t l = sp ? (size_t)(sp - e) : strlen(e);
+      if (l && fm_tokens_push(out, e, l)) return FM_ERR_NOMEM;
+      e += l + (sp ? 1 : 0);
+    }
+  }
+  return FM_OK;
+}
