@@ -1,5 +1,5 @@
-/* model.c: the model object, its runtime indexes, and the .fmm file
 #define _GNU_SOURCE
+/* model.c: the model object, its runtime indexes, and the .fmm file
  * (serialization to named sections of the mfile container, and loading
  * with full structural validation on top of the container's checksums). */
 #include "model_internal.h"

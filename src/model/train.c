@@ -424,7 +424,8 @@ static fm_rc assign_kinds(trainer *t, fm_field_rec *qrecs, fm_field_rec *rrecs,
   m->nrk = (uint32_t)fm_strmap_count(rk);
   uint32_t *qo = fm_calloc(m->nqk ? m->nqk : 1, sizeof *qo);
   uint32_t *ro = fm_calloc(m->nrk ? m->nrk : 1, sizeof *ro);
-  float *prior = fm_calloc((size_t)m->nqk * m->nrk ? (size_t)m->nqk * m->nrk : 1, sizeof *prior);
+  size_t nprior = (size_t)m->nqk * m->nrk;
+  float *prior = fm_calloc(nprior ? nprior : 1, sizeof *prior);
   if (fm_model_own(m, qo) || fm_model_own(m, ro) || fm_model_own(m, prior))
     return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   for (uint32_t i = 0; i < m->nqk; i++)
@@ -561,7 +562,7 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   t.o = in->config->opts;
   t.quiet = in->quiet;
   fm_pairs_init(&t.pairs);
-  strtab_init:
+
   fm_buf_init(&t.st.blob);
   fm_strmap_init(&t.st.seen);
   for (int b = 0; b < FM_NBLK; b++) fm_strmap_init(&t.vocab[b]);

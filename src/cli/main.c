@@ -1,0 +1,101 @@
+/* main.c: the fieldmatch command: a thin front end over libfieldmatch. */
+#include "cli.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const fm_cmd commands[] = {
+    {"train", fm_cmd_train, "train a model from a JSON config"},
+    {"match", fm_cmd_match, "rank reference fields for query field ids"},
+    {"eval", fm_cmd_eval, "score a model against gold pairs"},
+    {"map", fm_cmd_map, "map every query field to its top-k (CSV or JSON Lines)"},
+    {"info", fm_cmd_info, "describe a model file"},
+};
+
+int fm_cli_fail(const fm_error *err) {
+  fprintf(stderr, "fieldmatch: error: %s\n",
+          err && err->msg[0] ? err->msg : fm_rc_name(err ? err->rc : FM_ERR_INTERNAL));
+  return FM_EXIT_FAIL;
+}
+
+int fm_cli_usage(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "fieldmatch %s: ", cmd);
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n(see 'fieldmatch %s --help')\n", cmd);
+  va_end(ap);
+  return FM_EXIT_USAGE;
+}
+
+const char *fm_cli_opt(int argc, char **argv, int *i, const char *name, int *missing) {
+  const char *a = argv[*i];
+  size_t n = strlen(name);
+  if (strncmp(a, name, n) != 0) return NULL;
+  if (a[n] == '=') return a + n + 1;
+  if (a[n] != '\0') return NULL;
+  if (*i + 1 >= argc) {
+    *missing = 1;
+    return NULL;
+  }
+  return argv[++*i];
+}
+
+long fm_cli_int(const char *s) {
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (!*s || *end || v <= 0) return -1;
+  return v;
+}
+
+void fm_cli_json_str(FILE *fp, const char *s) {
+  json_t *j = json_string(s);
+  if (!j) { /* not valid UTF-8: emit escaped bytes via jansson's nocheck */
+    j = json_stringn_nocheck(s, strlen(s));
+  }
+  char *d = json_dumps(j, JSON_ENCODE_ANY);
+  fputs(d ? d : "\"\"", fp);
+  free(d);
+  json_decref(j);
+}
+
+fm_model *fm_cli_open_model(const char *path) {
+  fm_model *m;
+  fm_error err;
+  fm_error_init(&err);
+  if (fm_model_open(path, &m, &err)) {
+    fm_cli_fail(&err);
+    return NULL;
+  }
+  return m;
+}
+
+static void usage(FILE *fp) {
+  fprintf(fp, "usage: fieldmatch <command> [options]\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    fprintf(fp, "  %-8s %s\n", commands[i].name, commands[i].summary);
+  fprintf(fp, "\n'fieldmatch <command> --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return FM_EXIT_USAGE;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return FM_EXIT_OK;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    printf("fieldmatch %s (model format %d)\n", FM_VERSION, FM_MODEL_FORMAT_VERSION);
+    return FM_EXIT_OK;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "fieldmatch: unknown command '%s'\n", argv[1]);
+  usage(stderr);
+  return FM_EXIT_USAGE;
+}
