@@ -53,4 +53,50 @@ static inline void fm_axpy(float *restrict y, const float *restrict x, float a,
   for (; i < n; i++) y[i] += a * x[i];
 }
 
+/* y[0..n) += a0 * x0[0..n), then += a1 * x1, += a2 * x2, += a3 * x3, with
+ * the rounding of four fm_axpy calls in that order (each element still
+ * gets its products added one at a time), but one pass over y. */
+static inline void fm_axpy4(float *restrict y, const float *restrict x0,
+                            const float *restrict x1, const float *restrict x2,
+                            const float *restrict x3, float a0, float a1, float a2,
+                            float a3, size_t n) {
+  size_t i = 0;
+#if defined(__GNUC__)
+  typedef float v4f __attribute__((vector_size(16)));
+  v4f b0 = {a0, a0, a0, a0}, b1 = {a1, a1, a1, a1}, b2 = {a2, a2, a2, a2},
+      b3 = {a3, a3, a3, a3};
+  for (; i + 8 <= n; i += 8) {
+    v4f y0, y1, u, v;
+    memcpy(&y0, y + i, 16);
+    memcpy(&y1, y + i + 4, 16);
+    memcpy(&u, x0 + i, 16);
+    memcpy(&v, x0 + i + 4, 16);
+    y0 += b0 * u;
+    y1 += b0 * v;
+    memcpy(&u, x1 + i, 16);
+    memcpy(&v, x1 + i + 4, 16);
+    y0 += b1 * u;
+    y1 += b1 * v;
+    memcpy(&u, x2 + i, 16);
+    memcpy(&v, x2 + i + 4, 16);
+    y0 += b2 * u;
+    y1 += b2 * v;
+    memcpy(&u, x3 + i, 16);
+    memcpy(&v, x3 + i + 4, 16);
+    y0 += b3 * u;
+    y1 += b3 * v;
+    memcpy(y + i, &y0, 16);
+    memcpy(y + i + 4, &y1, 16);
+  }
+#endif
+  for (; i < n; i++) {
+    float t = y[i];
+    t += a0 * x0[i];
+    t += a1 * x1[i];
+    t += a2 * x2[i];
+    t += a3 * x3[i];
+    y[i] = t;
+  }
+}
+
 #endif /* FM_LINALG_INTERNAL_H */

@@ -266,8 +266,14 @@ static void mul_part(void *p, int tid, int nt) {
   for (uint32_t i = r0; i < r1; i++) {
     float *y = c->Y + (size_t)i * k;
     memset(y, 0, k * sizeof *y);
-    for (uint64_t q = A->rowptr[i]; q < A->rowptr[i + 1]; q++)
-      fm_axpy(y, c->X + (size_t)A->col[q] * k, A->val[q], k);
+    uint64_t q = A->rowptr[i], e = A->rowptr[i + 1];
+    const uint32_t *col = A->col;
+    const float *val = A->val, *X = c->X;
+    for (; q + 4 <= e; q += 4)
+      fm_axpy4(y, X + (size_t)col[q] * k, X + (size_t)col[q + 1] * k,
+               X + (size_t)col[q + 2] * k, X + (size_t)col[q + 3] * k, val[q], val[q + 1],
+               val[q + 2], val[q + 3], k);
+    for (; q < e; q++) fm_axpy(y, X + (size_t)col[q] * k, val[q], k);
   }
 }
 

@@ -73,15 +73,39 @@ static uint64_t rng_next(rng *r) {
 /* Uniform in (0, 1]. */
 static double rng_unit(rng *r) { return (double)((rng_next(r) >> 11) + 1) * 0x1p-53; }
 
-/* Standard normal deviates by Box-Muller, in double, stored as float. */
-static void gaussian_fill(rng *r, float *x, size_t n) {
-  const double two_pi = 6.283185307179586476925;
-  for (size_t i = 0; i < n; i += 2) {
-    double rad = sqrt(-2.0 * log(rng_unit(r)));
-    double th = two_pi * rng_unit(r);
-    x[i] = (float)(rad * cos(th));
-    if (i + 1 < n) x[i + 1] = (float)(rad * sin(th));
+/* Standard normal deviates by Box-Muller.  The sketch is cut into blocks
+ * of GBLOCK values, each from its own generator seeded by (seed, block
+ * number), so blocks can be filled in parallel and the result does not
+ * depend on the number of threads. */
+enum { GBLOCK = 8192 };
+
+typedef struct gauss_ctx {
+  float *x;
+  size_t n;
+  uint64_t seed;
+} gauss_ctx;
+
+static void gauss_part(void *p, int tid, int nt) {
+  const gauss_ctx *c = p;
+  const float two_pi = 6.28318530717958647f;
+  size_t nblocks = (c->n + GBLOCK - 1) / GBLOCK;
+  for (size_t b = (size_t)tid; b < nblocks; b += (size_t)nt) {
+    rng r;
+    uint64_t sm = c->seed ^ (0xd1b54a32d192ed03ull * (b + 1));
+    rng_seed(&r, splitmix64(&sm));
+    size_t i0 = b * GBLOCK, i1 = i0 + GBLOCK < c->n ? i0 + GBLOCK : c->n;
+    for (size_t i = i0; i < i1; i += 2) {
+      float rad = sqrtf(-2.0f * logf((float)rng_unit(&r)));
+      float th = two_pi * (float)rng_unit(&r);
+      c->x[i] = rad * cosf(th);
+      if (i + 1 < i1) c->x[i + 1] = rad * sinf(th);
+    }
   }
+}
+
+static void gaussian_fill(uint64_t seed, float *x, size_t n) {
+  gauss_ctx c = {x, n, seed};
+  fm_par_run(n < 4 * GBLOCK ? 1 : fm_linalg_threads(), gauss_part, &c);
 }
 
 /* ---- layout ------------------------------------------------------------ */
@@ -120,7 +144,7 @@ typedef struct svd_ws {
   float *Ur;  /* l x l left singular vectors of R */
   float *Vt;  /* l x l right singular vectors of R, transposed */
   float *Sl;  /* l singular values */
-  float *C;   /* n x k column-major: V before the layout change */
+  float *C;   /* n x k row-major: V before the sign fix */
   float *work;
   lapack_int lwork;
   lapack_int *ipiv;  /* l */
@@ -175,7 +199,7 @@ static fm_rc ws_alloc(svd_ws *w, const fm_csr *A, fm_error *err) {
   float q;
   lapack_int info, need = 1;
   lapack_int lm = (lapack_int)m, ln = (lapack_int)n, ll = (lapack_int)l,
-             lk = (lapack_int)k, lmx = (lapack_int)mx;
+             lmx = (lapack_int)mx;
 #define QUERY(call, name)                                  \
   do {                                                     \
     q = 0;                                                 \
@@ -187,9 +211,8 @@ static fm_rc ws_alloc(svd_ws *w, const fm_csr *A, fm_error *err) {
         "sgeqrf query");
   QUERY(LAPACKE_sorgqr_work(LAPACK_COL_MAJOR, lm, ll, ll, w->T, lm, w->tau, &q, -1),
         "sorgqr query");
-  QUERY(LAPACKE_sormqr_work(LAPACK_COL_MAJOR, 'L', 'N', ln, lk, ll, w->T, ln, w->tau,
-                            w->C, ln, &q, -1),
-        "sormqr query");
+  QUERY(LAPACKE_sorgqr_work(LAPACK_COL_MAJOR, ln, ll, ll, w->T, ln, w->tau, &q, -1),
+        "sorgqr query");
   QUERY(LAPACKE_sgesdd_work(LAPACK_COL_MAJOR, 'S', ll, ll, w->R, ll, w->Sl, w->Ur, ll,
                             w->Vt, ll, &q, -1, w->iwork),
         "sgesdd query");
@@ -285,14 +308,13 @@ fm_rc fm_svd_randomized(const fm_csr *A, const fm_svd_opts *o, float *U,
   if (w.l > mn) w.l = mn;
   size_t l = w.l, k = w.k;
 
+  TM(NULL);
   fm_rc rc = ws_alloc(&w, A, err);
   if (rc) goto done;
+  TM("alloc");
 
   /* Range finder: Y = (A A^T)^q A Omega, normalized after every product. */
-  TM(NULL);
-  rng r;
-  rng_seed(&r, o->seed);
-  gaussian_fill(&r, w.Z, n * l);
+  gaussian_fill(o->seed, w.Z, n * l);
   TM("gauss");
   fm_csr_mul_dense(A, w.Z, (int)l, w.Y);
   TM("mul");
@@ -313,7 +335,7 @@ fm_rc fm_svd_randomized(const fm_csr *A, const fm_svd_opts *o, float *U,
    * A ~= Q B = (Q Vt^T) diag(S) (Q2 Ur)^T, so U = Q Vt^T, V = Q2 Ur. */
   fm_csr_mul_dense(&w.At, w.Y, (int)l, w.Z);
   TM("tmul");
-  lapack_int ln = (lapack_int)n, ll = (lapack_int)l, lk = (lapack_int)k, info;
+  lapack_int ln = (lapack_int)n, ll = (lapack_int)l, info;
   rm_to_cm(w.Z, n, l, w.T);
   info = LAPACKE_sgeqrf_work(LAPACK_COL_MAJOR, ln, ll, w.T, ln, w.tau, w.work, w.lwork);
   if (info != 0) {
@@ -330,43 +352,47 @@ fm_rc fm_svd_randomized(const fm_csr *A, const fm_svd_opts *o, float *U,
     goto done;
   }
   TM("gesdd");
-  for (size_t j = 0; j < k; j++) {
-    memcpy(w.C + j * n, w.Ur + j * l, l * sizeof(float));
-    memset(w.C + j * n + l, 0, (n - l) * sizeof(float));
-  }
-  info = LAPACKE_sormqr_work(LAPACK_COL_MAJOR, 'L', 'N', ln, lk, ll, w.T, ln, w.tau, w.C,
-                             ln, w.work, w.lwork);
+  info = LAPACKE_sorgqr_work(LAPACK_COL_MAJOR, ln, ll, ll, w.T, ln, w.tau, w.work, w.lwork);
   if (info != 0) {
-    rc = lapack_fail(err, "sormqr", info);
+    rc = lapack_fail(err, "sorgqr", info);
     goto done;
   }
+  /* V = Q2 Ur[:, :k], produced row-major (n x k), i.e. column-major
+   * V^T = Ur_k^T Q2^T (k x n). */
+  cblas_sgemm(CblasColMajor, CblasTrans, CblasTrans, (int)k, (int)n, (int)l, 1.0f, w.Ur,
+              (int)l, w.T, (int)n, 0.0f, w.C, (int)k);
 
   /* Sign convention: the largest-magnitude entry of each column of V is
-   * positive.  The flip is applied to Vt's rows too (row j of Vt is column
-   * j of Vt^T), so U comes out consistent.  Nothing can fail from here on:
-   * the outputs are written only now. */
-  for (size_t j = 0; j < k; j++) {
-    const float *c = w.C + j * n;
-    size_t best = 0;
-    for (size_t i = 1; i < n; i++)
-      if (fabsf(c[i]) > fabsf(c[best])) best = i;
-    if (c[best] < 0) {
-      float *cw = w.C + j * n;
-      for (size_t i = 0; i < n; i++) cw[i] = -cw[i];
-      for (size_t i = 0; i < l; i++) w.Vt[j + i * l] = -w.Vt[j + i * l];
-    }
+   * positive (first one on ties).  The flip is applied to the matching
+   * column of W = Vt^T too, so U comes out consistent.  Nothing can fail
+   * from here on: the outputs are written only now. */
+  float *best = w.R; /* k <= l*l floats; R is dead after gesdd */
+  for (size_t j = 0; j < k; j++) best[j] = 0.0f;
+  for (size_t i = 0; i < n; i++) {
+    const float *c = w.C + i * k;
+    for (size_t j = 0; j < k; j++)
+      if (fabsf(c[j]) > fabsf(best[j])) best[j] = c[j];
   }
+  for (size_t i = 0; i < n; i++) {
+    float *c = w.C + i * k;
+    for (size_t j = 0; j < k; j++)
+      if (best[j] < 0) c[j] = -c[j];
+  }
+  for (size_t j = 0; j < k; j++)
+    if (best[j] < 0)
+      for (size_t i = 0; i < l; i++) w.Vt[i * l + j] = -w.Vt[i * l + j];
   for (size_t j = 0; j < k; j++) S[j] = w.Sl[j];
-  if (V) cm_to_rm(w.C, n, k, V);
+  if (V) memcpy(V, w.C, n * k * sizeof *V);
   if (U) {
     /* Read as row-major, the column-major Vt buffer is Vt^T = W (l x l);
      * U = Q W[:, :k], Q row-major m x l. */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)k, (int)l, 1.0f,
                 w.Y, (int)l, w.Vt, (int)l, 0.0f, U, (int)k);
   }
-  TM("ormqr+out");
+  TM("orgqr+out");
   rc = FM_OK;
 done:
   ws_free(&w);
+  TM("free");
   return rc;
 }

@@ -7,7 +7,7 @@
  *   cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -Isrc/util -Isrc/model \
  *      $(pkg-config --cflags openblas lapacke) tests/bench/bench_svd.c \
  *      -LBUILD -lfieldmatch -Wl,-rpath,BUILD -lm -o bench_svd
- *   ./bench_svd [rows cols nnz_per_row k reps]   (default 16000 30000 50 256 3)
+ *   ./bench_svd [rows cols nnz_per_row k reps q]  (default 16000 30000 50 256 3 4)
  *
  * FM_THREADS and OPENBLAS_NUM_THREADS set the thread counts.
  */
@@ -34,6 +34,7 @@ int main(int argc, char **argv) {
   int per = argc > 3 ? atoi(argv[3]) : 50;
   int k = argc > 4 ? atoi(argv[4]) : 256;
   int reps = argc > 5 ? atoi(argv[5]) : 3;
+  int q = argc > 6 ? atoi(argv[6]) : -1;
 
   /* Zipf(s = 1.0) over columns by inverse CDF on a table. */
   double *cdf = malloc(sizeof(double) * n);
@@ -76,6 +77,7 @@ int main(int argc, char **argv) {
         *V = malloc(sizeof(float) * (size_t)n * k);
   fm_svd_opts o;
   fm_svd_opts_init(&o, k);
+  if (q >= 0) o.power_iters = q;
   for (int r = 0; r < reps; r++) {
     fm_error err;
     fm_error_init(&err);

@@ -204,7 +204,8 @@ static void check_svd_against_dense(const fm_csr *A, int k, uint64_t seed, int q
   fm_error_init(&err);
   CHECK(fm_svd_randomized(A, &o, U, S, V, &err) == FM_OK);
   for (int i = 0; i < k; i++) {
-    CHECK_NEAR(S[i] / Sd[i], 1.0, 1e-3);
+    /* a flat spectrum (the random matrix) converges more slowly */
+    CHECK_NEAR(S[i] / Sd[i], 1.0, vectors ? 1e-4 : 1e-2);
     if (i) CHECK(S[i] <= S[i - 1]);
     /* subspace agreement, column by column */
     double du = 0, dv = 0;
@@ -331,11 +332,11 @@ static void test_heap(void) {
     fm_topk_init(&t, k, sb, ib);
     for (int i = 0; i < n; i++) {
       all[i].s = (float)(rnd() % 8); /* many ties */
-      all[i].i = (uint32_t)((i * 37) % n == i ? i : i); /* indices pushed in order */
+      all[i].i = (uint32_t)i;
       fm_topk_push(&t, all[i].s, all[i].i);
     }
-    /* push again in reverse order: duplicates of kept pairs change nothing
-     * only if ties break by index, so use a fresh heap */
+    /* the same pairs pushed in reverse order give the same result, because
+     * ties break by index rather than by arrival */
     fm_topk t2;
     float sb2[40];
     uint32_t ib2[40];
