@@ -5,24 +5,24 @@
 
 static const char *help =
     "usage: fieldmatch eval --model MODEL.fmm --gold GOLD.tsv [--gold ...] [--json]\n"
-    "                       [--misses N]\n"
+    "                       [--misses N] [--candidates N]\n"
     "       fieldmatch eval --config CONFIG.json --gold GOLD.tsv --folds K [--json]\n"
     "Scores ranking against gold pairs (TSV: header, query id, reference id).\n"
     "--folds K runs K-fold cross-validation: each gold pair is scored by a\n"
     "model trained (from CONFIG) without the pairs of its fold.\n";
 
 static void print_json(const fm_eval_result *r, size_t overlap, int folds) {
-  printf("{\"queries\": %zu, \"top1\": %.4f, \"recall_at_5\": %.4f, \"recall_at_10\": %.4f, "
+  printf("{\"queries\": %zu, \"top1\": %.4f, \"recall_at_3\": %.4f, \"recall_at_5\": %.4f, \"recall_at_10\": %.4f, "
          "\"mrr_at_10\": %.4f, \"missing_queries\": %zu, \"missing_refs\": %zu, "
          "\"train_overlap\": %zu, \"folds\": %d}\n",
-         r->queries, r->top1, r->recall_at_5, r->recall_at_10, r->mrr_at_10,
+         r->queries, r->top1, r->recall_at_3, r->recall_at_5, r->recall_at_10, r->mrr_at_10,
          r->missing_queries, r->missing_refs, overlap, folds);
 }
 
 static void print_plain(const char *gold, const fm_eval_result *r) {
-  printf("%s: queries=%zu top1=%.3f recall@5=%.3f recall@10=%.3f mrr@10=%.3f"
+  printf("%s: queries=%zu top1=%.3f recall@3=%.3f recall@5=%.3f recall@10=%.3f mrr@10=%.3f"
          " missing_queries=%zu\n",
-         gold, r->queries, r->top1, r->recall_at_5, r->recall_at_10, r->mrr_at_10,
+         gold, r->queries, r->top1, r->recall_at_3, r->recall_at_5, r->recall_at_10, r->mrr_at_10,
          r->missing_queries);
 }
 
@@ -45,8 +45,8 @@ static void print_misses(const fm_model *m, const fm_pairs *gold, const fm_eval_
           if (r >= 0) fm_model_ref(m, (size_t)r, &rf);
           printf(" %s%s%s%s", gold->v[g].ref, r >= 0 ? " (" : " (not in reference", r >= 0 ? rf.name : "", ")");
         }
-      printf("  rank: %s\n", d[i].rank ? "" : ">10");
-      if (d[i].rank) printf("    found at rank %d\n", d[i].rank);
+      if (d[i].rank) printf("  found at rank %d\n", d[i].rank);
+      else printf("  not in the top 10\n");
       for (int k = 0; k < d[i].ntop && k < 3; k++) {
         fm_field rf;
         fm_model_ref(m, d[i].top[k].ref, &rf);
@@ -59,7 +59,7 @@ static void print_misses(const fm_model *m, const fm_pairs *gold, const fm_eval_
 int fm_cmd_eval(int argc, char **argv) {
   const char *model = NULL, *config = NULL;
   const char *golds[64];
-  int ngold = 0, json = 0, folds = 0;
+  int ngold = 0, json = 0, folds = 0, candidates = 0;
   long misses = 10;
   for (int i = 1; i < argc; i++) {
     int missing = 0;
@@ -67,6 +67,9 @@ int fm_cmd_eval(int argc, char **argv) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       fputs(help, stdout);
       return FM_EXIT_OK;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--candidates", &missing))) {
+      candidates = (int)fm_cli_int(v);
+      if (candidates < 1) return fm_cli_usage("eval", "--candidates needs a positive integer");
     } else if ((v = fm_cli_opt(argc, argv, &i, "--model", &missing))) {
       model = v;
     } else if ((v = fm_cli_opt(argc, argv, &i, "--config", &missing))) {
@@ -99,6 +102,8 @@ int fm_cmd_eval(int argc, char **argv) {
     if (fm_config_load(config, &c, &err)) return fm_cli_fail(&err);
   } else if (!(m = fm_cli_open_model(model))) {
     return FM_EXIT_FAIL;
+  } else if (candidates) {
+    fm_model_set_candidates(m, candidates);
   }
   for (int gi = 0; gi < ngold && status == FM_EXIT_OK; gi++) {
     fm_pairs gold;

@@ -6,6 +6,7 @@
 static const char *help =
     "usage: fieldmatch map --model MODEL.fmm [-k K] -o OUT.csv|OUT.jsonl\n"
     "                      [--format csv|jsonl] [--threads N] [--quiet]\n"
+    "                      [--candidates N]   (re-scored per query; default 200)\n"
     "Ranks the top K (default 10) reference fields for every query field of\n"
     "the model.  Written to a temporary file and renamed into place.\n"
     "CSV columns: query_id,rank,reference_id,score,query_name,reference_name,reference_type\n";
@@ -26,13 +27,16 @@ static void csv_field(FILE *fp, const char *s) {
 
 int fm_cmd_map(int argc, char **argv) {
   const char *model = NULL, *outp = NULL, *format = NULL;
-  int k = 10, quiet = 0, threads = 0;
+  int k = 10, quiet = 0, threads = 0, candidates = 0;
   for (int i = 1; i < argc; i++) {
     int missing = 0;
     const char *v;
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       fputs(help, stdout);
       return FM_EXIT_OK;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--candidates", &missing))) {
+      candidates = (int)fm_cli_int(v);
+      if (candidates < 1) return fm_cli_usage("map", "--candidates needs a positive integer");
     } else if ((v = fm_cli_opt(argc, argv, &i, "--model", &missing))) {
       model = v;
     } else if ((v = fm_cli_opt(argc, argv, &i, "-o", &missing)) ||
@@ -67,6 +71,7 @@ int fm_cmd_map(int argc, char **argv) {
   if (!jsonl && strcmp(format, "csv")) return fm_cli_usage("map", "--format must be csv or jsonl");
   fm_model *m = fm_cli_open_model(model);
   if (!m) return FM_EXIT_FAIL;
+  if (candidates) fm_model_set_candidates(m, candidates);
   fm_error err;
   fm_error_init(&err);
   size_t nq = fm_model_nqueries(m);

@@ -8,10 +8,10 @@
 void fm_model_opts_default(fm_model_opts *o) {
   memset(o, 0, sizeof *o);
   o->dims = 256;
-  o->power_iters = 4;
+  o->power_iters = 2;
   o->oversample = 10;
   o->seed = 42;
-  o->candidates = 200;
+  o->candidates = 64;
   o->mine_min_support = 2;
   o->threads = 0;
   o->w.title = 1.0f;

@@ -80,6 +80,7 @@ static fm_rc eval_groups(const fm_model *m, const fm_pairs *gold, const gold_q *
     }
     res->queries++;
     if (rank == 1) res->top1 += 1;
+    if (rank && rank <= 3) res->recall_at_3 += 1;
     if (rank && rank <= 5) res->recall_at_5 += 1;
     if (rank) res->recall_at_10 += 1;
     if (rank) res->mrr_at_10 += 1.0 / rank;
@@ -97,6 +98,7 @@ static void finish(fm_eval_result *res) {
   if (res->queries) {
     double n = (double)res->queries;
     res->top1 /= n;
+    res->recall_at_3 /= n;
     res->recall_at_5 /= n;
     res->recall_at_10 /= n;
     res->mrr_at_10 /= n;

@@ -40,10 +40,10 @@ typedef struct fm_weights {
 
 typedef struct fm_model_opts {
   int dims;            /* LSA dimensions (default 256; clamped to data) */
-  int power_iters;     /* randomized SVD power iterations (default 4) */
+  int power_iters;     /* randomized SVD power iterations (default 2) */
   int oversample;      /* randomized SVD oversampling (default 10) */
   uint64_t seed;       /* default 42 */
-  int candidates;      /* sparse candidates re-scored per query (default 200) */
+  int candidates;      /* sparse candidates re-scored per query (default 64) */
   fm_weights w;
   uint32_t mine_min_support; /* abbreviation mining threshold (default 2) */
   int threads;         /* 0 = number of online CPUs */
@@ -116,6 +116,11 @@ typedef struct fm_model_info {
 } fm_model_info;
 void fm_model_info_get(const fm_model *m, fm_model_info *info);
 
+/* Override how many sparse candidates are re-scored per query (the
+ * speed/recall trade-off; default from training, 200).  Not thread-safe:
+ * call before creating matchers. */
+void fm_model_set_candidates(fm_model *m, int n);
+
 /* Field access (index -> borrowed field view). */
 size_t fm_model_nrefs(const fm_model *m);
 size_t fm_model_nqueries(const fm_model *m);
@@ -161,7 +166,7 @@ typedef struct fm_eval_result {
   size_t queries;          /* gold queries found in the model */
   size_t missing_queries;  /* gold queries not in the model's query fields */
   size_t missing_refs;     /* gold answers not in the reference universe */
-  double top1, recall_at_5, recall_at_10, mrr_at_10;
+  double top1, recall_at_3, recall_at_5, recall_at_10, mrr_at_10;
 } fm_eval_result;
 
 /* Per-query detail for reports (optional). */

@@ -53,6 +53,37 @@ static inline void fm_axpy(float *restrict y, const float *restrict x, float a,
   for (; i < n; i++) y[i] += a * x[i];
 }
 
+/* Dot product with 16 independent partial sums (vector extensions, as
+ * fm_axpy), so it is not bound by the latency of one float add chain.  The
+ * summation order is fixed, so results are deterministic. */
+static inline float fm_dot(const float *restrict x, const float *restrict y, size_t n) {
+  size_t i = 0;
+  float s = 0;
+#if defined(__GNUC__)
+  typedef float v4f __attribute__((vector_size(16)));
+  v4f a0 = {0, 0, 0, 0}, a1 = a0, a2 = a0, a3 = a0;
+  for (; i + 16 <= n; i += 16) {
+    v4f x0, x1, x2, x3, y0, y1, y2, y3;
+    memcpy(&x0, x + i, 16);
+    memcpy(&x1, x + i + 4, 16);
+    memcpy(&x2, x + i + 8, 16);
+    memcpy(&x3, x + i + 12, 16);
+    memcpy(&y0, y + i, 16);
+    memcpy(&y1, y + i + 4, 16);
+    memcpy(&y2, y + i + 8, 16);
+    memcpy(&y3, y + i + 12, 16);
+    a0 += x0 * y0;
+    a1 += x1 * y1;
+    a2 += x2 * y2;
+    a3 += x3 * y3;
+  }
+  v4f t = (a0 + a1) + (a2 + a3);
+  s = (t[0] + t[1]) + (t[2] + t[3]);
+#endif
+  for (; i < n; i++) s += x[i] * y[i];
+  return s;
+}
+
 /* y[0..n) += a0 * x0[0..n), then += a1 * x1, += a2 * x2, += a3 * x3, with
  * the rounding of four fm_axpy calls in that order (each element still
  * gets its products added one at a time), but one pass over y. */

@@ -3,6 +3,7 @@
  * the best `candidates` are re-scored with the LSA cosine and the
  * category/type prior, and the top k kept with a bounded heap. */
 #include "model_internal.h"
+#include "linalg_internal.h"
 #include "topk.h"
 
 #include <math.h>
@@ -10,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* Postings longer than this are skipped during candidate generation. */
+#define MAX_POSTING 1000
 
 struct fm_matcher {
   const fm_model *m;
@@ -146,22 +150,32 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   if (k <= 0) return FM_OK;
   fm_rc rc = encode(mt, f, err);
   if (rc) return rc;
-  /* 1. sparse scores over the inverted index */
-  mt->ntouched = 0;
-  for (size_t i = 0; i < mt->q.n; i++) {
-    uint32_t t = mt->q.term[i];
-    float x = mt->q.val[i];
-    for (uint64_t p = m->inv_ptr[t]; p < m->inv_ptr[t + 1]; p++) {
-      uint32_t r = m->inv_ref[p];
-      if (!mt->mark[r]) {
-        mt->mark[r] = 1;
-        mt->touched[mt->ntouched++] = r;
-      }
-      mt->acc[r] += x * m->inv_val[p];
-    }
-  }
-  /* 2. the best candidates by sparse score */
+  /* 1. candidate generation over the inverted index.  Only selective
+   *    postings (at most MAX_POSTING references) are walked: a term shared by
+   *    thousands of references (a common character n-gram, "price") adds
+   *    little to the cosine and would touch most of the universe.  When that
+   *    leaves too few candidates the common terms are walked too.  The sparse
+   *    score of each candidate is then recomputed exactly from its row. */
   int C = m->opts.candidates > 0 ? m->opts.candidates : 200;
+  mt->ntouched = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    for (size_t i = 0; i < mt->q.n; i++) {
+      uint32_t t = mt->q.term[i];
+      uint64_t len = m->inv_ptr[t + 1] - m->inv_ptr[t];
+      if (pass == 0 ? len > MAX_POSTING : len <= MAX_POSTING) continue;
+      float x = mt->q.val[i];
+      for (uint64_t p = m->inv_ptr[t]; p < m->inv_ptr[t + 1]; p++) {
+        uint32_t r = m->inv_ref[p];
+        if (!mt->mark[r]) {
+          mt->mark[r] = 1;
+          mt->touched[mt->ntouched++] = r;
+        }
+        mt->acc[r] += x * m->inv_val[p];
+      }
+    }
+    if (mt->ntouched >= (size_t)C) break;
+  }
+  /* 2. the best candidates by (partial) sparse score */
   fm_topk cand;
   fm_topk_init(&cand, C, mt->cscore, mt->cidx);
   for (size_t i = 0; i < mt->ntouched; i++) {
@@ -178,8 +192,7 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
       uint32_t t = mt->q.term[i];
       if (t >= nword) break; /* terms are sorted; chars come last */
       float x = mt->q.val[i] * wb[fm_term_block(m, t)];
-      const float *v = m->lsa_v + (size_t)t * K;
-      for (int j = 0; j < K; j++) mt->emb[j] += x * v[j];
+      fm_axpy(mt->emb, m->lsa_v + (size_t)t * K, x, (size_t)K);
     }
     double s = 0;
     for (int j = 0; j < K; j++) s += (double)mt->emb[j] * mt->emb[j];
@@ -201,20 +214,23 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   fm_topk fin;
   fm_topk_init(&fin, k, mt->fscore, mt->fidx);
   const float *prow = (qkind != FM_NO_KIND && qkind < m->nqk) ? m->prior + (size_t)qkind * m->nrk : NULL;
+  for (size_t i = 0; i < mt->q.n; i++) mt->qdense[mt->q.term[i]] = mt->q.val[i];
+  const float wb3[FM_NBLK] = {m->opts.w.title, m->opts.w.full, m->opts.w.chars};
   for (int i = 0; i < cand.n; i++) {
     uint32_t r = cand.idx[i];
+    float comp[FM_NBLK];
+    components(mt, r, comp);
+    float sparse = wb3[0] * comp[0] + wb3[1] * comp[1] + wb3[2] * comp[2];
     float lsa = 0;
     if (K > 0) {
-      const float *e = m->ref_emb + (size_t)r * K;
-      for (int j = 0; j < K; j++) lsa += mt->emb[j] * e[j];
+      lsa = fm_dot(mt->emb, m->ref_emb + (size_t)r * K, (size_t)K);
     }
     float pr = prow ? prow[m->refs[r].kind] : 0;
-    float s = cand.score[i] + m->opts.w.lsa * lsa + m->opts.w.prior * pr;
+    float s = sparse + m->opts.w.lsa * lsa + m->opts.w.prior * pr;
     fm_topk_push(&fin, s, r);
   }
   fm_topk_sorted(&fin);
   /* 5. component breakdown of the winners */
-  for (size_t i = 0; i < mt->q.n; i++) mt->qdense[mt->q.term[i]] = mt->q.val[i];
   for (int i = 0; i < fin.n; i++) {
     uint32_t r = fin.idx[i];
     fm_candidate *c = &out[i];
@@ -227,8 +243,7 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
     c->s_chars = comp[2];
     c->s_lsa = 0;
     if (K > 0) {
-      const float *e = m->ref_emb + (size_t)r * K;
-      for (int j = 0; j < K; j++) c->s_lsa += mt->emb[j] * e[j];
+      c->s_lsa = fm_dot(mt->emb, m->ref_emb + (size_t)r * K, (size_t)K);
     }
     c->s_prior = prow ? prow[m->refs[r].kind] : 0;
   }

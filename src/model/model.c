@@ -54,6 +54,10 @@ void fm_rec_to_field(const fm_model *m, const fm_field_rec *r, fm_field *f) {
   f->line = r->line;
 }
 
+void fm_model_set_candidates(fm_model *m, int n) {
+  if (n > 0) m->opts.candidates = n;
+}
+
 size_t fm_model_nrefs(const fm_model *m) { return m->nrefs; }
 size_t fm_model_nqueries(const fm_model *m) { return m->nqrys; }
 void fm_model_ref(const fm_model *m, size_t i, fm_field *out) {
