@@ -82,7 +82,7 @@ int fm_cmd_match(int argc, char **argv) {
       json = 1;
     } else if (!strcmp(argv[i], "-")) {
       from_stdin = 1;
-    } else if (argv[i][0] == '-' && argv[i][1] == '-') {
+    } else if (missing || (argv[i][0] == '-' && argv[i][1])) {
       fm_free(ids);
       return fm_cli_usage("match", missing ? "option %s needs a value" : "unknown option '%s'",
                           argv[i]);

@@ -49,6 +49,20 @@ static fm_rc get_str(fm_config *c, json_t *obj, const char *key, const char *ctx
   return *out ? FM_OK : fm_error_set(err, FM_ERR_NOMEM, "out of memory");
 }
 
+/* Reject keys outside `known` (NULL-terminated), so a misspelt key is an
+ * error naming it instead of a silently ignored setting. */
+static fm_rc check_keys(const fm_config *c, json_t *obj, const char *ctx,
+                        const char *const *known, fm_error *err) {
+  const char *k;
+  json_t *val;
+  json_object_foreach(obj, k, val) {
+    int ok = 0;
+    for (int i = 0; known[i]; i++) ok |= !strcmp(known[i], k);
+    if (!ok) return fm_error_set(err, FM_ERR_ARG, "%s: %s: unknown key \"%s\"", c->path, ctx, k);
+  }
+  return FM_OK;
+}
+
 static fm_rc parse_sources(fm_config *c, json_t *root, const char *key,
                            const char *dir, fm_source_spec **out, size_t *n,
                            fm_error *err) {
@@ -70,6 +84,8 @@ static fm_rc parse_sources(fm_config *c, json_t *root, const char *key,
     fm_source_spec *sp = &(*out)[i];
     const char *path;
     fm_rc rc;
+    static const char *const known[] = {"vendor", "format", "path", "columns", NULL};
+    if ((rc = check_keys(c, s, ctx, known, err))) return rc;
     if ((rc = get_str(c, s, "vendor", ctx, 1, &sp->vendor, err))) return rc;
     if ((rc = get_str(c, s, "format", ctx, 1, &sp->format, err))) return rc;
     if ((rc = get_str(c, s, "path", ctx, 1, &path, err))) return rc;
@@ -187,8 +203,10 @@ fm_rc fm_config_load(const char *path, fm_config **out, fm_error *err) {
   c->path = fm_arena_strdup(&c->arena, path);
   if (!c->path) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
   if (!root) {
-    rc = fm_error_set(err, jerr.line < 1 ? FM_ERR_IO : FM_ERR_PARSE, "%s:%d: %s",
-                      path, jerr.line, jerr.text);
+    if (jerr.line < 1) /* not a JSON error: the file could not be read */
+      rc = fm_error_set(err, FM_ERR_IO, "%s: %s", path, jerr.text);
+    else
+      rc = fm_error_set(err, FM_ERR_PARSE, "%s:%d: %s", path, jerr.line, jerr.text);
     goto done;
   }
   if (!json_is_object(root)) {
@@ -197,6 +215,9 @@ fm_rc fm_config_load(const char *path, fm_config **out, fm_error *err) {
   }
   dir = fm_path_dirname(path);
   if (!dir) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+  static const char *const known[] = {"name", "reference", "query", "train_pairs",
+                                      "abbreviations", "model", NULL};
+  if ((rc = check_keys(c, root, "config", known, err))) goto done;
   const char *name;
   if ((rc = get_str(c, root, "name", "config", 0, &name, err))) goto done;
   c->name = (char *)(name ? name : fm_arena_strdup(&c->arena, "model"));

@@ -115,8 +115,9 @@ static fm_rc encode(fm_matcher *mt, const fm_field *f, fm_error *err) {
     while (j < mt->nids && mt->ids[j] == mt->ids[i]) j++;
     if (fm_grow((void **)&mt->q.term, &mt->q.cap, mt->q.n + 1, sizeof *mt->q.term)) goto nomem;
     size_t cap = mt->q.cap;
-    mt->q.val = fm_realloc(mt->q.val, cap * sizeof *mt->q.val);
-    if (!mt->q.val) goto nomem;
+    float *val = fm_realloc(mt->q.val, cap * sizeof *mt->q.val);
+    if (!val) goto nomem; /* q.val stays valid: freed with the matcher */
+    mt->q.val = val;
     float v = (float)((1.0 + log((double)(j - i))) * m->idf[mt->ids[i]]);
     mt->q.term[mt->q.n] = mt->ids[i];
     mt->q.val[mt->q.n++] = v;

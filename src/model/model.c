@@ -28,6 +28,13 @@ fm_rc fm_model_own(fm_model *m, void *p) {
   return FM_OK;
 }
 
+fm_rc fm_model_own_n(fm_model *m, size_t n, void *const *ps) {
+  fm_rc rc = FM_OK;
+  for (size_t i = 0; i < n; i++)
+    if (fm_model_own(m, ps[i])) rc = FM_ERR_NOMEM;
+  return rc;
+}
+
 void fm_model_close(fm_model *m) {
   if (!m) return;
   for (size_t i = 0; i < m->nowned; i++) fm_free(m->owned[i]);

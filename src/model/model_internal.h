@@ -66,6 +66,11 @@ static inline int fm_term_block(const fm_model *m, uint32_t t) {
 
 /* Track an allocation to free at close; frees p and fails on NOMEM. */
 fm_rc fm_model_own(fm_model *m, void *p);
+/* Track n allocations at once, some possibly NULL (failed): every non-NULL
+ * one is tracked or freed, so a failure in the middle of a group cannot
+ * leak the rest (as a short-circuit `own(a) || own(b)` would).  Fails with
+ * FM_ERR_NOMEM if any was NULL or could not be tracked. */
+fm_rc fm_model_own_n(fm_model *m, size_t n, void *const *ps);
 fm_model *fm_model_alloc(void);
 /* Build the runtime indexes (maps, abbreviation table) from the arrays. */
 fm_rc fm_model_index(fm_model *m, fm_error *err);

@@ -252,7 +252,7 @@ static fm_rc build_vocab_and_matrices(trainer *t, fm_error *err) {
   m->nterms = nterms;
   uint32_t *term_off = fm_calloc(nterms ? nterms : 1, sizeof *term_off);
   float *idf = fm_calloc(nterms ? nterms : 1, sizeof *idf);
-  if ((rc = fm_model_own(m, term_off)) || (rc = fm_model_own(m, idf))) {
+  if ((rc = fm_model_own_n(m, 2, (void *[]){term_off, idf}))) {
     rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
     goto done;
   }
@@ -273,8 +273,7 @@ static fm_rc build_vocab_and_matrices(trainer *t, fm_error *err) {
   uint64_t *csr_ptr = fm_calloc(nref + 1, sizeof *csr_ptr);
   uint32_t *csr_col = fm_malloc((t->nrterm ? t->nrterm : 1) * sizeof *csr_col);
   float *csr_val = fm_malloc((t->nrterm ? t->nrterm : 1) * sizeof *csr_val);
-  if ((rc = fm_model_own(m, csr_ptr)) || (rc = fm_model_own(m, csr_col)) ||
-      (rc = fm_model_own(m, csr_val))) {
+  if ((rc = fm_model_own_n(m, 3, (void *[]){csr_ptr, csr_col, csr_val}))) {
     rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
     goto done;
   }
@@ -308,8 +307,7 @@ static fm_rc build_vocab_and_matrices(trainer *t, fm_error *err) {
   uint64_t *inv_ptr = fm_calloc((size_t)nterms + 1, sizeof *inv_ptr);
   uint32_t *inv_ref = fm_malloc((nnz ? nnz : 1) * sizeof *inv_ref);
   float *inv_val = fm_malloc((nnz ? nnz : 1) * sizeof *inv_val);
-  if ((rc = fm_model_own(m, inv_ptr)) || (rc = fm_model_own(m, inv_ref)) ||
-      (rc = fm_model_own(m, inv_val))) {
+  if ((rc = fm_model_own_n(m, 3, (void *[]){inv_ptr, inv_ref, inv_val}))) {
     rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
     goto done;
   }
@@ -349,7 +347,7 @@ static fm_rc build_lsa(trainer *t, fm_error *err) {
   m->k = k;
   float *V = fm_calloc((size_t)nword * (k ? k : 1), sizeof *V);
   float *E = fm_calloc((size_t)m->nrefs * (k ? k : 1), sizeof *E);
-  if (fm_model_own(m, V) || fm_model_own(m, E))
+  if (fm_model_own_n(m, 2, (void *[]){V, E}))
     return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   m->lsa_v = V;
   m->ref_emb = E;
@@ -426,7 +424,7 @@ static fm_rc assign_kinds(trainer *t, fm_field_rec *qrecs, fm_field_rec *rrecs,
   uint32_t *ro = fm_calloc(m->nrk ? m->nrk : 1, sizeof *ro);
   size_t nprior = (size_t)m->nqk * m->nrk;
   float *prior = fm_calloc(nprior ? nprior : 1, sizeof *prior);
-  if (fm_model_own(m, qo) || fm_model_own(m, ro) || fm_model_own(m, prior))
+  if (fm_model_own_n(m, 3, (void *[]){qo, ro, prior}))
     return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   for (uint32_t i = 0; i < m->nqk; i++)
     if (strtab_add(&t->st, fm_strmap_key(&m->qkind_map, i, NULL), &qo[i]))
@@ -619,7 +617,7 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   m->nqrys = (uint32_t)t.qrys->n;
   fm_field_rec *rrecs = fm_calloc(m->nrefs, sizeof *rrecs);
   fm_field_rec *qrecs = fm_calloc(m->nqrys, sizeof *qrecs);
-  if (fm_model_own(m, rrecs) || fm_model_own(m, qrecs)) {
+  if (fm_model_own_n(m, 2, (void *[]){rrecs, qrecs})) {
     rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
     goto done;
   }

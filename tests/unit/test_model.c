@@ -1,0 +1,884 @@
+/* test_model.c: the model module end to end on a tiny hand-written fixture
+ * (tests/data/model: 35 RDM reference fields, 30 Bloomberg-style query
+ * fields, gold and training pairs).
+ *
+ * Covers: config errors (each message names the file and the key), training,
+ * write -> open round trip (every match identical), deterministic bytes,
+ * another seed, damaged model files (truncation, byte flips, wrong kinds of
+ * file), top-k ordering against a rank-everything run, evaluation and the
+ * training-overlap detector, cross-validation, bare mnemonics, and
+ * allocation fault injection over loading, matching, writing, evaluation,
+ * config parsing and training. */
+#include "fm_model.h"
+#include "fm_test.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define D "tests/data/model/"
+#define TINY D "tiny.json"
+#define GOLD D "tiny-gold.tsv"
+#define TRAIN D "tiny-train.tsv"
+#define NREFS 35
+#define NQUERIES 30
+#define NGOLDQ 14 /* distinct queries of tiny-gold.tsv (15 rows) */
+
+static char dir[64];
+
+/* Path of a scratch file in the test's temp directory (rotating static
+ * buffers so a few can be live at once). */
+static const char *tmp(const char *name) {
+  static char bufs[8][256];
+  static int k;
+  char *b = bufs[k++ & 7];
+  snprintf(b, 256, "%s/%s", dir, name);
+  return b;
+}
+
+static int write_bytes(const char *path, const void *p, size_t n) {
+  FILE *fp = fopen(path, "wb");
+  if (!fp) return -1;
+  size_t w = n ? fwrite(p, 1, n, fp) : 0;
+  return (fclose(fp) == 0 && w == n) ? 0 : -1;
+}
+
+static int write_text(const char *path, const char *s) {
+  return write_bytes(path, s, strlen(s));
+}
+
+static unsigned char *read_bytes(const char *path, size_t *n) {
+  char *buf = NULL;
+  fm_error e;
+  fm_error_init(&e);
+  if (fm_read_file(path, &buf, n, &e) != FM_OK) return NULL;
+  return (unsigned char *)buf;
+}
+
+static int files_equal(const char *a, const char *b) {
+  size_t na = 0, nb = 0;
+  unsigned char *pa = read_bytes(a, &na), *pb = read_bytes(b, &nb);
+  int eq = pa && pb && na == nb && memcmp(pa, pb, na) == 0;
+  fm_free(pa);
+  fm_free(pb);
+  return eq;
+}
+
+static int exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+/* No "<anything>.tmp.<pid>" file left in the test directory. */
+static int no_temp_files(void) {
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  struct dirent *de;
+  int clean = 1;
+  while ((de = readdir(d)))
+    if (strstr(de->d_name, ".tmp.")) clean = 0;
+  closedir(d);
+  return clean;
+}
+
+static void quiet_warn(void *ctx, const char *msg) {
+  (void)ctx;
+  (void)msg;
+}
+
+/* Train the tiny config (optionally with another seed); NULL on failure
+ * (the failure is counted). Caller owns the model. */
+static fm_model *train_tiny(uint64_t seed, int use_seed) {
+  fm_error err;
+  fm_error_init(&err);
+  fm_config *c = NULL;
+  fm_rc rc = fm_config_load(TINY, &c, &err);
+  CHECK(rc == FM_OK);
+  if (rc) {
+    fprintf(stderr, "  config: %s\n", err.msg);
+    return NULL;
+  }
+  if (use_seed) c->opts.seed = seed;
+  fm_train_input in = {.config = c, .quiet = 1};
+  fm_model *m = NULL;
+  rc = fm_train(&in, &m, &err);
+  CHECK(rc == FM_OK);
+  if (rc) fprintf(stderr, "  train: %s\n", err.msg);
+  fm_config_free(c);
+  return m;
+}
+
+/* ---- configuration errors ------------------------------------------------ */
+
+/* Load a config written from text; expect failure with rc and a message
+ * holding the config path and every given substring. */
+static void config_fails(const char *name, const char *json, fm_rc want,
+                         const char *sub1, const char *sub2) {
+  const char *path = tmp(name);
+  CHECK(write_text(path, json) == 0);
+  fm_config *c = (fm_config *)1;
+  fm_error err;
+  fm_error_init(&err);
+  fm_rc rc = fm_config_load(path, &c, &err);
+  CHECK(rc == want);
+  CHECK(c == NULL);
+  CHECK(strstr(err.msg, path) != NULL);
+  if (sub1) CHECK(strstr(err.msg, sub1) != NULL);
+  if (sub2) CHECK(strstr(err.msg, sub2) != NULL);
+  if (rc != want || !strstr(err.msg, path) || (sub1 && !strstr(err.msg, sub1)) ||
+      (sub2 && !strstr(err.msg, sub2)))
+    fprintf(stderr, "  %s: rc=%s msg=%s\n", name, fm_rc_name(rc), err.msg);
+}
+
+#define REF_OK "\"reference\": [{\"vendor\": \"r\", \"format\": \"rdm\", \"path\": \"x\"}]"
+#define QRY_OK "\"query\": [{\"vendor\": \"b\", \"format\": \"csv\", \"path\": \"y\"}]"
+
+static void test_config_errors(void) {
+  fm_config *c = NULL;
+  fm_error err;
+  fm_error_init(&err);
+  /* missing file: an I/O error naming the path */
+  fm_rc rc = fm_config_load(D "no-such-config.json", &c, &err);
+  CHECK(rc == FM_ERR_IO);
+  CHECK(c == NULL);
+  CHECK(strstr(err.msg, D "no-such-config.json") != NULL);
+  CHECK(strstr(err.msg, ":-1:") == NULL); /* no made-up line number */
+
+  config_fails("badjson.json", "{\n  \"name\": \"x\",\n  oops\n}\n", FM_ERR_PARSE,
+               "badjson.json:3:", NULL);
+  config_fails("dupkey.json", "{\"name\": \"a\", \"name\": \"b\"}", FM_ERR_PARSE, NULL, NULL);
+  config_fails("array.json", "[1, 2]", FM_ERR_PARSE, "JSON object", NULL);
+  config_fails("noref.json", "{" QRY_OK "}", FM_ERR_ARG, "\"reference\"", NULL);
+  config_fails("emptyref.json", "{\"reference\": [], " QRY_OK "}", FM_ERR_ARG,
+               "\"reference\"", NULL);
+  config_fails("noquery.json", "{" REF_OK "}", FM_ERR_ARG, "\"query\"", NULL);
+  config_fails("badformat.json",
+               "{\"reference\": [{\"vendor\": \"r\", \"format\": \"xml\", \"path\": \"x\"}], "
+               QRY_OK "}", FM_ERR_ARG, "unknown format \"xml\"", "reference[0]");
+  config_fails("nopath.json",
+               "{" REF_OK ", \"query\": [{\"vendor\": \"b\", \"format\": \"csv\"}]}",
+               FM_ERR_ARG, "query[0]", "\"path\"");
+  config_fails("numvendor.json",
+               "{\"reference\": [{\"vendor\": 3, \"format\": \"rdm\", \"path\": \"x\"}], "
+               QRY_OK "}", FM_ERR_ARG, "\"vendor\" must be a string", NULL);
+  config_fails("badcol.json",
+               "{" REF_OK ", \"query\": [{\"vendor\": \"b\", \"format\": \"csv\", "
+               "\"path\": \"y\", \"columns\": {\"idd\": \"x\"}}]}",
+               FM_ERR_ARG, "unknown key \"idd\"", "query[0].columns");
+  config_fails("rootkey.json", "{" REF_OK ", " QRY_OK ", \"train_pair\": [\"p.tsv\"]}",
+               FM_ERR_ARG, "unknown key \"train_pair\"", "config");
+  config_fails("srckey.json",
+               "{" REF_OK ", \"query\": [{\"vendor\": \"b\", \"format\": \"csv\", "
+               "\"path\": \"y\", \"colums\": {}}]}",
+               FM_ERR_ARG, "unknown key \"colums\"", "query[0]");
+  config_fails("modelkey.json", "{" REF_OK ", " QRY_OK ", \"model\": {\"dimz\": 8}}",
+               FM_ERR_ARG, "unknown key \"dimz\"", "model");
+  config_fails("weightkey.json",
+               "{" REF_OK ", " QRY_OK ", \"model\": {\"weights\": {\"lsb\": 1}}}",
+               FM_ERR_ARG, "unknown key \"lsb\"", "model.weights");
+  config_fails("dims0.json", "{" REF_OK ", " QRY_OK ", \"model\": {\"dims\": 0}}",
+               FM_ERR_ARG, "model.dims", "out of range");
+  config_fails("dimsstr.json", "{" REF_OK ", " QRY_OK ", \"model\": {\"dims\": \"8\"}}",
+               FM_ERR_ARG, "model.dims", "number");
+  config_fails("pairsnotarr.json", "{" REF_OK ", " QRY_OK ", \"train_pairs\": \"p.tsv\"}",
+               FM_ERR_ARG, "train_pairs", NULL);
+  config_fails("pairsnum.json", "{" REF_OK ", " QRY_OK ", \"train_pairs\": [\"a\", 2]}",
+               FM_ERR_ARG, "train_pairs[1]", NULL);
+
+  /* a valid config: paths resolved against the config's folder */
+  fm_error_init(&err);
+  rc = fm_config_load(TINY, &c, &err);
+  CHECK(rc == FM_OK);
+  if (rc == FM_OK) {
+    CHECK_STR(c->name, "tiny");
+    CHECK(c->nreference == 1 && c->nquery == 1 && c->ntrain_pairs == 1);
+    CHECK_STR(c->reference[0].path, D "RDMFieldDictionary.tiny");
+    CHECK_STR(c->query[0].col_id, "mnemonic");
+    CHECK_STR(c->train_pairs[0], D "tiny-train.tsv");
+    CHECK_STR(c->abbreviations, D "../../../data/abbreviations.tsv");
+    CHECK(c->opts.dims == 8 && c->opts.seed == 7);
+    fm_config_free(c);
+  }
+
+  /* a config whose dictionary is missing fails at training, naming it */
+  const char *path = tmp("missingdict.json");
+  CHECK(write_text(path, "{\"reference\": [{\"vendor\": \"r\", \"format\": \"rdm\", "
+                         "\"path\": \"nowhere.rdm\"}], " QRY_OK "}") == 0);
+  fm_error_init(&err);
+  rc = fm_config_load(path, &c, &err);
+  CHECK(rc == FM_OK);
+  if (rc == FM_OK) {
+    fm_train_input in = {.config = c, .quiet = 1};
+    fm_model *m = (fm_model *)1;
+    rc = fm_train(&in, &m, &err);
+    CHECK(rc == FM_ERR_IO);
+    CHECK(strstr(err.msg, "nowhere.rdm") != NULL);
+    if (rc == FM_OK) fm_model_close(m);
+    fm_config_free(c);
+  }
+}
+
+/* ---- training, round trip, determinism ----------------------------------- */
+
+static void same_matches(const fm_model *a, const fm_model *b) {
+  fm_error err;
+  fm_error_init(&err);
+  fm_matcher *ma = NULL, *mb = NULL;
+  CHECK(fm_matcher_new(a, &ma, &err) == FM_OK);
+  CHECK(fm_matcher_new(b, &mb, &err) == FM_OK);
+  if (!ma || !mb) goto out;
+  int bad = 0;
+  for (size_t i = 0; i < fm_model_nqueries(a); i++) {
+    fm_field qa, qb;
+    fm_model_query(a, i, &qa);
+    fm_model_query(b, i, &qb);
+    CHECK_STR(qa.id, qb.id);
+    CHECK_STR(qa.name, qb.name);
+    CHECK_STR(qa.description, qb.description);
+    fm_candidate ca[10], cb[10];
+    int na = -1, nb = -2;
+    CHECK(fm_match(ma, qa.id, NULL, 10, ca, &na, &err) == FM_OK);
+    CHECK(fm_match(mb, qa.id, NULL, 10, cb, &nb, &err) == FM_OK);
+    CHECK(na == nb && na > 0);
+    for (int j = 0; j < na && j < nb; j++) {
+      if (ca[j].ref != cb[j].ref || fabs(ca[j].score - cb[j].score) > 1e-6 ||
+          fabs(ca[j].s_lsa - cb[j].s_lsa) > 1e-6 || fabs(ca[j].s_title - cb[j].s_title) > 1e-6 ||
+          fabs(ca[j].s_prior - cb[j].s_prior) > 1e-6)
+        bad++;
+    }
+  }
+  CHECK(bad == 0);
+  for (size_t i = 0; i < fm_model_nrefs(a); i++) {
+    fm_field ra, rb;
+    fm_model_ref(a, i, &ra);
+    fm_model_ref(b, i, &rb);
+    CHECK_STR(ra.id, rb.id);
+    CHECK_STR(ra.type, rb.type);
+    CHECK(fm_model_find_ref(b, ra.id) == fm_model_find_ref(a, ra.id));
+  }
+out:
+  fm_matcher_free(ma);
+  fm_matcher_free(mb);
+}
+
+static void test_train_roundtrip(void) {
+  fm_model *m = train_tiny(0, 0);
+  if (!m) return;
+  fm_model_info in;
+  fm_model_info_get(m, &in);
+  CHECK(in.nrefs == NREFS);
+  CHECK(in.nqueries == NQUERIES);
+  CHECK(in.dims == 8);
+  CHECK(in.ntrain_pairs == 7);
+  CHECK(in.nterms > 0);
+  CHECK_STR(in.name, "tiny");
+  CHECK(in.format_version == FM_MODEL_FORMAT_VERSION);
+  CHECK(in.config_json && strstr(in.config_json, "\"seed\":7"));
+  CHECK(fm_model_find_query(m, "PX_LAST") >= 0);
+  CHECK(fm_model_find_ref(m, "TRDPRC_1") >= 0);
+  CHECK(fm_model_find_query(m, "TRDPRC_1") == -1);
+  CHECK(fm_model_find_ref(m, "PX_LAST") == -1);
+  long qi = fm_model_find_query(m, "CRNCY");
+  if (qi >= 0) {
+    fm_field f;
+    fm_model_query(m, (size_t)qi, &f);
+    CHECK_STR(f.vendor, "bloomberg");
+    CHECK_STR(f.name, "Currency");
+    CHECK(f.line == 12);
+  }
+
+  fm_error err;
+  fm_error_init(&err);
+  const char *p = tmp("tiny.fmm");
+  CHECK(fm_model_write(m, p, &err) == FM_OK);
+  CHECK(no_temp_files());
+  fm_model *l = NULL;
+  fm_rc rc = fm_model_open(p, &l, &err);
+  CHECK(rc == FM_OK);
+  if (rc) {
+    fprintf(stderr, "  open: %s\n", err.msg);
+    fm_model_close(m);
+    return;
+  }
+  fm_model_info li;
+  fm_model_info_get(l, &li);
+  CHECK(li.nrefs == in.nrefs && li.nqueries == in.nqueries && li.nterms == in.nterms);
+  CHECK(li.dims == in.dims && li.nabbrev == in.nabbrev);
+  CHECK(li.ntrain_pairs == in.ntrain_pairs);
+  CHECK_STR(li.name, in.name);
+  CHECK_STR(li.config_json, in.config_json);
+  CHECK(li.checksum != 0);
+  same_matches(m, l);
+
+  /* a loaded model written again gives the same bytes */
+  CHECK(fm_model_write(l, tmp("again.fmm"), &err) == FM_OK);
+  CHECK(files_equal(p, tmp("again.fmm")));
+  fm_model_close(l);
+  fm_model_close(m);
+}
+
+static void test_determinism(void) {
+  fm_model *a = train_tiny(0, 0), *b = train_tiny(0, 0);
+  fm_error err;
+  fm_error_init(&err);
+  if (a && b) {
+    CHECK(fm_model_write(a, tmp("det-a.fmm"), &err) == FM_OK);
+    CHECK(fm_model_write(b, tmp("det-b.fmm"), &err) == FM_OK);
+    CHECK(files_equal(tmp("det-a.fmm"), tmp("det-b.fmm")));
+  }
+  /* another seed trains fine, ranks sensibly, and is recorded */
+  fm_model *c = train_tiny(12345, 1);
+  if (c) {
+    fm_model_info ci;
+    fm_model_info_get(c, &ci);
+    CHECK(strstr(ci.config_json, "\"seed\":12345") != NULL);
+    CHECK(fm_model_write(c, tmp("det-c.fmm"), &err) == FM_OK);
+    CHECK(!files_equal(tmp("det-a.fmm"), tmp("det-c.fmm")));
+    fm_pairs gold;
+    fm_pairs_init(&gold);
+    CHECK(fm_pairs_load(GOLD, &gold, &err) == FM_OK);
+    fm_eval_result r;
+    CHECK(fm_eval(c, &gold, &r, NULL, NULL, &err) == FM_OK);
+    CHECK(r.queries == NGOLDQ);
+    CHECK(r.recall_at_10 >= 0.5);
+    fm_pairs_free(&gold);
+  }
+  fm_model_close(a);
+  fm_model_close(b);
+  fm_model_close(c);
+}
+
+/* ---- damaged files --------------------------------------------------------- */
+
+static int open_fails_cleanly(const char *path, const char *what) {
+  fm_model *m = (fm_model *)1;
+  fm_error err;
+  fm_error_init(&err);
+  fm_rc rc = fm_model_open(path, &m, &err);
+  int ok = (rc == FM_ERR_CORRUPT || rc == FM_ERR_FORMAT || rc == FM_ERR_VERSION) &&
+           m == NULL && strstr(err.msg, path) != NULL;
+  if (!ok) fprintf(stderr, "  %s: rc=%s msg=%s\n", what, fm_rc_name(rc), err.msg);
+  if (rc == FM_OK) fm_model_close(m);
+  return ok;
+}
+
+static void test_corruption(void) {
+  fm_model *m = train_tiny(0, 0);
+  if (!m) return;
+  fm_error err;
+  fm_error_init(&err);
+  const char *good = tmp("good.fmm");
+  CHECK(fm_model_write(m, good, &err) == FM_OK);
+  fm_model_close(m);
+  size_t n = 0;
+  unsigned char *bytes = read_bytes(good, &n);
+  CHECK(bytes && n > 4096);
+  if (!bytes) return;
+  const char *bad = tmp("bad.fmm");
+
+  /* truncated copies */
+  size_t cuts[] = {0, 1, 7, 8, 12, 63, 64, 100, 104, 500, 1000, 4096, n / 3, n / 2,
+                   n - 4096, n - 65, n - 64, n - 1};
+  int fails = 0;
+  for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+    CHECK(write_bytes(bad, bytes, cuts[i]) == 0);
+    char what[64];
+    snprintf(what, sizeof what, "truncated to %zu", cuts[i]);
+    if (!open_fails_cleanly(bad, what)) fails++;
+  }
+  CHECK(fails == 0);
+
+  /* a byte flipped anywhere: every header byte, then a stride over the rest */
+  fails = 0;
+  int tried = 0;
+  for (size_t off = 0; off < n; off += off < 128 ? 1 : 37) {
+    bytes[off] ^= 0x5a;
+    CHECK(write_bytes(bad, bytes, n) == 0);
+    bytes[off] ^= 0x5a;
+    char what[64];
+    snprintf(what, sizeof what, "byte %zu flipped", off);
+    if (!open_fails_cleanly(bad, what)) fails++;
+    tried++;
+  }
+  CHECK(fails == 0);
+  CHECK(tried > 1000);
+
+  /* a trailing byte appended */
+  unsigned char *longer = fm_malloc(n + 1);
+  if (longer) {
+    memcpy(longer, bytes, n);
+    longer[n] = 0;
+    CHECK(write_bytes(bad, longer, n + 1) == 0);
+    CHECK(open_fails_cleanly(bad, "one byte appended"));
+    fm_free(longer);
+  }
+
+  /* a newer format version */
+  bytes[8] = 2;
+  CHECK(write_bytes(bad, bytes, n) == 0);
+  CHECK(open_fails_cleanly(bad, "version 2"));
+  fm_free(bytes);
+
+  /* files that are not models at all */
+  CHECK(open_fails_cleanly(D "tiny.json", "a JSON file"));
+  CHECK(open_fails_cleanly(D "RDMFieldDictionary.tiny", "an RDM dictionary"));
+
+  /* missing file and a directory: I/O errors naming the path */
+  fm_model *l = (fm_model *)1;
+  fm_error_init(&err);
+  CHECK(fm_model_open(tmp("absent.fmm"), &l, &err) == FM_ERR_IO);
+  CHECK(l == NULL);
+  CHECK(strstr(err.msg, "absent.fmm") != NULL);
+  fm_error_init(&err);
+  CHECK(fm_model_open(dir, &l, &err) == FM_ERR_IO);
+  CHECK(strstr(err.msg, dir) != NULL);
+
+  /* the good file still opens */
+  CHECK(fm_model_open(good, &l, &err) == FM_OK);
+  fm_model_close(l);
+
+  /* writing into a missing directory fails, naming the path, leaving nothing */
+  m = train_tiny(0, 0);
+  if (m) {
+    fm_error_init(&err);
+    const char *nd = tmp("no/such/dir/x.fmm");
+    CHECK(fm_model_write(m, nd, &err) == FM_ERR_IO);
+    CHECK(strstr(err.msg, "no/such/dir") != NULL);
+    CHECK(!exists(nd));
+    fm_model_close(m);
+  }
+}
+
+/* ---- ranking ----------------------------------------------------------------- */
+
+static int sorted_desc(const fm_candidate *c, int n) {
+  for (int i = 1; i < n; i++)
+    if (c[i].score > c[i - 1].score) return 0;
+  return 1;
+}
+
+static void test_topk(void) {
+  fm_model *m = train_tiny(0, 0);
+  if (!m) return;
+  fm_error err;
+  fm_error_init(&err);
+  fm_matcher *mt = NULL;
+  CHECK(fm_matcher_new(m, &mt, &err) == FM_OK);
+  if (!mt) {
+    fm_model_close(m);
+    return;
+  }
+  const int nrefs = (int)fm_model_nrefs(m);
+  const int kall = nrefs + 17; /* more than there are references */
+  fm_candidate *all = fm_calloc((size_t)kall, sizeof *all);
+  const char *qs[] = {"PX_BID", "PX_ASK", "PX_LAST", "CHG_PCT_1D", "PX_VOLUME",
+                      "CRNCY", "DVD_EX_DT", "HIGH_52WEEK", "ID_ISIN", "NAME",
+                      "LAST_UPDATE", "TURNOVER"};
+  for (size_t i = 0; all && i < sizeof qs / sizeof qs[0]; i++) {
+    fm_candidate top[5], one[1];
+    int n5 = -1, nall = -1, n1 = -1;
+    CHECK(fm_match(mt, qs[i], NULL, 5, top, &n5, &err) == FM_OK);
+    CHECK(fm_match(mt, qs[i], NULL, kall, all, &nall, &err) == FM_OK);
+    CHECK(fm_match(mt, qs[i], NULL, 1, one, &n1, &err) == FM_OK);
+    /* only references sharing a term with the query are ranked */
+    CHECK(nall > 0 && nall <= nrefs);
+    CHECK(n5 == (nall < 5 ? nall : 5));
+    CHECK(n1 == 1);
+    CHECK(sorted_desc(top, n5));
+    CHECK(sorted_desc(all, nall));
+    /* the best of the full ranking is the top-1, and the top 5 are its
+     * prefix (scores; ids where not tied) */
+    float best = all[0].score;
+    for (int j = 1; j < nall; j++) CHECK(all[j].score <= best);
+    CHECK_NEAR(top[0].score, best, 1e-6);
+    CHECK_NEAR(one[0].score, best, 1e-6);
+    if (nall < 2 || all[1].score < best) {
+      CHECK(top[0].ref == all[0].ref);
+      CHECK(one[0].ref == all[0].ref);
+    }
+    for (int j = 0; j < n5 && j < nall; j++) {
+      CHECK_NEAR(top[j].score, all[j].score, 1e-6);
+      int tied = (j > 0 && all[j - 1].score == all[j].score) ||
+                 (j + 1 < nall && all[j + 1].score == all[j].score);
+      if (!tied) CHECK(top[j].ref == all[j].ref);
+    }
+    /* every candidate is a distinct, valid reference */
+    for (int j = 0; j < nall; j++) {
+      CHECK(all[j].ref < (uint32_t)nrefs);
+      for (int k = 0; k < j; k++) CHECK(all[k].ref != all[j].ref);
+    }
+    /* the same query given as an explicit field ranks the same */
+    long qi = fm_model_find_query(m, qs[i]);
+    CHECK(qi >= 0);
+    if (qi >= 0) {
+      fm_field f;
+      fm_model_query(m, (size_t)qi, &f);
+      fm_candidate ex[5];
+      int nex = -1;
+      CHECK(fm_match(mt, "ignored", &f, 5, ex, &nex, &err) == FM_OK);
+      CHECK(nex == n5);
+      for (int j = 0; j < nex && j < n5; j++) CHECK_NEAR(ex[j].score, top[j].score, 1e-6);
+    }
+  }
+  fm_free(all);
+
+  /* the obvious answers come first */
+  struct { const char *q, *want; } obvious[] = {
+      {"PX_BID", "BID"}, {"PX_ASK", "ASK"}, {"CRNCY", "CURRENCY"},
+      {"ID_ISIN", "ISIN_CODE"}, {"PX_OPEN", "OPEN_PRC"}};
+  for (size_t i = 0; i < sizeof obvious / sizeof obvious[0]; i++) {
+    fm_candidate c[3];
+    int n = 0;
+    CHECK(fm_match(mt, obvious[i].q, NULL, 3, c, &n, &err) == FM_OK);
+    int found = 0;
+    for (int j = 0; j < n; j++) {
+      fm_field r;
+      fm_model_ref(m, c[j].ref, &r);
+      found |= !strcmp(r.id, obvious[i].want);
+    }
+    if (!found) fprintf(stderr, "  %s: %s not in the top 3\n", obvious[i].q, obvious[i].want);
+    CHECK(found);
+  }
+
+  /* k = 0 gives nothing; a NULL id without a field is an argument error */
+  fm_candidate c[4];
+  int n = -1;
+  CHECK(fm_match(mt, "PX_BID", NULL, 0, c, &n, &err) == FM_OK);
+  CHECK(n == 0);
+  fm_error_init(&err);
+  CHECK(fm_match(mt, NULL, NULL, 4, c, &n, &err) == FM_ERR_ARG);
+
+  /* an id that is not a query field is matched as a bare mnemonic */
+  CHECK(fm_model_find_query(m, "BID_PX_LAST") == -1);
+  n = -1;
+  CHECK(fm_match(mt, "BID_PX_LAST", NULL, 4, c, &n, &err) == FM_OK);
+  CHECK(n > 0);
+  CHECK(sorted_desc(c, n));
+  /* ... and one with no known term at all returns no candidates, no error */
+  n = -1;
+  CHECK(fm_match(mt, "QQZX", NULL, 4, c, &n, &err) == FM_OK);
+  CHECK(n >= 0 && n <= 4);
+  n = -1;
+  CHECK(fm_match(mt, "", NULL, 4, c, &n, &err) == FM_OK);
+  CHECK(n >= 0 && n <= 4);
+
+  /* fm_match_all agrees with fm_match, with 1 and several threads */
+  size_t nq = fm_model_nqueries(m);
+  fm_candidate *ma = fm_calloc(nq * 5, sizeof *ma);
+  int *na = fm_calloc(nq, sizeof *na);
+  for (int threads = 1; ma && na && threads <= 3; threads += 2) {
+    CHECK(fm_match_all(m, 5, threads, 1, ma, na, &err) == FM_OK);
+    int bad = 0;
+    for (size_t i = 0; i < nq; i++) {
+      fm_field q;
+      fm_model_query(m, i, &q);
+      fm_candidate one[5];
+      int n1 = 0;
+      CHECK(fm_match(mt, q.id, NULL, 5, one, &n1, &err) == FM_OK);
+      if (n1 != na[i]) bad++;
+      for (int j = 0; j < n1 && j < na[i]; j++)
+        if (one[j].ref != ma[i * 5 + (size_t)j].ref ||
+            fabs(one[j].score - ma[i * 5 + (size_t)j].score) > 1e-6)
+          bad++;
+    }
+    CHECK(bad == 0);
+  }
+  fm_error_init(&err);
+  if (ma && na) CHECK(fm_match_all(m, 0, 1, 1, ma, na, &err) == FM_ERR_ARG);
+  fm_free(ma);
+  fm_free(na);
+  fm_matcher_free(mt);
+  fm_model_close(m);
+}
+
+/* ---- evaluation ------------------------------------------------------------- */
+
+static void check_sane(const fm_eval_result *r) {
+  CHECK(r->top1 >= 0 && r->top1 <= 1);
+  CHECK(r->recall_at_5 >= 0 && r->recall_at_5 <= 1);
+  CHECK(r->recall_at_10 >= 0 && r->recall_at_10 <= 1);
+  CHECK(r->mrr_at_10 >= 0 && r->mrr_at_10 <= 1);
+  CHECK(r->top1 <= r->recall_at_5 && r->recall_at_5 <= r->recall_at_10);
+  CHECK(r->top1 <= r->mrr_at_10 + 1e-12 && r->mrr_at_10 <= r->recall_at_10 + 1e-12);
+}
+
+static void test_eval(void) {
+  fm_model *m = train_tiny(0, 0);
+  if (!m) return;
+  fm_error err;
+  fm_error_init(&err);
+  fm_pairs gold, train;
+  fm_pairs_init(&gold);
+  fm_pairs_init(&train);
+  CHECK(fm_pairs_load(GOLD, &gold, &err) == FM_OK);
+  CHECK(fm_pairs_load(TRAIN, &train, &err) == FM_OK);
+  CHECK(gold.n == 15);
+  fm_eval_result r;
+  fm_eval_query *d = NULL;
+  size_t nd = 0;
+  CHECK(fm_eval(m, &gold, &r, &d, &nd, &err) == FM_OK);
+  CHECK(r.queries == NGOLDQ);
+  CHECK(r.missing_queries == 0);
+  CHECK(r.missing_refs == 0);
+  check_sane(&r);
+  CHECK(r.recall_at_10 >= 0.7); /* a tiny, easy fixture */
+  CHECK(nd == NGOLDQ);
+  for (size_t i = 0; d && i < nd; i++) {
+    CHECK(d[i].qindex >= 0);
+    CHECK(d[i].rank >= 0 && d[i].rank <= 10);
+    CHECK(d[i].ntop > 0 && d[i].ntop <= 10);
+    CHECK(sorted_desc(d[i].top, d[i].ntop));
+  }
+  if (d) {
+    CHECK_STR(d[0].query, "PX_BID");
+    CHECK_STR(d[2].query, "PX_LAST"); /* two acceptable answers, one entry */
+    CHECK_STR(d[3].query, "CHG_NET_1D");
+  }
+  fm_free(d);
+
+  /* the training-overlap detector: the gold was not trained on, the
+   * training file was (every pair) */
+  CHECK(fm_model_train_overlap(m, &gold) == 0);
+  CHECK(fm_model_train_overlap(m, &train) == train.n);
+  CHECK(train.n == 7);
+  CHECK(fm_eval(m, &train, &r, NULL, NULL, &err) == FM_OK);
+  CHECK(r.queries == 7);
+  check_sane(&r);
+
+  /* gold queries and answers the model does not know are counted apart */
+  const char *odd = tmp("odd-gold.tsv");
+  CHECK(write_text(odd, "q\tr\nNOT_A_FIELD\tBID\nPX_BID\tBID\nPX_ASK\tNOT_A_REF\n") == 0);
+  fm_pairs og;
+  fm_pairs_init(&og);
+  CHECK(fm_pairs_load(odd, &og, &err) == FM_OK);
+  CHECK(fm_eval(m, &og, &r, &d, &nd, &err) == FM_OK);
+  CHECK(r.queries == 2);
+  CHECK(r.missing_queries == 1);
+  CHECK(r.missing_refs == 1);
+  check_sane(&r);
+  CHECK(nd == 3);
+  if (d && nd == 3) CHECK(d[0].qindex == -1 && d[0].rank == 0);
+  CHECK(r.recall_at_10 <= 0.5 + 1e-9); /* PX_ASK's answer cannot be found */
+  fm_free(d);
+  fm_pairs_free(&og);
+
+  /* an empty gold: zero queries, zero metrics */
+  fm_pairs empty;
+  fm_pairs_init(&empty);
+  CHECK(fm_eval(m, &empty, &r, NULL, NULL, &err) == FM_OK);
+  CHECK(r.queries == 0 && r.top1 == 0);
+  CHECK(fm_model_train_overlap(m, &empty) == 0);
+
+  /* a loaded model: same figures, same overlap */
+  CHECK(fm_model_write(m, tmp("eval.fmm"), &err) == FM_OK);
+  fm_model *l = NULL;
+  CHECK(fm_model_open(tmp("eval.fmm"), &l, &err) == FM_OK);
+  if (l) {
+    fm_eval_result a, b;
+    CHECK(fm_eval(m, &gold, &a, NULL, NULL, &err) == FM_OK);
+    CHECK(fm_eval(l, &gold, &b, NULL, NULL, &err) == FM_OK);
+    CHECK(a.queries == b.queries);
+    CHECK_NEAR(a.top1, b.top1, 1e-12);
+    CHECK_NEAR(a.mrr_at_10, b.mrr_at_10, 1e-12);
+    CHECK(fm_model_train_overlap(l, &train) == train.n);
+    CHECK(fm_model_train_overlap(l, &gold) == 0);
+    fm_model_close(l);
+  }
+  fm_pairs_free(&gold);
+  fm_pairs_free(&train);
+  fm_model_close(m);
+}
+
+static void test_eval_cv(void) {
+  fm_error err;
+  fm_error_init(&err);
+  fm_config *c = NULL;
+  CHECK(fm_config_load(TINY, &c, &err) == FM_OK);
+  if (!c) return;
+  fm_pairs gold;
+  fm_pairs_init(&gold);
+  CHECK(fm_pairs_load(GOLD, &gold, &err) == FM_OK);
+  fm_eval_result r;
+  fm_rc rc = fm_eval_cv(c, &gold, 2, 1, &r, &err);
+  CHECK(rc == FM_OK);
+  if (rc) fprintf(stderr, "  cv: %s\n", err.msg);
+  CHECK(r.queries == NGOLDQ);
+  CHECK(r.missing_queries == 0);
+  check_sane(&r);
+  /* deterministic */
+  fm_eval_result r2;
+  CHECK(fm_eval_cv(c, &gold, 2, 1, &r2, &err) == FM_OK);
+  CHECK(r2.top1 == r.top1 && r2.mrr_at_10 == r.mrr_at_10);
+  /* more folds than queries, or fewer than two: argument errors */
+  fm_error_init(&err);
+  CHECK(fm_eval_cv(c, &gold, NGOLDQ + 1, 1, &r, &err) == FM_ERR_ARG);
+  CHECK(strstr(err.msg, "folds") != NULL);
+  fm_error_init(&err);
+  CHECK(fm_eval_cv(c, &gold, 1, 1, &r, &err) == FM_ERR_ARG);
+  fm_pairs_free(&gold);
+  fm_config_free(c);
+}
+
+/* ---- fault injection --------------------------------------------------------- */
+
+/* Run op with the k-th allocation failing, for k = 1, 1 + step, ... until
+ * it has succeeded `need_ok` times in a row.  Every run must end in FM_OK
+ * or FM_ERR_NOMEM (ASan reports any leak or bad access). */
+typedef fm_rc (*fault_op)(void *ctx, fm_error *err);
+
+static void run_faults(const char *name, fault_op op, void *ctx, long step, int need_ok) {
+  fm_set_warn_handler(quiet_warn, NULL);
+  int ok_run = 0, nomem = 0, other = 0;
+  long k;
+  for (k = 1; k < 2000000 && ok_run < need_ok; k += step) {
+    fm_error err;
+    fm_error_init(&err);
+    fm_fault_malloc_after(k);
+    fm_rc rc = op(ctx, &err);
+    fm_fault_malloc_after(0);
+    if (rc == FM_OK) {
+      ok_run++;
+    } else {
+      ok_run = 0;
+      if (rc == FM_ERR_NOMEM) {
+        nomem++;
+      } else {
+        other++;
+        fprintf(stderr, "  %s k=%ld: rc=%s %s\n", name, k, fm_rc_name(rc), err.msg);
+        break;
+      }
+    }
+  }
+  fprintf(stderr, "  %s: %d NOMEM runs, k up to %ld\n", name, nomem, k);
+  CHECK(other == 0);
+  CHECK(nomem > 0);
+  CHECK(ok_run == need_ok);
+  fm_set_warn_handler(NULL, NULL);
+}
+
+static fm_rc op_open(void *ctx, fm_error *err) {
+  fm_model *m = NULL;
+  fm_rc rc = fm_model_open((const char *)ctx, &m, err);
+  fm_model_close(m);
+  return rc;
+}
+
+static fm_rc op_match(void *ctx, fm_error *err) {
+  const fm_model *m = ctx;
+  fm_matcher *mt = NULL;
+  fm_rc rc = fm_matcher_new(m, &mt, err);
+  const char *ids[] = {"PX_LAST", "CHG_PCT_1D", "UNKNOWN_MNEMONIC_PX", "EQY_WEIGHTED_AVG_PX"};
+  fm_candidate c[40];
+  int n;
+  for (size_t i = 0; rc == FM_OK && i < sizeof ids / sizeof ids[0]; i++)
+    rc = fm_match(mt, ids[i], NULL, i == 3 ? 40 : 5, c, &n, err);
+  fm_matcher_free(mt);
+  return rc;
+}
+
+static fm_rc op_match_all(void *ctx, fm_error *err) {
+  const fm_model *m = ctx;
+  size_t nq = fm_model_nqueries(m);
+  fm_candidate *c = fm_calloc(nq * 3, sizeof *c);
+  int *n = fm_calloc(nq, sizeof *n);
+  fm_rc rc = (c && n) ? fm_match_all(m, 3, 1, 1, c, n, err) : FM_ERR_NOMEM;
+  fm_free(c);
+  fm_free(n);
+  return rc;
+}
+
+static fm_rc op_write(void *ctx, fm_error *err) {
+  const char *p = tmp("fault-write.fmm");
+  fm_rc rc = fm_model_write((const fm_model *)ctx, p, err);
+  if (rc != FM_OK && (exists(p) || !no_temp_files())) return FM_ERR_INTERNAL;
+  unlink(p);
+  return rc;
+}
+
+static fm_rc op_eval(void *ctx, fm_error *err) {
+  const fm_model *m = ctx;
+  fm_pairs gold;
+  fm_pairs_init(&gold);
+  fm_rc rc = fm_pairs_load(GOLD, &gold, err);
+  fm_eval_result r;
+  fm_eval_query *d = NULL;
+  size_t nd = 0;
+  if (rc == FM_OK) rc = fm_eval(m, &gold, &r, &d, &nd, err);
+  if (rc == FM_OK) (void)fm_model_train_overlap(m, &gold);
+  fm_free(d);
+  fm_pairs_free(&gold);
+  return rc;
+}
+
+static fm_rc op_config(void *ctx, fm_error *err) {
+  (void)ctx;
+  fm_config *c = NULL;
+  fm_rc rc = fm_config_load(TINY, &c, err);
+  fm_config_free(c);
+  return rc;
+}
+
+static fm_rc op_train(void *ctx, fm_error *err) {
+  const fm_config *c = ctx;
+  fm_train_input in = {.config = c, .quiet = 1};
+  fm_model *m = NULL;
+  fm_rc rc = fm_train(&in, &m, err);
+  fm_model_close(m);
+  return rc;
+}
+
+static void test_faults(void) {
+  fm_model *m = train_tiny(0, 0);
+  if (!m) return;
+  fm_error err;
+  fm_error_init(&err);
+  const char *p = tmp("fault.fmm");
+  CHECK(fm_model_write(m, p, &err) == FM_OK);
+  run_faults("fm_model_open", op_open, (void *)p, 1, 20);
+  fm_model *l = NULL;
+  CHECK(fm_model_open(p, &l, &err) == FM_OK);
+  if (l) {
+    run_faults("fm_match", op_match, l, 1, 20);
+    run_faults("fm_match_all", op_match_all, l, 1, 20);
+    run_faults("fm_eval", op_eval, l, 1, 20);
+    run_faults("fm_model_write", op_write, l, 1, 20);
+    fm_model_close(l);
+  }
+  run_faults("fm_config_load", op_config, NULL, 1, 20);
+  fm_config *c = NULL;
+  CHECK(fm_config_load(TINY, &c, &err) == FM_OK);
+  if (c) {
+    c->opts.threads = 1; /* the fault countdown is not thread-safe */
+    double t0 = fm_now();
+    run_faults("fm_train", op_train, c, 3, 5);
+    fprintf(stderr, "  fm_train faults: %.1fs\n", fm_now() - t0);
+    fm_config_free(c);
+  }
+  fm_model_close(m);
+}
+
+int main(void) {
+  snprintf(dir, sizeof dir, "/tmp/fm_model_XXXXXX");
+  if (!mkdtemp(dir)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  FM_RUN(test_config_errors);
+  FM_RUN(test_train_roundtrip);
+  FM_RUN(test_determinism);
+  FM_RUN(test_corruption);
+  FM_RUN(test_topk);
+  FM_RUN(test_eval);
+  FM_RUN(test_eval_cv);
+  FM_RUN(test_faults);
+  /* clean up the scratch directory */
+  DIR *dd = opendir(dir);
+  if (dd) {
+    struct dirent *de;
+    while ((de = readdir(dd)))
+      if (de->d_name[0] != '.') unlink(tmp(de->d_name));
+    closedir(dd);
+  }
+  rmdir(dir);
+  FM_TEST_EXIT();
+}
