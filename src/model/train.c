@@ -505,8 +505,11 @@ static fm_rc build_meta(trainer *t, fm_error *err) {
                         (double)o->w.full, "chars", (double)o->w.chars, "lsa",
                         (double)o->w.lsa, "prior", (double)o->w.prior);
   json_t *files = json_array();
-  for (size_t i = 0; t->c && i < t->c->ntrain_pairs; i++)
-    json_array_append_new(files, json_string(t->c->train_pairs[i]));
+  /* file names only: the same inputs give the same bytes from any cwd */
+  for (size_t i = 0; t->c && i < t->c->ntrain_pairs; i++) {
+    const char *base = strrchr(t->c->train_pairs[i], '/');
+    json_array_append_new(files, json_string(base ? base + 1 : t->c->train_pairs[i]));
+  }
   json_object_set_new(root, "name", json_string(m->name));
   json_object_set_new(root, "format_version", json_integer(FM_MODEL_FORMAT_VERSION));
   json_object_set_new(root, "dims", json_integer(m->k));
