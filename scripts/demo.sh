@@ -8,6 +8,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
+if [ ! -f train/sample.json ] || [ ! -f data/sample/gold-test.tsv ]; then
+  echo "demo: train/sample.json or data/sample/gold-test.tsv is missing: this checkout has no sample dataset" >&2
+  exit 1
+fi
+
 step "packages"
 bash scripts/setup.sh
 
@@ -17,10 +22,6 @@ cmake --build build -j"$(nproc)"
 fm=build/fieldmatch
 
 step "train: train/sample.json -> models/sample.fmm"
-if [ ! -f train/sample.json ]; then
-  echo "demo: train/sample.json is missing: this checkout has no sample dataset" >&2
-  exit 1
-fi
 mkdir -p models
 "$fm" train --config train/sample.json -o models/sample.fmm
 "$fm" info models/sample.fmm

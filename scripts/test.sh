@@ -11,8 +11,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 bash scripts/setup.sh || exit 1
 
 jobs=2
-# ctest runs two tests at once; keep each one's BLAS pool small so they do
-# not oversubscribe a two-core machine.
+# Cap each test's OpenBLAS thread pool at the CI machine's two cores, so a
+# larger machine running two tests at once does not start one BLAS thread per
+# core in each, and every machine exercises the same threaded code paths.
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-2}"
 
 summary=()
