@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# test.sh: the second command of the README, and what CI runs (.ci/run).
+# Installs what is missing, then builds and runs the whole ctest suite twice:
+#   build/       normal build (RelWithDebInfo)
+#   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer, leaks checked
+# Both builds always run; the exit status is non-zero if either fails, and
+# the last lines are one summary per build.  Works from any directory.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+
+bash scripts/setup.sh || exit 1
+
+jobs=2
+# Cap each test's OpenBLAS thread pool at the CI machine's two cores, so a
+# larger machine running two tests at once does not start one BLAS thread per
+# core in each, and every machine exercises the same threaded code paths.
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-2}"
+
+summary=()
+status=0
+
+# run_build NAME DIR [cmake options...]: configure, build, ctest; records a
+# summary line and sets status=1 on any failure.
+run_build() {
+  local name=$1 dir=$2
+  shift 2
+  local t0=$SECONDS stage=configure
+  printf '\n== %s build (%s/)\n' "$name" "$dir"
+  if cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null &&
+     { stage=build; cmake --build "$dir" -j"$jobs"; } &&
+     { stage=ctest; (cd "$dir" && ctest --output-on-failure -j"$jobs"); }; then
+    summary+=("$(printf '%-6s PASS  (%s/, %ds)' "$name" "$dir" $((SECONDS - t0)))")
+  else
+    summary+=("$(printf '%-6s FAIL  at %s (%s/, %ds)' "$name" "$stage" "$dir" $((SECONDS - t0)))")
+    status=1
+  fi
+}
+
+run_build normal build
+
+# Sanitizer settings for the ASan build's tests (the normal build's binaries
+# ignore them).  LeakSanitizer suppressions, for third-party caches only,
+# live in tests/lsan.supp when there are any.
+export ASAN_OPTIONS=detect_leaks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+if [ -f tests/lsan.supp ]; then
+  export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp"
+fi
+run_build asan build-asan -DFM_SANITIZE=ON
+
+printf '\n== summary\n'
+printf '%s\n' "${summary[@]}"
+exit $status
