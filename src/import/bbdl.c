@@ -14,12 +14,6 @@
 
 #include <string.h>
 
-static long find_col(const fm_csv *r, const char *name) {
-  for (size_t i = 0; i < r->n; i++)
-    if (strcmp(r->cell[i], name) == 0) return (long)i;
-  return -1;
-}
-
 static int blank(const char *s) {
   for (; *s; s++)
     if (*s != ' ' && *s != '\t') return 0;
@@ -29,17 +23,12 @@ static int blank(const char *s) {
 fm_rc fm_import_bbdl(const fm_source_spec *spec, fm_fieldset *out,
                      fm_error *err) {
   const char *path = spec->path;
-  char *buf;
+  char *buf, *body;
   size_t len;
-  fm_rc rc = fm_read_file(path, &buf, &len, err);
+  fm_rc rc = fm_imp_read_utf8(path, &buf, &body, &len, err);
   if (rc) return rc;
-  if ((rc = fm_imp_utf8_check(path, buf, len, err))) {
-    fm_free(buf);
-    return rc;
-  }
-  size_t bom = fm_imp_skip_bom(buf, len);
   fm_csv r;
-  fm_csv_init(&r, path, buf + bom, len - bom);
+  fm_csv_init(&r, path, body, len);
   fm_buf cat;
   fm_buf_init(&cat);
   char **hdr = NULL; /* header cells (pointers into buf) */
@@ -58,7 +47,7 @@ fm_rc fm_import_bbdl(const fm_source_spec *spec, fm_fieldset *out,
                                         "Data License Category", "Field Type"};
     long *slot[3] = {&c_id, &c_cat, &c_type};
     for (int k = 0; k < 3 && !rc; k++)
-      if ((*slot[k] = find_col(&r, need[k])) < 0)
+      if ((*slot[k] = fm_csv_find_col(&r, need[k])) < 0)
         rc = fm_error_set(err, FM_ERR_PARSE,
                           "%s:%u: column '%s' not in the header (not a Data "
                           "License field list?)",

@@ -122,7 +122,7 @@ static const char *const col_what[NCOL] = {"col_id", "col_name",
                                            "col_category"};
 
 /* Index of the header cell equal to name after trimming spaces, or -1. */
-static long find_col(const fm_csv *r, const char *name) {
+long fm_csv_find_col(const fm_csv *r, const char *name) {
   size_t nl = strlen(name);
   for (size_t i = 0; i < r->n; i++) {
     const char *h = r->cell[i];
@@ -137,17 +137,12 @@ static long find_col(const fm_csv *r, const char *name) {
 fm_rc fm_import_csv(const fm_source_spec *spec, fm_fieldset *out,
                     fm_error *err) {
   const char *path = spec->path;
-  char *buf;
+  char *buf, *body;
   size_t len;
-  fm_rc rc = fm_read_file(path, &buf, &len, err);
+  fm_rc rc = fm_imp_read_utf8(path, &buf, &body, &len, err);
   if (rc) return rc;
-  if ((rc = fm_imp_utf8_check(path, buf, len, err))) {
-    fm_free(buf);
-    return rc;
-  }
-  size_t bom = fm_imp_skip_bom(buf, len);
   fm_csv r;
-  fm_csv_init(&r, path, buf + bom, len - bom);
+  fm_csv_init(&r, path, body, len);
   fm_imp im;
   rc = fm_imp_begin(&im, spec, out, err);
   int got = 0;
@@ -162,7 +157,7 @@ fm_rc fm_import_csv(const fm_source_spec *spec, fm_fieldset *out,
   size_t ncols = r.n;
   for (int k = 0; !rc && k < NCOL; k++) {
     const char *name = want[k] ? want[k] : col_default[k];
-    col[k] = find_col(&r, name);
+    col[k] = fm_csv_find_col(&r, name);
     /* The id column is always required; another column only when the
      * caller named it explicitly. */
     if (col[k] < 0 && (k == COL_ID || want[k]))

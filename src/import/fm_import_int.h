@@ -35,6 +35,13 @@ fm_rc fm_imp_latin1_repair(const char *path, char *s, size_t n, char **out,
 /* Skip a UTF-8 byte order mark; returns the number of bytes skipped. */
 size_t fm_imp_skip_bom(const char *s, size_t n);
 
+/* The common prologue of the UTF-8 formats: read path whole, check it is
+ * well-formed UTF-8 (fm_imp_utf8_check), skip a BOM.  On success *buf is
+ * the file (caller owns, fm_free) and *body, *bodylen the text after the
+ * BOM, inside *buf.  On failure nothing is left allocated. */
+fm_rc fm_imp_read_utf8(const char *path, char **buf, char **body,
+                       size_t *bodylen, fm_error *err);
+
 /* Copy s[0..n) into the arena: leading/trailing whitespace removed and,
  * when collapse is set, every inner whitespace run (ASCII or Unicode
  * White_Space, newlines included) replaced by one space.  s must be valid
@@ -90,6 +97,9 @@ typedef struct fm_csv {
 
 void fm_csv_init(fm_csv *r, const char *path, char *buf, size_t len);
 void fm_csv_free(fm_csv *r);
+/* Index of the cell of the last record equal to name once surrounding
+ * blanks are trimmed (used on header rows), or -1. */
+long fm_csv_find_col(const fm_csv *r, const char *name);
 /* Read the next record: *got = 1 and cells filled, or *got = 0 at end.
  * Unterminated quote / junk after a closing quote: FM_ERR_PARSE with the
  * line where the bad cell starts. */

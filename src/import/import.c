@@ -93,6 +93,22 @@ size_t fm_imp_skip_bom(const char *s, size_t n) {
   return n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
 }
 
+fm_rc fm_imp_read_utf8(const char *path, char **buf, char **body,
+                       size_t *bodylen, fm_error *err) {
+  size_t len;
+  fm_rc rc = fm_read_file(path, buf, &len, err);
+  if (rc) return rc;
+  if ((rc = fm_imp_utf8_check(path, *buf, len, err))) {
+    fm_free(*buf);
+    *buf = NULL;
+    return rc;
+  }
+  size_t bom = fm_imp_skip_bom(*buf, len);
+  *body = *buf + bom;
+  *bodylen = len - bom;
+  return FM_OK;
+}
+
 /* Is s[i] the start of whitespace?  Returns its byte length, else 0. */
 static int32_t space_at(const char *s, size_t i, size_t n) {
   unsigned char b = (unsigned char)s[i];

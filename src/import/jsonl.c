@@ -40,14 +40,10 @@ static const char *scalar_text(json_t *v, char *tmp, size_t tmpsz) {
 fm_rc fm_import_jsonl(const fm_source_spec *spec, fm_fieldset *out,
                       fm_error *err) {
   const char *path = spec->path;
-  char *buf;
+  char *buf, *body;
   size_t len;
-  fm_rc rc = fm_read_file(path, &buf, &len, err);
+  fm_rc rc = fm_imp_read_utf8(path, &buf, &body, &len, err);
   if (rc) return rc;
-  if ((rc = fm_imp_utf8_check(path, buf, len, err))) {
-    fm_free(buf);
-    return rc;
-  }
   const char *want[NKEY] = {spec->col_id, spec->col_name,
                             spec->col_description, spec->col_type,
                             spec->col_category};
@@ -57,7 +53,7 @@ fm_rc fm_import_jsonl(const fm_source_spec *spec, fm_fieldset *out,
   fm_imp im;
   rc = fm_imp_begin(&im, spec, out, err);
   uint32_t line = 0, nobj = 0;
-  char *p = buf + fm_imp_skip_bom(buf, len), *end = buf + len;
+  char *p = body, *end = body + len;
   while (!rc && p < end) {
     line++;
     char *e = memchr(p, '\n', (size_t)(end - p));

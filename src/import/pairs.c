@@ -27,17 +27,13 @@ static const char *trimmed(fm_arena *a, const char *s, size_t n) {
 fm_rc fm_pairs_load(const char *path, fm_pairs *out, fm_error *err) {
   if (!path || !out)
     return fm_error_set(err, FM_ERR_ARG, "fm_pairs_load: NULL argument");
-  char *buf;
+  char *buf, *body;
   size_t len;
-  fm_rc rc = fm_read_file(path, &buf, &len, err);
+  fm_rc rc = fm_imp_read_utf8(path, &buf, &body, &len, err);
   if (rc) return rc;
-  if ((rc = fm_imp_utf8_check(path, buf, len, err))) {
-    fm_free(buf);
-    return rc;
-  }
   size_t base = out->n;
   uint32_t line = 0;
-  char *p = buf + fm_imp_skip_bom(buf, len), *end = buf + len;
+  char *p = body, *end = body + len;
   while (!rc && p < end) {
     line++;
     char *e = memchr(p, '\n', (size_t)(end - p));
