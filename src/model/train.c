@@ -90,7 +90,9 @@ typedef struct trainer {
   strtab st;
   fm_strmap vocab[FM_NBLK];  /* key -> provisional id within block */
   uint32_t *df[FM_NBLK];
+  uint32_t *lastdoc[FM_NBLK]; /* 1 + number of the last document counted */
   size_t dfcap[FM_NBLK];
+  uint32_t ndocs;             /* documents counted so far */
   /* per reference: provisional (block, id) lists */
   uint32_t *rterm;           /* packed: block << 30 | id */
   uint64_t *rptr;            /* nrefs + 1 */
@@ -171,16 +173,15 @@ static fm_rc load_abbrev(trainer *t, fm_featurizer *fz, fm_abbrev *ab, fm_error 
 /* Count document frequencies of a field's terms; for references also
  * record the provisional term list. */
 static fm_rc add_doc(trainer *t, fm_featurizer *fz, fm_tokens toks[FM_NBLK],
-                     fm_buf *key, fm_strmap *docseen, const fm_field *f, int is_ref,
+                     fm_buf *key, const fm_field *f, int is_ref,
                      fm_error *err) {
   fm_rc rc = fm_feat_field(fz, f, toks, err);
   if (rc) {
     fm_error_prefix(err, "%s:%u: field %s", f->source, f->line, f->id);
     return rc;
   }
+  uint32_t doc = ++t->ndocs;
   for (int b = 0; b < FM_NBLK; b++) {
-    fm_strmap_free(docseen);
-    fm_strmap_init(docseen);
     for (size_t i = 0; i < toks[b].n; i++) {
       const char *tok = fm_tokens_get(&toks[b], i);
       if (fm_feat_key(key, b, tok)) return FM_ERR_NOMEM;
@@ -189,13 +190,17 @@ static fm_rc add_doc(trainer *t, fm_featurizer *fz, fm_tokens toks[FM_NBLK],
       uint32_t next = (uint32_t)fm_strmap_count(&t->vocab[b]);
       if (fm_strmap_put(&t->vocab[b], key->buf, key->len, next, &id, &ins)) return FM_ERR_NOMEM;
       if (ins) {
-        if (fm_grow((void **)&t->df[b], &t->dfcap[b], next + 1, sizeof(uint32_t)))
+        size_t cap = t->dfcap[b];
+        if (fm_grow((void **)&t->lastdoc[b], &cap, next + 1, sizeof(uint32_t)) ||
+            fm_grow((void **)&t->df[b], &t->dfcap[b], next + 1, sizeof(uint32_t)))
           return FM_ERR_NOMEM;
         t->df[b][next] = 0;
+        t->lastdoc[b][next] = 0;
       }
-      int first;
-      if (fm_strmap_put(docseen, key->buf, key->len, 0, NULL, &first)) return FM_ERR_NOMEM;
-      if (first) t->df[b][id]++;
+      if (t->lastdoc[b][id] != doc) { /* first occurrence in this document */
+        t->lastdoc[b][id] = doc;
+        t->df[b][id]++;
+      }
       if (is_ref) {
         if (fm_grow((void **)&t->rterm, &t->caprterm, t->nrterm + 1, sizeof(uint32_t)))
           return FM_ERR_NOMEM;
@@ -220,8 +225,6 @@ static fm_rc build_vocab_and_matrices(trainer *t, fm_error *err) {
   for (int b = 0; b < FM_NBLK; b++) fm_tokens_init(&toks[b]);
   fm_buf key;
   fm_buf_init(&key);
-  fm_strmap docseen;
-  fm_strmap_init(&docseen);
   size_t nref = t->refs->n, nq = t->qrys->n;
   t->rptr = fm_calloc(nref + 1, sizeof *t->rptr);
   if (!t->rptr) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
@@ -229,12 +232,12 @@ static fm_rc build_vocab_and_matrices(trainer *t, fm_error *err) {
   fm_progress_start(&pg, "features", nref + nq);
   if (t->quiet) pg.enabled = 0;
   for (size_t i = 0; i < nref && rc == FM_OK; i++) {
-    rc = add_doc(t, &fz, toks, &key, &docseen, &t->refs->v[i], 1, err);
+    rc = add_doc(t, &fz, toks, &key, &t->refs->v[i], 1, err);
     t->rptr[i + 1] = t->nrterm;
     if ((i & 1023) == 0) fm_progress_update(&pg, i);
   }
   for (size_t i = 0; i < nq && rc == FM_OK; i++) {
-    rc = add_doc(t, &fz, toks, &key, &docseen, &t->qrys->v[i], 0, err);
+    rc = add_doc(t, &fz, toks, &key, &t->qrys->v[i], 0, err);
     if ((i & 1023) == 0) fm_progress_update(&pg, nref + i);
   }
   fm_progress_finish(&pg);
@@ -328,7 +331,6 @@ static fm_rc build_vocab_and_matrices(trainer *t, fm_error *err) {
   m->inv_ref = inv_ref;
   m->inv_val = inv_val;
 done:
-  fm_strmap_free(&docseen);
   fm_buf_free(&key);
   for (int b = 0; b < FM_NBLK; b++) fm_tokens_free(&toks[b]);
   fm_feat_free(&fz);
@@ -661,6 +663,7 @@ done:
   for (int b = 0; b < FM_NBLK; b++) {
     fm_strmap_free(&t.vocab[b]);
     fm_free(t.df[b]);
+    fm_free(t.lastdoc[b]);
   }
   fm_free(t.rterm);
   fm_free(t.rptr);
