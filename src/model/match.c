@@ -29,6 +29,7 @@ struct fm_matcher {
   float *qdense;       /* nterms, zero between queries */
   float *emb;          /* k */
   float *cscore; uint32_t *cidx; /* candidate heap storage */
+  fm_candidate *cand;  /* the re-scored candidates, all components */
   float *fscore; uint32_t *fidx; /* final heap storage */
   int fcap;
 };
@@ -47,6 +48,7 @@ void fm_matcher_free(fm_matcher *mt) {
   fm_free(mt->emb);
   fm_free(mt->cscore);
   fm_free(mt->cidx);
+  fm_free(mt->cand);
   fm_free(mt->fscore);
   fm_free(mt->fidx);
   fm_free(mt);
@@ -72,8 +74,9 @@ fm_rc fm_matcher_new(const fm_model *m, fm_matcher **out, fm_error *err) {
   mt->emb = fm_calloc(m->k ? (size_t)m->k : 1, sizeof *mt->emb);
   mt->cscore = fm_malloc((size_t)C * sizeof *mt->cscore);
   mt->cidx = fm_malloc((size_t)C * sizeof *mt->cidx);
+  mt->cand = fm_malloc((size_t)C * sizeof *mt->cand);
   if (!mt->acc || !mt->touched || !mt->mark || !mt->qdense || !mt->emb || !mt->cscore ||
-      !mt->cidx) {
+      !mt->cidx || !mt->cand) {
     fm_matcher_free(mt);
     return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   }
@@ -218,36 +221,29 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   for (size_t i = 0; i < mt->q.n; i++) mt->qdense[mt->q.term[i]] = mt->q.val[i];
   const float wb3[FM_NBLK] = {m->opts.w.title, m->opts.w.full, m->opts.w.chars};
   for (int i = 0; i < cand.n; i++) {
+    fm_candidate *c = &mt->cand[i];
     uint32_t r = cand.idx[i];
     float comp[FM_NBLK];
     components(mt, r, comp);
-    float sparse = wb3[0] * comp[0] + wb3[1] * comp[1] + wb3[2] * comp[2];
-    float lsa = 0;
-    if (K > 0) {
-      lsa = fm_dot(mt->emb, m->ref_emb + (size_t)r * K, (size_t)K);
-    }
-    float pr = prow ? prow[m->refs[r].kind] : 0;
-    float s = sparse + m->opts.w.lsa * lsa + m->opts.w.prior * pr;
-    fm_topk_push(&fin, s, r);
-  }
-  fm_topk_sorted(&fin);
-  /* 5. component breakdown of the winners */
-  for (int i = 0; i < fin.n; i++) {
-    uint32_t r = fin.idx[i];
-    fm_candidate *c = &out[i];
-    float comp[FM_NBLK];
-    components(mt, r, comp);
     c->ref = r;
-    c->score = fin.score[i];
     c->s_title = comp[0];
     c->s_full = comp[1];
     c->s_chars = comp[2];
-    c->s_lsa = 0;
-    if (K > 0) {
-      c->s_lsa = fm_dot(mt->emb, m->ref_emb + (size_t)r * K, (size_t)K);
-    }
+    c->s_lsa = K > 0 ? fm_dot(mt->emb, m->ref_emb + (size_t)r * K, (size_t)K) : 0;
     c->s_prior = prow ? prow[m->refs[r].kind] : 0;
+    c->score = wb3[0] * comp[0] + wb3[1] * comp[1] + wb3[2] * comp[2] +
+               m->opts.w.lsa * c->s_lsa + m->opts.w.prior * c->s_prior;
+    fm_topk_push(&fin, c->score, r);
   }
+  fm_topk_sorted(&fin);
+  /* 5. the winners, with the components computed above (refs are distinct
+   *    among the candidates, so the lookup is unambiguous) */
+  for (int i = 0; i < fin.n; i++)
+    for (int j = 0; j < cand.n; j++)
+      if (mt->cand[j].ref == fin.idx[i]) {
+        out[i] = mt->cand[j];
+        break;
+      }
   for (size_t i = 0; i < mt->q.n; i++) mt->qdense[mt->q.term[i]] = 0;
   *nout = fin.n;
 reset:
