@@ -4,6 +4,7 @@
  * skipped with 77 when the shared folder is absent). */
 #include "fm_import.h"
 #include "fm_test.h"
+#include "fm_test_util.h"
 
 #define D "tests/data/import/"
 
@@ -39,16 +40,6 @@ static fm_source_spec mapped(const char *format, const char *path) {
   return s;
 }
 
-static const fm_field *find(const fm_fieldset *s, const char *id) {
-  for (size_t i = 0; i < s->n; i++)
-    if (strcmp(s->v[i].id, id) == 0) return &s->v[i];
-  return NULL;
-}
-
-#define FIELD(set, id, f)                                                  \
-  const fm_field *f = find(set, id);                                       \
-  CHECK(f != NULL);                                                        \
-  if (!f) return
 
 /* ---- rdm ------------------------------------------------------------------- */
 

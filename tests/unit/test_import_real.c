@@ -3,6 +3,7 @@
  * 77 (skipped) when the shared folder or the files are absent. */
 #include "fm_import.h"
 #include "fm_test.h"
+#include "fm_test_util.h"
 
 typedef struct warn_log {
   int count;
@@ -24,16 +25,6 @@ static fm_source_spec spec_of(const char *format, const char *path) {
   return s;
 }
 
-static const fm_field *find(const fm_fieldset *s, const char *id) {
-  for (size_t i = 0; i < s->n; i++)
-    if (strcmp(s->v[i].id, id) == 0) return &s->v[i];
-  return NULL;
-}
-
-#define FIELD(set, id, f)                                                  \
-  const fm_field *f = find(set, id);                                       \
-  CHECK(f != NULL);                                                        \
-  if (!f) return
 
 static void test_real(void) {
   const char *sh = fm_test_shared();

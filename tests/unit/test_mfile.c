@@ -3,6 +3,7 @@
  * damaged (byte flips everywhere, truncation, wrong version, wrong path),
  * plus allocation fault injection over writing and opening. */
 #include "fm_test.h"
+#include "fm_test_util.h"
 #include "fm_util.h"
 #include "mfile.h"
 
@@ -11,53 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char dir[64];
-
-/* path of a scratch file in the test's temp directory (static buffer,
- * rotating so a few can be live at once) */
-static const char *tmp(const char *name) {
-  static char bufs[4][256];
-  static int k;
-  char *b = bufs[k++ & 3];
-  snprintf(b, 256, "%s/%s", dir, name);
-  return b;
-}
-
-static int write_bytes(const char *path, const void *p, size_t n) {
-  FILE *fp = fopen(path, "wb");
-  if (!fp) return -1;
-  size_t w = n ? fwrite(p, 1, n, fp) : 0;
-  return (fclose(fp) == 0 && w == n) ? 0 : -1;
-}
-
-static unsigned char *read_bytes(const char *path, size_t *n) {
-  char *buf = NULL;
-  fm_error e;
-  fm_error_init(&e);
-  if (fm_read_file(path, &buf, n, &e) != FM_OK) return NULL;
-  return (unsigned char *)buf;
-}
-
-static int files_equal(const char *a, const char *b) {
-  size_t na, nb;
-  unsigned char *pa = read_bytes(a, &na), *pb = read_bytes(b, &nb);
-  int eq = pa && pb && na == nb && memcmp(pa, pb, na) == 0;
-  fm_free(pa);
-  fm_free(pb);
-  return eq;
-}
-
-/* No "<anything>.tmp.<pid>" file left in the test directory. */
-static int no_temp_files(void) {
-  DIR *d = opendir(dir);
-  if (!d) return 0;
-  struct dirent *de;
-  int clean = 1;
-  while ((de = readdir(d)))
-    if (strstr(de->d_name, ".tmp.")) clean = 0;
-  closedir(d);
-  return clean;
-}
 
 /* The sections of the standard test file. */
 #define BIG_FLOATS (1u << 20) /* 4 MB */

@@ -11,6 +11,7 @@
  * config parsing and training. */
 #include "fm_model.h"
 #include "fm_test.h"
+#include "fm_test_util.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -24,44 +25,8 @@
 #define NQUERIES 30
 #define NGOLDQ 14 /* distinct queries of tiny-gold.tsv (15 rows) */
 
-static char dir[64];
-
-/* Path of a scratch file in the test's temp directory (rotating static
- * buffers so a few can be live at once). */
-static const char *tmp(const char *name) {
-  static char bufs[8][256];
-  static int k;
-  char *b = bufs[k++ & 7];
-  snprintf(b, 256, "%s/%s", dir, name);
-  return b;
-}
-
-static int write_bytes(const char *path, const void *p, size_t n) {
-  FILE *fp = fopen(path, "wb");
-  if (!fp) return -1;
-  size_t w = n ? fwrite(p, 1, n, fp) : 0;
-  return (fclose(fp) == 0 && w == n) ? 0 : -1;
-}
-
 static int write_text(const char *path, const char *s) {
   return write_bytes(path, s, strlen(s));
-}
-
-static unsigned char *read_bytes(const char *path, size_t *n) {
-  char *buf = NULL;
-  fm_error e;
-  fm_error_init(&e);
-  if (fm_read_file(path, &buf, n, &e) != FM_OK) return NULL;
-  return (unsigned char *)buf;
-}
-
-static int files_equal(const char *a, const char *b) {
-  size_t na = 0, nb = 0;
-  unsigned char *pa = read_bytes(a, &na), *pb = read_bytes(b, &nb);
-  int eq = pa && pb && na == nb && memcmp(pa, pb, na) == 0;
-  fm_free(pa);
-  fm_free(pb);
-  return eq;
 }
 
 static int exists(const char *path) {
@@ -69,17 +34,6 @@ static int exists(const char *path) {
   return stat(path, &st) == 0;
 }
 
-/* No "<anything>.tmp.<pid>" file left in the test directory. */
-static int no_temp_files(void) {
-  DIR *d = opendir(dir);
-  if (!d) return 0;
-  struct dirent *de;
-  int clean = 1;
-  while ((de = readdir(d)))
-    if (strstr(de->d_name, ".tmp.")) clean = 0;
-  closedir(d);
-  return clean;
-}
 
 static void quiet_warn(void *ctx, const char *msg) {
   (void)ctx;
