@@ -8,12 +8,19 @@
 set -euo pipefail
 
 # Build: compiler, CMake, pkg-config and the libraries of CMakeLists.txt.
-# Benchmarks: scikit-learn for the peer pipeline, GNU time for peak RSS.
+# zlib writes the gzip snapshot files; nettle (SHA-256 of snapshot files and
+# API tokens) comes with libmicrohttpd-dev but is named so it never goes.
+# Tests: sqlite3 and curl to poke at databases and the server, jsonschema to
+# check reconciliation responses against the W3C schemas.
+# Benchmarks: scikit-learn for the peer pipeline, GNU time for peak RSS, wrk
+# to load the HTTP server.
 packages=(
   build-essential cmake pkg-config
   libicu-dev libopenblas-dev liblapacke-dev
   libjansson-dev libsqlite3-dev libmicrohttpd-dev
-  python3-sklearn time
+  zlib1g-dev nettle-dev
+  sqlite3 curl python3-jsonschema
+  python3-sklearn time wrk
 )
 
 missing=()

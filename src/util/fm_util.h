@@ -33,7 +33,11 @@ typedef enum fm_rc {
   FM_ERR_NOTFOUND, /* a named thing (field, column, section) is missing */
   FM_ERR_ICU,      /* ICU reported an error */
   FM_ERR_LAPACK,   /* LAPACK reported an error or did not converge */
-  FM_ERR_INTERNAL  /* a broken invariant; a bug */
+  FM_ERR_INTERNAL, /* a broken invariant; a bug */
+  FM_ERR_DB,       /* SQLite reported an error (message has its text) */
+  FM_ERR_BUSY,     /* the database stayed locked after bounded retries */
+  FM_ERR_CONFLICT, /* a concurrent change won, or a uniqueness rule */
+  FM_ERR_DENIED    /* not allowed (role, owner) */
 } fm_rc;
 
 /* Short stable name of a return code ("nomem", "parse", ...). Static storage. */

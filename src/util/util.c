@@ -23,6 +23,10 @@ const char *fm_rc_name(fm_rc rc) {
   case FM_ERR_ICU: return "icu";
   case FM_ERR_LAPACK: return "lapack";
   case FM_ERR_INTERNAL: return "internal";
+  case FM_ERR_DB: return "db";
+  case FM_ERR_BUSY: return "busy";
+  case FM_ERR_CONFLICT: return "conflict";
+  case FM_ERR_DENIED: return "denied";
   }
   return "unknown";
 }

@@ -1,0 +1,364 @@
+/* fields.c: importing dictionaries into the store, versioned, without ever
+ * deleting an analyst's decision. */
+#include "store_internal.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *role_name(fm_role r) {
+  return r == FM_ROLE_QUERY ? "query" : "reference";
+}
+
+/* 64-bit FNV-1a over the parts with unit separators, as 16 hex digits. */
+static void hash_parts(const char *const *parts, int n, char out[17]) {
+  uint64_t h = 1469598103934665603ULL;
+  for (int i = 0; i < n; i++) {
+    for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++) {
+      h ^= *p;
+      h *= 1099511628211ULL;
+    }
+    h ^= 0x1f;
+    h *= 1099511628211ULL;
+  }
+  snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+static void field_hash(const fm_field *f, char out[17]) {
+  const char *parts[] = {f->name, f->description, f->type, f->category};
+  hash_parts(parts, 4, out);
+}
+
+void fm_store_mapping_key(const char *qvendor, const char *qid, const char *rvendor,
+                          const char *rid, char out[20]) {
+  const char *parts[] = {qvendor, qid, rvendor, rid};
+  char hex[17];
+  hash_parts(parts, 4, hex);
+  snprintf(out, 20, "m_%s", hex);
+}
+
+int64_t fm_store_field_id(fm_store *st, const char *vendor, const char *id,
+                          fm_role role) {
+  sqlite3_stmt *s;
+  const char *sql =
+      vendor ? "SELECT field_id FROM fields WHERE vendor = ?1 AND id = ?2"
+               " AND (?3 = '' OR role = ?3)"
+             : "SELECT field_id FROM fields WHERE id = ?2 AND (?3 = '' OR role = ?3)"
+               " LIMIT 2";
+  if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) return -1;
+  if (vendor) sqlite3_bind_text(s, 1, vendor, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 3, role ? role_name(role) : "", -1, SQLITE_STATIC);
+  int64_t fid = -1;
+  if (sqlite3_step(s) == SQLITE_ROW) {
+    fid = sqlite3_column_int64(s, 0);
+    if (!vendor && sqlite3_step(s) == SQLITE_ROW) fid = -1; /* ambiguous */
+  }
+  sqlite3_finalize(s);
+  return fid;
+}
+
+/* ---- import -------------------------------------------------------------- */
+
+typedef struct import_ctx {
+  const char *source;
+  fm_role role;
+  const fm_fieldset *fs;
+  const char *actor;
+  const char *vendor;
+  char checksum[17];
+  fm_dict_result res;
+} import_ctx;
+
+/* Flag the live mappings touching field fid; one audit row each. */
+static fm_rc flag_mappings(fm_store *st, int64_t fid, const char *flag,
+                           const char *actor, size_t *nflagged, fm_error *err) {
+  sqlite3_stmt *s;
+  fm_rc rc = fm_store_prepare(
+      st,
+      "UPDATE mappings SET flag = ?2 WHERE (query_field_id = ?1 OR ref_field_id = ?1)"
+      " AND status IN ('accepted','proposed') AND flag IS NOT ?2"
+      " RETURNING mapping_key, status",
+      &s, err);
+  if (rc) return rc;
+  sqlite3_bind_int64(s, 1, fid);
+  sqlite3_bind_text(s, 2, flag, -1, SQLITE_STATIC);
+  /* Collect first: no other statement may run while RETURNING is pending. */
+  json_t *keys = json_array();
+  int step;
+  while ((step = fm_store_step(st, s)) == SQLITE_ROW) {
+    json_array_append_new(keys, json_pack("{s:s, s:s}", "key",
+                                          (const char *)sqlite3_column_text(s, 0),
+                                          "status",
+                                          (const char *)sqlite3_column_text(s, 1)));
+  }
+  sqlite3_finalize(s);
+  if (step != SQLITE_DONE) {
+    json_decref(keys);
+    return fm_store_steperr(st, step, err, "flag mappings");
+  }
+  size_t i;
+  json_t *k;
+  json_array_foreach(keys, i, k) {
+    char after[96];
+    snprintf(after, sizeof after, "{\"flag\":\"%s\"}", flag);
+    rc = fm_store_audit(st, actor, "flag", "mapping",
+                        json_string_value(json_object_get(k, "key")), NULL, after, err);
+    if (rc) break;
+    (*nflagged)++;
+  }
+  json_decref(keys);
+  return rc;
+}
+
+static fm_rc import_body(fm_store *st, void *vctx, fm_error *err) {
+  import_ctx *c = vctx;
+  memset(&c->res, 0, sizeof c->res);
+  sqlite3_stmt *latest = NULL, *ins_dict = NULL, *get = NULL, *ins = NULL, *upd = NULL,
+               *keep = NULL, *gone = NULL;
+  fm_strmap seen;
+  fm_strmap_init(&seen);
+  fm_rc rc;
+  char now[32];
+  fm_store_now(now, sizeof now);
+
+  /* Latest version of this dictionary, if any. */
+  if ((rc = fm_store_prepare(st,
+                             "SELECT dict_id, version, checksum FROM dictionaries"
+                             " WHERE vendor = ?1 AND source = ?2"
+                             " ORDER BY version DESC LIMIT 1",
+                             &latest, err)))
+    goto out;
+  sqlite3_bind_text(latest, 1, c->vendor, -1, SQLITE_STATIC);
+  sqlite3_bind_text(latest, 2, c->source, -1, SQLITE_STATIC);
+  int step = fm_store_step(st, latest);
+  int version = 1;
+  if (step == SQLITE_ROW) {
+    version = sqlite3_column_int(latest, 1) + 1;
+    if (!strcmp((const char *)sqlite3_column_text(latest, 2), c->checksum)) {
+      c->res.dict_id = sqlite3_column_int64(latest, 0);
+      c->res.version = version - 1;
+      c->res.unchanged = 1;
+      c->res.kept = c->fs->n;
+      rc = FM_OK;
+      goto out;
+    }
+  } else if (step != SQLITE_DONE) {
+    rc = fm_store_steperr(st, step, err, "read dictionaries");
+    goto out;
+  }
+
+  if ((rc = fm_store_prepare(st,
+                             "INSERT INTO dictionaries(vendor, source, role, version,"
+                             " checksum, n_fields, imported_at, imported_by)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                             &ins_dict, err)))
+    goto out;
+  sqlite3_bind_text(ins_dict, 1, c->vendor, -1, SQLITE_STATIC);
+  sqlite3_bind_text(ins_dict, 2, c->source, -1, SQLITE_STATIC);
+  sqlite3_bind_text(ins_dict, 3, role_name(c->role), -1, SQLITE_STATIC);
+  sqlite3_bind_int(ins_dict, 4, version);
+  sqlite3_bind_text(ins_dict, 5, c->checksum, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(ins_dict, 6, (sqlite3_int64)c->fs->n);
+  sqlite3_bind_text(ins_dict, 7, now, -1, SQLITE_STATIC);
+  sqlite3_bind_text(ins_dict, 8, c->actor ? c->actor : "", -1, SQLITE_STATIC);
+  if ((step = fm_store_step(st, ins_dict)) != SQLITE_DONE) {
+    rc = fm_store_steperr(st, step, err, "insert dictionary");
+    goto out;
+  }
+  int64_t dict_id = sqlite3_last_insert_rowid(st->db);
+  c->res.dict_id = dict_id;
+  c->res.version = version;
+
+  if ((rc = fm_store_prepare(st,
+                             "SELECT field_id, content_hash, status, role FROM fields"
+                             " WHERE vendor = ?1 AND id = ?2",
+                             &get, err)) ||
+      (rc = fm_store_prepare(st,
+                             "INSERT INTO fields(vendor, id, role, name, description, type,"
+                             " category, dict_id, content_hash, updated_at)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                             &ins, err)) ||
+      (rc = fm_store_prepare(st,
+                             "UPDATE fields SET name = ?2, description = ?3, type = ?4,"
+                             " category = ?5, dict_id = ?6, content_hash = ?7,"
+                             " status = 'active', updated_at = ?8 WHERE field_id = ?1",
+                             &upd, err)) ||
+      (rc = fm_store_prepare(st, "UPDATE fields SET dict_id = ?2 WHERE field_id = ?1",
+                             &keep, err)))
+    goto out;
+
+  for (size_t i = 0; i < c->fs->n; i++) {
+    const fm_field *f = &c->fs->v[i];
+    size_t idlen = strlen(f->id);
+    int inserted = 0;
+    if (fm_strmap_put(&seen, f->id, idlen, 1, NULL, &inserted)) {
+      rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory importing %s", c->source);
+      goto out;
+    }
+    if (!inserted) continue; /* a repeated id: the first wins */
+    char h[17];
+    field_hash(f, h);
+    sqlite3_reset(get);
+    sqlite3_bind_text(get, 1, c->vendor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(get, 2, f->id, -1, SQLITE_STATIC);
+    step = fm_store_step(st, get);
+    if (step == SQLITE_DONE) {
+      sqlite3_reset(ins);
+      sqlite3_bind_text(ins, 1, c->vendor, -1, SQLITE_STATIC);
+      sqlite3_bind_text(ins, 2, f->id, -1, SQLITE_STATIC);
+      sqlite3_bind_text(ins, 3, role_name(c->role), -1, SQLITE_STATIC);
+      sqlite3_bind_text(ins, 4, f->name, -1, SQLITE_STATIC);
+      sqlite3_bind_text(ins, 5, f->description, -1, SQLITE_STATIC);
+      sqlite3_bind_text(ins, 6, f->type, -1, SQLITE_STATIC);
+      sqlite3_bind_text(ins, 7, f->category, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(ins, 8, dict_id);
+      sqlite3_bind_text(ins, 9, h, -1, SQLITE_STATIC);
+      sqlite3_bind_text(ins, 10, now, -1, SQLITE_STATIC);
+      if ((step = fm_store_step(st, ins)) != SQLITE_DONE) {
+        rc = fm_store_steperr(st, step, err, "insert field");
+        fm_error_prefix(err, "%s:%u: field %s", f->source, f->line, f->id);
+        goto out;
+      }
+      c->res.added++;
+      continue;
+    }
+    if (step != SQLITE_ROW) {
+      rc = fm_store_steperr(st, step, err, "read field");
+      goto out;
+    }
+    int64_t fid = sqlite3_column_int64(get, 0);
+    int same = !strcmp((const char *)sqlite3_column_text(get, 1), h);
+    int removed = !strcmp((const char *)sqlite3_column_text(get, 2), "removed");
+    if (strcmp((const char *)sqlite3_column_text(get, 3), role_name(c->role))) {
+      rc = fm_error_set(err, FM_ERR_CONFLICT,
+                        "%s:%u: field %s of vendor %s is already in the store as a %s "
+                        "field, not a %s field",
+                        f->source, f->line, f->id, c->vendor,
+                        (const char *)sqlite3_column_text(get, 3), role_name(c->role));
+      goto out;
+    }
+    sqlite3_reset(get);
+    if (same && !removed) {
+      sqlite3_reset(keep);
+      sqlite3_bind_int64(keep, 1, fid);
+      sqlite3_bind_int64(keep, 2, dict_id);
+      if ((step = fm_store_step(st, keep)) != SQLITE_DONE) {
+        rc = fm_store_steperr(st, step, err, "update field");
+        goto out;
+      }
+      c->res.kept++;
+      continue;
+    }
+    sqlite3_reset(upd);
+    sqlite3_bind_int64(upd, 1, fid);
+    sqlite3_bind_text(upd, 2, f->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(upd, 3, f->description, -1, SQLITE_STATIC);
+    sqlite3_bind_text(upd, 4, f->type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(upd, 5, f->category, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(upd, 6, dict_id);
+    sqlite3_bind_text(upd, 7, h, -1, SQLITE_STATIC);
+    sqlite3_bind_text(upd, 8, now, -1, SQLITE_STATIC);
+    if ((step = fm_store_step(st, upd)) != SQLITE_DONE) {
+      rc = fm_store_steperr(st, step, err, "update field");
+      goto out;
+    }
+    c->res.changed++;
+    /* A field that comes back after removal is "changed" too: whoever
+     * accepted a mapping to it should look again. */
+    if ((rc = flag_mappings(st, fid, "field_changed", c->actor, &c->res.flagged, err)))
+      goto out;
+  }
+
+  /* Fields of earlier versions of this dictionary that are gone now. */
+  if ((rc = fm_store_prepare(st,
+                             "UPDATE fields SET status = 'removed', updated_at = ?4"
+                             " WHERE status = 'active' AND dict_id IN (SELECT dict_id"
+                             " FROM dictionaries WHERE vendor = ?1 AND source = ?2"
+                             " AND dict_id <> ?3) RETURNING field_id",
+                             &gone, err)))
+    goto out;
+  sqlite3_bind_text(gone, 1, c->vendor, -1, SQLITE_STATIC);
+  sqlite3_bind_text(gone, 2, c->source, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(gone, 3, dict_id);
+  sqlite3_bind_text(gone, 4, now, -1, SQLITE_STATIC);
+  int64_t *ids = NULL;
+  size_t nids = 0, cap = 0;
+  while ((step = fm_store_step(st, gone)) == SQLITE_ROW) {
+    if (fm_grow((void **)&ids, &cap, nids + 1, sizeof *ids)) {
+      fm_free(ids);
+      rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory importing %s", c->source);
+      goto out;
+    }
+    ids[nids++] = sqlite3_column_int64(gone, 0);
+  }
+  sqlite3_finalize(gone);
+  gone = NULL;
+  if (step != SQLITE_DONE) {
+    fm_free(ids);
+    rc = fm_store_steperr(st, step, err, "mark removed fields");
+    goto out;
+  }
+  c->res.removed = nids;
+  for (size_t i = 0; i < nids && !rc; i++)
+    rc = flag_mappings(st, ids[i], "field_removed", c->actor, &c->res.flagged, err);
+  fm_free(ids);
+  if (rc) goto out;
+
+  char key[512], after[256];
+  snprintf(key, sizeof key, "%s/%s", c->vendor, c->source);
+  snprintf(after, sizeof after,
+           "{\"version\":%d,\"checksum\":\"%s\",\"added\":%zu,\"changed\":%zu,"
+           "\"removed\":%zu,\"kept\":%zu,\"flagged\":%zu}",
+           version, c->checksum, c->res.added, c->res.changed, c->res.removed,
+           c->res.kept, c->res.flagged);
+  rc = fm_store_audit(st, c->actor, "import", "dictionary", key, NULL, after, err);
+
+out:
+  sqlite3_finalize(latest);
+  sqlite3_finalize(ins_dict);
+  sqlite3_finalize(get);
+  sqlite3_finalize(ins);
+  sqlite3_finalize(upd);
+  sqlite3_finalize(keep);
+  sqlite3_finalize(gone);
+  fm_strmap_free(&seen);
+  return rc;
+}
+
+fm_rc fm_store_import_fields(fm_store *st, const char *source, fm_role role,
+                             const fm_fieldset *fs, const char *actor,
+                             fm_dict_result *res, fm_error *err) {
+  if (!source || !*source) return fm_error_set(err, FM_ERR_ARG, "dictionary has no source name");
+  if (role != FM_ROLE_QUERY && role != FM_ROLE_REFERENCE)
+    return fm_error_set(err, FM_ERR_ARG, "%s: role must be query or reference", source);
+  if (fs->n == 0)
+    return fm_error_set(err, FM_ERR_ARG,
+                        "%s: dictionary has no fields (refusing to mark every field "
+                        "removed)",
+                        source);
+  import_ctx c = {.source = source, .role = role, .fs = fs, .actor = actor,
+                  .vendor = fs->v[0].vendor};
+  /* Checksum over the whole dictionary in file order. */
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < fs->n; i++) {
+    const fm_field *f = &fs->v[i];
+    if (strcmp(f->vendor, c.vendor))
+      return fm_error_set(err, FM_ERR_ARG,
+                          "%s:%u: field %s has vendor '%s', the dictionary is '%s'",
+                          f->source, f->line, f->id, f->vendor, c.vendor);
+    const char *parts[] = {f->id, f->name, f->description, f->type, f->category};
+    for (int p = 0; p < 5; p++) {
+      for (const unsigned char *q = (const unsigned char *)parts[p]; *q; q++) {
+        h ^= *q;
+        h *= 1099511628211ULL;
+      }
+      h ^= 0x1e;
+      h *= 1099511628211ULL;
+    }
+  }
+  snprintf(c.checksum, sizeof c.checksum, "%016llx", (unsigned long long)h);
+  fm_rc rc = fm_store_tx(st, import_body, &c, err);
+  if (rc == FM_OK && res) *res = c.res;
+  return rc;
+}

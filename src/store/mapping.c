@@ -1,0 +1,318 @@
+/* mapping.c: the one write path for mapping decisions (proposals from batch
+ * runs, analyst accept / reject / pick, imported spreadsheets), each with its
+ * audit row in the same transaction. */
+#include "store_internal.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const status_names[] = {NULL, "proposed", "accepted", "rejected",
+                                           "superseded"};
+
+const char *fm_map_status_name(fm_map_status s) {
+  return s >= FM_MAP_PROPOSED && s <= FM_MAP_SUPERSEDED ? status_names[s] : "unknown";
+}
+
+int fm_map_status_parse(const char *s) {
+  for (int i = FM_MAP_PROPOSED; i <= FM_MAP_SUPERSEDED; i++)
+    if (s && !strcmp(s, status_names[i])) return i;
+  return -1;
+}
+
+/* A mapping row as JSON text for the audit log (caller frees with free()),
+ * or NULL when the row does not exist. */
+static char *row_json(fm_store *st, int64_t mapping_id) {
+  sqlite3_stmt *s;
+  if (sqlite3_prepare_v2(
+          st->db,
+          "SELECT m.mapping_key, q.vendor, q.id, r.vendor, r.id, m.status, m.origin,"
+          " m.score, m.decided_by, m.decided_at, m.comment, m.flag"
+          " FROM mappings m JOIN fields q ON q.field_id = m.query_field_id"
+          " JOIN fields r ON r.field_id = m.ref_field_id WHERE m.mapping_id = ?1",
+          -1, &s, NULL) != SQLITE_OK)
+    return NULL;
+  sqlite3_bind_int64(s, 1, mapping_id);
+  char *out = NULL;
+  if (sqlite3_step(s) == SQLITE_ROW) {
+    json_t *o = json_object();
+    const char *keys[] = {"key", "query_vendor", "query", "ref_vendor", "ref", "status",
+                          "origin", "score", "by", "at", "comment", "flag"};
+    for (int i = 0; i < 12; i++) {
+      int t = sqlite3_column_type(s, i);
+      json_t *v = t == SQLITE_NULL    ? json_null()
+                  : t == SQLITE_FLOAT ? json_real(sqlite3_column_double(s, i))
+                  : t == SQLITE_INTEGER
+                      ? json_integer(sqlite3_column_int64(s, i))
+                      : json_string((const char *)sqlite3_column_text(s, i));
+      json_object_set_new(o, keys[i], v ? v : json_null());
+    }
+    out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+  }
+  sqlite3_finalize(s);
+  return out;
+}
+
+typedef struct field_facts {
+  int64_t id;
+  char vendor[128], fid[256], role[16], status[16];
+} field_facts;
+
+static fm_rc load_field(fm_store *st, int64_t id, field_facts *f, const char *what,
+                        fm_error *err) {
+  sqlite3_stmt *s;
+  fm_rc rc = fm_store_prepare(
+      st, "SELECT vendor, id, role, status FROM fields WHERE field_id = ?1", &s, err);
+  if (rc) return rc;
+  sqlite3_bind_int64(s, 1, id);
+  int step = sqlite3_step(s);
+  if (step == SQLITE_ROW) {
+    f->id = id;
+    snprintf(f->vendor, sizeof f->vendor, "%s", sqlite3_column_text(s, 0));
+    snprintf(f->fid, sizeof f->fid, "%s", sqlite3_column_text(s, 1));
+    snprintf(f->role, sizeof f->role, "%s", sqlite3_column_text(s, 2));
+    snprintf(f->status, sizeof f->status, "%s", sqlite3_column_text(s, 3));
+  }
+  sqlite3_finalize(s);
+  if (step == SQLITE_DONE)
+    return fm_error_set(err, FM_ERR_NOTFOUND, "%s field #%lld is not in the store", what,
+                        (long long)id);
+  if (step != SQLITE_ROW) return fm_store_steperr(st, step, err, "read field");
+  return FM_OK;
+}
+
+/* Run one UPDATE/INSERT with up to 8 text/int parameters already bound. */
+static fm_rc step_done(fm_store *st, sqlite3_stmt *s, const char *what, fm_error *err) {
+  int step = fm_store_step(st, s);
+  sqlite3_finalize(s);
+  if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, what);
+  return FM_OK;
+}
+
+/* Change one row's status with an audit row (before/after). */
+static fm_rc set_status(fm_store *st, int64_t mapping_id, const char *key,
+                        const char *status, const char *action, const fm_decision *d,
+                        const char *now, fm_error *err) {
+  char *before = row_json(st, mapping_id);
+  sqlite3_stmt *s;
+  fm_rc rc = fm_store_prepare(st,
+                              "UPDATE mappings SET status = ?2, decided_by = ?3,"
+                              " decided_at = ?4 WHERE mapping_id = ?1",
+                              &s, err);
+  if (rc) {
+    free(before);
+    return rc;
+  }
+  sqlite3_bind_int64(s, 1, mapping_id);
+  sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 3, d->actor ? d->actor : "", -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 4, now, -1, SQLITE_STATIC);
+  rc = step_done(st, s, "update mapping", err);
+  if (rc == FM_OK) {
+    char *after = row_json(st, mapping_id);
+    rc = fm_store_audit(st, d->actor, action, "mapping", key, before, after, err);
+    free(after);
+  }
+  free(before);
+  return rc;
+}
+
+typedef struct decide_ctx {
+  const fm_decision *d;
+  int64_t mapping_id;
+} decide_ctx;
+
+static fm_rc decide_body(fm_store *st, void *vctx, fm_error *err) {
+  decide_ctx *c = vctx;
+  const fm_decision *d = c->d;
+  field_facts q, r;
+  fm_rc rc;
+  if ((rc = load_field(st, d->query_field, &q, "query", err)) ||
+      (rc = load_field(st, d->ref_field, &r, "reference", err)))
+    return rc;
+  if (strcmp(q.role, "query"))
+    return fm_error_set(err, FM_ERR_ARG, "%s %s is a reference field, not a query field",
+                        q.vendor, q.fid);
+  if (strcmp(r.role, "reference"))
+    return fm_error_set(err, FM_ERR_ARG, "%s %s is a query field, not a reference field",
+                        r.vendor, r.fid);
+  if (d->status != FM_MAP_PROPOSED && d->status != FM_MAP_ACCEPTED &&
+      d->status != FM_MAP_REJECTED)
+    return fm_error_set(err, FM_ERR_ARG, "a decision is proposed, accepted or rejected");
+
+  char now[32];
+  fm_store_now(now, sizeof now);
+  char key[20];
+  fm_store_mapping_key(q.vendor, q.fid, r.vendor, r.fid, key);
+
+  /* The field's accepted mapping now (0 = none). */
+  sqlite3_stmt *s;
+  if ((rc = fm_store_prepare(st,
+                             "SELECT mapping_id, mapping_key FROM mappings"
+                             " WHERE query_field_id = ?1 AND status = 'accepted'",
+                             &s, err)))
+    return rc;
+  sqlite3_bind_int64(s, 1, q.id);
+  int64_t accepted = 0;
+  char accepted_key[20] = "";
+  int step = sqlite3_step(s);
+  if (step == SQLITE_ROW) {
+    accepted = sqlite3_column_int64(s, 0);
+    snprintf(accepted_key, sizeof accepted_key, "%s", sqlite3_column_text(s, 1));
+  }
+  sqlite3_finalize(s);
+  if (step != SQLITE_ROW && step != SQLITE_DONE)
+    return fm_store_steperr(st, step, err, "read accepted mapping");
+  if (d->expect_accepted >= 0 && d->expect_accepted != accepted)
+    return fm_error_set(err, FM_ERR_CONFLICT,
+                        "%s: its accepted mapping changed since it was read (expected "
+                        "#%lld, now #%lld); reload and decide again",
+                        q.fid, (long long)d->expect_accepted, (long long)accepted);
+
+  /* The pair's row, if any. */
+  if ((rc = fm_store_prepare(st,
+                             "SELECT mapping_id, status FROM mappings"
+                             " WHERE query_field_id = ?1 AND ref_field_id = ?2",
+                             &s, err)))
+    return rc;
+  sqlite3_bind_int64(s, 1, q.id);
+  sqlite3_bind_int64(s, 2, r.id);
+  int64_t mid = 0;
+  char old_status[16] = "";
+  step = sqlite3_step(s);
+  if (step == SQLITE_ROW) {
+    mid = sqlite3_column_int64(s, 0);
+    snprintf(old_status, sizeof old_status, "%s", sqlite3_column_text(s, 1));
+  }
+  sqlite3_finalize(s);
+  if (step != SQLITE_ROW && step != SQLITE_DONE)
+    return fm_store_steperr(st, step, err, "read mapping");
+
+  const char *status = fm_map_status_name(d->status);
+  if (d->status == FM_MAP_PROPOSED && mid &&
+      (!strcmp(old_status, "accepted") || !strcmp(old_status, "rejected")))
+    return fm_error_set(err, FM_ERR_CONFLICT,
+                        "%s -> %s was already %s by an analyst; a proposal does not "
+                        "override that",
+                        q.fid, r.fid, old_status);
+
+  /* Accepting supersedes the field's other accepted mapping and its open
+   * proposals. */
+  if (d->status == FM_MAP_ACCEPTED) {
+    if (accepted && accepted != mid &&
+        (rc = set_status(st, accepted, accepted_key, "superseded", "supersede", d, now, err)))
+      return rc;
+    /* In chunks: each pass supersedes what it read, so the next finds the
+     * rest. */
+    for (int n = 64; n == 64;) {
+      if ((rc = fm_store_prepare(st,
+                                 "SELECT mapping_id, mapping_key FROM mappings"
+                                 " WHERE query_field_id = ?1 AND status = 'proposed'"
+                                 " AND ref_field_id <> ?2 LIMIT 64",
+                                 &s, err)))
+        return rc;
+      sqlite3_bind_int64(s, 1, q.id);
+      sqlite3_bind_int64(s, 2, r.id);
+      int64_t ids[64];
+      char keys[64][20];
+      n = 0;
+      while (n < 64 && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        ids[n] = sqlite3_column_int64(s, 0);
+        snprintf(keys[n], sizeof keys[n], "%s", sqlite3_column_text(s, 1));
+        n++;
+      }
+      sqlite3_finalize(s);
+      for (int i = 0; i < n; i++)
+        if ((rc = set_status(st, ids[i], keys[i], "superseded", "supersede", d, now, err)))
+          return rc;
+    }
+  }
+
+  char *before = mid ? row_json(st, mid) : NULL;
+  if (mid) {
+    rc = fm_store_prepare(st,
+                          "UPDATE mappings SET status = ?2, decided_by = ?3,"
+                          " decided_at = ?4, comment = CASE WHEN ?5 IS NULL THEN comment"
+                          " ELSE ?5 END, score = COALESCE(?6, score),"
+                          " batch_run_id = COALESCE(?7, batch_run_id),"
+                          " flag = CASE WHEN ?2 = 'proposed' THEN flag ELSE NULL END"
+                          " WHERE mapping_id = ?1",
+                          &s, err);
+    if (!rc) sqlite3_bind_int64(s, 1, mid);
+  } else {
+    rc = fm_store_prepare(st,
+                          "INSERT INTO mappings(mapping_key, query_field_id, ref_field_id,"
+                          " status, decided_by, decided_at, comment, score, batch_run_id,"
+                          " origin, created_at)"
+                          " VALUES (?8, ?9, ?10, ?2, ?3, ?4, COALESCE(?5, ''), ?6, ?7,"
+                          " ?11, ?4)",
+                          &s, err);
+    if (!rc) {
+      sqlite3_bind_text(s, 8, key, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(s, 9, q.id);
+      sqlite3_bind_int64(s, 10, r.id);
+      sqlite3_bind_text(s, 11, d->origin ? d->origin : "analyst", -1, SQLITE_STATIC);
+    }
+  }
+  if (rc) {
+    free(before);
+    return rc;
+  }
+  sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 3, d->actor ? d->actor : "", -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 4, now, -1, SQLITE_STATIC);
+  if (d->comment) sqlite3_bind_text(s, 5, d->comment, -1, SQLITE_STATIC);
+  if (!isnan(d->score)) sqlite3_bind_double(s, 6, d->score);
+  if (d->batch_run > 0) sqlite3_bind_int64(s, 7, d->batch_run);
+  if ((rc = step_done(st, s, mid ? "update mapping" : "insert mapping", err))) {
+    free(before);
+    return rc;
+  }
+  if (!mid) mid = sqlite3_last_insert_rowid(st->db);
+  char *after = row_json(st, mid);
+  const char *action = d->status == FM_MAP_ACCEPTED   ? "accept"
+                       : d->status == FM_MAP_REJECTED ? "reject"
+                                                      : "propose";
+  rc = fm_store_audit(st, d->actor, action, "mapping", key, before, after, err);
+  free(before);
+  free(after);
+  if (rc) return rc;
+
+  /* The review queue follows the field's state: accepted resolves it; an
+   * accepted mapping rejected puts the field back in the queue. */
+  if (d->status == FM_MAP_ACCEPTED) {
+    if ((rc = fm_store_prepare(st,
+                               "UPDATE review_queue SET resolved_at = ?2, resolved_by = ?3"
+                               " WHERE query_field_id = ?1 AND resolved_at IS NULL",
+                               &s, err)))
+      return rc;
+    sqlite3_bind_int64(s, 1, q.id);
+    sqlite3_bind_text(s, 2, now, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, d->actor ? d->actor : "", -1, SQLITE_STATIC);
+    if ((rc = step_done(st, s, "resolve review queue", err))) return rc;
+  } else if (d->status == FM_MAP_REJECTED && accepted == mid) {
+    if ((rc = fm_store_prepare(
+             st,
+             "INSERT INTO review_queue(query_field_id, reason, uncertainty, queued_at)"
+             " VALUES (?1, 'accepted_rejected', 1.0, ?2)"
+             " ON CONFLICT(query_field_id) DO UPDATE SET resolved_at = NULL,"
+             " resolved_by = NULL, reason = 'accepted_rejected', queued_at = ?2",
+             &s, err)))
+      return rc;
+    sqlite3_bind_int64(s, 1, q.id);
+    sqlite3_bind_text(s, 2, now, -1, SQLITE_STATIC);
+    if ((rc = step_done(st, s, "requeue field", err))) return rc;
+  }
+  c->mapping_id = mid;
+  return FM_OK;
+}
+
+fm_rc fm_store_decide(fm_store *st, const fm_decision *d, int64_t *mapping_id,
+                      fm_error *err) {
+  decide_ctx c = {.d = d};
+  fm_rc rc = fm_store_tx(st, decide_body, &c, err);
+  if (rc == FM_OK && mapping_id) *mapping_id = c.mapping_id;
+  return rc;
+}

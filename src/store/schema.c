@@ -1,0 +1,150 @@
+/* schema.c: the store's schema as forward-only migrations.
+ *
+ * Migration i (1-based) takes a database from user_version i-1 to i; each
+ * runs in its own transaction together with the user_version bump.  Never
+ * edit a migration that has shipped: add the next one.  docs/store.md
+ * describes the tables. */
+#include "store_internal.h"
+
+/* Timestamps are UTC ISO-8601 with milliseconds, so text order is time
+ * order and "changed since" filters are string comparisons. */
+#define NOW "(strftime('%Y-%m-%dT%H:%M:%fZ','now'))"
+
+static const char *const migration_1 =
+    /* One row per imported version of a vendor dictionary. */
+    "CREATE TABLE dictionaries ("
+    "  dict_id     INTEGER PRIMARY KEY,"
+    "  vendor      TEXT NOT NULL,"
+    "  source      TEXT NOT NULL,"
+    "  role        TEXT NOT NULL CHECK (role IN ('query','reference')),"
+    "  version     INTEGER NOT NULL,"
+    "  checksum    TEXT NOT NULL,"
+    "  n_fields    INTEGER NOT NULL,"
+    "  imported_at TEXT NOT NULL DEFAULT " NOW ","
+    "  imported_by TEXT NOT NULL DEFAULT '',"
+    "  UNIQUE (vendor, source, version));"
+    /* A field of either vendor; (vendor, id) is its identity across
+     * dictionary versions.  Removed fields stay (mappings point at them). */
+    "CREATE TABLE fields ("
+    "  field_id     INTEGER PRIMARY KEY,"
+    "  vendor       TEXT NOT NULL,"
+    "  id           TEXT NOT NULL,"
+    "  role         TEXT NOT NULL CHECK (role IN ('query','reference')),"
+    "  name         TEXT NOT NULL DEFAULT '',"
+    "  description  TEXT NOT NULL DEFAULT '',"
+    "  type         TEXT NOT NULL DEFAULT '',"
+    "  category     TEXT NOT NULL DEFAULT '',"
+    "  dict_id      INTEGER NOT NULL REFERENCES dictionaries(dict_id),"
+    "  content_hash TEXT NOT NULL,"
+    "  status       TEXT NOT NULL DEFAULT 'active'"
+    "               CHECK (status IN ('active','removed')),"
+    "  updated_at   TEXT NOT NULL DEFAULT " NOW ","
+    "  UNIQUE (vendor, id));"
+    "CREATE INDEX fields_role_id ON fields(role, id);"
+    /* A model file used by a batch run. */
+    "CREATE TABLE model_runs ("
+    "  model_run_id   INTEGER PRIMARY KEY,"
+    "  model_path     TEXT NOT NULL,"
+    "  model_checksum TEXT NOT NULL,"
+    "  model_name     TEXT NOT NULL DEFAULT '',"
+    "  config         TEXT NOT NULL DEFAULT '{}',"
+    "  created_at     TEXT NOT NULL DEFAULT " NOW ");"
+    /* A batch mapping run and its parts (keyed by run and batch number). */
+    "CREATE TABLE batch_runs ("
+    "  batch_run_id INTEGER PRIMARY KEY,"
+    "  model_run_id INTEGER NOT NULL REFERENCES model_runs(model_run_id),"
+    "  status       TEXT NOT NULL DEFAULT 'running'"
+    "               CHECK (status IN ('running','succeeded','failed')),"
+    "  params       TEXT NOT NULL DEFAULT '{}',"
+    "  n_fields     INTEGER NOT NULL DEFAULT 0,"
+    "  n_batches    INTEGER NOT NULL DEFAULT 0,"
+    "  started_at   TEXT NOT NULL DEFAULT " NOW ","
+    "  finished_at  TEXT,"
+    "  started_by   TEXT NOT NULL DEFAULT '',"
+    "  error        TEXT);"
+    "CREATE TABLE batch_parts ("
+    "  batch_run_id INTEGER NOT NULL REFERENCES batch_runs(batch_run_id),"
+    "  part_no      INTEGER NOT NULL,"
+    "  n_in         INTEGER NOT NULL,"
+    "  n_proposed   INTEGER NOT NULL,"
+    "  n_queued     INTEGER NOT NULL,"
+    "  n_curated    INTEGER NOT NULL,"
+    "  n_failed     INTEGER NOT NULL,"
+    "  finished_at  TEXT NOT NULL DEFAULT " NOW ","
+    "  PRIMARY KEY (batch_run_id, part_no));"
+    /* Ranked candidates a batch run computed for a query field. */
+    "CREATE TABLE candidates ("
+    "  batch_run_id   INTEGER NOT NULL REFERENCES batch_runs(batch_run_id),"
+    "  query_field_id INTEGER NOT NULL REFERENCES fields(field_id),"
+    "  rank           INTEGER NOT NULL CHECK (rank >= 1),"
+    "  ref_field_id   INTEGER NOT NULL REFERENCES fields(field_id),"
+    "  score          REAL NOT NULL,"
+    "  model_run_id   INTEGER NOT NULL REFERENCES model_runs(model_run_id),"
+    "  PRIMARY KEY (batch_run_id, query_field_id, rank));"
+    "CREATE INDEX candidates_query ON candidates(query_field_id);"
+    /* One row per (query, reference) pair ever proposed or decided; its
+     * status moves, its history is in audit_log. */
+    "CREATE TABLE mappings ("
+    "  mapping_id     INTEGER PRIMARY KEY,"
+    "  mapping_key    TEXT NOT NULL UNIQUE,"
+    "  query_field_id INTEGER NOT NULL REFERENCES fields(field_id),"
+    "  ref_field_id   INTEGER NOT NULL REFERENCES fields(field_id),"
+    "  status         TEXT NOT NULL CHECK (status IN"
+    "                 ('proposed','accepted','rejected','superseded')),"
+    "  origin         TEXT NOT NULL DEFAULT 'model'"
+    "                 CHECK (origin IN ('model','analyst','import')),"
+    "  score          REAL,"
+    "  batch_run_id   INTEGER REFERENCES batch_runs(batch_run_id),"
+    "  decided_by     TEXT NOT NULL DEFAULT '',"
+    "  decided_at     TEXT NOT NULL DEFAULT " NOW ","
+    "  comment        TEXT NOT NULL DEFAULT '',"
+    "  flag           TEXT CHECK (flag IN ('field_changed','field_removed')),"
+    "  created_at     TEXT NOT NULL DEFAULT " NOW ","
+    "  UNIQUE (query_field_id, ref_field_id));"
+    "CREATE UNIQUE INDEX mappings_one_accepted ON mappings(query_field_id)"
+    "  WHERE status = 'accepted';"
+    "CREATE INDEX mappings_status ON mappings(status, decided_at);"
+    "CREATE INDEX mappings_ref ON mappings(ref_field_id);"
+    /* Query fields waiting for an analyst, most uncertain first. */
+    "CREATE TABLE review_queue ("
+    "  query_field_id INTEGER PRIMARY KEY REFERENCES fields(field_id),"
+    "  batch_run_id   INTEGER REFERENCES batch_runs(batch_run_id),"
+    "  reason         TEXT NOT NULL,"
+    "  top_score      REAL,"
+    "  margin         REAL,"
+    "  uncertainty    REAL NOT NULL,"
+    "  queued_at      TEXT NOT NULL DEFAULT " NOW ","
+    "  resolved_at    TEXT,"
+    "  resolved_by    TEXT);"
+    "CREATE INDEX review_queue_open ON review_queue(resolved_at, uncertainty);"
+    /* Append-only: who did what when, with the row before and after. */
+    "CREATE TABLE audit_log ("
+    "  audit_id   INTEGER PRIMARY KEY,"
+    "  at         TEXT NOT NULL DEFAULT " NOW ","
+    "  actor      TEXT NOT NULL,"
+    "  action     TEXT NOT NULL,"
+    "  entity     TEXT NOT NULL,"
+    "  entity_key TEXT NOT NULL,"
+    "  before     TEXT,"
+    "  after      TEXT);"
+    "CREATE INDEX audit_entity ON audit_log(entity, entity_key);"
+    "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log"
+    "  BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;"
+    "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
+    "  BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;";
+
+static const char *const migrations[] = {
+    migration_1,
+};
+
+int fm_store_nmigrations(void) {
+  return (int)(sizeof migrations / sizeof migrations[0]);
+}
+
+const char *fm_store_migration(int version) {
+  if (version < 1 || version > fm_store_nmigrations()) return NULL;
+  return migrations[version - 1];
+}
+
+_Static_assert(sizeof migrations / sizeof migrations[0] == FM_STORE_SCHEMA_VERSION,
+               "FM_STORE_SCHEMA_VERSION must equal the number of migrations");
