@@ -362,3 +362,48 @@ fm_rc fm_store_import_fields(fm_store *st, const char *source, fm_role role,
   if (rc == FM_OK && res) *res = c.res;
   return rc;
 }
+
+void fm_store_dict_label(const char *name, fm_role role, char *out, size_t n) {
+  snprintf(out, n, "%s:%s", name && *name ? name : "default", role_name(role));
+}
+
+fm_rc fm_store_import_set(fm_store *st, const char *name, fm_role role,
+                          const fm_fieldset *fs, const char *actor,
+                          fm_dict_result *total, fm_error *err) {
+  if (total) memset(total, 0, sizeof *total);
+  if (fs->n == 0)
+    return fm_error_set(err, FM_ERR_ARG, "%s: no %s fields to import", name,
+                        role_name(role));
+  /* Distinct vendors in first-appearance order. */
+  fm_strmap vendors;
+  fm_strmap_init(&vendors);
+  fm_rc rc = FM_OK;
+  for (size_t i = 0; i < fs->n && !rc; i++)
+    if (fm_strmap_put(&vendors, fs->v[i].vendor, strlen(fs->v[i].vendor), 0, NULL, NULL))
+      rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory importing %s", name);
+  for (size_t vi = 0; vi < fm_strmap_count(&vendors) && !rc; vi++) {
+    size_t vlen;
+    const char *vendor = fm_strmap_key(&vendors, vi, &vlen);
+    fm_fieldset part;
+    fm_fieldset_init(&part);
+    for (size_t i = 0; i < fs->n && !rc; i++)
+      if (strlen(fs->v[i].vendor) == vlen && !memcmp(fs->v[i].vendor, vendor, vlen) &&
+          fm_fieldset_add(&part, &fs->v[i]))
+        rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory importing %s", name);
+    fm_dict_result r;
+    if (!rc) rc = fm_store_import_fields(st, name, role, &part, actor, &r, err);
+    fm_fieldset_free(&part);
+    if (!rc && total) {
+      total->dict_id = r.dict_id;
+      if (r.version > total->version) total->version = r.version;
+      total->unchanged = vi == 0 ? r.unchanged : (total->unchanged && r.unchanged);
+      total->added += r.added;
+      total->changed += r.changed;
+      total->removed += r.removed;
+      total->kept += r.kept;
+      total->flagged += r.flagged;
+    }
+  }
+  fm_strmap_free(&vendors);
+  return rc;
+}

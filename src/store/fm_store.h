@@ -125,6 +125,20 @@ fm_rc fm_store_import_fields(fm_store *st, const char *source, fm_role role,
                              const fm_fieldset *fs, const char *actor,
                              fm_dict_result *res, fm_error *err);
 
+/* Import a field set that may mix vendors (a training config's reference
+ * or query side): one dictionary per vendor, each labelled `name` (the
+ * config/model name + ":query" or ":reference" by convention, see
+ * fm_store_dict_label), each in its own transaction.  *total (optional) sums
+ * the per-vendor results (version = the highest). */
+fm_rc fm_store_import_set(fm_store *st, const char *name, fm_role role,
+                          const fm_fieldset *fs, const char *actor,
+                          fm_dict_result *total, fm_error *err);
+
+/* The conventional dictionary label "<name>:query" / "<name>:reference"
+ * used by `fieldmatch import` and by batch runs for a config or model of
+ * that name; written into out (size n). */
+void fm_store_dict_label(const char *name, fm_role role, char *out, size_t n);
+
 /* The field_id of (vendor, id), or -1 when unknown.  vendor may be NULL:
  * then the id must be unique among fields of that role (role 0: any). */
 int64_t fm_store_field_id(fm_store *st, const char *vendor, const char *id,
