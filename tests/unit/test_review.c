@@ -302,7 +302,9 @@ static void test_conflicts(void) {
   CHECK(fm_review_apply(st, &sw, NULL, &e) == FM_ERR_ARG);
   CHECK(strstr(e.msg, "not a query field") != NULL);
   fm_error_init(&e);
-  CHECK(fm_review_show(st, rid(st, "ASK"), &(fm_field_view){0}, &e) == FM_ERR_ARG);
+  fm_field_view v; /* the caller frees a view also when show fails */
+  CHECK(fm_review_show(st, rid(st, "ASK"), &v, &e) == FM_ERR_ARG);
+  fm_field_view_free(&v);
   fm_store_close(st);
 }
 
