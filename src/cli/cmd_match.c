@@ -1,16 +1,38 @@
-/* cmd_match.c: fieldmatch match --model M [-k K] [--json] ID... | - */
+/* cmd_match.c: fieldmatch match --model M [--db D] [-k K] [--json] ID... | -
+ * With --db, curated first: a query field's accepted mapping is answered
+ * before the model's candidates and marked curated. */
 #include "cli.h"
+#include "fm_store.h"
 
+#include <math.h>
 #include <string.h>
 
 static const char *help =
-    "usage: fieldmatch match --model MODEL.fmm [-k K] [--json] FIELD... \n"
-    "       fieldmatch match --model MODEL.fmm [-k K] [--json] -   (ids on stdin)\n"
+    "usage: fieldmatch match --model MODEL.fmm [--db D] [-k K] [--json] FIELD... \n"
+    "       fieldmatch match --model MODEL.fmm [--db D] [-k K] [--json] -   (stdin)\n"
     "Ranks the reference fields for each query field id.  An id that is not a\n"
-    "query field of the model is matched as a bare mnemonic.\n";
+    "query field of the model is matched as a bare mnemonic.\n"
+    "With --db D, a field's accepted mapping in that database (see 'fieldmatch\n"
+    "review') comes first, marked curated (\"curated\": true in --json); the\n"
+    "model's candidates follow without repeating it.\n";
 
-static int one(fm_matcher *mt, const fm_model *m, const char *id, int k, int json,
-               fm_candidate *c) {
+/* The accepted mapping of query field id in st (borrowed into arena), or
+ * found = 0.  A field the store does not know has none; a store error is
+ * an error. */
+static int curated(fm_store *st, const char *vendor, const char *id, fm_arena *arena,
+                   fm_mapping_row *out, int *found) {
+  fm_error err;
+  fm_error_init(&err);
+  int64_t fid;
+  *found = 0;
+  fm_rc rc = fm_review_resolve(st, vendor, id, FM_ROLE_QUERY, &fid, &err);
+  if (rc == FM_ERR_NOTFOUND || rc == FM_ERR_ARG) return FM_EXIT_OK;
+  if (rc || fm_review_accepted(st, fid, arena, out, found, &err)) return fm_cli_fail(&err);
+  return FM_EXIT_OK;
+}
+
+static int one(fm_matcher *mt, const fm_model *m, fm_store *st, const char *id, int k,
+               int json, fm_candidate *c) {
   fm_error err;
   fm_error_init(&err);
   int n = 0;
@@ -18,14 +40,59 @@ static int one(fm_matcher *mt, const fm_model *m, const char *id, int k, int jso
   long qi = fm_model_find_query(m, id);
   fm_field q;
   if (qi >= 0) fm_model_query(m, (size_t)qi, &q);
+
+  /* Curated first: the accepted reference takes rank 1 and leaves the
+   * model's list; the model's own score for it is kept when it had one. */
+  fm_arena arena;
+  fm_arena_init(&arena);
+  fm_mapping_row cur;
+  int has_cur = 0;
+  float cur_score = NAN;
+  if (st && curated(st, qi >= 0 ? q.vendor : NULL, id, &arena, &cur, &has_cur)) {
+    fm_arena_free(&arena);
+    return FM_EXIT_FAIL;
+  }
+  if (has_cur) {
+    int w = 0;
+    for (int i = 0; i < n; i++) {
+      fm_field r;
+      fm_model_ref(m, c[i].ref, &r);
+      if (!strcmp(r.id, cur.ref.id) && !strcmp(r.vendor, cur.ref.vendor)) cur_score = c[i].score;
+      else if (w < k - 1) c[w++] = c[i];
+    }
+    n = w;
+  }
+  int base = has_cur ? 1 : 0; /* rank offset of the model's candidates */
+
   if (json) {
     printf("{\"field\": ");
     fm_cli_json_str(stdout, id);
     printf(", \"known\": %s, \"candidates\": [", qi >= 0 ? "true" : "false");
+    if (has_cur) {
+      printf("{\"rank\": 1, \"id\": ");
+      fm_cli_json_str(stdout, cur.ref.id);
+      printf(", \"name\": ");
+      fm_cli_json_str(stdout, cur.ref.name);
+      printf(", \"description\": ");
+      fm_cli_json_str(stdout, cur.ref.description);
+      printf(", \"type\": ");
+      fm_cli_json_str(stdout, cur.ref.type);
+      printf(", \"vendor\": ");
+      fm_cli_json_str(stdout, cur.ref.vendor);
+      if (isnan(cur_score)) printf(", \"score\": null");
+      else printf(", \"score\": %.4f", cur_score);
+      printf(", \"curated\": true, \"by\": ");
+      fm_cli_json_str(stdout, cur.by);
+      printf(", \"at\": ");
+      fm_cli_json_str(stdout, cur.at);
+      printf(", \"mapping_key\": ");
+      fm_cli_json_str(stdout, cur.key);
+      printf("}");
+    }
     for (int i = 0; i < n; i++) {
       fm_field r;
       fm_model_ref(m, c[i].ref, &r);
-      printf("%s{\"rank\": %d, \"id\": ", i ? ", " : "", i + 1);
+      printf("%s{\"rank\": %d, \"id\": ", i + base ? ", " : "", i + 1 + base);
       fm_cli_json_str(stdout, r.id);
       printf(", \"name\": ");
       fm_cli_json_str(stdout, r.name);
@@ -35,29 +102,36 @@ static int one(fm_matcher *mt, const fm_model *m, const char *id, int k, int jso
       fm_cli_json_str(stdout, r.type);
       printf(", \"vendor\": ");
       fm_cli_json_str(stdout, r.vendor);
-      printf(", \"score\": %.4f, \"components\": {\"title\": %.4f, \"full\": %.4f, "
+      printf(", \"score\": %.4f, %s\"components\": {\"title\": %.4f, \"full\": %.4f, "
              "\"chars\": %.4f, \"lsa\": %.4f, \"prior\": %.4f}}",
-             c[i].score, c[i].s_title, c[i].s_full, c[i].s_chars, c[i].s_lsa, c[i].s_prior);
+             c[i].score, st ? "\"curated\": false, " : "", c[i].s_title, c[i].s_full, c[i].s_chars, c[i].s_lsa, c[i].s_prior);
     }
     printf("]}\n");
   } else {
     printf("%s%s%s%s\n", id, qi >= 0 && q.name[0] ? " (" : "", qi >= 0 ? q.name : "",
            qi >= 0 && q.name[0] ? ")" : qi < 0 ? "  [not a known query field: matched as a mnemonic]" : "");
-    if (n == 0) printf("   no candidates (no known terms)\n");
+    if (n + base == 0) printf("   no candidates (no known terms)\n");
+    if (has_cur) {
+      char desc[61];
+      snprintf(desc, sizeof desc, "%s", cur.ref.description);
+      printf("   1. %-14s curated %-32.32s %s%s  (accepted by %s)\n", cur.ref.id, cur.ref.name,
+             desc, strlen(cur.ref.description) > 60 ? "..." : "", cur.by);
+    }
     for (int i = 0; i < n; i++) {
       fm_field r;
       fm_model_ref(m, c[i].ref, &r);
       char desc[61];
       snprintf(desc, sizeof desc, "%s", r.description);
-      printf("  %2d. %-14s %6.3f  %-32.32s %s%s\n", i + 1, r.id, c[i].score, r.name, desc,
-             strlen(r.description) > 60 ? "..." : "");
+      printf("  %2d. %-14s %6.3f  %-32.32s %s%s\n", i + 1 + base, r.id, c[i].score, r.name,
+             desc, strlen(r.description) > 60 ? "..." : "");
     }
   }
+  fm_arena_free(&arena);
   return FM_EXIT_OK;
 }
 
 int fm_cmd_match(int argc, char **argv) {
-  const char *model = NULL;
+  const char *model = NULL, *db = NULL;
   int k = 10, json = 0, from_stdin = 0;
   const char **ids = fm_calloc((size_t)argc, sizeof *ids);
   int nids = 0;
@@ -71,6 +145,8 @@ int fm_cmd_match(int argc, char **argv) {
       return FM_EXIT_OK;
     } else if ((v = fm_cli_opt(argc, argv, &i, "--model", &missing))) {
       model = v;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--db", &missing))) {
+      db = v;
     } else if ((v = fm_cli_opt(argc, argv, &i, "-k", &missing))) {
       long kv = fm_cli_int(v);
       if (kv < 1 || kv > 1000) {
@@ -98,13 +174,25 @@ int fm_cmd_match(int argc, char **argv) {
     fm_free(ids);
     return fm_cli_usage("match", "give field ids, or - to read them from stdin");
   }
+  fm_error err;
+  fm_error_init(&err);
+  /* Read-only: looking answers up must never migrate or lock anything. */
+  fm_store *st = NULL;
+  if (db) {
+    fm_store_opts o;
+    fm_store_opts_default(&o);
+    o.readonly = 1;
+    if (fm_store_open(db, &o, &st, &err)) {
+      fm_free(ids);
+      return fm_cli_fail(&err);
+    }
+  }
   fm_model *m = fm_cli_open_model(model);
   if (!m) {
+    fm_store_close(st);
     fm_free(ids);
     return FM_EXIT_FAIL;
   }
-  fm_error err;
-  fm_error_init(&err);
   fm_matcher *mt;
   fm_candidate *c = fm_calloc((size_t)k, sizeof *c);
   int status = FM_EXIT_OK;
@@ -112,9 +200,10 @@ int fm_cmd_match(int argc, char **argv) {
     fm_free(c);
     fm_free(ids);
     fm_model_close(m);
+    fm_store_close(st);
     return fm_cli_fail(&err);
   }
-  for (int i = 0; i < nids && status == FM_EXIT_OK; i++) status = one(mt, m, ids[i], k, json, c);
+  for (int i = 0; i < nids && status == FM_EXIT_OK; i++) status = one(mt, m, st, ids[i], k, json, c);
   if (from_stdin) {
     char line[4096];
     while (status == FM_EXIT_OK && fgets(line, sizeof line, stdin)) {
@@ -122,12 +211,13 @@ int fm_cmd_match(int argc, char **argv) {
       char *s = line;
       while (*s == ' ' || *s == '\t') s++;
       if (!*s) continue;
-      status = one(mt, m, s, k, json, c);
+      status = one(mt, m, st, s, k, json, c);
     }
   }
   fm_matcher_free(mt);
   fm_free(c);
   fm_free(ids);
   fm_model_close(m);
+  fm_store_close(st);
   return status;
 }

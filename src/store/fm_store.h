@@ -186,6 +186,168 @@ fm_rc fm_store_decide(fm_store *st, const fm_decision *d, int64_t *mapping_id,
 void fm_store_mapping_key(const char *qvendor, const char *qid,
                           const char *rvendor, const char *rid, char out[20]);
 
+/* ==== review: the analyst workflow (review.c) ============================
+ * Reads return plain structs whose strings live in the struct's own arena
+ * (freed by the matching *_free), so front ends (CLI, HTTP) print or serve
+ * them; fm_review_*_json build jansson objects from them (caller owns the
+ * json_t, json_decref).  Writes go through fm_store_decide. */
+
+struct json_t; /* jansson's json_t, forward-declared to keep this header light */
+
+/* A field as stored (strings borrowed from the owning result's arena; none
+ * is NULL). */
+typedef struct fm_field_row {
+  int64_t field_id;
+  const char *vendor, *id, *role, *name, *description, *type, *category;
+  const char *status; /* "active" or "removed" */
+} fm_field_row;
+
+/* A mapping row with both of its fields.  flag may be NULL; score is NAN
+ * when the mapping has none. */
+typedef struct fm_mapping_row {
+  int64_t mapping_id;
+  const char *key;
+  fm_field_row query, ref;
+  fm_map_status status;
+  const char *origin, *by, *at, *comment, *flag;
+  double score;
+  int64_t batch_run; /* 0 when not from a batch run */
+} fm_mapping_row;
+
+/* Resolve a field id given on a command line or in a URL.  vendor may be
+ * NULL (then id must name one field of that role).  Errors, each naming
+ * the id: FM_ERR_NOTFOUND (no such field), FM_ERR_ARG (it exists only in
+ * the other role: "X is a reference field, not a query field"; or it is
+ * ambiguous: the message lists the vendors to choose from). */
+fm_rc fm_review_resolve(fm_store *st, const char *vendor, const char *id,
+                        fm_role role, int64_t *field_id, fm_error *err);
+
+/* -- the open review queue -- */
+typedef struct fm_queue_item {
+  fm_field_row query;
+  const char *reason, *queued_at;
+  double uncertainty, top_score, margin; /* NAN when unknown */
+  int64_t batch_run;                     /* 0 when none */
+  int has_top;                           /* top: the field's rank-1 candidate */
+  fm_field_row top;                      /* from its latest batch run */
+  double top_cand_score;
+} fm_queue_item;
+
+typedef struct fm_queue_page {
+  fm_queue_item *v;
+  size_t n;
+  int64_t total; /* open entries in all */
+  fm_arena arena;
+} fm_queue_page;
+
+/* Open queue entries, most uncertain first (uncertainty descending, then
+ * oldest first, then field), rows [offset, offset + limit).  limit 0 = all.
+ * Caller owns *out (fm_queue_page_free), also on failure. */
+fm_rc fm_review_queue(fm_store *st, size_t limit, size_t offset, fm_queue_page *out,
+                      fm_error *err);
+void fm_queue_page_free(fm_queue_page *p);
+
+/* -- one query field -- */
+typedef struct fm_review_cand {
+  int rank;
+  double score;
+  fm_field_row ref;
+  fm_map_status status; /* of the (field, ref) mapping; 0 when there is none */
+} fm_review_cand;
+
+typedef struct fm_field_view {
+  fm_field_row field;
+  int64_t batch_run;       /* the latest batch run with candidates; 0 = none */
+  fm_review_cand *cands;   /* its ranked candidates */
+  size_t ncands;
+  fm_mapping_row *decisions; /* every mapping row of the field, newest first */
+  size_t ndecisions;
+  const fm_mapping_row *accepted; /* into decisions[], NULL when none */
+  int queued;              /* an open review queue entry */
+  const char *queue_reason; /* NULL unless queued */
+  fm_arena arena;
+} fm_field_view;
+
+/* The view of query field `query_field` (a fields.field_id) an analyst
+ * decides from, read in one snapshot.  Caller owns *out (fm_field_view_free),
+ * also on failure. */
+fm_rc fm_review_show(fm_store *st, int64_t query_field, fm_field_view *out,
+                     fm_error *err);
+void fm_field_view_free(fm_field_view *v);
+
+/* The accepted mapping of a query field (for curated-first lookups).
+ * *found = 0 when it has none.  Strings are copied into `arena` (the
+ * caller's). */
+fm_rc fm_review_accepted(fm_store *st, int64_t query_field, fm_arena *arena,
+                         fm_mapping_row *out, int *found, fm_error *err);
+
+/* -- history -- */
+typedef struct fm_audit_row {
+  int64_t audit_id;
+  const char *at, *actor, *action, *entity, *entity_key;
+  const char *before, *after; /* JSON texts, NULL when absent */
+} fm_audit_row;
+
+typedef struct fm_audit_list {
+  fm_audit_row *v;
+  size_t n;
+  fm_arena arena;
+} fm_audit_list;
+
+/* The audit rows of every mapping of a query field, oldest first.  Caller
+ * owns *out (fm_audit_list_free), also on failure. */
+fm_rc fm_review_history(fm_store *st, int64_t query_field, fm_audit_list *out,
+                        fm_error *err);
+void fm_audit_list_free(fm_audit_list *l);
+
+/* -- decisions -- */
+typedef enum fm_review_action {
+  FM_REVIEW_ACCEPT = 1, /* accept a candidate or a proposed mapping */
+  FM_REVIEW_REJECT,     /* reject a pair (a candidate, a proposal, the accepted one) */
+  FM_REVIEW_PICK,       /* accept any reference field of the store */
+  FM_REVIEW_COMMENT     /* append a comment to an existing mapping */
+} fm_review_action;
+
+typedef struct fm_review_req {
+  fm_review_action action;
+  int64_t query_field, ref_field; /* fields.field_id (fm_review_resolve) */
+  const char *by;                 /* who; required */
+  const char *comment;            /* may be NULL (required for COMMENT) */
+  /* Optimistic check: when >= 0, fail with FM_ERR_CONFLICT unless the
+   * field's accepted reference is this field_id (0 = none accepted). */
+  int64_t expect_ref;
+} fm_review_req;
+
+/* Apply one analyst action in one transaction: checks, then
+ * fm_store_decide (or the comment update), each with its audit row.
+ * ACCEPT of a reference that is neither a candidate of the field nor in a
+ * mapping row fails with FM_ERR_ARG (use PICK); COMMENT on a pair with no
+ * mapping row is FM_ERR_NOTFOUND.  On failure nothing is changed.
+ * *mapping_id (optional) receives the row's id. */
+fm_rc fm_review_apply(fm_store *st, const fm_review_req *req, int64_t *mapping_id,
+                      fm_error *err);
+
+/* -- training pairs -- */
+enum { FM_EXPORT_ACCEPTED = 1, FM_EXPORT_REJECTED = 2 };
+
+/* Write decisions as TSV to fp: the header
+ * "query_id\treference_id\tstatus\tby\tat", then one row per mapping whose
+ * status is in `which` (FM_EXPORT_* bits), ordered by query id, reference
+ * id.  fm_pairs_load reads the first two columns of every row as a
+ * positive pair, so only an accepted-only file is fit for train_pairs.
+ * Tabs and line breaks inside `by` become spaces.  *nrows optional. */
+fm_rc fm_review_export_pairs(fm_store *st, FILE *fp, unsigned which, size_t *nrows,
+                             fm_error *err);
+
+/* -- JSON views (for --json and the HTTP server); NULL on allocation
+ * failure; caller owns the result (json_decref). -- */
+struct json_t *fm_review_field_json(const fm_field_row *f);
+struct json_t *fm_review_mapping_json(const fm_mapping_row *m);
+struct json_t *fm_review_queue_json(const fm_queue_page *p);
+struct json_t *fm_review_view_json(const fm_field_view *v);
+struct json_t *fm_review_history_json(const fm_audit_list *l);
+/* ==== end review ========================================================= */
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,770 @@
+/* review.c: the analyst review workflow over the store: the open queue, one
+ * field's view (candidates side by side with decisions), its history, the
+ * accepted mapping for curated-first lookups, analyst actions (through
+ * fm_store_decide, the one write path) and the export of decisions as
+ * training pairs.
+ *
+ * Every read result owns an arena holding its strings; a failed read still
+ * leaves the result freeable.  Reads that take several statements run in
+ * one read transaction so they see one snapshot. */
+#include "store_internal.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The columns of a field, in the order read_field expects; `a` is the
+ * table alias. */
+#define FIELD_COLS(a)                                                              \
+  a ".field_id, " a ".vendor, " a ".id, " a ".role, " a ".name, " a ".description, " \
+  a ".type, " a ".category, " a ".status"
+#define NFIELD_COLS 9
+
+/* Copy column i into the arena: NULL for SQL NULL when nullable, else ""
+ * for NULL.  Returns -1 on allocation failure. */
+static int col_str(fm_arena *a, sqlite3_stmt *s, int i, int nullable, const char **out) {
+  const unsigned char *t = sqlite3_column_text(s, i);
+  if (!t) {
+    if (sqlite3_errcode(sqlite3_db_handle(s)) == SQLITE_NOMEM) return -1;
+    *out = nullable ? NULL : "";
+    return 0;
+  }
+  *out = fm_arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(s, i));
+  return *out ? 0 : -1;
+}
+
+static double col_real(sqlite3_stmt *s, int i) {
+  return sqlite3_column_type(s, i) == SQLITE_NULL ? NAN : sqlite3_column_double(s, i);
+}
+
+/* Read FIELD_COLS starting at column c0. */
+static int read_field(fm_arena *a, sqlite3_stmt *s, int c0, fm_field_row *f) {
+  f->field_id = sqlite3_column_int64(s, c0);
+  return col_str(a, s, c0 + 1, 0, &f->vendor) || col_str(a, s, c0 + 2, 0, &f->id) ||
+                 col_str(a, s, c0 + 3, 0, &f->role) || col_str(a, s, c0 + 4, 0, &f->name) ||
+                 col_str(a, s, c0 + 5, 0, &f->description) ||
+                 col_str(a, s, c0 + 6, 0, &f->type) ||
+                 col_str(a, s, c0 + 7, 0, &f->category) ||
+                 col_str(a, s, c0 + 8, 0, &f->status)
+             ? -1
+             : 0;
+}
+
+/* The columns of a mapping row with both fields, in read_mapping's order. */
+#define MAPPING_SELECT                                                              \
+  "SELECT m.mapping_id, m.mapping_key, m.status, m.origin, m.decided_by,"           \
+  " m.decided_at, m.comment, m.flag, m.score, m.batch_run_id, " FIELD_COLS("q") ", " \
+  FIELD_COLS("r")                                                                   \
+  " FROM mappings m JOIN fields q ON q.field_id = m.query_field_id"                 \
+  " JOIN fields r ON r.field_id = m.ref_field_id"
+
+static int read_mapping(fm_arena *a, sqlite3_stmt *s, fm_mapping_row *m) {
+  const char *status;
+  m->mapping_id = sqlite3_column_int64(s, 0);
+  if (col_str(a, s, 1, 0, &m->key) || col_str(a, s, 2, 0, &status) ||
+      col_str(a, s, 3, 0, &m->origin) || col_str(a, s, 4, 0, &m->by) ||
+      col_str(a, s, 5, 0, &m->at) || col_str(a, s, 6, 0, &m->comment) ||
+      col_str(a, s, 7, 1, &m->flag))
+    return -1;
+  int st = fm_map_status_parse(status);
+  m->status = st > 0 ? (fm_map_status)st : FM_MAP_PROPOSED;
+  m->score = col_real(s, 8);
+  m->batch_run = sqlite3_column_int64(s, 9); /* NULL reads as 0 */
+  return read_field(a, s, 10, &m->query) || read_field(a, s, 10 + NFIELD_COLS, &m->ref)
+             ? -1
+             : 0;
+}
+
+static fm_rc nomem(fm_error *err, const char *what) {
+  return fm_error_set(err, FM_ERR_NOMEM, "out of memory reading %s", what);
+}
+
+/* A read snapshot: BEGIN when no transaction is open (then *began = 1). */
+static fm_rc read_begin(fm_store *st, int *began, fm_error *err) {
+  *began = 0;
+  if (!sqlite3_get_autocommit(st->db)) return FM_OK;
+  if (sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+    return fm_store_sqlerr(st, err, "begin read");
+  *began = 1;
+  return FM_OK;
+}
+
+static void read_end(fm_store *st, int began) {
+  if (began && !sqlite3_get_autocommit(st->db))
+    sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+}
+
+/* ---- resolving ids -------------------------------------------------------- */
+
+static const char *role_name(fm_role r) {
+  return r == FM_ROLE_QUERY ? "query" : "reference";
+}
+
+fm_rc fm_review_resolve(fm_store *st, const char *vendor, const char *id, fm_role role,
+                        int64_t *field_id, fm_error *err) {
+  *field_id = 0;
+  if (!id || !*id) return fm_error_set(err, FM_ERR_ARG, "empty %s field id", role_name(role));
+  sqlite3_stmt *s;
+  fm_rc rc = fm_store_prepare(st,
+                              "SELECT field_id, vendor, role FROM fields WHERE id = ?1"
+                              " AND (?2 IS NULL OR vendor = ?2) ORDER BY vendor",
+                              &s, err);
+  if (rc) return rc;
+  sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+  if (vendor) sqlite3_bind_text(s, 2, vendor, -1, SQLITE_STATIC);
+  /* Matches of the wanted role (their vendors listed for an ambiguity), and
+   * whether the id exists in the other role. */
+  fm_buf vendors;
+  fm_buf_init(&vendors);
+  int nrole = 0, nother = 0, step;
+  int64_t found = 0;
+  while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *v = (const char *)sqlite3_column_text(s, 1);
+    if (!strcmp((const char *)sqlite3_column_text(s, 2), role_name(role))) {
+      found = sqlite3_column_int64(s, 0);
+      if ((nrole++ && fm_buf_puts(&vendors, ", ")) || fm_buf_puts(&vendors, v ? v : "")) {
+        rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory resolving %s", id);
+        break;
+      }
+    } else {
+      nother++;
+    }
+  }
+  sqlite3_finalize(s);
+  if (!rc && step != SQLITE_DONE) rc = fm_store_steperr(st, step, err, "look up field");
+  if (!rc) {
+    const char *other = role == FM_ROLE_QUERY ? "reference" : "query";
+    if (nrole == 1)
+      *field_id = found;
+    else if (nrole > 1)
+      rc = fm_error_set(err, FM_ERR_ARG,
+                        "%s field '%s' is ambiguous: vendors %s (choose one with "
+                        "--%s-vendor)",
+                        role_name(role), id, vendors.buf, role == FM_ROLE_QUERY ? "query" : "ref");
+    else if (nother)
+      rc = fm_error_set(err, FM_ERR_ARG, "'%s' is a %s field, not a %s field", id, other,
+                        role_name(role));
+    else
+      rc = fm_error_set(err, FM_ERR_NOTFOUND, "unknown %s field '%s'%s%s%s", role_name(role),
+                        id, vendor ? " (vendor " : "", vendor ? vendor : "",
+                        vendor ? ")" : "");
+  }
+  fm_buf_free(&vendors);
+  return rc;
+}
+
+/* ---- the queue ------------------------------------------------------------ */
+
+void fm_queue_page_free(fm_queue_page *p) {
+  if (!p) return;
+  fm_free(p->v);
+  fm_arena_free(&p->arena);
+  memset(p, 0, sizeof *p);
+}
+
+fm_rc fm_review_queue(fm_store *st, size_t limit, size_t offset, fm_queue_page *out,
+                      fm_error *err) {
+  memset(out, 0, sizeof *out);
+  fm_arena_init(&out->arena);
+  int began;
+  fm_rc rc = read_begin(st, &began, err);
+  if (rc) return rc;
+  sqlite3_stmt *s = NULL;
+  size_t cap = 0;
+  int step;
+  if ((rc = fm_store_prepare(st, "SELECT count(*) FROM review_queue WHERE resolved_at IS NULL",
+                             &s, err)))
+    goto out;
+  if ((step = sqlite3_step(s)) != SQLITE_ROW) {
+    rc = fm_store_steperr(st, step, err, "count review queue");
+    goto out;
+  }
+  out->total = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  /* The top candidate comes from the field's latest batch run with any. */
+  if ((rc = fm_store_prepare(
+           st,
+           "SELECT rq.reason, rq.queued_at, rq.uncertainty, rq.top_score, rq.margin,"
+           " rq.batch_run_id, " FIELD_COLS("q") ", c.score, " FIELD_COLS("r")
+           " FROM review_queue rq JOIN fields q ON q.field_id = rq.query_field_id"
+           " LEFT JOIN candidates c ON c.query_field_id = rq.query_field_id AND c.rank = 1"
+           "  AND c.batch_run_id = (SELECT max(batch_run_id) FROM candidates c2"
+           "                        WHERE c2.query_field_id = rq.query_field_id)"
+           " LEFT JOIN fields r ON r.field_id = c.ref_field_id"
+           " WHERE rq.resolved_at IS NULL"
+           " ORDER BY rq.uncertainty DESC, rq.queued_at, q.vendor, q.id"
+           " LIMIT ?1 OFFSET ?2",
+           &s, err)))
+    goto out;
+  sqlite3_bind_int64(s, 1, limit ? (sqlite3_int64)limit : -1);
+  sqlite3_bind_int64(s, 2, (sqlite3_int64)offset);
+  while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+    if (fm_grow((void **)&out->v, &cap, out->n + 1, sizeof *out->v)) {
+      rc = nomem(err, "the review queue");
+      goto out;
+    }
+    fm_queue_item *it = &out->v[out->n];
+    memset(it, 0, sizeof *it);
+    const int top0 = 6 + NFIELD_COLS + 1;
+    if (col_str(&out->arena, s, 0, 0, &it->reason) ||
+        col_str(&out->arena, s, 1, 0, &it->queued_at) ||
+        read_field(&out->arena, s, 6, &it->query)) {
+      rc = nomem(err, "the review queue");
+      goto out;
+    }
+    it->uncertainty = col_real(s, 2);
+    it->top_score = col_real(s, 3);
+    it->margin = col_real(s, 4);
+    it->batch_run = sqlite3_column_int64(s, 5);
+    if (sqlite3_column_type(s, top0) != SQLITE_NULL) {
+      it->has_top = 1;
+      it->top_cand_score = col_real(s, top0 - 1);
+      if (read_field(&out->arena, s, top0, &it->top)) {
+        rc = nomem(err, "the review queue");
+        goto out;
+      }
+    }
+    out->n++;
+  }
+  if (step != SQLITE_DONE) rc = fm_store_steperr(st, step, err, "read review queue");
+out:
+  sqlite3_finalize(s);
+  read_end(st, began);
+  return rc;
+}
+
+/* ---- one field ------------------------------------------------------------ */
+
+void fm_field_view_free(fm_field_view *v) {
+  if (!v) return;
+  fm_free(v->cands);
+  fm_free(v->decisions);
+  fm_arena_free(&v->arena);
+  memset(v, 0, sizeof *v);
+}
+
+fm_rc fm_review_show(fm_store *st, int64_t query_field, fm_field_view *out,
+                     fm_error *err) {
+  memset(out, 0, sizeof *out);
+  fm_arena_init(&out->arena);
+  int began;
+  fm_rc rc = read_begin(st, &began, err);
+  if (rc) return rc;
+  sqlite3_stmt *s = NULL;
+  size_t cap = 0;
+  int step;
+  /* The field, its open queue entry and its latest batch run with
+   * candidates. */
+  if ((rc = fm_store_prepare(
+           st,
+           "SELECT " FIELD_COLS("f") ", rq.reason,"
+           " (SELECT max(batch_run_id) FROM candidates WHERE query_field_id = f.field_id)"
+           " FROM fields f LEFT JOIN review_queue rq ON rq.query_field_id = f.field_id"
+           "  AND rq.resolved_at IS NULL WHERE f.field_id = ?1",
+           &s, err)))
+    goto out;
+  sqlite3_bind_int64(s, 1, query_field);
+  step = sqlite3_step(s);
+  if (step == SQLITE_DONE) {
+    rc = fm_error_set(err, FM_ERR_NOTFOUND, "query field #%lld is not in the store",
+                      (long long)query_field);
+    goto out;
+  }
+  if (step != SQLITE_ROW) {
+    rc = fm_store_steperr(st, step, err, "read field");
+    goto out;
+  }
+  if (read_field(&out->arena, s, 0, &out->field) ||
+      col_str(&out->arena, s, NFIELD_COLS, 1, &out->queue_reason)) {
+    rc = nomem(err, "a field");
+    goto out;
+  }
+  out->queued = out->queue_reason != NULL;
+  out->batch_run = sqlite3_column_int64(s, NFIELD_COLS + 1);
+  sqlite3_finalize(s);
+  s = NULL;
+  if (strcmp(out->field.role, "query")) {
+    rc = fm_error_set(err, FM_ERR_ARG, "%s %s is a reference field, not a query field",
+                      out->field.vendor, out->field.id);
+    goto out;
+  }
+
+  if (out->batch_run) {
+    if ((rc = fm_store_prepare(
+             st,
+             "SELECT c.rank, c.score, m.status, " FIELD_COLS("r")
+             " FROM candidates c JOIN fields r ON r.field_id = c.ref_field_id"
+             " LEFT JOIN mappings m ON m.query_field_id = c.query_field_id"
+             "  AND m.ref_field_id = c.ref_field_id"
+             " WHERE c.batch_run_id = ?1 AND c.query_field_id = ?2 ORDER BY c.rank",
+             &s, err)))
+      goto out;
+    sqlite3_bind_int64(s, 1, out->batch_run);
+    sqlite3_bind_int64(s, 2, query_field);
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+      if (fm_grow((void **)&out->cands, &cap, out->ncands + 1, sizeof *out->cands)) {
+        rc = nomem(err, "candidates");
+        goto out;
+      }
+      fm_review_cand *c = &out->cands[out->ncands];
+      c->rank = sqlite3_column_int(s, 0);
+      c->score = col_real(s, 1);
+      const char *status;
+      if (col_str(&out->arena, s, 2, 1, &status) || read_field(&out->arena, s, 3, &c->ref)) {
+        rc = nomem(err, "candidates");
+        goto out;
+      }
+      int ps = status ? fm_map_status_parse(status) : 0;
+      c->status = ps > 0 ? (fm_map_status)ps : 0;
+      out->ncands++;
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if (step != SQLITE_DONE) {
+      rc = fm_store_steperr(st, step, err, "read candidates");
+      goto out;
+    }
+  }
+
+  cap = 0;
+  if ((rc = fm_store_prepare(st,
+                             MAPPING_SELECT " WHERE m.query_field_id = ?1"
+                                            " ORDER BY m.decided_at DESC, m.mapping_id DESC",
+                             &s, err)))
+    goto out;
+  sqlite3_bind_int64(s, 1, query_field);
+  while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+    if (fm_grow((void **)&out->decisions, &cap, out->ndecisions + 1,
+                sizeof *out->decisions) ||
+        read_mapping(&out->arena, s, &out->decisions[out->ndecisions])) {
+      rc = nomem(err, "mappings");
+      goto out;
+    }
+    out->ndecisions++;
+  }
+  if (step != SQLITE_DONE) rc = fm_store_steperr(st, step, err, "read mappings");
+  for (size_t i = 0; !rc && i < out->ndecisions; i++)
+    if (out->decisions[i].status == FM_MAP_ACCEPTED) out->accepted = &out->decisions[i];
+out:
+  sqlite3_finalize(s);
+  read_end(st, began);
+  return rc;
+}
+
+fm_rc fm_review_accepted(fm_store *st, int64_t query_field, fm_arena *arena,
+                         fm_mapping_row *out, int *found, fm_error *err) {
+  *found = 0;
+  sqlite3_stmt *s;
+  fm_rc rc = fm_store_prepare(
+      st, MAPPING_SELECT " WHERE m.query_field_id = ?1 AND m.status = 'accepted'", &s, err);
+  if (rc) return rc;
+  sqlite3_bind_int64(s, 1, query_field);
+  int step = sqlite3_step(s);
+  if (step == SQLITE_ROW) {
+    if (read_mapping(arena, s, out)) rc = nomem(err, "the accepted mapping");
+    else *found = 1;
+  } else if (step != SQLITE_DONE) {
+    rc = fm_store_steperr(st, step, err, "read accepted mapping");
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+/* ---- history -------------------------------------------------------------- */
+
+void fm_audit_list_free(fm_audit_list *l) {
+  if (!l) return;
+  fm_free(l->v);
+  fm_arena_free(&l->arena);
+  memset(l, 0, sizeof *l);
+}
+
+fm_rc fm_review_history(fm_store *st, int64_t query_field, fm_audit_list *out,
+                        fm_error *err) {
+  memset(out, 0, sizeof *out);
+  fm_arena_init(&out->arena);
+  sqlite3_stmt *s;
+  fm_rc rc = fm_store_prepare(
+      st,
+      "SELECT audit_id, at, actor, action, entity, entity_key, before, after"
+      " FROM audit_log WHERE entity = 'mapping' AND entity_key IN"
+      " (SELECT mapping_key FROM mappings WHERE query_field_id = ?1)"
+      " ORDER BY audit_id",
+      &s, err);
+  if (rc) return rc;
+  sqlite3_bind_int64(s, 1, query_field);
+  size_t cap = 0;
+  int step;
+  while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+    if (fm_grow((void **)&out->v, &cap, out->n + 1, sizeof *out->v)) {
+      rc = nomem(err, "history");
+      break;
+    }
+    fm_audit_row *a = &out->v[out->n];
+    a->audit_id = sqlite3_column_int64(s, 0);
+    if (col_str(&out->arena, s, 1, 0, &a->at) || col_str(&out->arena, s, 2, 0, &a->actor) ||
+        col_str(&out->arena, s, 3, 0, &a->action) ||
+        col_str(&out->arena, s, 4, 0, &a->entity) ||
+        col_str(&out->arena, s, 5, 0, &a->entity_key) ||
+        col_str(&out->arena, s, 6, 1, &a->before) ||
+        col_str(&out->arena, s, 7, 1, &a->after)) {
+      rc = nomem(err, "history");
+      break;
+    }
+    out->n++;
+  }
+  if (!rc && step != SQLITE_DONE) rc = fm_store_steperr(st, step, err, "read history");
+  sqlite3_finalize(s);
+  return rc;
+}
+
+/* ---- decisions ------------------------------------------------------------ */
+
+typedef struct apply_ctx {
+  const fm_review_req *req;
+  int64_t mapping_id;
+} apply_ctx;
+
+/* One integer from a query with up to two int64 parameters; *out = 0 when
+ * there is no row. */
+static fm_rc one_int(fm_store *st, const char *sql, int64_t a, int64_t b, int64_t *out,
+                     fm_error *err) {
+  sqlite3_stmt *s;
+  fm_rc rc = fm_store_prepare(st, sql, &s, err);
+  if (rc) return rc;
+  sqlite3_bind_int64(s, 1, a);
+  sqlite3_bind_int64(s, 2, b);
+  int step = sqlite3_step(s);
+  *out = step == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+  sqlite3_finalize(s);
+  if (step != SQLITE_ROW && step != SQLITE_DONE)
+    return fm_store_steperr(st, step, err, "read");
+  return FM_OK;
+}
+
+/* "vendor id" of a field for messages. */
+static void field_label(fm_store *st, int64_t fid, char *out, size_t n) {
+  sqlite3_stmt *s;
+  snprintf(out, n, "#%lld", (long long)fid);
+  if (sqlite3_prepare_v2(st->db, "SELECT vendor, id FROM fields WHERE field_id = ?1", -1, &s,
+                         NULL) != SQLITE_OK)
+    return;
+  sqlite3_bind_int64(s, 1, fid);
+  if (sqlite3_step(s) == SQLITE_ROW)
+    snprintf(out, n, "%s %s", sqlite3_column_text(s, 0), sqlite3_column_text(s, 1));
+  sqlite3_finalize(s);
+}
+
+static fm_rc comment_body(fm_store *st, const fm_review_req *r, int64_t mid,
+                          fm_error *err) {
+  char key[20];
+  sqlite3_stmt *s;
+  fm_rc rc = fm_store_prepare(st, "SELECT mapping_key FROM mappings WHERE mapping_id = ?1",
+                              &s, err);
+  if (rc) return rc;
+  sqlite3_bind_int64(s, 1, mid);
+  int step = sqlite3_step(s);
+  if (step == SQLITE_ROW) snprintf(key, sizeof key, "%s", sqlite3_column_text(s, 0));
+  sqlite3_finalize(s);
+  if (step != SQLITE_ROW) return fm_store_steperr(st, step, err, "read mapping");
+  /* Comments accumulate, one per line; the audit row carries the new one. */
+  if ((rc = fm_store_prepare(st,
+                             "UPDATE mappings SET comment = CASE WHEN comment = '' THEN ?2"
+                             " ELSE comment || char(10) || ?2 END WHERE mapping_id = ?1",
+                             &s, err)))
+    return rc;
+  sqlite3_bind_int64(s, 1, mid);
+  sqlite3_bind_text(s, 2, r->comment, -1, SQLITE_STATIC);
+  step = fm_store_step(st, s);
+  sqlite3_finalize(s);
+  if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "add comment");
+  json_t *after = json_pack("{s:s}", "comment", r->comment);
+  char *txt = after ? json_dumps(after, JSON_COMPACT) : NULL;
+  json_decref(after);
+  if (!txt) return fm_error_set(err, FM_ERR_NOMEM, "out of memory writing a comment");
+  rc = fm_store_audit(st, r->by, "comment", "mapping", key, NULL, txt, err);
+  free(txt);
+  return rc;
+}
+
+static fm_rc apply_body(fm_store *st, void *vctx, fm_error *err) {
+  apply_ctx *c = vctx;
+  const fm_review_req *r = c->req;
+  c->mapping_id = 0;
+  char ql[400], rl[400];
+  field_label(st, r->query_field, ql, sizeof ql);
+  field_label(st, r->ref_field, rl, sizeof rl);
+  fm_rc rc;
+  int64_t accepted_ref = 0, accepted_id = 0, mid = 0;
+  if ((rc = one_int(st,
+                    "SELECT ref_field_id FROM mappings WHERE query_field_id = ?1"
+                    " AND status = 'accepted'",
+                    r->query_field, 0, &accepted_ref, err)) ||
+      (rc = one_int(st,
+                    "SELECT mapping_id FROM mappings WHERE query_field_id = ?1"
+                    " AND status = 'accepted'",
+                    r->query_field, 0, &accepted_id, err)) ||
+      (rc = one_int(st,
+                    "SELECT mapping_id FROM mappings WHERE query_field_id = ?1"
+                    " AND ref_field_id = ?2",
+                    r->query_field, r->ref_field, &mid, err)))
+    return rc;
+  if (r->expect_ref >= 0 && r->expect_ref != accepted_ref) {
+    char el[400], al[400];
+    if (r->expect_ref) field_label(st, r->expect_ref, el, sizeof el);
+    else snprintf(el, sizeof el, "none");
+    if (accepted_ref) field_label(st, accepted_ref, al, sizeof al);
+    else snprintf(al, sizeof al, "none");
+    return fm_error_set(err, FM_ERR_CONFLICT,
+                        "%s: the accepted mapping changed since it was read (expected %s, "
+                        "now %s); look again and decide again",
+                        ql, el, al);
+  }
+  if (r->action == FM_REVIEW_COMMENT) {
+    if (!mid)
+      return fm_error_set(err, FM_ERR_NOTFOUND,
+                          "%s -> %s: no mapping to comment on (accept, reject or pick it "
+                          "first)",
+                          ql, rl);
+    c->mapping_id = mid;
+    return comment_body(st, r, mid, err);
+  }
+  if (r->action == FM_REVIEW_ACCEPT && !mid) {
+    int64_t is_cand = 0;
+    if ((rc = one_int(st,
+                      "SELECT 1 FROM candidates WHERE query_field_id = ?1"
+                      " AND ref_field_id = ?2 LIMIT 1",
+                      r->query_field, r->ref_field, &is_cand, err)))
+      return rc;
+    if (!is_cand)
+      return fm_error_set(err, FM_ERR_ARG,
+                          "%s is not a candidate of %s; to map to a reference field the "
+                          "model did not offer, use 'review pick'",
+                          rl, ql);
+  }
+  fm_decision d = {.query_field = r->query_field,
+                   .ref_field = r->ref_field,
+                   .status = r->action == FM_REVIEW_REJECT ? FM_MAP_REJECTED : FM_MAP_ACCEPTED,
+                   .actor = r->by,
+                   .comment = r->comment,
+                   .origin = "analyst",
+                   .score = NAN,
+                   .expect_accepted = accepted_id};
+  /* The score of the candidate being decided, for the record. */
+  sqlite3_stmt *s;
+  if ((rc = fm_store_prepare(st,
+                             "SELECT score FROM candidates WHERE query_field_id = ?1"
+                             " AND ref_field_id = ?2 ORDER BY batch_run_id DESC LIMIT 1",
+                             &s, err)))
+    return rc;
+  sqlite3_bind_int64(s, 1, r->query_field);
+  sqlite3_bind_int64(s, 2, r->ref_field);
+  if (sqlite3_step(s) == SQLITE_ROW) d.score = sqlite3_column_double(s, 0);
+  sqlite3_finalize(s);
+  return fm_store_decide(st, &d, &c->mapping_id, err);
+}
+
+fm_rc fm_review_apply(fm_store *st, const fm_review_req *req, int64_t *mapping_id,
+                      fm_error *err) {
+  if (!req || req->action < FM_REVIEW_ACCEPT || req->action > FM_REVIEW_COMMENT)
+    return fm_error_set(err, FM_ERR_ARG, "unknown review action");
+  if (!req->by || !*req->by)
+    return fm_error_set(err, FM_ERR_ARG, "a review decision needs who made it (--by)");
+  if (req->action == FM_REVIEW_COMMENT && (!req->comment || !*req->comment))
+    return fm_error_set(err, FM_ERR_ARG, "a comment needs text (--comment)");
+  if (req->query_field <= 0 || req->ref_field <= 0)
+    return fm_error_set(err, FM_ERR_ARG, "a review decision needs a query and a reference field");
+  apply_ctx c = {.req = req};
+  fm_rc rc = fm_store_tx(st, apply_body, &c, err);
+  if (rc == FM_OK && mapping_id) *mapping_id = c.mapping_id;
+  return rc;
+}
+
+/* ---- training pairs -------------------------------------------------------- */
+
+/* Write s with tabs and line breaks as spaces (they would break the TSV). */
+static void put_clean(FILE *fp, const char *s) {
+  for (; *s; s++) fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, fp);
+}
+
+fm_rc fm_review_export_pairs(fm_store *st, FILE *fp, unsigned which, size_t *nrows,
+                             fm_error *err) {
+  if (nrows) *nrows = 0;
+  which &= FM_EXPORT_ACCEPTED | FM_EXPORT_REJECTED;
+  if (!which) return fm_error_set(err, FM_ERR_ARG, "export: no status selected");
+  sqlite3_stmt *s;
+  fm_rc rc = fm_store_prepare(
+      st,
+      "SELECT q.id, r.id, m.status, m.decided_by, m.decided_at"
+      " FROM mappings m JOIN fields q ON q.field_id = m.query_field_id"
+      " JOIN fields r ON r.field_id = m.ref_field_id"
+      " WHERE (m.status = 'accepted' AND ?1) OR (m.status = 'rejected' AND ?2)"
+      " ORDER BY q.id, r.id, q.vendor, r.vendor",
+      &s, err);
+  if (rc) return rc;
+  sqlite3_bind_int(s, 1, (which & FM_EXPORT_ACCEPTED) != 0);
+  sqlite3_bind_int(s, 2, (which & FM_EXPORT_REJECTED) != 0);
+  fputs("query_id\treference_id\tstatus\tby\tat\n", fp);
+  size_t n = 0;
+  int step;
+  while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+    for (int i = 0; i < 5; i++) {
+      if (i) fputc('\t', fp);
+      const unsigned char *t = sqlite3_column_text(s, i);
+      put_clean(fp, t ? (const char *)t : "");
+    }
+    fputc('\n', fp);
+    n++;
+  }
+  if (step != SQLITE_DONE) rc = fm_store_steperr(st, step, err, "read decisions");
+  sqlite3_finalize(s);
+  if (!rc && ferror(fp)) rc = fm_error_set(err, FM_ERR_IO, "export: write failed");
+  if (!rc && nrows) *nrows = n;
+  return rc;
+}
+
+/* ---- JSON views ------------------------------------------------------------- */
+
+/* json_real for a number, null for NAN. */
+static json_t *jnum(double v) { return isnan(v) ? json_null() : json_real(v); }
+
+/* Set key to v (a new reference); on failure of either, mark *bad. */
+static void jset(json_t *o, const char *key, json_t *v, int *bad) {
+  /* json_object_set_new drops v when o is NULL or not an object. */
+  if (!v || json_object_set_new(o, key, v)) *bad = 1;
+}
+
+static json_t *jstr(const char *s) {
+  if (!s) return json_null();
+  json_t *j = json_string(s);
+  return j ? j : json_stringn_nocheck(s, strlen(s));
+}
+
+json_t *fm_review_field_json(const fm_field_row *f) {
+  json_t *o = json_object();
+  int bad = 0;
+  jset(o, "vendor", jstr(f->vendor), &bad);
+  jset(o, "id", jstr(f->id), &bad);
+  jset(o, "role", jstr(f->role), &bad);
+  jset(o, "name", jstr(f->name), &bad);
+  jset(o, "description", jstr(f->description), &bad);
+  jset(o, "type", jstr(f->type), &bad);
+  jset(o, "category", jstr(f->category), &bad);
+  jset(o, "status", jstr(f->status), &bad);
+  if (bad) {
+    json_decref(o);
+    return NULL;
+  }
+  return o;
+}
+
+json_t *fm_review_mapping_json(const fm_mapping_row *m) {
+  json_t *o = json_object();
+  int bad = 0;
+  jset(o, "mapping_id", json_integer(m->mapping_id), &bad);
+  jset(o, "key", jstr(m->key), &bad);
+  jset(o, "query", fm_review_field_json(&m->query), &bad);
+  jset(o, "ref", fm_review_field_json(&m->ref), &bad);
+  jset(o, "status", jstr(fm_map_status_name(m->status)), &bad);
+  jset(o, "origin", jstr(m->origin), &bad);
+  jset(o, "score", jnum(m->score), &bad);
+  jset(o, "by", jstr(m->by), &bad);
+  jset(o, "at", jstr(m->at), &bad);
+  jset(o, "comment", jstr(m->comment), &bad);
+  jset(o, "flag", jstr(m->flag), &bad);
+  jset(o, "batch_run", m->batch_run ? json_integer(m->batch_run) : json_null(), &bad);
+  if (bad) {
+    json_decref(o);
+    return NULL;
+  }
+  return o;
+}
+
+json_t *fm_review_queue_json(const fm_queue_page *p) {
+  json_t *o = json_object(), *items = json_array();
+  int bad = !items;
+  for (size_t i = 0; i < p->n && !bad; i++) {
+    const fm_queue_item *it = &p->v[i];
+    json_t *j = json_object();
+    jset(j, "field", fm_review_field_json(&it->query), &bad);
+    jset(j, "reason", jstr(it->reason), &bad);
+    jset(j, "queued_at", jstr(it->queued_at), &bad);
+    jset(j, "uncertainty", jnum(it->uncertainty), &bad);
+    jset(j, "top_score", jnum(it->top_score), &bad);
+    jset(j, "margin", jnum(it->margin), &bad);
+    jset(j, "batch_run", it->batch_run ? json_integer(it->batch_run) : json_null(), &bad);
+    if (it->has_top) {
+      json_t *t = json_object();
+      jset(t, "ref", fm_review_field_json(&it->top), &bad);
+      jset(t, "score", jnum(it->top_cand_score), &bad);
+      jset(j, "top", t, &bad);
+    } else {
+      jset(j, "top", json_null(), &bad);
+    }
+    if (!j || json_array_append_new(items, j)) bad = 1;
+  }
+  jset(o, "total", json_integer(p->total), &bad);
+  jset(o, "items", items, &bad);
+  if (bad) {
+    json_decref(o);
+    return NULL;
+  }
+  return o;
+}
+
+json_t *fm_review_view_json(const fm_field_view *v) {
+  json_t *o = json_object(), *cands = json_array(), *decs = json_array();
+  int bad = !cands || !decs;
+  jset(o, "field", fm_review_field_json(&v->field), &bad);
+  jset(o, "queued", json_boolean(v->queued), &bad);
+  jset(o, "queue_reason", jstr(v->queue_reason), &bad);
+  jset(o, "batch_run", v->batch_run ? json_integer(v->batch_run) : json_null(), &bad);
+  for (size_t i = 0; i < v->ncands && !bad; i++) {
+    json_t *j = json_object();
+    jset(j, "rank", json_integer(v->cands[i].rank), &bad);
+    jset(j, "score", jnum(v->cands[i].score), &bad);
+    jset(j, "ref", fm_review_field_json(&v->cands[i].ref), &bad);
+    jset(j, "status",
+         v->cands[i].status ? jstr(fm_map_status_name(v->cands[i].status)) : json_null(),
+         &bad);
+    if (!j || json_array_append_new(cands, j)) bad = 1;
+  }
+  for (size_t i = 0; i < v->ndecisions && !bad; i++) {
+    json_t *j = fm_review_mapping_json(&v->decisions[i]);
+    if (!j || json_array_append_new(decs, j)) bad = 1;
+  }
+  jset(o, "candidates", cands, &bad);
+  jset(o, "decisions", decs, &bad);
+  jset(o, "accepted", v->accepted ? fm_review_mapping_json(v->accepted) : json_null(), &bad);
+  if (bad) {
+    json_decref(o);
+    return NULL;
+  }
+  return o;
+}
+
+json_t *fm_review_history_json(const fm_audit_list *l) {
+  json_t *a = json_array();
+  int bad = !a;
+  for (size_t i = 0; i < l->n && !bad; i++) {
+    const fm_audit_row *r = &l->v[i];
+    json_t *j = json_object();
+    jset(j, "audit_id", json_integer(r->audit_id), &bad);
+    jset(j, "at", jstr(r->at), &bad);
+    jset(j, "actor", jstr(r->actor), &bad);
+    jset(j, "action", jstr(r->action), &bad);
+    jset(j, "key", jstr(r->entity_key), &bad);
+    /* before/after are JSON texts: embed them as values. */
+    json_t *b = r->before ? json_loads(r->before, 0, NULL) : json_null();
+    json_t *af = r->after ? json_loads(r->after, 0, NULL) : json_null();
+    jset(j, "before", b ? b : jstr(r->before), &bad);
+    jset(j, "after", af ? af : jstr(r->after), &bad);
+    if (!j || json_array_append_new(a, j)) bad = 1;
+  }
+  if (bad) {
+    json_decref(a);
+    return NULL;
+  }
+  return a;
+}
