@@ -170,6 +170,9 @@ typedef struct fm_decision {
    * FM_ERR_CONFLICT unless the query field's accepted mapping id is this
    * value (0 = none accepted).  -1: no check. */
   int64_t expect_accepted;
+  /* The audit action name; NULL: "propose", "accept" or "reject" from the
+   * status ("pick" for an analyst's own choice, "import" ...). */
+  const char *action;
 } fm_decision;
 
 /* Apply a decision inside the caller's transaction (or its own when none is

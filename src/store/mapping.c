@@ -272,7 +272,8 @@ static fm_rc decide_body(fm_store *st, void *vctx, fm_error *err) {
   }
   if (!mid) mid = sqlite3_last_insert_rowid(st->db);
   char *after = row_json(st, mid);
-  const char *action = d->status == FM_MAP_ACCEPTED   ? "accept"
+  const char *action = d->action                      ? d->action
+                       : d->status == FM_MAP_ACCEPTED ? "accept"
                        : d->status == FM_MAP_REJECTED ? "reject"
                                                       : "propose";
   rc = fm_store_audit(st, d->actor, action, "mapping", key, before, after, err);

@@ -550,7 +550,8 @@ static fm_rc apply_body(fm_store *st, void *vctx, fm_error *err) {
                    .comment = r->comment,
                    .origin = "analyst",
                    .score = NAN,
-                   .expect_accepted = accepted_id};
+                   .expect_accepted = accepted_id,
+                   .action = r->action == FM_REVIEW_PICK ? "pick" : NULL};
   /* The score of the candidate being decided, for the record. */
   sqlite3_stmt *s;
   if ((rc = fm_store_prepare(st,

@@ -137,7 +137,7 @@ expect_rc "history" 0
 expect "history: 5 steps in order" python3 -c "
 lines=open('$T/out').read().split('\n')
 acts=[l.split()[1] for l in lines if l.strip()]
-assert acts==['accept','reject','supersede','accept','comment'], acts"
+assert acts==['accept','reject','supersede','pick','comment'], acts"
 expect_in "history: who" "$T/out" "carl"
 run "$FM" review history PX_LAST --db "$DB" --json
 expect "history JSON" python3 -c "

@@ -244,7 +244,7 @@ static void test_show_and_decide(void) {
   fm_audit_list h;
   CHECK(fm_review_history(st, qid(st, "PX_LAST"), &h, &e) == FM_OK);
   const char *want[][2] = {{"accept", "ana"}, {"reject", "bob"}, {"supersede", "carl"},
-                           {"accept", "carl"}, {"comment", "dan"}};
+                           {"pick", "carl"}, {"comment", "dan"}};
   CHECK(h.n == 5);
   for (size_t i = 0; i < h.n && i < 5; i++) {
     CHECK_STR(h.v[i].action, want[i][0]);
