@@ -14,6 +14,8 @@ static const fm_cmd commands[] = {
     {"map", fm_cmd_map, "map every query field to its top-k (CSV or JSON Lines)"},
     {"info", fm_cmd_info, "describe a model file"},
     {"import", fm_cmd_import, "load a config's dictionaries into the database"},
+    {"export", fm_cmd_export, "write mappings as CSV, JSON Lines or JSON"},
+    {"import-mappings", fm_cmd_import_mappings, "load a spreadsheet of mappings (all or nothing)"},
 };
 
 int fm_cli_fail(const fm_error *err) {
