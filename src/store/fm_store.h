@@ -282,7 +282,8 @@ void fm_imap_opts_default(fm_imap_opts *o);
 /* Apply a "--columns" spec "key=NAME,key=NAME" (keys: query, ref,
  * query_vendor, ref_vendor, status, comment, score, decided_by, decided_at)
  * to o.  The names point into spec (borrowed: keep spec alive); spec is
- * modified in place.  Unknown key: FM_ERR_ARG. */
+ * modified in place.  Unknown key or a malformed item: FM_ERR_ARG, and o is
+ * left as it was. */
 fm_rc fm_imap_parse_columns(fm_imap_opts *o, char *spec, fm_error *err);
 
 typedef struct fm_imap_result {

@@ -59,6 +59,7 @@ static const char **opt_col(fm_imap_opts *o, int k) {
 }
 
 fm_rc fm_imap_parse_columns(fm_imap_opts *o, char *spec, fm_error *err) {
+  fm_imap_opts work = *o; /* *o changes only when the whole spec parses */
   for (char *item = spec; item && *item;) {
     char *next = strchr(item, ',');
     if (next) *next++ = '\0';
@@ -77,9 +78,10 @@ fm_rc fm_imap_parse_columns(fm_imap_opts *o, char *spec, fm_error *err) {
                           "--columns: unknown key '%s' (keys: query, ref, query_vendor, "
                           "ref_vendor, status, comment, score, decided_by, decided_at)",
                           item);
-    *opt_col(o, k) = eq + 1;
+    *opt_col(&work, k) = eq + 1;
     item = next;
   }
+  *o = work;
   return FM_OK;
 }
 
