@@ -11,6 +11,7 @@ static const char usage_text[] =
     "usage: fieldmatch import-mappings FILE.csv [--db fieldmatch.db]\n"
     "                         [--status accepted|proposed] [--dry-run] [--by NAME]\n"
     "                         [--columns query=NAME,ref=NAME,comment=NAME,...]\n"
+    "                         [--verbose] [--busy-timeout MS]\n"
     "\n"
     "Load a CSV of mappings (a header row, then one query/reference pair per row).\n"
     "Columns default to an export's names (query_id, ref_id; optional query_vendor,\n"
@@ -21,7 +22,9 @@ static const char usage_text[] =
     "FILE:LINE: message and imports nothing.  Otherwise all rows are applied in\n"
     "one transaction.  --status forces a status on every row (default: the file's\n"
     "status column, else accepted).  --dry-run prints what each row would do and\n"
-    "changes nothing.  See docs/export.md.\n";
+    "changes nothing (--verbose prints the same per-row lines for a real import).\n"
+    "--busy-timeout sets how long each attempt waits for another writer (default\n"
+    "2000 ms; a few attempts are made).  See docs/export.md.\n";
 
 typedef struct report_ctx {
   int verbose;
@@ -48,6 +51,8 @@ int fm_cmd_import_mappings(int argc, char **argv) {
   fm_imap_opts_default(&o);
   const char *columns_spec = NULL;
   int verbose = 0;
+  fm_store_opts so;
+  fm_store_opts_default(&so);
   for (int i = 1; i < argc; i++) {
     int missing = 0;
     const char *v;
@@ -64,6 +69,11 @@ int fm_cmd_import_mappings(int argc, char **argv) {
       o.status = fm_map_status_parse(v);
     } else if ((v = fm_cli_opt(argc, argv, &i, "--columns", &missing))) {
       columns_spec = v;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--busy-timeout", &missing))) {
+      long ms = fm_cli_int(v);
+      if (ms < 1 || ms > 600000)
+        return fm_cli_usage("import-mappings", "--busy-timeout needs 1..600000 ms, not '%s'", v);
+      so.busy_timeout_ms = (int)ms;
     } else if (!strcmp(argv[i], "--dry-run") || !strcmp(argv[i], "-n")) {
       o.dry_run = 1;
     } else if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) {
@@ -98,7 +108,7 @@ int fm_cmd_import_mappings(int argc, char **argv) {
     return fm_cli_fail(&err);
   }
   fm_store *st = NULL;
-  if (fm_store_open(db, NULL, &st, &err)) return fm_cli_fail(&err);
+  if (fm_store_open(db, &so, &st, &err)) return fm_cli_fail(&err);
   report_ctx rc_ctx = {.verbose = verbose || o.dry_run};
   fm_imap_result res;
   fm_rc rc = fm_store_import_mappings(st, file, &o, report, &rc_ctx, &res, &err);
