@@ -15,6 +15,8 @@ static const fm_cmd commands[] = {
     {"info", fm_cmd_info, "describe a model file"},
     {"import", fm_cmd_import, "load a config's dictionaries into the database"},
     {"review", fm_cmd_review, "the analyst review queue, decisions, history, pairs"},
+    {"export", fm_cmd_export, "write mappings as CSV, JSON Lines or JSON"},
+    {"import-mappings", fm_cmd_import_mappings, "load a spreadsheet of mappings (all or nothing)"},
 };
 
 int fm_cli_fail(const fm_error *err) {
@@ -78,7 +80,7 @@ fm_model *fm_cli_open_model(const char *path) {
 static void usage(FILE *fp) {
   fprintf(fp, "usage: fieldmatch <command> [options]\n\ncommands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    fprintf(fp, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(fp, "  %-16s %s\n", commands[i].name, commands[i].summary);
   fprintf(fp, "\n'fieldmatch <command> --help' for a command's options.\n");
 }
 

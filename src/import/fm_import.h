@@ -93,6 +93,34 @@ void fm_pairs_free(fm_pairs *p);
  * FM_ERR_PARSE naming path:line. */
 fm_rc fm_pairs_load(const char *path, fm_pairs *out, fm_error *err);
 
+
+/* ---- CSV row iterator (RFC 4180) -------------------------------------- */
+
+/* The RFC 4180 reader the "csv" format uses, for other modules' tables
+ * (import-mappings).  The file is read whole, checked to be UTF-8 (a BOM is
+ * skipped), and unquoted in place: every cell pointer returned stays valid,
+ * unchanged, until fm_csvfile_close, so callers may keep them across rows.
+ * Quoted cells may hold commas, doubled quotes and line breaks; LF or CRLF
+ * line ends; blank lines between records are skipped. */
+typedef struct fm_csvfile fm_csvfile;
+
+/* Open path.  Caller owns *out (fm_csvfile_close).  Unreadable: FM_ERR_IO;
+ * invalid UTF-8: FM_ERR_PARSE "path:line: ...". */
+fm_rc fm_csvfile_open(const char *path, fm_csvfile **out, fm_error *err);
+void fm_csvfile_close(fm_csvfile *f);
+/* Next record: *got = 1 with its cells, or *got = 0 at end of file.  An
+ * unterminated quote or junk after a closing quote is FM_ERR_PARSE naming
+ * "path:line" where the bad cell starts. */
+fm_rc fm_csvfile_next(fm_csvfile *f, int *got, fm_error *err);
+size_t fm_csvfile_ncells(const fm_csvfile *f);             /* of the last record */
+const char *fm_csvfile_cell(const fm_csvfile *f, size_t i); /* borrowed; "" past the end */
+int fm_csvfile_quoted(const fm_csvfile *f, size_t i);      /* was cell i quoted? */
+uint32_t fm_csvfile_line(const fm_csvfile *f); /* 1-based line where it starts */
+const char *fm_csvfile_path(const fm_csvfile *f);           /* borrowed */
+/* Index of the last record's cell equal to name once blanks are trimmed
+ * (for header rows), or -1. */
+long fm_csvfile_find_col(const fm_csvfile *f, const char *name);
+
 #ifdef __cplusplus
 }
 #endif

@@ -351,6 +351,127 @@ struct json_t *fm_review_view_json(const fm_field_view *v);
 struct json_t *fm_review_history_json(const fm_audit_list *l);
 /* ==== end review ========================================================= */
 
+/* ---- export / import-mappings (export.c, import_mappings.c) -------------- */
+
+/* A byte sink: where an export streams its output.  write must take all n
+ * bytes or fail (filling err); it is called once per row (and for the
+ * header / array brackets), never with the whole result.  The CLI writes to
+ * a FILE*; the HTTP server plugs in a callback that writes to a response. */
+typedef fm_rc (*fm_sink_write_fn)(void *ctx, const void *p, size_t n, fm_error *err);
+typedef struct fm_sink {
+  fm_sink_write_fn write;
+  void *ctx;
+} fm_sink;
+
+/* A sink writing to fp (borrowed; not closed).  A short write is FM_ERR_IO
+ * with strerror(errno). */
+fm_sink fm_sink_file(FILE *fp);
+
+typedef enum fm_export_format {
+  FM_EXPORT_CSV = 1, /* RFC 4180, one header row */
+  FM_EXPORT_JSONL,   /* one JSON object per line */
+  FM_EXPORT_JSON     /* one JSON array of those objects */
+} fm_export_format;
+
+int fm_export_format_parse(const char *s); /* "csv" ...; -1 if unknown */
+
+/* Normalize a UTC time "YYYY-MM-DD[THH:MM[:SS[.mmm]]][Z]" to the store's
+ * form "YYYY-MM-DDTHH:MM:SS.mmmZ" (missing parts are zero) into out (size
+ * n >= 25).  Returns 0, or -1 when s is not of that shape (out is then ""). */
+int fm_store_time_normalize(const char *s, char *out, size_t n);
+
+typedef struct fm_export_opts {
+  int status;                /* an fm_map_status, or 0 for every status */
+  fm_export_format format;   /* 0 means CSV */
+  int with_candidates;       /* K >= 0: top-K candidates of the latest batch run */
+  const char *changed_since; /* decided_at >= this (fm_store_time_normalize
+                                form); NULL: every row */
+  int crlf;                  /* CSV only: CRLF line ends (RFC 4180) instead of LF */
+} fm_export_opts;
+
+/* The CSV / JSON member names of an export, in order (static storage);
+ * the candidate columns cand<i>_id, cand<i>_score follow them. */
+extern const char *const fm_export_columns[];
+extern const size_t fm_export_ncolumns;
+
+/* Stream the mappings selected by o (ordered by mapping_key) to sink, one
+ * SQLite statement stepped row by row: memory does not grow with the number
+ * of rows.  The column order and number format are documented in
+ * docs/export.md.  *nrows (optional) receives the number of mappings written.
+ * Errors: FM_ERR_ARG (bad option), FM_ERR_DB/BUSY, the sink's error; the
+ * sink may then have received a partial document. */
+fm_rc fm_store_export(fm_store *st, const fm_export_opts *o, const fm_sink *sink,
+                      size_t *nrows, fm_error *err);
+
+/* What import-mappings does with one row. */
+typedef enum fm_imap_action {
+  FM_IMAP_ERROR = 0,  /* the row is invalid (see error) */
+  FM_IMAP_NEW,        /* a new accepted mapping (the field had none) */
+  FM_IMAP_SUPERSEDES, /* accepted, superseding the field's accepted mapping */
+  FM_IMAP_UNCHANGED,  /* the pair already has this status: nothing to do */
+  FM_IMAP_PROPOSED,   /* a proposal (new or re-proposed) */
+  FM_IMAP_REJECTED,   /* a rejection */
+  FM_IMAP_SKIPPED     /* a "superseded" row of an export: history, not imported */
+} fm_imap_action;
+
+const char *fm_imap_action_name(fm_imap_action a); /* static "new accepted" ... */
+
+/* One row's outcome, handed to the report callback (all strings borrowed
+ * for the duration of the call). */
+typedef struct fm_imap_row {
+  const char *path;
+  uint32_t line;          /* where the record starts */
+  const char *query, *ref; /* the ids as written */
+  fm_map_status status;   /* the status the row asks for */
+  fm_imap_action action;
+  const char *superseded; /* SUPERSEDES: the reference id it replaces */
+  const char *error;      /* ERROR: what is wrong */
+} fm_imap_row;
+
+typedef void (*fm_imap_report_fn)(void *ctx, const fm_imap_row *row);
+
+typedef struct fm_imap_opts {
+  int status;           /* force this status on every row; 0: the file's
+                           status column when present, else accepted */
+  int dry_run;          /* validate and report; change nothing */
+  const char *actor;    /* who imports (audit log); NULL: "import" */
+  /* Column names (NULL: the export's names).  query and ref are required;
+   * the others are used when present in the header. */
+  const char *col_query, *col_ref, *col_query_vendor, *col_ref_vendor, *col_status,
+      *col_comment, *col_score, *col_decided_by, *col_decided_at;
+} fm_imap_opts;
+
+void fm_imap_opts_default(fm_imap_opts *o);
+
+/* Apply a "--columns" spec "key=NAME,key=NAME" (keys: query, ref,
+ * query_vendor, ref_vendor, status, comment, score, decided_by, decided_at)
+ * to o.  The names point into spec (borrowed: keep spec alive); spec is
+ * modified in place.  Unknown key or a malformed item: FM_ERR_ARG, and o is
+ * left as it was. */
+fm_rc fm_imap_parse_columns(fm_imap_opts *o, char *spec, fm_error *err);
+
+typedef struct fm_imap_result {
+  size_t rows, errors;
+  size_t new_accepted, superseded, unchanged, proposed, rejected, skipped;
+} fm_imap_result;
+
+/* Import the spreadsheet of mappings at path, all or nothing.  Every row is
+ * validated first, inside the write transaction (unknown or removed field,
+ * a field of the wrong side, duplicate pair, two accepted references for one
+ * query, a proposal over an analyst's decision, bad status / score / time);
+ * if any row fails nothing is written and the call returns FM_ERR_PARSE
+ * ("path: N of M rows have errors; nothing imported").  Otherwise every row
+ * goes through fm_store_decide (origin "import") in ONE transaction:
+ * rejections, then acceptances, then proposals, each in file order.  A
+ * row's decided_by / decided_at, when given, are kept on the mapping (so an
+ * export round-trips); the audit log records the import by o->actor.
+ * report (optional) is called once per row after the outcome is final (for
+ * a failed import: for the rows with errors).  Malformed CSV: FM_ERR_PARSE
+ * naming path:line.  A locked database: FM_ERR_BUSY, nothing changed. */
+fm_rc fm_store_import_mappings(fm_store *st, const char *path, const fm_imap_opts *o,
+                               fm_imap_report_fn report, void *ctx, fm_imap_result *res,
+                               fm_error *err);
+
 #ifdef __cplusplus
 }
 #endif
