@@ -13,6 +13,7 @@ static const fm_cmd commands[] = {
     {"eval", fm_cmd_eval, "score a model against gold pairs"},
     {"map", fm_cmd_map, "map every query field to its top-k (CSV or JSON Lines)"},
     {"info", fm_cmd_info, "describe a model file"},
+    {"snapshot", fm_cmd_snapshot, "hourly snapshots of the store as partitioned files"},
 };
 
 int fm_cli_fail(const fm_error *err) {
