@@ -17,6 +17,7 @@ static const fm_cmd commands[] = {
     {"review", fm_cmd_review, "the analyst review queue, decisions, history, pairs"},
     {"export", fm_cmd_export, "write mappings as CSV, JSON Lines or JSON"},
     {"import-mappings", fm_cmd_import_mappings, "load a spreadsheet of mappings (all or nothing)"},
+    {"snapshot", fm_cmd_snapshot, "hourly snapshots of the store as partitioned files"},
 };
 
 int fm_cli_fail(const fm_error *err) {

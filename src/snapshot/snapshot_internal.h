@@ -1,0 +1,38 @@
+/* snapshot_internal.h: what the snapshot module's files share; not installed. */
+#ifndef FM_SNAPSHOT_INTERNAL_H
+#define FM_SNAPSHOT_INTERNAL_H
+
+#include "fm_snapshot.h"
+
+/* fm_snapshot_write_sql with a test hook: drop_rows > 0 leaves that many
+ * rows out (how tests force an audit mismatch); die_stage, when not NULL,
+ * names the FM_SNAPSHOT_DIE_AT stage raised after the temp file is fsynced
+ * and before the rename. */
+fm_rc fm_snapshot_write_sql_ex(sqlite3 *db, const char *sql, fm_snapshot_format fmt,
+                               const char *path, int drop_rows, const char *die_stage,
+                               fm_snapshot_file *out, fm_error *err);
+
+/* Test hook: raise SIGKILL when the environment variable FM_SNAPSHOT_DIE_AT
+ * equals stage (the crash tests). */
+void fm_snapshot_die_at(const char *stage);
+
+/* fsync the directory at path. */
+fm_rc fm_snapshot_fsync_dir(const char *path, fm_error *err);
+/* Write len bytes to path atomically (temp, fsync, rename, fsync dir); the
+ * temp file is tmp_path (same file system) or, when NULL, "<path>.tmp.<pid>".
+ * die_stage as for fm_snapshot_write_sql_ex. */
+fm_rc fm_snapshot_write_atomic(const char *path, const char *tmp_path, const void *p,
+                               size_t len, const char *die_stage, fm_error *err);
+/* mkdir -p (mode 0755). */
+fm_rc fm_snapshot_mkdirs(const char *path, fm_error *err);
+/* Remove a directory and the files in it (one level: partitions are flat);
+ * a missing directory is not an error. */
+fm_rc fm_snapshot_rmdir_flat(const char *path, fm_error *err);
+
+/* Failure notification: run cmd with FM_SNAPSHOT_* variables describing p,
+ * and/or POST a JSON body to an http:// webhook.  Failures to notify are
+ * warnings (fm_warn), never a change of the run's outcome. */
+void fm_snapshot_notify(const char *cmd, const char *webhook, const char *db_path,
+                        const char *run_id, const fm_snapshot_partition *p);
+
+#endif
