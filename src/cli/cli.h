@@ -20,6 +20,7 @@ int fm_cmd_eval(int argc, char **argv);
 int fm_cmd_map(int argc, char **argv);
 int fm_cmd_info(int argc, char **argv);
 int fm_cmd_import(int argc, char **argv);
+int fm_cmd_batch(int argc, char **argv);
 
 /* Print "fieldmatch: error: <msg>" and return FM_EXIT_FAIL. */
 int fm_cli_fail(const fm_error *err);

@@ -14,6 +14,7 @@ static const fm_cmd commands[] = {
     {"map", fm_cmd_map, "map every query field to its top-k (CSV or JSON Lines)"},
     {"info", fm_cmd_info, "describe a model file"},
     {"import", fm_cmd_import, "load a config's dictionaries into the database"},
+    {"batch", fm_cmd_batch, "resumable batch mapping runs into the database"},
 };
 
 int fm_cli_fail(const fm_error *err) {
