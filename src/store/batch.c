@@ -825,7 +825,13 @@ fm_rc fm_batch_run(fm_store *st, const fm_model *m, const fm_batch_opts *opts,
       continue;
     }
     if (opts->max_parts > 0 && ran >= opts->max_parts) break;
-    if ((rc = match_part(m, mts, nthreads, c.lo, c.hi, c.p.k, cand, ncand, err))) break;
+    if ((rc = match_part(m, mts, nthreads, c.lo, c.hi, c.p.k, cand, ncand, err))) {
+      /* Some matcher paths return a bare code; say at least where. */
+      if (err && !err->msg[0]) fm_error_set(err, rc, "%s", fm_rc_name(rc));
+      fm_error_prefix(err, "batch run %lld part %lld: matching", (long long)c.run_id,
+                      (long long)part);
+      break;
+    }
     c.cand = cand;
     c.ncand = ncand;
     if ((rc = fm_store_tx(st, part_body, &c, err))) {
