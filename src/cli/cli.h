@@ -24,6 +24,7 @@ int fm_cmd_review(int argc, char **argv);
 int fm_cmd_export(int argc, char **argv);
 int fm_cmd_import_mappings(int argc, char **argv);
 int fm_cmd_snapshot(int argc, char **argv);
+int fm_cmd_batch(int argc, char **argv);
 
 /* Print "fieldmatch: error: <msg>" and return FM_EXIT_FAIL. */
 int fm_cli_fail(const fm_error *err);

@@ -18,6 +18,7 @@ static const fm_cmd commands[] = {
     {"export", fm_cmd_export, "write mappings as CSV, JSON Lines or JSON"},
     {"import-mappings", fm_cmd_import_mappings, "load a spreadsheet of mappings (all or nothing)"},
     {"snapshot", fm_cmd_snapshot, "hourly snapshots of the store as partitioned files"},
+    {"batch", fm_cmd_batch, "resumable batch mapping runs into the database"},
 };
 
 int fm_cli_fail(const fm_error *err) {
