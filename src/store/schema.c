@@ -133,8 +133,22 @@ static const char *const migration_1 =
     "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
     "  BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;";
 
+/* API tokens for the HTTP service: only the SHA-256 of a secret is kept, so
+ * a stolen database does not hand out working tokens.  Revoked tokens stay
+ * (the audit log names their owners). */
+static const char *const migration_tokens =
+    "CREATE TABLE api_tokens ("
+    "  token_id      INTEGER PRIMARY KEY,"
+    "  owner         TEXT NOT NULL CHECK (length(owner) BETWEEN 1 AND 100),"
+    "  role          TEXT NOT NULL CHECK (role IN ('reader','analyst','admin')),"
+    "  secret_sha256 TEXT NOT NULL UNIQUE,"
+    "  created_at    TEXT NOT NULL DEFAULT " NOW ","
+    "  revoked_at    TEXT,"
+    "  last_used_at  TEXT);";
+
 static const char *const migrations[] = {
     migration_1,
+    migration_tokens,
 };
 
 int fm_store_nmigrations(void) {
