@@ -19,6 +19,10 @@ int fm_cmd_match(int argc, char **argv);
 int fm_cmd_eval(int argc, char **argv);
 int fm_cmd_map(int argc, char **argv);
 int fm_cmd_info(int argc, char **argv);
+int fm_cmd_token(int argc, char **argv);
+#ifdef FM_HAVE_HTTP
+int fm_cmd_serve(int argc, char **argv);
+#endif
 
 /* Print "fieldmatch: error: <msg>" and return FM_EXIT_FAIL. */
 int fm_cli_fail(const fm_error *err);

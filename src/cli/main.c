@@ -13,6 +13,10 @@ static const fm_cmd commands[] = {
     {"eval", fm_cmd_eval, "score a model against gold pairs"},
     {"map", fm_cmd_map, "map every query field to its top-k (CSV or JSON Lines)"},
     {"info", fm_cmd_info, "describe a model file"},
+    {"token", fm_cmd_token, "create, list or revoke API tokens"},
+#ifdef FM_HAVE_HTTP
+    {"serve", fm_cmd_serve, "serve lookups and reconciliation over HTTP"},
+#endif
 };
 
 int fm_cli_fail(const fm_error *err) {
