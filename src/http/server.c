@@ -91,7 +91,7 @@ void fm_http_opts_default(fm_http_opts *o) {
   o->threads = 2;
   o->conn_limit = 1024;
   o->timeout_s = 30;
-  o->mem_limit = 64 * 1024;
+  o->mem_limit = 16 * 1024;
   o->max_body = 1024 * 1024;
   o->max_uri = 4096;
   o->max_batch = 100;
@@ -635,7 +635,7 @@ fm_rc fm_http_server_start(const fm_http_opts *opts, const fm_model *model,
     fm_http_server_stop(srv);
     return rc;
   }
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO |
                    MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
   /* Headroom over conn_limit so clients past the limit still get a 429
    * instead of a reset. */
