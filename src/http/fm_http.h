@@ -27,7 +27,7 @@ typedef struct fm_http_opts {
   unsigned conn_limit;    /* connections served at once; more get 429 (1024) */
   unsigned per_ip_limit;  /* connections per client IP; MHD refuses more (0 = off) */
   unsigned timeout_s;     /* idle connection timeout, seconds (30) */
-  size_t mem_limit;       /* memory per connection, bytes (64 KiB) */
+  size_t mem_limit;       /* memory per connection, bytes (16 KiB) */
   size_t max_body;        /* request body limit; more gets 413 (1 MiB) */
   size_t max_uri;         /* request-target limit; longer gets 414 (4096) */
   unsigned max_batch;     /* fields per POST /v1/match; more gets 413 (100) */
