@@ -25,6 +25,10 @@ int fm_cmd_export(int argc, char **argv);
 int fm_cmd_import_mappings(int argc, char **argv);
 int fm_cmd_snapshot(int argc, char **argv);
 int fm_cmd_batch(int argc, char **argv);
+int fm_cmd_token(int argc, char **argv);
+#ifdef FM_HAVE_HTTP
+int fm_cmd_serve(int argc, char **argv);
+#endif
 
 /* Print "fieldmatch: error: <msg>" and return FM_EXIT_FAIL. */
 int fm_cli_fail(const fm_error *err);

@@ -19,6 +19,10 @@ static const fm_cmd commands[] = {
     {"import-mappings", fm_cmd_import_mappings, "load a spreadsheet of mappings (all or nothing)"},
     {"snapshot", fm_cmd_snapshot, "hourly snapshots of the store as partitioned files"},
     {"batch", fm_cmd_batch, "resumable batch mapping runs into the database"},
+    {"token", fm_cmd_token, "create, list or revoke API tokens"},
+#ifdef FM_HAVE_HTTP
+    {"serve", fm_cmd_serve, "serve lookups and reconciliation over HTTP"},
+#endif
 };
 
 int fm_cli_fail(const fm_error *err) {

@@ -197,9 +197,23 @@ static const char *const migration_2 =
     "  added_at     TEXT NOT NULL DEFAULT " NOW ","
     "  PRIMARY KEY (job, dt, hr));";
 
+/* API tokens for the HTTP service: only the SHA-256 of a secret is kept, so
+ * a stolen database does not hand out working tokens.  Revoked tokens stay
+ * (the audit log names their owners). */
+static const char *const migration_3 =
+    "CREATE TABLE api_tokens ("
+    "  token_id      INTEGER PRIMARY KEY,"
+    "  owner         TEXT NOT NULL CHECK (length(owner) BETWEEN 1 AND 100),"
+    "  role          TEXT NOT NULL CHECK (role IN ('reader','analyst','admin')),"
+    "  secret_sha256 TEXT NOT NULL UNIQUE,"
+    "  created_at    TEXT NOT NULL DEFAULT " NOW ","
+    "  revoked_at    TEXT,"
+    "  last_used_at  TEXT);";
+
 static const char *const migrations[] = {
     migration_1,
     migration_2,
+    migration_3,
 };
 
 int fm_store_nmigrations(void) {

@@ -1,0 +1,149 @@
+/* cmd_serve.c: fieldmatch serve --model M --db D [--listen HOST:PORT] ...
+ * Starts the HTTP service (src/http) and runs until SIGTERM or SIGINT, then
+ * stops gracefully (in-flight requests finish) and exits 0. */
+#include "cli.h"
+
+#ifdef FM_HAVE_HTTP
+#include "fm_http.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *help =
+    "usage: fieldmatch serve --model MODEL.fmm --db DB.sqlite [options]\n"
+    "  --listen HOST:PORT   address to bind (default 127.0.0.1:8080; port 0 = any)\n"
+    "  --threads N          worker threads (default 2)\n"
+    "  --conn-limit N       connections at once; more get 429 (default 1024)\n"
+    "  --per-ip-limit N     connections per client IP (default: no limit)\n"
+    "  --timeout S          idle connection timeout in seconds (default 30)\n"
+    "  --max-body BYTES     request body limit (default 1048576)\n"
+    "  --max-batch N        fields per POST /v1/match (default 100)\n"
+    "  --rate R [--burst B] requests/s per client (token or IP); default off\n"
+    "  --access-log FILE    access log: a file, - for stderr (default), off\n"
+    "  --drain-ms MS        how long shutdown waits for in-flight requests\n"
+    "  --no-auth            serve without tokens: everyone is admin (local use only)\n"
+    "Routes: docs/http.md and api/openapi.yaml.  SIGTERM/SIGINT stop gracefully.\n";
+
+static int num(const char *opt, const char *v, long *out) {
+  long n = fm_cli_int(v);
+  if (n < 0) return fm_cli_usage("serve", "%s needs a positive integer, not '%s'", opt, v);
+  *out = n;
+  return 0;
+}
+
+static int positive(const char *opt, const char *v, double *out) {
+  char *end;
+  double d = strtod(v, &end);
+  if (!*v || *end || !(d > 0))
+    return fm_cli_usage("serve", "%s needs a positive number, not '%s'", opt, v);
+  *out = d;
+  return 0;
+}
+
+int fm_cmd_serve(int argc, char **argv) {
+  fm_http_opts o;
+  fm_http_opts_default(&o);
+  o.access_log = stderr;
+  const char *model = NULL, *db = NULL, *access = "-";
+  for (int i = 1; i < argc; i++) {
+    int missing = 0;
+    long n = 0;
+    const char *v;
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      fputs(help, stdout);
+      return FM_EXIT_OK;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--model", &missing))) {
+      model = v;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--db", &missing))) {
+      db = v;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--listen", &missing))) {
+      o.listen = v;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--threads", &missing))) {
+      if (num("--threads", v, &n)) return FM_EXIT_USAGE;
+      o.threads = (unsigned)n;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--conn-limit", &missing))) {
+      if (num("--conn-limit", v, &n)) return FM_EXIT_USAGE;
+      o.conn_limit = (unsigned)n;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--per-ip-limit", &missing))) {
+      if (num("--per-ip-limit", v, &n)) return FM_EXIT_USAGE;
+      o.per_ip_limit = (unsigned)n;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--timeout", &missing))) {
+      if (num("--timeout", v, &n)) return FM_EXIT_USAGE;
+      o.timeout_s = (unsigned)n;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--max-body", &missing))) {
+      if (num("--max-body", v, &n)) return FM_EXIT_USAGE;
+      o.max_body = (size_t)n;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--max-batch", &missing))) {
+      if (num("--max-batch", v, &n)) return FM_EXIT_USAGE;
+      o.max_batch = (unsigned)n;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--drain-ms", &missing))) {
+      if (num("--drain-ms", v, &n)) return FM_EXIT_USAGE;
+      o.drain_ms = (unsigned)n;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--rate", &missing))) {
+      if (positive("--rate", v, &o.rate)) return FM_EXIT_USAGE;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--burst", &missing))) {
+      if (positive("--burst", v, &o.burst)) return FM_EXIT_USAGE;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--access-log", &missing))) {
+      access = v;
+    } else if (!strcmp(argv[i], "--no-auth")) {
+      o.no_auth = 1;
+    } else {
+      return fm_cli_usage("serve", missing ? "option %s needs a value" : "unknown argument '%s'",
+                          argv[i]);
+    }
+  }
+  if (!model) return fm_cli_usage("serve", "--model is required");
+  if (!db && !o.no_auth) return fm_cli_usage("serve", "--db is required (or --no-auth)");
+  FILE *logfp = NULL;
+  if (!strcmp(access, "off")) {
+    o.access_log = NULL;
+  } else if (strcmp(access, "-") != 0) {
+    logfp = fopen(access, "a");
+    if (!logfp) {
+      fm_error e;
+      fm_error_init(&e);
+      fm_error_set(&e, FM_ERR_IO, "cannot open access log %s", access);
+      return fm_cli_fail(&e);
+    }
+    setvbuf(logfp, NULL, _IOLBF, 0);
+    o.access_log = logfp;
+  }
+  fm_model *m = fm_cli_open_model(model);
+  if (!m) {
+    if (logfp) fclose(logfp);
+    return FM_EXIT_FAIL;
+  }
+  /* Block the stop signals before the worker threads exist (they inherit
+   * the mask), then wait for one here. */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  if (o.no_auth)
+    fprintf(stderr, "fieldmatch serve: WARNING: --no-auth: every client is admin; "
+                    "use only on a trusted machine\n");
+  fm_error err;
+  fm_error_init(&err);
+  fm_http_server *srv;
+  if (fm_http_server_start(&o, m, db, &srv, &err)) {
+    fm_model_close(m);
+    if (logfp) fclose(logfp);
+    return fm_cli_fail(&err);
+  }
+  fprintf(stderr, "fieldmatch serve: listening on port %u (%u threads)\n",
+          (unsigned)fm_http_server_port(srv), o.threads);
+  int sig = 0;
+  sigwait(&set, &sig);
+  fprintf(stderr, "fieldmatch serve: %s: finishing in-flight requests\n",
+          sig == SIGINT ? "SIGINT" : "SIGTERM");
+  fm_http_server_stop(srv);
+  fm_model_close(m);
+  if (logfp) fclose(logfp);
+  fprintf(stderr, "fieldmatch serve: stopped\n");
+  return FM_EXIT_OK;
+}
+#endif

@@ -1,0 +1,194 @@
+/* h_match.c: the lookup endpoints.
+ *   GET  /v1/match?field=PX_LAST&k=10&min_score=0.2&vendor=refinitiv
+ *   POST /v1/match  {"fields": ["PX_LAST", ...], "k": 10, "min_score": .., "vendor": ..}
+ * One Bloomberg field (a known query field of the model, or a bare
+ * mnemonic) -> ranked reference fields with id, name, description, score
+ * and whether the pair is curated. */
+#include "http_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#define MAX_FIELD_LEN 256
+
+fm_rc fm_http_rank(fm_http_worker *w, const char *field, int k, double min_score,
+                   const char *vendor, int *n, fm_error *err) {
+  const fm_model *m = fm_http_model(w->srv);
+  *n = 0;
+  /* With a vendor filter, rank deeper so k survive the filter. */
+  int want = k;
+  if (vendor) {
+    want = k * 10 < 200 ? 200 : k * 10;
+    if (want > FM_HTTP_MAX_CAND) want = FM_HTTP_MAX_CAND;
+  }
+  size_t nrefs = fm_model_nrefs(m);
+  if ((size_t)want > nrefs) want = (int)nrefs;
+  if (want <= 0) return FM_OK;
+  int got = 0;
+  fm_rc rc = fm_match(w->matcher, field, NULL, want, w->cand, &got, err);
+  if (rc) return rc;
+  int out = 0;
+  for (int i = 0; i < got && out < k; i++) {
+    if (w->cand[i].score < min_score) break; /* best first */
+    if (vendor) {
+      fm_field rf;
+      fm_model_ref(m, w->cand[i].ref, &rf);
+      if (strcmp(rf.vendor, vendor) != 0) continue;
+    }
+    w->cand[out++] = w->cand[i];
+  }
+  *n = out;
+  return FM_OK;
+}
+
+/* CURATED-FIRST: the one place where the store's accepted mapping for the
+ * field goes in front of the model's ranking (with "curated": true), once
+ * the review functions of the store land.  Until then the list is the
+ * model's ranking, every candidate curated:false. */
+static fm_rc curated_first(fm_http_worker *w, const char *field, json_t *cands) {
+  (void)w;
+  (void)field;
+  (void)cands;
+  return FM_OK;
+}
+
+/* The result object of one field; NULL with err set on failure. */
+static json_t *match_json(fm_http_worker *w, const char *field, int k, double min_score,
+                          const char *vendor, fm_error *err) {
+  const fm_model *m = fm_http_model(w->srv);
+  int n = 0;
+  if (fm_http_rank(w, field, k, min_score, vendor, &n, err)) return NULL;
+  json_t *o = json_object(), *cands = json_array();
+  if (!o || !cands) goto oom;
+  json_t *fs = json_string(field);
+  if (!fs) {
+    fm_error_set(err, FM_ERR_ARG, "field is not valid UTF-8");
+    json_decref(o);
+    json_decref(cands);
+    return NULL;
+  }
+  json_object_set_new(o, "field", fs);
+  long qi = fm_model_find_query(m, field);
+  json_object_set_new(o, "known", json_boolean(qi >= 0));
+  if (qi >= 0) {
+    fm_field q;
+    fm_model_query(m, (size_t)qi, &q);
+    json_object_set_new(o, "query", fm_http_field_json(&q, "query"));
+  }
+  for (int i = 0; i < n; i++) {
+    fm_field rf;
+    fm_model_ref(m, w->cand[i].ref, &rf);
+    json_t *c = json_pack("{s:i,s:s?,s:s?,s:s?,s:s?,s:s?,s:f,s:b}", "rank", i + 1, "id", rf.id,
+                          "vendor", rf.vendor, "name", rf.name, "description", rf.description,
+                          "type", rf.type, "score", round(w->cand[i].score * 1e4) / 1e4,
+                          "curated", 0);
+    if (!c || json_array_append_new(cands, c)) goto oom;
+  }
+  if (curated_first(w, field, cands)) goto oom;
+  json_object_set_new(o, "candidates", cands);
+  return o;
+oom:
+  json_decref(o);
+  json_decref(cands);
+  fm_error_set(err, FM_ERR_NOMEM, "out of memory building the reply");
+  return NULL;
+}
+
+static int field_ok(const char *f) {
+  size_t n = f ? strlen(f) : 0;
+  return n > 0 && n <= MAX_FIELD_LEN;
+}
+
+enum MHD_Result fm_h_match_get(fm_http_req *r) {
+  enum MHD_Result ret;
+  const char *field = fm_http_arg(r, "field");
+  if (!field_ok(field))
+    return fm_http_reply_error(r, FM_EC_BAD_PARAM, "field is required (1..%d bytes)",
+                               MAX_FIELD_LEN);
+  long k;
+  double min_score;
+  if (fm_http_arg_int(r, "k", 1, FM_HTTP_MAX_K, 10, &k, &ret)) return ret;
+  if (fm_http_arg_double(r, "min_score", -INFINITY, &min_score, &ret)) return ret;
+  const char *vendor = fm_http_arg(r, "vendor");
+  if (vendor && !*vendor) vendor = NULL;
+  fm_error err;
+  fm_error_init(&err);
+  fm_http_worker *w = fm_http_worker_get(r->srv, &err);
+  json_t *o = w ? match_json(w, field, (int)k, min_score, vendor, &err) : NULL;
+  if (!o) return fm_http_reply_rc(r, &err);
+  return fm_http_reply_json(r, MHD_HTTP_OK, o);
+}
+
+enum MHD_Result fm_h_match_post(fm_http_req *r) {
+  json_error_t jerr;
+  json_t *in = json_loadb(r->body.buf ? r->body.buf : "", r->body.len, JSON_REJECT_DUPLICATES,
+                          &jerr);
+  if (!in) return fm_http_reply_error(r, FM_EC_BAD_JSON, "%s (at byte %d)", jerr.text, jerr.position);
+  json_t *fields = json_object_get(in, "fields"), *jk = json_object_get(in, "k"),
+         *jmin = json_object_get(in, "min_score"), *jv = json_object_get(in, "vendor");
+  const fm_http_opts *o = fm_http_server_opts(r->srv);
+  enum MHD_Result ret;
+  long k = 10;
+  double min_score = -INFINITY;
+  const char *vendor = NULL;
+  if (!json_is_object(in) || !json_is_array(fields)) {
+    ret = fm_http_reply_error(r, FM_EC_BAD_JSON, "want {\"fields\": [\"ID\", ...]}");
+    goto done;
+  }
+  if (json_array_size(fields) > o->max_batch) {
+    ret = fm_http_reply_error(r, FM_EC_BATCH_TOO_LARGE, "%zu fields; at most %u per request",
+                              json_array_size(fields), o->max_batch);
+    goto done;
+  }
+  if (jk && (!json_is_integer(jk) || json_integer_value(jk) < 1 ||
+             json_integer_value(jk) > FM_HTTP_MAX_K)) {
+    ret = fm_http_reply_error(r, FM_EC_BAD_JSON, "k must be an integer in 1..%d", FM_HTTP_MAX_K);
+    goto done;
+  }
+  if (jk) k = (long)json_integer_value(jk);
+  if (jmin && !json_is_number(jmin)) {
+    ret = fm_http_reply_error(r, FM_EC_BAD_JSON, "min_score must be a number");
+    goto done;
+  }
+  if (jmin) min_score = json_number_value(jmin);
+  if (jv && !json_is_string(jv) && !json_is_null(jv)) {
+    ret = fm_http_reply_error(r, FM_EC_BAD_JSON, "vendor must be a string");
+    goto done;
+  }
+  if (jv && json_is_string(jv) && *json_string_value(jv)) vendor = json_string_value(jv);
+  size_t i;
+  json_t *f;
+  json_array_foreach(fields, i, f) {
+    if (!json_is_string(f) || !field_ok(json_string_value(f))) {
+      ret = fm_http_reply_error(r, FM_EC_BAD_JSON, "fields[%zu] must be a string of 1..%d bytes",
+                                i, MAX_FIELD_LEN);
+      goto done;
+    }
+  }
+  fm_error err;
+  fm_error_init(&err);
+  fm_http_worker *w = fm_http_worker_get(r->srv, &err);
+  json_t *results = json_array();
+  if (!w || !results) {
+    json_decref(results);
+    if (!w) {
+      ret = fm_http_reply_rc(r, &err);
+      goto done;
+    }
+    ret = fm_http_reply_error(r, FM_EC_INTERNAL, "out of memory");
+    goto done;
+  }
+  json_array_foreach(fields, i, f) {
+    json_t *one = match_json(w, json_string_value(f), (int)k, min_score, vendor, &err);
+    if (!one || json_array_append_new(results, one)) {
+      json_decref(results);
+      if (!err.rc) fm_error_set(&err, FM_ERR_NOMEM, "out of memory");
+      ret = fm_http_reply_rc(r, &err);
+      goto done;
+    }
+  }
+  ret = fm_http_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "results", results));
+done:
+  json_decref(in);
+  return ret;
+}

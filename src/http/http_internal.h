@@ -1,0 +1,184 @@
+/* http_internal.h: what the HTTP front end's files share (the GNU Taler
+ * exchange layout): the request context, the static route table, the
+ * error-code enum, reply helpers and the per-thread worker state.  One file
+ * per endpoint (h_*.c) implements handlers with the fm_http_handler
+ * signature and is listed in routes.c. */
+#ifndef FM_HTTP_INTERNAL_H
+#define FM_HTTP_INTERNAL_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+
+#include "fm_http.h"
+#include "fm_store.h"
+
+/* Numeric error codes of the error body {"code","hint","detail"}: one enum,
+ * grouped by HTTP status; never renumber (clients key on them). */
+typedef enum fm_http_ec {
+  FM_EC_BAD_JSON = 1000,        /* 400 body is not the JSON expected */
+  FM_EC_BAD_PARAM = 1001,       /* 400 a query parameter is missing or bad */
+  FM_EC_UNAUTHORIZED = 1100,    /* 401 no or unknown bearer token */
+  FM_EC_FORBIDDEN = 1101,       /* 403 token's role is too low */
+  FM_EC_NO_ROUTE = 1200,        /* 404 no such path */
+  FM_EC_FIELD_NOT_FOUND = 1201, /* 404 no such field */
+  FM_EC_METHOD = 1300,          /* 405 path exists, method does not */
+  FM_EC_BODY_TOO_LARGE = 1400,  /* 413 body over max_body */
+  FM_EC_BATCH_TOO_LARGE = 1401, /* 413 more fields than max_batch */
+  FM_EC_URI_TOO_LONG = 1402,    /* 414 request target over max_uri */
+  FM_EC_RATE_LIMITED = 1500,    /* 429 over the request rate */
+  FM_EC_CONN_LIMIT = 1501,      /* 429 over the connection limit */
+  FM_EC_INTERNAL = 1600,        /* 500 a bug or out of memory */
+  FM_EC_DB = 1601,              /* 500 the database failed */
+  FM_EC_NOT_READY = 1700,       /* 503 starting or shutting down */
+  FM_EC_DB_BUSY = 1701          /* 503 the database stayed locked */
+} fm_http_ec;
+
+typedef struct fm_http_req fm_http_req;
+typedef enum MHD_Result (*fm_http_handler)(fm_http_req *r);
+
+/* Role a route needs: 0 none (health, metrics, manifest), else a token role. */
+typedef struct fm_http_route {
+  const char *method;
+  const char *pattern; /* segments; "{name}" matches one segment */
+  fm_http_handler handler;
+  int role;            /* 0 or fm_token_role */
+} fm_http_route;
+
+extern const fm_http_route fm_http_route_table[];
+extern const size_t fm_http_route_n;
+
+#define FM_HTTP_MAX_PARAMS 4
+
+/* Per worker thread: a matcher and candidate buffer over the shared model,
+ * and a lazily opened SQLite connection.  Freed when the thread exits. */
+typedef struct fm_http_worker {
+  fm_http_server *srv;
+  fm_matcher *matcher;
+  fm_candidate *cand;  /* FM_HTTP_MAX_CAND entries */
+  fm_store *store;     /* NULL until first needed */
+} fm_http_worker;
+
+#define FM_HTTP_MAX_K 100
+#define FM_HTTP_MAX_CAND 1000
+
+/* One per request: allocated when MHD sees the request line (URI log
+ * callback), freed in the completed callback. */
+struct fm_http_req {
+  fm_http_server *srv;
+  struct MHD_Connection *con;
+  const char *method;           /* borrowed from MHD */
+  const char *url;              /* decoded path, borrowed from MHD */
+  size_t uri_len;               /* raw request target length */
+  double start;
+  int started;                  /* first handler call done */
+  int route;                    /* index in the table, or -1 */
+  char *params[FM_HTTP_MAX_PARAMS]; /* path parameters ({vendor}, {id}) */
+  char *path_copy;              /* owns the params' bytes */
+  fm_buf body;
+  int body_too_large;
+  unsigned status;              /* the status queued (0 before) */
+  char owner[FM_TOKEN_OWNER_MAX + 1]; /* token owner, "-" when none */
+  int role;                     /* caller's role (0 when anonymous) */
+};
+
+struct fm_http_server;
+
+/* ---- server.c --------------------------------------------------------- */
+
+/* Authenticate the request for a route needing role `need` (0: none; with
+ * no_auth everyone is admin).  0 ok (r->owner, r->role set), else an error
+ * reply (401/403/503) was queued and its result is in *ret. */
+int fm_http_authenticate(fm_http_req *r, int need, enum MHD_Result *ret);
+
+/* The methods served on url, comma-separated, into out ("GET, POST");
+ * returns how many. */
+int fm_http_allow(const char *url, char *out, size_t n);
+
+/* The calling thread's worker state (created on first use), or NULL on
+ * allocation failure. */
+fm_http_worker *fm_http_worker_get(fm_http_server *srv, fm_error *err);
+/* The worker's store connection, opened lazily; FM_ERR_ARG when the server
+ * has no database. */
+fm_rc fm_http_worker_store(fm_http_worker *w, fm_store **out, fm_error *err);
+
+const fm_model *fm_http_model(const fm_http_server *srv);
+const fm_http_opts *fm_http_server_opts(const fm_http_server *srv);
+/* Connections open now, requests in flight now. */
+void fm_http_load(const fm_http_server *srv, long *connections, long *inflight);
+/* Append the request counters and latency histograms (Prometheus text). */
+fm_rc fm_http_metrics_write(const fm_http_server *srv, fm_buf *out);
+
+/* ---- reply.c ---------------------------------------------------------- */
+
+/* Queue a JSON reply (takes the reference to j, also on failure). */
+enum MHD_Result fm_http_reply_json(fm_http_req *r, unsigned status, json_t *j);
+/* Queue a reply from a buffer (copied) with a content type. */
+enum MHD_Result fm_http_reply_bytes(fm_http_req *r, unsigned status, const char *ctype,
+                                    const void *p, size_t n);
+/* Queue the one error body {"code","hint","detail"}; the status and hint
+ * come from the code; detail is printf-style (may be NULL). */
+enum MHD_Result fm_http_reply_error(fm_http_req *r, fm_http_ec ec, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Map a library failure to an error reply (BUSY -> 503, DB -> 500, ...). */
+enum MHD_Result fm_http_reply_rc(fm_http_req *r, const fm_error *err);
+/* The HTTP status of an error code. */
+unsigned fm_http_ec_status(fm_http_ec ec);
+/* Add the CORS headers every response carries. */
+void fm_http_add_cors(struct MHD_Response *resp);
+
+/* ---- args.c ----------------------------------------------------------- */
+
+/* Query-string argument (decoded, borrowed from MHD) or NULL. */
+const char *fm_http_arg(fm_http_req *r, const char *name);
+/* Parse an integer argument in [lo, hi] (default when absent).  0 ok, else
+ * an error reply was queued and *ret holds its result. */
+int fm_http_arg_int(fm_http_req *r, const char *name, long lo, long hi, long def,
+                    long *out, enum MHD_Result *ret);
+int fm_http_arg_double(fm_http_req *r, const char *name, double def, double *out,
+                       enum MHD_Result *ret);
+/* Value of name in an application/x-www-form-urlencoded body; caller owns
+ * the result (fm_free); NULL when absent or out of memory. */
+char *fm_http_form_value(const char *body, size_t len, const char *name);
+
+/* ---- ranking (h_match.c) --------------------------------------------- */
+
+/* Rank reference fields for a Bloomberg field id (or bare mnemonic) into
+ * w->cand: at most k, score >= min_score, vendor (may be NULL) matching the
+ * reference vendor.  *n receives the count. */
+fm_rc fm_http_rank(fm_http_worker *w, const char *field, int k, double min_score,
+                   const char *vendor, int *n, fm_error *err);
+
+/* ---- shared JSON builders (h_fields.c) -------------------------------- */
+
+/* Field search over the model's fields (no database: the model is what is
+ * served).  prefix: q is a case-insensitive prefix of the id; else every
+ * whitespace-separated word of q must occur (case-insensitively) in the id,
+ * name or description.  Exact id matches come first, then id prefixes, then
+ * the rest in model order.  Writes at most limit hits into hits[]; returns
+ * the count. */
+typedef struct fm_http_hit {
+  int query;    /* 1: a query (Bloomberg) field, 0: a reference field */
+  size_t index; /* in the model */
+} fm_http_hit;
+size_t fm_http_search(const fm_model *m, const char *q, const char *vendor, int prefix,
+                      int refs_only, size_t limit, fm_http_hit *hits);
+
+/* A field of the model as a JSON object (new reference, NULL on OOM). */
+json_t *fm_http_field_json(const fm_field *f, const char *role);
+
+/* ---- handlers --------------------------------------------------------- */
+
+enum MHD_Result fm_h_healthz(fm_http_req *r);
+enum MHD_Result fm_h_readyz(fm_http_req *r);
+enum MHD_Result fm_h_metrics(fm_http_req *r);
+enum MHD_Result fm_h_match_get(fm_http_req *r);
+enum MHD_Result fm_h_match_post(fm_http_req *r);
+enum MHD_Result fm_h_fields_get(fm_http_req *r);
+enum MHD_Result fm_h_fields_search(fm_http_req *r);
+enum MHD_Result fm_h_reconcile_get(fm_http_req *r);
+enum MHD_Result fm_h_reconcile_post(fm_http_req *r);
+enum MHD_Result fm_h_reconcile_preview(fm_http_req *r);
+enum MHD_Result fm_h_reconcile_suggest(fm_http_req *r);
+
+#endif

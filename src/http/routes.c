@@ -1,0 +1,40 @@
+/* routes.c: the static route table (as the GNU Taler exchange's): method,
+ * path pattern, handler, required role.  Adding an endpoint is one h_*.c
+ * file plus one line here and its entry in api/openapi.yaml (the contract
+ * test checks both ways).  The review, mapping and batch-run endpoints slot
+ * in here when their store functions land:
+ *   GET  /v1/review/queue            reader   h_review.c
+ *   POST /v1/review/{qvendor}/{qid}  analyst  h_review.c
+ *   GET  /v1/mappings                reader   h_mappings.c
+ *   POST /v1/batch-runs              admin    h_batch.c */
+#include "http_internal.h"
+
+const fm_http_route fm_http_route_table[] = {
+    {"GET", "/healthz", fm_h_healthz, 0},
+    {"GET", "/readyz", fm_h_readyz, 0},
+    {"GET", "/metrics", fm_h_metrics, 0},
+    {"GET", "/v1/match", fm_h_match_get, FM_TOKEN_READER},
+    {"POST", "/v1/match", fm_h_match_post, FM_TOKEN_READER},
+    {"GET", "/v1/fields", fm_h_fields_search, FM_TOKEN_READER},
+    {"GET", "/v1/fields/{vendor}/{id}", fm_h_fields_get, FM_TOKEN_READER},
+    /* The manifest is public so OpenRefine can add the service; queries
+     * (GET with queries= is answered by the same handler) need a reader. */
+    {"GET", "/reconcile", fm_h_reconcile_get, 0},
+    {"POST", "/reconcile", fm_h_reconcile_post, FM_TOKEN_READER},
+    {"GET", "/reconcile/preview", fm_h_reconcile_preview, FM_TOKEN_READER},
+    {"GET", "/reconcile/suggest/entity", fm_h_reconcile_suggest, FM_TOKEN_READER},
+};
+
+const size_t fm_http_route_n = sizeof fm_http_route_table / sizeof fm_http_route_table[0];
+
+size_t fm_http_route_count(void) { return fm_http_route_n; }
+
+fm_http_route_info fm_http_route_at(size_t i) {
+  fm_http_route_info info = {NULL, NULL, NULL};
+  if (i >= fm_http_route_n) return info;
+  const fm_http_route *rt = &fm_http_route_table[i];
+  info.method = rt->method;
+  info.pattern = rt->pattern;
+  info.role = rt->role ? fm_token_role_name((fm_token_role)rt->role) : "none";
+  return info;
+}

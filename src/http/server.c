@@ -1,0 +1,684 @@
+/* server.c: the daemon, request life cycle and cross-cutting checks.
+ *
+ * Life of a request (one fm_http_req, as in the GNU Taler exchange):
+ *   uri_log      MHD saw the request line: allocate the context, count it
+ *                in flight, remember the raw target length (for 414).
+ *   handle (1st) limits -> route -> readiness -> rate -> auth -> body size;
+ *                GET is dispatched now, POST waits for its body.
+ *   handle (n)   append body chunks (over max_body: keep reading, discard,
+ *                answer 413 at the end so the client sees the reply).
+ *   completed    access log line, metrics, free the context.
+ *
+ * Threads: MHD's internal pool (MHD_OPTION_THREAD_POOL_SIZE, epoll).  Each
+ * worker thread lazily creates its fm_http_worker (matcher, candidate
+ * buffer, SQLite connection) under a pthread key whose destructor frees it
+ * when MHD joins the thread.  Counters are relaxed atomics. */
+#include "http_internal.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Statuses the metrics keep apart; anything else counts as "other". */
+static const unsigned metric_status[] = {0,   200, 204, 400, 401, 403, 404,
+                                         405, 413, 414, 429, 500, 503};
+#define NSTATUS (sizeof metric_status / sizeof metric_status[0] + 1)
+/* Latency histogram bucket bounds, seconds. */
+static const double metric_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                   0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+#define NBUCKET (sizeof metric_le / sizeof metric_le[0])
+#define MAX_ROUTES 64 /* route slots in the metrics (table + "unmatched") */
+
+typedef struct metric_cell {
+  uint64_t count, sum_us;
+  uint64_t bucket[NBUCKET]; /* non-cumulative; summed when written */
+} metric_cell;
+
+/* Rate limiter: a fixed table of token buckets keyed by a hash of the
+ * client (bearer token, else IP).  Two clients that collide in a slot evict
+ * each other, which only ever makes the limit more lenient; memory stays
+ * bounded whatever the number of clients. */
+#define RATE_SLOTS 4096
+typedef struct rate_slot {
+  uint64_t key;
+  double tokens, last;
+} rate_slot;
+
+struct fm_http_server {
+  struct MHD_Daemon *d;
+  fm_http_opts opts;
+  const fm_model *model;
+  char *db_path;
+  pthread_key_t key;
+  int key_ok;
+  int ready;           /* atomic */
+  long conns, inflight; /* atomic */
+  uint16_t port;
+  struct sockaddr_storage addr;
+  pthread_mutex_t rate_mu;
+  rate_slot *rate;
+  metric_cell cells[MAX_ROUTES][NSTATUS];
+};
+
+static char over_limit_marker; /* socket context of connections over the limit */
+
+/* ---- small accessors -------------------------------------------------- */
+
+const fm_model *fm_http_model(const fm_http_server *srv) { return srv->model; }
+const fm_http_opts *fm_http_server_opts(const fm_http_server *srv) { return &srv->opts; }
+uint16_t fm_http_server_port(const fm_http_server *srv) { return srv ? srv->port : 0; }
+
+void fm_http_server_set_ready(fm_http_server *srv, int ready) {
+  __atomic_store_n(&srv->ready, ready ? 1 : 0, __ATOMIC_RELEASE);
+}
+
+int fm_http_server_ready(const fm_http_server *srv) {
+  return __atomic_load_n(&srv->ready, __ATOMIC_ACQUIRE);
+}
+
+void fm_http_load(const fm_http_server *srv, long *connections, long *inflight) {
+  *connections = __atomic_load_n(&srv->conns, __ATOMIC_RELAXED);
+  *inflight = __atomic_load_n(&srv->inflight, __ATOMIC_RELAXED);
+}
+
+void fm_http_opts_default(fm_http_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->listen = "127.0.0.1:8080";
+  o->threads = 2;
+  o->conn_limit = 1024;
+  o->timeout_s = 30;
+  o->mem_limit = 16 * 1024;
+  o->max_body = 1024 * 1024;
+  o->max_uri = 4096;
+  o->max_batch = 100;
+  o->drain_ms = 10000;
+}
+
+/* ---- per-thread worker state ------------------------------------------ */
+
+static void worker_free(void *p) {
+  fm_http_worker *w = p;
+  if (!w) return;
+  fm_matcher_free(w->matcher);
+  fm_free(w->cand);
+  fm_store_close(w->store);
+  fm_free(w);
+}
+
+fm_http_worker *fm_http_worker_get(fm_http_server *srv, fm_error *err) {
+  fm_http_worker *w = pthread_getspecific(srv->key);
+  if (w) return w;
+  w = fm_calloc(1, sizeof *w);
+  if (!w) {
+    fm_error_set(err, FM_ERR_NOMEM, "out of memory for worker state");
+    return NULL;
+  }
+  w->srv = srv;
+  w->cand = fm_calloc(FM_HTTP_MAX_CAND, sizeof *w->cand);
+  if (!w->cand) {
+    fm_error_set(err, FM_ERR_NOMEM, "out of memory for candidates");
+    worker_free(w);
+    return NULL;
+  }
+  if (fm_matcher_new(srv->model, &w->matcher, err) != FM_OK ||
+      pthread_setspecific(srv->key, w) != 0) {
+    if (!err || !err->rc) fm_error_set(err, FM_ERR_NOMEM, "cannot keep worker state");
+    worker_free(w);
+    return NULL;
+  }
+  return w;
+}
+
+fm_rc fm_http_worker_store(fm_http_worker *w, fm_store **out, fm_error *err) {
+  *out = NULL;
+  if (!w->srv->db_path) return fm_error_set(err, FM_ERR_ARG, "the server runs without a database");
+  if (!w->store) {
+    fm_rc rc = fm_store_open(w->srv->db_path, NULL, &w->store, err);
+    if (rc) return rc;
+  }
+  *out = w->store;
+  return FM_OK;
+}
+
+/* ---- routing ---------------------------------------------------------- */
+
+/* Does url match pattern?  When r is given, capture the {params}. */
+static int route_match(const char *pattern, const char *url, fm_http_req *r) {
+  const char *p = pattern, *u = url;
+  int np = 0;
+  while (*p && *u) {
+    if (*p != '/' || *u != '/') return 0;
+    p++;
+    u++;
+    const char *pe = strchr(p, '/'), *ue = strchr(u, '/');
+    size_t pl = pe ? (size_t)(pe - p) : strlen(p), ul = ue ? (size_t)(ue - u) : strlen(u);
+    if (pl > 1 && p[0] == '{' && p[pl - 1] == '}') {
+      if (ul == 0 || np >= FM_HTTP_MAX_PARAMS) return 0;
+      if (r) r->params[np] = (char *)(r->path_copy + (u - url));
+      np++;
+    } else if (pl != ul || memcmp(p, u, pl) != 0) {
+      return 0;
+    }
+    p += pl;
+    u += ul;
+  }
+  if (*p || *u) return 0;
+  if (r) /* cut the captured segments out of the copy */
+    for (int i = 0; i < np; i++) {
+      char *slash = strchr(r->params[i], '/');
+      if (slash) *slash = '\0';
+    }
+  return 1;
+}
+
+int fm_http_allow(const char *url, char *out, size_t n) {
+  int k = 0;
+  size_t len = 0;
+  out[0] = '\0';
+  for (size_t i = 0; i < fm_http_route_n; i++) {
+    if (!route_match(fm_http_route_table[i].pattern, url, NULL)) continue;
+    int w = snprintf(out + len, n - len, "%s%s", k ? ", " : "", fm_http_route_table[i].method);
+    if (w < 0 || (size_t)w >= n - len) break;
+    len += (size_t)w;
+    k++;
+  }
+  if (k) snprintf(out + len, n - len, ", OPTIONS");
+  return k;
+}
+
+/* ---- limits ----------------------------------------------------------- */
+
+static uint64_t client_key(fm_http_req *r) {
+  const char *auth = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_AUTHORIZATION);
+  if (auth) return fm_hash64(auth, strlen(auth)) | 1;
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(r->con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (!ci || !ci->client_addr) return 2;
+  const struct sockaddr *sa = ci->client_addr;
+  if (sa->sa_family == AF_INET6)
+    return fm_hash64(&((const struct sockaddr_in6 *)sa)->sin6_addr, 16) & ~(uint64_t)1;
+  return fm_hash64(&((const struct sockaddr_in *)sa)->sin_addr, 4) & ~(uint64_t)1;
+}
+
+/* 1 when the client may proceed. */
+static int rate_ok(fm_http_server *srv, fm_http_req *r) {
+  if (srv->opts.rate <= 0) return 1;
+  uint64_t key = client_key(r);
+  double now = fm_now(), burst = srv->opts.burst > 0 ? srv->opts.burst : srv->opts.rate;
+  if (burst < 1) burst = 1;
+  int ok;
+  pthread_mutex_lock(&srv->rate_mu);
+  rate_slot *s = &srv->rate[key % RATE_SLOTS];
+  if (s->key != key) {
+    s->key = key;
+    s->tokens = burst;
+    s->last = now;
+  }
+  s->tokens += (now - s->last) * srv->opts.rate;
+  if (s->tokens > burst) s->tokens = burst;
+  s->last = now;
+  ok = s->tokens >= 1.0;
+  if (ok) s->tokens -= 1.0;
+  pthread_mutex_unlock(&srv->rate_mu);
+  return ok;
+}
+
+int fm_http_authenticate(fm_http_req *r, int need, enum MHD_Result *ret) {
+  if (r->srv->opts.no_auth) {
+    r->role = FM_TOKEN_ADMIN;
+    snprintf(r->owner, sizeof r->owner, "no-auth");
+    return 0;
+  }
+  if (need == 0) return 0;
+  const char *auth = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_AUTHORIZATION);
+  if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
+    *ret = fm_http_reply_error(r, FM_EC_UNAUTHORIZED, "send 'Authorization: Bearer <token>'");
+    return -1;
+  }
+  const char *secret = auth + 7;
+  while (*secret == ' ') secret++;
+  fm_error err;
+  fm_error_init(&err);
+  fm_http_worker *w = fm_http_worker_get(r->srv, &err);
+  fm_store *st = NULL;
+  fm_token_info t;
+  fm_rc rc = w ? fm_http_worker_store(w, &st, &err) : err.rc;
+  if (!rc) rc = fm_store_token_check(st, secret, &t, &err);
+  if (rc == FM_ERR_DENIED) {
+    *ret = fm_http_reply_error(r, FM_EC_UNAUTHORIZED, "invalid or revoked token");
+    return -1;
+  }
+  if (rc) {
+    *ret = fm_http_reply_rc(r, &err);
+    return -1;
+  }
+  r->role = (int)t.role;
+  snprintf(r->owner, sizeof r->owner, "%s", t.owner);
+  if (r->role < need) {
+    *ret = fm_http_reply_error(r, FM_EC_FORBIDDEN, "this route needs role %s, token has %s",
+                               fm_token_role_name((fm_token_role)need),
+                               fm_token_role_name(t.role));
+    return -1;
+  }
+  return 0;
+}
+
+static int is_health(const fm_http_route *rt) {
+  return rt->handler == fm_h_healthz || rt->handler == fm_h_readyz ||
+         rt->handler == fm_h_metrics;
+}
+
+static enum MHD_Result preflight(fm_http_req *r) {
+  char allow[64];
+  fm_http_allow(r->url, allow, sizeof allow);
+  struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+  if (!resp) return MHD_NO;
+  fm_http_add_cors(resp);
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+  MHD_add_response_header(resp, "Access-Control-Allow-Methods", allow);
+  MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+  MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+  enum MHD_Result ret = MHD_queue_response(r->con, MHD_HTTP_NO_CONTENT, resp);
+  MHD_destroy_response(resp);
+  if (ret == MHD_YES) r->status = MHD_HTTP_NO_CONTENT;
+  return ret;
+}
+
+/* Everything checked before a handler runs.  Returns 1 when a reply was
+ * queued (into *ret), 0 to go on. */
+static int precheck(fm_http_req *r, enum MHD_Result *ret) {
+  fm_http_server *srv = r->srv;
+  if (r->uri_len > srv->opts.max_uri) {
+    *ret = fm_http_reply_error(r, FM_EC_URI_TOO_LONG, "the limit is %zu bytes",
+                               srv->opts.max_uri);
+    return 1;
+  }
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(r->con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  if (ci && ci->socket_context == &over_limit_marker) {
+    *ret = fm_http_reply_error(r, FM_EC_CONN_LIMIT, "the server holds %u connections at most",
+                               srv->opts.conn_limit);
+    return 1;
+  }
+  int path_known = 0;
+  for (size_t i = 0; i < fm_http_route_n; i++) {
+    if (!route_match(fm_http_route_table[i].pattern, r->url, NULL)) continue;
+    path_known = 1;
+    if (!strcmp(fm_http_route_table[i].method, r->method)) {
+      r->route = (int)i;
+      break;
+    }
+  }
+  if (r->route < 0) {
+    if (!path_known) {
+      *ret = fm_http_reply_error(r, FM_EC_NO_ROUTE, "no route for %s", r->url);
+    } else if (!strcmp(r->method, "OPTIONS")) {
+      *ret = preflight(r);
+    } else {
+      *ret = fm_http_reply_error(r, FM_EC_METHOD, "%s is not served on %s", r->method, r->url);
+    }
+    return 1;
+  }
+  const fm_http_route *rt = &fm_http_route_table[r->route];
+  r->path_copy = fm_strdup(r->url);
+  if (!r->path_copy) {
+    *ret = MHD_NO;
+    return 1;
+  }
+  route_match(rt->pattern, r->url, r);
+  if (!is_health(rt) && !fm_http_server_ready(srv)) {
+    *ret = fm_http_reply_error(r, FM_EC_NOT_READY, "starting up or shutting down");
+    return 1;
+  }
+  if (!is_health(rt) && !rate_ok(srv, r)) {
+    *ret = fm_http_reply_error(r, FM_EC_RATE_LIMITED, "at most %g requests/s per client",
+                               srv->opts.rate);
+    return 1;
+  }
+  if (fm_http_authenticate(r, rt->role, ret)) return 1;
+  const char *cl = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND,
+                                               MHD_HTTP_HEADER_CONTENT_LENGTH);
+  if (cl && strtoull(cl, NULL, 10) > srv->opts.max_body) {
+    *ret = fm_http_reply_error(r, FM_EC_BODY_TOO_LARGE, "the limit is %zu bytes",
+                               srv->opts.max_body);
+    return 1;
+  }
+  return 0;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char *url,
+                              const char *method, const char *version,
+                              const char *upload_data, size_t *upload_data_size,
+                              void **con_cls) {
+  (void)version;
+  fm_http_req *r = *con_cls;
+  if (!r) return MHD_NO; /* the context could not be allocated */
+  if (!r->started) {
+    r->started = 1;
+    r->srv = cls;
+    r->con = con;
+    r->method = method;
+    r->url = url;
+    enum MHD_Result ret;
+    if (precheck(r, &ret)) return ret;
+    if (!strcmp(method, "POST")) return MHD_YES; /* wait for the body */
+    return fm_http_route_table[r->route].handler(r);
+  }
+  if (*upload_data_size) {
+    if (!r->status && !r->body_too_large) {
+      if (r->body.len + *upload_data_size > r->srv->opts.max_body) {
+        r->body_too_large = 1;
+        fm_buf_free(&r->body);
+      } else if (fm_buf_append(&r->body, upload_data, *upload_data_size)) {
+        return MHD_NO; /* out of memory: drop the connection */
+      }
+    }
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+  if (r->status) return MHD_YES;
+  if (r->body_too_large)
+    return fm_http_reply_error(r, FM_EC_BODY_TOO_LARGE, "the limit is %zu bytes",
+                               r->srv->opts.max_body);
+  return fm_http_route_table[r->route].handler(r);
+}
+
+/* ---- request start and end -------------------------------------------- */
+
+static void *uri_log(void *cls, const char *uri, struct MHD_Connection *con) {
+  (void)con;
+  fm_http_server *srv = cls;
+  fm_http_req *r = fm_calloc(1, sizeof *r);
+  if (!r) return NULL;
+  r->srv = srv;
+  r->route = -1;
+  r->start = fm_now();
+  r->uri_len = uri ? strlen(uri) : 0;
+  snprintf(r->owner, sizeof r->owner, "-");
+  fm_buf_init(&r->body);
+  __atomic_add_fetch(&srv->inflight, 1, __ATOMIC_RELAXED);
+  return r;
+}
+
+static size_t status_index(unsigned status) {
+  for (size_t i = 0; i < NSTATUS - 1; i++)
+    if (metric_status[i] == status) return i;
+  return NSTATUS - 1;
+}
+
+static void record(fm_http_server *srv, int route, unsigned status, double secs) {
+  size_t ri = route >= 0 && (size_t)route < fm_http_route_n ? (size_t)route : fm_http_route_n;
+  metric_cell *c = &srv->cells[ri][status_index(status)];
+  size_t b = 0;
+  while (b < NBUCKET && secs > metric_le[b]) b++;
+  __atomic_add_fetch(&c->count, 1, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&c->sum_us, (uint64_t)(secs * 1e6), __ATOMIC_RELAXED);
+  if (b < NBUCKET) __atomic_add_fetch(&c->bucket[b], 1, __ATOMIC_RELAXED);
+}
+
+/* Copy s for a log line: control bytes, spaces and quotes become '?', at
+ * most n-1 bytes. */
+static void log_safe(char *out, size_t n, const char *s) {
+  size_t i = 0;
+  for (; s && *s && i + 1 < n; s++) {
+    unsigned char c = (unsigned char)*s;
+    out[i++] = c < 0x21 || c == 0x7f || c == '"' ? '?' : (char)c;
+  }
+  out[i] = '\0';
+}
+
+static void completed(void *cls, struct MHD_Connection *con, void **con_cls,
+                      enum MHD_RequestTerminationCode toe) {
+  (void)con;
+  (void)toe;
+  fm_http_server *srv = cls;
+  fm_http_req *r = *con_cls;
+  if (!r) return;
+  *con_cls = NULL;
+  double secs = fm_now() - r->start;
+  record(srv, r->route, r->status, secs);
+  if (srv->opts.access_log) {
+    char path[256], owner[sizeof r->owner], now[32];
+    log_safe(path, sizeof path, r->url ? r->url : "?");
+    log_safe(owner, sizeof owner, r->owner);
+    fm_store_now(now, sizeof now);
+    fprintf(srv->opts.access_log, "%s %s %s %u %.3fms %s\n", now,
+            r->method ? r->method : "?", path, r->status, secs * 1e3, owner);
+  }
+  fm_buf_free(&r->body);
+  fm_free(r->path_copy);
+  fm_free(r);
+  __atomic_sub_fetch(&srv->inflight, 1, __ATOMIC_RELAXED);
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *con, void **socket_context,
+                              enum MHD_ConnectionNotificationCode toe) {
+  (void)con;
+  fm_http_server *srv = cls;
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    long n = __atomic_add_fetch(&srv->conns, 1, __ATOMIC_RELAXED);
+    *socket_context = n > (long)srv->opts.conn_limit ? &over_limit_marker : NULL;
+  } else {
+    __atomic_sub_fetch(&srv->conns, 1, __ATOMIC_RELAXED);
+  }
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+  (void)cls;
+  char msg[512];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  msg[strcspn(msg, "\n")] = '\0';
+  fm_warn("http: %s", msg);
+}
+
+/* ---- metrics ---------------------------------------------------------- */
+
+static const char *route_label(size_t ri) {
+  return ri < fm_http_route_n ? fm_http_route_table[ri].pattern : "unmatched";
+}
+static const char *method_label(size_t ri) {
+  return ri < fm_http_route_n ? fm_http_route_table[ri].method : "any";
+}
+
+static void status_label(size_t si, char out[8]) {
+  if (si < NSTATUS - 1)
+    snprintf(out, 8, "%u", metric_status[si]);
+  else
+    snprintf(out, 8, "other");
+}
+
+fm_rc fm_http_metrics_write(const fm_http_server *srv, fm_buf *b) {
+  fm_rc rc = fm_buf_puts(b,
+                         "# HELP fm_http_requests_total Requests by route, method and status "
+                         "(status 0: the client went away before a reply).\n"
+                         "# TYPE fm_http_requests_total counter\n");
+  for (size_t ri = 0; !rc && ri <= fm_http_route_n; ri++)
+    for (size_t si = 0; !rc && si < NSTATUS; si++) {
+      uint64_t n = __atomic_load_n(&srv->cells[ri][si].count, __ATOMIC_RELAXED);
+      if (!n) continue;
+      char st[8];
+      status_label(si, st);
+      rc = fm_buf_printf(b, "fm_http_requests_total{route=\"%s\",method=\"%s\",status=\"%s\"} %llu\n",
+                         route_label(ri), method_label(ri), st, (unsigned long long)n);
+    }
+  if (!rc)
+    rc = fm_buf_puts(b,
+                     "# HELP fm_http_request_duration_seconds Time from request line to the "
+                     "end of the reply, by route and status.\n"
+                     "# TYPE fm_http_request_duration_seconds histogram\n");
+  for (size_t ri = 0; !rc && ri <= fm_http_route_n; ri++)
+    for (size_t si = 0; !rc && si < NSTATUS; si++) {
+      const metric_cell *c = &srv->cells[ri][si];
+      uint64_t n = __atomic_load_n(&c->count, __ATOMIC_RELAXED);
+      if (!n) continue;
+      char st[8], labels[256];
+      status_label(si, st);
+      snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",status=\"%s\"", route_label(ri),
+               method_label(ri), st);
+      uint64_t cum = 0;
+      for (size_t bi = 0; !rc && bi < NBUCKET; bi++) {
+        cum += __atomic_load_n(&c->bucket[bi], __ATOMIC_RELAXED);
+        rc = fm_buf_printf(b, "fm_http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n",
+                           labels, metric_le[bi], (unsigned long long)cum);
+      }
+      if (!rc)
+        rc = fm_buf_printf(b,
+                           "fm_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n"
+                           "fm_http_request_duration_seconds_sum{%s} %.6f\n"
+                           "fm_http_request_duration_seconds_count{%s} %llu\n",
+                           labels, (unsigned long long)n, labels,
+                           (double)__atomic_load_n(&c->sum_us, __ATOMIC_RELAXED) / 1e6, labels,
+                           (unsigned long long)n);
+    }
+  long conns, inflight;
+  fm_http_load(srv, &conns, &inflight);
+  if (!rc)
+    rc = fm_buf_printf(b,
+                       "# HELP fm_http_connections Open connections.\n"
+                       "# TYPE fm_http_connections gauge\nfm_http_connections %ld\n"
+                       "# HELP fm_http_inflight Requests being handled.\n"
+                       "# TYPE fm_http_inflight gauge\nfm_http_inflight %ld\n"
+                       "# HELP fm_http_ready 1 when serving.\n"
+                       "# TYPE fm_http_ready gauge\nfm_http_ready %d\n",
+                       conns, inflight, fm_http_server_ready(srv));
+  return rc;
+}
+
+/* ---- start and stop --------------------------------------------------- */
+
+static fm_rc parse_listen(const char *listen, struct sockaddr_storage *ss, int *v6,
+                          fm_error *err) {
+  char host[256];
+  const char *port;
+  if (!listen || !*listen) return fm_error_set(err, FM_ERR_ARG, "empty listen address");
+  if (listen[0] == '[') {
+    const char *close = strchr(listen, ']');
+    if (!close || close[1] != ':' || (size_t)(close - listen - 1) >= sizeof host)
+      return fm_error_set(err, FM_ERR_ARG, "listen address '%s': want [V6ADDR]:PORT", listen);
+    memcpy(host, listen + 1, (size_t)(close - listen - 1));
+    host[close - listen - 1] = '\0';
+    port = close + 2;
+  } else {
+    const char *colon = strrchr(listen, ':');
+    if (!colon || (size_t)(colon - listen) >= sizeof host)
+      return fm_error_set(err, FM_ERR_ARG, "listen address '%s': want HOST:PORT", listen);
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    port = colon + 1;
+  }
+  char *end;
+  long p = strtol(port, &end, 10);
+  if (!*port || *end || p < 0 || p > 65535)
+    return fm_error_set(err, FM_ERR_ARG, "listen address '%s': bad port", listen);
+  struct addrinfo hints, *ai = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+  hints.ai_socktype = SOCK_STREAM;
+  int g = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+  if (g || !ai)
+    return fm_error_set(err, FM_ERR_ARG, "listen address '%s': %s (numeric address expected)",
+                        listen, gai_strerror(g));
+  memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+  *v6 = ai->ai_family == AF_INET6;
+  freeaddrinfo(ai);
+  return FM_OK;
+}
+
+fm_rc fm_http_server_start(const fm_http_opts *opts, const fm_model *model,
+                           const char *db_path, fm_http_server **out, fm_error *err) {
+  *out = NULL;
+  fm_http_opts o;
+  if (opts)
+    o = *opts;
+  else
+    fm_http_opts_default(&o);
+  if (!model) return fm_error_set(err, FM_ERR_ARG, "http: no model");
+  if (!db_path && !o.no_auth)
+    return fm_error_set(err, FM_ERR_ARG, "http: a database is needed for tokens (or no_auth)");
+  if (o.threads < 1 || o.threads > 256)
+    return fm_error_set(err, FM_ERR_ARG, "http: threads must be in 1..256");
+  if (o.conn_limit < 1 || o.max_body < 1 || o.max_uri < 16 || o.max_batch < 1 ||
+      o.mem_limit < 4096 || o.rate < 0)
+    return fm_error_set(err, FM_ERR_ARG, "http: a limit is out of range");
+  if (fm_http_route_n + 1 > MAX_ROUTES)
+    return fm_error_set(err, FM_ERR_INTERNAL, "http: route table larger than the metrics");
+
+  fm_http_server *srv = fm_calloc(1, sizeof *srv);
+  if (!srv) return fm_error_set(err, FM_ERR_NOMEM, "http: out of memory");
+  srv->opts = o;
+  srv->model = model;
+  pthread_mutex_init(&srv->rate_mu, NULL);
+  int v6 = 0;
+  fm_rc rc = parse_listen(o.listen, &srv->addr, &v6, err);
+  if (!rc && db_path && !(srv->db_path = fm_strdup(db_path)))
+    rc = fm_error_set(err, FM_ERR_NOMEM, "http: out of memory");
+  if (!rc && !(srv->rate = fm_calloc(RATE_SLOTS, sizeof *srv->rate)))
+    rc = fm_error_set(err, FM_ERR_NOMEM, "http: out of memory");
+  if (!rc && db_path) { /* create and migrate once, before the threads race */
+    fm_store *st;
+    rc = fm_store_open(db_path, NULL, &st, err);
+    if (!rc) fm_store_close(st);
+  }
+  if (!rc) {
+    if (pthread_key_create(&srv->key, worker_free) != 0)
+      rc = fm_error_set(err, FM_ERR_INTERNAL, "http: pthread_key_create failed");
+    else
+      srv->key_ok = 1;
+  }
+  if (rc) {
+    fm_http_server_stop(srv);
+    return rc;
+  }
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO |
+                   MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+  /* Headroom over conn_limit so clients past the limit still get a 429
+   * instead of a reset. */
+  unsigned hard_limit = o.conn_limit + 64;
+  srv->d = MHD_start_daemon(
+      flags, 0, NULL, NULL, handle, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+      MHD_OPTION_THREAD_POOL_SIZE, o.threads,
+      MHD_OPTION_CONNECTION_LIMIT, hard_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+      o.per_ip_limit, MHD_OPTION_CONNECTION_TIMEOUT, o.timeout_s,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, o.mem_limit, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+      MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+      notify_connection, srv, MHD_OPTION_URI_LOG_CALLBACK, uri_log, srv,
+      MHD_OPTION_SOCK_ADDR, &srv->addr,
+      MHD_OPTION_END);
+  if (!srv->d) {
+    fm_error_set(err, FM_ERR_IO, "http: cannot listen on %s (address in use or not local?)",
+                 o.listen);
+    fm_http_server_stop(srv);
+    return FM_ERR_IO;
+  }
+  const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
+  srv->port = di ? di->port : 0;
+  fm_http_server_set_ready(srv, 1);
+  *out = srv;
+  return FM_OK;
+}
+
+void fm_http_server_stop(fm_http_server *srv) {
+  if (!srv) return;
+  fm_http_server_set_ready(srv, 0);
+  if (srv->d) {
+    MHD_socket fd = MHD_quiesce_daemon(srv->d);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+    double until = fm_now() + srv->opts.drain_ms / 1000.0;
+    while (__atomic_load_n(&srv->inflight, __ATOMIC_ACQUIRE) > 0 && fm_now() < until) {
+      struct timespec ts = {0, 5 * 1000 * 1000};
+      nanosleep(&ts, NULL);
+    }
+    MHD_stop_daemon(srv->d); /* joins the workers: their state is freed */
+  }
+  if (srv->key_ok) pthread_key_delete(srv->key);
+  pthread_mutex_destroy(&srv->rate_mu);
+  fm_free(srv->rate);
+  fm_free(srv->db_path);
+  fm_free(srv);
+}

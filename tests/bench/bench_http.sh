@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# bench_http.sh: drive GET /v1/match with wrk on loopback for a fixed time,
+# cycling through real Bloomberg ids of the model, and print requests/s,
+# latency percentiles and the non-2xx count.  A benchmark, not a test.
+#   tests/bench/bench_http.sh [build/fieldmatch] [config] [seconds] [connections]
+# Defaults: sample config, 10 s, 32 connections, 2 server threads, wrk on
+# 2 threads (wrk and the server share the machine's cores).
+set -eu
+FM=${1:-build/fieldmatch}
+CONFIG=${2:-train/sample.json}
+SECS=${3:-10}
+CONNS=${4:-32}
+THREADS=${FM_BENCH_THREADS:-2}
+command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
+T=$(mktemp -d "${TMPDIR:-/tmp}/fm_bench_http.XXXXXX")
+PID=
+trap '[[ -n $PID ]] && kill $PID 2>/dev/null; rm -rf "$T"' EXIT
+"$FM" train --config "$CONFIG" -o "$T/m.fmm" >/dev/null 2>&1
+# the query ids of the model, as a Lua list
+"$FM" map --model "$T/m.fmm" -k 1 --quiet -o "$T/map.jsonl" >/dev/null 2>&1 || true
+python3 -c '
+import json, sys, urllib.parse
+ids = []
+for line in open(sys.argv[1]) if len(sys.argv) > 1 else []:
+    try: ids.append(json.loads(line)["query_id"])
+    except Exception: pass
+ids = ids[:5000] or ["PX_LAST"]
+print("ids = {" + ",".join(json.dumps(urllib.parse.quote(i, safe="")) for i in ids) + "}")
+' "$T/map.jsonl" >"$T/ids.lua" || echo 'ids = {"PX_LAST"}' >"$T/ids.lua"
+cat "$T/ids.lua" - >"$T/mix.lua" <<'LUA'
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/v1/match?k=10&field=" .. ids[(n % #ids) + 1])
+end
+LUA
+"$FM" serve --model "$T/m.fmm" --no-auth --listen 127.0.0.1:0 --threads "$THREADS" \
+  --access-log off 2>"$T/log" & PID=$!
+for _ in $(seq 100); do grep -q "listening on port" "$T/log" && break; sleep 0.1; done
+PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$T/log")
+echo "model: $CONFIG ($(grep -o '","' "$T/ids.lua" | wc -l) ids), $SECS s, $CONNS connections, $THREADS server threads"
+wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$T/mix.lua" "http://127.0.0.1:$PORT" | tee "$T/wrk"
+non2xx=$(sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$T/wrk")
+echo "non-2xx responses: ${non2xx:-0}"
+kill -TERM $PID; wait $PID || true; PID=

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# test_http.sh: `fieldmatch serve` end to end with curl: token CLI, auth
+# roles, the reconciliation responses validated against the W3C 0.2 JSON
+# Schemas (when FM_SHARED has them), the access log, and SIGTERM while
+# requests are in flight (they complete, exit 0).
+#   FIELDMATCH=build/fieldmatch bash tests/cli/test_http.sh
+set -u
+FM=${FIELDMATCH:-build/fieldmatch}
+command -v curl >/dev/null || { echo "curl missing: skip"; exit 77; }
+"$FM" --help | grep -q serve || { echo "built without HTTP: skip"; exit 77; }
+T=$(mktemp -d "${TMPDIR:-/tmp}/fm_http.XXXXXX") || exit 1
+PID=
+trap '[[ -n $PID ]] && kill $PID 2>/dev/null; rm -rf "$T"' EXIT
+passed=0 failed=0
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+expect() { local d=$1; shift; if "$@"; then ok; else bad "$d"; fi; }
+
+"$FM" train --config train/sample.json -o "$T/s.fmm" >/dev/null 2>&1 || { echo "train failed"; exit 1; }
+DB=$T/db.sqlite
+READER=$("$FM" token create --db "$DB" --role reader --owner rita 2>/dev/null)
+ADMIN=$("$FM" token create --db "$DB" --role admin --owner ada 2>/dev/null)
+expect "token secret shape" test ${#READER} -eq 67
+"$FM" token create --db "$DB" --role root --owner x >/dev/null 2>&1; expect "bad role is usage" test $? -eq 2
+"$FM" token list --db "$DB" >"$T/list"
+expect "list shows owners" grep -q "rita .*reader" "$T/list"
+expect "list never shows secrets" bash -c "! grep -q '${READER:3:20}' '$T/list'"
+sqlite3 "$DB" "SELECT secret_sha256 FROM api_tokens" | grep -q "${READER:3}" && bad "secret stored in clear" || ok
+
+# start on a free port (port 0) and read it back from the log line
+"$FM" serve --model "$T/s.fmm" --db "$DB" --listen 127.0.0.1:0 --threads 2 --drain-ms 5000 \
+  2>"$T/log" & PID=$!
+for _ in $(seq 50); do grep -q "listening on port" "$T/log" && break; sleep 0.1; done
+PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$T/log")
+expect "server started" test -n "$PORT"
+B=http://127.0.0.1:$PORT
+code() { curl -s -o "$T/body" -w '%{http_code}' "$@"; }
+
+expect "401 without token" test "$(code "$B/v1/match?field=PX_LAST")" = 401
+expect "200 with reader" test "$(code -H "Authorization: Bearer $READER" "$B/v1/match?field=PX_LAST&k=3")" = 200
+expect "match body" grep -q '"id":"TRDPRC_1"' "$T/body"
+expect "healthz" test "$(code "$B/healthz")" = 200
+expect "readyz" test "$(code "$B/readyz")" = 200
+expect "access log line" grep -q "GET /v1/match 200 .*ms rita" "$T/log"
+
+# reconciliation, validated against the schemas
+R=(-H "Authorization: Bearer $READER")
+code "$B/reconcile" >/dev/null; cp "$T/body" "$T/manifest.json"
+code "${R[@]}" --data-urlencode 'queries={"q0":{"query":"PX_LAST","limit":3},"q1":{"query":"VOLUME"}}' \
+  "$B/reconcile" >/dev/null; cp "$T/body" "$T/results.json"
+code "${R[@]}" -G --data-urlencode 'queries={"a":{"query":"PX_BID"}}' "$B/reconcile" >/dev/null
+cp "$T/body" "$T/results_get.json"
+code "${R[@]}" "$B/reconcile/suggest/entity?prefix=TRD" >/dev/null; cp "$T/body" "$T/suggest.json"
+expect "preview" test "$(code "${R[@]}" "$B/reconcile/preview?id=TRDPRC_1")" = 200
+expect "results have q0 and q1" python3 -c "import json,sys; d=json.load(open('$T/results.json')); sys.exit(not (d['q0']['result'] and d['q1']['result']))"
+SCH=${FM_SHARED:-../shared}/data/reconciliation-schemas/0.2/schemas
+if [[ -d $SCH ]] && python3 -c 'import jsonschema' 2>/dev/null; then
+  for pair in manifest:manifest results:reconciliation-result-batch \
+              results_get:reconciliation-result-batch suggest:suggest-entities-response; do
+    f=${pair%%:*} s=${pair#*:}
+    if python3 - "$SCH/$s.json" "$T/$f.json" <<'PY'
+import glob, json, os, sys, jsonschema
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+schema = json.load(open(sys.argv[1])); doc = json.load(open(sys.argv[2]))
+# The schemas refer to each other by relative name (type.json): a registry
+# that knows every schema of the folder by its $id.
+resources = []
+for f in glob.glob(os.path.join(os.path.dirname(sys.argv[1]), "*.json")):
+    s = json.load(open(f))
+    if "$id" in s:
+        resources.append((s["$id"], Resource.from_contents(s, default_specification=DRAFT7)))
+registry = Registry().with_resources(resources)
+jsonschema.Draft7Validator(schema, registry=registry).validate(doc)
+PY
+    then ok; else bad "$f.json does not validate against $s.json"; fi
+  done
+else
+  echo "reconciliation schemas or python3-jsonschema absent: schema checks skipped" >&2
+fi
+
+# CORS preflight
+curl -s -i -X OPTIONS -H "Origin: http://x" -H "Access-Control-Request-Method: POST" \
+  "$B/reconcile" >"$T/pre"
+expect "preflight 204" grep -q "^HTTP/1.1 204" "$T/pre"
+expect "preflight methods" grep -qi "^Access-Control-Allow-Methods: GET, POST" "$T/pre"
+
+# shutdown during load: 40 parallel lookups in flight, then SIGTERM
+for i in $(seq 40); do
+  curl -s -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer $ADMIN" \
+    "$B/v1/match?field=PX_LAST&k=50" >>"$T/codes" &
+done
+sleep 0.05
+kill -TERM $PID
+wait $PID; rc=$?; PID=
+wait
+expect "exit 0 after SIGTERM" test $rc -eq 0
+expect "stopped message" grep -q "stopped" "$T/log"
+n200=$(grep -c '^200$' "$T/codes"); nbad=$(grep -vc -e '^200$' -e '^000$' -e '^503$' "$T/codes")
+expect "requests in flight completed ($n200 x 200)" test "$n200" -gt 0
+expect "no broken replies during shutdown" test "$nbad" -eq 0
+
+echo "test_http.sh: $passed passed, $failed failed"
+[[ $failed == 0 ]]
