@@ -174,6 +174,10 @@ typedef struct fm_decision {
   /* The audit action name; NULL: "propose", "accept" or "reject" from the
    * status ("pick" for an analyst's own choice, "import" ...). */
   const char *action;
+  /* What the mapping row records as its decider and time; NULL: actor and
+   * now.  import-mappings keeps a spreadsheet's own "decided_by/at" here,
+   * while the audit row still names who ran the import and when. */
+  const char *decided_by, *decided_at;
 } fm_decision;
 
 /* Apply a decision inside the caller's transaction (or its own when none is

@@ -111,7 +111,7 @@ typedef struct imap {
   fm_arena arena; /* messages */
   size_t nerrors;
   /* Prepared once per attempt, finalized at its end. */
-  sqlite3_stmt *find, *pair, *accepted, *prov;
+  sqlite3_stmt *find, *pair, *accepted;
 } imap;
 
 static const char *msgf(imap *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -210,8 +210,7 @@ static void finalize_all(imap *m) {
   sqlite3_finalize(m->find);
   sqlite3_finalize(m->pair);
   sqlite3_finalize(m->accepted);
-  sqlite3_finalize(m->prov);
-  m->find = m->pair = m->accepted = m->prov = NULL;
+  m->find = m->pair = m->accepted = NULL;
 }
 
 /* Resolve (vendor, id) of `role` for row r: *fid, or an error message on
@@ -391,45 +390,6 @@ static fm_rc check_rows(imap *m, fm_error *err) {
 
 /* ---- stage 3: apply ---------------------------------------------------------- */
 
-/* Keep the sheet's decided_by / decided_at on the mapping fm_store_decide
- * just wrote (it stamps the importer and now), with an audit row saying so. */
-static fm_rc keep_provenance(imap *m, const imap_row *r, int64_t mid, fm_error *err) {
-  const char *by = r->cell[K_BY] && *r->cell[K_BY] ? r->cell[K_BY] : NULL;
-  const char *at = r->at[0] ? r->at : NULL;
-  if (!by && !at) return FM_OK;
-  fm_rc rc = prep(m,
-                  "UPDATE mappings SET decided_by = COALESCE(?2, decided_by),"
-                  " decided_at = COALESCE(?3, decided_at) WHERE mapping_id = ?1"
-                  " RETURNING mapping_key",
-                  &m->prov, err);
-  if (rc) return rc;
-  sqlite3_stmt *s = m->prov;
-  sqlite3_reset(s);
-  sqlite3_bind_int64(s, 1, mid);
-  if (by) sqlite3_bind_text(s, 2, by, -1, SQLITE_STATIC);
-  else sqlite3_bind_null(s, 2);
-  if (at) sqlite3_bind_text(s, 3, at, -1, SQLITE_STATIC);
-  else sqlite3_bind_null(s, 3);
-  int step = fm_store_step(m->st, s);
-  char key[32] = "";
-  if (step == SQLITE_ROW) {
-    snprintf(key, sizeof key, "%s", sqlite3_column_text(s, 0));
-    step = sqlite3_step(s);
-  }
-  sqlite3_reset(s);
-  if (step != SQLITE_DONE) return fm_store_steperr(m->st, step, err, "keep provenance");
-  json_t *after = json_object();
-  if (!after) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-  if (by) json_object_set_new(after, "by", json_string(by));
-  if (at) json_object_set_new(after, "at", json_string(at));
-  char *text = json_dumps(after, JSON_COMPACT | JSON_SORT_KEYS);
-  json_decref(after);
-  if (!text) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-  rc = fm_store_audit(m->st, m->actor, "import_provenance", "mapping", key, NULL, text, err);
-  free(text);
-  return rc;
-}
-
 static fm_rc apply_rows(imap *m, fm_error *err) {
   /* Decisions before proposals, so a proposal in the file is not
    * superseded by an acceptance further down the same file. */
@@ -447,10 +407,12 @@ static fm_rc apply_rows(imap *m, fm_error *err) {
                        .comment = r->cell[K_COMMENT],
                        .origin = "import",
                        .score = r->score,
-                       .expect_accepted = -1};
+                       .expect_accepted = -1,
+                       /* The sheet's own provenance, when it has one. */
+                       .decided_by = r->cell[K_BY] && *r->cell[K_BY] ? r->cell[K_BY] : NULL,
+                       .decided_at = r->at[0] ? r->at : NULL};
       int64_t mid = 0;
       fm_rc rc = fm_store_decide(m->st, &d, &mid, err);
-      if (!rc) rc = keep_provenance(m, r, mid, err);
       if (rc) {
         fm_error_prefix(err, "%s:%u", m->path, r->line);
         return rc;

@@ -261,8 +261,9 @@ static fm_rc decide_body(fm_store *st, void *vctx, fm_error *err) {
     return rc;
   }
   sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 3, d->actor ? d->actor : "", -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 4, now, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 3, d->decided_by ? d->decided_by : d->actor ? d->actor : "", -1,
+                    SQLITE_STATIC);
+  sqlite3_bind_text(s, 4, d->decided_at ? d->decided_at : now, -1, SQLITE_STATIC);
   if (d->comment) sqlite3_bind_text(s, 5, d->comment, -1, SQLITE_STATIC);
   if (!isnan(d->score)) sqlite3_bind_double(s, 6, d->score);
   if (d->batch_run > 0) sqlite3_bind_int64(s, 7, d->batch_run);
