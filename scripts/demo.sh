@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # demo.sh: the first command of the README.  Installs what is missing,
-# builds, trains a model on the bundled sample dictionaries, then does what a
-# user does with it: looks up a few Bloomberg fields and scores the model
-# against the sample's held-out gold pairs.  Works from any directory.
+# builds, trains a model on the bundled sample dictionaries, then runs the
+# main job on the embedded default (SQLite): loads the dictionaries into a
+# database, maps every Bloomberg field in a resumable batch run, shows the
+# review queue, records an analyst decision, answers a lookup curated-first,
+# exports the mappings and snapshots the curated tables.  The database and
+# files go to build/demo/ (recreated on each run).  Works from any directory.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -33,4 +36,33 @@ step "lookup: fieldmatch match --model models/sample.fmm PX_LAST CUR_MKT_CAP CHG
 step "evaluation: fieldmatch eval --model models/sample.fmm --gold data/sample/gold-test.tsv"
 "$fm" eval --model models/sample.fmm --gold data/sample/gold-test.tsv
 
-printf '\ndemo: done.  Try: %s match --model models/sample.fmm -k 5 <FIELD>...\n' "$fm"
+demo=build/demo
+db=$demo/fieldmatch.db
+rm -rf "$demo"
+mkdir -p "$demo"
+
+step "store: fieldmatch import --config train/sample.json --db $db"
+"$fm" import --config train/sample.json --db "$db"
+
+step "batch mapping: fieldmatch batch run --model models/sample.fmm --db $db"
+"$fm" batch run --model models/sample.fmm --db "$db"
+
+step "review queue (most uncertain first): fieldmatch review queue --db $db --limit 5"
+"$fm" review queue --db "$db" --limit 5
+
+step "an analyst decision: review show PX_LAST, then accept TRDPRC_1"
+"$fm" review show PX_LAST --db "$db" | head -12
+"$fm" review accept PX_LAST TRDPRC_1 --db "$db" --by demo --comment "last trade, checked"
+
+step "curated first: fieldmatch match --model models/sample.fmm --db $db -k 3 PX_LAST"
+"$fm" match --model models/sample.fmm --db "$db" -k 3 PX_LAST
+
+step "export: fieldmatch export --db $db --status all --format csv -o $demo/mappings.csv"
+"$fm" export --db "$db" --status all --format csv -o "$demo/mappings.csv"
+head -3 "$demo/mappings.csv"
+
+step "snapshot: fieldmatch snapshot run --db $db --root $demo/lake"
+"$fm" snapshot run --db "$db" --root "$demo/lake"
+find "$demo/lake" -name '*.gz' | sort
+
+printf '\ndemo: done.  Database: %s.  Try: %s review queue --db %s\n' "$db" "$fm" "$db"
