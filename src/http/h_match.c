@@ -24,6 +24,10 @@ fm_rc fm_http_rank(fm_http_worker *w, const char *field, int k, double min_score
   size_t nrefs = fm_model_nrefs(m);
   if ((size_t)want > nrefs) want = (int)nrefs;
   if (want <= 0) return FM_OK;
+  fm_rank_cache *cache = fm_http_rank_cache(w->srv);
+  unsigned char key[FM_RANK_KEY_MAX];
+  size_t klen = cache ? fm_rank_cache_key(key, sizeof key, field, k, min_score, vendor) : 0;
+  if (klen && fm_rank_cache_get(cache, key, klen, w->cand, n)) return FM_OK;
   int got = 0;
   fm_rc rc = fm_match(w->matcher, field, NULL, want, w->cand, &got, err);
   if (rc) return rc;
@@ -38,6 +42,7 @@ fm_rc fm_http_rank(fm_http_worker *w, const char *field, int k, double min_score
     w->cand[out++] = w->cand[i];
   }
   *n = out;
+  if (klen) fm_rank_cache_put(cache, key, klen, w->cand, out);
   return FM_OK;
 }
 

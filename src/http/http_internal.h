@@ -141,6 +141,30 @@ int fm_http_arg_double(fm_http_req *r, const char *name, double def, double *out
  * the result (fm_free); NULL when absent or out of memory. */
 char *fm_http_form_value(const char *body, size_t len, const char *name);
 
+/* ---- ranking cache (rank_cache.c) -------------------------------------- */
+
+/* A bounded, thread-safe cache of fm_http_rank results (the model's
+ * ranking only: the model is immutable while served).  NULL is a valid,
+ * disabled cache for every call but get/put. */
+typedef struct fm_rank_cache fm_rank_cache;
+/* entries 0: *out = NULL (no cache).  FM_ERR_NOMEM. */
+fm_rc fm_rank_cache_new(size_t entries, fm_rank_cache **out);
+void fm_rank_cache_free(fm_rank_cache *c);
+/* The key bytes of a ranking request into buf; 0 when it does not fit. */
+#define FM_RANK_KEY_MAX 1024
+size_t fm_rank_cache_key(unsigned char *buf, size_t cap, const char *field, int k,
+                         double min_score, const char *vendor);
+/* 1 on a hit: the n cached candidates copied to out. */
+int fm_rank_cache_get(fm_rank_cache *c, const unsigned char *key, size_t klen,
+                      fm_candidate *out, int *n);
+/* Remember a result (silently not, out of memory). */
+void fm_rank_cache_put(fm_rank_cache *c, const unsigned char *key, size_t klen,
+                       const fm_candidate *cand, int n);
+void fm_rank_cache_stats(const fm_rank_cache *c, uint64_t *hits, uint64_t *misses,
+                         size_t *capacity);
+/* The server's cache (NULL when disabled). */
+fm_rank_cache *fm_http_rank_cache(const fm_http_server *srv);
+
 /* ---- ranking (h_match.c) --------------------------------------------- */
 
 /* Rank reference fields for a Bloomberg field id (or bare mnemonic) into
