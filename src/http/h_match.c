@@ -99,6 +99,73 @@ oom:
   return NULL;
 }
 
+/* The result object of one field as JSON text appended to b, the bytes
+ * match_json + json_dumps would give (without a tree: an allocation per
+ * value and a hash table per object cost more than the lookup when the
+ * ranking comes from the cache).  Only for rankings curated_first cannot
+ * change: see fm_h_match_get. */
+static fm_rc match_text(fm_http_worker *w, const char *field, int k, double min_score,
+                        const char *vendor, fm_buf *b, fm_error *err) {
+  const fm_model *m = fm_http_model(w->srv);
+  int n = 0;
+  fm_rc rc = fm_http_rank(w, field, k, min_score, vendor, &n, err);
+  if (rc) return rc;
+#define PUT(s) do { if ((rc = fm_buf_append(b, s, sizeof s - 1))) goto nomem; } while (0)
+#define STR(s) do { if ((rc = fm_jw_str(b, s, strlen(s), err))) goto fail; } while (0)
+  PUT("{\"field\":");
+  if (fm_jw_str(b, field, strlen(field), err)) {
+    if (err && err->rc == FM_ERR_ARG) fm_error_set(err, FM_ERR_ARG, "field is not valid UTF-8");
+    return err ? err->rc : FM_ERR_ARG;
+  }
+  long qi = fm_model_find_query(m, field);
+  if (qi >= 0) {
+    fm_field q;
+    fm_model_query(m, (size_t)qi, &q);
+    PUT(",\"known\":true,\"query\":{\"vendor\":");
+    STR(q.vendor);
+    PUT(",\"id\":");
+    STR(q.id);
+    PUT(",\"name\":");
+    STR(q.name);
+    PUT(",\"description\":");
+    STR(q.description);
+    PUT(",\"type\":");
+    STR(q.type);
+    PUT(",\"category\":");
+    STR(q.category);
+    PUT(",\"role\":\"query\"}");
+  } else {
+    PUT(",\"known\":false");
+  }
+  PUT(",\"candidates\":[");
+  for (int i = 0; i < n; i++) {
+    fm_field rf;
+    fm_model_ref(m, w->cand[i].ref, &rf);
+    if ((rc = fm_buf_printf(b, "%s{\"rank\":%d,\"id\":", i ? "," : "", i + 1))) goto nomem;
+    STR(rf.id);
+    PUT(",\"vendor\":");
+    STR(rf.vendor);
+    PUT(",\"name\":");
+    STR(rf.name);
+    PUT(",\"description\":");
+    STR(rf.description);
+    PUT(",\"type\":");
+    STR(rf.type);
+    PUT(",\"score\":");
+    if ((rc = fm_jw_real(b, round(w->cand[i].score * 1e4) / 1e4, err))) return rc;
+    PUT(",\"curated\":false}");
+  }
+  PUT("]}");
+#undef PUT
+#undef STR
+  return FM_OK;
+fail:
+  if (err && err->rc != FM_ERR_ARG) return err->rc;
+  /* a model string jansson would refuse: the answer match_json gives */
+nomem:
+  return fm_error_set(err, FM_ERR_NOMEM, "out of memory building the reply");
+}
+
 static int field_ok(const char *f) {
   size_t n = f ? strlen(f) : 0;
   return n > 0 && n <= MAX_FIELD_LEN;
@@ -119,7 +186,17 @@ enum MHD_Result fm_h_match_get(fm_http_req *r) {
   fm_error err;
   fm_error_init(&err);
   fm_http_worker *w = fm_http_worker_get(r->srv, &err);
-  json_t *o = w ? match_json(w, field, (int)k, min_score, vendor, &err) : NULL;
+  if (!w) return fm_http_reply_rc(r, &err);
+  /* Without a database there are no curated mappings, so curated_first has
+   * nothing to add and the reply is rendered straight to text.  With one,
+   * the jansson tree is built for curated_first to edit. */
+  if (!fm_http_server_has_db(r->srv)) {
+    fm_buf_reset(&w->out);
+    if (match_text(w, field, (int)k, min_score, vendor, &w->out, &err))
+      return fm_http_reply_rc(r, &err);
+    return fm_http_reply_bytes(r, MHD_HTTP_OK, "application/json", w->out.buf, w->out.len);
+  }
+  json_t *o = match_json(w, field, (int)k, min_score, vendor, &err);
   if (!o) return fm_http_reply_rc(r, &err);
   return fm_http_reply_json(r, MHD_HTTP_OK, o);
 }

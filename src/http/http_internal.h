@@ -57,6 +57,7 @@ typedef struct fm_http_worker {
   fm_matcher *matcher;
   fm_candidate *cand;  /* FM_HTTP_MAX_CAND entries */
   fm_store *store;     /* NULL until first needed */
+  fm_buf out;          /* reply text, reused by the direct JSON renderer */
 } fm_http_worker;
 
 #define FM_HTTP_MAX_K 100
@@ -103,6 +104,8 @@ fm_http_worker *fm_http_worker_get(fm_http_server *srv, fm_error *err);
 fm_rc fm_http_worker_store(fm_http_worker *w, fm_store **out, fm_error *err);
 
 const fm_model *fm_http_model(const fm_http_server *srv);
+/* 1 when the server was started with a database (tokens, curated mappings). */
+int fm_http_server_has_db(const fm_http_server *srv);
 const fm_http_opts *fm_http_server_opts(const fm_http_server *srv);
 /* Connections open now, requests in flight now. */
 void fm_http_load(const fm_http_server *srv, long *connections, long *inflight);
@@ -140,6 +143,16 @@ int fm_http_arg_double(fm_http_req *r, const char *name, double def, double *out
 /* Value of name in an application/x-www-form-urlencoded body; caller owns
  * the result (fm_free); NULL when absent or out of memory. */
 char *fm_http_form_value(const char *body, size_t len, const char *name);
+
+/* ---- direct JSON text (jw.c) ------------------------------------------ */
+
+/* Append s (n bytes) as a JSON string, exactly as jansson's compact dump
+ * writes it.  FM_ERR_ARG (err says "not valid UTF-8") when jansson would
+ * reject the string; FM_ERR_NOMEM.  On failure b->len is unchanged. */
+fm_rc fm_jw_str(fm_buf *b, const char *s, size_t n, fm_error *err);
+/* Append a finite real as JSON_REAL_PRECISION(9) writes it; FM_ERR_INTERNAL
+ * for NaN and infinities (which JSON cannot carry). */
+fm_rc fm_jw_real(fm_buf *b, double v, fm_error *err);
 
 /* ---- ranking cache (rank_cache.c) -------------------------------------- */
 

@@ -73,6 +73,7 @@ const fm_model *fm_http_model(const fm_http_server *srv) { return srv->model; }
 const fm_http_opts *fm_http_server_opts(const fm_http_server *srv) { return &srv->opts; }
 uint16_t fm_http_server_port(const fm_http_server *srv) { return srv ? srv->port : 0; }
 fm_rank_cache *fm_http_rank_cache(const fm_http_server *srv) { return srv->rank_cache; }
+int fm_http_server_has_db(const fm_http_server *srv) { return srv->db_path != NULL; }
 
 void fm_http_server_set_ready(fm_http_server *srv, int ready) {
   __atomic_store_n(&srv->ready, ready ? 1 : 0, __ATOMIC_RELEASE);
@@ -109,6 +110,7 @@ static void worker_free(void *p) {
   fm_matcher_free(w->matcher);
   fm_free(w->cand);
   fm_store_close(w->store);
+  fm_buf_free(&w->out);
   fm_free(w);
 }
 
@@ -121,6 +123,7 @@ fm_http_worker *fm_http_worker_get(fm_http_server *srv, fm_error *err) {
     return NULL;
   }
   w->srv = srv;
+  fm_buf_init(&w->out);
   w->cand = fm_calloc(FM_HTTP_MAX_CAND, sizeof *w->cand);
   if (!w->cand) {
     fm_error_set(err, FM_ERR_NOMEM, "out of memory for candidates");
