@@ -23,7 +23,7 @@ static const char *help =
     "  --rate R [--burst B] requests/s per client (token or IP); default off\n"
     "  --access-log FILE    access log: a file, - for stderr (default), off\n"
     "  --drain-ms MS        how long shutdown waits for in-flight requests\n"
-    "  --match-cache N      rankings kept across requests, shared (default 8192;\n"
+    "  --match-cache N      rankings kept across requests, shared (default 16384;\n"
     "                       0 or off: none; at most ~3.5 KiB each, ~0.4 KiB at k=10)\n"
     "  --no-auth            serve without tokens: everyone is admin (local use only)\n"
     "Routes: docs/http.md and api/openapi.yaml.  SIGTERM/SIGINT stop gracefully.\n";

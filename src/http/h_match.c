@@ -111,12 +111,13 @@ static fm_rc match_text(fm_http_worker *w, const char *field, int k, double min_
   fm_rc rc = fm_http_rank(w, field, k, min_score, vendor, &n, err);
   if (rc) return rc;
 #define PUT(s) do { if ((rc = fm_buf_append(b, s, sizeof s - 1))) goto nomem; } while (0)
-#define STR(s) do { if ((rc = fm_jw_str(b, s, strlen(s), err))) goto fail; } while (0)
+  fm_error jerr; /* the writer's own message is not the one to send */
+  fm_error_init(&jerr);
+#define STR(s) do { if ((rc = fm_jw_str(b, s, strlen(s), &jerr))) goto fail; } while (0)
   PUT("{\"field\":");
-  if (fm_jw_str(b, field, strlen(field), err)) {
-    if (err && err->rc == FM_ERR_ARG) fm_error_set(err, FM_ERR_ARG, "field is not valid UTF-8");
-    return err ? err->rc : FM_ERR_ARG;
-  }
+  if ((rc = fm_jw_str(b, field, strlen(field), &jerr)))
+    return rc == FM_ERR_ARG ? fm_error_set(err, rc, "field is not valid UTF-8")
+                            : fm_error_set(err, rc, "%s", jerr.msg);
   long qi = fm_model_find_query(m, field);
   if (qi >= 0) {
     fm_field q;
@@ -141,7 +142,10 @@ static fm_rc match_text(fm_http_worker *w, const char *field, int k, double min_
   for (int i = 0; i < n; i++) {
     fm_field rf;
     fm_model_ref(m, w->cand[i].ref, &rf);
-    if ((rc = fm_buf_printf(b, "%s{\"rank\":%d,\"id\":", i ? "," : "", i + 1))) goto nomem;
+    if (i) PUT(",");
+    PUT("{\"rank\":");
+    if ((rc = fm_jw_int(b, i + 1, &jerr))) goto fail;
+    PUT(",\"id\":");
     STR(rf.id);
     PUT(",\"vendor\":");
     STR(rf.vendor);
@@ -152,7 +156,7 @@ static fm_rc match_text(fm_http_worker *w, const char *field, int k, double min_
     PUT(",\"type\":");
     STR(rf.type);
     PUT(",\"score\":");
-    if ((rc = fm_jw_real(b, round(w->cand[i].score * 1e4) / 1e4, err))) return rc;
+    if ((rc = fm_jw_score4(b, w->cand[i].score, &jerr))) goto fail;
     PUT(",\"curated\":false}");
   }
   PUT("]}");
@@ -160,8 +164,9 @@ static fm_rc match_text(fm_http_worker *w, const char *field, int k, double min_
 #undef STR
   return FM_OK;
 fail:
-  if (err && err->rc != FM_ERR_ARG) return err->rc;
-  /* a model string jansson would refuse: the answer match_json gives */
+  if (rc == FM_ERR_INTERNAL) return fm_error_set(err, rc, "%s", jerr.msg);
+  /* out of memory, or a model string jansson would refuse: the answer
+   * match_json gives for both */
 nomem:
   return fm_error_set(err, FM_ERR_NOMEM, "out of memory building the reply");
 }

@@ -153,6 +153,11 @@ fm_rc fm_jw_str(fm_buf *b, const char *s, size_t n, fm_error *err);
 /* Append a finite real as JSON_REAL_PRECISION(9) writes it; FM_ERR_INTERNAL
  * for NaN and infinities (which JSON cannot carry). */
 fm_rc fm_jw_real(fm_buf *b, double v, fm_error *err);
+/* fm_jw_real(round(v * 1e4) / 1e4), the way scores are sent, without
+ * printf: the same bytes, several times faster. */
+fm_rc fm_jw_score4(fm_buf *b, double v, fm_error *err);
+/* Append an integer as jansson writes it. */
+fm_rc fm_jw_int(fm_buf *b, long long v, fm_error *err);
 
 /* ---- ranking cache (rank_cache.c) -------------------------------------- */
 

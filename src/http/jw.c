@@ -124,3 +124,50 @@ fm_rc fm_jw_real(fm_buf *b, double v, fm_error *err) {
     return fm_error_set(err, FM_ERR_NOMEM, "out of memory building the reply");
   return FM_OK;
 }
+
+fm_rc fm_jw_score4(fm_buf *b, double v, fm_error *err) {
+  double r = round(v * 1e4);
+  /* |r| < 1e9: the decimal r / 10^4 has at most 9 significant digits, so
+   * "%.9g" of the double nearest to it prints exactly that decimal, in
+   * fixed notation (|v| is 0 or in [1e-4, 1e5)): write it from the integer. */
+  if (!(fabs(r) < 1e9)) return fm_jw_real(b, r / 1e4, err);
+  char t[24], *o = t + sizeof t, *end = o;
+  uint64_t n = (uint64_t)fabs(r);
+  unsigned frac = (unsigned)(n % 10000);
+  uint64_t whole = n / 10000;
+  int fd = 4;
+  while (fd > 0 && frac % 10 == 0) { /* "%g" drops trailing zeros */
+    frac /= 10;
+    fd--;
+  }
+  if (fd == 0) { /* integral: jansson adds ".0" */
+    *--o = '0';
+  } else {
+    for (int i = 0; i < fd; i++) {
+      *--o = (char)('0' + frac % 10);
+      frac /= 10;
+    }
+  }
+  *--o = '.';
+  do {
+    *--o = (char)('0' + whole % 10);
+    whole /= 10;
+  } while (whole);
+  if (signbit(r)) *--o = '-'; /* -0.0 too, as "%.9g" writes it */
+  if (fm_buf_append(b, o, (size_t)(end - o)))
+    return fm_error_set(err, FM_ERR_NOMEM, "out of memory building the reply");
+  return FM_OK;
+}
+
+fm_rc fm_jw_int(fm_buf *b, long long v, fm_error *err) {
+  char t[24], *o = t + sizeof t, *end = o;
+  unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+  do {
+    *--o = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) *--o = '-';
+  if (fm_buf_append(b, o, (size_t)(end - o)))
+    return fm_error_set(err, FM_ERR_NOMEM, "out of memory building the reply");
+  return FM_OK;
+}

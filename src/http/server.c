@@ -99,7 +99,7 @@ void fm_http_opts_default(fm_http_opts *o) {
   o->max_uri = 4096;
   o->max_batch = 100;
   o->drain_ms = 10000;
-  o->match_cache = 8192;
+  o->match_cache = 16384;
 }
 
 /* ---- per-thread worker state ------------------------------------------ */

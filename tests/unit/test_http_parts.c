@@ -5,6 +5,8 @@
  *     JSON_REAL_PRECISION(9)) writes it, and exactly the strings
  *     json_string rejects are rejected (controls, quotes, backslashes,
  *     '/', multibyte, overlongs, surrogates, truncations, random bytes);
+ *     scores (round to 4 places) and integers written without printf give
+ *     jansson's bytes too;
  *   - the match cache (rank_cache.c): hits return what was put, keys that
  *     differ in any part miss, a full set evicts its least recently used
  *     way, capacity stays bounded, and a zero size means no cache. */
@@ -112,6 +114,54 @@ static void test_jw_reals(void) {
   fm_buf_free(&b);
 }
 
+/* Scores go out as round(v * 1e4) / 1e4 through JSON_REAL_PRECISION(9);
+ * fm_jw_score4 must write the same bytes without printf. */
+static void test_jw_score4(void) {
+  static const double v[] = {0.0, -0.0, 1.0, -1.0, 2.489, 2.48904999, 2.48905, 0.00005, -0.00005,
+                             0.00004, -0.00004, 1e-9, 0.0001, 99999.99994, 99999.99996, 1e5,
+                             123456.7, -123456.78, 1e20, 3.0000001, 0.1 + 0.2, 1234.5};
+  int bad = 0;
+  size_t nv = sizeof v / sizeof v[0];
+  for (size_t i = 0; i < nv + 200000; i++) {
+    double x;
+    uint64_t s = i;
+    uint64_t r = fm_hash64(&s, sizeof s);
+    if (i < nv)
+      x = v[i];
+    else if (i % 3 == 0) /* float scores, the common range */
+      x = (double)(float)(((double)(r % 60000001) - 30000000.0) / 1e7);
+    else if (i % 3 == 1) /* around ties at the 5th decimal */
+      x = ((double)(r % 2000001) - 1000000.0) / 1e4 + 0.00005;
+    else /* any magnitude */
+      x = ((double)(r % 2000001) - 1000000.0) * pow(10.0, (double)(int)((r >> 32) % 16) - 6);
+    json_t *j = json_real(round(x * 1e4) / 1e4);
+    char *want = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(9));
+    json_decref(j);
+    fm_buf b;
+    fm_buf_init(&b);
+    fm_error err;
+    fm_error_init(&err);
+    if (fm_jw_score4(&b, x, &err) != FM_OK || !want || strcmp(b.buf, want) != 0) {
+      if (bad++ < 5) fprintf(stderr, "  %.17g: got '%s', jansson '%s'\n", x, b.buf, want);
+    }
+    free(want);
+    fm_buf_free(&b);
+  }
+  CHECK(bad == 0);
+  static const long long iv[] = {0, 1, -1, 9, 10, 100, 2147483647LL, -2147483648LL,
+                                 9223372036854775807LL, -9223372036854775807LL - 1};
+  for (size_t i = 0; i < sizeof iv / sizeof iv[0]; i++) {
+    json_t *j = json_integer(iv[i]);
+    char *want = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(j);
+    fm_buf b;
+    fm_buf_init(&b);
+    CHECK(fm_jw_int(&b, iv[i], NULL) == FM_OK && want && !strcmp(b.buf, want));
+    free(want);
+    fm_buf_free(&b);
+  }
+}
+
 static void fill(fm_candidate *c, int n, uint32_t base) {
   for (int i = 0; i < n; i++) {
     memset(&c[i], 0, sizeof c[i]);
@@ -200,6 +250,7 @@ static void test_rank_cache(void) {
 int main(void) {
   FM_RUN(test_jw_strings);
   FM_RUN(test_jw_reals);
+  FM_RUN(test_jw_score4);
   FM_RUN(test_rank_cache);
   FM_TEST_EXIT();
 }
