@@ -23,6 +23,8 @@ static const char *help =
     "  --rate R [--burst B] requests/s per client (token or IP); default off\n"
     "  --access-log FILE    access log: a file, - for stderr (default), off\n"
     "  --drain-ms MS        how long shutdown waits for in-flight requests\n"
+    "  --match-cache N      rankings kept across requests, shared (default 16384;\n"
+    "                       0 or off: none; at most ~3.5 KiB each, ~0.4 KiB at k=10)\n"
     "  --no-auth            serve without tokens: everyone is admin (local use only)\n"
     "Routes: docs/http.md and api/openapi.yaml.  SIGTERM/SIGINT stop gracefully.\n";
 
@@ -81,6 +83,12 @@ int fm_cmd_serve(int argc, char **argv) {
     } else if ((v = fm_cli_opt(argc, argv, &i, "--drain-ms", &missing))) {
       if (num("--drain-ms", v, &n)) return FM_EXIT_USAGE;
       o.drain_ms = (unsigned)n;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--match-cache", &missing))) {
+      if (!strcmp(v, "0") || !strcmp(v, "off"))
+        n = 0;
+      else if (num("--match-cache", v, &n))
+        return FM_EXIT_USAGE;
+      o.match_cache = (size_t)n;
     } else if ((v = fm_cli_opt(argc, argv, &i, "--rate", &missing))) {
       if (positive("--rate", v, &o.rate)) return FM_EXIT_USAGE;
     } else if ((v = fm_cli_opt(argc, argv, &i, "--burst", &missing))) {

@@ -37,6 +37,8 @@ typedef struct fm_http_opts {
   int no_auth;            /* serve without tokens (everyone is admin) */
   FILE *access_log;       /* one line per request, or NULL for none */
   unsigned drain_ms;      /* stop waits this long for in-flight requests (10000) */
+  size_t match_cache;     /* rankings remembered across requests, shared by the
+                             threads; 0 = off (default 16384; see docs/http.md) */
 } fm_http_opts;
 
 void fm_http_opts_default(fm_http_opts *o);

@@ -24,6 +24,10 @@ fm_rc fm_http_rank(fm_http_worker *w, const char *field, int k, double min_score
   size_t nrefs = fm_model_nrefs(m);
   if ((size_t)want > nrefs) want = (int)nrefs;
   if (want <= 0) return FM_OK;
+  fm_rank_cache *cache = fm_http_rank_cache(w->srv);
+  unsigned char key[FM_RANK_KEY_MAX];
+  size_t klen = cache ? fm_rank_cache_key(key, sizeof key, field, k, min_score, vendor) : 0;
+  if (klen && fm_rank_cache_get(cache, key, klen, w->cand, n)) return FM_OK;
   int got = 0;
   fm_rc rc = fm_match(w->matcher, field, NULL, want, w->cand, &got, err);
   if (rc) return rc;
@@ -38,6 +42,7 @@ fm_rc fm_http_rank(fm_http_worker *w, const char *field, int k, double min_score
     w->cand[out++] = w->cand[i];
   }
   *n = out;
+  if (klen) fm_rank_cache_put(cache, key, klen, w->cand, out);
   return FM_OK;
 }
 
@@ -94,6 +99,78 @@ oom:
   return NULL;
 }
 
+/* The result object of one field as JSON text appended to b, the bytes
+ * match_json + json_dumps would give (without a tree: an allocation per
+ * value and a hash table per object cost more than the lookup when the
+ * ranking comes from the cache).  Only for rankings curated_first cannot
+ * change: see fm_h_match_get. */
+static fm_rc match_text(fm_http_worker *w, const char *field, int k, double min_score,
+                        const char *vendor, fm_buf *b, fm_error *err) {
+  const fm_model *m = fm_http_model(w->srv);
+  int n = 0;
+  fm_rc rc = fm_http_rank(w, field, k, min_score, vendor, &n, err);
+  if (rc) return rc;
+#define PUT(s) do { if ((rc = fm_buf_append(b, s, sizeof s - 1))) goto nomem; } while (0)
+  fm_error jerr; /* the writer's own message is not the one to send */
+  fm_error_init(&jerr);
+#define STR(s) do { if ((rc = fm_jw_str(b, s, strlen(s), &jerr))) goto fail; } while (0)
+  PUT("{\"field\":");
+  if ((rc = fm_jw_str(b, field, strlen(field), &jerr)))
+    return rc == FM_ERR_ARG ? fm_error_set(err, rc, "field is not valid UTF-8")
+                            : fm_error_set(err, rc, "%s", jerr.msg);
+  long qi = fm_model_find_query(m, field);
+  if (qi >= 0) {
+    fm_field q;
+    fm_model_query(m, (size_t)qi, &q);
+    PUT(",\"known\":true,\"query\":{\"vendor\":");
+    STR(q.vendor);
+    PUT(",\"id\":");
+    STR(q.id);
+    PUT(",\"name\":");
+    STR(q.name);
+    PUT(",\"description\":");
+    STR(q.description);
+    PUT(",\"type\":");
+    STR(q.type);
+    PUT(",\"category\":");
+    STR(q.category);
+    PUT(",\"role\":\"query\"}");
+  } else {
+    PUT(",\"known\":false");
+  }
+  PUT(",\"candidates\":[");
+  for (int i = 0; i < n; i++) {
+    fm_field rf;
+    fm_model_ref(m, w->cand[i].ref, &rf);
+    if (i) PUT(",");
+    PUT("{\"rank\":");
+    if ((rc = fm_jw_int(b, i + 1, &jerr))) goto fail;
+    PUT(",\"id\":");
+    STR(rf.id);
+    PUT(",\"vendor\":");
+    STR(rf.vendor);
+    PUT(",\"name\":");
+    STR(rf.name);
+    PUT(",\"description\":");
+    STR(rf.description);
+    PUT(",\"type\":");
+    STR(rf.type);
+    PUT(",\"score\":");
+    if ((rc = fm_jw_score4(b, w->cand[i].score, &jerr))) goto fail;
+    PUT(",\"curated\":false}");
+  }
+  PUT("]}");
+#undef PUT
+#undef STR
+  return FM_OK;
+fail:
+  if (rc == FM_ERR_INTERNAL) return fm_error_set(err, rc, "%s", jerr.msg);
+  /* out of memory, or a model string jansson would refuse: the answer
+   * match_json gives for both */
+nomem:
+  return fm_error_set(err, FM_ERR_NOMEM, "out of memory building the reply");
+}
+
 static int field_ok(const char *f) {
   size_t n = f ? strlen(f) : 0;
   return n > 0 && n <= MAX_FIELD_LEN;
@@ -114,7 +191,17 @@ enum MHD_Result fm_h_match_get(fm_http_req *r) {
   fm_error err;
   fm_error_init(&err);
   fm_http_worker *w = fm_http_worker_get(r->srv, &err);
-  json_t *o = w ? match_json(w, field, (int)k, min_score, vendor, &err) : NULL;
+  if (!w) return fm_http_reply_rc(r, &err);
+  /* Without a database there are no curated mappings, so curated_first has
+   * nothing to add and the reply is rendered straight to text.  With one,
+   * the jansson tree is built for curated_first to edit. */
+  if (!fm_http_server_has_db(r->srv)) {
+    fm_buf_reset(&w->out);
+    if (match_text(w, field, (int)k, min_score, vendor, &w->out, &err))
+      return fm_http_reply_rc(r, &err);
+    return fm_http_reply_bytes(r, MHD_HTTP_OK, "application/json", w->out.buf, w->out.len);
+  }
+  json_t *o = match_json(w, field, (int)k, min_score, vendor, &err);
   if (!o) return fm_http_reply_rc(r, &err);
   return fm_http_reply_json(r, MHD_HTTP_OK, o);
 }

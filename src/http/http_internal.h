@@ -57,6 +57,7 @@ typedef struct fm_http_worker {
   fm_matcher *matcher;
   fm_candidate *cand;  /* FM_HTTP_MAX_CAND entries */
   fm_store *store;     /* NULL until first needed */
+  fm_buf out;          /* reply text, reused by the direct JSON renderer */
 } fm_http_worker;
 
 #define FM_HTTP_MAX_K 100
@@ -103,6 +104,8 @@ fm_http_worker *fm_http_worker_get(fm_http_server *srv, fm_error *err);
 fm_rc fm_http_worker_store(fm_http_worker *w, fm_store **out, fm_error *err);
 
 const fm_model *fm_http_model(const fm_http_server *srv);
+/* 1 when the server was started with a database (tokens, curated mappings). */
+int fm_http_server_has_db(const fm_http_server *srv);
 const fm_http_opts *fm_http_server_opts(const fm_http_server *srv);
 /* Connections open now, requests in flight now. */
 void fm_http_load(const fm_http_server *srv, long *connections, long *inflight);
@@ -140,6 +143,45 @@ int fm_http_arg_double(fm_http_req *r, const char *name, double def, double *out
 /* Value of name in an application/x-www-form-urlencoded body; caller owns
  * the result (fm_free); NULL when absent or out of memory. */
 char *fm_http_form_value(const char *body, size_t len, const char *name);
+
+/* ---- direct JSON text (jw.c) ------------------------------------------ */
+
+/* Append s (n bytes) as a JSON string, exactly as jansson's compact dump
+ * writes it.  FM_ERR_ARG (err says "not valid UTF-8") when jansson would
+ * reject the string; FM_ERR_NOMEM.  On failure b->len is unchanged. */
+fm_rc fm_jw_str(fm_buf *b, const char *s, size_t n, fm_error *err);
+/* Append a finite real as JSON_REAL_PRECISION(9) writes it; FM_ERR_INTERNAL
+ * for NaN and infinities (which JSON cannot carry). */
+fm_rc fm_jw_real(fm_buf *b, double v, fm_error *err);
+/* fm_jw_real(round(v * 1e4) / 1e4), the way scores are sent, without
+ * printf: the same bytes, several times faster. */
+fm_rc fm_jw_score4(fm_buf *b, double v, fm_error *err);
+/* Append an integer as jansson writes it. */
+fm_rc fm_jw_int(fm_buf *b, long long v, fm_error *err);
+
+/* ---- ranking cache (rank_cache.c) -------------------------------------- */
+
+/* A bounded, thread-safe cache of fm_http_rank results (the model's
+ * ranking only: the model is immutable while served).  NULL is a valid,
+ * disabled cache for every call but get/put. */
+typedef struct fm_rank_cache fm_rank_cache;
+/* entries 0: *out = NULL (no cache).  FM_ERR_NOMEM. */
+fm_rc fm_rank_cache_new(size_t entries, fm_rank_cache **out);
+void fm_rank_cache_free(fm_rank_cache *c);
+/* The key bytes of a ranking request into buf; 0 when it does not fit. */
+#define FM_RANK_KEY_MAX 1024
+size_t fm_rank_cache_key(unsigned char *buf, size_t cap, const char *field, int k,
+                         double min_score, const char *vendor);
+/* 1 on a hit: the n cached candidates copied to out. */
+int fm_rank_cache_get(fm_rank_cache *c, const unsigned char *key, size_t klen,
+                      fm_candidate *out, int *n);
+/* Remember a result (silently not, out of memory). */
+void fm_rank_cache_put(fm_rank_cache *c, const unsigned char *key, size_t klen,
+                       const fm_candidate *cand, int n);
+void fm_rank_cache_stats(const fm_rank_cache *c, uint64_t *hits, uint64_t *misses,
+                         size_t *capacity);
+/* The server's cache (NULL when disabled). */
+fm_rank_cache *fm_http_rank_cache(const fm_http_server *srv);
 
 /* ---- ranking (h_match.c) --------------------------------------------- */
 

@@ -61,6 +61,7 @@ struct fm_http_server {
   struct sockaddr_storage addr;
   pthread_mutex_t rate_mu;
   rate_slot *rate;
+  fm_rank_cache *rank_cache; /* NULL when disabled */
   metric_cell cells[MAX_ROUTES][NSTATUS];
 };
 
@@ -71,6 +72,8 @@ static char over_limit_marker; /* socket context of connections over the limit *
 const fm_model *fm_http_model(const fm_http_server *srv) { return srv->model; }
 const fm_http_opts *fm_http_server_opts(const fm_http_server *srv) { return &srv->opts; }
 uint16_t fm_http_server_port(const fm_http_server *srv) { return srv ? srv->port : 0; }
+fm_rank_cache *fm_http_rank_cache(const fm_http_server *srv) { return srv->rank_cache; }
+int fm_http_server_has_db(const fm_http_server *srv) { return srv->db_path != NULL; }
 
 void fm_http_server_set_ready(fm_http_server *srv, int ready) {
   __atomic_store_n(&srv->ready, ready ? 1 : 0, __ATOMIC_RELEASE);
@@ -96,6 +99,7 @@ void fm_http_opts_default(fm_http_opts *o) {
   o->max_uri = 4096;
   o->max_batch = 100;
   o->drain_ms = 10000;
+  o->match_cache = 16384;
 }
 
 /* ---- per-thread worker state ------------------------------------------ */
@@ -106,6 +110,7 @@ static void worker_free(void *p) {
   fm_matcher_free(w->matcher);
   fm_free(w->cand);
   fm_store_close(w->store);
+  fm_buf_free(&w->out);
   fm_free(w);
 }
 
@@ -118,6 +123,7 @@ fm_http_worker *fm_http_worker_get(fm_http_server *srv, fm_error *err) {
     return NULL;
   }
   w->srv = srv;
+  fm_buf_init(&w->out);
   w->cand = fm_calloc(FM_HTTP_MAX_CAND, sizeof *w->cand);
   if (!w->cand) {
     fm_error_set(err, FM_ERR_NOMEM, "out of memory for candidates");
@@ -536,6 +542,21 @@ fm_rc fm_http_metrics_write(const fm_http_server *srv, fm_buf *b) {
                            (double)__atomic_load_n(&c->sum_us, __ATOMIC_RELAXED) / 1e6, labels,
                            (unsigned long long)n);
     }
+  uint64_t hits, misses;
+  size_t cap;
+  fm_rank_cache_stats(srv->rank_cache, &hits, &misses, &cap);
+  if (!rc)
+    rc = fm_buf_printf(b,
+                       "# HELP fm_http_match_cache_hits_total Rankings answered from the match cache.\n"
+                       "# TYPE fm_http_match_cache_hits_total counter\n"
+                       "fm_http_match_cache_hits_total %llu\n"
+                       "# HELP fm_http_match_cache_misses_total Rankings computed (cache on, not found).\n"
+                       "# TYPE fm_http_match_cache_misses_total counter\n"
+                       "fm_http_match_cache_misses_total %llu\n"
+                       "# HELP fm_http_match_cache_capacity Rankings the match cache holds at most (0: off).\n"
+                       "# TYPE fm_http_match_cache_capacity gauge\n"
+                       "fm_http_match_cache_capacity %zu\n",
+                       (unsigned long long)hits, (unsigned long long)misses, cap);
   long conns, inflight;
   fm_http_load(srv, &conns, &inflight);
   if (!rc)
@@ -620,6 +641,8 @@ fm_rc fm_http_server_start(const fm_http_opts *opts, const fm_model *model,
     rc = fm_error_set(err, FM_ERR_NOMEM, "http: out of memory");
   if (!rc && !(srv->rate = fm_calloc(RATE_SLOTS, sizeof *srv->rate)))
     rc = fm_error_set(err, FM_ERR_NOMEM, "http: out of memory");
+  if (!rc && fm_rank_cache_new(o.match_cache, &srv->rank_cache))
+    rc = fm_error_set(err, FM_ERR_NOMEM, "http: out of memory for the match cache");
   if (!rc && db_path) { /* create and migrate once, before the threads race */
     fm_store *st;
     rc = fm_store_open(db_path, NULL, &st, err);
@@ -679,6 +702,7 @@ void fm_http_server_stop(fm_http_server *srv) {
   if (srv->key_ok) pthread_key_delete(srv->key);
   pthread_mutex_destroy(&srv->rate_mu);
   fm_free(srv->rate);
+  fm_rank_cache_free(srv->rank_cache);
   fm_free(srv->db_path);
   fm_free(srv);
 }

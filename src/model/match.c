@@ -89,6 +89,21 @@ static int cmp_u32(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* A query has tens of terms: insertion sort beats qsort's setup and
+ * indirect compares there; long inputs still go to qsort. */
+static void sort_u32(uint32_t *a, size_t n) {
+  if (n > 64) {
+    qsort(a, n, sizeof *a, cmp_u32);
+    return;
+  }
+  for (size_t i = 1; i < n; i++) {
+    uint32_t v = a[i];
+    size_t j = i;
+    for (; j > 0 && a[j - 1] > v; j--) a[j] = a[j - 1];
+    a[j] = v;
+  }
+}
+
 /* Field -> sparse query vector (known terms only), per-block normalized.
  * Unknown terms still count towards the block norm, as they would have had
  * the field been in training (their idf is the maximum). */
@@ -111,16 +126,20 @@ static fm_rc encode(fm_matcher *mt, const fm_field *f, fm_error *err) {
       if (fm_grow((void **)&mt->ids, &mt->capids, mt->nids + 1, sizeof *mt->ids)) goto nomem;
       mt->ids[mt->nids++] = t;
     }
-  qsort(mt->ids, mt->nids, sizeof *mt->ids, cmp_u32);
+  sort_u32(mt->ids, mt->nids);
+  /* at most nids distinct terms: size both arrays once */
+  if (mt->nids > mt->q.cap) {
+    size_t cap = mt->q.cap;
+    if (fm_grow((void **)&mt->q.term, &cap, mt->nids, sizeof *mt->q.term)) goto nomem;
+    float *val = fm_realloc(mt->q.val, cap * sizeof *mt->q.val);
+    if (!val) goto nomem; /* q.term stays valid: freed with the matcher */
+    mt->q.val = val;
+    mt->q.cap = cap;
+  }
   double norm[FM_NBLK] = {unknown[0], unknown[1], unknown[2]};
   for (size_t i = 0; i < mt->nids;) {
     size_t j = i;
     while (j < mt->nids && mt->ids[j] == mt->ids[i]) j++;
-    if (fm_grow((void **)&mt->q.term, &mt->q.cap, mt->q.n + 1, sizeof *mt->q.term)) goto nomem;
-    size_t cap = mt->q.cap;
-    float *val = fm_realloc(mt->q.val, cap * sizeof *mt->q.val);
-    if (!val) goto nomem; /* q.val stays valid: freed with the matcher */
-    mt->q.val = val;
     float v = (float)((1.0 + log((double)(j - i))) * m->idf[mt->ids[i]]);
     mt->q.term[mt->q.n] = mt->ids[i];
     mt->q.val[mt->q.n++] = v;
@@ -139,12 +158,25 @@ nomem:
 /* Per-block cosines of the query with one reference row. */
 static void components(const fm_matcher *mt, uint32_t r, float out[FM_NBLK]) {
   const fm_model *m = mt->m;
-  out[0] = out[1] = out[2] = 0;
-  for (uint64_t p = m->csr_ptr[r]; p < m->csr_ptr[r + 1]; p++) {
-    uint32_t t = m->csr_col[p];
-    float q = mt->qdense[t];
-    if (q != 0) out[fm_term_block(m, t)] += q * m->csr_val[p];
+  const float *qdense = mt->qdense;
+  const uint32_t *col = m->csr_col;
+  const float *val = m->csr_val;
+  uint32_t b0 = m->nblk[0], b1 = m->nblk[0] + m->nblk[1];
+  float o0 = 0, o1 = 0, o2 = 0;
+  for (uint64_t p = m->csr_ptr[r], e = m->csr_ptr[r + 1]; p < e; p++) {
+    uint32_t t = col[p];
+    float q = qdense[t];
+    if (q == 0) continue;
+    if (t < b0)
+      o0 += q * val[p];
+    else if (t < b1)
+      o1 += q * val[p];
+    else
+      o2 += q * val[p];
   }
+  out[0] = o0;
+  out[1] = o1;
+  out[2] = o2;
 }
 
 fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
@@ -161,31 +193,45 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
    *    leaves too few candidates the common terms are walked too.  The sparse
    *    score of each candidate is then recomputed exactly from its row. */
   int C = m->opts.candidates > 0 ? m->opts.candidates : 200;
-  mt->ntouched = 0;
+  /* The hot loop of a lookup (thousands of postings): everything it
+   * touches is in locals, because the uint8_t mark store may alias any
+   * pointer and would otherwise force a reload of each one per posting. */
+  float *restrict acc = mt->acc;
+  uint8_t *restrict mark = mt->mark;
+  uint32_t *restrict touched = mt->touched;
+  size_t ntouched = 0;
+  const uint64_t *inv_ptr = m->inv_ptr;
+  const uint32_t *inv_ref = m->inv_ref;
+  const float *inv_val = m->inv_val;
   for (int pass = 0; pass < 2; pass++) {
     for (size_t i = 0; i < mt->q.n; i++) {
       uint32_t t = mt->q.term[i];
-      uint64_t len = m->inv_ptr[t + 1] - m->inv_ptr[t];
-      if (pass == 0 ? len > MAX_POSTING : len <= MAX_POSTING) continue;
+      uint64_t p0 = inv_ptr[t], p1 = inv_ptr[t + 1];
+      if (pass == 0 ? p1 - p0 > MAX_POSTING : p1 - p0 <= MAX_POSTING) continue;
       float x = mt->q.val[i];
-      for (uint64_t p = m->inv_ptr[t]; p < m->inv_ptr[t + 1]; p++) {
-        uint32_t r = m->inv_ref[p];
-        if (!mt->mark[r]) {
-          mt->mark[r] = 1;
-          mt->touched[mt->ntouched++] = r;
+      for (uint64_t p = p0; p < p1; p++) {
+        uint32_t r = inv_ref[p];
+        if (!mark[r]) {
+          mark[r] = 1;
+          touched[ntouched++] = r;
         }
-        mt->acc[r] += x * m->inv_val[p];
+        acc[r] += x * inv_val[p];
       }
     }
-    if (mt->ntouched >= (size_t)C) break;
+    if (ntouched >= (size_t)C) break;
   }
-  /* 2. the best candidates by (partial) sparse score */
+  mt->ntouched = ntouched;
+  /* 2. the best candidates by (partial) sparse score; the accumulators are
+   *    cleared in the same pass (the heap holds copies of the scores) */
   fm_topk cand;
   fm_topk_init(&cand, C, mt->cscore, mt->cidx);
-  for (size_t i = 0; i < mt->ntouched; i++) {
-    uint32_t r = mt->touched[i];
-    fm_topk_push(&cand, mt->acc[r], r);
+  for (size_t i = 0; i < ntouched; i++) {
+    uint32_t r = touched[i];
+    fm_topk_push(&cand, acc[r], r);
+    acc[r] = 0;
+    mark[r] = 0;
   }
+  mt->ntouched = 0;
   /* 3. LSA embedding of the query (word blocks, same weights as training) */
   int K = m->k;
   if (K > 0) {
@@ -244,15 +290,9 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
         out[i] = mt->cand[j];
         break;
       }
-  for (size_t i = 0; i < mt->q.n; i++) mt->qdense[mt->q.term[i]] = 0;
   *nout = fin.n;
 reset:
-  for (size_t i = 0; i < mt->ntouched; i++) {
-    uint32_t r = mt->touched[i];
-    mt->acc[r] = 0;
-    mt->mark[r] = 0;
-  }
-  mt->ntouched = 0;
+  for (size_t i = 0; i < mt->q.n; i++) mt->qdense[mt->q.term[i]] = 0;
   return rc;
 }
 

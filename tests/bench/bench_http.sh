@@ -5,12 +5,15 @@
 #   tests/bench/bench_http.sh [build/fieldmatch] [config] [seconds] [connections]
 # Defaults: sample config, 10 s, 32 connections, 2 server threads, wrk on
 # 2 threads (wrk and the server share the machine's cores).
+# FM_BENCH_CACHE=N sets the server's --match-cache (0 or off: no cache, so
+# every request ranks; default: the server's default).
 set -eu
 FM=${1:-build/fieldmatch}
 CONFIG=${2:-train/sample.json}
 SECS=${3:-10}
 CONNS=${4:-32}
 THREADS=${FM_BENCH_THREADS:-2}
+CACHE=${FM_BENCH_CACHE:-}
 command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/fm_bench_http.XXXXXX")
 PID=
@@ -35,10 +38,10 @@ request = function()
 end
 LUA
 "$FM" serve --model "$T/m.fmm" --no-auth --listen 127.0.0.1:0 --threads "$THREADS" \
-  --access-log off 2>"$T/log" & PID=$!
+  --access-log off ${CACHE:+--match-cache "$CACHE"} 2>"$T/log" & PID=$!
 for _ in $(seq 100); do grep -q "listening on port" "$T/log" && break; sleep 0.1; done
 PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$T/log")
-echo "model: $CONFIG ($(grep -o '","' "$T/ids.lua" | wc -l) ids), $SECS s, $CONNS connections, $THREADS server threads"
+echo "model: $CONFIG ($(grep -o '","' "$T/ids.lua" | wc -l) ids), $SECS s, $CONNS connections, $THREADS server threads, match cache ${CACHE:-default}"
 wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$T/mix.lua" "http://127.0.0.1:$PORT" | tee "$T/wrk"
 non2xx=$(sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$T/wrk")
 echo "non-2xx responses: ${non2xx:-0}"

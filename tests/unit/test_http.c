@@ -12,6 +12,7 @@
 #include "fm_test_util.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -338,6 +339,69 @@ static void test_openapi_contract(void) {
   CHECK(fm_http_route_at(nr).method == NULL);
 }
 
+/* GET /v1/match renders straight to text when the server has no database
+ * (nothing curated to put first) and through jansson when it has one; with
+ * and without the match cache, first request and repeat.  All four must
+ * send the same bytes, for every sample query field and for fields that
+ * need escaping or are not UTF-8. */
+static const char *body_of(const char *r) {
+  const char *b = strstr(r, "\r\n\r\n");
+  return b ? b + 4 : r;
+}
+
+static void test_match_renderers_agree(void) {
+  const char *db = tmp("render.db");
+  unlink(db);
+  fm_http_opts o;
+  fm_http_opts_default(&o);
+  o.no_auth = 1;
+  fm_http_server *direct = start(&o, NULL), *tree = start(&o, db);
+  o.match_cache = 0;
+  fm_http_server *nocache = start(&o, NULL);
+  if (!direct || !tree || !nocache) goto done;
+  static const char *extra[] = {"PX_LASTX", "a%22b%5Cc%2Fd", "caf%C3%A9%20%E2%80%A8%F0%9F%98%80",
+                                "%01%1F%09%0A", "%FF%FE", "%C0%80", "ZZZ"};
+  static const char *args[] = {"k=10", "k=1", "k=100", "k=5&min_score=1.2",
+                               "k=7&vendor=refinitiv", "vendor=nobody"};
+  size_t nq = fm_model_nqueries(model), nx = sizeof extra / sizeof extra[0];
+  static char a[1 << 16], b[1 << 16];
+  int bad = 0;
+  for (size_t i = 0; i < nq + nx && bad < 3; i++) {
+    char field[600], path[800];
+    if (i < nq) {
+      fm_field q;
+      fm_model_query(model, i, &q);
+      size_t o2 = 0; /* percent-encode everything but [A-Za-z0-9_] */
+      for (const unsigned char *c = (const unsigned char *)q.id; *c && o2 + 4 < sizeof field; c++)
+        o2 += (size_t)snprintf(field + o2, sizeof field - o2,
+                               (isalnum(*c) || *c == '_') ? "%c" : "%%%02X", *c);
+      field[o2] = '\0';
+    } else {
+      snprintf(field, sizeof field, "%s", extra[i - nq]);
+    }
+    for (size_t j = 0; j < (i < nq && i % 8 ? 1 : sizeof args / sizeof args[0]); j++) {
+      snprintf(path, sizeof path, "/v1/match?%s&field=%s", args[j], field);
+      int sa = get(fm_http_server_port(tree), path, NULL);
+      memcpy(a, resp, sizeof a);
+      fm_http_server *other[] = {direct, direct, nocache}; /* direct twice: miss, then hit */
+      for (int s = 0; s < 3; s++) {
+        int sb = get(fm_http_server_port(other[s]), path, NULL);
+        memcpy(b, resp, sizeof b);
+        if (sa != sb || strcmp(body_of(a), body_of(b)) != 0) {
+          if (bad++ < 3)
+            fprintf(stderr, "  %s (server %d): %d %.200s\n  vs %d %.200s\n", path, s, sa,
+                    body_of(a), sb, body_of(b));
+        }
+      }
+    }
+  }
+  CHECK(bad == 0);
+done:
+  fm_http_server_stop(direct);
+  fm_http_server_stop(tree);
+  fm_http_server_stop(nocache);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/fm_http_XXXXXX");
   if (!mkdtemp(dir)) return 1;
@@ -359,6 +423,7 @@ int main(void) {
   FM_RUN(test_routes_and_errors);
   FM_RUN(test_auth_and_rate);
   FM_RUN(test_conn_limit);
+  FM_RUN(test_match_renderers_agree);
   fm_model_close(model);
   fm_config_free(c);
   char cmd[128];
