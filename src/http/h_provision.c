@@ -70,17 +70,21 @@ enum MHD_Result fm_h_provision_create(fm_http_req *r) {
   json_t *body = json_loadb(r->body.buf ? r->body.buf : "", r->body.len, JSON_REJECT_DUPLICATES,
                             &je);
   if (!body || !json_is_object(body)) {
+    int parsed = body != NULL;
     json_decref(body);
-    return fm_http_reply_error(r, FM_EC_BAD_JSON, "expected {\"dataset\",\"filters\",\"format\"}: %s",
-                               body ? "not an object" : je.text);
+    return fm_http_reply_error(r, FM_EC_BAD_JSON,
+                               "expected {\"dataset\",\"filters\",\"format\"}: %s",
+                               parsed ? "not an object" : je.text);
   }
   const char *key;
   json_t *v;
   json_object_foreach(body, key, v) {
     if (strcmp(key, "dataset") && strcmp(key, "filters") && strcmp(key, "format")) {
+      /* key is borrowed from body: reply before letting body go. */
+      enum MHD_Result ret2 = fm_http_reply_error(
+          r, FM_EC_BAD_JSON, "unknown member '%s' (dataset, filters, format)", key);
       json_decref(body);
-      return fm_http_reply_error(r, FM_EC_BAD_JSON, "unknown member '%s' (dataset, filters, format)",
-                                 key);
+      return ret2;
     }
   }
   json_t *ds = json_object_get(body, "dataset"), *fl = json_object_get(body, "filters"),

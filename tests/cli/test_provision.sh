@@ -16,7 +16,7 @@ command -v python3 >/dev/null || { echo "python3 missing: skip"; exit 77; }
 "$FM" --help | grep -q serve || { echo "built without HTTP: skip"; exit 77; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/fm_prov.XXXXXX") || exit 1
 PID=
-trap '[[ -n $PID ]] && kill $PID 2>/dev/null; rm -rf "$T"' EXIT
+trap '[[ -n $PID ]] && kill $PID 2>/dev/null; [[ -n ${KEEP:-} ]] || rm -rf "$T"' EXIT
 passed=0 failed=0
 ok() { passed=$((passed + 1)); }
 bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
@@ -83,7 +83,7 @@ done
 
 # ---- request, poll, download -----------------------------------------------
 poll() { # poll ID WHO -> status in $ST
-  for _ in $(seq 100); do
+  for _ in $(seq 600); do
     as "$2" "$B/v1/provisioning/requests/$1" >/dev/null
     ST=$(jget "['status']")
     [[ $ST == ready || $ST == failed || $ST == expired ]] && return; sleep 0.05
