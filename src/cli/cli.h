@@ -26,6 +26,7 @@ int fm_cmd_import_mappings(int argc, char **argv);
 int fm_cmd_snapshot(int argc, char **argv);
 int fm_cmd_batch(int argc, char **argv);
 int fm_cmd_token(int argc, char **argv);
+int fm_cmd_provision(int argc, char **argv);
 #ifdef FM_HAVE_HTTP
 int fm_cmd_serve(int argc, char **argv);
 #endif

@@ -5,6 +5,7 @@
 
 #ifdef FM_HAVE_HTTP
 #include "fm_http.h"
+#include "fm_provision.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -26,6 +27,13 @@ static const char *help =
     "  --match-cache N      rankings kept across requests, shared (default 16384;\n"
     "                       0 or off: none; at most ~3.5 KiB each, ~0.4 KiB at k=10)\n"
     "  --no-auth            serve without tokens: everyone is admin (local use only)\n"
+    "  --snapshot-root DIR  run due snapshots now (catching up missed hours) and at\n"
+    "                       the top of every hour, and provision files under\n"
+    "                       DIR/provision/ (docs/provision.md, docs/snapshot.md)\n"
+    "  --no-scheduler       with --snapshot-root: provisioning only, no snapshots\n"
+    "  --provision-ttl S    seconds a provisioned file is kept (default 7 days)\n"
+    "  --provision-poll-ms MS  how often the worker looks for requests made by\n"
+    "                       other processes (default 2000)\n"
     "Routes: docs/http.md and api/openapi.yaml.  SIGTERM/SIGINT stop gracefully.\n";
 
 static int num(const char *opt, const char *v, long *out) {
@@ -44,11 +52,20 @@ static int positive(const char *opt, const char *v, double *out) {
   return 0;
 }
 
+static void runner_log(void *ctx, const char *msg) {
+  (void)ctx;
+  fprintf(stderr, "fieldmatch serve: %s\n", msg);
+}
+
+static void wake_runner(void *ctx) { fm_prov_runner_wake(ctx); }
+
 int fm_cmd_serve(int argc, char **argv) {
   fm_http_opts o;
   fm_http_opts_default(&o);
   o.access_log = stderr;
-  const char *model = NULL, *db = NULL, *access = "-";
+  const char *model = NULL, *db = NULL, *access = "-", *snap_root = NULL;
+  int no_sched = 0;
+  long poll_ms = 0;
   for (int i = 1; i < argc; i++) {
     int missing = 0;
     long n = 0;
@@ -97,6 +114,15 @@ int fm_cmd_serve(int argc, char **argv) {
       access = v;
     } else if (!strcmp(argv[i], "--no-auth")) {
       o.no_auth = 1;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--snapshot-root", &missing))) {
+      snap_root = v;
+    } else if (!strcmp(argv[i], "--no-scheduler")) {
+      no_sched = 1;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--provision-ttl", &missing))) {
+      if (num("--provision-ttl", v, &n)) return FM_EXIT_USAGE;
+      o.provision_ttl = n;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--provision-poll-ms", &missing))) {
+      if (num("--provision-poll-ms", v, &poll_ms)) return FM_EXIT_USAGE;
     } else {
       return fm_cli_usage("serve", missing ? "option %s needs a value" : "unknown argument '%s'",
                           argv[i]);
@@ -104,6 +130,7 @@ int fm_cmd_serve(int argc, char **argv) {
   }
   if (!model) return fm_cli_usage("serve", "--model is required");
   if (!db && !o.no_auth) return fm_cli_usage("serve", "--db is required (or --no-auth)");
+  if (snap_root && !db) return fm_cli_usage("serve", "--snapshot-root needs --db");
   FILE *logfp = NULL;
   if (!strcmp(access, "off")) {
     o.access_log = NULL;
@@ -136,8 +163,29 @@ int fm_cmd_serve(int argc, char **argv) {
                     "use only on a trusted machine\n");
   fm_error err;
   fm_error_init(&err);
+  /* The provisioning worker and the snapshot scheduler (fm_prov_runner):
+   * started before the server so a request never waits for a worker. */
+  fm_prov_runner *runner = NULL;
+  if (snap_root) {
+    fm_prov_runner_opts ro;
+    fm_prov_runner_opts_default(&ro);
+    ro.db_path = db;
+    ro.root = snap_root;
+    ro.snapshot_root = no_sched ? NULL : snap_root;
+    if (poll_ms > 0) ro.poll_ms = (int)poll_ms;
+    ro.log = runner_log;
+    if (fm_prov_runner_start(&ro, &runner, &err)) {
+      fm_model_close(m);
+      if (logfp) fclose(logfp);
+      return fm_cli_fail(&err);
+    }
+    o.provision_root = snap_root;
+    o.provision_wake = wake_runner;
+    o.provision_ctx = runner;
+  }
   fm_http_server *srv;
   if (fm_http_server_start(&o, m, db, &srv, &err)) {
+    fm_prov_runner_stop(runner);
     fm_model_close(m);
     if (logfp) fclose(logfp);
     return fm_cli_fail(&err);
@@ -149,6 +197,7 @@ int fm_cmd_serve(int argc, char **argv) {
   fprintf(stderr, "fieldmatch serve: %s: finishing in-flight requests\n",
           sig == SIGINT ? "SIGINT" : "SIGTERM");
   fm_http_server_stop(srv);
+  fm_prov_runner_stop(runner); /* after the server: no more wakes */
   fm_model_close(m);
   if (logfp) fclose(logfp);
   fprintf(stderr, "fieldmatch serve: stopped\n");

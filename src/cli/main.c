@@ -20,6 +20,7 @@ static const fm_cmd commands[] = {
     {"snapshot", fm_cmd_snapshot, "hourly snapshots of the store as partitioned files"},
     {"batch", fm_cmd_batch, "resumable batch mapping runs into the database"},
     {"token", fm_cmd_token, "create, list or revoke API tokens"},
+    {"provision", fm_cmd_provision, "ask for a dataset as a file: request, status, list, fetch"},
 #ifdef FM_HAVE_HTTP
     {"serve", fm_cmd_serve, "serve lookups and reconciliation over HTTP"},
 #endif

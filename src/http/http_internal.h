@@ -31,7 +31,11 @@ typedef enum fm_http_ec {
   FM_EC_INTERNAL = 1600,        /* 500 a bug or out of memory */
   FM_EC_DB = 1601,              /* 500 the database failed */
   FM_EC_NOT_READY = 1700,       /* 503 starting or shutting down */
-  FM_EC_DB_BUSY = 1701          /* 503 the database stayed locked */
+  FM_EC_DB_BUSY = 1701,         /* 503 the database stayed locked */
+  FM_EC_PROVISION_NOT_FOUND = 1250, /* 404 no such request (or not the caller's) */
+  FM_EC_PROVISION_NOT_READY = 1850, /* 409 the request's file is not ready */
+  FM_EC_PROVISION_GONE = 1900,      /* 410 the request expired: its file is removed */
+  FM_EC_PROVISION_OFF = 1750        /* 503 the server has no provisioning root */
 } fm_http_ec;
 
 typedef struct fm_http_req fm_http_req;
@@ -116,6 +120,10 @@ fm_rc fm_http_metrics_write(const fm_http_server *srv, fm_buf *out);
 
 /* Queue a JSON reply (takes the reference to j, also on failure). */
 enum MHD_Result fm_http_reply_json(fm_http_req *r, unsigned status, json_t *j);
+/* Queue a response built by a handler (a file, say) with the headers every
+ * reply carries; takes resp (destroyed also on failure; NULL: MHD_NO). */
+enum MHD_Result fm_http_reply_response(fm_http_req *r, unsigned status,
+                                       struct MHD_Response *resp);
 /* Queue a reply from a buffer (copied) with a content type. */
 enum MHD_Result fm_http_reply_bytes(fm_http_req *r, unsigned status, const char *ctype,
                                     const void *p, size_t n);
@@ -222,5 +230,9 @@ enum MHD_Result fm_h_reconcile_get(fm_http_req *r);
 enum MHD_Result fm_h_reconcile_post(fm_http_req *r);
 enum MHD_Result fm_h_reconcile_preview(fm_http_req *r);
 enum MHD_Result fm_h_reconcile_suggest(fm_http_req *r);
+enum MHD_Result fm_h_provision_create(fm_http_req *r);
+enum MHD_Result fm_h_provision_list(fm_http_req *r);
+enum MHD_Result fm_h_provision_get(fm_http_req *r);
+enum MHD_Result fm_h_provision_download(fm_http_req *r);
 
 #endif

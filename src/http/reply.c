@@ -29,6 +29,10 @@ static const struct {
     {FM_EC_DB, MHD_HTTP_INTERNAL_SERVER_ERROR, "database error"},
     {FM_EC_NOT_READY, MHD_HTTP_SERVICE_UNAVAILABLE, "service not ready"},
     {FM_EC_DB_BUSY, MHD_HTTP_SERVICE_UNAVAILABLE, "database busy, retry later"},
+    {FM_EC_PROVISION_NOT_FOUND, MHD_HTTP_NOT_FOUND, "no such provisioning request"},
+    {FM_EC_PROVISION_NOT_READY, MHD_HTTP_CONFLICT, "the request's file is not ready"},
+    {FM_EC_PROVISION_GONE, MHD_HTTP_GONE, "the request expired; its file was removed"},
+    {FM_EC_PROVISION_OFF, MHD_HTTP_SERVICE_UNAVAILABLE, "provisioning is not enabled"},
 };
 
 static int ec_index(fm_http_ec ec) {
@@ -64,6 +68,11 @@ static enum MHD_Result queue(fm_http_req *r, unsigned status, struct MHD_Respons
   MHD_destroy_response(resp);
   if (ret == MHD_YES) r->status = status;
   return ret;
+}
+
+enum MHD_Result fm_http_reply_response(fm_http_req *r, unsigned status,
+                                       struct MHD_Response *resp) {
+  return queue(r, status, resp);
 }
 
 enum MHD_Result fm_http_reply_bytes(fm_http_req *r, unsigned status, const char *ctype,

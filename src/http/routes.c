@@ -23,6 +23,13 @@ const fm_http_route fm_http_route_table[] = {
     {"POST", "/reconcile", fm_h_reconcile_post, FM_TOKEN_READER},
     {"GET", "/reconcile/preview", fm_h_reconcile_preview, FM_TOKEN_READER},
     {"GET", "/reconcile/suggest/entity", fm_h_reconcile_suggest, FM_TOKEN_READER},
+    /* Provisioning (h_provision.c): any reader asks; each sees only their own
+     * requests, admins see all. */
+    {"POST", "/v1/provisioning/requests", fm_h_provision_create, FM_TOKEN_READER},
+    {"GET", "/v1/provisioning/requests", fm_h_provision_list, FM_TOKEN_READER},
+    {"GET", "/v1/provisioning/requests/{id}", fm_h_provision_get, FM_TOKEN_READER},
+    {"GET", "/v1/provisioning/requests/{id}/download", fm_h_provision_download,
+     FM_TOKEN_READER},
 };
 
 const size_t fm_http_route_n = sizeof fm_http_route_table / sizeof fm_http_route_table[0];

@@ -63,6 +63,14 @@ void fm_snapshot_file_free(fm_snapshot_file *f); /* frees schema_json; keeps f *
 fm_rc fm_snapshot_write_sql(sqlite3 *db, const char *sql, fm_snapshot_format fmt,
                             const char *path, fm_snapshot_file *out, fm_error *err);
 
+/* fm_snapshot_write_sql for a SELECT with parameters: params[i] is bound as
+ * text to ?(i+1); the statement must have exactly nparams parameters.
+ * Provisioning turns a requester's filters into such parameters, so no
+ * requester text ever becomes SQL.  params is borrowed for the call. */
+fm_rc fm_snapshot_write_sql_params(sqlite3 *db, const char *sql, const char *const *params,
+                                   int nparams, fm_snapshot_format fmt, const char *path,
+                                   fm_snapshot_file *out, fm_error *err);
+
 /* ---- hours ---------------------------------------------------------------- */
 
 /* Partitions are UTC hours, counted as hours since 1970-01-01T00Z. */

@@ -272,9 +272,12 @@ static char *schema_of(sqlite3_stmt *s, int ncol) {
 
 /* ---- the writer ----------------------------------------------------------------- */
 
-fm_rc fm_snapshot_write_sql_ex(sqlite3 *db, const char *sql, fm_snapshot_format fmt,
-                               const char *path, int drop_rows, const char *die_stage,
-                               fm_snapshot_file *out, fm_error *err) {
+/* The writer behind every public entry point: params (may be NULL when
+ * nparams is 0) are bound as text to ?1..?nparams. */
+static fm_rc write_core(sqlite3 *db, const char *sql, const char *const *params,
+                        int nparams, fm_snapshot_format fmt, const char *path,
+                        int drop_rows, const char *die_stage, fm_snapshot_file *out,
+                        fm_error *err) {
   memset(out, 0, sizeof *out);
   if (!db || !sql || !path || (fmt != FM_SNAPSHOT_CSV_GZ && fmt != FM_SNAPSHOT_JSONL_GZ))
     return fm_error_set(err, FM_ERR_ARG, "snapshot writer: bad arguments for %s",
@@ -305,6 +308,18 @@ fm_rc fm_snapshot_write_sql_ex(sqlite3 *db, const char *sql, fm_snapshot_format 
                       "%s: the query must be exactly one read-only SELECT", path);
     goto done;
   }
+  if (nparams < 0 || sqlite3_bind_parameter_count(s) != nparams) {
+    rc = fm_error_set(err, FM_ERR_ARG, "%s: the query has %d parameters, %d given", path,
+                      sqlite3_bind_parameter_count(s), nparams);
+    goto done;
+  }
+  for (int i = 0; i < nparams; i++)
+    if (!params[i] ||
+        sqlite3_bind_text(s, i + 1, params[i], -1, SQLITE_TRANSIENT) != SQLITE_OK) {
+      rc = fm_error_set(err, params[i] ? FM_ERR_NOMEM : FM_ERR_ARG,
+                        "%s: cannot bind parameter %d", path, i + 1);
+      goto done;
+    }
   ncol = sqlite3_column_count(s);
   if (!(out->schema_json = schema_of(s, ncol))) {
     rc = fm_error_set(err, FM_ERR_NOMEM, "%s: out of memory", path);
@@ -411,9 +426,21 @@ done:
   return rc;
 }
 
+fm_rc fm_snapshot_write_sql_ex(sqlite3 *db, const char *sql, fm_snapshot_format fmt,
+                               const char *path, int drop_rows, const char *die_stage,
+                               fm_snapshot_file *out, fm_error *err) {
+  return write_core(db, sql, NULL, 0, fmt, path, drop_rows, die_stage, out, err);
+}
+
 fm_rc fm_snapshot_write_sql(sqlite3 *db, const char *sql, fm_snapshot_format fmt,
                             const char *path, fm_snapshot_file *out, fm_error *err) {
-  return fm_snapshot_write_sql_ex(db, sql, fmt, path, 0, NULL, out, err);
+  return write_core(db, sql, NULL, 0, fmt, path, 0, NULL, out, err);
+}
+
+fm_rc fm_snapshot_write_sql_params(sqlite3 *db, const char *sql, const char *const *params,
+                                   int nparams, fm_snapshot_format fmt, const char *path,
+                                   fm_snapshot_file *out, fm_error *err) {
+  return write_core(db, sql, params, nparams, fmt, path, 0, NULL, out, err);
 }
 
 fm_rc fm_snapshot_write_atomic(const char *path, const char *tmp_path, const void *p,

@@ -1,0 +1,250 @@
+/* cmd_provision.c: fieldmatch provision request|status|list|fetch|expire
+ * --db D --root DIR ...  Provisioning requests from the command line
+ * (docs/provision.md).  `request` creates the row and, unless --no-wait,
+ * materializes it right here with the same writer a server's worker uses;
+ * with --no-wait it stays pending for `fieldmatch serve --snapshot-root`.
+ * `fetch` copies a ready file atomically and verifies its SHA-256. */
+#include "cli.h"
+#include "fm_provision.h"
+
+#include <jansson.h>
+#include <nettle/sha2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *help =
+    "usage: fieldmatch provision request --db DB --root DIR --dataset NAME\n"
+    "                  [--filter KEY=VALUE]... [--filters JSON] [--format csv.gz|jsonl.gz]\n"
+    "                  [--owner NAME] [--ttl SECONDS] [--no-wait]\n"
+    "       fieldmatch provision status --db DB ID [--json]\n"
+    "       fieldmatch provision list   --db DB [--owner NAME | --all] [--json]\n"
+    "       fieldmatch provision fetch  --db DB --root DIR ID -o FILE\n"
+    "       fieldmatch provision expire --db DB --root DIR\n"
+    "Datasets: mappings, candidates, fields, snapshot (filters job, from, to).\n"
+    "request prints the id; without --no-wait it writes DIR/provision/ID.FORMAT\n"
+    "before returning.  --owner defaults to $USER.  See docs/provision.md.\n";
+
+static const char *default_owner(void) {
+  const char *u = getenv("USER");
+  return u && *u ? u : "cli";
+}
+
+static void print_row(const fm_prov_request *r) {
+  printf("%s  %-8s %-10s %-8s %s  rows=%lld bytes=%lld%s%s\n", r->id,
+         fm_prov_status_name(r->status), r->dataset, r->format, r->created_at,
+         (long long)r->rows, (long long)r->bytes, r->error ? "  error: " : "",
+         r->error ? r->error : "");
+}
+
+static int print_json(json_t *j) {
+  char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(j);
+  if (!s) {
+    fm_error e;
+    fm_error_init(&e);
+    fm_error_set(&e, FM_ERR_NOMEM, "out of memory");
+    return fm_cli_fail(&e);
+  }
+  printf("%s\n", s);
+  free(s);
+  return FM_EXIT_OK;
+}
+
+/* Copy src to dst atomically, checking the SHA-256 on the way. */
+static fm_rc fetch_copy(const char *src, const char *dst, const char *want, fm_error *err) {
+  FILE *in = fopen(src, "rb");
+  if (!in) return fm_error_set(err, FM_ERR_IO, "cannot open %s", src);
+  fm_atomic a;
+  fm_rc rc = fm_atomic_open(&a, dst, err);
+  if (rc) {
+    fclose(in);
+    return rc;
+  }
+  struct sha256_ctx c;
+  sha256_init(&c);
+  unsigned char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, in)) > 0) {
+    sha256_update(&c, n, buf);
+    if (fwrite(buf, 1, n, a.fp) != n) {
+      rc = fm_error_set(err, FM_ERR_IO, "writing %s failed", dst);
+      break;
+    }
+  }
+  if (rc == FM_OK && ferror(in)) rc = fm_error_set(err, FM_ERR_IO, "reading %s failed", src);
+  fclose(in);
+  if (rc == FM_OK) {
+    uint8_t d[SHA256_DIGEST_SIZE];
+    char hex[65];
+    sha256_digest(&c, sizeof d, d);
+    for (int i = 0; i < SHA256_DIGEST_SIZE; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    if (strcmp(hex, want) != 0)
+      rc = fm_error_set(err, FM_ERR_CORRUPT, "%s: SHA-256 %s, the request records %s", src,
+                        hex, want);
+  }
+  if (rc) {
+    fm_atomic_abort(&a);
+    return rc;
+  }
+  return fm_atomic_commit(&a, err);
+}
+
+int fm_cmd_provision(int argc, char **argv) {
+  if (argc < 2) return fm_cli_usage("provision", "give a subcommand: request, status, list, fetch or expire");
+  const char *sub = argv[1];
+  if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
+    fputs(help, stdout);
+    return FM_EXIT_OK;
+  }
+  if (strcmp(sub, "request") && strcmp(sub, "status") && strcmp(sub, "list") &&
+      strcmp(sub, "fetch") && strcmp(sub, "expire"))
+    return fm_cli_usage("provision", "unknown subcommand '%s'", sub);
+  const char *db = NULL, *root = NULL, *dataset = NULL, *filters = NULL, *format = NULL,
+             *owner = NULL, *out = NULL, *id = NULL;
+  long ttl = 0;
+  int json = 0, all = 0, no_wait = 0;
+  json_t *kv = json_object();
+  if (!kv) return FM_EXIT_FAIL;
+  int ret = FM_EXIT_OK;
+  for (int i = 2; i < argc; i++) {
+    int missing = 0;
+    const char *v;
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      fputs(help, stdout);
+      json_decref(kv);
+      return FM_EXIT_OK;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--db", &missing))) {
+      db = v;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--root", &missing))) {
+      root = v;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--dataset", &missing))) {
+      dataset = v;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--filters", &missing))) {
+      filters = v;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--filter", &missing))) {
+      const char *eq = strchr(v, '=');
+      if (!eq || eq == v) {
+        json_decref(kv);
+        return fm_cli_usage("provision", "--filter needs KEY=VALUE, not '%s'", v);
+      }
+      char key[64];
+      snprintf(key, sizeof key, "%.*s", (int)(eq - v), v);
+      json_object_set_new(kv, key, json_string(eq + 1));
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--format", &missing))) {
+      format = v;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--owner", &missing))) {
+      owner = v;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--ttl", &missing))) {
+      if ((ttl = fm_cli_int(v)) <= 0) {
+        json_decref(kv);
+        return fm_cli_usage("provision", "--ttl needs a positive number of seconds");
+      }
+    } else if ((v = fm_cli_opt(argc, argv, &i, "-o", &missing))) {
+      out = v;
+    } else if (!strcmp(argv[i], "--json")) {
+      json = 1;
+    } else if (!strcmp(argv[i], "--all")) {
+      all = 1;
+    } else if (!strcmp(argv[i], "--no-wait")) {
+      no_wait = 1;
+    } else if (!missing && argv[i][0] != '-' && !id) {
+      id = argv[i];
+    } else {
+      json_decref(kv);
+      return fm_cli_usage("provision",
+                          missing ? "option %s needs a value" : "unknown argument '%s'", argv[i]);
+    }
+  }
+  int need_root = !strcmp(sub, "fetch") || !strcmp(sub, "expire") ||
+                  (!strcmp(sub, "request") && !no_wait);
+  const char *usage = NULL;
+  if (!db)
+    usage = "--db is required";
+  else if (need_root && !root)
+    usage = "--root DIR is required (the snapshot root; files go to DIR/provision/)";
+  else if (!strcmp(sub, "request") && !dataset)
+    usage = "request needs --dataset";
+  else if (!strcmp(sub, "request") && filters && json_object_size(kv))
+    usage = "give --filters JSON or --filter KEY=VALUE, not both";
+  else if ((!strcmp(sub, "status") || !strcmp(sub, "fetch")) && !id)
+    usage = "give the request id";
+  else if (!strcmp(sub, "fetch") && !out)
+    usage = "fetch needs -o FILE";
+  if (usage) {
+    json_decref(kv);
+    return fm_cli_usage("provision", "%s", usage);
+  }
+  fm_error err;
+  fm_error_init(&err);
+  fm_store *st = NULL;
+  if (fm_store_open(db, NULL, &st, &err)) {
+    json_decref(kv);
+    return fm_cli_fail(&err);
+  }
+  fm_prov_request r;
+  memset(&r, 0, sizeof r);
+  if (!strcmp(sub, "request")) {
+    char *kvs = filters ? NULL : json_dumps(kv, JSON_COMPACT);
+    char nid[FM_PROV_ID_LEN + 1];
+    fm_rc rc = fm_prov_create(st, owner ? owner : default_owner(), dataset,
+                              filters ? filters : kvs, format, ttl, nid, &err);
+    free(kvs);
+    if (rc == FM_ERR_ARG) {
+      ret = fm_cli_usage("provision", "%s", err.msg);
+    } else if (rc) {
+      ret = fm_cli_fail(&err);
+    } else if (!no_wait && fm_prov_materialize(st, root, nid, 0, &err)) {
+      fprintf(stderr, "%s\n", nid);
+      ret = fm_cli_fail(&err);
+    } else {
+      printf("%s\n", nid);
+    }
+  } else if (!strcmp(sub, "status")) {
+    if (fm_prov_get(st, id, &r, &err))
+      ret = fm_cli_fail(&err);
+    else if (json)
+      ret = print_json(fm_prov_request_json(&r));
+    else
+      print_row(&r);
+  } else if (!strcmp(sub, "list")) {
+    fm_prov_request *v = NULL;
+    size_t n = 0;
+    if (fm_prov_list(st, all ? NULL : owner ? owner : default_owner(), 1000, &v, &n, &err)) {
+      ret = fm_cli_fail(&err);
+    } else if (json) {
+      json_t *arr = json_array();
+      for (size_t i = 0; arr && i < n; i++) json_array_append_new(arr, fm_prov_request_json(&v[i]));
+      ret = print_json(arr);
+    } else {
+      for (size_t i = 0; i < n; i++) print_row(&v[i]);
+    }
+    fm_prov_list_free(v, n);
+  } else if (!strcmp(sub, "fetch")) {
+    if (fm_prov_get(st, id, &r, &err)) {
+      ret = fm_cli_fail(&err);
+    } else if (r.status != FM_PROV_READY) {
+      fm_error_set(&err, FM_ERR_ARG, "request %s is %s%s%s", r.id, fm_prov_status_name(r.status),
+                   r.error ? ": " : "", r.error ? r.error : "");
+      ret = fm_cli_fail(&err);
+    } else {
+      char *src = fm_prov_file_path(root, &r);
+      if (!src || fetch_copy(src, out, r.sha256, &err))
+        ret = fm_cli_fail(&err);
+      else
+        fprintf(stderr, "%s: %lld rows, %lld bytes, sha256 %s\n", out, (long long)r.rows,
+                (long long)r.bytes, r.sha256);
+      fm_free(src);
+    }
+  } else { /* expire */
+    size_t n = 0;
+    if (fm_prov_expire(st, root, (int64_t)time(NULL), &n, &err))
+      ret = fm_cli_fail(&err);
+    else
+      fprintf(stderr, "expired %zu request(s)\n", n);
+  }
+  fm_prov_request_free(&r);
+  fm_store_close(st);
+  json_decref(kv);
+  return ret;
+}
