@@ -223,8 +223,10 @@ enum MHD_Result fm_h_batch_start(fm_http_req *r) {
     return fm_http_reply_error(r, FM_EC_INTERNAL, "cannot start the batch thread");
   }
   b->joinable = 1;
-  /* Wait for the first slice: then the run exists (or failed to start). */
-  while (!b->started) pthread_cond_wait(&b->cv, &b->mu);
+  /* Wait for the first slice: then the run exists (or failed to start).
+   * When it failed the thread is ending: wait for that too, so the next
+   * POST does not find it "running". */
+  while (!b->started || (b->rc && b->running)) pthread_cond_wait(&b->cv, &b->mu);
   int64_t id = b->run_id;
   fm_error err = b->err;
   fm_rc rc = b->rc;
