@@ -47,13 +47,67 @@ fm_rc fm_http_rank(fm_http_worker *w, const char *field, int k, double min_score
 }
 
 /* CURATED-FIRST: the one place where the store's accepted mapping for the
- * field goes in front of the model's ranking (with "curated": true), once
- * the review functions of the store land.  Until then the list is the
- * model's ranking, every candidate curated:false. */
+ * field goes in front of the model's ranking.  The field is looked up as a
+ * query field of the store (fm_review_resolve with no vendor: a bare,
+ * unique id) on the worker thread's connection; its accepted mapping
+ * (fm_review_accepted) becomes candidate 1 with "curated": true.  When the
+ * model ranked that reference too, its entry moves up (keeping the model's
+ * score); otherwise the curated one is added in front (score: the score
+ * recorded on the mapping, null when it has none), so the list may hold
+ * k + 1 entries.  Ranks are renumbered.  No database, an unknown or
+ * ambiguous field: the model's ranking as it is.  A database error is
+ * logged and the model's ranking served (a lookup should not fail because
+ * the store is busy); only running out of memory fails. */
 static fm_rc curated_first(fm_http_worker *w, const char *field, json_t *cands) {
-  (void)w;
-  (void)field;
-  (void)cands;
+  fm_store *st;
+  fm_error err;
+  fm_error_init(&err);
+  int64_t qf = 0;
+  if (fm_http_worker_store(w, &st, &err)) return FM_OK; /* no database */
+  fm_rc rc = fm_review_resolve(st, NULL, field, FM_ROLE_QUERY, &qf, &err);
+  if (rc == FM_ERR_NOTFOUND || rc == FM_ERR_ARG) return FM_OK;
+  fm_arena arena;
+  fm_arena_init(&arena);
+  fm_mapping_row m;
+  int found = 0;
+  if (!rc) rc = fm_review_accepted(st, qf, &arena, &m, &found, &err);
+  if (rc) {
+    fm_arena_free(&arena);
+    if (rc == FM_ERR_NOMEM) return rc;
+    fm_warn("http: curated mapping of %s not read, serving the model's ranking: %s", field,
+            err.msg);
+    return FM_OK;
+  }
+  if (!found) {
+    fm_arena_free(&arena);
+    return FM_OK;
+  }
+  json_t *cur = NULL;
+  size_t i;
+  json_t *c;
+  json_array_foreach(cands, i, c) {
+    const char *id = json_string_value(json_object_get(c, "id"));
+    const char *vendor = json_string_value(json_object_get(c, "vendor"));
+    if (id && vendor && !strcmp(id, m.ref.id) && !strcmp(vendor, m.ref.vendor)) {
+      cur = json_incref(c);
+      json_array_remove(cands, i);
+      break;
+    }
+  }
+  if (!cur)
+    cur = json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:o,s:b}", "rank", 1, "id", m.ref.id, "vendor",
+                    m.ref.vendor, "name", m.ref.name, "description", m.ref.description,
+                    "type", m.ref.type, "score",
+                    isnan(m.score) ? json_null() : json_real(round(m.score * 1e4) / 1e4),
+                    "curated", 0);
+  fm_arena_free(&arena);
+  if (!cur) return FM_ERR_NOMEM;
+  if (json_object_set_new(cur, "curated", json_true())) {
+    json_decref(cur);
+    return FM_ERR_NOMEM;
+  }
+  if (json_array_insert_new(cands, 0, cur)) return FM_ERR_NOMEM; /* cur released */
+  json_array_foreach(cands, i, c) json_object_set_new(c, "rank", json_integer((json_int_t)i + 1));
   return FM_OK;
 }
 

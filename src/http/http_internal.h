@@ -22,12 +22,14 @@ typedef enum fm_http_ec {
   FM_EC_FORBIDDEN = 1101,       /* 403 token's role is too low */
   FM_EC_NO_ROUTE = 1200,        /* 404 no such path */
   FM_EC_FIELD_NOT_FOUND = 1201, /* 404 no such field */
+  FM_EC_RUN_NOT_FOUND = 1202,   /* 404 no such batch run */
   FM_EC_METHOD = 1300,          /* 405 path exists, method does not */
   FM_EC_BODY_TOO_LARGE = 1400,  /* 413 body over max_body */
   FM_EC_BATCH_TOO_LARGE = 1401, /* 413 more fields than max_batch */
   FM_EC_URI_TOO_LONG = 1402,    /* 414 request target over max_uri */
   FM_EC_RATE_LIMITED = 1500,    /* 429 over the request rate */
   FM_EC_CONN_LIMIT = 1501,      /* 429 over the connection limit */
+  FM_EC_EXPORT_LIMIT = 1502,    /* 429 too many exports streaming at once */
   FM_EC_INTERNAL = 1600,        /* 500 a bug or out of memory */
   FM_EC_DB = 1601,              /* 500 the database failed */
   FM_EC_NOT_READY = 1700,       /* 503 starting or shutting down */
@@ -35,7 +37,10 @@ typedef enum fm_http_ec {
   FM_EC_PROVISION_NOT_FOUND = 1250, /* 404 no such request (or not the caller's) */
   FM_EC_PROVISION_NOT_READY = 1850, /* 409 the request's file is not ready */
   FM_EC_PROVISION_GONE = 1900,      /* 410 the request expired: its file is removed */
-  FM_EC_PROVISION_OFF = 1750        /* 503 the server has no provisioning root */
+  FM_EC_PROVISION_OFF = 1750,       /* 503 the server has no provisioning root */
+  FM_EC_NO_DATABASE = 1702,     /* 503 the server runs without a database */
+  FM_EC_CONFLICT = 1800,        /* 409 the accepted mapping changed meanwhile */
+  FM_EC_BATCH_RUNNING = 1801    /* 409 a batch run is already running */
 } fm_http_ec;
 
 typedef struct fm_http_req fm_http_req;
@@ -116,12 +121,31 @@ void fm_http_load(const fm_http_server *srv, long *connections, long *inflight);
 /* Append the request counters and latency histograms (Prometheus text). */
 fm_rc fm_http_metrics_write(const fm_http_server *srv, fm_buf *out);
 
+/* The calling worker thread's store connection for a request.  0 ok, else
+ * an error reply (503 without a database, 500/503 when it cannot be
+ * opened) was queued and its result is in *ret.  *st is borrowed: it
+ * belongs to the worker thread and lives as long as the thread. */
+int fm_http_req_store(fm_http_req *r, fm_store **st, enum MHD_Result *ret);
+
+/* ---- batch runs (h_batch.c) -------------------------------------------- */
+
+/* The server's batch-run controller: at most one run at a time, in a
+ * background thread with its own store connection.  Created by
+ * fm_http_server_start, stopped (the thread asked to stop after its current
+ * slice of parts and joined; the run stays resumable) and freed by
+ * fm_http_server_stop.  The server owns it. */
+typedef struct fm_http_batchctl fm_http_batchctl;
+fm_rc fm_http_batchctl_new(fm_http_batchctl **out, fm_error *err);
+void fm_http_batchctl_free(fm_http_batchctl *b); /* NULL ok; joins the thread */
+fm_http_batchctl *fm_http_batchctl_get(fm_http_server *srv); /* borrowed */
+
 /* ---- reply.c ---------------------------------------------------------- */
 
 /* Queue a JSON reply (takes the reference to j, also on failure). */
 enum MHD_Result fm_http_reply_json(fm_http_req *r, unsigned status, json_t *j);
-/* Queue a response built by a handler (a file, say) with the headers every
- * reply carries; takes resp (destroyed also on failure; NULL: MHD_NO). */
+/* Queue a response the caller built (a file, say, or a stream from MHD_create_response_from_
+ * callback), adding what every response carries; takes resp (destroyed
+ * here, also on failure; NULL means out of memory). */
 enum MHD_Result fm_http_reply_response(fm_http_req *r, unsigned status,
                                        struct MHD_Response *resp);
 /* Queue a reply from a buffer (copied) with a content type. */
@@ -234,5 +258,14 @@ enum MHD_Result fm_h_provision_create(fm_http_req *r);
 enum MHD_Result fm_h_provision_list(fm_http_req *r);
 enum MHD_Result fm_h_provision_get(fm_http_req *r);
 enum MHD_Result fm_h_provision_download(fm_http_req *r);
+enum MHD_Result fm_h_review_queue(fm_http_req *r);
+enum MHD_Result fm_h_review_show(fm_http_req *r);
+enum MHD_Result fm_h_review_decide(fm_http_req *r);
+enum MHD_Result fm_h_review_history(fm_http_req *r);
+enum MHD_Result fm_h_mappings_list(fm_http_req *r);
+enum MHD_Result fm_h_mappings_export(fm_http_req *r);
+enum MHD_Result fm_h_batch_start(fm_http_req *r);
+enum MHD_Result fm_h_batch_list(fm_http_req *r);
+enum MHD_Result fm_h_batch_get(fm_http_req *r);
 
 #endif

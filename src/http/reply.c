@@ -19,12 +19,14 @@ static const struct {
     {FM_EC_FORBIDDEN, MHD_HTTP_FORBIDDEN, "the token's role does not allow this"},
     {FM_EC_NO_ROUTE, MHD_HTTP_NOT_FOUND, "no such route"},
     {FM_EC_FIELD_NOT_FOUND, MHD_HTTP_NOT_FOUND, "no such field"},
+    {FM_EC_RUN_NOT_FOUND, MHD_HTTP_NOT_FOUND, "no such batch run"},
     {FM_EC_METHOD, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed on this route"},
     {FM_EC_BODY_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large"},
     {FM_EC_BATCH_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE, "too many fields in one batch"},
     {FM_EC_URI_TOO_LONG, MHD_HTTP_URI_TOO_LONG, "request target too long"},
     {FM_EC_RATE_LIMITED, MHD_HTTP_TOO_MANY_REQUESTS, "request rate limit exceeded"},
     {FM_EC_CONN_LIMIT, MHD_HTTP_TOO_MANY_REQUESTS, "connection limit exceeded"},
+    {FM_EC_EXPORT_LIMIT, MHD_HTTP_TOO_MANY_REQUESTS, "too many exports at once, retry later"},
     {FM_EC_INTERNAL, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error"},
     {FM_EC_DB, MHD_HTTP_INTERNAL_SERVER_ERROR, "database error"},
     {FM_EC_NOT_READY, MHD_HTTP_SERVICE_UNAVAILABLE, "service not ready"},
@@ -33,6 +35,12 @@ static const struct {
     {FM_EC_PROVISION_NOT_READY, MHD_HTTP_CONFLICT, "the request's file is not ready"},
     {FM_EC_PROVISION_GONE, MHD_HTTP_GONE, "the request expired; its file was removed"},
     {FM_EC_PROVISION_OFF, MHD_HTTP_SERVICE_UNAVAILABLE, "provisioning is not enabled"},
+    {FM_EC_NO_DATABASE, MHD_HTTP_SERVICE_UNAVAILABLE, "the server runs without a database"},
+    {FM_EC_CONFLICT, MHD_HTTP_CONFLICT,
+     "the field's accepted mapping changed since you read it: GET the field again and "
+     "decide again with the new 'expect'"},
+    {FM_EC_BATCH_RUNNING, MHD_HTTP_CONFLICT,
+     "a batch run is already running: wait for it (GET /v1/batch-runs/{id})"},
 };
 
 static int ec_index(fm_http_ec ec) {
@@ -133,6 +141,7 @@ enum MHD_Result fm_http_reply_rc(fm_http_req *r, const fm_error *err) {
     case FM_ERR_ARG: case FM_ERR_PARSE: ec = FM_EC_BAD_PARAM; break;
     case FM_ERR_NOTFOUND: ec = FM_EC_FIELD_NOT_FOUND; break;
     case FM_ERR_DENIED: ec = FM_EC_FORBIDDEN; break;
+    case FM_ERR_CONFLICT: ec = FM_EC_CONFLICT; break;
     default: ec = FM_EC_INTERNAL; break;
   }
   return fm_http_reply_error(r, ec, "%s", err->msg[0] ? err->msg : fm_rc_name(err->rc));

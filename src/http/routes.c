@@ -1,12 +1,7 @@
 /* routes.c: the static route table (as the GNU Taler exchange's): method,
  * path pattern, handler, required role.  Adding an endpoint is one h_*.c
  * file plus one line here and its entry in api/openapi.yaml (the contract
- * test checks both ways).  The review, mapping and batch-run endpoints slot
- * in here when their store functions land:
- *   GET  /v1/review/queue            reader   h_review.c
- *   POST /v1/review/{qvendor}/{qid}  analyst  h_review.c
- *   GET  /v1/mappings                reader   h_mappings.c
- *   POST /v1/batch-runs              admin    h_batch.c */
+ * test checks both ways). */
 #include "http_internal.h"
 
 const fm_http_route fm_http_route_table[] = {
@@ -30,6 +25,18 @@ const fm_http_route fm_http_route_table[] = {
     {"GET", "/v1/provisioning/requests/{id}", fm_h_provision_get, FM_TOKEN_READER},
     {"GET", "/v1/provisioning/requests/{id}/download", fm_h_provision_download,
      FM_TOKEN_READER},
+    /* Review (h_review.c): reads need reader, decisions analyst. */
+    {"GET", "/v1/review/queue", fm_h_review_queue, FM_TOKEN_READER},
+    {"GET", "/v1/review/{vendor}/{id}", fm_h_review_show, FM_TOKEN_READER},
+    {"POST", "/v1/review/{vendor}/{id}/decisions", fm_h_review_decide, FM_TOKEN_ANALYST},
+    {"GET", "/v1/review/{vendor}/{id}/history", fm_h_review_history, FM_TOKEN_READER},
+    /* Mappings (h_mappings.c). */
+    {"GET", "/v1/mappings", fm_h_mappings_list, FM_TOKEN_READER},
+    {"GET", "/v1/mappings/export", fm_h_mappings_export, FM_TOKEN_READER},
+    /* Batch runs (h_batch.c): starting one needs admin. */
+    {"POST", "/v1/batch-runs", fm_h_batch_start, FM_TOKEN_ADMIN},
+    {"GET", "/v1/batch-runs", fm_h_batch_list, FM_TOKEN_READER},
+    {"GET", "/v1/batch-runs/{id}", fm_h_batch_get, FM_TOKEN_READER},
 };
 
 const size_t fm_http_route_n = sizeof fm_http_route_table / sizeof fm_http_route_table[0];

@@ -24,8 +24,8 @@
 #include <unistd.h>
 
 /* Statuses the metrics keep apart; anything else counts as "other". */
-static const unsigned metric_status[] = {0,   200, 204, 400, 401, 403, 404,
-                                         405, 413, 414, 429, 500, 503};
+static const unsigned metric_status[] = {0,   200, 202, 204, 400, 401, 403, 404,
+                                         405, 409, 413, 414, 429, 500, 503};
 #define NSTATUS (sizeof metric_status / sizeof metric_status[0] + 1)
 /* Latency histogram bucket bounds, seconds. */
 static const double metric_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -62,6 +62,7 @@ struct fm_http_server {
   pthread_mutex_t rate_mu;
   rate_slot *rate;
   fm_rank_cache *rank_cache; /* NULL when disabled */
+  fm_http_batchctl *batch; /* the batch-run thread (h_batch.c) */
   metric_cell cells[MAX_ROUTES][NSTATUS];
 };
 
@@ -137,6 +138,24 @@ fm_http_worker *fm_http_worker_get(fm_http_server *srv, fm_error *err) {
     return NULL;
   }
   return w;
+}
+
+fm_http_batchctl *fm_http_batchctl_get(fm_http_server *srv) { return srv->batch; }
+
+int fm_http_req_store(fm_http_req *r, fm_store **st, enum MHD_Result *ret) {
+  *st = NULL;
+  if (!r->srv->db_path) {
+    *ret = fm_http_reply_error(r, FM_EC_NO_DATABASE, "start the server with --db");
+    return -1;
+  }
+  fm_error err;
+  fm_error_init(&err);
+  fm_http_worker *w = fm_http_worker_get(r->srv, &err);
+  if (!w || fm_http_worker_store(w, st, &err)) {
+    *ret = fm_http_reply_rc(r, &err);
+    return -1;
+  }
+  return 0;
 }
 
 fm_rc fm_http_worker_store(fm_http_worker *w, fm_store **out, fm_error *err) {
@@ -237,7 +256,7 @@ static int rate_ok(fm_http_server *srv, fm_http_req *r) {
 int fm_http_authenticate(fm_http_req *r, int need, enum MHD_Result *ret) {
   if (r->srv->opts.no_auth) {
     r->role = FM_TOKEN_ADMIN;
-    snprintf(r->owner, sizeof r->owner, "no-auth");
+    snprintf(r->owner, sizeof r->owner, "local"); /* the analyst of decisions */
     return 0;
   }
   if (need == 0) return 0;
@@ -648,6 +667,7 @@ fm_rc fm_http_server_start(const fm_http_opts *opts, const fm_model *model,
     rc = fm_store_open(db_path, NULL, &st, err);
     if (!rc) fm_store_close(st);
   }
+  if (!rc) rc = fm_http_batchctl_new(&srv->batch, err);
   if (!rc) {
     if (pthread_key_create(&srv->key, worker_free) != 0)
       rc = fm_error_set(err, FM_ERR_INTERNAL, "http: pthread_key_create failed");
@@ -699,6 +719,7 @@ void fm_http_server_stop(fm_http_server *srv) {
     }
     MHD_stop_daemon(srv->d); /* joins the workers: their state is freed */
   }
+  fm_http_batchctl_free(srv->batch); /* a running batch stops after its slice */
   if (srv->key_ok) pthread_key_delete(srv->key);
   pthread_mutex_destroy(&srv->rate_mu);
   fm_free(srv->rate);

@@ -20,6 +20,8 @@ expect() { local d=$1; shift; if "$@"; then ok; else bad "$d"; fi; }
 DB=$T/db.sqlite
 READER=$("$FM" token create --db "$DB" --role reader --owner rita 2>/dev/null)
 ADMIN=$("$FM" token create --db "$DB" --role admin --owner ada 2>/dev/null)
+ANA=$("$FM" token create --db "$DB" --role analyst --owner ana 2>/dev/null)
+BOB=$("$FM" token create --db "$DB" --role analyst --owner bob 2>/dev/null)
 expect "token secret shape" test ${#READER} -eq 67
 "$FM" token create --db "$DB" --role root --owner x >/dev/null 2>&1; expect "bad role is usage" test $? -eq 2
 "$FM" token list --db "$DB" >"$T/list"
@@ -84,6 +86,72 @@ curl -s -i -X OPTIONS -H "Origin: http://x" -H "Access-Control-Request-Method: P
   "$B/reconcile" >"$T/pre"
 expect "preflight 204" grep -q "^HTTP/1.1 204" "$T/pre"
 expect "preflight methods" grep -qi "^Access-Control-Allow-Methods: GET, POST" "$T/pre"
+
+# store endpoints: a batch run over HTTP whose counts reconcile with the
+# database, two curl processes racing the same decision, and the streamed
+# export byte-identical to `fieldmatch export` of the same database
+A=(-H "Authorization: Bearer $ADMIN")
+expect "analyst cannot start a batch" test "$(code -H "Authorization: Bearer $ANA" -X POST -d '{}' "$B/v1/batch-runs")" = 403
+expect "batch run 202" test "$(code "${A[@]}" -X POST -d '{"batch_size":5}' "$B/v1/batch-runs")" = 202
+RUN=$(python3 -c "import json; print(json.load(open('$T/body'))['run'])")
+for _ in $(seq 300); do
+  code "${R[@]}" "$B/v1/batch-runs/$RUN" >/dev/null
+  grep -q '"status":"running"' "$T/body" || break; sleep 0.1
+done
+cp "$T/body" "$T/run.json"
+expect "batch run succeeded" grep -q '"status":"succeeded"' "$T/run.json"
+expect "batch counts reconcile with the database" python3 - "$T/run.json" "$DB" "$RUN" <<'PY'
+import json, sqlite3, sys
+r = json.load(open(sys.argv[1])); db = sqlite3.connect(sys.argv[2]); run = int(sys.argv[3])
+t = r["total"]
+assert t["n_in"] == r["n_fields"] == t["n_proposed"] + t["n_queued"] + t["n_curated"] + t["n_failed"], t
+assert r["parts_committed"] == r["n_parts"] == len(r["parts"]), r
+assert sum(p["n_in"] for p in r["parts"]) == t["n_in"]
+cands = db.execute("SELECT count(DISTINCT query_field_id) FROM candidates WHERE batch_run_id=?", (run,)).fetchone()[0]
+assert cands == t["n_in"] - t["n_curated"] - t["n_failed"], (cands, t)
+PY
+"$FM" batch status "$RUN" --db "$DB" --json >"$T/cli_run.json" 2>/dev/null
+expect "HTTP and CLI agree on the run's totals" python3 -c "
+import json; a=json.load(open('$T/run.json')); b=json.load(open('$T/cli_run.json'))
+assert a['total']==b['total'] and a['parts_committed']==b['parts_committed']"
+
+expect "reader cannot decide" test "$(code "${R[@]}" -X POST -d '{"action":"accept","ref":"TRDPRC_1"}' "$B/v1/review/bloomberg/PX_LAST/decisions")" = 403
+code "${R[@]}" "$B/v1/review/bloomberg/VOLUME" >/dev/null
+read -r C1 C2 < <(python3 -c "import json; c=json.load(open('$T/body'))['candidates']; print(c[0]['ref']['id'], c[1]['ref']['id'])")
+RACERS=()
+for who in "$ANA:$C1" "$BOB:$C2"; do
+  curl -s -o "$T/race.${who%%:*}" -w '%{http_code}\n' -H "Authorization: Bearer ${who%%:*}" \
+    -d "{\"action\":\"accept\",\"ref\":\"${who#*:}\",\"expect\":null}" \
+    "$B/v1/review/bloomberg/VOLUME/decisions" >>"$T/race_codes" & RACERS+=($!)
+done
+wait "${RACERS[@]}"
+expect "race: one 200" test "$(grep -c '^200$' "$T/race_codes")" = 1
+expect "race: one 409" test "$(grep -c '^409$' "$T/race_codes")" = 1
+expect "race: the loser is told why" bash -c "cat '$T'/race.* | grep -q '\"code\":1800.*GET the field again'"
+expect "one accepted mapping" test "$(sqlite3 "$DB" "SELECT count(*) FROM mappings m JOIN fields q ON q.field_id=m.query_field_id WHERE q.id='VOLUME' AND m.status='accepted'")" = 1
+expect "the winner is the analyst of record" test "$(sqlite3 "$DB" "SELECT decided_by FROM mappings m JOIN fields q ON q.field_id=m.query_field_id WHERE q.id='VOLUME' AND m.status='accepted'" | grep -c '^ana$\|^bob$')" = 1
+code "${R[@]}" "$B/v1/review/bloomberg/VOLUME/history" >/dev/null
+expect "history names the analyst" grep -Eq '"actor":"(ana|bob)","action":"accept"' "$T/body"
+code "${R[@]}" "$B/v1/match?field=VOLUME&k=3" >/dev/null
+expect "curated mapping first" python3 -c "import json; c=json.load(open('$T/body'))['candidates'][0]; assert c['curated'] and c['rank']==1"
+
+for f in csv jsonl; do
+  for st in all accepted proposed; do
+    curl -s -D "$T/h.$f" "${R[@]}" "$B/v1/mappings/export?format=$f&status=$st" -o "$T/http.$f.$st"
+    "$FM" export --db "$DB" --format "$f" --status "$st" -o "$T/cli.$f.$st" 2>/dev/null
+    expect "export $f $st byte-identical to the CLI" cmp -s "$T/http.$f.$st" "$T/cli.$f.$st"
+  done
+done
+expect "export csv rows" test "$(wc -l <"$T/http.csv.all")" -gt 2
+expect "csv content type" grep -qi '^Content-Type: text/csv' "$T/h.csv"
+expect "jsonl content type" grep -qi '^Content-Type: application/x-ndjson' "$T/h.jsonl"
+expect "attachment" grep -qi '^Content-Disposition: attachment; filename="mappings-proposed.jsonl"' "$T/h.jsonl"
+expect "streamed (chunked)" grep -qi '^Transfer-Encoding: chunked' "$T/h.csv"
+curl -s "${R[@]}" "$B/v1/mappings/export?format=csv&status=all&with_candidates=3&crlf=1" -o "$T/http.cand"
+"$FM" export --db "$DB" --status all --with-candidates 3 --crlf -o "$T/cli.cand" 2>/dev/null
+expect "export with candidates byte-identical" cmp -s "$T/http.cand" "$T/cli.cand"
+code "${R[@]}" "$B/v1/mappings?status=accepted&limit=1" >/dev/null
+expect "mappings list" python3 -c "import json; d=json.load(open('$T/body')); assert d['total']>=1 and len(d['mappings'])==1"
 
 # shutdown during load: 40 parallel lookups in flight, then SIGTERM
 for i in $(seq 40); do
