@@ -7,6 +7,9 @@
 # 2 threads (wrk and the server share the machine's cores).
 # FM_BENCH_CACHE=N sets the server's --match-cache (0 or off: no cache, so
 # every request ranks; default: the server's default).
+# FM_BENCH_DB=1 serves with a database too (the config's dictionaries
+# imported, a batch run's proposals, and one accepted mapping per 10 fields),
+# so every lookup also asks SQLite for a curated mapping, as in production.
 set -eu
 FM=${1:-build/fieldmatch}
 CONFIG=${2:-train/sample.json}
@@ -14,6 +17,7 @@ SECS=${3:-10}
 CONNS=${4:-32}
 THREADS=${FM_BENCH_THREADS:-2}
 CACHE=${FM_BENCH_CACHE:-}
+USE_DB=${FM_BENCH_DB:-}
 command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/fm_bench_http.XXXXXX")
 PID=
@@ -30,6 +34,28 @@ for line in open(sys.argv[1]) if len(sys.argv) > 1 else []:
 ids = ids[:5000] or ["PX_LAST"]
 print("ids = {" + ",".join(json.dumps(urllib.parse.quote(i, safe="")) for i in ids) + "}")
 ' "$T/map.jsonl" >"$T/ids.lua" || echo 'ids = {"PX_LAST"}' >"$T/ids.lua"
+DBARGS=()
+if [[ -n $USE_DB ]]; then
+  "$FM" import --config "$CONFIG" --db "$T/fm.db" -q >/dev/null 2>&1
+  "$FM" batch run --model "$T/m.fmm" --db "$T/fm.db" --quiet >/dev/null 2>&1
+  # Every 10th field gets an accepted mapping (its model top 1), so the bench
+  # mixes curated and uncurated lookups.
+  python3 - "$T/map.jsonl" "$T/fm.db" <<'PY'
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[2])
+rows = [json.loads(l) for l in open(sys.argv[1])][::10]
+for r in rows:
+    q = db.execute("SELECT field_id FROM fields WHERE role='query' AND id=?", (r["query_id"],)).fetchone()
+    f = db.execute("SELECT field_id FROM fields WHERE role='reference' AND id=?", (r["reference_id"],)).fetchone()
+    if q and f:
+        db.execute("UPDATE mappings SET status='superseded' WHERE query_field_id=? AND status='accepted'", (q[0],))
+        db.execute("INSERT INTO mappings(mapping_key, query_field_id, ref_field_id, status, origin, decided_by)"
+                   " VALUES (?, ?, ?, 'accepted', 'analyst', 'bench') ON CONFLICT(query_field_id, ref_field_id)"
+                   " DO UPDATE SET status='accepted'", ("bench_%d" % q[0], q[0], f[0]))
+db.commit()
+PY
+  DBARGS=(--db "$T/fm.db")
+fi
 cat "$T/ids.lua" - >"$T/mix.lua" <<'LUA'
 local n = 0
 request = function()
@@ -38,10 +64,10 @@ request = function()
 end
 LUA
 "$FM" serve --model "$T/m.fmm" --no-auth --listen 127.0.0.1:0 --threads "$THREADS" \
-  --access-log off ${CACHE:+--match-cache "$CACHE"} 2>"$T/log" & PID=$!
+  --access-log off ${CACHE:+--match-cache "$CACHE"} "${DBARGS[@]}" 2>"$T/log" & PID=$!
 for _ in $(seq 100); do grep -q "listening on port" "$T/log" && break; sleep 0.1; done
 PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$T/log")
-echo "model: $CONFIG ($(grep -o '","' "$T/ids.lua" | wc -l) ids), $SECS s, $CONNS connections, $THREADS server threads, match cache ${CACHE:-default}"
+echo "model: $CONFIG ($(grep -o '","' "$T/ids.lua" | wc -l) ids), $SECS s, $CONNS connections, $THREADS server threads, match cache ${CACHE:-default}, database $([[ -n $USE_DB ]] && echo "yes (curated-first)" || echo no)"
 wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$T/mix.lua" "http://127.0.0.1:$PORT" | tee "$T/wrk"
 non2xx=$(sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$T/wrk")
 echo "non-2xx responses: ${non2xx:-0}"
