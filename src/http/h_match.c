@@ -246,10 +246,22 @@ enum MHD_Result fm_h_match_get(fm_http_req *r) {
   fm_error_init(&err);
   fm_http_worker *w = fm_http_worker_get(r->srv, &err);
   if (!w) return fm_http_reply_rc(r, &err);
-  /* Without a database there are no curated mappings, so curated_first has
-   * nothing to add and the reply is rendered straight to text.  With one,
-   * the jansson tree is built for curated_first to edit. */
-  if (!fm_http_server_has_db(r->srv)) {
+  /* When no curated mapping can go first (no database, or the field has no
+   * accepted mapping: one indexed lookup on a statement prepared once per
+   * worker), the reply is rendered straight to text.  Otherwise the jansson
+   * tree is built for curated_first to edit.  A failed lookup takes the
+   * tree path, which reports or tolerates it as before. */
+  int curated = 0;
+  if (fm_http_server_has_db(r->srv)) {
+    fm_store *st;
+    fm_error serr;
+    fm_error_init(&serr);
+    curated = 1;
+    if (fm_http_worker_store(w, &st, &serr) == FM_OK &&
+        fm_store_has_accepted(st, field, &curated, &serr) != FM_OK)
+      curated = 1;
+  }
+  if (!curated) {
     fm_buf_reset(&w->out);
     if (match_text(w, field, (int)k, min_score, vendor, &w->out, &err))
       return fm_http_reply_rc(r, &err);

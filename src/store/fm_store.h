@@ -189,6 +189,12 @@ typedef struct fm_decision {
 fm_rc fm_store_decide(fm_store *st, const fm_decision *d, int64_t *mapping_id,
                       fm_error *err);
 
+/* Does a query field with this id (any vendor) have an accepted mapping?
+ * One indexed lookup through a statement prepared once per store, for hot
+ * paths (the HTTP lookup asks it on every request before deciding whether
+ * a curated answer goes first).  *yes: 1 or 0. */
+fm_rc fm_store_has_accepted(fm_store *st, const char *query_id, int *yes, fm_error *err);
+
 /* The stable surrogate key of a (query, reference) pair:
  * "m_" + 16 hex digits of a hash of "qvendor\tqid\trvendor\trid". */
 void fm_store_mapping_key(const char *qvendor, const char *qid,

@@ -318,3 +318,26 @@ fm_rc fm_store_decide(fm_store *st, const fm_decision *d, int64_t *mapping_id,
   if (rc == FM_OK && mapping_id) *mapping_id = c.mapping_id;
   return rc;
 }
+
+fm_rc fm_store_has_accepted(fm_store *st, const char *query_id, int *yes, fm_error *err) {
+  *yes = 0;
+  if (!st->has_accepted &&
+      sqlite3_prepare_v3(st->db,
+                         "SELECT 1 FROM fields f JOIN mappings m"
+                         " ON m.query_field_id = f.field_id AND m.status = 'accepted'"
+                         " WHERE f.role = 'query' AND f.id = ?1 LIMIT 1",
+                         -1, SQLITE_PREPARE_PERSISTENT, &st->has_accepted,
+                         NULL) != SQLITE_OK) {
+    st->has_accepted = NULL;
+    return fm_store_sqlerr(st, err, "prepare accepted-mapping lookup");
+  }
+  sqlite3_stmt *s = st->has_accepted;
+  sqlite3_bind_text(s, 1, query_id, -1, SQLITE_STATIC);
+  int step = sqlite3_step(s);
+  if (step == SQLITE_ROW) *yes = 1;
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  if (step != SQLITE_ROW && step != SQLITE_DONE)
+    return fm_store_steperr(st, step, err, "look up accepted mapping");
+  return FM_OK;
+}

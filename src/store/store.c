@@ -238,6 +238,7 @@ fail:
 
 void fm_store_close(fm_store *st) {
   if (!st) return;
+  sqlite3_finalize(st->has_accepted);
   if (st->db) sqlite3_close_v2(st->db);
   fm_free(st->path);
   fm_free(st);

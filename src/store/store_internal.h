@@ -10,6 +10,7 @@ struct fm_store {
   fm_store_opts opts;
   int tx_depth;     /* > 0 while fm_store_tx runs a body */
   long fault_busy;  /* fm_store_fault_busy_after countdown; < 0 off */
+  sqlite3_stmt *has_accepted; /* fm_store_has_accepted, prepared once */
 };
 
 /* Migration SQL for version v (1-based), NULL past the last. */
