@@ -11,19 +11,6 @@ static const char *help =
     "the model.  Written to a temporary file and renamed into place.\n"
     "CSV columns: query_id,rank,reference_id,score,query_name,reference_name,reference_type\n";
 
-/* RFC 4180: quote when needed, double the quotes. */
-static void csv_field(FILE *fp, const char *s) {
-  if (!strpbrk(s, ",\"\r\n")) {
-    fputs(s, fp);
-    return;
-  }
-  fputc('"', fp);
-  for (; *s; s++) {
-    if (*s == '"') fputc('"', fp);
-    fputc(*s, fp);
-  }
-  fputc('"', fp);
-}
 
 int fm_cmd_map(int argc, char **argv) {
   const char *model = NULL, *outp = NULL, *format = NULL;
@@ -92,9 +79,11 @@ int fm_cmd_map(int argc, char **argv) {
   size_t rows = 0;
   if (rc == FM_OK) {
     FILE *fp = a.fp;
+    fm_buf line;
+    fm_buf_init(&line);
     if (!jsonl)
       fputs("query_id,rank,reference_id,score,query_name,reference_name,reference_type\n", fp);
-    for (size_t i = 0; i < nq; i++) {
+    for (size_t i = 0; i < nq && rc == FM_OK; i++) {
       fm_field q;
       fm_model_query(m, i, &q);
       for (int j = 0; j < nout[i]; j++) {
@@ -114,21 +103,31 @@ int fm_cmd_map(int argc, char **argv) {
           fm_cli_json_str(fp, r.type);
           fputs("}\n", fp);
         } else {
-          csv_field(fp, q.id);
-          fprintf(fp, ",%d,", j + 1);
-          csv_field(fp, r.id);
-          fprintf(fp, ",%.4f,", cc->score);
-          csv_field(fp, q.name);
-          fputc(',', fp);
-          csv_field(fp, r.name);
-          fputc(',', fp);
-          csv_field(fp, r.type);
-          fputc('\n', fp);
+          /* One row in a reused buffer: the cells through the library's
+           * one CSV writer. */
+          fm_buf_reset(&line);
+          int bad = fm_buf_csv_cell(&line, q.id, strlen(q.id), 0) ||
+                    fm_buf_printf(&line, ",%d,", j + 1) ||
+                    fm_buf_csv_cell(&line, r.id, strlen(r.id), 0) ||
+                    fm_buf_printf(&line, ",%.4f,", cc->score) ||
+                    fm_buf_csv_cell(&line, q.name, strlen(q.name), 0) ||
+                    fm_buf_putc(&line, ',') ||
+                    fm_buf_csv_cell(&line, r.name, strlen(r.name), 0) ||
+                    fm_buf_putc(&line, ',') ||
+                    fm_buf_csv_cell(&line, r.type, strlen(r.type), 0) ||
+                    fm_buf_putc(&line, '\n');
+          if (bad) {
+            rc = fm_error_set(&err, FM_ERR_NOMEM, "%s: out of memory", outp);
+            break;
+          }
+          fwrite(line.buf, 1, line.len, fp);
         }
         rows++;
       }
     }
-    rc = fm_atomic_commit(&a, &err);
+    fm_buf_free(&line);
+    if (rc == FM_OK) rc = fm_atomic_commit(&a, &err);
+    else fm_atomic_abort(&a);
   }
   if (rc == FM_OK && !quiet)
     fprintf(stderr, "mapped %zu query fields (%zu rows) in %.2fs -> %s\n", nq, rows, t1 - t0, outp);

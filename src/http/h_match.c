@@ -167,9 +167,9 @@ static fm_rc match_text(fm_http_worker *w, const char *field, int k, double min_
 #define PUT(s) do { if ((rc = fm_buf_append(b, s, sizeof s - 1))) goto nomem; } while (0)
   fm_error jerr; /* the writer's own message is not the one to send */
   fm_error_init(&jerr);
-#define STR(s) do { if ((rc = fm_jw_str(b, s, strlen(s), &jerr))) goto fail; } while (0)
+#define STR(s) do { if ((rc = fm_buf_json_str(b, s, strlen(s), &jerr))) goto fail; } while (0)
   PUT("{\"field\":");
-  if ((rc = fm_jw_str(b, field, strlen(field), &jerr)))
+  if ((rc = fm_buf_json_str(b, field, strlen(field), &jerr)))
     return rc == FM_ERR_ARG ? fm_error_set(err, rc, "field is not valid UTF-8")
                             : fm_error_set(err, rc, "%s", jerr.msg);
   long qi = fm_model_find_query(m, field);

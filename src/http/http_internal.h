@@ -178,10 +178,7 @@ char *fm_http_form_value(const char *body, size_t len, const char *name);
 
 /* ---- direct JSON text (jw.c) ------------------------------------------ */
 
-/* Append s (n bytes) as a JSON string, exactly as jansson's compact dump
- * writes it.  FM_ERR_ARG (err says "not valid UTF-8") when jansson would
- * reject the string; FM_ERR_NOMEM.  On failure b->len is unchanged. */
-fm_rc fm_jw_str(fm_buf *b, const char *s, size_t n, fm_error *err);
+/* Strings: fm_buf_json_str (fm_util.h). */
 /* Append a finite real as JSON_REAL_PRECISION(9) writes it; FM_ERR_INTERNAL
  * for NaN and infinities (which JSON cannot carry). */
 fm_rc fm_jw_real(fm_buf *b, double v, fm_error *err);

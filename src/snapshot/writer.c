@@ -174,18 +174,6 @@ static fm_rc put_hex(fm_buf *b, const unsigned char *p, int n) {
   return FM_OK;
 }
 
-static fm_rc csv_field(fm_buf *b, const char *s, size_t n, int quote_empty) {
-  int q = n == 0 ? quote_empty : 0;
-  for (size_t i = 0; i < n && !q; i++)
-    if (s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r') q = 1;
-  if (!q) return fm_buf_append(b, s, n);
-  if (fm_buf_putc(b, '"')) return FM_ERR_NOMEM;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '"' && fm_buf_putc(b, '"')) return FM_ERR_NOMEM;
-    if (fm_buf_putc(b, s[i])) return FM_ERR_NOMEM;
-  }
-  return fm_buf_putc(b, '"');
-}
 
 static fm_rc csv_row(sqlite3_stmt *s, int ncol, fm_buf *b) {
   for (int c = 0; c < ncol; c++) {
@@ -202,7 +190,7 @@ static fm_rc csv_row(sqlite3_stmt *s, int ncol, fm_buf *b) {
       break;
     default: {
       const char *t = (const char *)sqlite3_column_text(s, c);
-      rc = csv_field(b, t ? t : "", (size_t)sqlite3_column_bytes(s, c), 1);
+      rc = fm_buf_csv_cell(b, t ? t : "", (size_t)sqlite3_column_bytes(s, c), 1);
     }
     }
     if (rc) return FM_ERR_NOMEM;
@@ -348,7 +336,7 @@ static fm_rc write_core(sqlite3 *db, const char *sql, const char *const *params,
   if (fmt == FM_SNAPSHOT_CSV_GZ) {
     for (int c = 0; c < ncol && rc == FM_OK; c++) {
       const char *n = sqlite3_column_name(s, c);
-      if ((c && fm_buf_putc(&line, ',')) || csv_field(&line, n, strlen(n), 1))
+      if ((c && fm_buf_putc(&line, ',')) || fm_buf_csv_cell(&line, n, strlen(n), 1))
         rc = fm_error_set(err, FM_ERR_NOMEM, "%s: out of memory", path);
     }
     if (rc == FM_OK && fm_buf_putc(&line, '\n'))

@@ -89,56 +89,6 @@ static void fmt_double(double x, char *out, size_t n) {
   }
 }
 
-/* Does a CSV cell need quotes?  RFC 4180: comma, quote, CR, LF; also
- * leading/trailing blanks, which spreadsheet programs tend to eat. */
-static int csv_needs_quotes(const char *s, size_t n) {
-  if (n && (s[0] == ' ' || s[0] == '\t' || s[n - 1] == ' ' || s[n - 1] == '\t'))
-    return 1;
-  for (size_t i = 0; i < n; i++)
-    if (s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n') return 1;
-  return 0;
-}
-
-static fm_rc csv_cell(fm_buf *b, const char *s, size_t n, int first) {
-  fm_rc rc = FM_OK;
-  if (!first && (rc = fm_buf_putc(b, ','))) return rc;
-  if (!csv_needs_quotes(s, n)) return fm_buf_append(b, s, n);
-  if ((rc = fm_buf_putc(b, '"'))) return rc;
-  for (size_t i = 0, from = 0; i <= n; i++) {
-    if (i == n || s[i] == '"') {
-      /* Copy the run before the quote, then the quote doubled. */
-      if ((rc = fm_buf_append(b, s + from, i - from))) return rc;
-      if (i < n && (rc = fm_buf_append(b, "\"\"", 2))) return rc;
-      from = i + 1;
-    }
-  }
-  return fm_buf_putc(b, '"');
-}
-
-/* A JSON string literal.  The store holds UTF-8 (every importer checks it),
- * which passes through; quote, backslash and control characters are
- * escaped. */
-static fm_rc json_str(fm_buf *b, const char *s, size_t n) {
-  fm_rc rc = fm_buf_putc(b, '"');
-  size_t from = 0;
-  for (size_t i = 0; !rc && i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    if ((rc = fm_buf_append(b, s + from, i - from))) return rc;
-    from = i + 1;
-    switch (c) {
-    case '"': rc = fm_buf_puts(b, "\\\""); break;
-    case '\\': rc = fm_buf_puts(b, "\\\\"); break;
-    case '\n': rc = fm_buf_puts(b, "\\n"); break;
-    case '\r': rc = fm_buf_puts(b, "\\r"); break;
-    case '\t': rc = fm_buf_puts(b, "\\t"); break;
-    default: rc = fm_buf_printf(b, "\\u%04x", c); break;
-    }
-  }
-  if (!rc) rc = fm_buf_append(b, s + from, n - from);
-  if (!rc) rc = fm_buf_putc(b, '"');
-  return rc;
-}
 
 /* Column i of the current result row as text ("" for NULL). */
 static const char *col_text(sqlite3_stmt *s, int i, size_t *n) {
@@ -163,6 +113,12 @@ typedef struct exporter {
   int ncand; /* candidates added to the current row */
 } exporter;
 
+/* One CSV cell, with its separator unless it starts the row. */
+static fm_rc csv_cell(fm_buf *b, const char *s, size_t n, int first) {
+  fm_rc rc = first ? FM_OK : fm_buf_putc(b, ',');
+  return rc ? rc : fm_buf_csv_cell(b, s, n, 0);
+}
+
 static fm_rc put_value(exporter *x, sqlite3_stmt *s, int col, const char *name,
                        int first, int number) {
   size_t n;
@@ -180,7 +136,8 @@ static fm_rc put_value(exporter *x, sqlite3_stmt *s, int col, const char *name,
   if (rc) return rc;
   if (null || (number && !n))
     return fm_buf_puts(&x->row, "null");
-  return number ? fm_buf_append(&x->row, v, n) : json_str(&x->row, v, n);
+  /* The store holds UTF-8 only (every importer checks it). */
+  return number ? fm_buf_append(&x->row, v, n) : fm_buf_json_str(&x->row, v, n, NULL);
 }
 
 /* Start a mapping's output row from the current result row. */

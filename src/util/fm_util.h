@@ -104,6 +104,17 @@ fm_rc fm_buf_putc(fm_buf *b, char c);
 fm_rc fm_buf_printf(fm_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Append s (n bytes) as a JSON string literal, exactly as jansson's compact
+ * dump writes it.  FM_ERR_ARG (err says "not valid UTF-8") when jansson
+ * would reject the string; FM_ERR_NOMEM.  On failure b->len is unchanged. */
+fm_rc fm_buf_json_str(fm_buf *b, const char *s, size_t n, fm_error *err);
+
+/* Append s (n bytes) as one RFC 4180 CSV cell: quoted (quotes doubled) when
+ * it holds a comma, quote, CR or LF, starts or ends with a blank or tab
+ * (which spreadsheet programs tend to eat), or is empty and quote_empty is
+ * set (so a reader can tell "" from a missing value).  FM_ERR_NOMEM. */
+fm_rc fm_buf_csv_cell(fm_buf *b, const char *s, size_t n, int quote_empty);
+
 /* ---- string arena ----------------------------------------------------- */
 
 /* Append-only arena of strings; pointers stay valid until fm_arena_free. */

@@ -28,7 +28,7 @@ static int same_as_jansson(const char *s, size_t n) {
   fm_error err;
   fm_error_init(&err);
   CHECK(fm_buf_puts(&b, "x") == FM_OK); /* appends, never resets */
-  fm_rc rc = fm_jw_str(&b, s, n, &err);
+  fm_rc rc = fm_buf_json_str(&b, s, n, &err);
   char *want = jansson_str(s, n);
   int ok;
   if (!want)
