@@ -78,7 +78,7 @@ static fm_rc fetch_copy(const char *src, const char *dst, const char *want, fm_e
     uint8_t d[SHA256_DIGEST_SIZE];
     char hex[65];
     sha256_digest(&c, sizeof d, d);
-    for (int i = 0; i < SHA256_DIGEST_SIZE; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    fm_hex(d, sizeof d, hex);
     if (strcmp(hex, want) != 0)
       rc = fm_error_set(err, FM_ERR_CORRUPT, "%s: SHA-256 %s, the request records %s", src,
                         hex, want);

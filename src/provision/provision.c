@@ -8,7 +8,6 @@
  *
  * Dataset "snapshot" reads no table: it concatenates the catalog's
  * partitions of one job in an hour range (see concat_partitions). */
-#define _DEFAULT_SOURCE /* getrandom's header on older libcs */
 #include "fm_provision.h"
 
 #include <errno.h>
@@ -18,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -427,17 +425,9 @@ char *fm_prov_file_path(const char *root, const fm_prov_request *r) {
 
 static fm_rc random_id(char id[FM_PROV_ID_LEN + 1], fm_error *err) {
   uint8_t b[FM_PROV_ID_LEN / 2];
-  size_t got = 0;
-  while (got < sizeof b) {
-    ssize_t r = getrandom(b + got, sizeof b - got, 0);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return fm_error_set(err, FM_ERR_IO, "getrandom: %s", strerror(errno));
-    }
-    got += (size_t)r;
-  }
-  for (size_t i = 0; i < sizeof b; i++) snprintf(id + 2 * i, 3, "%02x", b[i]);
-  return FM_OK;
+  fm_rc rc = fm_random_bytes(b, sizeof b, err);
+  if (!rc) fm_hex(b, sizeof b, id);
+  return rc;
 }
 
 typedef struct create_ctx {
@@ -699,7 +689,7 @@ static fm_rc file_sha256(const char *path, char hex[65], fm_error *err) {
   close(fd);
   uint8_t d[SHA256_DIGEST_SIZE];
   sha256_digest(&c, sizeof d, d);
-  for (int i = 0; i < SHA256_DIGEST_SIZE; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+  fm_hex(d, sizeof d, hex);
   return FM_OK;
 }
 
@@ -896,7 +886,7 @@ static fm_rc write_snapshot_range(fm_store *st, const char *root, json_t *f,
   out->bytes = o.bytes;
   uint8_t dg[SHA256_DIGEST_SIZE];
   sha256_digest(&o.sha, sizeof dg, dg);
-  for (int i = 0; i < SHA256_DIGEST_SIZE; i++) snprintf(out->sha256 + 2 * i, 3, "%02x", dg[i]);
+  fm_hex(dg, sizeof dg, out->sha256);
 done:
   if (o.fd >= 0) close(o.fd);
   if (rc != FM_OK) {

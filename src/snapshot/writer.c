@@ -166,11 +166,9 @@ static fm_rc emit(out_stream *o, fm_buf *line, int force, fm_error *err) {
 /* ---- row formatting ----------------------------------------------------------- */
 
 static fm_rc put_hex(fm_buf *b, const unsigned char *p, int n) {
-  static const char hx[] = "0123456789abcdef";
-  for (int i = 0; i < n; i++) {
-    char two[2] = {hx[p[i] >> 4], hx[p[i] & 15]};
-    if (fm_buf_append(b, two, 2)) return FM_ERR_NOMEM;
-  }
+  if (fm_grow((void **)&b->buf, &b->cap, b->len + 2 * (size_t)n + 1, 1)) return FM_ERR_NOMEM;
+  fm_hex(p, (size_t)n, b->buf + b->len);
+  b->len += 2 * (size_t)n;
   return FM_OK;
 }
 
@@ -392,8 +390,7 @@ static fm_rc write_core(sqlite3 *db, const char *sql, const char *const *params,
   out->bytes = o->bytes;
   uint8_t dg[SHA256_DIGEST_SIZE];
   sha256_digest(&o->sha, sizeof dg, dg);
-  for (int i = 0; i < SHA256_DIGEST_SIZE; i++)
-    snprintf(out->sha256 + 2 * i, 3, "%02x", dg[i]);
+  fm_hex(dg, sizeof dg, out->sha256);
 
 done:
   if (o) {

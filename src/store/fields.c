@@ -10,30 +10,30 @@ static const char *role_name(fm_role r) {
   return r == FM_ROLE_QUERY ? "query" : "reference";
 }
 
-/* 64-bit FNV-1a over the parts with unit separators, as 16 hex digits. */
-static void hash_parts(const char *const *parts, int n, char out[17]) {
-  uint64_t h = 1469598103934665603ULL;
+/* fm_hash64 over the parts, each followed by a separator byte. */
+static uint64_t hash_parts(uint64_t h, const char *const *parts, int n, char sep) {
   for (int i = 0; i < n; i++) {
-    for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++) {
-      h ^= *p;
-      h *= 1099511628211ULL;
-    }
-    h ^= 0x1f;
-    h *= 1099511628211ULL;
+    h = fm_hash64_more(h, parts[i], strlen(parts[i]));
+    h = fm_hash64_more(h, &sep, 1);
   }
-  snprintf(out, 17, "%016llx", (unsigned long long)h);
+  return h;
+}
+
+/* ... as 16 hex digits. */
+static void hash_hex(const char *const *parts, int n, char out[17]) {
+  snprintf(out, 17, "%016llx", (unsigned long long)hash_parts(FM_HASH64_INIT, parts, n, 0x1f));
 }
 
 static void field_hash(const fm_field *f, char out[17]) {
   const char *parts[] = {f->name, f->description, f->type, f->category};
-  hash_parts(parts, 4, out);
+  hash_hex(parts, 4, out);
 }
 
 void fm_store_mapping_key(const char *qvendor, const char *qid, const char *rvendor,
                           const char *rid, char out[20]) {
   const char *parts[] = {qvendor, qid, rvendor, rid};
   char hex[17];
-  hash_parts(parts, 4, hex);
+  hash_hex(parts, 4, hex);
   snprintf(out, 20, "m_%s", hex);
 }
 
@@ -340,7 +340,7 @@ fm_rc fm_store_import_fields(fm_store *st, const char *source, fm_role role,
   import_ctx c = {.source = source, .role = role, .fs = fs, .actor = actor,
                   .vendor = fs->v[0].vendor};
   /* Checksum over the whole dictionary in file order. */
-  uint64_t h = 1469598103934665603ULL;
+  uint64_t h = FM_HASH64_INIT;
   for (size_t i = 0; i < fs->n; i++) {
     const fm_field *f = &fs->v[i];
     if (strcmp(f->vendor, c.vendor))
@@ -348,14 +348,7 @@ fm_rc fm_store_import_fields(fm_store *st, const char *source, fm_role role,
                           "%s:%u: field %s has vendor '%s', the dictionary is '%s'",
                           f->source, f->line, f->id, f->vendor, c.vendor);
     const char *parts[] = {f->id, f->name, f->description, f->type, f->category};
-    for (int p = 0; p < 5; p++) {
-      for (const unsigned char *q = (const unsigned char *)parts[p]; *q; q++) {
-        h ^= *q;
-        h *= 1099511628211ULL;
-      }
-      h ^= 0x1e;
-      h *= 1099511628211ULL;
-    }
+    h = hash_parts(h, parts, 5, 0x1e);
   }
   snprintf(c.checksum, sizeof c.checksum, "%016llx", (unsigned long long)h);
   fm_rc rc = fm_store_tx(st, import_body, &c, err);

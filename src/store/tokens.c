@@ -10,7 +10,6 @@
 #include <nettle/sha2.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 static const char *const role_names[] = {NULL, "reader", "analyst", "admin"};
@@ -25,14 +24,6 @@ int fm_token_role_parse(const char *s) {
   return -1;
 }
 
-static void hex(const uint8_t *p, size_t n, char *out) {
-  static const char digits[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = digits[p[i] >> 4];
-    out[2 * i + 1] = digits[p[i] & 15];
-  }
-  out[2 * n] = '\0';
-}
 
 /* SHA-256 of s as 64 hex digits into out[65]. */
 static void sha256_hex(const char *s, char out[2 * SHA256_DIGEST_SIZE + 1]) {
@@ -41,21 +32,9 @@ static void sha256_hex(const char *s, char out[2 * SHA256_DIGEST_SIZE + 1]) {
   sha256_init(&c);
   sha256_update(&c, strlen(s), (const uint8_t *)s);
   sha256_digest(&c, sizeof d, d);
-  hex(d, sizeof d, out);
+  fm_hex(d, sizeof d, out);
 }
 
-static fm_rc random_bytes(uint8_t *p, size_t n, fm_error *err) {
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = getrandom(p + got, n - got, 0);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return fm_error_set(err, FM_ERR_IO, "getrandom: %s", strerror(errno));
-    }
-    got += (size_t)r;
-  }
-  return FM_OK;
-}
 
 typedef struct create_ctx {
   const char *owner, *actor, *hash;
@@ -100,10 +79,10 @@ fm_rc fm_store_token_create(fm_store *st, const char *owner, fm_token_role role,
     return fm_error_set(err, FM_ERR_ARG, "token role must be reader, analyst or admin");
   uint8_t raw[32];
   char sec[FM_TOKEN_SECRET_LEN + 1], hash[65];
-  fm_rc rc = random_bytes(raw, sizeof raw, err);
+  fm_rc rc = fm_random_bytes(raw, sizeof raw, err);
   if (rc) return rc;
   memcpy(sec, "fm_", 3);
-  hex(raw, sizeof raw, sec + 3);
+  fm_hex(raw, sizeof raw, sec + 3);
   sha256_hex(sec, hash);
   create_ctx c = {owner, actor, hash, role, 0};
   rc = fm_store_tx(st, create_tx, &c, err);

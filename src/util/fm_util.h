@@ -134,6 +134,15 @@ void *fm_arena_alloc(fm_arena *a, size_t n); /* 8-byte aligned */
 /* ---- hashing ---------------------------------------------------------- */
 
 uint64_t fm_hash64(const void *p, size_t n); /* FNV-1a 64, stable across runs */
+/* The same hash, continued: fm_hash64(p, n) == fm_hash64_more(FM_HASH64_INIT,
+ * p, n), and hashing parts one after another equals hashing them joined. */
+#define FM_HASH64_INIT 1469598103934665603ULL
+uint64_t fm_hash64_more(uint64_t h, const void *p, size_t n);
+
+/* Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
+void fm_hex(const void *p, size_t n, char *out);
+/* n bytes from the kernel's CSPRNG (getrandom); FM_ERR_IO when it fails. */
+fm_rc fm_random_bytes(void *p, size_t n, fm_error *err);
 /* CRC-32C (Castagnoli).  Continue a running CRC by passing it as crc (start
  * with 0).  Uses the SSE4.2 crc32 instruction when the CPU has it (checked
  * at run time), else fm_crc32c_soft; both give identical results. */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <time.h>
+#include <sys/random.h>
 
 const char *fm_rc_name(fm_rc rc) {
   switch (rc) {
@@ -232,14 +233,38 @@ char *fm_arena_strdup(fm_arena *a, const char *s) {
 
 /* ---- hashing ---------------------------------------------------------- */
 
-uint64_t fm_hash64(const void *p, size_t n) {
+uint64_t fm_hash64_more(uint64_t h, const void *p, size_t n) {
   const unsigned char *s = p;
-  uint64_t h = 1469598103934665603ULL;
   for (size_t i = 0; i < n; i++) {
     h ^= s[i];
     h *= 1099511628211ULL;
   }
   return h;
+}
+
+uint64_t fm_hash64(const void *p, size_t n) { return fm_hash64_more(FM_HASH64_INIT, p, n); }
+
+void fm_hex(const void *p, size_t n, char *out) {
+  static const char digits[] = "0123456789abcdef";
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[b[i] >> 4];
+    out[2 * i + 1] = digits[b[i] & 15];
+  }
+  out[2 * n] = '\0';
+}
+
+fm_rc fm_random_bytes(void *p, size_t n, fm_error *err) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = getrandom((unsigned char *)p + got, n - got, 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return fm_error_set(err, FM_ERR_IO, "getrandom: %s", strerror(errno));
+    }
+    got += (size_t)r;
+  }
+  return FM_OK;
 }
 
 static uint32_t crc32c_table[8][256];

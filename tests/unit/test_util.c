@@ -112,7 +112,40 @@ static void test_paths(void) {
   fm_free(d);
 }
 
+/* Hashing in parts equals hashing the joined bytes; hex and CSV/JSON
+ * writers on known values. */
+static void test_hash_hex_writers(void) {
+  CHECK(fm_hash64("abcdef", 6) == fm_hash64_more(fm_hash64_more(FM_HASH64_INIT, "abc", 3), "def", 3));
+  CHECK(fm_hash64("", 0) == FM_HASH64_INIT);
+  char hx[9];
+  fm_hex("\x00\x9f\xff\x10", 4, hx);
+  CHECK_STR(hx, "009fff10");
+  unsigned char r1[16] = {0}, r2[16] = {0};
+  CHECK(fm_random_bytes(r1, sizeof r1, NULL) == FM_OK);
+  CHECK(fm_random_bytes(r2, sizeof r2, NULL) == FM_OK);
+  CHECK(memcmp(r1, r2, sizeof r1) != 0);
+  fm_buf b;
+  fm_buf_init(&b);
+  const char *cells[][2] = {{"plain", "plain"}, {"a,b", "\"a,b\""}, {"say \"hi\"", "\"say \"\"hi\"\"\""},
+                            {"two\nlines", "\"two\nlines\""}, {" pad", "\" pad\""}, {"", ""}};
+  for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
+    fm_buf_reset(&b);
+    CHECK(fm_buf_csv_cell(&b, cells[i][0], strlen(cells[i][0]), 0) == FM_OK);
+    CHECK(b.len == strlen(cells[i][1]) && !memcmp(b.buf, cells[i][1], b.len));
+  }
+  fm_buf_reset(&b);
+  CHECK(fm_buf_csv_cell(&b, "", 0, 1) == FM_OK && b.len == 2 && !memcmp(b.buf, "\"\"", 2));
+  fm_buf_reset(&b);
+  CHECK(fm_buf_json_str(&b, "a\"\\\n\x01\xc3\xa9", 7, NULL) == FM_OK);
+  CHECK(b.len == strlen("\"a\\\"\\\\\\n\\u0001\xc3\xa9\"") &&
+        !memcmp(b.buf, "\"a\\\"\\\\\\n\\u0001\xc3\xa9\"", b.len));
+  size_t before = b.len;
+  CHECK(fm_buf_json_str(&b, "\xff", 1, NULL) == FM_ERR_ARG && b.len == before);
+  fm_buf_free(&b);
+}
+
 int main(void) {
+  FM_RUN(test_hash_hex_writers);
   FM_RUN(test_strmap);
   FM_RUN(test_crc);
   FM_RUN(test_error);
