@@ -71,6 +71,13 @@ typedef fm_rc (*fm_store_tx_fn)(fm_store *st, void *ctx, fm_error *err);
  * fn inside the outer transaction. */
 fm_rc fm_store_tx(fm_store *st, fm_store_tx_fn fn, void *ctx, fm_error *err);
 
+/* A read snapshot for reads that take several statements: BEGIN (deferred:
+ * no write lock) unless a transaction is already open, in which case the
+ * reads join it and *began stays 0.  Pair with fm_store_read_end(st, began),
+ * which commits only what it began. */
+fm_rc fm_store_read_begin(fm_store *st, int *began, fm_error *err);
+void fm_store_read_end(fm_store *st, int began);
+
 /* Test hook: make the next n statements stepped through fm_store_step fail
  * as if SQLite returned SQLITE_BUSY (n < 0: off). */
 void fm_store_fault_busy_after(fm_store *st, long n);

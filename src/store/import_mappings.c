@@ -452,9 +452,10 @@ fm_rc fm_store_import_mappings(fm_store *st, const char *path, const fm_imap_opt
   if (!rc) rc = parse_file(&m, f, err);
   if (!rc && o->dry_run) {
     /* A read transaction: one consistent snapshot, no write lock taken. */
-    if (!(rc = fm_store_exec(st, "BEGIN", err))) {
+    int began;
+    if (!(rc = fm_store_read_begin(st, &began, err))) {
       rc = tx_body(st, &m, err);
-      fm_store_exec(st, rc ? "ROLLBACK" : "COMMIT", NULL);
+      fm_store_read_end(st, began);
     }
   } else if (!rc) {
     rc = fm_store_tx(st, tx_body, &m, err);

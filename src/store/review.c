@@ -80,21 +80,6 @@ static fm_rc nomem(fm_error *err, const char *what) {
   return fm_error_set(err, FM_ERR_NOMEM, "out of memory reading %s", what);
 }
 
-/* A read snapshot: BEGIN when no transaction is open (then *began = 1). */
-static fm_rc read_begin(fm_store *st, int *began, fm_error *err) {
-  *began = 0;
-  if (!sqlite3_get_autocommit(st->db)) return FM_OK;
-  if (sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-    return fm_store_sqlerr(st, err, "begin read");
-  *began = 1;
-  return FM_OK;
-}
-
-static void read_end(fm_store *st, int began) {
-  if (began && !sqlite3_get_autocommit(st->db))
-    sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
-}
-
 /* ---- resolving ids -------------------------------------------------------- */
 
 static const char *role_name(fm_role r) {
@@ -168,7 +153,7 @@ fm_rc fm_review_queue(fm_store *st, size_t limit, size_t offset, fm_queue_page *
   memset(out, 0, sizeof *out);
   fm_arena_init(&out->arena);
   int began;
-  fm_rc rc = read_begin(st, &began, err);
+  fm_rc rc = fm_store_read_begin(st, &began, err);
   if (rc) return rc;
   sqlite3_stmt *s = NULL;
   size_t cap = 0;
@@ -230,7 +215,7 @@ fm_rc fm_review_queue(fm_store *st, size_t limit, size_t offset, fm_queue_page *
   if (step != SQLITE_DONE) rc = fm_store_steperr(st, step, err, "read review queue");
 out:
   sqlite3_finalize(s);
-  read_end(st, began);
+  fm_store_read_end(st, began);
   return rc;
 }
 
@@ -249,7 +234,7 @@ fm_rc fm_review_show(fm_store *st, int64_t query_field, fm_field_view *out,
   memset(out, 0, sizeof *out);
   fm_arena_init(&out->arena);
   int began;
-  fm_rc rc = read_begin(st, &began, err);
+  fm_rc rc = fm_store_read_begin(st, &began, err);
   if (rc) return rc;
   sqlite3_stmt *s = NULL;
   size_t cap = 0;
@@ -348,7 +333,7 @@ fm_rc fm_review_show(fm_store *st, int64_t query_field, fm_field_view *out,
     if (out->decisions[i].status == FM_MAP_ACCEPTED) out->accepted = &out->decisions[i];
 out:
   sqlite3_finalize(s);
-  read_end(st, began);
+  fm_store_read_end(st, began);
   return rc;
 }
 

@@ -130,6 +130,20 @@ fm_rc fm_store_tx(fm_store *st, fm_store_tx_fn fn, void *ctx, fm_error *err) {
   }
 }
 
+fm_rc fm_store_read_begin(fm_store *st, int *began, fm_error *err) {
+  *began = 0;
+  if (!sqlite3_get_autocommit(st->db)) return FM_OK;
+  if (sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+    return fm_store_sqlerr(st, err, "begin read");
+  *began = 1;
+  return FM_OK;
+}
+
+void fm_store_read_end(fm_store *st, int began) {
+  if (began && !sqlite3_get_autocommit(st->db))
+    sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+}
+
 /* ---- migrations ----------------------------------------------------------- */
 
 static fm_rc migrate(fm_store *st, int target, fm_error *err) {
