@@ -23,23 +23,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/fm_batch.XXXXXX") || exit 1
 holder=
 trap '[[ -n $holder ]] && kill $holder 2>/dev/null; rm -rf "$T"' EXIT
 
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-run() { "$@" >"$T/out" 2>"$T/err"; rc=$?; }
-expect_rc() {
-  if [[ $rc == "$2" ]]; then ok; else
-    bad "$1: exit $rc, want $2"
-    sed 's/^/    stderr: /' "$T/err" | head -5 >&2
-  fi
-}
-expect_in() {
-  if grep -qF -- "$3" "$2"; then ok; else
-    bad "$1: '$3' not in $(basename "$2")"
-    sed 's/^/    | /' "$2" | head -5 >&2
-  fi
-}
-expect_eq() { if [[ "$2" == "$3" ]]; then ok; else bad "$1: '$2' != '$3'"; fi; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 q() { sqlite3 "$1" "$2"; }
 
 # The run-independent content of the result tables (no timestamps).

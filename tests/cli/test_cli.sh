@@ -18,36 +18,8 @@ fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/fm_cli.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
 
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# run CMD...: run it, capturing stdout/stderr in $T/out, $T/err and the
-# exit code in $rc.
-run() { "$@" >"$T/out" 2>"$T/err"; rc=$?; }
-# expect_rc DESC WANT: the last run exited with WANT.
-expect_rc() {
-  if [[ $rc == "$2" ]]; then ok; else
-    bad "$1: exit $rc, want $2"
-    sed 's/^/    stderr: /' "$T/err" | head -5 >&2
-  fi
-}
-# expect_in DESC FILE TEXT: FILE contains TEXT (fixed string).
-expect_in() {
-  if grep -qF -- "$3" "$2"; then ok; else
-    bad "$1: '$3' not in $(basename "$2")"
-    sed 's/^/    | /' "$2" | head -5 >&2
-  fi
-}
-expect_not_in() {
-  if ! grep -qF -- "$3" "$2"; then ok; else bad "$1: '$3' unexpectedly in $(basename "$2")"; fi
-}
-# expect DESC CMD...: CMD succeeds.
-expect() {
-  local d=$1
-  shift
-  if "$@"; then ok; else bad "$d"; fi
-}
 # no temp files (name.tmp.PID) left in $T
 no_temps() { ! compgen -G "$T/*.tmp.*" >/dev/null && ! compgen -G "$T/*/*.tmp.*" >/dev/null; }
 py() { python3 -c "$@"; }

@@ -27,27 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-run() { "$@" >"$T/out" 2>"$T/err"; rc=$?; }
-expect_rc() {
-  if [[ $rc == "$2" ]]; then ok; else
-    bad "$1: exit $rc, want $2"
-    sed 's/^/    stderr: /' "$T/err" | head -5 >&2
-  fi
-}
-expect_in() {
-  if grep -qF -- "$3" "$2"; then ok; else
-    bad "$1: '$3' not in $(basename "$2")"
-    sed 's/^/    | /' "$2" | head -5 >&2
-  fi
-}
-expect() {
-  local d=$1
-  shift
-  if "$@"; then ok; else bad "$d"; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # A digest of everything in a database (schema and rows).
 digest() { sqlite3 "$1" .dump | sha256sum | cut -d' ' -f1; }
 

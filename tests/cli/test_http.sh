@@ -11,10 +11,7 @@ command -v curl >/dev/null || { echo "curl missing: skip"; exit 77; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/fm_http.XXXXXX") || exit 1
 PID=
 trap '[[ -n $PID ]] && kill $PID 2>/dev/null; rm -rf "$T"' EXIT
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-expect() { local d=$1; shift; if "$@"; then ok; else bad "$d"; fi; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 "$FM" train --config train/sample.json -o "$T/s.fmm" >/dev/null 2>&1 || { echo "train failed"; exit 1; }
 DB=$T/db.sqlite

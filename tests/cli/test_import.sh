@@ -13,23 +13,7 @@ command -v sqlite3 >/dev/null || { echo "sqlite3 CLI missing: skipped"; exit 77;
 T=$(mktemp -d "${TMPDIR:-/tmp}/fm_import.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
 
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-run() { "$@" >"$T/out" 2>"$T/err"; rc=$?; }
-expect_rc() {
-  if [[ $rc == "$2" ]]; then ok; else
-    bad "$1: exit $rc, want $2"
-    sed 's/^/    stderr: /' "$T/err" | head -5 >&2
-  fi
-}
-expect_in() {
-  if grep -qF -- "$3" "$2"; then ok; else
-    bad "$1: '$3' not in $(basename "$2")"
-    sed 's/^/    | /' "$2" | head -5 >&2
-  fi
-}
-expect_eq() { if [[ "$2" == "$3" ]]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 q() { sqlite3 "$T/fm.db" "$1"; }
 
 # A private copy of the sample, so the test can change a dictionary.

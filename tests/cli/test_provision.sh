@@ -17,10 +17,7 @@ command -v python3 >/dev/null || { echo "python3 missing: skip"; exit 77; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/fm_prov.XXXXXX") || exit 1
 PID=
 trap '[[ -n $PID ]] && kill $PID 2>/dev/null; [[ -n ${KEEP:-} ]] || rm -rf "$T"' EXIT
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-expect() { local d=$1; shift; if "$@"; then ok; else bad "$d"; fi; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 "$FM" train --config train/sample.json -o "$T/s.fmm" >/dev/null 2>&1 || { echo "train failed"; exit 1; }
 DB=$T/db.sqlite

@@ -26,30 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-run() { "$@" >"$T/out" 2>"$T/err"; rc=$?; }
-expect_rc() {
-  if [[ $rc == "$2" ]]; then ok; else
-    bad "$1: exit $rc, want $2"
-    sed 's/^/    stderr: /' "$T/err" | head -5 >&2
-  fi
-}
-expect_in() {
-  if grep -qF -- "$3" "$2"; then ok; else
-    bad "$1: '$3' not in $(basename "$2")"
-    sed 's/^/    | /' "$2" | head -5 >&2
-  fi
-}
-expect_not_in() {
-  if ! grep -qF -- "$3" "$2"; then ok; else bad "$1: '$3' unexpectedly in $(basename "$2")"; fi
-}
-expect() {
-  local d=$1
-  shift
-  if "$@"; then ok; else bad "$d"; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 have_sqlite3() { command -v sqlite3 >/dev/null; }
 # A fingerprint of everything a decision may touch.
 dbstate() {

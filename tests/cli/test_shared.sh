@@ -26,14 +26,7 @@ fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/fm_shared.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
 
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-expect() {
-  local d=$1
-  shift
-  if "$@"; then ok; else bad "$d"; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 M=$T/bbg-refinitiv.fmm
 start=$SECONDS

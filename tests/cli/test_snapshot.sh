@@ -20,27 +20,7 @@ command -v python3 >/dev/null || { echo "python3 missing: skipped" >&2; exit 77;
 T=$(mktemp -d "${TMPDIR:-/tmp}/fm_snap.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
 
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-run() { "$@" >"$T/out" 2>"$T/err"; rc=$?; }
-expect_rc() {
-  if [[ $rc == "$2" ]]; then ok; else
-    bad "$1: exit $rc, want $2"
-    sed 's/^/    stderr: /' "$T/err" | head -5 >&2
-  fi
-}
-expect_in() {
-  if grep -qF -- "$3" "$2"; then ok; else
-    bad "$1: '$3' not in $(basename "$2")"
-    sed 's/^/    | /' "$2" | head -5 >&2
-  fi
-}
-expect() {
-  local d=$1
-  shift
-  if "$@"; then ok; else bad "$d"; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 q() { python3 - "$DB" "$@"; } # python3 with the database as argv[1]
 scalar() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "$DB" "$1"; }
 

@@ -1,0 +1,33 @@
+# lib.sh: the assertion helpers every CLI test script uses.  Source it after
+# setting T (the script's scratch directory); the counters start at zero.
+#   run CMD...           run it: stdout in $T/out, stderr in $T/err, exit in $rc
+#   expect_rc D WANT     the last run exited with WANT
+#   expect_in D F TEXT   file F contains TEXT (fixed string)
+#   expect_not_in D F T  file F does not contain T
+#   expect D CMD...      CMD succeeds
+#   expect_eq D GOT WANT the two strings are equal
+passed=0 failed=0
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+run() { "$@" >"$T/out" 2>"$T/err"; rc=$?; }
+expect_rc() {
+  if [[ $rc == "$2" ]]; then ok; else
+    bad "$1: exit $rc, want $2"
+    sed 's/^/    stderr: /' "$T/err" | head -5 >&2
+  fi
+}
+expect_in() {
+  if grep -qF -- "$3" "$2"; then ok; else
+    bad "$1: '$3' not in $(basename "$2")"
+    sed 's/^/    | /' "$2" | head -5 >&2
+  fi
+}
+expect_not_in() {
+  if ! grep -qF -- "$3" "$2"; then ok; else bad "$1: '$3' unexpectedly in $(basename "$2")"; fi
+}
+expect() {
+  local d=$1
+  shift
+  if "$@"; then ok; else bad "$d"; fi
+}
+expect_eq() { if [[ "$2" == "$3" ]]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
