@@ -8,6 +8,7 @@
 #include "fm_store.h"
 #include "fm_test.h"
 #include "fm_test_util.h"
+#include "fm_test_store.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -31,23 +32,6 @@ static fm_model *train_to(const char *cfg, int dims, const char *path) {
   fm_model_close(m);
   fm_config_free(c);
   return out;
-}
-
-static fm_store *open_db(const char *name) {
-  fm_store *st = NULL;
-  fm_error e;
-  fm_error_init(&e);
-  if (fm_store_open(tmp(name), NULL, &st, &e)) fprintf(stderr, "open: %s\n", e.msg);
-  return st;
-}
-
-static long long count(fm_store *st, const char *sql) {
-  sqlite3_stmt *s;
-  long long n = -1;
-  if (sqlite3_prepare_v2(fm_store_db(st), sql, -1, &s, NULL) != SQLITE_OK) return -2;
-  if (sqlite3_step(s) == SQLITE_ROW) n = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  return n;
 }
 
 /* The run-independent content of the result tables as one text (caller

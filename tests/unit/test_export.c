@@ -5,6 +5,7 @@
 #include "fm_store.h"
 #include "fm_test.h"
 #include "fm_test_util.h"
+#include "fm_test_store.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -85,15 +86,6 @@ static fm_rc decide(fm_store *st, const char *q, const char *r, fm_map_status s,
   fm_rc rc = fm_store_decide(st, &d, NULL, &e);
   if (rc) fprintf(stderr, "decide: %s\n", e.msg);
   return rc;
-}
-
-static long long count(fm_store *st, const char *sql) {
-  sqlite3_stmt *s;
-  long long n = -1;
-  if (sqlite3_prepare_v2(fm_store_db(st), sql, -1, &s, NULL) != SQLITE_OK) return -2;
-  if (sqlite3_step(s) == SQLITE_ROW) n = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  return n;
 }
 
 /* Everything an import could touch, as one text, to compare before/after. */

@@ -6,36 +6,21 @@
 #include "fm_store.h"
 #include "fm_test.h"
 #include "fm_test_util.h"
+#include "fm_test_store.h"
 
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-static long long count(fm_store *st, const char *sql) {
-  sqlite3_stmt *s;
-  long long n = -1;
-  if (sqlite3_prepare_v2(fm_store_db(st), sql, -1, &s, NULL) != SQLITE_OK) return -2;
-  if (sqlite3_step(s) == SQLITE_ROW) n = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  return n;
-}
-
-static void add(fm_fieldset *fs, const char *vendor, const char *id, const char *name,
-                const char *desc) {
-  fm_field f = {.vendor = vendor, .id = id, .name = name, .description = desc,
-                .source = "test", .line = (uint32_t)fs->n + 1};
-  fm_fieldset_add(fs, &f);
-}
-
 static void refs_v1(fm_fieldset *r) {
   fm_fieldset_init(r);
-  add(r, "refinitiv", "TRDPRC_1", "LAST", "last trade price");
-  add(r, "refinitiv", "BID", "BID", "bid price");
-  add(r, "refinitiv", "ASK", "ASK", "ask price");
-  add(r, "refinitiv", "MKT_CAP", "MKT CAP", "market capitalization");
-  add(r, "refinitiv", "VOLUME", "ACVOL_1", "accumulated volume");
-  add(r, "other", "BID", "BID", "another vendor's bid"); /* an ambiguous id */
+  add_field(r, "refinitiv", "TRDPRC_1", "LAST", "last trade price");
+  add_field(r, "refinitiv", "BID", "BID", "bid price");
+  add_field(r, "refinitiv", "ASK", "ASK", "ask price");
+  add_field(r, "refinitiv", "MKT_CAP", "MKT CAP", "market capitalization");
+  add_field(r, "refinitiv", "VOLUME", "ACVOL_1", "accumulated volume");
+  add_field(r, "other", "BID", "BID", "another vendor's bid"); /* an ambiguous id */
 }
 
 /* A store with 4 query fields, 6 reference fields, a batch run with ranked
@@ -52,10 +37,10 @@ static fm_store *fixture(const char *name) {
   }
   fm_fieldset q, r;
   fm_fieldset_init(&q);
-  add(&q, "bloomberg", "PX_LAST", "Last Price", "last trade price");
-  add(&q, "bloomberg", "PX_BID", "Bid Price", "bid price");
-  add(&q, "bloomberg", "PX_ASK", "Ask Price", "ask price");
-  add(&q, "bloomberg", "CUR_MKT_CAP", "Market Cap", "current market capitalization");
+  add_field(&q, "bloomberg", "PX_LAST", "Last Price", "last trade price");
+  add_field(&q, "bloomberg", "PX_BID", "Bid Price", "bid price");
+  add_field(&q, "bloomberg", "PX_ASK", "Ask Price", "ask price");
+  add_field(&q, "bloomberg", "CUR_MKT_CAP", "Market Cap", "current market capitalization");
   refs_v1(&r);
   CHECK(fm_store_import_set(st, "t:query", FM_ROLE_QUERY, &q, "tester", NULL, &e) == FM_OK);
   CHECK(fm_store_import_set(st, "t:reference", FM_ROLE_REFERENCE, &r, "tester", NULL, &e) ==
@@ -370,10 +355,10 @@ static void test_reimport(void) {
   CHECK(act(st, FM_REVIEW_REJECT, "PX_BID", "ASK", "bob", NULL, &e) == FM_OK);
   fm_fieldset r;
   fm_fieldset_init(&r);
-  add(&r, "refinitiv", "TRDPRC_1", "LAST", "last trade price, changed wording");
-  add(&r, "refinitiv", "BID", "BID", "bid price");
-  add(&r, "refinitiv", "ASK", "ASK", "ask price");
-  add(&r, "refinitiv", "VOLUME", "ACVOL_1", "accumulated volume");
+  add_field(&r, "refinitiv", "TRDPRC_1", "LAST", "last trade price, changed wording");
+  add_field(&r, "refinitiv", "BID", "BID", "bid price");
+  add_field(&r, "refinitiv", "ASK", "ASK", "ask price");
+  add_field(&r, "refinitiv", "VOLUME", "ACVOL_1", "accumulated volume");
   /* MKT_CAP is gone. */
   fm_dict_result res;
   fm_error_init(&e);

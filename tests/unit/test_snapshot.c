@@ -7,6 +7,7 @@
 #include "fm_store.h"
 #include "fm_test.h"
 #include "fm_test_util.h"
+#include "fm_test_store.h"
 
 #include <nettle/sha2.h>
 #include <signal.h>
@@ -16,44 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
-
-static fm_store *open_db(const char *name) {
-  fm_store *st = NULL;
-  fm_error e;
-  fm_error_init(&e);
-  if (fm_store_open(tmp(name), NULL, &st, &e)) fprintf(stderr, "open: %s\n", e.msg);
-  return st;
-}
-
-static long long count(fm_store *st, const char *sql) {
-  sqlite3_stmt *s;
-  long long n = -1;
-  if (sqlite3_prepare_v2(fm_store_db(st), sql, -1, &s, NULL) != SQLITE_OK) return -2;
-  if (sqlite3_step(s) == SQLITE_ROW) n = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  return n;
-}
-
-/* Whole gunzipped file into a malloc'd string (free()); NULL on error. */
-static char *gunzip(const char *path) {
-  gzFile g = gzopen(path, "rb");
-  if (!g) return NULL;
-  size_t cap = 1 << 16, n = 0;
-  char *b = malloc(cap);
-  int r;
-  while (b && (r = gzread(g, b + n, (unsigned)(cap - n - 1))) > 0) {
-    n += (size_t)r;
-    if (cap - n < 2) b = realloc(b, cap *= 2);
-  }
-  gzclose(g);
-  if (b) b[n] = '\0';
-  return b;
-}
-
-static int exists(const char *p) {
-  struct stat sb;
-  return stat(p, &sb) == 0;
-}
 
 /* A store with two dictionaries and a few decisions. */
 static fm_store *populated(const char *name) {

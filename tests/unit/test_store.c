@@ -3,34 +3,11 @@
 #include "fm_store.h"
 #include "fm_test.h"
 #include "fm_test_util.h"
+#include "fm_test_store.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
-
-static fm_store *open_db(const char *name) {
-  fm_store *st = NULL;
-  fm_error e;
-  fm_error_init(&e);
-  if (fm_store_open(tmp(name), NULL, &st, &e)) fprintf(stderr, "open: %s\n", e.msg);
-  return st;
-}
-
-static long long count(fm_store *st, const char *sql) {
-  sqlite3_stmt *s;
-  long long n = -1;
-  if (sqlite3_prepare_v2(fm_store_db(st), sql, -1, &s, NULL) != SQLITE_OK) return -2;
-  if (sqlite3_step(s) == SQLITE_ROW) n = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  return n;
-}
-
-static void add(fm_fieldset *fs, const char *vendor, const char *id, const char *name,
-                const char *desc) {
-  fm_field f = {.vendor = vendor, .id = id, .name = name, .description = desc,
-                .source = "test", .line = (uint32_t)fs->n + 1};
-  fm_fieldset_add(fs, &f);
-}
 
 static void test_open_and_migrate(void) {
   fm_store *st = open_db("m.db");
@@ -98,12 +75,12 @@ static void test_import_and_reimport(void) {
   fm_fieldset q, r;
   fm_fieldset_init(&q);
   fm_fieldset_init(&r);
-  add(&q, "bloomberg", "PX_LAST", "Last Price", "last trade price");
-  add(&q, "bloomberg", "CUR_MKT_CAP", "Market Cap", "current market capitalization");
-  add(&q, "bloomberg", "PX_LAST", "dup", "a repeated id: first wins");
-  add(&r, "refinitiv", "TRDPRC_1", "LAST", "last trade price");
-  add(&r, "refinitiv", "MKT_CAP", "MKT CAP", "market capitalization");
-  add(&r, "refinitiv", "BID", "BID", "bid price");
+  add_field(&q, "bloomberg", "PX_LAST", "Last Price", "last trade price");
+  add_field(&q, "bloomberg", "CUR_MKT_CAP", "Market Cap", "current market capitalization");
+  add_field(&q, "bloomberg", "PX_LAST", "dup", "a repeated id: first wins");
+  add_field(&r, "refinitiv", "TRDPRC_1", "LAST", "last trade price");
+  add_field(&r, "refinitiv", "MKT_CAP", "MKT CAP", "market capitalization");
+  add_field(&r, "refinitiv", "BID", "BID", "bid price");
   fm_dict_result res;
   CHECK(fm_store_import_fields(st, "bbg.csv", FM_ROLE_QUERY, &q, "tester", &res, &e) == FM_OK);
   CHECK(res.version == 1 && res.added == 2 && !res.unchanged);
@@ -134,9 +111,9 @@ static void test_import_and_reimport(void) {
   /* v2 of the reference dictionary: MKT_CAP changed, BID gone, ASK new. */
   fm_fieldset r2;
   fm_fieldset_init(&r2);
-  add(&r2, "refinitiv", "TRDPRC_1", "LAST", "last trade price");
-  add(&r2, "refinitiv", "MKT_CAP", "MKT CAP", "market capitalisation, in millions");
-  add(&r2, "refinitiv", "ASK", "ASK", "ask price");
+  add_field(&r2, "refinitiv", "TRDPRC_1", "LAST", "last trade price");
+  add_field(&r2, "refinitiv", "MKT_CAP", "MKT CAP", "market capitalisation, in millions");
+  add_field(&r2, "refinitiv", "ASK", "ASK", "ask price");
   CHECK(fm_store_import_fields(st, "rdm", FM_ROLE_REFERENCE, &r2, "tester", &res, &e) == FM_OK);
   CHECK(res.version == 2 && res.added == 1 && res.changed == 1 && res.removed == 1 &&
         res.kept == 1 && res.flagged == 1);
@@ -151,13 +128,13 @@ static void test_import_and_reimport(void) {
   CHECK(fm_store_decide(st, &d3, NULL, &e) == FM_OK);
   fm_fieldset_free(&r2);
   fm_fieldset_init(&r2);
-  add(&r2, "refinitiv", "TRDPRC_1", "LAST", "last trade price");
-  add(&r2, "refinitiv", "BID", "BID", "bid price");
+  add_field(&r2, "refinitiv", "TRDPRC_1", "LAST", "last trade price");
+  add_field(&r2, "refinitiv", "BID", "BID", "bid price");
   CHECK(fm_store_import_fields(st, "rdm", FM_ROLE_REFERENCE, &r2, "tester", &res, &e) == FM_OK);
   CHECK(res.changed == 1 && res.removed == 2); /* BID back; MKT_CAP, ASK gone */
   fm_fieldset_free(&r2);
   fm_fieldset_init(&r2);
-  add(&r2, "refinitiv", "TRDPRC_1", "LAST", "last trade price");
+  add_field(&r2, "refinitiv", "TRDPRC_1", "LAST", "last trade price");
   CHECK(fm_store_import_fields(st, "rdm", FM_ROLE_REFERENCE, &r2, "tester", &res, &e) == FM_OK);
   CHECK(res.removed == 1 && res.flagged == 1);
   /* MKT_CAP went in v3, BID in v4: both their mappings are flagged. */
@@ -165,14 +142,14 @@ static void test_import_and_reimport(void) {
   CHECK(count(st, "SELECT count(*) FROM mappings") == 3);
 
   /* A field set with two vendors is refused before anything is written. */
-  add(&r2, "bloomberg", "X", "", "");
+  add_field(&r2, "bloomberg", "X", "", "");
   fm_error_init(&e);
   CHECK(fm_store_import_fields(st, "rdm", FM_ROLE_REFERENCE, &r2, "t", &res, &e) == FM_ERR_ARG);
   CHECK(strstr(e.msg, "vendor") != NULL);
   /* A query field may not come back as a reference field. */
   fm_fieldset bad;
   fm_fieldset_init(&bad);
-  add(&bad, "bloomberg", "PX_LAST", "", "");
+  add_field(&bad, "bloomberg", "PX_LAST", "", "");
   fm_error_init(&e);
   CHECK(fm_store_import_fields(st, "other", FM_ROLE_REFERENCE, &bad, "t", &res, &e) ==
         FM_ERR_CONFLICT);
@@ -192,10 +169,10 @@ static void test_decisions(void) {
   fm_fieldset q, r;
   fm_fieldset_init(&q);
   fm_fieldset_init(&r);
-  add(&q, "bloomberg", "PX_LAST", "Last Price", "");
-  add(&q, "bloomberg", "PX_CLOSE", "Close", "");
-  add(&r, "refinitiv", "TRDPRC_1", "", "");
-  add(&r, "refinitiv", "HST_CLOSE", "", "");
+  add_field(&q, "bloomberg", "PX_LAST", "Last Price", "");
+  add_field(&q, "bloomberg", "PX_CLOSE", "Close", "");
+  add_field(&r, "refinitiv", "TRDPRC_1", "", "");
+  add_field(&r, "refinitiv", "HST_CLOSE", "", "");
   CHECK(fm_store_import_fields(st, "q", FM_ROLE_QUERY, &q, "t", NULL, &e) == FM_OK);
   CHECK(fm_store_import_fields(st, "r", FM_ROLE_REFERENCE, &r, "t", NULL, &e) == FM_OK);
   int64_t px = fm_store_field_id(st, NULL, "PX_LAST", FM_ROLE_QUERY);
@@ -320,7 +297,7 @@ static void test_busy_retry(void) {
 static void test_alloc_faults(void) {
   fm_fieldset q;
   fm_fieldset_init(&q);
-  add(&q, "bloomberg", "PX_LAST", "Last Price", "");
+  add_field(&q, "bloomberg", "PX_LAST", "Last Price", "");
   for (long n = 0; n < 40; n++) {
     unlink(tmp("f.db"));
     fm_store *st = NULL;
