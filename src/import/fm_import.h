@@ -58,6 +58,8 @@ typedef struct fm_source_spec {
   const char *format; /* "rdm" | "bbdl" | "csv" | "jsonl" */
   const char *path;
   const char *col_id, *col_name, *col_description, *col_type, *col_category;
+  int id_is_code; /* the id is an opaque code ("NINC"), not words: features
+                     leave it out of the word blocks (docs/configs.md) */
 } fm_source_spec;
 
 /* Read one source and append its fields to *out.  Duplicate ids inside the

@@ -19,6 +19,7 @@ void fm_model_opts_default(fm_model_opts *o) {
   o->w.chars = 1.0f;
   o->w.lsa = 1.0f;
   o->w.prior = 0.1f;
+  o->w.variant = 0.2f;
 }
 
 void fm_config_free(fm_config *c) {
@@ -84,7 +85,8 @@ static fm_rc parse_sources(fm_config *c, json_t *root, const char *key,
     fm_source_spec *sp = &(*out)[i];
     const char *path;
     fm_rc rc;
-    static const char *const known[] = {"vendor", "format", "path", "columns", NULL};
+    static const char *const known[] = {"vendor", "format", "path", "columns", "id_is_code",
+                                        NULL};
     if ((rc = check_keys(c, s, ctx, known, err))) return rc;
     if ((rc = get_str(c, s, "vendor", ctx, 1, &sp->vendor, err))) return rc;
     if ((rc = get_str(c, s, "format", ctx, 1, &sp->format, err))) return rc;
@@ -99,6 +101,11 @@ static fm_rc parse_sources(fm_config *c, json_t *root, const char *key,
     sp->path = fm_arena_strdup(&c->arena, full);
     fm_free(full);
     if (!sp->path) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+    json_t *code = json_object_get(s, "id_is_code");
+    if (code && !json_is_boolean(code))
+      return fm_error_set(err, FM_ERR_ARG, "%s: %s: \"id_is_code\" must be true or false",
+                          c->path, ctx);
+    sp->id_is_code = code && json_is_true(code);
     json_t *cols = json_object_get(s, "columns");
     if (cols) {
       if (!json_is_object(cols))
@@ -174,7 +181,7 @@ static fm_rc parse_model(fm_config *c, json_t *m, fm_error *err) {
       return fm_error_set(err, FM_ERR_ARG, "%s: model.weights must be an object", c->path);
     struct { const char *k; float *f; } ws[] = {
         {"title", &o->w.title}, {"full", &o->w.full}, {"chars", &o->w.chars},
-        {"lsa", &o->w.lsa}, {"prior", &o->w.prior}};
+        {"lsa", &o->w.lsa}, {"prior", &o->w.prior}, {"variant", &o->w.variant}};
     json_object_foreach(w, k, val) {
       size_t i;
       for (i = 0; i < sizeof ws / sizeof ws[0]; i++)

@@ -23,24 +23,33 @@ void fm_feat_free(fm_featurizer *f) {
   f->tk = NULL;
 }
 
-/* Copy tokens of `in` that are not stop words to `out`. */
-static fm_rc push_content(const fm_tokens *in, fm_tokens *out) {
+/* Copy tokens of `in` that are not stop words to `out`, each in its
+ * canonical form (fm_token_canon: plural and period spellings).  `in` is
+ * rewritten in place (the canonical form is never longer). */
+static fm_rc push_content(fm_tokens *in, fm_tokens *out) {
   for (size_t i = 0; i < in->n; i++) {
-    const char *t = fm_tokens_get(in, i);
+    char *t = in->text.buf + in->off[i];
     if (fm_is_stopword(t)) continue;
-    if (fm_tokens_push(out, t, strlen(t))) return FM_ERR_NOMEM;
+    size_t n = strlen(t);
+    fm_token_canon(t, &n);
+    if (fm_tokens_push(out, t, n)) return FM_ERR_NOMEM;
   }
   return FM_OK;
 }
 
-fm_rc fm_feat_field(fm_featurizer *f, const fm_field *fld, fm_tokens out[FM_NBLK],
-                    fm_error *err) {
+fm_rc fm_feat_field(fm_featurizer *f, const fm_field *fld, unsigned flags,
+                    fm_tokens out[FM_NBLK], fm_error *err) {
   fm_rc rc;
   for (int b = 0; b < FM_NBLK; b++) fm_tokens_reset(&out[b]);
   fm_tokens_reset(&f->raw);
   fm_tokens_reset(&f->exp);
-  /* title: mnemonic parts + name words, abbreviations expanded */
-  if ((rc = fm_tokenize_mnemonic(f->tk, fld->id, strlen(fld->id), &f->raw, err)))
+  /* title: mnemonic parts + name words, abbreviations expanded.  An id
+   * that is a code (FM_FEAT_ID_CODE: "NINC" for "Net Income") is left out:
+   * no other vendor shares it, its idf would outweigh the name in the title
+   * vector, and its character n-grams are noise (measured in
+   * docs/scoring.md). */
+  if (!(flags & FM_FEAT_ID_CODE) &&
+      (rc = fm_tokenize_mnemonic(f->tk, fld->id, strlen(fld->id), &f->raw, err)))
     return rc;
   if ((rc = fm_tokenize_text(f->tk, fld->name, strlen(fld->name), 0, &f->raw, err)))
     return rc;

@@ -25,7 +25,7 @@
 extern "C" {
 #endif
 
-#define FM_MODEL_FORMAT_VERSION 1
+#define FM_MODEL_FORMAT_VERSION 2
 
 /* ---- configuration ----------------------------------------------------- */
 
@@ -36,6 +36,7 @@ extern "C" {
  * Defaults were chosen by measurement (docs/scoring.md). */
 typedef struct fm_weights {
   float title, full, chars, lsa, prior;
+  float variant; /* penalty for a numbered copy ("NETCHNG_2" beside "NETCHNG_1") */
 } fm_weights;
 
 typedef struct fm_model_opts {
@@ -140,6 +141,7 @@ typedef struct fm_candidate {
   uint32_t ref;      /* reference index */
   float score;       /* combined score (higher is better) */
   float s_title, s_full, s_chars, s_lsa, s_prior; /* components, unweighted */
+  float s_variant; /* 1 for a numbered copy (scored as -w_variant), else 0 */
 } fm_candidate;
 
 typedef struct fm_matcher fm_matcher; /* per-thread scratch space */

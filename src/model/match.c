@@ -109,7 +109,7 @@ static void sort_u32(uint32_t *a, size_t n) {
  * the field been in training (their idf is the maximum). */
 static fm_rc encode(fm_matcher *mt, const fm_field *f, fm_error *err) {
   const fm_model *m = mt->m;
-  fm_rc rc = fm_feat_field(&mt->feat, f, mt->toks, err);
+  fm_rc rc = fm_feat_field(&mt->feat, f, 0, mt->toks, err);
   if (rc) return rc;
   mt->nids = 0;
   mt->q.n = 0;
@@ -266,6 +266,8 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   const float *prow = (qkind != FM_NO_KIND && qkind < m->nqk) ? m->prior + (size_t)qkind * m->nrk : NULL;
   for (size_t i = 0; i < mt->q.n; i++) mt->qdense[mt->q.term[i]] = mt->q.val[i];
   const float wb3[FM_NBLK] = {m->opts.w.title, m->opts.w.full, m->opts.w.chars};
+  /* a query that is itself numbered ("EPS_2") asks for a numbered copy */
+  int qnum = fm_id_number(f->id, NULL) != 0;
   for (int i = 0; i < cand.n; i++) {
     fm_candidate *c = &mt->cand[i];
     uint32_t r = cand.idx[i];
@@ -277,8 +279,10 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
     c->s_chars = comp[2];
     c->s_lsa = K > 0 ? fm_dot(mt->emb, m->ref_emb + (size_t)r * K, (size_t)K) : 0;
     c->s_prior = prow ? prow[m->refs[r].kind] : 0;
+    c->s_variant = qnum ? 0.0f : (float)m->ref_variant[r];
     c->score = wb3[0] * comp[0] + wb3[1] * comp[1] + wb3[2] * comp[2] +
-               m->opts.w.lsa * c->s_lsa + m->opts.w.prior * c->s_prior;
+               m->opts.w.lsa * c->s_lsa + m->opts.w.prior * c->s_prior -
+               m->opts.w.variant * c->s_variant;
     fm_topk_push(&fin, c->score, r);
   }
   fm_topk_sorted(&fin);

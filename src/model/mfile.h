@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 /* The one format version this build writes and reads. */
-#define FM_MFILE_VERSION 1
+#define FM_MFILE_VERSION 2
 /* Longest section tag, not counting the NUL. */
 #define FM_MFILE_TAG_MAX 15
 /* Alignment of every section payload within the file. */

@@ -85,6 +85,42 @@ long fm_model_find_ref(const fm_model *m, const char *id) {
 
 /* Build the lookup maps and the abbreviation table from the arrays.  Ids
  * that occur twice map to their first field. */
+unsigned fm_id_number(const char *id, size_t *base_len) {
+  size_t n = strlen(id), d = n;
+  while (d > 0 && id[d - 1] >= '0' && id[d - 1] <= '9') d--;
+  if (d == n || d == 0 || n - d > 4) return 0;
+  unsigned v = 0;
+  for (size_t i = d; i < n; i++) v = v * 10 + (unsigned)(id[i] - '0');
+  if (id[d - 1] == '_') d--;
+  if (d == 0) return 0;
+  if (base_len) *base_len = d;
+  return v;
+}
+
+/* ref_variant: a reference "BASE_N" or "BASEN" with N >= 2 is a numbered
+ * copy when BASE, BASE1 or BASE_1 is a reference too: RDM's history and
+ * ripple copies (TRDPRC_2.. of TRDPRC_1, NETCHNG_2 of NETCHNG_1, EPS_2 of
+ * EPS_1), which a query without a number of its own rarely means. */
+static fm_rc index_variants(fm_model *m, fm_error *err) {
+  uint8_t *v = fm_calloc(m->nrefs ? m->nrefs : 1, 1);
+  char buf[256];
+  if (fm_model_own(m, v)) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  for (uint32_t r = 0; r < m->nrefs; r++) {
+    const char *id = fm_str(m, m->refs[r].id);
+    size_t bl;
+    if (fm_id_number(id, &bl) < 2 || bl + 3 > sizeof buf) continue;
+    static const char *const sfx[] = {"", "1", "_1"};
+    for (size_t i = 0; i < 3 && !v[r]; i++) {
+      size_t sl = strlen(sfx[i]);
+      memcpy(buf, id, bl);
+      memcpy(buf + bl, sfx[i], sl);
+      v[r] = fm_strmap_get(&m->rid_map, buf, bl + sl, NULL) != 0;
+    }
+  }
+  m->ref_variant = v;
+  return FM_OK;
+}
+
 fm_rc fm_model_index(fm_model *m, fm_error *err) {
   for (uint32_t t = 0; t < m->nterms; t++) {
     const char *s = fm_str(m, m->term_off[t]);
@@ -101,6 +137,8 @@ fm_rc fm_model_index(fm_model *m, fm_error *err) {
     if (fm_strmap_put(&m->rid_map, s, strlen(s), i, NULL, NULL))
       return fm_error_set(err, FM_ERR_NOMEM, "out of memory indexing references");
   }
+  fm_rc rc = index_variants(m, err);
+  if (rc) return rc;
   for (uint32_t i = 0; i < m->nqk; i++) {
     const char *s = fm_str(m, m->qkind_off[i]);
     if (fm_strmap_put(&m->qkind_map, s, strlen(s), i, NULL, NULL))
@@ -127,6 +165,8 @@ fm_rc fm_model_index(fm_model *m, fm_error *err) {
         return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
       p = nl + 1;
     }
+    if (fm_abbrev_index_words(m->abbrev))
+      return fm_error_set(err, FM_ERR_NOMEM, "out of memory indexing abbreviations");
   }
   return FM_OK;
 }
@@ -295,6 +335,8 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
     m->opts.w.chars = (float)json_number_value(json_object_get(jw, "chars"));
     m->opts.w.lsa = (float)json_number_value(json_object_get(jw, "lsa"));
     m->opts.w.prior = (float)json_number_value(json_object_get(jw, "prior"));
+    /* absent in models of earlier releases: 0 keeps their scoring */
+    m->opts.w.variant = (float)json_number_value(json_object_get(jw, "variant"));
   }
   json_t *jc = json_object_get(meta, "candidates");
   if (json_is_integer(jc) && json_integer_value(jc) > 0)

@@ -55,6 +55,7 @@ struct fm_model {
   /* runtime indexes, always owned */
   fm_strmap term_map, qid_map, rid_map, qkind_map;
   fm_abbrev *abbrev;
+  uint8_t *ref_variant;      /* nrefs: 1 for a numbered copy (fm_id_number) */
 };
 
 static inline const char *fm_str(const fm_model *m, uint32_t off) {
@@ -72,7 +73,13 @@ fm_rc fm_model_own(fm_model *m, void *p);
  * FM_ERR_NOMEM if any was NULL or could not be tracked. */
 fm_rc fm_model_own_n(fm_model *m, size_t n, void *const *ps);
 fm_model *fm_model_alloc(void);
-/* Build the runtime indexes (maps, abbreviation table) from the arrays. */
+/* The trailing number of an id written "BASE_N" or "BASEN" (N all digits,
+ * "NETCHNG_2" -> 2, "PERATIO2" -> 2), or 0 when it has none ("CLOSE_1D",
+ * "DIV1_RATE", an id that is all digits).  *base_len (optional) gets the
+ * length of BASE without the '_'. */
+unsigned fm_id_number(const char *id, size_t *base_len);
+/* Build the runtime indexes (maps, abbreviation table, numbered copies)
+ * from the arrays. */
 fm_rc fm_model_index(fm_model *m, fm_error *err);
 void fm_rec_to_field(const fm_model *m, const fm_field_rec *r, fm_field *f);
 
@@ -86,11 +93,15 @@ typedef struct fm_featurizer {
 
 fm_rc fm_feat_init(fm_featurizer *f, const fm_abbrev *ab, fm_error *err);
 void fm_feat_free(fm_featurizer *f);
+/* fm_feat_field flags */
+enum {
+  FM_FEAT_ID_CODE = 1u << 0 /* the id is an opaque code (a source's id_is_code) */
+};
 /* Tokens of each block for a field, written into out[FM_NBLK] (reset
  * first).  Char n-gram "tokens" are 3- and 4-byte grams of the padded title
- * tokens. */
-fm_rc fm_feat_field(fm_featurizer *f, const fm_field *fld, fm_tokens out[FM_NBLK],
-                    fm_error *err);
+ * tokens.  FM_FEAT_ID_CODE leaves the id out altogether. */
+fm_rc fm_feat_field(fm_featurizer *f, const fm_field *fld, unsigned flags,
+                    fm_tokens out[FM_NBLK], fm_error *err);
 /* Term key for the vocabulary: block tag byte + token. */
 fm_rc fm_feat_key(fm_buf *b, int blk, const char *tok);
 

@@ -100,6 +100,18 @@ typedef struct trainer {
   int quiet;
 } trainer;
 
+/* The featurizer flags of a field: FM_FEAT_ID_CODE when it comes from a
+ * source the config marks "id_is_code" (fields keep their source's path). */
+static unsigned feat_flags(const trainer *t, const fm_field *f) {
+  const fm_config *c = t->c;
+  for (size_t i = 0; c && i < c->nreference + c->nquery; i++) {
+    const fm_source_spec *sp =
+        i < c->nreference ? &c->reference[i] : &c->query[i - c->nreference];
+    if (sp->id_is_code && strcmp(sp->path, f->source) == 0) return FM_FEAT_ID_CODE;
+  }
+  return 0;
+}
+
 static fm_rc load_abbrev(trainer *t, fm_featurizer *fz, fm_abbrev *ab, fm_error *err) {
   const fm_config *c = t->c;
   fm_rc rc;
@@ -135,13 +147,14 @@ static fm_rc load_abbrev(trainer *t, fm_featurizer *fz, fm_abbrev *ab, fm_error 
     return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   }
   size_t k = 0;
+  /* (an id that is a code abbreviates nothing) */
   for (size_t i = 0; i < t->refs->n; i++) {
-    if (!t->refs->v[i].name[0]) continue;
+    if (!t->refs->v[i].name[0] || feat_flags(t, &t->refs->v[i])) continue;
     mn[k] = t->refs->v[i].id;
     nm[k++] = t->refs->v[i].name;
   }
   for (size_t i = 0; i < t->qrys->n; i++) {
-    if (!t->qrys->v[i].name[0]) continue;
+    if (!t->qrys->v[i].name[0] || feat_flags(t, &t->qrys->v[i])) continue;
     mn[k] = t->qrys->v[i].id;
     nm[k++] = t->qrys->v[i].name;
   }
@@ -167,6 +180,8 @@ static fm_rc load_abbrev(trainer *t, fm_featurizer *fz, fm_abbrev *ab, fm_error 
   rc = fm_abbrev_mine(ab, fz->tk, mn, nm, k, t->o.mine_min_support, err);
   fm_free(mn);
   fm_free(nm);
+  if (rc == FM_OK && fm_abbrev_index_words(ab))
+    rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory indexing abbreviations");
   return rc;
 }
 
@@ -175,7 +190,7 @@ static fm_rc load_abbrev(trainer *t, fm_featurizer *fz, fm_abbrev *ab, fm_error 
 static fm_rc add_doc(trainer *t, fm_featurizer *fz, fm_tokens toks[FM_NBLK],
                      fm_buf *key, const fm_field *f, int is_ref,
                      fm_error *err) {
-  fm_rc rc = fm_feat_field(fz, f, toks, err);
+  fm_rc rc = fm_feat_field(fz, f, feat_flags(t, f), toks, err);
   if (rc) {
     fm_error_prefix(err, "%s:%u: field %s", f->source, f->line, f->id);
     return rc;
@@ -503,9 +518,10 @@ static fm_rc build_meta(trainer *t, fm_error *err) {
   fm_model *m = t->m;
   const fm_model_opts *o = &t->o;
   json_t *root = json_object();
-  json_t *w = json_pack("{s:f,s:f,s:f,s:f,s:f}", "title", (double)o->w.title, "full",
-                        (double)o->w.full, "chars", (double)o->w.chars, "lsa",
-                        (double)o->w.lsa, "prior", (double)o->w.prior);
+  json_t *w = json_pack("{s:f,s:f,s:f,s:f,s:f,s:f}", "title", (double)o->w.title,
+                        "full", (double)o->w.full, "chars", (double)o->w.chars, "lsa",
+                        (double)o->w.lsa, "prior", (double)o->w.prior, "variant",
+                        (double)o->w.variant);
   json_t *files = json_array();
   /* file names only: the same inputs give the same bytes from any cwd */
   for (size_t i = 0; t->c && i < t->c->ntrain_pairs; i++) {

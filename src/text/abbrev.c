@@ -16,6 +16,8 @@ struct fm_abbrev {
   size_t cap;
   uint32_t *order; /* entry indices sorted by abbreviation */
   size_t ordercap;
+  fm_strmap words; /* words of all expansions (fm_abbrev_index_words) */
+  int indexed;
 };
 
 fm_rc fm_abbrev_new(fm_abbrev **out) {
@@ -24,6 +26,7 @@ fm_rc fm_abbrev_new(fm_abbrev **out) {
   a = fm_calloc(1, sizeof *a);
   if (!a) return FM_ERR_NOMEM;
   fm_strmap_init(&a->map);
+  fm_strmap_init(&a->words);
   *out = a;
   return FM_OK;
 }
@@ -35,6 +38,7 @@ void fm_abbrev_free(fm_abbrev *a) {
   fm_free(a->support);
   fm_free(a->order);
   fm_strmap_free(&a->map);
+  fm_strmap_free(&a->words);
   fm_free(a);
 }
 
@@ -221,22 +225,73 @@ out:
 
 /* ---- expansion ---------------------------------------------------------- */
 
+fm_rc fm_abbrev_index_words(fm_abbrev *a) {
+  fm_strmap_free(&a->words);
+  fm_strmap_init(&a->words);
+  a->indexed = 1;
+  for (size_t i = 0; i < fm_strmap_count(&a->map); i++)
+    for (const char *e = a->exp[i]; *e;) {
+      const char *sp = strchr(e, ' ');
+      size_t l = sp ? (size_t)(sp - e) : strlen(e);
+      if (l && fm_strmap_put(&a->words, e, l, 0, NULL, NULL)) {
+        a->indexed = 0;
+        return FM_ERR_NOMEM;
+      }
+      e += l + (sp ? 1 : 0);
+    }
+  return FM_OK;
+}
+
+/* A part of a compound: an abbreviation or a word of some expansion. */
+static int known_part(const fm_abbrev *a, const char *s, size_t n) {
+  return fm_strmap_get(&a->map, s, n, NULL) || fm_strmap_get(&a->words, s, n, NULL);
+}
+
+/* Split an alphabetic token that has no expansion into two known parts
+ * ("netchg" -> "net" "chg", "peratio" -> "pe" "ratio"), the second of three
+ * letters or more (two-letter tails such as "is" or "id" split real words:
+ * "basis", "consid"), preferring the longest first part.  Returns the
+ * length of the first part, or 0.  A token that is itself a word of some
+ * expansion is split too: mined expansions keep the vendor's own
+ * compounds ("bnc" -> "bid netchg"). */
+static size_t split_compound(const fm_abbrev *a, const char *tok) {
+  size_t n = strlen(tok);
+  if (!a->indexed || n < 5) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (tok[i] < 'a' || tok[i] > 'z') return 0;
+  for (size_t l = n - 3; l >= 2; l--)
+    if (known_part(a, tok, l) && known_part(a, tok + l, n - l)) return l;
+  return 0;
+}
+
+/* Append one token's expansion (or the token itself) to out. */
+static fm_rc expand_one(const fm_abbrev *a, const char *tok, size_t len, int keep_original,
+                        fm_tokens *out) {
+  const char *e = NULL;
+  uint32_t idx;
+  if (fm_strmap_get(&a->map, tok, len, &idx)) e = a->exp[idx];
+  if (e && strlen(e) == len && memcmp(e, tok, len) == 0) e = NULL; /* identity */
+  if (!e || keep_original)
+    if (fm_tokens_push(out, tok, len)) return FM_ERR_NOMEM;
+  while (e && *e) {
+    const char *sp = strchr(e, ' ');
+    size_t l = sp ? (size_t)(sp - e) : strlen(e);
+    if (l && fm_tokens_push(out, e, l)) return FM_ERR_NOMEM;
+    e += l + (sp ? 1 : 0);
+  }
+  return FM_OK;
+}
+
 fm_rc fm_abbrev_expand(const fm_abbrev *a, const fm_tokens *in, int keep_original,
                        fm_tokens *out) {
   if (!a || !in || !out || in == out) return FM_ERR_ARG;
   for (size_t i = 0; i < in->n; i++) {
     const char *tok = fm_tokens_get(in, i);
-    const char *e = fm_abbrev_lookup(a, tok);
-    if (e && strcmp(e, tok) == 0) e = NULL; /* identity entry: a no-op */
-    if (!e || keep_original) {
-      if (fm_tokens_push(out, tok, strlen(tok))) return FM_ERR_NOMEM;
-    }
-    while (e && *e) {
-      const char *sp = strchr(e, ' ');
-      size_t l = sp ? (size_t)(sp - e) : strlen(e);
-      if (l && fm_tokens_push(out, e, l)) return FM_ERR_NOMEM;
-      e += l + (sp ? 1 : 0);
-    }
+    size_t l = fm_abbrev_lookup(a, tok) ? 0 : split_compound(a, tok);
+    fm_rc rc = l ? expand_one(a, tok, l, keep_original, out)
+                 : expand_one(a, tok, strlen(tok), keep_original, out);
+    if (!rc && l) rc = expand_one(a, tok + l, strlen(tok) - l, keep_original, out);
+    if (rc) return rc;
   }
   return FM_OK;
 }

@@ -68,6 +68,15 @@ int fm_is_stopword(const char *tok);
 size_t fm_stopword_count(void);
 const char *fm_stopword_at(size_t i);
 
+/* The last normalization of a token before it becomes a feature, in
+ * place (the token only shrinks; *len is updated and tok stays
+ * NUL-terminated): plain lower-case ASCII words of four letters or more lose
+ * an English plural ("revenues" -> "revenue", "liabilities" -> "liability",
+ * "taxes" -> "tax"; "loss", "bonus", "basis" stay), and a period keeps one
+ * spelling per unit ("1yr" -> "1y", "52wk" -> "52w", "3mo"/"3mth" -> "3m").
+ * Anything else is left alone. */
+void fm_token_canon(char *tok, size_t *len);
+
 /* ---- abbreviations ------------------------------------------------------ */
 
 /* A table abbreviation -> expansion ("px" -> "price", "chg" -> "change",
@@ -114,6 +123,15 @@ fm_rc fm_abbrev_load_tsv(fm_abbrev *a, fm_tokenizer *tk, const char *path,
 fm_rc fm_abbrev_mine(fm_abbrev *a, fm_tokenizer *tk, const char *const *mnemonics,
                      const char *const *names, size_t n, uint32_t min_support,
                      fm_error *err);
+
+/* Index the words of all expansions, after the table is complete: from
+ * then on fm_abbrev_expand also splits an alphabetic token of five letters
+ * or more that has no expansion into two known parts (abbreviations or
+ * expansion words; the second of three letters or more; the longest first
+ * part that works): RDM writes "NETCHG" beside
+ * "NETCHNG", "PERATIO" beside "PE_RATIO".  Call again after changing the
+ * table.  FM_ERR_NOMEM leaves splitting off. */
+fm_rc fm_abbrev_index_words(fm_abbrev *a);
 
 /* Replace each token that has an expansion by the expansion's tokens,
  * appending the result to *out (tokens without one are copied).  When

@@ -31,9 +31,9 @@ static int rows_text(fm_buf *b, const fm_model *m, const fm_candidate *c, int n)
   for (int i = 0; i < n; i++) {
     fm_field rf;
     fm_model_ref(m, c[i].ref, &rf);
-    if (fm_buf_printf(b, "%d\t%s\t%a\t%a\t%a\t%a\t%a\t%a\n", i + 1, rf.id, (double)c[i].score,
+    if (fm_buf_printf(b, "%d\t%s\t%a\t%a\t%a\t%a\t%a\t%a\t%a\n", i + 1, rf.id, (double)c[i].score,
                       (double)c[i].s_title, (double)c[i].s_full, (double)c[i].s_chars,
-                      (double)c[i].s_lsa, (double)c[i].s_prior))
+                      (double)c[i].s_lsa, (double)c[i].s_prior, (double)c[i].s_variant))
       return -1;
   }
   return 0;

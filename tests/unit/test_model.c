@@ -14,6 +14,7 @@
 #include "fm_test_util.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -127,6 +128,10 @@ static void test_config_errors(void) {
                FM_ERR_ARG, "unknown key \"colums\"", "query[0]");
   config_fails("modelkey.json", "{" REF_OK ", " QRY_OK ", \"model\": {\"dimz\": 8}}",
                FM_ERR_ARG, "unknown key \"dimz\"", "model");
+  config_fails("idcode.json",
+               "{\"reference\": [{\"vendor\": \"r\", \"format\": \"rdm\", \"path\": \"x\", "
+               "\"id_is_code\": \"yes\"}], " QRY_OK "}",
+               FM_ERR_ARG, "\"id_is_code\" must be true or false", "reference[0]");
   config_fails("weightkey.json",
                "{" REF_OK ", " QRY_OK ", \"model\": {\"weights\": {\"lsb\": 1}}}",
                FM_ERR_ARG, "unknown key \"lsb\"", "model.weights");
@@ -367,10 +372,13 @@ static void test_corruption(void) {
     fm_free(longer);
   }
 
-  /* a newer format version */
-  bytes[8] = 2;
+  /* a newer and an older format version */
+  bytes[8] = FM_MODEL_FORMAT_VERSION + 1;
   CHECK(write_bytes(bad, bytes, n) == 0);
-  CHECK(open_fails_cleanly(bad, "version 2"));
+  CHECK(open_fails_cleanly(bad, "newer version"));
+  bytes[8] = FM_MODEL_FORMAT_VERSION - 1;
+  CHECK(write_bytes(bad, bytes, n) == 0);
+  CHECK(open_fails_cleanly(bad, "older version"));
   fm_free(bytes);
 
   /* files that are not models at all */
@@ -781,6 +789,126 @@ static fm_rc op_train(void *ctx, fm_error *err) {
   return rc;
 }
 
+/* ---- numbered copies and code ids, end to end ------------------------------ */
+
+/* Train a small jsonl fixture; id_is_code marks the second reference
+ * source.  Caller owns the model; NULL on failure (counted). */
+static fm_model *train_variants(int id_is_code, double w_variant) {
+  const char *refs = tmp("var-refs.jsonl"), *codes = tmp("var-codes.jsonl"),
+             *qrys = tmp("var-q.jsonl"), *cfg = tmp("var.json");
+  CHECK(write_text(refs,
+                   "{\"id\": \"NETCHNG_1\", \"name\": \"NET CHANGE\"}\n"
+                   "{\"id\": \"NETCHNG_2\", \"name\": \"NET CHANGE\"}\n"
+                   "{\"id\": \"NETCHNG_3\", \"name\": \"NET CHANGE\"}\n"
+                   "{\"id\": \"TRDPRC_1\", \"name\": \"LAST\"}\n"
+                   "{\"id\": \"VOLUME_2\", \"name\": \"VOLUME\"}\n"
+                   "{\"id\": \"BID\", \"name\": \"BID\"}\n") == 0);
+  CHECK(write_text(codes,
+                   "{\"id\": \"QZXW\", \"name\": \"Total Revenue\"}\n"
+                   "{\"id\": \"QZXV\", \"name\": \"Net Income\"}\n") == 0);
+  CHECK(write_text(qrys,
+                   "{\"id\": \"CHG_NET\", \"name\": \"net change\"}\n"
+                   "{\"id\": \"CHG_NET_2\", \"name\": \"net change\"}\n"
+                   "{\"id\": \"TOTAL_REVENUE\", \"name\": \"total revenue\"}\n"
+                   "{\"id\": \"PX_VOLUME\", \"name\": \"volume\"}\n") == 0);
+  char json[1024];
+  snprintf(json, sizeof json,
+           "{\"reference\": [{\"vendor\": \"r\", \"format\": \"jsonl\", \"path\": \"%s\"},"
+           " {\"vendor\": \"r\", \"format\": \"jsonl\", \"path\": \"%s\", \"id_is_code\": %s}],"
+           " \"query\": [{\"vendor\": \"b\", \"format\": \"jsonl\", \"path\": \"%s\"}],"
+           " \"abbreviations\": \"%s/data/abbreviations.tsv\","
+           " \"model\": {\"dims\": 2, \"weights\": {\"variant\": %g}}}",
+           strrchr(refs, '/') + 1, strrchr(codes, '/') + 1, id_is_code ? "true" : "false",
+           strrchr(qrys, '/') + 1, getcwd((char[4096]){0}, 4096), w_variant);
+  CHECK(write_text(cfg, json) == 0);
+  fm_error err;
+  fm_error_init(&err);
+  fm_config *c = NULL;
+  fm_rc rc = fm_config_load(cfg, &c, &err);
+  CHECK(rc == FM_OK);
+  if (rc) {
+    fprintf(stderr, "  config: %s\n", err.msg);
+    return NULL;
+  }
+  fm_train_input in = {.config = c, .quiet = 1};
+  fm_model *m = NULL;
+  rc = fm_train(&in, &m, &err);
+  CHECK(rc == FM_OK);
+  if (rc) fprintf(stderr, "  train: %s\n", err.msg);
+  fm_config_free(c);
+  return m;
+}
+
+/* Rank a known query; returns the number of candidates. */
+static int rank(fm_model *m, const char *id, fm_candidate *c, int k) {
+  fm_matcher *mt = NULL;
+  fm_error err;
+  fm_error_init(&err);
+  int n = 0;
+  CHECK(fm_matcher_new(m, &mt, &err) == FM_OK);
+  if (mt) CHECK(fm_match(mt, id, NULL, k, c, &n, &err) == FM_OK);
+  fm_matcher_free(mt);
+  return n;
+}
+
+static const char *ref_id(const fm_model *m, const fm_candidate *c) {
+  fm_field f;
+  fm_model_ref(m, c->ref, &f);
+  return f.id;
+}
+
+static void test_variants_and_codes(void) {
+  fm_candidate c[8], c0[8];
+  fm_model *m0 = train_variants(1, 0);
+  fm_model *m = train_variants(1, 0.2);
+  if (!m || !m0) {
+    if (m) fm_model_close(m);
+    if (m0) fm_model_close(m0);
+    return;
+  }
+  /* NETCHNG_2/_3 copy NETCHNG_1: flagged, ranked after it, and scored
+   * w_variant below what they score without the penalty */
+  int n = rank(m, "CHG_NET", c, 8);
+  int n0 = rank(m0, "CHG_NET", c0, 8);
+  CHECK(n >= 3 && n == n0);
+  CHECK_STR(ref_id(m, &c[0]), "NETCHNG_1");
+  CHECK(c[0].s_variant == 0);
+  int copies = 0;
+  for (int i = 0; i < n; i++) {
+    const char *id = ref_id(m, &c[i]);
+    int copy = !strcmp(id, "NETCHNG_2") || !strcmp(id, "NETCHNG_3");
+    copies += copy;
+    CHECK(c[i].s_variant == (float)copy);
+    for (int j = 0; j < n0; j++)
+      if (c0[j].ref == c[i].ref) CHECK(fabsf(c0[j].score - c[i].score - 0.2f * (float)copy) < 1e-5f);
+  }
+  CHECK(copies == 2);
+  fm_model_close(m0);
+  /* a numbered query asks for a numbered copy: no penalty at all */
+  n = rank(m, "CHG_NET_2", c, 8);
+  for (int i = 0; i < n; i++) CHECK(c[i].s_variant == 0);
+  /* VOLUME_2 has no VOLUME / VOLUME_1 beside it: not a copy */
+  n = rank(m, "PX_VOLUME", c, 8);
+  CHECK(n >= 1);
+  CHECK_STR(ref_id(m, &c[0]), "VOLUME_2");
+  CHECK(c[0].s_variant == 0);
+  /* the code id is out of the title: the name alone meets the query's */
+  n = rank(m, "TOTAL_REVENUE", c, 8);
+  CHECK(n >= 1);
+  CHECK_STR(ref_id(m, &c[0]), "QZXW");
+  float with_code_out = n ? c[0].s_title : 0;
+  CHECK(with_code_out > 0.99f);
+  fm_model_close(m);
+  /* the same without id_is_code: the code dilutes the title */
+  m = train_variants(0, 0.2);
+  if (!m) return;
+  n = rank(m, "TOTAL_REVENUE", c, 8);
+  CHECK(n >= 1);
+  CHECK_STR(ref_id(m, &c[0]), "QZXW");
+  CHECK(n && c[0].s_title < with_code_out - 0.1f);
+  fm_model_close(m);
+}
+
 static void test_faults(void) {
   fm_model *m = train_tiny(0, 0);
   if (!m) return;
@@ -824,6 +952,7 @@ int main(void) {
   FM_RUN(test_topk);
   FM_RUN(test_eval);
   FM_RUN(test_eval_cv);
+  FM_RUN(test_variants_and_codes);
   FM_RUN(test_faults);
   /* clean up the scratch directory */
   DIR *dd = opendir(dir);

@@ -207,6 +207,93 @@ static void test_abbrev_table(void) {
   fm_abbrev_free(NULL);
 }
 
+/* fm_token_canon as data: input, expected canonical form, why. */
+static void test_token_canon(void) {
+  static const struct { const char *in, *out, *why; } cases[] = {
+      {"revenues", "revenue", "plural s"},
+      {"liabilities", "liability", "ies -> y"},
+      {"activities", "activity", "ies -> y"},
+      {"taxes", "tax", "xes"},
+      {"losses", "loss", "sses"},
+      {"branches", "branch", "ches"},
+      {"shares", "share", "plural s after e"},
+      {"loss", "loss", "ss is no plural"},
+      {"bonus", "bonus", "us is no plural"},
+      {"basis", "basis", "is is no plural"},
+      {"ties", "ties", "ies needs five letters"},
+      {"eps", "eps", "short: a mnemonic part"},
+      {"days", "day", "four letters"},
+      {"1yr", "1y", "period: yr"},
+      {"52wk", "52w", "period: wk"},
+      {"3mo", "3m", "period: mo"},
+      {"12mth", "12m", "period: mth"},
+      {"1d", "1d", "already canonical"},
+      {"2024", "2024", "a number"},
+      {"10s", "10s", "digits first: not a word"},
+      {"prix", "prix", "no s"},
+      {"éts", "éts", "non-ASCII: left alone"},
+      {"", "", "empty"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char buf[64];
+    size_t n = strlen(cases[i].in);
+    memcpy(buf, cases[i].in, n + 1);
+    fm_token_canon(buf, &n);
+    if (strcmp(buf, cases[i].out) != 0)
+      fprintf(stderr, "  canon(%s) = %s, want %s (%s)\n", cases[i].in, buf, cases[i].out,
+              cases[i].why);
+    CHECK_STR(buf, cases[i].out);
+    CHECK(n == strlen(buf));
+  }
+}
+
+/* Compound splitting, once the table's words are indexed. */
+static void test_abbrev_compounds(void) {
+  fm_abbrev *a;
+  CHECK(fm_abbrev_new(&a) == FM_OK);
+  CHECK(fm_abbrev_add(a, "chg", "change", 3) == FM_OK);
+  CHECK(fm_abbrev_add(a, "netchng", "net change", 3) == FM_OK);
+  CHECK(fm_abbrev_add(a, "pe", "price earnings", 3) == FM_OK);
+  CHECK(fm_abbrev_add(a, "rat", "ratio", 3) == FM_OK);
+  CHECK(fm_abbrev_add(a, "id", "identifier", 3) == FM_OK);
+  CHECK(fm_abbrev_add(a, "bas", "base", 3) == FM_OK);
+  static const struct { const char *in, *before, *after; } cases[] = {
+      /* token, expansion before indexing, after */
+      {"netchg", "netchg", "net change"},        /* known word + abbreviation */
+      {"peratio", "peratio", "price earnings ratio"}, /* abbreviation + word */
+      {"netchng", "net change", "net change"},   /* has its own expansion */
+      {"basis", "basis", "basis"},               /* "bas" + "is": tail too short */
+      {"ratid", "ratid", "ratid"},               /* "rat" + "id": tail too short */
+      {"chgx", "chgx", "chgx"},                  /* shorter than five letters */
+      {"net2chg", "net2chg", "net2chg"},         /* not alphabetic */
+      {"changeratio", "changeratio", "change ratio"},
+      {"zzzzzz", "zzzzzz", "zzzzzz"},            /* nothing known */
+  };
+  char buf[256];
+  fm_tokens in, out;
+  fm_tokens_init(&in);
+  fm_tokens_init(&out);
+  for (int pass = 0; pass < 2; pass++) {
+    if (pass == 1) CHECK(fm_abbrev_index_words(a) == FM_OK);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+      fm_tokens_reset(&in);
+      fm_tokens_reset(&out);
+      fm_tokens_push(&in, cases[i].in, strlen(cases[i].in));
+      CHECK(fm_abbrev_expand(a, &in, 0, &out) == FM_OK);
+      CHECK_STR(joined(&out, buf, sizeof buf), pass ? cases[i].after : cases[i].before);
+    }
+  }
+  /* keep_original keeps both parts */
+  fm_tokens_reset(&in);
+  fm_tokens_reset(&out);
+  fm_tokens_push(&in, "netchg", 6);
+  CHECK(fm_abbrev_expand(a, &in, 1, &out) == FM_OK);
+  CHECK_STR(joined(&out, buf, sizeof buf), "net chg change");
+  fm_tokens_free(&in);
+  fm_tokens_free(&out);
+  fm_abbrev_free(a);
+}
+
 static void test_abbrev_tsv(void) {
   fm_tokenizer *tk;
   fm_abbrev *a;
@@ -477,6 +564,8 @@ int main(void) {
   FM_RUN(test_tokenize_file);
   FM_RUN(test_tokenize_edge);
   FM_RUN(test_stopwords);
+  FM_RUN(test_token_canon);
+  FM_RUN(test_abbrev_compounds);
   FM_RUN(test_abbrev_table);
   FM_RUN(test_abbrev_tsv);
   FM_RUN(test_mine);
