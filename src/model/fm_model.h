@@ -25,7 +25,7 @@
 extern "C" {
 #endif
 
-#define FM_MODEL_FORMAT_VERSION 1
+#define FM_MODEL_FORMAT_VERSION 2
 
 /* ---- configuration ----------------------------------------------------- */
 

@@ -155,6 +155,41 @@ nomem:
   return fm_error_set(err, FM_ERR_NOMEM, "out of memory encoding a query");
 }
 
+/* The model's own row for a query field, if f is one of its query fields
+ * (same id, and the same strings in every member that featurization may
+ * read): copied into mt->q, so the lookup skips tokenization.  The row was
+ * computed at training by the arithmetic of encode() above, so the vector,
+ * and with it every score, is the same bit for bit.  Returns 0 (and leaves
+ * mt->q alone) for any other field. */
+static int same_str(const char *a, const char *b) { return a == b || !strcmp(a, b); }
+static int stored_query(fm_matcher *mt, const fm_field *f) {
+  const fm_model *m = mt->m;
+  if (!m->qcsr_ptr || !f->id) return 0;
+  long qi = fm_model_find_query(m, f->id);
+  if (qi < 0) return 0;
+  fm_field g;
+  fm_rec_to_field(m, &m->qrys[qi], &g);
+  if (!f->vendor || !f->name || !f->description || !f->type || !f->category || !f->source ||
+      !same_str(f->id, g.id) || !same_str(f->name, g.name) ||
+      !same_str(f->description, g.description) || !same_str(f->vendor, g.vendor) ||
+      !same_str(f->type, g.type) || !same_str(f->category, g.category) ||
+      !same_str(f->source, g.source))
+    return 0;
+  uint64_t p0 = m->qcsr_ptr[qi], n = m->qcsr_ptr[qi + 1] - p0;
+  if (n > mt->q.cap) {
+    size_t cap = mt->q.cap;
+    if (fm_grow((void **)&mt->q.term, &cap, n, sizeof *mt->q.term)) return 0;
+    float *val = fm_realloc(mt->q.val, cap * sizeof *mt->q.val);
+    if (!val) return 0; /* q.term stays valid: freed with the matcher */
+    mt->q.val = val;
+    mt->q.cap = cap;
+  }
+  memcpy(mt->q.term, m->qcsr_col + p0, n * sizeof *mt->q.term);
+  memcpy(mt->q.val, m->qcsr_val + p0, n * sizeof *mt->q.val);
+  mt->q.n = n;
+  return 1;
+}
+
 /* Per-block cosines of the query with one reference row. */
 static void components(const fm_matcher *mt, uint32_t r, float out[FM_NBLK]) {
   const fm_model *m = mt->m;
@@ -184,7 +219,7 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   const fm_model *m = mt->m;
   *nout = 0;
   if (k <= 0) return FM_OK;
-  fm_rc rc = encode(mt, f, err);
+  fm_rc rc = stored_query(mt, f) ? FM_OK : encode(mt, f, err);
   if (rc) return rc;
   /* 1. candidate generation over the inverted index.  Only selective
    *    postings (at most MAX_POSTING references) are walked: a term shared by

@@ -379,7 +379,8 @@ static void sort_ids(uint32_t *a, size_t n) {
 
 /* Per-block L2-normalized sublinear tf-idf rows of documents [d0, d1), as
  * a CSR matrix (ptr has d1 - d0 + 1 entries).  The arithmetic is exactly
- * that of encode() in match.c. */
+ * that of encode() in match.c, so a query's row here is the vector a
+ * lookup of the same field computes. */
 typedef struct csr_ctx {
   trainer *t;
   const uint32_t *base;
@@ -479,8 +480,10 @@ static fm_rc build_vocab_and_matrices(trainer *t, fm_error *err) {
     }
   m->term_off = term_off;
   m->idf = idf;
-  /* reference CSR: per-block L2-normalized sublinear tf-idf */
-  if ((rc = doc_csr(t, base, idf, 0, nref, &m->csr_ptr, &m->csr_col, &m->csr_val, err)))
+  /* reference CSR and query CSR: per-block L2-normalized sublinear tf-idf */
+  if ((rc = doc_csr(t, base, idf, 0, nref, &m->csr_ptr, &m->csr_col, &m->csr_val, err)) ||
+      (rc = doc_csr(t, base, idf, nref, nref + nq, &m->qcsr_ptr, &m->qcsr_col, &m->qcsr_val,
+                    err)))
     return rc;
   const uint64_t *csr_ptr = m->csr_ptr;
   const uint32_t *csr_col = m->csr_col;
