@@ -623,36 +623,87 @@ static fm_rc assign_kinds(trainer *t, fm_field_rec *qrecs, fm_field_rec *rrecs,
 #define PRIOR_SAMPLE 8000
 #define PAIR_WEIGHT 5.0
 #define PRIOR_ALPHA 20.0
-static fm_rc build_prior(trainer *t, fm_error *err) {
-  fm_model *m = t->m;
-  size_t nq = m->nqk, nr = m->nrk;
-  if (!nq || !nr || t->o.w.prior == 0) return FM_OK;
-  double *cnt = fm_calloc(nq * nr, sizeof *cnt);
-  double *rowc = fm_calloc(nq, sizeof *rowc);
-  double *pr = fm_calloc(nr, sizeof *pr);
+
+/* One thread's share of the self-training sample: samples [lo, hi) (query
+ * lo * step, ...), counted into its own arrays.  The counts are whole
+ * numbers, and the shares are added in thread order anyway, so the prior
+ * does not depend on the number of threads. */
+typedef struct prior_part {
+  const fm_model *m;
+  size_t step, lo, hi, nr;
+  float wsum;
+  double *cnt, *rowc;  /* nqk x nrk, nqk */
+  fm_progress *pg;     /* thread 0 only */
+  fm_rc rc;
+  fm_error err;
+} prior_part;
+
+static void prior_part_run(void *ctx, int tid, int nt) {
+  prior_part *pp = (prior_part *)ctx + tid;
+  const fm_model *m = pp->m;
   fm_matcher *mt = NULL;
-  fm_rc rc = FM_OK;
-  if (!cnt || !rowc || !pr) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
-  for (uint32_t i = 0; i < m->nrefs; i++) pr[m->refs[i].kind] += 1.0 / m->nrefs;
-  if ((rc = fm_matcher_new(m, &mt, err))) goto done;
-  float wsum = t->o.w.title + t->o.w.full + t->o.w.chars + t->o.w.lsa;
-  size_t step = m->nqrys > PRIOR_SAMPLE ? m->nqrys / PRIOR_SAMPLE : 1;
-  fm_progress pg;
-  fm_progress_start(&pg, "prior", m->nqrys / step);
-  if (t->quiet) pg.enabled = 0;
-  for (size_t i = 0; i < m->nqrys; i += step) {
+  fm_error_init(&pp->err);
+  pp->rc = fm_matcher_new(m, &mt, &pp->err);
+  for (size_t s = pp->lo; s < pp->hi && pp->rc == FM_OK; s++) {
+    size_t i = s * pp->step;
     fm_field f;
     fm_rec_to_field(m, &m->qrys[i], &f);
     fm_candidate c[2];
     int n = 0;
-    if ((rc = fm_match_vec(mt, &f, FM_NO_KIND, 2, c, &n, err))) goto done;
-    fm_progress_update(&pg, i / step);
-    if (n < 2 || c[0].score < 0.25f * wsum || c[0].score - c[1].score < 0.05f) continue;
+    if ((pp->rc = fm_match_vec(mt, &f, FM_NO_KIND, 2, c, &n, &pp->err))) break;
+    if (pp->pg) fm_progress_update(pp->pg, (s - pp->lo) * (size_t)nt);
+    if (n < 2 || c[0].score < 0.25f * pp->wsum || c[0].score - c[1].score < 0.05f) continue;
     uint32_t qk = m->qrys[i].kind, rk = m->refs[c[0].ref].kind;
-    cnt[(size_t)qk * nr + rk] += 1;
-    rowc[qk] += 1;
+    pp->cnt[(size_t)qk * pp->nr + rk] += 1;
+    pp->rowc[qk] += 1;
   }
+  fm_matcher_free(mt);
+}
+
+static fm_rc build_prior(trainer *t, fm_error *err) {
+  fm_model *m = t->m;
+  size_t nq = m->nqk, nr = m->nrk;
+  if (!nq || !nr || t->o.w.prior == 0) return FM_OK;
+  size_t step = m->nqrys > PRIOR_SAMPLE ? m->nqrys / PRIOR_SAMPLE : 1;
+  size_t nsample = (m->nqrys + step - 1) / step;
+  int nt = t->nthreads;
+  if ((size_t)nt > nsample / 64 + 1) nt = (int)(nsample / 64 + 1);
+  prior_part *parts = fm_calloc((size_t)nt, sizeof *parts);
+  double *pr = fm_calloc(nr, sizeof *pr);
+  fm_rc rc = FM_OK;
+  if (!parts || !pr) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+  for (uint32_t i = 0; i < m->nrefs; i++) pr[m->refs[i].kind] += 1.0 / m->nrefs;
+  fm_progress pg;
+  fm_progress_start(&pg, "prior", nsample);
+  if (t->quiet) pg.enabled = 0;
+  for (int i = 0; i < nt; i++) {
+    prior_part *pp = &parts[i];
+    pp->m = m;
+    pp->step = step;
+    pp->lo = nsample * (size_t)i / (size_t)nt;
+    pp->hi = nsample * (size_t)(i + 1) / (size_t)nt;
+    pp->nr = nr;
+    pp->wsum = t->o.w.title + t->o.w.full + t->o.w.chars + t->o.w.lsa;
+    pp->pg = i == 0 ? &pg : NULL;
+    pp->cnt = fm_calloc(nq * nr, sizeof *pp->cnt);
+    pp->rowc = fm_calloc(nq, sizeof *pp->rowc);
+    if (!pp->cnt || !pp->rowc) rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  }
+  if (rc) goto done;
+  fm_par_run(nt, prior_part_run, parts);
   fm_progress_finish(&pg);
+  for (int i = 0; i < nt; i++)
+    if (parts[i].rc) {
+      rc = parts[i].rc;
+      if (err) *err = parts[i].err;
+      goto done;
+    }
+  /* the shares' counts, summed into share 0 in thread order */
+  double *cnt = parts[0].cnt, *rowc = parts[0].rowc;
+  for (int i = 1; i < nt; i++) {
+    for (size_t j = 0; j < nq * nr; j++) cnt[j] += parts[i].cnt[j];
+    for (size_t j = 0; j < nq; j++) rowc[j] += parts[i].rowc[j];
+  }
   for (size_t i = 0; i < t->pairs.n; i++) {
     long q = fm_model_find_query(m, t->pairs.v[i].query);
     long r = fm_model_find_ref(m, t->pairs.v[i].ref);
@@ -669,9 +720,11 @@ static fm_rc build_prior(trainer *t, fm_error *err) {
       prior[a * nr + b] = (float)(v > 3 ? 3 : v < -3 ? -3 : v);
     }
 done:
-  fm_matcher_free(mt);
-  fm_free(cnt);
-  fm_free(rowc);
+  for (int i = 0; parts && i < nt; i++) {
+    fm_free(parts[i].cnt);
+    fm_free(parts[i].rowc);
+  }
+  fm_free(parts);
   fm_free(pr);
   return rc;
 }
