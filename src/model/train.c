@@ -812,6 +812,7 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   m->opts = t.o;
   m->name = fm_strdup(t.c->name ? t.c->name : "model");
   if (!m->name) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+  double ti = fm_now();
   if (in->refs && in->queries) {
     t.refs = in->refs;
     t.qrys = in->queries;
@@ -848,6 +849,7 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   if ((rc = fm_feat_init(&fz, m->abbrev, err))) goto done;
   if ((rc = load_abbrev(&t, &fz, m->abbrev, err))) goto done;
   fm_feat_free(&fz);
+  double ta = fm_now();
   /* fields */
   m->nrefs = (uint32_t)t.refs->n;
   m->nqrys = (uint32_t)t.qrys->n;
@@ -881,11 +883,14 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   fm_strmap_free(&m->qkind_map);
   fm_strmap_init(&m->qkind_map);
   if ((rc = fm_model_index(m, err))) goto done;
+  double t3 = fm_now();
   if ((rc = build_prior(&t, err))) goto done;
   if ((rc = build_meta(&t, err))) goto done;
   if (!in->quiet && getenv("FM_TIMING"))
-    fprintf(stderr, "train: features %.3fs, svd %.3fs, prior %.3fs\n", t1 - t0, t2 - t1,
-            fm_now() - t2);
+    fprintf(stderr,
+            "train: import %.3fs, abbreviations %.3fs, features %.3fs, svd %.3fs, "
+            "kinds+index %.3fs, prior %.3fs\n",
+            t0 - ti, ta - t0, t1 - ta, t2 - t1, t3 - t2, fm_now() - t3);
 done:
   fm_feat_free(&fz);
   fm_strmap_free(&rk);
