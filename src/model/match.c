@@ -68,7 +68,8 @@ fm_rc fm_matcher_new(const fm_model *m, fm_matcher **out, fm_error *err) {
   }
   int C = m->opts.candidates > 0 ? m->opts.candidates : 200;
   mt->acc = fm_calloc(m->nrefs ? m->nrefs : 1, sizeof *mt->acc);
-  mt->touched = fm_malloc((m->nrefs ? m->nrefs : 1) * sizeof *mt->touched);
+  /* one spare entry: the branch-free append writes before it counts */
+  mt->touched = fm_malloc(((size_t)m->nrefs + 1) * sizeof *mt->touched);
   mt->mark = fm_calloc(m->nrefs ? m->nrefs : 1, 1);
   mt->qdense = fm_calloc(m->nterms ? m->nterms : 1, sizeof *mt->qdense);
   mt->emb = fm_calloc(m->k ? (size_t)m->k : 1, sizeof *mt->emb);
@@ -230,6 +231,18 @@ static void components(const fm_matcher *mt, uint32_t r, float out[FM_NBLK]) {
   out[2] = o2;
 }
 
+/* Whether every product x * inv_val of candidate generation is > 0: the
+ * model's weighted postings are all at least 2^-64 (m->inv_min_ok: false
+ * when a block weight is 0) and so is every query value, so each product
+ * is at least 2^-128, above the smallest float.  A sum of positive floats
+ * is never 0. */
+static int positive_products(const fm_matcher *mt) {
+  if (!mt->m->inv_min_ok) return 0;
+  for (size_t i = 0; i < mt->q.n; i++)
+    if (!(mt->q.val[i] >= 0x1p-64f)) return 0;
+  return 1;
+}
+
 fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
                    fm_candidate *out, int *nout, fm_error *err) {
   const fm_model *m = mt->m;
@@ -254,12 +267,25 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   const uint64_t *inv_ptr = m->inv_ptr;
   const uint32_t *inv_ref = m->inv_ref;
   const float *inv_val = m->inv_val;
+  int pos = positive_products(mt);
   for (int pass = 0; pass < 2; pass++) {
     for (size_t i = 0; i < mt->q.n; i++) {
       uint32_t t = mt->q.term[i];
       uint64_t p0 = inv_ptr[t], p1 = inv_ptr[t + 1];
       if (pass == 0 ? p1 - p0 > MAX_POSTING : p1 - p0 <= MAX_POSTING) continue;
       float x = mt->q.val[i];
+      if (pos) {
+        /* every product is > 0, so acc[r] is 0 exactly until r is first
+         * touched: no mark array, and no branch */
+        for (uint64_t p = p0; p < p1; p++) {
+          uint32_t r = inv_ref[p];
+          float a = acc[r];
+          touched[ntouched] = r;
+          ntouched += a == 0;
+          acc[r] = a + x * inv_val[p];
+        }
+        continue;
+      }
       for (uint64_t p = p0; p < p1; p++) {
         uint32_t r = inv_ref[p];
         if (!mark[r]) {

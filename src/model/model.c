@@ -86,6 +86,13 @@ long fm_model_find_ref(const fm_model *m, const char *id) {
 /* Build the lookup maps and the abbreviation table from the arrays.  Ids
  * that occur twice map to their first field. */
 fm_rc fm_model_index(fm_model *m, fm_error *err) {
+  /* lets the matcher drop its mark array (positive_products in match.c) */
+  m->inv_min_ok = 1;
+  for (uint64_t p = 0, nnz = m->inv_ptr ? m->inv_ptr[m->nterms] : 0; p < nnz; p++)
+    if (!(m->inv_val[p] >= 0x1p-64f && m->inv_val[p] <= 0x1p64f)) {
+      m->inv_min_ok = 0;
+      break;
+    }
   for (uint32_t t = 0; t < m->nterms; t++) {
     const char *s = fm_str(m, m->term_off[t]);
     if (fm_strmap_put(&m->term_map, s, strlen(s), t, NULL, NULL))

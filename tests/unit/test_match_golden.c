@@ -14,13 +14,15 @@
  * Also checked: top 10 is the prefix of the full list, fm_match_all gives
  * the same rows as fm_match, and a query field encoded afresh (not
  * recognized as the model's own, so not using the vector stored at
- * training) gives the same rows too.
+ * training) gives the same rows too, as does candidate generation with
+ * the mark array (the path a zero block weight takes).
  *
  * To regenerate after an intended change of scoring (say why in the
  * commit):  FM_WRITE_GOLDEN=1 build/tests/test_match_golden */
 #include "fm_model.h"
 #include "fm_test.h"
 #include "fm_util.h"
+#include "model_internal.h" /* inv_min_ok: both candidate-generation paths */
 
 #define CONFIG "train/sample.json"
 #define GOLDEN "tests/data/model/sample-match.golden"
@@ -116,6 +118,21 @@ static void test_golden(void) {
                         (unsigned long long)fm_hash64(rows.buf, rows.len), n) == FM_OK);
   }
   CHECK(nenc_bad == 0);
+  /* Candidate generation without the mark array (all products positive,
+   * the default weights) and with it (what a zero block weight forces)
+   * give the same rows. */
+  CHECK(m->inv_min_ok);
+  m->inv_min_ok = 0;
+  int nmark_bad = 0;
+  for (size_t qi = 0; qi < nq; qi++) {
+    fm_field q;
+    fm_model_query(m, qi, &q);
+    int n = 0;
+    CHECK(fm_match(mt, NULL, &q, KALL, cand, &n, &err) == FM_OK);
+    if (!(n == nall[qi] && same_rows(cand, all + qi * KALL, n))) nmark_bad++;
+  }
+  m->inv_min_ok = 1;
+  CHECK(nmark_bad == 0);
   if (getenv("FM_WRITE_GOLDEN")) {
     FILE *f = fopen(GOLDEN, "w");
     CHECK(f && fwrite(out.buf, 1, out.len, f) == out.len);
