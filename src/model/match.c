@@ -30,6 +30,7 @@ struct fm_matcher {
   float *emb;          /* k */
   float *cscore; uint32_t *cidx; /* candidate heap storage */
   fm_candidate *cand;  /* the re-scored candidates, all components */
+  float *lsa;          /* their LSA cosines */
   float *fscore; uint32_t *fidx; /* final heap storage */
   int fcap;
 };
@@ -49,6 +50,7 @@ void fm_matcher_free(fm_matcher *mt) {
   fm_free(mt->cscore);
   fm_free(mt->cidx);
   fm_free(mt->cand);
+  fm_free(mt->lsa);
   fm_free(mt->fscore);
   fm_free(mt->fidx);
   fm_free(mt);
@@ -76,8 +78,9 @@ fm_rc fm_matcher_new(const fm_model *m, fm_matcher **out, fm_error *err) {
   mt->cscore = fm_malloc((size_t)C * sizeof *mt->cscore);
   mt->cidx = fm_malloc((size_t)C * sizeof *mt->cidx);
   mt->cand = fm_malloc((size_t)C * sizeof *mt->cand);
+  mt->lsa = fm_malloc((size_t)C * sizeof *mt->lsa);
   if (!mt->acc || !mt->touched || !mt->mark || !mt->qdense || !mt->emb || !mt->cscore ||
-      !mt->cidx || !mt->cand) {
+      !mt->cidx || !mt->cand || !mt->lsa) {
     fm_matcher_free(mt);
     return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   }
@@ -243,6 +246,16 @@ static int positive_products(const fm_matcher *mt) {
   return 1;
 }
 
+/* The LSA cosines of all the candidates, in a loop of their own: the dot
+ * products are independent, so the CPU overlaps one with the next, which
+ * it could not across the rest of the re-scoring. */
+static void lsa_cosines(fm_matcher *mt, const fm_topk *cand) {
+  const fm_model *m = mt->m;
+  size_t K = (size_t)m->k;
+  for (int i = 0; i < cand->n; i++)
+    mt->lsa[i] = K > 0 ? fm_dot(mt->emb, m->ref_emb + (size_t)cand->idx[i] * K, K) : 0;
+}
+
 fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
                    fm_candidate *out, int *nout, fm_error *err) {
   const fm_model *m = mt->m;
@@ -343,6 +356,7 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   const float *prow = (qkind != FM_NO_KIND && qkind < m->nqk) ? m->prior + (size_t)qkind * m->nrk : NULL;
   for (size_t i = 0; i < mt->q.n; i++) mt->qdense[mt->q.term[i]] = mt->q.val[i];
   const float wb3[FM_NBLK] = {m->opts.w.title, m->opts.w.full, m->opts.w.chars};
+  lsa_cosines(mt, &cand);
   for (int i = 0; i < cand.n; i++) {
     fm_candidate *c = &mt->cand[i];
     uint32_t r = cand.idx[i];
@@ -352,7 +366,7 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
     c->s_title = comp[0];
     c->s_full = comp[1];
     c->s_chars = comp[2];
-    c->s_lsa = K > 0 ? fm_dot(mt->emb, m->ref_emb + (size_t)r * K, (size_t)K) : 0;
+    c->s_lsa = mt->lsa[i];
     c->s_prior = prow ? prow[m->refs[r].kind] : 0;
     c->score = wb3[0] * comp[0] + wb3[1] * comp[1] + wb3[2] * comp[2] +
                m->opts.w.lsa * c->s_lsa + m->opts.w.prior * c->s_prior;
