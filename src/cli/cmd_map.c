@@ -1,6 +1,7 @@
 /* cmd_map.c: fieldmatch map --model M [-k K] -o FILE.csv|FILE.jsonl */
 #include "cli.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *help =
@@ -56,8 +57,10 @@ int fm_cmd_map(int argc, char **argv) {
   }
   int jsonl = !strcmp(format, "jsonl");
   if (!jsonl && strcmp(format, "csv")) return fm_cli_usage("map", "--format must be csv or jsonl");
+  double tl = fm_now();
   fm_model *m = fm_cli_open_model(model);
   if (!m) return FM_EXIT_FAIL;
+  tl = fm_now() - tl;
   if (candidates) fm_model_set_candidates(m, candidates);
   fm_error err;
   fm_error_init(&err);
@@ -104,12 +107,15 @@ int fm_cmd_map(int argc, char **argv) {
           fputs("}\n", fp);
         } else {
           /* One row in a reused buffer: the cells through the library's
-           * one CSV writer. */
+           * one CSV writer, the numbers through its printf-free
+           * formatters (printf was a third of map's time). */
           fm_buf_reset(&line);
           int bad = fm_buf_csv_cell(&line, q.id, strlen(q.id), 0) ||
-                    fm_buf_printf(&line, ",%d,", j + 1) ||
+                    fm_buf_putc(&line, ',') || fm_buf_u64(&line, (uint64_t)j + 1) ||
+                    fm_buf_putc(&line, ',') ||
                     fm_buf_csv_cell(&line, r.id, strlen(r.id), 0) ||
-                    fm_buf_printf(&line, ",%.4f,", cc->score) ||
+                    fm_buf_putc(&line, ',') || fm_buf_fixed4(&line, cc->score) ||
+                    fm_buf_putc(&line, ',') ||
                     fm_buf_csv_cell(&line, q.name, strlen(q.name), 0) ||
                     fm_buf_putc(&line, ',') ||
                     fm_buf_csv_cell(&line, r.name, strlen(r.name), 0) ||
@@ -129,6 +135,8 @@ int fm_cmd_map(int argc, char **argv) {
     if (rc == FM_OK) rc = fm_atomic_commit(&a, &err);
     else fm_atomic_abort(&a);
   }
+  if (rc == FM_OK && !quiet && getenv("FM_TIMING"))
+    fprintf(stderr, "map: load %.3fs, match %.3fs, write %.3fs\n", tl, t1 - t0, fm_now() - t1);
   if (rc == FM_OK && !quiet)
     fprintf(stderr, "mapped %zu query fields (%zu rows) in %.2fs -> %s\n", nq, rows, t1 - t0, outp);
   fm_free(c);

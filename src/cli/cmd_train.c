@@ -1,6 +1,7 @@
 /* cmd_train.c: fieldmatch train --config C -o MODEL */
 #include "cli.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *help =
@@ -44,6 +45,8 @@ int fm_cmd_train(int argc, char **argv) {
   }
   double t1 = fm_now();
   fm_rc rc = fm_model_write(m, outp, &err);
+  if (rc == FM_OK && !quiet && getenv("FM_TIMING"))
+    fprintf(stderr, "train: write %.3fs\n", fm_now() - t1);
   if (rc == FM_OK && !quiet) {
     fm_model_info info;
     fm_model_info_get(m, &info);

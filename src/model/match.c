@@ -30,6 +30,7 @@ struct fm_matcher {
   float *emb;          /* k */
   float *cscore; uint32_t *cidx; /* candidate heap storage */
   fm_candidate *cand;  /* the re-scored candidates, all components */
+  float *lsa;          /* their LSA cosines */
   float *fscore; uint32_t *fidx; /* final heap storage */
   int fcap;
 };
@@ -49,6 +50,7 @@ void fm_matcher_free(fm_matcher *mt) {
   fm_free(mt->cscore);
   fm_free(mt->cidx);
   fm_free(mt->cand);
+  fm_free(mt->lsa);
   fm_free(mt->fscore);
   fm_free(mt->fidx);
   fm_free(mt);
@@ -68,15 +70,17 @@ fm_rc fm_matcher_new(const fm_model *m, fm_matcher **out, fm_error *err) {
   }
   int C = m->opts.candidates > 0 ? m->opts.candidates : 200;
   mt->acc = fm_calloc(m->nrefs ? m->nrefs : 1, sizeof *mt->acc);
-  mt->touched = fm_malloc((m->nrefs ? m->nrefs : 1) * sizeof *mt->touched);
+  /* one spare entry: the branch-free append writes before it counts */
+  mt->touched = fm_malloc(((size_t)m->nrefs + 1) * sizeof *mt->touched);
   mt->mark = fm_calloc(m->nrefs ? m->nrefs : 1, 1);
   mt->qdense = fm_calloc(m->nterms ? m->nterms : 1, sizeof *mt->qdense);
   mt->emb = fm_calloc(m->k ? (size_t)m->k : 1, sizeof *mt->emb);
   mt->cscore = fm_malloc((size_t)C * sizeof *mt->cscore);
   mt->cidx = fm_malloc((size_t)C * sizeof *mt->cidx);
   mt->cand = fm_malloc((size_t)C * sizeof *mt->cand);
+  mt->lsa = fm_malloc((size_t)C * sizeof *mt->lsa);
   if (!mt->acc || !mt->touched || !mt->mark || !mt->qdense || !mt->emb || !mt->cscore ||
-      !mt->cidx || !mt->cand) {
+      !mt->cidx || !mt->cand || !mt->lsa) {
     fm_matcher_free(mt);
     return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   }
@@ -155,28 +159,101 @@ nomem:
   return fm_error_set(err, FM_ERR_NOMEM, "out of memory encoding a query");
 }
 
-/* Per-block cosines of the query with one reference row. */
+/* The model's own row for a query field, if f is one of its query fields
+ * (same id, and the same strings in every member that featurization may
+ * read): copied into mt->q, so the lookup skips tokenization.  The row was
+ * computed at training by the arithmetic of encode() above, so the vector,
+ * and with it every score, is the same bit for bit.  Returns 0 (and leaves
+ * mt->q alone) for any other field. */
+static int same_str(const char *a, const char *b) { return a == b || !strcmp(a, b); }
+static int stored_query(fm_matcher *mt, const fm_field *f) {
+  const fm_model *m = mt->m;
+  if (!m->qcsr_ptr || !f->id) return 0;
+  long qi = fm_model_find_query(m, f->id);
+  if (qi < 0) return 0;
+  fm_field g;
+  fm_rec_to_field(m, &m->qrys[qi], &g);
+  if (!f->vendor || !f->name || !f->description || !f->type || !f->category || !f->source ||
+      !same_str(f->id, g.id) || !same_str(f->name, g.name) ||
+      !same_str(f->description, g.description) || !same_str(f->vendor, g.vendor) ||
+      !same_str(f->type, g.type) || !same_str(f->category, g.category) ||
+      !same_str(f->source, g.source))
+    return 0;
+  uint64_t p0 = m->qcsr_ptr[qi], n = m->qcsr_ptr[qi + 1] - p0;
+  if (n > mt->q.cap) {
+    size_t cap = mt->q.cap;
+    if (fm_grow((void **)&mt->q.term, &cap, n, sizeof *mt->q.term)) return 0;
+    float *val = fm_realloc(mt->q.val, cap * sizeof *mt->q.val);
+    if (!val) return 0; /* q.term stays valid: freed with the matcher */
+    mt->q.val = val;
+    mt->q.cap = cap;
+  }
+  memcpy(mt->q.term, m->qcsr_col + p0, n * sizeof *mt->q.term);
+  memcpy(mt->q.val, m->qcsr_val + p0, n * sizeof *mt->q.val);
+  mt->q.n = n;
+  return 1;
+}
+
+/* Per-block cosines of the query with one reference row.  The row's terms
+ * are ascending and the blocks are contiguous ranges of term ids, so the
+ * row is three runs.  Most of a row's terms are not in the query: the
+ * positions of those that are (qdense != 0) are first collected without a
+ * branch, then summed per block in row order -- exactly the additions, in
+ * exactly the order, of a loop that skips the zeros, so the same bits. */
 static void components(const fm_matcher *mt, uint32_t r, float out[FM_NBLK]) {
   const fm_model *m = mt->m;
   const float *qdense = mt->qdense;
   const uint32_t *col = m->csr_col;
   const float *val = m->csr_val;
   uint32_t b0 = m->nblk[0], b1 = m->nblk[0] + m->nblk[1];
+  uint64_t p = m->csr_ptr[r], e = m->csr_ptr[r + 1];
   float o0 = 0, o1 = 0, o2 = 0;
-  for (uint64_t p = m->csr_ptr[r], e = m->csr_ptr[r + 1]; p < e; p++) {
-    uint32_t t = col[p];
-    float q = qdense[t];
-    if (q == 0) continue;
-    if (t < b0)
-      o0 += q * val[p];
-    else if (t < b1)
-      o1 += q * val[p];
-    else
-      o2 += q * val[p];
+  enum { NHIT = 64 };
+  uint64_t hit[NHIT];
+  while (p < e) {
+    size_t n = 0;
+    uint64_t stop = e - p > NHIT ? p + NHIT : e;
+    for (; p < stop; p++) {
+      hit[n] = p;
+      n += qdense[col[p]] != 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+      uint64_t h = hit[i];
+      uint32_t t = col[h];
+      float x = qdense[t] * val[h];
+      if (t < b0)
+        o0 += x;
+      else if (t < b1)
+        o1 += x;
+      else
+        o2 += x;
+    }
   }
   out[0] = o0;
   out[1] = o1;
   out[2] = o2;
+}
+
+/* Whether every product x * inv_val of candidate generation is > 0: the
+ * model's weighted postings are all at least 2^-64 (m->inv_min_ok: false
+ * when a block weight is 0) and so is every query value, so each product
+ * is at least 2^-128, above the smallest float.  A sum of positive floats
+ * is never 0. */
+static int positive_products(const fm_matcher *mt) {
+  if (!mt->m->inv_min_ok) return 0;
+  for (size_t i = 0; i < mt->q.n; i++)
+    if (!(mt->q.val[i] >= 0x1p-64f)) return 0;
+  return 1;
+}
+
+/* The LSA cosines of all the candidates, in a loop of their own: the dot
+ * products are independent, so the CPU overlaps one with the next, which
+ * it could not across the rest of the re-scoring. */
+static void lsa_cosines(fm_matcher *mt, const fm_topk *cand) {
+  const fm_model *m = mt->m;
+  size_t K = (size_t)m->k;
+  for (int i = 0; i < cand->n; i++)
+    mt->lsa[i] = K > 0 ? fm_dot(mt->emb, m->ref_emb + (size_t)cand->idx[i] * K, K) : 0;
 }
 
 fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
@@ -184,7 +261,7 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   const fm_model *m = mt->m;
   *nout = 0;
   if (k <= 0) return FM_OK;
-  fm_rc rc = encode(mt, f, err);
+  fm_rc rc = stored_query(mt, f) ? FM_OK : encode(mt, f, err);
   if (rc) return rc;
   /* 1. candidate generation over the inverted index.  Only selective
    *    postings (at most MAX_POSTING references) are walked: a term shared by
@@ -203,12 +280,25 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   const uint64_t *inv_ptr = m->inv_ptr;
   const uint32_t *inv_ref = m->inv_ref;
   const float *inv_val = m->inv_val;
+  int pos = positive_products(mt);
   for (int pass = 0; pass < 2; pass++) {
     for (size_t i = 0; i < mt->q.n; i++) {
       uint32_t t = mt->q.term[i];
       uint64_t p0 = inv_ptr[t], p1 = inv_ptr[t + 1];
       if (pass == 0 ? p1 - p0 > MAX_POSTING : p1 - p0 <= MAX_POSTING) continue;
       float x = mt->q.val[i];
+      if (pos) {
+        /* every product is > 0, so acc[r] is 0 exactly until r is first
+         * touched: no mark array, and no branch */
+        for (uint64_t p = p0; p < p1; p++) {
+          uint32_t r = inv_ref[p];
+          float a = acc[r];
+          touched[ntouched] = r;
+          ntouched += a == 0;
+          acc[r] = a + x * inv_val[p];
+        }
+        continue;
+      }
       for (uint64_t p = p0; p < p1; p++) {
         uint32_t r = inv_ref[p];
         if (!mark[r]) {
@@ -268,6 +358,7 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   const float wb3[FM_NBLK] = {m->opts.w.title, m->opts.w.full, m->opts.w.chars};
   /* a query that is itself numbered ("EPS_2") asks for a numbered copy */
   int qnum = fm_id_number(f->id, NULL) != 0;
+  lsa_cosines(mt, &cand);
   for (int i = 0; i < cand.n; i++) {
     fm_candidate *c = &mt->cand[i];
     uint32_t r = cand.idx[i];
@@ -277,7 +368,7 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
     c->s_title = comp[0];
     c->s_full = comp[1];
     c->s_chars = comp[2];
-    c->s_lsa = K > 0 ? fm_dot(mt->emb, m->ref_emb + (size_t)r * K, (size_t)K) : 0;
+    c->s_lsa = mt->lsa[i];
     c->s_prior = prow ? prow[m->refs[r].kind] : 0;
     c->s_variant = qnum ? 0.0f : (float)m->ref_variant[r];
     c->score = wb3[0] * comp[0] + wb3[1] * comp[1] + wb3[2] * comp[2] +

@@ -34,7 +34,9 @@
 extern "C" {
 #endif
 
-/* The one format version this build writes and reads. */
+/* The one format version this build writes and reads.  2: models carry
+ * every query field's encoded row (sections qcsr_*); version 1 files lack
+ * them and are refused rather than half-read (retrain them). */
 #define FM_MFILE_VERSION 2
 /* Longest section tag, not counting the NUL. */
 #define FM_MFILE_TAG_MAX 15

@@ -122,6 +122,13 @@ static fm_rc index_variants(fm_model *m, fm_error *err) {
 }
 
 fm_rc fm_model_index(fm_model *m, fm_error *err) {
+  /* lets the matcher drop its mark array (positive_products in match.c) */
+  m->inv_min_ok = 1;
+  for (uint64_t p = 0, nnz = m->inv_ptr ? m->inv_ptr[m->nterms] : 0; p < nnz; p++)
+    if (!(m->inv_val[p] >= 0x1p-64f && m->inv_val[p] <= 0x1p64f)) {
+      m->inv_min_ok = 0;
+      break;
+    }
   for (uint32_t t = 0; t < m->nterms; t++) {
     const char *s = fm_str(m, m->term_off[t]);
     if (fm_strmap_put(&m->term_map, s, strlen(s), t, NULL, NULL))
@@ -216,7 +223,7 @@ fm_rc fm_model_write(const fm_model *m, const char *path, fm_error *err) {
   if (fm_mfile_writer_new(&w)) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   uint32_t dims[12] = {m->nrefs, m->nqrys, m->nterms, m->nblk[0], m->nblk[1],
                        m->nblk[2], (uint32_t)m->k, m->nqk, m->nrk, 0, 0, 0};
-  uint64_t nnz = m->inv_ptr[m->nterms];
+  uint64_t nnz = m->inv_ptr[m->nterms], qnnz = m->qcsr_ptr[m->nqrys];
   uint32_t nword = m->nblk[0] + m->nblk[1];
   struct { const char *tag; const void *p; uint64_t len; } secs[] = {
       {"meta", m->meta_json, strlen(m->meta_json)},
@@ -232,6 +239,9 @@ fm_rc fm_model_write(const fm_model *m, const char *path, fm_error *err) {
       SEC("csr_ptr", m->csr_ptr, m->nrefs + 1),
       SEC("csr_col", m->csr_col, nnz),
       SEC("csr_val", m->csr_val, nnz),
+      SEC("qcsr_ptr", m->qcsr_ptr, m->nqrys + 1),
+      SEC("qcsr_col", m->qcsr_col, qnnz),
+      SEC("qcsr_val", m->qcsr_val, qnnz),
       SEC("lsa_v", m->lsa_v, (uint64_t)nword * m->k),
       SEC("ref_emb", m->ref_emb, (uint64_t)m->nrefs * m->k),
       SEC("qkinds", m->qkind_off, m->nqk),
@@ -303,6 +313,15 @@ static fm_rc validate(fm_model *m, fm_error *err) {
   for (uint64_t i = 0; i < nnz; i++)
     if (m->inv_ref[i] >= m->nrefs || m->csr_col[i] >= m->nterms)
       return bad(m, "sparse index out of range", err);
+  /* query rows: strictly ascending term ids (the matcher relies on the
+   * order to stop at the first character n-gram) */
+  if (m->qcsr_ptr[0] != 0) return bad(m, "query matrix bounds", err);
+  for (uint32_t q = 0; q < m->nqrys; q++) {
+    if (m->qcsr_ptr[q] > m->qcsr_ptr[q + 1]) return bad(m, "query row pointers", err);
+    for (uint64_t p = m->qcsr_ptr[q]; p < m->qcsr_ptr[q + 1]; p++)
+      if (m->qcsr_col[p] >= m->nterms || (p > m->qcsr_ptr[q] && m->qcsr_col[p] <= m->qcsr_col[p - 1]))
+        return bad(m, "query term ids out of range or order", err);
+  }
   return FM_OK;
 }
 
@@ -367,6 +386,11 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
   if ((rc = get_sec(m, "csr_ptr", 8, (uint64_t)m->nrefs + 1, (const void **)&m->csr_ptr, err))) goto fail;
   if ((rc = get_sec(m, "csr_col", 4, nnz, (const void **)&m->csr_col, err))) goto fail;
   if ((rc = get_sec(m, "csr_val", 4, nnz, (const void **)&m->csr_val, err))) goto fail;
+  if ((rc = get_sec(m, "qcsr_ptr", 8, (uint64_t)m->nqrys + 1, (const void **)&m->qcsr_ptr, err))) goto fail;
+  uint64_t qnnz = m->qcsr_ptr[m->nqrys];
+  if (qnnz > UINT64_MAX / 8) { rc = bad(m, "query matrix size", err); goto fail; }
+  if ((rc = get_sec(m, "qcsr_col", 4, qnnz, (const void **)&m->qcsr_col, err))) goto fail;
+  if ((rc = get_sec(m, "qcsr_val", 4, qnnz, (const void **)&m->qcsr_val, err))) goto fail;
   if ((rc = get_sec(m, "lsa_v", 4, (uint64_t)nword * m->k, (const void **)&m->lsa_v, err))) goto fail;
   if ((rc = get_sec(m, "ref_emb", 4, (uint64_t)m->nrefs * m->k, (const void **)&m->ref_emb, err))) goto fail;
   if ((rc = get_sec(m, "qkinds", 4, m->nqk, (const void **)&m->qkind_off, err))) goto fail;

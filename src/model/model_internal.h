@@ -39,7 +39,12 @@ struct fm_model {
 
   /* reference matrix, per-block L2-normalized tf-idf: */
   const uint64_t *inv_ptr; const uint32_t *inv_ref; const float *inv_val; /* CSC, weighted by block */
+  int inv_min_ok;            /* every inv_val is finite and >= 2^-64 (set by fm_model_index) */
   const uint64_t *csr_ptr; const uint32_t *csr_col; const float *csr_val; /* CSR, unweighted */
+  /* query matrix (CSR, unweighted): row i is exactly what encode() in
+   * match.c computes for query field i, so lookups of the model's own
+   * queries skip tokenization */
+  const uint64_t *qcsr_ptr; const uint32_t *qcsr_col; const float *qcsr_val;
 
   int k;                     /* LSA dims */
   const float *lsa_v;        /* nword x k */

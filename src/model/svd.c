@@ -144,7 +144,9 @@ typedef struct svd_ws {
   float *Ur;  /* l x l left singular vectors of R */
   float *Vt;  /* l x l right singular vectors of R, transposed */
   float *Sl;  /* l singular values */
-  float *C;   /* n x k row-major: V before the sign fix */
+  float *C;   /* n x k row-major: V before the sign fix, when the caller
+               * wants no V (else V itself serves) */
+  int need_c;
   float *work;
   lapack_int lwork;
   lapack_int *ipiv;  /* l */
@@ -188,11 +190,11 @@ static fm_rc ws_alloc(svd_ws *w, const fm_csr *A, fm_error *err) {
   w->Ur = alloc_floats(l, l);
   w->Vt = alloc_floats(l, l);
   w->Sl = alloc_floats(l, 1);
-  w->C = alloc_floats(n, k);
+  w->C = w->need_c ? alloc_floats(n, k) : NULL;
   w->ipiv = fm_malloc(l * sizeof *w->ipiv);
   w->iwork = fm_malloc(8 * l * sizeof *w->iwork);
   if (!w->Z || !w->Y || !w->T || !w->tau || !w->R || !w->Ur || !w->Vt ||
-      !w->Sl || !w->C || !w->ipiv || !w->iwork)
+      !w->Sl || (w->need_c && !w->C) || !w->ipiv || !w->iwork)
     goto nomem;
 
   /* Workspace queries (lwork = -1) for every LAPACK call below. */
@@ -305,6 +307,7 @@ fm_rc fm_svd_randomized(const fm_csr *A, const fm_svd_opts *o, float *U,
   w.n = n;
   w.k = (size_t)o->k;
   w.l = (size_t)o->k + (size_t)p;
+  w.need_c = V == NULL;
   if (w.l > mn) w.l = mn;
   size_t l = w.l, k = w.k;
 
@@ -359,8 +362,9 @@ fm_rc fm_svd_randomized(const fm_csr *A, const fm_svd_opts *o, float *U,
   }
   /* V = Q2 Ur[:, :k], produced row-major (n x k), i.e. column-major
    * V^T = Ur_k^T Q2^T (k x n). */
+  float *C = V ? V : w.C; /* straight into the output: no 30 MB copy */
   cblas_sgemm(CblasColMajor, CblasTrans, CblasTrans, (int)k, (int)n, (int)l, 1.0f, w.Ur,
-              (int)l, w.T, (int)n, 0.0f, w.C, (int)k);
+              (int)l, w.T, (int)n, 0.0f, C, (int)k);
 
   /* Sign convention: the largest-magnitude entry of each column of V is
    * positive (first one on ties).  The flip is applied to the matching
@@ -369,12 +373,12 @@ fm_rc fm_svd_randomized(const fm_csr *A, const fm_svd_opts *o, float *U,
   float *best = w.R; /* k <= l*l floats; R is dead after gesdd */
   for (size_t j = 0; j < k; j++) best[j] = 0.0f;
   for (size_t i = 0; i < n; i++) {
-    const float *c = w.C + i * k;
+    const float *c = C + i * k;
     for (size_t j = 0; j < k; j++)
       if (fabsf(c[j]) > fabsf(best[j])) best[j] = c[j];
   }
   for (size_t i = 0; i < n; i++) {
-    float *c = w.C + i * k;
+    float *c = C + i * k;
     for (size_t j = 0; j < k; j++)
       if (best[j] < 0) c[j] = -c[j];
   }
@@ -382,7 +386,6 @@ fm_rc fm_svd_randomized(const fm_csr *A, const fm_svd_opts *o, float *U,
     if (best[j] < 0)
       for (size_t i = 0; i < l; i++) w.Vt[i * l + j] = -w.Vt[i * l + j];
   for (size_t j = 0; j < k; j++) S[j] = w.Sl[j];
-  if (V) memcpy(V, w.C, n * k * sizeof *V);
   if (U) {
     /* Read as row-major, the column-major Vt buffer is Vt^T = W (l x l);
      * U = Q W[:, :k], Q row-major m x l. */

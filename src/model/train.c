@@ -3,6 +3,7 @@
  * category/type prior (self-trained from confident matches, plus training
  * pairs) -> an in-memory model ready to match or write. */
 #include "model_internal.h"
+#include "linalg_internal.h"
 #include "svd.h"
 
 #include <jansson.h>
@@ -90,13 +91,12 @@ typedef struct trainer {
   strtab st;
   fm_strmap vocab[FM_NBLK];  /* key -> provisional id within block */
   uint32_t *df[FM_NBLK];
-  uint32_t *lastdoc[FM_NBLK]; /* 1 + number of the last document counted */
   size_t dfcap[FM_NBLK];
-  uint32_t ndocs;             /* documents counted so far */
-  /* per reference: provisional (block, id) lists */
-  uint32_t *rterm;           /* packed: block << 30 | id */
-  uint64_t *rptr;            /* nrefs + 1 */
-  size_t nrterm, caprterm;
+  /* per document (the references, then the queries): provisional
+   * (block, id) lists, packed block << 30 | id */
+  uint32_t *dterm;
+  uint64_t *dptr;            /* ndocs + 1 */
+  int nthreads;
   int quiet;
 } trainer;
 
@@ -185,81 +185,293 @@ static fm_rc load_abbrev(trainer *t, fm_featurizer *fz, fm_abbrev *ab, fm_error 
   return rc;
 }
 
-/* Count document frequencies of a field's terms; for references also
- * record the provisional term list. */
-static fm_rc add_doc(trainer *t, fm_featurizer *fz, fm_tokens toks[FM_NBLK],
-                     fm_buf *key, const fm_field *f, int is_ref,
-                     fm_error *err) {
-  fm_rc rc = fm_feat_field(fz, f, feat_flags(t, f), toks, err);
+/* ---- features, in threads ---------------------------------------------- */
+
+/* One thread's share of the featurization: documents [lo, hi) of the
+ * references followed by the queries.  Terms get local ids in the order of
+ * their first occurrence in the share; merging the shares in document order
+ * (merge_part) then gives every term the id a single pass over all
+ * documents would have given it, so the vocabulary, the numbering and the
+ * model bytes do not depend on the number of threads. */
+typedef struct feat_part {
+  const trainer *t;
+  const fm_abbrev *ab;
+  size_t lo, hi;
+  fm_strmap vocab[FM_NBLK];   /* key -> local id */
+  uint32_t *df[FM_NBLK];      /* documents of the share holding the term */
+  uint32_t *lastdoc[FM_NBLK]; /* 1 + the last document counted */
+  size_t dfcap[FM_NBLK];
+  uint32_t *term;             /* packed block << 30 | local id */
+  size_t nterm, capterm;
+  uint64_t *ptr;              /* hi - lo + 1, relative to term */
+  fm_progress *pg;            /* thread 0 only */
+  fm_rc rc;
+  fm_error err;
+} feat_part;
+
+static const fm_field *doc_field(const trainer *t, size_t d) {
+  return d < t->refs->n ? &t->refs->v[d] : &t->qrys->v[d - t->refs->n];
+}
+
+/* Count document frequencies of a field's terms and record its list. */
+static fm_rc add_doc(feat_part *fp, fm_featurizer *fz, fm_tokens toks[FM_NBLK], fm_buf *key,
+                     const fm_field *f, uint32_t doc) {
+  fm_rc rc = fm_feat_field(fz, f, feat_flags(fp->t, f), toks, &fp->err);
   if (rc) {
-    fm_error_prefix(err, "%s:%u: field %s", f->source, f->line, f->id);
+    fm_error_prefix(&fp->err, "%s:%u: field %s", f->source, f->line, f->id);
     return rc;
   }
-  uint32_t doc = ++t->ndocs;
   for (int b = 0; b < FM_NBLK; b++) {
+    if (fm_grow((void **)&fp->term, &fp->capterm, fp->nterm + toks[b].n, sizeof *fp->term))
+      return FM_ERR_NOMEM;
     for (size_t i = 0; i < toks[b].n; i++) {
       const char *tok = fm_tokens_get(&toks[b], i);
       if (fm_feat_key(key, b, tok)) return FM_ERR_NOMEM;
       uint32_t id;
       int ins;
-      uint32_t next = (uint32_t)fm_strmap_count(&t->vocab[b]);
-      if (fm_strmap_put(&t->vocab[b], key->buf, key->len, next, &id, &ins)) return FM_ERR_NOMEM;
+      uint32_t next = (uint32_t)fm_strmap_count(&fp->vocab[b]);
+      if (fm_strmap_put(&fp->vocab[b], key->buf, key->len, next, &id, &ins)) return FM_ERR_NOMEM;
       if (ins) {
-        size_t cap = t->dfcap[b];
-        if (fm_grow((void **)&t->lastdoc[b], &cap, next + 1, sizeof(uint32_t)) ||
-            fm_grow((void **)&t->df[b], &t->dfcap[b], next + 1, sizeof(uint32_t)))
+        size_t cap = fp->dfcap[b];
+        if (fm_grow((void **)&fp->lastdoc[b], &cap, next + 1, sizeof(uint32_t)) ||
+            fm_grow((void **)&fp->df[b], &fp->dfcap[b], next + 1, sizeof(uint32_t)))
           return FM_ERR_NOMEM;
-        t->df[b][next] = 0;
-        t->lastdoc[b][next] = 0;
+        fp->df[b][next] = 0;
+        fp->lastdoc[b][next] = 0;
       }
-      if (t->lastdoc[b][id] != doc) { /* first occurrence in this document */
-        t->lastdoc[b][id] = doc;
-        t->df[b][id]++;
+      if (fp->lastdoc[b][id] != doc) { /* first occurrence in this document */
+        fp->lastdoc[b][id] = doc;
+        fp->df[b][id]++;
       }
-      if (is_ref) {
-        if (fm_grow((void **)&t->rterm, &t->caprterm, t->nrterm + 1, sizeof(uint32_t)))
-          return FM_ERR_NOMEM;
-        t->rterm[t->nrterm++] = (uint32_t)b << 30 | id;
-      }
+      fp->term[fp->nterm++] = (uint32_t)b << 30 | id;
     }
   }
   return FM_OK;
 }
 
+static void feat_part_run(void *ctx, int tid, int nt) {
+  feat_part *fp = (feat_part *)ctx + tid;
+  (void)nt;
+  fm_featurizer fz;
+  fm_tokens toks[FM_NBLK];
+  for (int b = 0; b < FM_NBLK; b++) fm_tokens_init(&toks[b]);
+  fm_buf key;
+  fm_buf_init(&key);
+  fm_rc rc = fm_feat_init(&fz, fp->ab, &fp->err);
+  if (rc == FM_OK) {
+    fp->ptr = fm_calloc(fp->hi - fp->lo + 1, sizeof *fp->ptr);
+    if (!fp->ptr) rc = FM_ERR_NOMEM;
+  }
+  for (size_t d = fp->lo; d < fp->hi && rc == FM_OK; d++) {
+    rc = add_doc(fp, &fz, toks, &key, doc_field(fp->t, d), (uint32_t)(d - fp->lo + 1));
+    fp->ptr[d - fp->lo + 1] = fp->nterm;
+    if (fp->pg && ((d - fp->lo) & 1023) == 0) fm_progress_update(fp->pg, (d - fp->lo) * (size_t)nt);
+  }
+  if (rc == FM_ERR_NOMEM) fm_error_set(&fp->err, rc, "out of memory building features");
+  fp->rc = rc;
+  fm_buf_free(&key);
+  for (int b = 0; b < FM_NBLK; b++) fm_tokens_free(&toks[b]);
+  fm_feat_free(&fz);
+}
+
+static void feat_part_free(feat_part *fp) {
+  for (int b = 0; b < FM_NBLK; b++) {
+    fm_strmap_free(&fp->vocab[b]);
+    fm_free(fp->df[b]);
+    fm_free(fp->lastdoc[b]);
+  }
+  fm_free(fp->term);
+  fm_free(fp->ptr);
+}
+
+/* Fold a share into the trainer's vocabulary and document frequencies and
+ * turn its term lists into provisional global ids. */
+static fm_rc merge_part(trainer *t, feat_part *fp) {
+  uint32_t *map[FM_NBLK] = {NULL, NULL, NULL};
+  fm_rc rc = FM_OK;
+  for (int b = 0; b < FM_NBLK && rc == FM_OK; b++) {
+    size_t n = fm_strmap_count(&fp->vocab[b]);
+    map[b] = fm_malloc((n ? n : 1) * sizeof *map[b]);
+    if (!map[b]) { rc = FM_ERR_NOMEM; break; }
+    for (size_t i = 0; i < n; i++) {
+      size_t len;
+      const char *k = fm_strmap_key(&fp->vocab[b], i, &len);
+      uint32_t id, next = (uint32_t)fm_strmap_count(&t->vocab[b]);
+      int ins;
+      if (fm_strmap_put(&t->vocab[b], k, len, next, &id, &ins)) { rc = FM_ERR_NOMEM; break; }
+      if (ins) {
+        if (fm_grow((void **)&t->df[b], &t->dfcap[b], next + 1, sizeof(uint32_t))) {
+          rc = FM_ERR_NOMEM;
+          break;
+        }
+        t->df[b][next] = 0;
+      }
+      t->df[b][id] += fp->df[b][i];
+      map[b][i] = id;
+    }
+  }
+  if (rc == FM_OK)
+    for (size_t i = 0; i < fp->nterm; i++) {
+      uint32_t x = fp->term[i];
+      fp->term[i] = (x & ~0x3fffffffu) | map[x >> 30][x & 0x3fffffffu];
+    }
+  for (int b = 0; b < FM_NBLK; b++) fm_free(map[b]);
+  return rc;
+}
+
+/* Featurize every document on t->nthreads threads: the vocabulary and its
+ * document frequencies, and t->dterm/t->dptr. */
+static fm_rc featurize(trainer *t, fm_error *err) {
+  size_t ndocs = t->refs->n + t->qrys->n;
+  int nt = t->nthreads;
+  if ((size_t)nt > ndocs) nt = ndocs ? (int)ndocs : 1;
+  feat_part *parts = fm_calloc((size_t)nt, sizeof *parts);
+  if (!parts) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  fm_progress pg;
+  fm_progress_start(&pg, "features", ndocs);
+  if (t->quiet) pg.enabled = 0;
+  for (int i = 0; i < nt; i++) {
+    feat_part *fp = &parts[i];
+    fp->t = t;
+    fp->ab = t->m->abbrev;
+    fp->lo = ndocs * (size_t)i / (size_t)nt;
+    fp->hi = ndocs * (size_t)(i + 1) / (size_t)nt;
+    fp->pg = i == 0 ? &pg : NULL;
+    for (int b = 0; b < FM_NBLK; b++) fm_strmap_init(&fp->vocab[b]);
+    fm_error_init(&fp->err);
+  }
+  fm_par_run(nt, feat_part_run, parts);
+  fm_progress_finish(&pg);
+  fm_rc rc = FM_OK;
+  for (int i = 0; i < nt && rc == FM_OK; i++)
+    if (parts[i].rc) {
+      rc = parts[i].rc;
+      if (err) *err = parts[i].err;
+    }
+  size_t total = 0;
+  for (int i = 0; i < nt && rc == FM_OK; i++) {
+    if (merge_part(t, &parts[i])) rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+    total += parts[i].nterm;
+  }
+  if (rc == FM_OK) {
+    t->dptr = fm_malloc((ndocs + 1) * sizeof *t->dptr);
+    t->dterm = fm_malloc((total ? total : 1) * sizeof *t->dterm);
+    if (!t->dptr || !t->dterm) rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  }
+  if (rc == FM_OK) {
+    uint64_t off = 0;
+    t->dptr[0] = 0;
+    for (int i = 0; i < nt; i++) {
+      feat_part *fp = &parts[i];
+      if (fp->nterm) memcpy(t->dterm + off, fp->term, fp->nterm * sizeof *fp->term);
+      for (size_t d = fp->lo; d < fp->hi; d++) t->dptr[d + 1] = off + fp->ptr[d - fp->lo + 1];
+      off += fp->nterm;
+    }
+  }
+  for (int i = 0; i < nt; i++) feat_part_free(&parts[i]);
+  fm_free(parts);
+  return rc;
+}
+
+/* Sort a document's term ids: insertion sort for the usual few dozen,
+ * qsort beyond (the order is a plain ascending sort either way). */
 static int cmp_u32(const void *a, const void *b) {
   uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
   return x < y ? -1 : x > y;
+}
+static void sort_ids(uint32_t *a, size_t n) {
+  if (n > 64) {
+    qsort(a, n, sizeof *a, cmp_u32);
+    return;
+  }
+  for (size_t i = 1; i < n; i++) {
+    uint32_t v = a[i];
+    size_t j = i;
+    for (; j > 0 && a[j - 1] > v; j--) a[j] = a[j - 1];
+    a[j] = v;
+  }
+}
+
+/* Per-block L2-normalized sublinear tf-idf rows of documents [d0, d1), as
+ * a CSR matrix (ptr has d1 - d0 + 1 entries).  The arithmetic is exactly
+ * that of encode() in match.c, so a query's row here is the vector a
+ * lookup of the same field computes. */
+typedef struct csr_ctx {
+  trainer *t;
+  const uint32_t *base;
+  const float *idf;
+  size_t d0, d1;
+  uint64_t *ptr;
+  uint32_t *col;
+  float *val;
+  int pass;
+} csr_ctx;
+
+static void csr_part(void *p, int tid, int nt) {
+  csr_ctx *c = p;
+  trainer *t = c->t;
+  const fm_model *m = t->m;
+  size_t n = c->d1 - c->d0, r0 = n * (size_t)tid / (size_t)nt,
+         r1 = n * (size_t)(tid + 1) / (size_t)nt;
+  for (size_t r = r0; r < r1; r++) {
+    uint32_t *ids = t->dterm + t->dptr[c->d0 + r];
+    size_t len = (size_t)(t->dptr[c->d0 + r + 1] - t->dptr[c->d0 + r]);
+    if (c->pass == 0) {
+      /* final ids, sorted; the row length is the number of distinct ids */
+      for (size_t i = 0; i < len; i++) ids[i] = c->base[ids[i] >> 30] + (ids[i] & 0x3fffffffu);
+      sort_ids(ids, len);
+      uint64_t d = 0;
+      for (size_t i = 0; i < len; i++) d += i == 0 || ids[i] != ids[i - 1];
+      c->ptr[r + 1] = d;
+      continue;
+    }
+    uint64_t start = c->ptr[r], nnz = start;
+    double norm[FM_NBLK] = {0, 0, 0};
+    for (size_t i = 0; i < len;) {
+      size_t j = i;
+      while (j < len && ids[j] == ids[i]) j++;
+      float v = (float)((1.0 + log((double)(j - i))) * c->idf[ids[i]]);
+      c->col[nnz] = ids[i];
+      c->val[nnz++] = v;
+      norm[fm_term_block(m, ids[i])] += (double)v * v;
+      i = j;
+    }
+    for (uint64_t q = start; q < nnz; q++) {
+      double nb = norm[fm_term_block(m, c->col[q])];
+      c->val[q] = nb > 0 ? (float)(c->val[q] / sqrt(nb)) : 0.0f;
+    }
+  }
+}
+
+static fm_rc doc_csr(trainer *t, const uint32_t base[FM_NBLK], const float *idf, size_t d0,
+                     size_t d1, const uint64_t **ptr_out, const uint32_t **col_out,
+                     const float **val_out, fm_error *err) {
+  fm_model *m = t->m;
+  size_t n = d1 - d0;
+  uint64_t *ptr = fm_calloc(n + 1, sizeof *ptr);
+  if (fm_model_own(m, ptr)) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  csr_ctx c = {t, base, idf, d0, d1, ptr, NULL, NULL, 0};
+  int nt = n < 4096 ? 1 : t->nthreads;
+  fm_par_run(nt, csr_part, &c);
+  for (size_t r = 0; r < n; r++) ptr[r + 1] += ptr[r];
+  uint64_t nnz = ptr[n];
+  c.col = fm_malloc((nnz ? nnz : 1) * sizeof *c.col);
+  c.val = fm_malloc((nnz ? nnz : 1) * sizeof *c.val);
+  if (fm_model_own_n(m, 2, (void *[]){c.col, c.val}))
+    return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  c.pass = 1;
+  fm_par_run(nt, csr_part, &c);
+  *ptr_out = ptr;
+  *col_out = c.col;
+  *val_out = c.val;
+  return FM_OK;
 }
 
 static fm_rc build_vocab_and_matrices(trainer *t, fm_error *err) {
   fm_model *m = t->m;
   fm_rc rc = FM_OK;
-  fm_featurizer fz;
-  if ((rc = fm_feat_init(&fz, m->abbrev, err))) return rc;
-  fm_tokens toks[FM_NBLK];
-  for (int b = 0; b < FM_NBLK; b++) fm_tokens_init(&toks[b]);
-  fm_buf key;
-  fm_buf_init(&key);
   size_t nref = t->refs->n, nq = t->qrys->n;
-  t->rptr = fm_calloc(nref + 1, sizeof *t->rptr);
-  if (!t->rptr) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
-  fm_progress pg;
-  fm_progress_start(&pg, "features", nref + nq);
-  if (t->quiet) pg.enabled = 0;
-  for (size_t i = 0; i < nref && rc == FM_OK; i++) {
-    rc = add_doc(t, &fz, toks, &key, &t->refs->v[i], 1, err);
-    t->rptr[i + 1] = t->nrterm;
-    if ((i & 1023) == 0) fm_progress_update(&pg, i);
-  }
-  for (size_t i = 0; i < nq && rc == FM_OK; i++) {
-    rc = add_doc(t, &fz, toks, &key, &t->qrys->v[i], 0, err);
-    if ((i & 1023) == 0) fm_progress_update(&pg, nref + i);
-  }
-  fm_progress_finish(&pg);
-  if (rc) {
-    if (rc == FM_ERR_NOMEM) fm_error_set(err, rc, "out of memory building features");
-    goto done;
-  }
+  if ((rc = featurize(t, err))) return rc;
   /* final numbering: block by block */
   uint32_t base[FM_NBLK], nterms = 0;
   for (int b = 0; b < FM_NBLK; b++) {
@@ -270,70 +482,39 @@ static fm_rc build_vocab_and_matrices(trainer *t, fm_error *err) {
   m->nterms = nterms;
   uint32_t *term_off = fm_calloc(nterms ? nterms : 1, sizeof *term_off);
   float *idf = fm_calloc(nterms ? nterms : 1, sizeof *idf);
-  if ((rc = fm_model_own_n(m, 2, (void *[]){term_off, idf}))) {
-    rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-    goto done;
-  }
+  if (fm_model_own_n(m, 2, (void *[]){term_off, idf}))
+    return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   double N = (double)(nref + nq);
   for (int b = 0; b < FM_NBLK; b++)
     for (uint32_t i = 0; i < m->nblk[b]; i++) {
       size_t len;
       const char *k = fm_strmap_key(&t->vocab[b], i, &len);
-      if (strtab_add(&t->st, k, &term_off[base[b] + i])) {
-        rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-        goto done;
-      }
+      if (strtab_add(&t->st, k, &term_off[base[b] + i]))
+        return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
       idf[base[b] + i] = (float)(log((1.0 + N) / (1.0 + t->df[b][i])) + 1.0);
     }
   m->term_off = term_off;
   m->idf = idf;
-  /* reference CSR: per-block L2-normalized sublinear tf-idf */
-  uint64_t *csr_ptr = fm_calloc(nref + 1, sizeof *csr_ptr);
-  uint32_t *csr_col = fm_malloc((t->nrterm ? t->nrterm : 1) * sizeof *csr_col);
-  float *csr_val = fm_malloc((t->nrterm ? t->nrterm : 1) * sizeof *csr_val);
-  if ((rc = fm_model_own_n(m, 3, (void *[]){csr_ptr, csr_col, csr_val}))) {
-    rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-    goto done;
-  }
-  uint64_t nnz = 0;
-  for (size_t r = 0; r < nref; r++) {
-    uint32_t *ids = t->rterm + t->rptr[r];
-    size_t n = (size_t)(t->rptr[r + 1] - t->rptr[r]);
-    for (size_t i = 0; i < n; i++) ids[i] = base[ids[i] >> 30] + (ids[i] & 0x3fffffffu);
-    qsort(ids, n, sizeof *ids, cmp_u32);
-    uint64_t start = nnz;
-    double norm[FM_NBLK] = {0, 0, 0};
-    for (size_t i = 0; i < n;) {
-      size_t j = i;
-      while (j < n && ids[j] == ids[i]) j++;
-      float v = (float)((1.0 + log((double)(j - i))) * idf[ids[i]]);
-      csr_col[nnz] = ids[i];
-      csr_val[nnz++] = v;
-      norm[fm_term_block(m, ids[i])] += (double)v * v;
-      i = j;
-    }
-    for (uint64_t p = start; p < nnz; p++) {
-      double nb = norm[fm_term_block(m, csr_col[p])];
-      csr_val[p] = nb > 0 ? (float)(csr_val[p] / sqrt(nb)) : 0.0f;
-    }
-    csr_ptr[r + 1] = nnz;
-  }
-  m->csr_ptr = csr_ptr;
-  m->csr_col = csr_col;
-  m->csr_val = csr_val;
+  /* reference CSR and query CSR: per-block L2-normalized sublinear tf-idf */
+  if ((rc = doc_csr(t, base, idf, 0, nref, &m->csr_ptr, &m->csr_col, &m->csr_val, err)) ||
+      (rc = doc_csr(t, base, idf, nref, nref + nq, &m->qcsr_ptr, &m->qcsr_col, &m->qcsr_val,
+                    err)))
+    return rc;
+  const uint64_t *csr_ptr = m->csr_ptr;
+  const uint32_t *csr_col = m->csr_col;
+  const float *csr_val = m->csr_val;
+  uint64_t nnz = csr_ptr[nref];
   /* inverted index (CSC), values weighted by block */
   uint64_t *inv_ptr = fm_calloc((size_t)nterms + 1, sizeof *inv_ptr);
   uint32_t *inv_ref = fm_malloc((nnz ? nnz : 1) * sizeof *inv_ref);
   float *inv_val = fm_malloc((nnz ? nnz : 1) * sizeof *inv_val);
-  if ((rc = fm_model_own_n(m, 3, (void *[]){inv_ptr, inv_ref, inv_val}))) {
-    rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-    goto done;
-  }
+  if (fm_model_own_n(m, 3, (void *[]){inv_ptr, inv_ref, inv_val}))
+    return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   const float wb[FM_NBLK] = {t->o.w.title, t->o.w.full, t->o.w.chars};
   for (uint64_t p = 0; p < nnz; p++) inv_ptr[csr_col[p] + 1]++;
   for (uint32_t i = 0; i < nterms; i++) inv_ptr[i + 1] += inv_ptr[i];
   uint64_t *fill = fm_malloc(((size_t)nterms + 1) * sizeof *fill);
-  if (!fill) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+  if (!fill) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   memcpy(fill, inv_ptr, ((size_t)nterms + 1) * sizeof *fill);
   for (uint32_t r = 0; r < nref; r++)
     for (uint64_t p = csr_ptr[r]; p < csr_ptr[r + 1]; p++) {
@@ -345,11 +526,7 @@ static fm_rc build_vocab_and_matrices(trainer *t, fm_error *err) {
   m->inv_ptr = inv_ptr;
   m->inv_ref = inv_ref;
   m->inv_val = inv_val;
-done:
-  fm_buf_free(&key);
-  for (int b = 0; b < FM_NBLK; b++) fm_tokens_free(&toks[b]);
-  fm_feat_free(&fz);
-  return rc;
+  return FM_OK;
 }
 
 /* LSA: truncated SVD of the weighted word blocks of the reference matrix;
@@ -461,36 +638,87 @@ static fm_rc assign_kinds(trainer *t, fm_field_rec *qrecs, fm_field_rec *rrecs,
 #define PRIOR_SAMPLE 8000
 #define PAIR_WEIGHT 5.0
 #define PRIOR_ALPHA 20.0
-static fm_rc build_prior(trainer *t, fm_error *err) {
-  fm_model *m = t->m;
-  size_t nq = m->nqk, nr = m->nrk;
-  if (!nq || !nr || t->o.w.prior == 0) return FM_OK;
-  double *cnt = fm_calloc(nq * nr, sizeof *cnt);
-  double *rowc = fm_calloc(nq, sizeof *rowc);
-  double *pr = fm_calloc(nr, sizeof *pr);
+
+/* One thread's share of the self-training sample: samples [lo, hi) (query
+ * lo * step, ...), counted into its own arrays.  The counts are whole
+ * numbers, and the shares are added in thread order anyway, so the prior
+ * does not depend on the number of threads. */
+typedef struct prior_part {
+  const fm_model *m;
+  size_t step, lo, hi, nr;
+  float wsum;
+  double *cnt, *rowc;  /* nqk x nrk, nqk */
+  fm_progress *pg;     /* thread 0 only */
+  fm_rc rc;
+  fm_error err;
+} prior_part;
+
+static void prior_part_run(void *ctx, int tid, int nt) {
+  prior_part *pp = (prior_part *)ctx + tid;
+  const fm_model *m = pp->m;
   fm_matcher *mt = NULL;
-  fm_rc rc = FM_OK;
-  if (!cnt || !rowc || !pr) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
-  for (uint32_t i = 0; i < m->nrefs; i++) pr[m->refs[i].kind] += 1.0 / m->nrefs;
-  if ((rc = fm_matcher_new(m, &mt, err))) goto done;
-  float wsum = t->o.w.title + t->o.w.full + t->o.w.chars + t->o.w.lsa;
-  size_t step = m->nqrys > PRIOR_SAMPLE ? m->nqrys / PRIOR_SAMPLE : 1;
-  fm_progress pg;
-  fm_progress_start(&pg, "prior", m->nqrys / step);
-  if (t->quiet) pg.enabled = 0;
-  for (size_t i = 0; i < m->nqrys; i += step) {
+  fm_error_init(&pp->err);
+  pp->rc = fm_matcher_new(m, &mt, &pp->err);
+  for (size_t s = pp->lo; s < pp->hi && pp->rc == FM_OK; s++) {
+    size_t i = s * pp->step;
     fm_field f;
     fm_rec_to_field(m, &m->qrys[i], &f);
     fm_candidate c[2];
     int n = 0;
-    if ((rc = fm_match_vec(mt, &f, FM_NO_KIND, 2, c, &n, err))) goto done;
-    fm_progress_update(&pg, i / step);
-    if (n < 2 || c[0].score < 0.25f * wsum || c[0].score - c[1].score < 0.05f) continue;
+    if ((pp->rc = fm_match_vec(mt, &f, FM_NO_KIND, 2, c, &n, &pp->err))) break;
+    if (pp->pg) fm_progress_update(pp->pg, (s - pp->lo) * (size_t)nt);
+    if (n < 2 || c[0].score < 0.25f * pp->wsum || c[0].score - c[1].score < 0.05f) continue;
     uint32_t qk = m->qrys[i].kind, rk = m->refs[c[0].ref].kind;
-    cnt[(size_t)qk * nr + rk] += 1;
-    rowc[qk] += 1;
+    pp->cnt[(size_t)qk * pp->nr + rk] += 1;
+    pp->rowc[qk] += 1;
   }
+  fm_matcher_free(mt);
+}
+
+static fm_rc build_prior(trainer *t, fm_error *err) {
+  fm_model *m = t->m;
+  size_t nq = m->nqk, nr = m->nrk;
+  if (!nq || !nr || t->o.w.prior == 0) return FM_OK;
+  size_t step = m->nqrys > PRIOR_SAMPLE ? m->nqrys / PRIOR_SAMPLE : 1;
+  size_t nsample = (m->nqrys + step - 1) / step;
+  int nt = t->nthreads;
+  if ((size_t)nt > nsample / 64 + 1) nt = (int)(nsample / 64 + 1);
+  prior_part *parts = fm_calloc((size_t)nt, sizeof *parts);
+  double *pr = fm_calloc(nr, sizeof *pr);
+  fm_rc rc = FM_OK;
+  if (!parts || !pr) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+  for (uint32_t i = 0; i < m->nrefs; i++) pr[m->refs[i].kind] += 1.0 / m->nrefs;
+  fm_progress pg;
+  fm_progress_start(&pg, "prior", nsample);
+  if (t->quiet) pg.enabled = 0;
+  for (int i = 0; i < nt; i++) {
+    prior_part *pp = &parts[i];
+    pp->m = m;
+    pp->step = step;
+    pp->lo = nsample * (size_t)i / (size_t)nt;
+    pp->hi = nsample * (size_t)(i + 1) / (size_t)nt;
+    pp->nr = nr;
+    pp->wsum = t->o.w.title + t->o.w.full + t->o.w.chars + t->o.w.lsa;
+    pp->pg = i == 0 ? &pg : NULL;
+    pp->cnt = fm_calloc(nq * nr, sizeof *pp->cnt);
+    pp->rowc = fm_calloc(nq, sizeof *pp->rowc);
+    if (!pp->cnt || !pp->rowc) rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  }
+  if (rc) goto done;
+  fm_par_run(nt, prior_part_run, parts);
   fm_progress_finish(&pg);
+  for (int i = 0; i < nt; i++)
+    if (parts[i].rc) {
+      rc = parts[i].rc;
+      if (err) *err = parts[i].err;
+      goto done;
+    }
+  /* the shares' counts, summed into share 0 in thread order */
+  double *cnt = parts[0].cnt, *rowc = parts[0].rowc;
+  for (int i = 1; i < nt; i++) {
+    for (size_t j = 0; j < nq * nr; j++) cnt[j] += parts[i].cnt[j];
+    for (size_t j = 0; j < nq; j++) rowc[j] += parts[i].rowc[j];
+  }
   for (size_t i = 0; i < t->pairs.n; i++) {
     long q = fm_model_find_query(m, t->pairs.v[i].query);
     long r = fm_model_find_ref(m, t->pairs.v[i].ref);
@@ -507,9 +735,11 @@ static fm_rc build_prior(trainer *t, fm_error *err) {
       prior[a * nr + b] = (float)(v > 3 ? 3 : v < -3 ? -3 : v);
     }
 done:
-  fm_matcher_free(mt);
-  fm_free(cnt);
-  fm_free(rowc);
+  for (int i = 0; parts && i < nt; i++) {
+    fm_free(parts[i].cnt);
+    fm_free(parts[i].rowc);
+  }
+  fm_free(parts);
   fm_free(pr);
   return rc;
 }
@@ -580,6 +810,7 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   t.c = in->config;
   t.o = in->config->opts;
   t.quiet = in->quiet;
+  t.nthreads = t.o.threads > 0 ? (t.o.threads < 64 ? t.o.threads : 64) : fm_linalg_threads();
   fm_pairs_init(&t.pairs);
 
   fm_buf_init(&t.st.blob);
@@ -597,6 +828,7 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   m->opts = t.o;
   m->name = fm_strdup(t.c->name ? t.c->name : "model");
   if (!m->name) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+  double ti = fm_now();
   if (in->refs && in->queries) {
     t.refs = in->refs;
     t.qrys = in->queries;
@@ -633,6 +865,7 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   if ((rc = fm_feat_init(&fz, m->abbrev, err))) goto done;
   if ((rc = load_abbrev(&t, &fz, m->abbrev, err))) goto done;
   fm_feat_free(&fz);
+  double ta = fm_now();
   /* fields */
   m->nrefs = (uint32_t)t.refs->n;
   m->nqrys = (uint32_t)t.qrys->n;
@@ -666,11 +899,14 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   fm_strmap_free(&m->qkind_map);
   fm_strmap_init(&m->qkind_map);
   if ((rc = fm_model_index(m, err))) goto done;
+  double t3 = fm_now();
   if ((rc = build_prior(&t, err))) goto done;
   if ((rc = build_meta(&t, err))) goto done;
   if (!in->quiet && getenv("FM_TIMING"))
-    fprintf(stderr, "train: features %.3fs, svd %.3fs, prior %.3fs\n", t1 - t0, t2 - t1,
-            fm_now() - t2);
+    fprintf(stderr,
+            "train: import %.3fs, abbreviations %.3fs, features %.3fs, svd %.3fs, "
+            "kinds+index %.3fs, prior %.3fs\n",
+            t0 - ti, ta - t0, t1 - ta, t2 - t1, t3 - t2, fm_now() - t3);
 done:
   fm_feat_free(&fz);
   fm_strmap_free(&rk);
@@ -679,10 +915,9 @@ done:
   for (int b = 0; b < FM_NBLK; b++) {
     fm_strmap_free(&t.vocab[b]);
     fm_free(t.df[b]);
-    fm_free(t.lastdoc[b]);
   }
-  fm_free(t.rterm);
-  fm_free(t.rptr);
+  fm_free(t.dterm);
+  fm_free(t.dptr);
   fm_pairs_free(&t.pairs);
   fm_fieldset_free(&own_refs);
   fm_fieldset_free(&own_qrys);

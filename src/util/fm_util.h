@@ -103,6 +103,12 @@ fm_rc fm_buf_puts(fm_buf *b, const char *s);
 fm_rc fm_buf_putc(fm_buf *b, char c);
 fm_rc fm_buf_printf(fm_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Append v in decimal, as printf's "%llu" (no printf on the way). */
+fm_rc fm_buf_u64(fm_buf *b, uint64_t v);
+/* Append v exactly as printf("%.4f", (double)v) writes it (correct
+ * rounding with ties to even, "-0.0000" for a negative v that rounds to
+ * zero), for a fraction of printf's cost: the score column of exports. */
+fm_rc fm_buf_fixed4(fm_buf *b, float v);
 
 /* Append s (n bytes) as a JSON string literal, exactly as jansson's compact
  * dump writes it.  FM_ERR_ARG (err says "not valid UTF-8") when jansson

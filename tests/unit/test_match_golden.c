@@ -11,14 +11,18 @@
  * The golden file holds "query_id<TAB>hash<TAB>count" per query, plus the
  * same for a few bare mnemonics the model has never seen.
  *
- * Also checked: top 10 is the prefix of the full list, and fm_match_all
- * gives the same rows as fm_match.
+ * Also checked: top 10 is the prefix of the full list, fm_match_all gives
+ * the same rows as fm_match, and a query field encoded afresh (not
+ * recognized as the model's own, so not using the vector stored at
+ * training) gives the same rows too, as does candidate generation with
+ * the mark array (the path a zero block weight takes).
  *
  * To regenerate after an intended change of scoring (say why in the
  * commit):  FM_WRITE_GOLDEN=1 build/tests/test_match_golden */
 #include "fm_model.h"
 #include "fm_test.h"
 #include "fm_util.h"
+#include "model_internal.h" /* inv_min_ok: both candidate-generation paths */
 
 #define CONFIG "train/sample.json"
 #define GOLDEN "tests/data/model/sample-match.golden"
@@ -70,7 +74,8 @@ static void test_golden(void) {
   size_t nb = sizeof bare / sizeof bare[0];
   fm_candidate *all = calloc(nq * KALL, sizeof *all);
   int *nall = calloc(nq, sizeof *nall);
-  fm_candidate cand[KALL], top[10];
+  fm_candidate cand[KALL], top[10], enc[KALL];
+  int nenc_bad = 0;
   fm_buf out, rows;
   fm_buf_init(&out);
   fm_buf_init(&rows);
@@ -96,12 +101,38 @@ static void test_golden(void) {
        * (same id in two sources) may rank differently in fm_match_all */
       size_t qi = (size_t)fm_model_find_query(m, id);
       CHECK(nall[qi] == n && same_rows(all + qi * KALL, cand, n));
+      /* The same field with another source file is not the model's own
+       * query, so it is tokenized and encoded afresh instead of using the
+       * row stored at training: the rows must not differ by a bit. */
+      fm_field q;
+      fm_model_query(m, qi, &q);
+      q.source = "elsewhere.csv";
+      int ne = 0;
+      CHECK(fm_match(mt, NULL, &q, KALL, enc, &ne, &err) == FM_OK);
+      if (!(ne == n && same_rows(enc, cand, n)) && nenc_bad++ < 3)
+        fprintf(stderr, "  %s: encoded afresh differs from the stored row\n", id);
     }
     fm_buf_reset(&rows);
     CHECK(rows_text(&rows, m, cand, n) == 0);
     CHECK(fm_buf_printf(&out, "%s\t%016llx\t%d\n", id,
                         (unsigned long long)fm_hash64(rows.buf, rows.len), n) == FM_OK);
   }
+  CHECK(nenc_bad == 0);
+  /* Candidate generation without the mark array (all products positive,
+   * the default weights) and with it (what a zero block weight forces)
+   * give the same rows. */
+  CHECK(m->inv_min_ok);
+  m->inv_min_ok = 0;
+  int nmark_bad = 0;
+  for (size_t qi = 0; qi < nq; qi++) {
+    fm_field q;
+    fm_model_query(m, qi, &q);
+    int n = 0;
+    CHECK(fm_match(mt, NULL, &q, KALL, cand, &n, &err) == FM_OK);
+    if (!(n == nall[qi] && same_rows(cand, all + qi * KALL, n))) nmark_bad++;
+  }
+  m->inv_min_ok = 1;
+  CHECK(nmark_bad == 0);
   if (getenv("FM_WRITE_GOLDEN")) {
     FILE *f = fopen(GOLDEN, "w");
     CHECK(f && fwrite(out.buf, 1, out.len, f) == out.len);

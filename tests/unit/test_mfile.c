@@ -311,7 +311,7 @@ static void test_version(void) {
   unsigned char *b = read_bytes(path, &n);
   if (!b) return;
   size_t tab_end = 64 + 6 * 40;
-  static const uint32_t versions[] = {FM_MFILE_VERSION + 1, FM_MFILE_VERSION - 1, 0, 1000};
+  static const uint32_t versions[] = {FM_MFILE_VERSION - 1, FM_MFILE_VERSION + 1, 0, 1000};
   for (size_t k = 0; k < sizeof versions / sizeof *versions; k++) {
     uint32_t v = versions[k];
     for (int i = 0; i < 4; i++) b[8 + i] = (unsigned char)(v >> (8 * i));

@@ -3,6 +3,7 @@
 #include "fm_test.h"
 #include "fm_util.h"
 
+#include <math.h>
 #include <unistd.h>
 
 static void test_strmap(void) {
@@ -144,7 +145,51 @@ static void test_hash_hex_writers(void) {
   fm_buf_free(&b);
 }
 
+/* fm_buf_fixed4 and fm_buf_u64 write what printf writes, byte for byte:
+ * exact ties (1/32 -> 312.5 ten-thousandths), negative zero, tiny
+ * negatives, huge and non-finite values, and a sweep over float bit
+ * patterns (every 4999th pattern, all signs and exponents). */
+static void test_fixed4(void) {
+  fm_buf b;
+  fm_buf_init(&b);
+  char want[128];
+  int bad = 0;
+  const float special[] = {0.0f, -0.0f, 0.03125f, -0.03125f, 0.09375f, 1.00005f, -1e-5f,
+                           2.5e-5f, 1e17f, -3e38f, 123456.789f, INFINITY, -INFINITY, NAN};
+  for (size_t i = 0; i < sizeof special / sizeof *special; i++) {
+    fm_buf_reset(&b);
+    CHECK(fm_buf_fixed4(&b, special[i]) == FM_OK);
+    snprintf(want, sizeof want, "%.4f", (double)special[i]);
+    if (strcmp(b.buf, want)) bad++;
+  }
+  for (uint64_t u = 0; u <= UINT32_MAX; u += 4999) {
+    uint32_t bits = (uint32_t)u;
+    float v;
+    memcpy(&v, &bits, sizeof v);
+    if (fabsf(v) > 1e20f) continue; /* printf's own path; keeps the test fast */
+    fm_buf_reset(&b);
+    if (fm_buf_fixed4(&b, v) != FM_OK) bad++;
+    snprintf(want, sizeof want, "%.4f", (double)v);
+    if (strcmp(b.buf, want) && bad++ < 5) fprintf(stderr, "  %a: %s vs %s\n", (double)v, b.buf, want);
+  }
+  CHECK(bad == 0);
+  const uint64_t ints[] = {0, 7, 10, 99, 1000, 4294967295u, UINT64_MAX};
+  for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
+    fm_buf_reset(&b);
+    CHECK(fm_buf_u64(&b, ints[i]) == FM_OK);
+    snprintf(want, sizeof want, "%llu", (unsigned long long)ints[i]);
+    CHECK_STR(b.buf, want);
+  }
+  /* printf into spare room, then past it: both paths append */
+  fm_buf_reset(&b);
+  CHECK(fm_buf_printf(&b, "%s-%d", "ab", 12) == FM_OK);
+  for (int i = 0; i < 50; i++) CHECK(fm_buf_printf(&b, "%s", "0123456789") == FM_OK);
+  CHECK(b.len == 5 + 500 && !strncmp(b.buf, "ab-120123", 9) && b.buf[b.len] == '\0');
+  fm_buf_free(&b);
+}
+
 int main(void) {
+  FM_RUN(test_fixed4);
   FM_RUN(test_hash_hex_writers);
   FM_RUN(test_strmap);
   FM_RUN(test_crc);
