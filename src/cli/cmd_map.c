@@ -13,6 +13,63 @@ static const char *help =
     "CSV columns: query_id,rank,reference_id,score,query_name,reference_name,reference_type\n";
 
 
+/* All the CSV rows, in query order.  A reference shows up in many rows, so
+ * its cells are formatted once (its id cell, and ",name,type\n"), a query's
+ * once per query; a row is then a few copies plus the rank and the score,
+ * through the library's one CSV writer and its printf-free formatters.
+ * Rows go out in blocks of ~1 MB. */
+static fm_rc write_csv(FILE *fp, const fm_model *m, const fm_candidate *c, const int *nout,
+                       int k, size_t *rows, const char *outp, fm_error *err) {
+  size_t nq = fm_model_nqueries(m), nr = fm_model_nrefs(m);
+  fm_buf cells, line, qid, qname;
+  fm_buf_init(&cells);
+  fm_buf_init(&line);
+  fm_buf_init(&qid);
+  fm_buf_init(&qname);
+  size_t *off = fm_malloc((2 * nr + 1) * sizeof *off); /* id cell, tail, next */
+  int bad = !off;
+  for (size_t r = 0; r < nr && !bad; r++) {
+    fm_field f;
+    fm_model_ref(m, r, &f);
+    off[2 * r] = cells.len;
+    bad = fm_buf_csv_cell(&cells, f.id, strlen(f.id), 0);
+    off[2 * r + 1] = cells.len;
+    bad = bad || fm_buf_putc(&cells, ',') || fm_buf_csv_cell(&cells, f.name, strlen(f.name), 0) ||
+          fm_buf_putc(&cells, ',') || fm_buf_csv_cell(&cells, f.type, strlen(f.type), 0) ||
+          fm_buf_putc(&cells, '\n');
+  }
+  if (!bad) off[2 * nr] = cells.len;
+  for (size_t i = 0; i < nq && !bad; i++) {
+    fm_field q;
+    fm_model_query(m, i, &q);
+    fm_buf_reset(&qid);
+    fm_buf_reset(&qname);
+    bad = fm_buf_csv_cell(&qid, q.id, strlen(q.id), 0) || fm_buf_putc(&qid, ',') ||
+          fm_buf_putc(&qname, ',') || fm_buf_csv_cell(&qname, q.name, strlen(q.name), 0);
+    for (int j = 0; j < nout[i] && !bad; j++) {
+      const fm_candidate *cc = &c[i * (size_t)k + (size_t)j];
+      size_t r = cc->ref;
+      bad = fm_buf_append(&line, qid.buf, qid.len) || fm_buf_u64(&line, (uint64_t)j + 1) ||
+            fm_buf_putc(&line, ',') ||
+            fm_buf_append(&line, cells.buf + off[2 * r], off[2 * r + 1] - off[2 * r]) ||
+            fm_buf_putc(&line, ',') || fm_buf_fixed4(&line, cc->score) ||
+            fm_buf_append(&line, qname.buf, qname.len) ||
+            fm_buf_append(&line, cells.buf + off[2 * r + 1], off[2 * r + 2] - off[2 * r + 1]);
+      (*rows)++;
+    }
+    if (!bad && (line.len >= (1u << 20) || i + 1 == nq)) {
+      fwrite(line.buf, 1, line.len, fp);
+      fm_buf_reset(&line);
+    }
+  }
+  fm_free(off);
+  fm_buf_free(&cells);
+  fm_buf_free(&line);
+  fm_buf_free(&qid);
+  fm_buf_free(&qname);
+  return bad ? fm_error_set(err, FM_ERR_NOMEM, "%s: out of memory", outp) : FM_OK;
+}
+
 int fm_cmd_map(int argc, char **argv) {
   const char *model = NULL, *outp = NULL, *format = NULL;
   int k = 10, quiet = 0, threads = 0, candidates = 0;
@@ -82,56 +139,31 @@ int fm_cmd_map(int argc, char **argv) {
   size_t rows = 0;
   if (rc == FM_OK) {
     FILE *fp = a.fp;
-    fm_buf line;
-    fm_buf_init(&line);
-    if (!jsonl)
+    if (!jsonl) {
       fputs("query_id,rank,reference_id,score,query_name,reference_name,reference_type\n", fp);
-    for (size_t i = 0; i < nq && rc == FM_OK; i++) {
+      rc = write_csv(fp, m, c, nout, k, &rows, outp, &err);
+    }
+    for (size_t i = 0; jsonl && i < nq && rc == FM_OK; i++) {
       fm_field q;
       fm_model_query(m, i, &q);
       for (int j = 0; j < nout[i]; j++) {
         const fm_candidate *cc = &c[i * (size_t)k + (size_t)j];
         fm_field r;
         fm_model_ref(m, cc->ref, &r);
-        if (jsonl) {
-          fputs("{\"query_id\": ", fp);
-          fm_cli_json_str(fp, q.id);
-          fprintf(fp, ", \"rank\": %d, \"reference_id\": ", j + 1);
-          fm_cli_json_str(fp, r.id);
-          fprintf(fp, ", \"score\": %.4f, \"query_name\": ", cc->score);
-          fm_cli_json_str(fp, q.name);
-          fputs(", \"reference_name\": ", fp);
-          fm_cli_json_str(fp, r.name);
-          fputs(", \"reference_type\": ", fp);
-          fm_cli_json_str(fp, r.type);
-          fputs("}\n", fp);
-        } else {
-          /* One row in a reused buffer: the cells through the library's
-           * one CSV writer, the numbers through its printf-free
-           * formatters (printf was a third of map's time). */
-          fm_buf_reset(&line);
-          int bad = fm_buf_csv_cell(&line, q.id, strlen(q.id), 0) ||
-                    fm_buf_putc(&line, ',') || fm_buf_u64(&line, (uint64_t)j + 1) ||
-                    fm_buf_putc(&line, ',') ||
-                    fm_buf_csv_cell(&line, r.id, strlen(r.id), 0) ||
-                    fm_buf_putc(&line, ',') || fm_buf_fixed4(&line, cc->score) ||
-                    fm_buf_putc(&line, ',') ||
-                    fm_buf_csv_cell(&line, q.name, strlen(q.name), 0) ||
-                    fm_buf_putc(&line, ',') ||
-                    fm_buf_csv_cell(&line, r.name, strlen(r.name), 0) ||
-                    fm_buf_putc(&line, ',') ||
-                    fm_buf_csv_cell(&line, r.type, strlen(r.type), 0) ||
-                    fm_buf_putc(&line, '\n');
-          if (bad) {
-            rc = fm_error_set(&err, FM_ERR_NOMEM, "%s: out of memory", outp);
-            break;
-          }
-          fwrite(line.buf, 1, line.len, fp);
-        }
+        fputs("{\"query_id\": ", fp);
+        fm_cli_json_str(fp, q.id);
+        fprintf(fp, ", \"rank\": %d, \"reference_id\": ", j + 1);
+        fm_cli_json_str(fp, r.id);
+        fprintf(fp, ", \"score\": %.4f, \"query_name\": ", cc->score);
+        fm_cli_json_str(fp, q.name);
+        fputs(", \"reference_name\": ", fp);
+        fm_cli_json_str(fp, r.name);
+        fputs(", \"reference_type\": ", fp);
+        fm_cli_json_str(fp, r.type);
+        fputs("}\n", fp);
         rows++;
       }
     }
-    fm_buf_free(&line);
     if (rc == FM_OK) rc = fm_atomic_commit(&a, &err);
     else fm_atomic_abort(&a);
   }

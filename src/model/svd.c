@@ -112,24 +112,45 @@ static void gaussian_fill(uint64_t seed, float *x, size_t n) {
 
 enum { TB = 32 }; /* transpose tile */
 
-/* dst (r x c column-major, ld r) = src (r x c row-major). */
-static void rm_to_cm(const float *src, size_t r, size_t c, float *dst) {
-  for (size_t i0 = 0; i0 < r; i0 += TB)
+/* The layout changes are pure copies of 17-32 MB blocks, worth two threads
+ * (rows cut at multiples of the tile; the result is the same bytes). */
+typedef struct tr_ctx {
+  const float *src;
+  float *dst;
+  size_t r, c;
+  int to_cm;
+} tr_ctx;
+
+static void tr_part(void *p, int tid, int nt) {
+  const tr_ctx *t = p;
+  size_t r = t->r, c = t->c, nb = (r + TB - 1) / TB;
+  size_t b0 = nb * (size_t)tid / (size_t)nt, b1 = nb * (size_t)(tid + 1) / (size_t)nt;
+  for (size_t i0 = b0 * TB; i0 < b1 * TB && i0 < r; i0 += TB)
     for (size_t j0 = 0; j0 < c; j0 += TB) {
       size_t i1 = i0 + TB < r ? i0 + TB : r, j1 = j0 + TB < c ? j0 + TB : c;
-      for (size_t j = j0; j < j1; j++)
-        for (size_t i = i0; i < i1; i++) dst[i + j * r] = src[i * c + j];
+      if (t->to_cm) {
+        for (size_t j = j0; j < j1; j++)
+          for (size_t i = i0; i < i1; i++) t->dst[i + j * r] = t->src[i * c + j];
+      } else {
+        for (size_t i = i0; i < i1; i++)
+          for (size_t j = j0; j < j1; j++) t->dst[i * c + j] = t->src[i + j * r];
+      }
     }
+}
+
+static void transpose(const float *src, size_t r, size_t c, float *dst, int to_cm) {
+  tr_ctx t = {src, dst, r, c, to_cm};
+  fm_par_run(r * c < ((size_t)1 << 18) ? 1 : fm_linalg_threads(), tr_part, &t);
+}
+
+/* dst (r x c column-major, ld r) = src (r x c row-major). */
+static void rm_to_cm(const float *src, size_t r, size_t c, float *dst) {
+  transpose(src, r, c, dst, 1);
 }
 
 /* dst (r x c row-major) = src (r x c column-major, ld r). */
 static void cm_to_rm(const float *src, size_t r, size_t c, float *dst) {
-  for (size_t i0 = 0; i0 < r; i0 += TB)
-    for (size_t j0 = 0; j0 < c; j0 += TB) {
-      size_t i1 = i0 + TB < r ? i0 + TB : r, j1 = j0 + TB < c ? j0 + TB : c;
-      for (size_t i = i0; i < i1; i++)
-        for (size_t j = j0; j < j1; j++) dst[i * c + j] = src[i + j * r];
-    }
+  transpose(src, r, c, dst, 0);
 }
 
 /* ---- workspace --------------------------------------------------------- */
@@ -230,6 +251,30 @@ nomem:
                       "sketch of %zu columns", m, n, l);
 }
 
+/* X (r x l row-major) = the unit lower trapezoidal L of the LU factor in T
+ * (column-major), rows cut among threads (copies only). */
+typedef struct lu_ctx {
+  const float *T;
+  float *X;
+  size_t r, l;
+} lu_ctx;
+
+static void lu_part(void *p, int tid, int nt) {
+  const lu_ctx *c = p;
+  size_t r = c->r, l = c->l, nb = (r + TB - 1) / TB;
+  size_t i0 = nb * (size_t)tid / (size_t)nt * TB, i1 = nb * (size_t)(tid + 1) / (size_t)nt * TB;
+  if (i1 > r) i1 = r;
+  for (size_t i = i0; i < i1; i++) {
+    float *x = c->X + i * l;
+    size_t d = i < l ? i : l;
+    for (size_t j = 0; j < d; j++) x[j] = c->T[i + j * r];
+    if (i < l) {
+      x[i] = 1.0f;
+      memset(x + i + 1, 0, (l - i - 1) * sizeof *x);
+    }
+  }
+}
+
 /* Replace the r x l row-major block X by a basis of its column space made
  * of the LU factor: P X = L U, basis = P^T L (unit lower trapezoidal up to
  * the row permutation).  This is the cheap normalizer between power
@@ -244,15 +289,8 @@ static fm_rc orth_lu(svd_ws *w, float *X, size_t r, fm_error *err) {
   /* info > 0: an exactly zero pivot (rank-deficient block).  L is still a
    * valid factor and the final QR cleans up, so carry on. */
   if (info < 0) return lapack_fail(err, "sgetrf", info);
-  for (size_t i = 0; i < r; i++) {
-    float *x = X + i * l;
-    size_t d = i < l ? i : l;
-    for (size_t j = 0; j < d; j++) x[j] = w->T[i + j * r];
-    if (i < l) {
-      x[i] = 1.0f;
-      memset(x + i + 1, 0, (l - i - 1) * sizeof *x);
-    }
-  }
+  lu_ctx c = {w->T, X, r, l};
+  fm_par_run(r * l < ((size_t)1 << 18) ? 1 : fm_linalg_threads(), lu_part, &c);
   for (size_t i = l; i-- > 0;) {
     size_t p = (size_t)w->ipiv[i] - 1;
     if (p != i) {
