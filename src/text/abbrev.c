@@ -96,11 +96,15 @@ fm_rc fm_abbrev_add(fm_abbrev *a, const char *abbr, const char *expansion,
   return FM_OK;
 }
 
-const char *fm_abbrev_lookup(const fm_abbrev *a, const char *abbr) {
+/* Expansion of s[0..n), or NULL (borrowed). */
+static const char *exp_of(const fm_abbrev *a, const char *s, size_t n) {
   uint32_t idx;
+  return fm_strmap_get(&a->map, s, n, &idx) ? a->exp[idx] : NULL;
+}
+
+const char *fm_abbrev_lookup(const fm_abbrev *a, const char *abbr) {
   if (!a || !abbr) return NULL;
-  if (!fm_strmap_get(&a->map, abbr, strlen(abbr), &idx)) return NULL;
-  return a->exp[idx];
+  return exp_of(a, abbr, strlen(abbr));
 }
 
 size_t fm_abbrev_count(const fm_abbrev *a) { return a ? fm_strmap_count(&a->map) : 0; }
@@ -225,37 +229,44 @@ out:
 
 /* ---- expansion ---------------------------------------------------------- */
 
+/* The word of an expansion at *e (words are separated by single spaces):
+ * its length; *e moves past it and its space. */
+static size_t next_word(const char **e) {
+  const char *sp = strchr(*e, ' ');
+  size_t l = sp ? (size_t)(sp - *e) : strlen(*e);
+  *e += l + (sp ? 1 : 0);
+  return l;
+}
+
 fm_rc fm_abbrev_index_words(fm_abbrev *a) {
   fm_strmap_free(&a->words);
   fm_strmap_init(&a->words);
   a->indexed = 1;
   for (size_t i = 0; i < fm_strmap_count(&a->map); i++)
     for (const char *e = a->exp[i]; *e;) {
-      const char *sp = strchr(e, ' ');
-      size_t l = sp ? (size_t)(sp - e) : strlen(e);
-      if (l && fm_strmap_put(&a->words, e, l, 0, NULL, NULL)) {
+      const char *w = e;
+      size_t l = next_word(&e);
+      if (l && fm_strmap_put(&a->words, w, l, 0, NULL, NULL)) {
         a->indexed = 0;
         return FM_ERR_NOMEM;
       }
-      e += l + (sp ? 1 : 0);
     }
   return FM_OK;
 }
 
 /* A part of a compound: an abbreviation or a word of some expansion. */
 static int known_part(const fm_abbrev *a, const char *s, size_t n) {
-  return fm_strmap_get(&a->map, s, n, NULL) || fm_strmap_get(&a->words, s, n, NULL);
+  return exp_of(a, s, n) || fm_strmap_get(&a->words, s, n, NULL);
 }
 
-/* Split an alphabetic token that has no expansion into two known parts
- * ("netchg" -> "net" "chg", "peratio" -> "pe" "ratio"), the second of three
- * letters or more (two-letter tails such as "is" or "id" split real words:
- * "basis", "consid"), preferring the longest first part.  Returns the
+/* Split an alphabetic token of n bytes that has no expansion into two known
+ * parts ("netchg" -> "net" "chg", "peratio" -> "pe" "ratio"), the second of
+ * three letters or more (two-letter tails such as "is" or "id" split real
+ * words: "basis", "consid"), preferring the longest first part.  Returns the
  * length of the first part, or 0.  A token that is itself a word of some
  * expansion is split too: mined expansions keep the vendor's own
  * compounds ("bnc" -> "bid netchg"). */
-static size_t split_compound(const fm_abbrev *a, const char *tok) {
-  size_t n = strlen(tok);
+static size_t split_compound(const fm_abbrev *a, const char *tok, size_t n) {
   if (!a->indexed || n < 5) return 0;
   for (size_t i = 0; i < n; i++)
     if (tok[i] < 'a' || tok[i] > 'z') return 0;
@@ -264,20 +275,16 @@ static size_t split_compound(const fm_abbrev *a, const char *tok) {
   return 0;
 }
 
-/* Append one token's expansion (or the token itself) to out. */
-static fm_rc expand_one(const fm_abbrev *a, const char *tok, size_t len, int keep_original,
+/* Append tok[0..len) expanded by e (its expansion, or NULL) to out. */
+static fm_rc expand_one(const char *tok, size_t len, const char *e, int keep_original,
                         fm_tokens *out) {
-  const char *e = NULL;
-  uint32_t idx;
-  if (fm_strmap_get(&a->map, tok, len, &idx)) e = a->exp[idx];
   if (e && strlen(e) == len && memcmp(e, tok, len) == 0) e = NULL; /* identity */
   if (!e || keep_original)
     if (fm_tokens_push(out, tok, len)) return FM_ERR_NOMEM;
   while (e && *e) {
-    const char *sp = strchr(e, ' ');
-    size_t l = sp ? (size_t)(sp - e) : strlen(e);
-    if (l && fm_tokens_push(out, e, l)) return FM_ERR_NOMEM;
-    e += l + (sp ? 1 : 0);
+    const char *w = e;
+    size_t l = next_word(&e);
+    if (l && fm_tokens_push(out, w, l)) return FM_ERR_NOMEM;
   }
   return FM_OK;
 }
@@ -287,10 +294,12 @@ fm_rc fm_abbrev_expand(const fm_abbrev *a, const fm_tokens *in, int keep_origina
   if (!a || !in || !out || in == out) return FM_ERR_ARG;
   for (size_t i = 0; i < in->n; i++) {
     const char *tok = fm_tokens_get(in, i);
-    size_t l = fm_abbrev_lookup(a, tok) ? 0 : split_compound(a, tok);
-    fm_rc rc = l ? expand_one(a, tok, l, keep_original, out)
-                 : expand_one(a, tok, strlen(tok), keep_original, out);
-    if (!rc && l) rc = expand_one(a, tok + l, strlen(tok) - l, keep_original, out);
+    size_t n = strlen(tok);
+    const char *e = exp_of(a, tok, n);
+    size_t l = e ? 0 : split_compound(a, tok, n);
+    fm_rc rc = l ? expand_one(tok, l, exp_of(a, tok, l), keep_original, out)
+                 : expand_one(tok, n, e, keep_original, out);
+    if (!rc && l) rc = expand_one(tok + l, n - l, exp_of(a, tok + l, n - l), keep_original, out);
     if (rc) return rc;
   }
   return FM_OK;
