@@ -60,6 +60,9 @@ typedef struct fm_source_spec {
   const char *col_id, *col_name, *col_description, *col_type, *col_category;
   int id_is_code; /* the id is an opaque code ("NINC"), not words: features
                      leave it out of the word blocks (docs/configs.md) */
+  int order_prior; /* the source lists its core fields first (an RDM
+                      dictionary, in FID order): earlier records get a small
+                      bonus, w_order (docs/scoring.md) */
 } fm_source_spec;
 
 /* Read one source and append its fields to *out.  Duplicate ids inside the

@@ -20,6 +20,7 @@ void fm_model_opts_default(fm_model_opts *o) {
   o->w.lsa = 1.0f;
   o->w.prior = 0.1f;
   o->w.variant = 0.2f;
+  o->w.order = 1.0f;
 }
 
 void fm_config_free(fm_config *c) {
@@ -86,7 +87,7 @@ static fm_rc parse_sources(fm_config *c, json_t *root, const char *key,
     const char *path;
     fm_rc rc;
     static const char *const known[] = {"vendor", "format", "path", "columns", "id_is_code",
-                                        NULL};
+                                        "order_prior", NULL};
     if ((rc = check_keys(c, s, ctx, known, err))) return rc;
     if ((rc = get_str(c, s, "vendor", ctx, 1, &sp->vendor, err))) return rc;
     if ((rc = get_str(c, s, "format", ctx, 1, &sp->format, err))) return rc;
@@ -106,6 +107,11 @@ static fm_rc parse_sources(fm_config *c, json_t *root, const char *key,
       return fm_error_set(err, FM_ERR_ARG, "%s: %s: \"id_is_code\" must be true or false",
                           c->path, ctx);
     sp->id_is_code = code && json_is_true(code);
+    json_t *ord = json_object_get(s, "order_prior");
+    if (ord && !json_is_boolean(ord))
+      return fm_error_set(err, FM_ERR_ARG, "%s: %s: \"order_prior\" must be true or false",
+                          c->path, ctx);
+    sp->order_prior = ord && json_is_true(ord);
     json_t *cols = json_object_get(s, "columns");
     if (cols) {
       if (!json_is_object(cols))
@@ -181,7 +187,8 @@ static fm_rc parse_model(fm_config *c, json_t *m, fm_error *err) {
       return fm_error_set(err, FM_ERR_ARG, "%s: model.weights must be an object", c->path);
     struct { const char *k; float *f; } ws[] = {
         {"title", &o->w.title}, {"full", &o->w.full}, {"chars", &o->w.chars},
-        {"lsa", &o->w.lsa}, {"prior", &o->w.prior}, {"variant", &o->w.variant}};
+        {"lsa", &o->w.lsa}, {"prior", &o->w.prior}, {"variant", &o->w.variant},
+        {"order", &o->w.order}};
     json_object_foreach(w, k, val) {
       size_t i;
       for (i = 0; i < sizeof ws / sizeof ws[0]; i++)

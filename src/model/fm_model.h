@@ -25,7 +25,7 @@
 extern "C" {
 #endif
 
-#define FM_MODEL_FORMAT_VERSION 2
+#define FM_MODEL_FORMAT_VERSION 3
 
 /* ---- configuration ----------------------------------------------------- */
 
@@ -37,6 +37,7 @@ extern "C" {
 typedef struct fm_weights {
   float title, full, chars, lsa, prior;
   float variant; /* penalty for a numbered copy ("NETCHNG_2" beside "NETCHNG_1") */
+  float order;   /* bonus for a record early in an "order_prior" source */
 } fm_weights;
 
 typedef struct fm_model_opts {
@@ -142,6 +143,8 @@ typedef struct fm_candidate {
   float score;       /* combined score (higher is better) */
   float s_title, s_full, s_chars, s_lsa, s_prior; /* components, unweighted */
   float s_variant; /* 1 for a numbered copy (scored as -w_variant), else 0 */
+  float s_order;   /* position prior of the reference (scored as +w_order):
+                      centered on its source's mean, 0 for other sources */
 } fm_candidate;
 
 typedef struct fm_matcher fm_matcher; /* per-thread scratch space */

@@ -371,9 +371,10 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
     c->s_lsa = mt->lsa[i];
     c->s_prior = prow ? prow[m->refs[r].kind] : 0;
     c->s_variant = qnum ? 0.0f : (float)m->ref_variant[r];
+    c->s_order = m->ref_order[r];
     c->score = wb3[0] * comp[0] + wb3[1] * comp[1] + wb3[2] * comp[2] +
                m->opts.w.lsa * c->s_lsa + m->opts.w.prior * c->s_prior -
-               m->opts.w.variant * c->s_variant;
+               m->opts.w.variant * c->s_variant + m->opts.w.order * c->s_order;
     fm_topk_push(&fin, c->score, r);
   }
   fm_topk_sorted(&fin);

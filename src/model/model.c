@@ -247,6 +247,7 @@ fm_rc fm_model_write(const fm_model *m, const char *path, fm_error *err) {
       SEC("qkinds", m->qkind_off, m->nqk),
       SEC("rkinds", m->rkind_off, m->nrk),
       SEC("prior", m->prior, (uint64_t)m->nqk * m->nrk),
+      SEC("ref_order", m->ref_order, m->nrefs),
       {"abbrev", m->abbrev_tsv, m->abbrev_len},
       {"pairs", m->pairs_tsv, m->pairs_len},
   };
@@ -356,6 +357,7 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
     m->opts.w.prior = (float)json_number_value(json_object_get(jw, "prior"));
     /* absent in models of earlier releases: 0 keeps their scoring */
     m->opts.w.variant = (float)json_number_value(json_object_get(jw, "variant"));
+    m->opts.w.order = (float)json_number_value(json_object_get(jw, "order"));
   }
   json_t *jc = json_object_get(meta, "candidates");
   if (json_is_integer(jc) && json_integer_value(jc) > 0)
@@ -396,6 +398,7 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
   if ((rc = get_sec(m, "qkinds", 4, m->nqk, (const void **)&m->qkind_off, err))) goto fail;
   if ((rc = get_sec(m, "rkinds", 4, m->nrk, (const void **)&m->rkind_off, err))) goto fail;
   if ((rc = get_sec(m, "prior", 4, (uint64_t)m->nqk * m->nrk, (const void **)&m->prior, err))) goto fail;
+  if ((rc = get_sec(m, "ref_order", 4, m->nrefs, (const void **)&m->ref_order, err))) goto fail;
   if ((rc = fm_mfile_section(m->mf, "abbrev", (const void **)&m->abbrev_tsv, &m->abbrev_len, err))) goto fail;
   if ((rc = fm_mfile_section(m->mf, "pairs", (const void **)&m->pairs_tsv, &m->pairs_len, err))) goto fail;
   if ((rc = validate(m, err))) goto fail;

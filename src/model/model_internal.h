@@ -53,6 +53,7 @@ struct fm_model {
   uint32_t nqk, nrk;
   const uint32_t *qkind_off, *rkind_off; /* offsets into strings */
   const float *prior;        /* nqk x nrk */
+  const float *ref_order;    /* nrefs: position prior (fm_candidate.s_order) */
 
   const char *abbrev_tsv; uint64_t abbrev_len; /* "abbr\texp\tsupport\n"* */
   const char *pairs_tsv; uint64_t pairs_len;   /* training pairs used */

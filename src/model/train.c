@@ -112,6 +112,42 @@ static unsigned feat_flags(const trainer *t, const fm_field *f) {
   return 0;
 }
 
+/* The position prior of the references (m->ref_order, fm_candidate.s_order).
+ * A source marked "order_prior" lists its core fields first: an RDM
+ * dictionary is in FID order, and the low FIDs (TRDPRC_1 6, NETCHNG_1 11,
+ * ACVOL_1 32) are the original, most used fields, while later ones are
+ * often narrower near-duplicates (PCTCH_1D 7723).  The i-th record (1-based)
+ * of such a source of n records gets 1 - log(1 + i) / log(1 + n): a large
+ * step between the first few hundred, a small one among the rest.  Values
+ * are centered on the source's mean, so the prior reorders fields within
+ * the source without moving the source as a whole against the others;
+ * references of other sources get 0.  Records are in import order, which is
+ * file order.  The array is owned by the model. */
+static fm_rc build_order(trainer *t, fm_error *err) {
+  fm_model *m = t->m;
+  const fm_config *c = t->c;
+  float *ord = fm_calloc(m->nrefs ? m->nrefs : 1, sizeof *ord);
+  if (fm_model_own(m, ord)) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  m->ref_order = ord;
+  for (size_t s = 0; c && s < c->nreference; s++) {
+    const fm_source_spec *sp = &c->reference[s];
+    if (!sp->order_prior) continue;
+    size_t n = 0;
+    for (uint32_t r = 0; r < m->nrefs; r++) n += strcmp(t->refs->v[r].source, sp->path) == 0;
+    if (n == 0) continue;
+    double denom = log1p((double)n), sum = 0;
+    size_t i = 0;
+    for (uint32_t r = 0; r < m->nrefs; r++)
+      if (strcmp(t->refs->v[r].source, sp->path) == 0) sum += 1.0 - log1p((double)++i) / denom;
+    double mean = sum / (double)n;
+    i = 0;
+    for (uint32_t r = 0; r < m->nrefs; r++)
+      if (strcmp(t->refs->v[r].source, sp->path) == 0)
+        ord[r] = (float)(1.0 - log1p((double)++i) / denom - mean);
+  }
+  return FM_OK;
+}
+
 static fm_rc load_abbrev(trainer *t, fm_featurizer *fz, fm_abbrev *ab, fm_error *err) {
   const fm_config *c = t->c;
   fm_rc rc;
@@ -748,10 +784,10 @@ static fm_rc build_meta(trainer *t, fm_error *err) {
   fm_model *m = t->m;
   const fm_model_opts *o = &t->o;
   json_t *root = json_object();
-  json_t *w = json_pack("{s:f,s:f,s:f,s:f,s:f,s:f}", "title", (double)o->w.title,
+  json_t *w = json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "title", (double)o->w.title,
                         "full", (double)o->w.full, "chars", (double)o->w.chars, "lsa",
                         (double)o->w.lsa, "prior", (double)o->w.prior, "variant",
-                        (double)o->w.variant);
+                        (double)o->w.variant, "order", (double)o->w.order);
   json_t *files = json_array();
   /* file names only: the same inputs give the same bytes from any cwd */
   for (size_t i = 0; t->c && i < t->c->ntrain_pairs; i++) {
@@ -881,6 +917,7 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   }
   m->refs = rrecs;
   m->qrys = qrecs;
+  if ((rc = build_order(&t, err))) goto done;
   if ((rc = build_vocab_and_matrices(&t, err))) goto done;
   double t1 = fm_now();
   if ((rc = build_lsa(&t, err))) goto done;
