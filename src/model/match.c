@@ -246,14 +246,28 @@ static int positive_products(const fm_matcher *mt) {
   return 1;
 }
 
+/* The LSA rows a query reads (lsa_v for its words, ref_emb for its
+ * candidates: 1 KB each at k = 256, spread over 17-30 MB) are not in cache
+ * and their order is unpredictable to the hardware, so each loop over them
+ * prefetches the row AHEAD places on while it computes, and the first AHEAD
+ * rows are requested well before the loop (while the postings are walked,
+ * or the embedding computed).  Prefetches change no arithmetic. */
+enum { AHEAD = 4 };
+
 /* The LSA cosines of all the candidates, in a loop of their own: the dot
  * products are independent, so the CPU overlaps one with the next, which
  * it could not across the rest of the re-scoring. */
 static void lsa_cosines(fm_matcher *mt, const fm_topk *cand) {
   const fm_model *m = mt->m;
   size_t K = (size_t)m->k;
-  for (int i = 0; i < cand->n; i++)
-    mt->lsa[i] = K > 0 ? fm_dot(mt->emb, m->ref_emb + (size_t)cand->idx[i] * K, K) : 0;
+  if (K == 0) {
+    for (int i = 0; i < cand->n; i++) mt->lsa[i] = 0;
+    return;
+  }
+  for (int i = 0; i < cand->n; i++) {
+    const float *pf = i + AHEAD < cand->n ? m->ref_emb + (size_t)cand->idx[i + AHEAD] * K : NULL;
+    mt->lsa[i] = fm_dot_pf(mt->emb, m->ref_emb + (size_t)cand->idx[i] * K, K, pf);
+  }
 }
 
 fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
@@ -263,6 +277,10 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   if (k <= 0) return FM_OK;
   fm_rc rc = stored_query(mt, f) ? FM_OK : encode(mt, f, err);
   if (rc) return rc;
+  uint32_t nword = m->nblk[0] + m->nblk[1];
+  if (m->k > 0)
+    for (size_t i = 0; i < AHEAD && i < mt->q.n && mt->q.term[i] < nword; i++)
+      fm_prefetch_floats(m->lsa_v + (size_t)mt->q.term[i] * m->k, (size_t)m->k);
   /* 1. candidate generation over the inverted index.  Only selective
    *    postings (at most MAX_POSTING references) are walked: a term shared by
    *    thousands of references (a common character n-gram, "price") adds
@@ -325,14 +343,17 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   /* 3. LSA embedding of the query (word blocks, same weights as training) */
   int K = m->k;
   if (K > 0) {
+    for (int i = 0; i < AHEAD && i < cand.n; i++)
+      fm_prefetch_floats(m->ref_emb + (size_t)cand.idx[i] * K, (size_t)K);
     memset(mt->emb, 0, (size_t)K * sizeof *mt->emb);
-    uint32_t nword = m->nblk[0] + m->nblk[1];
     const float wb[2] = {m->opts.w.title, m->opts.w.full};
     for (size_t i = 0; i < mt->q.n; i++) {
       uint32_t t = mt->q.term[i];
       if (t >= nword) break; /* terms are sorted; chars come last */
       float x = mt->q.val[i] * wb[fm_term_block(m, t)];
-      fm_axpy(mt->emb, m->lsa_v + (size_t)t * K, x, (size_t)K);
+      uint32_t tn = i + AHEAD < mt->q.n ? mt->q.term[i + AHEAD] : nword;
+      fm_axpy_pf(mt->emb, m->lsa_v + (size_t)t * K, x, (size_t)K,
+                 tn < nword ? m->lsa_v + (size_t)tn * K : NULL);
     }
     double s = 0;
     for (int j = 0; j < K; j++) s += (double)mt->emb[j] * mt->emb[j];
