@@ -27,6 +27,7 @@ struct fm_matcher {
   size_t ntouched;
   uint8_t *mark;       /* nrefs */
   float *qdense;       /* nterms, zero between queries */
+  uint64_t *qbits;     /* nterms bits: qdense[t] != 0, zero between queries */
   float *emb;          /* k */
   uint64_t *ckey; uint32_t *cidx; /* candidate heap (cand_key), then the refs */
   fm_candidate *cand;  /* the re-scored candidates, all components */
@@ -46,6 +47,7 @@ void fm_matcher_free(fm_matcher *mt) {
   fm_free(mt->touched);
   fm_free(mt->mark);
   fm_free(mt->qdense);
+  fm_free(mt->qbits);
   fm_free(mt->emb);
   fm_free(mt->ckey);
   fm_free(mt->cidx);
@@ -74,12 +76,14 @@ fm_rc fm_matcher_new(const fm_model *m, fm_matcher **out, fm_error *err) {
   mt->touched = fm_malloc(((size_t)m->nrefs + 1) * sizeof *mt->touched);
   mt->mark = fm_calloc(m->nrefs ? m->nrefs : 1, 1);
   mt->qdense = fm_calloc(m->nterms ? m->nterms : 1, sizeof *mt->qdense);
+  mt->qbits = fm_calloc(((size_t)m->nterms + 63) / 64 + 1, sizeof *mt->qbits);
   mt->emb = fm_calloc(m->k ? (size_t)m->k : 1, sizeof *mt->emb);
   mt->ckey = fm_malloc((size_t)C * sizeof *mt->ckey);
   mt->cidx = fm_malloc((size_t)C * sizeof *mt->cidx);
   mt->cand = fm_malloc((size_t)C * sizeof *mt->cand);
   mt->lsa = fm_malloc((size_t)C * sizeof *mt->lsa);
-  if (!mt->acc || !mt->touched || !mt->mark || !mt->qdense || !mt->emb || !mt->ckey ||
+  if (!mt->acc || !mt->touched || !mt->mark || !mt->qdense || !mt->qbits || !mt->emb ||
+      !mt->ckey ||
       !mt->cidx || !mt->cand || !mt->lsa) {
     fm_matcher_free(mt);
     return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
@@ -194,15 +198,27 @@ static int stored_query(fm_matcher *mt, const fm_field *f) {
   return 1;
 }
 
+/* Set (on) or clear the bits of qbits for the query's terms with a
+ * non-zero value: exactly the terms with qdense != 0. */
+static void set_qbits(fm_matcher *mt, int on) {
+  for (size_t i = 0; i < mt->q.n; i++) {
+    uint32_t t = mt->q.term[i];
+    uint64_t bit = (uint64_t)(on && mt->q.val[i] != 0) << (t & 63);
+    mt->qbits[t >> 6] = (mt->qbits[t >> 6] & ~((uint64_t)1 << (t & 63))) | bit;
+  }
+}
+
 /* Per-block cosines of the query with one reference row.  The row's terms
  * are ascending and the blocks are contiguous ranges of term ids, so the
  * row is three runs.  Most of a row's terms are not in the query: the
- * positions of those that are (qdense != 0) are first collected without a
+ * positions of those that are (qdense != 0: the bit in qbits, 7 KB that
+ * stay in L1 where qdense is 210 KB) are first collected without a
  * branch, then summed per block in row order -- exactly the additions, in
  * exactly the order, of a loop that skips the zeros, so the same bits. */
 static void components(const fm_matcher *mt, uint32_t r, float out[FM_NBLK]) {
   const fm_model *m = mt->m;
   const float *qdense = mt->qdense;
+  const uint64_t *qbits = mt->qbits;
   const uint32_t *col = m->csr_col;
   const float *val = m->csr_val;
   uint32_t b0 = m->nblk[0], b1 = m->nblk[0] + m->nblk[1];
@@ -215,7 +231,8 @@ static void components(const fm_matcher *mt, uint32_t r, float out[FM_NBLK]) {
     uint64_t stop = e - p > NHIT ? p + NHIT : e;
     for (; p < stop; p++) {
       hit[n] = p;
-      n += qdense[col[p]] != 0;
+      uint32_t c = col[p];
+      n += (qbits[c >> 6] >> (c & 63)) & 1;
     }
     for (size_t i = 0; i < n; i++) {
       uint64_t h = hit[i];
@@ -420,6 +437,7 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   fm_topk_init(&fin, k, mt->fscore, mt->fidx);
   const float *prow = (qkind != FM_NO_KIND && qkind < m->nqk) ? m->prior + (size_t)qkind * m->nrk : NULL;
   for (size_t i = 0; i < mt->q.n; i++) mt->qdense[mt->q.term[i]] = mt->q.val[i];
+  set_qbits(mt, 1);
   const float wb3[FM_NBLK] = {m->opts.w.title, m->opts.w.full, m->opts.w.chars};
   /* a query that is itself numbered ("EPS_2") asks for a numbered copy */
   int qnum = fm_id_number(f->id, NULL) != 0;
@@ -454,6 +472,7 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   *nout = fin.n;
 reset:
   for (size_t i = 0; i < mt->q.n; i++) mt->qdense[mt->q.term[i]] = 0;
+  set_qbits(mt, 0);
   return rc;
 }
 
