@@ -409,23 +409,44 @@ static fm_rc featurize(trainer *t, fm_error *err) {
   return rc;
 }
 
-/* Sort a document's term ids: insertion sort for the usual few dozen,
- * qsort beyond (the order is a plain ascending sort either way). */
-static int cmp_u32(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return x < y ? -1 : x > y;
-}
-static void sort_ids(uint32_t *a, size_t n) {
-  if (n > 64) {
-    qsort(a, n, sizeof *a, cmp_u32);
-    return;
-  }
+/* Sort a document's term ids ascending: insertion sort for the usual few
+ * dozen; beyond, a quicksort on the values themselves (median of three,
+ * the smaller side first so the stack stays shallow) down to runs for the
+ * insertion sort.  A field's character n-grams often number more than 64,
+ * and qsort's indirect compares made those sorts a visible part of
+ * training.  The result is the one ascending order, however it is found. */
+static void insertion_u32(uint32_t *a, size_t n) {
   for (size_t i = 1; i < n; i++) {
     uint32_t v = a[i];
     size_t j = i;
     for (; j > 0 && a[j - 1] > v; j--) a[j] = a[j - 1];
     a[j] = v;
   }
+}
+static void sort_ids(uint32_t *a, size_t n) {
+  while (n > 32) {
+    uint32_t x = a[0], y = a[n / 2], z = a[n - 1];
+    uint32_t piv = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+    size_t i = 0, j = n - 1;
+    for (;;) { /* Hoare partition: a[0..j] <= piv <= a[j+1..n) */
+      while (a[i] < piv) i++;
+      while (a[j] > piv) j--;
+      if (i >= j) break;
+      uint32_t t = a[i];
+      a[i++] = a[j];
+      a[j--] = t;
+    }
+    size_t left = j + 1;
+    if (left < n - left) {
+      sort_ids(a, left);
+      a += left;
+      n -= left;
+    } else {
+      sort_ids(a + left, n - left);
+      n = left;
+    }
+  }
+  insertion_u32(a, n);
 }
 
 /* Per-block L2-normalized sublinear tf-idf rows of documents [d0, d1), as
@@ -466,7 +487,9 @@ static void csr_part(void *p, int tid, int nt) {
     for (size_t i = 0; i < len;) {
       size_t j = i;
       while (j < len && ids[j] == ids[i]) j++;
-      float v = (float)((1.0 + log((double)(j - i))) * c->idf[ids[i]]);
+      /* log(1) is exactly 0: a term seen once (most) skips the call */
+      float v = j - i == 1 ? (float)(1.0 * c->idf[ids[i]])
+                           : (float)((1.0 + log((double)(j - i))) * c->idf[ids[i]]);
       c->col[nnz] = ids[i];
       c->val[nnz++] = v;
       norm[fm_term_block(m, ids[i])] += (double)v * v;
