@@ -588,6 +588,24 @@ static fm_rc build_vocab_and_matrices(trainer *t, fm_error *err) {
   return FM_OK;
 }
 
+/* The per-document term lists and the vocabulary maps, once the matrices
+ * are built (the term strings live on in the strings table).  Freed early so
+ * the SVD's work matrices reuse their pages: a page touched for the first
+ * time is a fault, slow in a VM, and those matrices are the next big
+ * allocations.  fm_train's final cleanup then finds them empty. */
+static void release_doc_terms(trainer *t) {
+  for (int b = 0; b < FM_NBLK; b++) {
+    fm_strmap_free(&t->vocab[b]);
+    fm_free(t->df[b]);
+    t->df[b] = NULL;
+    t->dfcap[b] = 0;
+  }
+  fm_free(t->dterm);
+  fm_free(t->dptr);
+  t->dterm = NULL;
+  t->dptr = NULL;
+}
+
 /* LSA: truncated SVD of the weighted word blocks of the reference matrix;
  * reference embeddings are the unit rows of R V. */
 static fm_rc build_lsa(trainer *t, fm_error *err) {
@@ -942,6 +960,7 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   m->qrys = qrecs;
   if ((rc = build_order(&t, err))) goto done;
   if ((rc = build_vocab_and_matrices(&t, err))) goto done;
+  release_doc_terms(&t);
   double t1 = fm_now();
   if ((rc = build_lsa(&t, err))) goto done;
   double t2 = fm_now();
