@@ -449,6 +449,12 @@ fm_rc fm_svd_randomized(const fm_csr *A, const fm_svd_opts *o, float *U,
    * A ~= Q B = (Q Vt^T) diag(S) (Q2 Ur)^T, so U = Q Vt^T, V = Q2 Ur. */
   fm_csr_mul_dense(&w.At, w.Y, (int)l, w.Z);
   TM("tmul");
+  if (!U) {
+    /* Q is needed again only for U: its pages can serve V (first-touched
+     * pages cost a fault each, see fm_malloc) */
+    fm_free(w.Y);
+    w.Y = NULL;
+  }
   if ((rc = orth_final(&w, w.Z, n, err))) goto done; /* Z = Q2, n x l */
   TM("qr n");
   lapack_int ll = (lapack_int)l;
