@@ -332,6 +332,15 @@ static fm_rc orth_qr(svd_ws *w, float *X, size_t r, float *Rout, fm_error *err) 
   return FM_OK;
 }
 
+/* Level-3 calls whose long dimension is the rows of a block (strmm on X^T,
+ * the V sgemm) go in slices of LBLK rows: OpenBLAS packs that operand into
+ * a per-thread buffer as wide as the call, so one 30000-row call first
+ * touches ~15 MB of buffer pages (a fault each, slow on a VM: ~0.02 s per
+ * process) where slices reuse ~2 MB, and they run as fast once warm.  Each
+ * row's arithmetic does not depend on the slicing (it is the same product
+ * over the short dimension); the slices are fixed, not per thread. */
+enum { LBLK = 2048 };
+
 /* One CholeskyQR pass over the r x l row-major block X (read column-major,
  * the same memory is X^T, l x r, so no transpose is needed): G = X^T X
  * (ssyrk), G = R^T R (spotrf), X := X R^{-1}.  The last step inverts the
@@ -359,8 +368,9 @@ static int cholqr_pass(svd_ws *w, float *X, size_t r, float min_ratio, float *Ro
   if (!(lo > 0.0f) || lo < min_ratio * hi) return 1;
   if (Rout) copy_upper(w->G, l, l, Rout);
   if (LAPACKE_strtri_work(LAPACK_COL_MAJOR, 'U', 'N', ll, w->G, ll) != 0) return 1;
-  cblas_strmm(CblasColMajor, CblasLeft, CblasUpper, CblasTrans, CblasNonUnit, li, (int)r, 1.0f,
-              w->G, li, X, li);
+  for (size_t c = 0; c < r; c += LBLK)
+    cblas_strmm(CblasColMajor, CblasLeft, CblasUpper, CblasTrans, CblasNonUnit, li,
+                (int)(r - c < LBLK ? r - c : LBLK), 1.0f, w->G, li, X + c * l, li);
   return 0;
 }
 
@@ -468,8 +478,9 @@ fm_rc fm_svd_randomized(const fm_csr *A, const fm_svd_opts *o, float *U,
   /* V = Q2 Ur[:, :k] (n x k row-major; Ur is column-major, so read
    * row-major it is Ur^T, hence the second transpose). */
   float *C = V ? V : w.C; /* straight into the output: no 30 MB copy */
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)k, (int)l, 1.0f, w.Z,
-              (int)l, w.Ur, (int)l, 0.0f, C, (int)k);
+  for (size_t c = 0; c < n; c += LBLK)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(n - c < LBLK ? n - c : LBLK),
+                (int)k, (int)l, 1.0f, w.Z + c * l, (int)l, w.Ur, (int)l, 0.0f, C + c * k, (int)k);
 
   /* Sign convention: the largest-magnitude entry of each column of V is
    * positive (first one on ties).  The flip is applied to the matching
