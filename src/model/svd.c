@@ -112,6 +112,9 @@ static void gaussian_fill(uint64_t seed, float *x, size_t n) {
 
 enum { TB = 32 }; /* transpose tile */
 
+/* Rows per slice of the level-3 calls on a tall block (see sliced BLAS). */
+enum { LBLK = 2048 };
+
 /* The layout changes are pure copies of 17-32 MB blocks, worth two threads
  * (rows cut at multiples of the tile; the result is the same bytes). */
 typedef struct tr_ctx {
@@ -163,6 +166,7 @@ typedef struct svd_ws {
   float *tau; /* l Householder scalars */
   float *R;   /* l x l: R factor of B^T, destroyed by gesdd */
   float *G;   /* l x l: Gram matrix, then its Cholesky factor */
+  float *P;   /* one l x l partial Gram matrix per slice of LBLK rows */
   float *Ur;  /* l x l left singular vectors of R */
   float *Vt;  /* l x l right singular vectors of R, transposed */
   float *Sl;  /* l singular values */
@@ -183,6 +187,7 @@ static void ws_free(svd_ws *w) {
   fm_free(w->tau);
   fm_free(w->R);
   fm_free(w->G);
+  fm_free(w->P);
   fm_free(w->Ur);
   fm_free(w->Vt);
   fm_free(w->Sl);
@@ -211,13 +216,14 @@ static fm_rc ws_alloc(svd_ws *w, const fm_csr *A, fm_error *err) {
   w->tau = alloc_floats(l, 1);
   w->R = alloc_floats(l, l);
   w->G = alloc_floats(l, l);
+  w->P = alloc_floats((mx + LBLK - 1) / LBLK * l, l);
   w->Ur = alloc_floats(l, l);
   w->Vt = alloc_floats(l, l);
   w->Sl = alloc_floats(l, 1);
   w->C = w->need_c ? alloc_floats(n, k) : NULL;
   w->ipiv = fm_malloc(l * sizeof *w->ipiv);
   w->iwork = fm_malloc(8 * l * sizeof *w->iwork);
-  if (!w->Z || !w->Y || !w->T || !w->tau || !w->R || !w->G || !w->Ur || !w->Vt ||
+  if (!w->Z || !w->Y || !w->T || !w->tau || !w->R || !w->G || !w->P || !w->Ur || !w->Vt ||
       !w->Sl || (w->need_c && !w->C) || !w->ipiv || !w->iwork)
     goto nomem;
 
@@ -332,14 +338,82 @@ static fm_rc orth_qr(svd_ws *w, float *X, size_t r, float *Rout, fm_error *err) 
   return FM_OK;
 }
 
-/* Level-3 calls whose long dimension is the rows of a block (strmm on X^T,
- * the V sgemm) go in slices of LBLK rows: OpenBLAS packs that operand into
- * a per-thread buffer as wide as the call, so one 30000-row call first
- * touches ~15 MB of buffer pages (a fault each, slow on a VM: ~0.02 s per
- * process) where slices reuse ~2 MB, and they run as fast once warm.  Each
- * row's arithmetic does not depend on the slicing (it is the same product
- * over the short dimension); the slices are fixed, not per thread. */
-enum { LBLK = 2048 };
+/* ---- sliced BLAS ------------------------------------------------------ */
+
+/* The level-3 calls on a tall block (r rows: the Gram matrix, X R^{-1},
+ * V = Q2 Ur) go in fixed slices of LBLK rows, run on the library's own
+ * threads (fm_par_run) with OpenBLAS itself single-threaded for the whole
+ * SVD (fm_svd_randomized sets it to one thread and restores it):
+ *  - OpenBLAS's idle workers spin (sched_yield) for ~0.1 s after each call,
+ *    so with its threads on, every sparse product, the sketch, and the
+ *    caller's next threaded step ran against a spinning thread on two
+ *    cores;
+ *  - OpenBLAS packs the long operand into a per-thread buffer as wide as the
+ *    call: a 30000-row call first-touches ~15 MB of buffer pages (a fault
+ *    each, slow on a VM), a slice ~2 MB.
+ * Each slice is computed the same way whichever thread takes it, and the
+ * partial Gram matrices are summed in slice order, so the result does not
+ * depend on the number of threads (of either kind). */
+typedef struct slice_ctx {
+  svd_ws *w;
+  const float *X; /* r x l row-major (the strmm slices write it) */
+  float *Xw;
+  size_t r;
+  const float *B; /* l x l: R^{-1} (strmm) or Ur (sgemm), column-major */
+  float *C;       /* sgemm output, r x k row-major */
+  size_t k;
+  int op;         /* 0 partial Grams, 1 strmm, 2 sgemm */
+} slice_ctx;
+
+static void slice_part(void *p, int tid, int nt) {
+  const slice_ctx *c = p;
+  size_t l = c->w->l, ns = (c->r + LBLK - 1) / LBLK;
+  int li = (int)l;
+  for (size_t s = (size_t)tid; s < ns; s += (size_t)nt) {
+    size_t r0 = s * LBLK, nr = c->r - r0 < LBLK ? c->r - r0 : LBLK;
+    if (c->op == 0)
+      cblas_ssyrk(CblasColMajor, CblasUpper, CblasNoTrans, li, (int)nr, 1.0f, c->X + r0 * l, li,
+                  0.0f, c->w->P + s * l * l, li);
+    else if (c->op == 1)
+      cblas_strmm(CblasColMajor, CblasLeft, CblasUpper, CblasTrans, CblasNonUnit, li, (int)nr,
+                  1.0f, c->B, li, c->Xw + r0 * l, li);
+    else
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)c->k, li, 1.0f,
+                  c->X + r0 * l, li, c->B, li, 0.0f, c->C + r0 * c->k, (int)c->k);
+  }
+}
+
+static void run_slices(slice_ctx *c) {
+  size_t ns = (c->r + LBLK - 1) / LBLK;
+  int nt = fm_linalg_threads();
+  fm_par_run(ns < 2 ? 1 : (nt < (int)ns ? nt : (int)ns), slice_part, c);
+}
+
+/* G (upper triangle, column-major l x l) = X^T X for the r x l row-major X:
+ * partial Grams of the slices, summed in slice order. */
+static void gram(svd_ws *w, const float *X, size_t r) {
+  size_t l = w->l, ns = (r + LBLK - 1) / LBLK;
+  slice_ctx c = {.w = w, .X = X, .r = r, .op = 0};
+  run_slices(&c);
+  for (size_t j = 0; j < l; j++)
+    for (size_t i = 0; i <= j; i++) {
+      float g = 0.0f;
+      for (size_t s = 0; s < ns; s++) g += w->P[s * l * l + i + j * l];
+      w->G[i + j * l] = g;
+    }
+}
+
+/* X (r x l row-major) := X Rinv, Rinv upper (column-major l x l). */
+static void right_mul_upper(svd_ws *w, float *X, size_t r, const float *Rinv) {
+  slice_ctx c = {.w = w, .Xw = X, .r = r, .B = Rinv, .op = 1};
+  run_slices(&c);
+}
+
+/* C (r x k row-major) = X (r x l row-major) B[:, :k] (B column-major l x l). */
+static void mul_cols(svd_ws *w, const float *X, size_t r, const float *B, size_t k, float *C) {
+  slice_ctx c = {.w = w, .X = X, .r = r, .B = B, .C = C, .k = k, .op = 2};
+  run_slices(&c);
+}
 
 /* One CholeskyQR pass over the r x l row-major block X (read column-major,
  * the same memory is X^T, l x r, so no transpose is needed): G = X^T X
@@ -354,9 +428,8 @@ enum { LBLK = 2048 };
  * lower part zero) when Rout is not NULL. */
 static int cholqr_pass(svd_ws *w, float *X, size_t r, float min_ratio, float *Rout) {
   size_t l = w->l;
-  int li = (int)l;
   lapack_int ll = (lapack_int)l;
-  cblas_ssyrk(CblasColMajor, CblasUpper, CblasNoTrans, li, (int)r, 1.0f, X, li, 0.0f, w->G, li);
+  gram(w, X, r);
   if (LAPACKE_spotrf_work(LAPACK_COL_MAJOR, 'U', ll, w->G, ll) != 0) return 1;
   float lo = INFINITY, hi = 0.0f;
   for (size_t i = 0; i < l; i++) {
@@ -368,9 +441,7 @@ static int cholqr_pass(svd_ws *w, float *X, size_t r, float min_ratio, float *Ro
   if (!(lo > 0.0f) || lo < min_ratio * hi) return 1;
   if (Rout) copy_upper(w->G, l, l, Rout);
   if (LAPACKE_strtri_work(LAPACK_COL_MAJOR, 'U', 'N', ll, w->G, ll) != 0) return 1;
-  for (size_t c = 0; c < r; c += LBLK)
-    cblas_strmm(CblasColMajor, CblasLeft, CblasUpper, CblasTrans, CblasNonUnit, li,
-                (int)(r - c < LBLK ? r - c : LBLK), 1.0f, w->G, li, X + c * l, li);
+  right_mul_upper(w, X, r, w->G);
   return 0;
 }
 
@@ -433,6 +504,8 @@ fm_rc fm_svd_randomized(const fm_csr *A, const fm_svd_opts *o, float *U,
   size_t l = w.l, k = w.k;
 
   TM(NULL);
+  int blas_threads = openblas_get_num_threads();
+  openblas_set_num_threads(1); /* see "sliced BLAS" */
   fm_rc rc = ws_alloc(&w, A, err);
   if (rc) goto done;
   TM("alloc");
@@ -478,9 +551,7 @@ fm_rc fm_svd_randomized(const fm_csr *A, const fm_svd_opts *o, float *U,
   /* V = Q2 Ur[:, :k] (n x k row-major; Ur is column-major, so read
    * row-major it is Ur^T, hence the second transpose). */
   float *C = V ? V : w.C; /* straight into the output: no 30 MB copy */
-  for (size_t c = 0; c < n; c += LBLK)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(n - c < LBLK ? n - c : LBLK),
-                (int)k, (int)l, 1.0f, w.Z + c * l, (int)l, w.Ur, (int)l, 0.0f, C + c * k, (int)k);
+  mul_cols(&w, w.Z, n, w.Ur, k, C);
 
   /* Sign convention: the largest-magnitude entry of each column of V is
    * positive (first one on ties).  The flip is applied to the matching
@@ -512,6 +583,7 @@ fm_rc fm_svd_randomized(const fm_csr *A, const fm_svd_opts *o, float *U,
   rc = FM_OK;
 done:
   ws_free(&w);
+  openblas_set_num_threads(blas_threads);
   TM("free");
   return rc;
 }
