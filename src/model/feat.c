@@ -70,17 +70,22 @@ fm_rc fm_feat_field(fm_featurizer *f, const fm_field *fld, unsigned flags,
     if ((rc = push_content(&f->desc, &out[FM_BLK_FULL]))) return rc;
   }
   /* chars: 3- and 4-grams of " token " for each title token */
-  for (size_t i = 0; i < out[FM_BLK_TITLE].n; i++) {
-    const char *t = fm_tokens_get(&out[FM_BLK_TITLE], i);
-    fm_buf_reset(&f->gram);
-    if (fm_buf_putc(&f->gram, ' ') || fm_buf_puts(&f->gram, t) || fm_buf_putc(&f->gram, ' '))
+  if (flags & FM_FEAT_NO_CHARS) return FM_OK;
+  for (size_t i = 0; i < out[FM_BLK_TITLE].n; i++)
+    if (fm_feat_grams(&f->gram, fm_tokens_get(&out[FM_BLK_TITLE], i), &out[FM_BLK_CHARS]))
       return FM_ERR_NOMEM;
-    const char *g = f->gram.buf;
-    size_t gl = f->gram.len;
-    for (size_t n = 3; n <= 4; n++)
-      for (size_t s = 0; s + n <= gl; s++)
-        if (fm_tokens_push(&out[FM_BLK_CHARS], g + s, n)) return FM_ERR_NOMEM;
-  }
+  return FM_OK;
+}
+
+fm_rc fm_feat_grams(fm_buf *gram, const char *tok, fm_tokens *out) {
+  fm_buf_reset(gram);
+  if (fm_buf_putc(gram, ' ') || fm_buf_puts(gram, tok) || fm_buf_putc(gram, ' '))
+    return FM_ERR_NOMEM;
+  const char *g = gram->buf;
+  size_t gl = gram->len;
+  for (size_t n = 3; n <= 4; n++)
+    for (size_t s = 0; s + n <= gl; s++)
+      if (fm_tokens_push(out, g + s, n)) return FM_ERR_NOMEM;
   return FM_OK;
 }
 

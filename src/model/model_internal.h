@@ -101,13 +101,19 @@ fm_rc fm_feat_init(fm_featurizer *f, const fm_abbrev *ab, fm_error *err);
 void fm_feat_free(fm_featurizer *f);
 /* fm_feat_field flags */
 enum {
-  FM_FEAT_ID_CODE = 1u << 0 /* the id is an opaque code (a source's id_is_code) */
+  FM_FEAT_ID_CODE = 1u << 0, /* the id is an opaque code (a source's id_is_code) */
+  FM_FEAT_NO_CHARS = 1u << 1 /* leave out[FM_BLK_CHARS] empty (the caller derives
+                              * it from the title tokens with fm_feat_grams) */
 };
 /* Tokens of each block for a field, written into out[FM_NBLK] (reset
  * first).  Char n-gram "tokens" are 3- and 4-byte grams of the padded title
  * tokens.  FM_FEAT_ID_CODE leaves the id out altogether. */
 fm_rc fm_feat_field(fm_featurizer *f, const fm_field *fld, unsigned flags,
                     fm_tokens out[FM_NBLK], fm_error *err);
+/* Append to out the char n-gram tokens of one title token, in the order
+ * fm_feat_field gives them (3-grams, then 4-grams, of " tok "); gram is
+ * scratch. */
+fm_rc fm_feat_grams(fm_buf *gram, const char *tok, fm_tokens *out);
 /* Term key for the vocabulary: block tag byte + token. */
 fm_rc fm_feat_key(fm_buf *b, int blk, const char *tok);
 

@@ -112,6 +112,9 @@ static void gaussian_fill(uint64_t seed, float *x, size_t n) {
 
 enum { TB = 32 }; /* transpose tile */
 
+/* Rows per slice of the level-3 calls on a tall block (see sliced BLAS). */
+enum { LBLK = 2048 };
+
 /* The layout changes are pure copies of 17-32 MB blocks, worth two threads
  * (rows cut at multiples of the tile; the result is the same bytes). */
 typedef struct tr_ctx {
@@ -162,6 +165,8 @@ typedef struct svd_ws {
   float *T;   /* max(m,n) x l column-major LAPACK scratch */
   float *tau; /* l Householder scalars */
   float *R;   /* l x l: R factor of B^T, destroyed by gesdd */
+  float *G;   /* l x l: Gram matrix, then its Cholesky factor */
+  float *P;   /* one l x l partial Gram matrix per slice of LBLK rows */
   float *Ur;  /* l x l left singular vectors of R */
   float *Vt;  /* l x l right singular vectors of R, transposed */
   float *Sl;  /* l singular values */
@@ -181,6 +186,8 @@ static void ws_free(svd_ws *w) {
   fm_free(w->T);
   fm_free(w->tau);
   fm_free(w->R);
+  fm_free(w->G);
+  fm_free(w->P);
   fm_free(w->Ur);
   fm_free(w->Vt);
   fm_free(w->Sl);
@@ -208,13 +215,15 @@ static fm_rc ws_alloc(svd_ws *w, const fm_csr *A, fm_error *err) {
   w->T = alloc_floats(mx, l);
   w->tau = alloc_floats(l, 1);
   w->R = alloc_floats(l, l);
+  w->G = alloc_floats(l, l);
+  w->P = alloc_floats((mx + LBLK - 1) / LBLK * l, l);
   w->Ur = alloc_floats(l, l);
   w->Vt = alloc_floats(l, l);
   w->Sl = alloc_floats(l, 1);
   w->C = w->need_c ? alloc_floats(n, k) : NULL;
   w->ipiv = fm_malloc(l * sizeof *w->ipiv);
   w->iwork = fm_malloc(8 * l * sizeof *w->iwork);
-  if (!w->Z || !w->Y || !w->T || !w->tau || !w->R || !w->Ur || !w->Vt ||
+  if (!w->Z || !w->Y || !w->T || !w->tau || !w->R || !w->G || !w->P || !w->Ur || !w->Vt ||
       !w->Sl || (w->need_c && !w->C) || !w->ipiv || !w->iwork)
     goto nomem;
 
@@ -305,18 +314,163 @@ static fm_rc orth_lu(svd_ws *w, float *X, size_t r, fm_error *err) {
   return FM_OK;
 }
 
+/* The l x l upper triangle of the column-major F (leading dimension ld)
+ * into Rout (column-major, l x l), lower part zeroed. */
+static void copy_upper(const float *F, size_t ld, size_t l, float *Rout) {
+  for (size_t j = 0; j < l; j++)
+    for (size_t i = 0; i < l; i++) Rout[i + j * l] = i <= j ? F[i + j * ld] : 0.0f;
+}
+
 /* Replace the r x l row-major block X by an orthonormal basis of its column
- * space (Householder QR: sgeqrf + sorgqr). */
-static fm_rc orth_qr(svd_ws *w, float *X, size_t r, fm_error *err) {
+ * space (Householder QR: sgeqrf + sorgqr); X = Q R with R (upper) written
+ * to Rout (column-major, lower part zero). */
+static fm_rc orth_qr(svd_ws *w, float *X, size_t r, float *Rout, fm_error *err) {
   size_t l = w->l;
   lapack_int lr = (lapack_int)r, ll = (lapack_int)l, info;
   rm_to_cm(X, r, l, w->T);
   info = LAPACKE_sgeqrf_work(LAPACK_COL_MAJOR, lr, ll, w->T, lr, w->tau, w->work, w->lwork);
   if (info != 0) return lapack_fail(err, "sgeqrf", info);
+  copy_upper(w->T, r, l, Rout);
   info = LAPACKE_sorgqr_work(LAPACK_COL_MAJOR, lr, ll, ll, w->T, lr, w->tau, w->work,
                              w->lwork);
   if (info != 0) return lapack_fail(err, "sorgqr", info);
   cm_to_rm(w->T, r, l, X);
+  return FM_OK;
+}
+
+/* ---- sliced BLAS ------------------------------------------------------ */
+
+/* The level-3 calls on a tall block (r rows: the Gram matrix, X R^{-1},
+ * V = Q2 Ur) go in fixed slices of LBLK rows, run on the library's own
+ * threads (fm_par_run) with OpenBLAS itself single-threaded for the whole
+ * SVD (fm_svd_randomized sets it to one thread and restores it):
+ *  - OpenBLAS's idle workers spin (sched_yield) for ~0.1 s after each call,
+ *    so with its threads on, every sparse product, the sketch, and the
+ *    caller's next threaded step ran against a spinning thread on two
+ *    cores;
+ *  - OpenBLAS packs the long operand into a per-thread buffer as wide as the
+ *    call: a 30000-row call first-touches ~15 MB of buffer pages (a fault
+ *    each, slow on a VM), a slice ~2 MB.
+ * Each slice is computed the same way whichever thread takes it, and the
+ * partial Gram matrices are summed in slice order, so the result does not
+ * depend on the number of threads (of either kind). */
+typedef struct slice_ctx {
+  svd_ws *w;
+  const float *X; /* r x l row-major (the strmm slices write it) */
+  float *Xw;
+  size_t r;
+  const float *B; /* l x l: R^{-1} (strmm) or Ur (sgemm), column-major */
+  float *C;       /* sgemm output, r x k row-major */
+  size_t k;
+  int op;         /* 0 partial Grams, 1 strmm, 2 sgemm */
+} slice_ctx;
+
+static void slice_part(void *p, int tid, int nt) {
+  const slice_ctx *c = p;
+  size_t l = c->w->l, ns = (c->r + LBLK - 1) / LBLK;
+  int li = (int)l;
+  for (size_t s = (size_t)tid; s < ns; s += (size_t)nt) {
+    size_t r0 = s * LBLK, nr = c->r - r0 < LBLK ? c->r - r0 : LBLK;
+    if (c->op == 0)
+      cblas_ssyrk(CblasColMajor, CblasUpper, CblasNoTrans, li, (int)nr, 1.0f, c->X + r0 * l, li,
+                  0.0f, c->w->P + s * l * l, li);
+    else if (c->op == 1)
+      cblas_strmm(CblasColMajor, CblasLeft, CblasUpper, CblasTrans, CblasNonUnit, li, (int)nr,
+                  1.0f, c->B, li, c->Xw + r0 * l, li);
+    else
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)c->k, li, 1.0f,
+                  c->X + r0 * l, li, c->B, li, 0.0f, c->C + r0 * c->k, (int)c->k);
+  }
+}
+
+static void run_slices(slice_ctx *c) {
+  size_t ns = (c->r + LBLK - 1) / LBLK;
+  int nt = fm_linalg_threads();
+  fm_par_run(ns < 2 ? 1 : (nt < (int)ns ? nt : (int)ns), slice_part, c);
+}
+
+/* G (upper triangle, column-major l x l) = X^T X for the r x l row-major X:
+ * partial Grams of the slices, summed in slice order. */
+static void gram(svd_ws *w, const float *X, size_t r) {
+  size_t l = w->l, ns = (r + LBLK - 1) / LBLK;
+  slice_ctx c = {.w = w, .X = X, .r = r, .op = 0};
+  run_slices(&c);
+  for (size_t j = 0; j < l; j++)
+    for (size_t i = 0; i <= j; i++) {
+      float g = 0.0f;
+      for (size_t s = 0; s < ns; s++) g += w->P[s * l * l + i + j * l];
+      w->G[i + j * l] = g;
+    }
+}
+
+/* X (r x l row-major) := X Rinv, Rinv upper (column-major l x l). */
+static void right_mul_upper(svd_ws *w, float *X, size_t r, const float *Rinv) {
+  slice_ctx c = {.w = w, .Xw = X, .r = r, .B = Rinv, .op = 1};
+  run_slices(&c);
+}
+
+/* C (r x k row-major) = X (r x l row-major) B[:, :k] (B column-major l x l). */
+static void mul_cols(svd_ws *w, const float *X, size_t r, const float *B, size_t k, float *C) {
+  slice_ctx c = {.w = w, .X = X, .r = r, .B = B, .C = C, .k = k, .op = 2};
+  run_slices(&c);
+}
+
+/* One CholeskyQR pass over the r x l row-major block X (read column-major,
+ * the same memory is X^T, l x r, so no transpose is needed): G = X^T X
+ * (ssyrk), G = R^T R (spotrf), X := X R^{-1}.  The last step inverts the
+ * small R (strtri) and multiplies in place (strmm), 2.5x faster in OpenBLAS
+ * than the triangular solve (strsm) on these blocks.  All level-3 BLAS,
+ * several times faster than Householder QR, but the Gram matrix squares
+ * the condition number: the pass is refused (X untouched, returns 1) when
+ * spotrf fails or a diagonal entry of R is below min_ratio times the
+ * largest (or not finite), and the caller falls back to LU or Householder.
+ * Returns 0 when X was replaced; then R (upper) is in Rout (column-major,
+ * lower part zero) when Rout is not NULL. */
+static int cholqr_pass(svd_ws *w, float *X, size_t r, float min_ratio, float *Rout) {
+  size_t l = w->l;
+  lapack_int ll = (lapack_int)l;
+  gram(w, X, r);
+  if (LAPACKE_spotrf_work(LAPACK_COL_MAJOR, 'U', ll, w->G, ll) != 0) return 1;
+  float lo = INFINITY, hi = 0.0f;
+  for (size_t i = 0; i < l; i++) {
+    float d = w->G[i + i * l];
+    if (!isfinite(d)) return 1;
+    if (d < lo) lo = d;
+    if (d > hi) hi = d;
+  }
+  if (!(lo > 0.0f) || lo < min_ratio * hi) return 1;
+  if (Rout) copy_upper(w->G, l, l, Rout);
+  if (LAPACKE_strtri_work(LAPACK_COL_MAJOR, 'U', 'N', ll, w->G, ll) != 0) return 1;
+  right_mul_upper(w, X, r, w->G);
+  return 0;
+}
+
+/* The normalization between power iterations: one CholeskyQR pass (the
+ * basis only has to stay well conditioned, not orthonormal to the last
+ * bit), else the LU factor. */
+static fm_rc orth_step(svd_ws *w, float *X, size_t r, fm_error *err) {
+  if (cholqr_pass(w, X, r, 1e-3f, NULL) == 0) return FM_OK;
+  return orth_lu(w, X, r, err);
+}
+
+/* Replace the r x l row-major block X by an orthonormal basis Q of its
+ * column space, X = Q R, with R (upper, column-major, lower part zero) in
+ * w->R.  CholeskyQR2 (Fukaya et al. 2014: a second pass over the nearly
+ * orthonormal result restores orthogonality to working precision; R =
+ * R2 R1), with Householder QR for a pass that is refused (an ill
+ * conditioned or rank-deficient X).  w->Vt is scratch. */
+static fm_rc orth_final(svd_ws *w, float *X, size_t r, fm_error *err) {
+  size_t l = w->l;
+  int li = (int)l;
+  float *R2 = w->Vt;
+  if (cholqr_pass(w, X, r, 1e-3f, w->R) != 0) return orth_qr(w, X, r, w->R, err);
+  /* the second factor: ~= I after a first pass, else Householder's */
+  if (cholqr_pass(w, X, r, 0.5f, R2) != 0) {
+    fm_rc rc = orth_qr(w, X, r, R2, err);
+    if (rc) return rc;
+  }
+  cblas_strmm(CblasColMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, li, li, 1.0f,
+              R2, li, w->R, li);
   return FM_OK;
 }
 
@@ -350,6 +504,8 @@ fm_rc fm_svd_randomized(const fm_csr *A, const fm_svd_opts *o, float *U,
   size_t l = w.l, k = w.k;
 
   TM(NULL);
+  int blas_threads = openblas_get_num_threads();
+  openblas_set_num_threads(1); /* see "sliced BLAS" */
   fm_rc rc = ws_alloc(&w, A, err);
   if (rc) goto done;
   TM("alloc");
@@ -360,49 +516,42 @@ fm_rc fm_svd_randomized(const fm_csr *A, const fm_svd_opts *o, float *U,
   fm_csr_mul_dense(A, w.Z, (int)l, w.Y);
   TM("mul");
   for (int it = 0; it < q; it++) {
-    if ((rc = orth_lu(&w, w.Y, m, err))) goto done;
-    TM("lu m");
+    if ((rc = orth_step(&w, w.Y, m, err))) goto done;
+    TM("orth m");
     fm_csr_mul_dense(&w.At, w.Y, (int)l, w.Z);
     TM("tmul");
-    if ((rc = orth_lu(&w, w.Z, n, err))) goto done;
-    TM("lu n");
+    if ((rc = orth_step(&w, w.Z, n, err))) goto done;
+    TM("orth n");
     fm_csr_mul_dense(A, w.Z, (int)l, w.Y);
     TM("mul");
   }
-  if ((rc = orth_qr(&w, w.Y, m, err))) goto done; /* Y = Q, m x l */
+  if ((rc = orth_final(&w, w.Y, m, err))) goto done; /* Y = Q, m x l */
   TM("qr m");
 
   /* B^T = A^T Q (n x l) = Q2 R; R = Ur diag(S) Vt.  Then
    * A ~= Q B = (Q Vt^T) diag(S) (Q2 Ur)^T, so U = Q Vt^T, V = Q2 Ur. */
   fm_csr_mul_dense(&w.At, w.Y, (int)l, w.Z);
   TM("tmul");
-  lapack_int ln = (lapack_int)n, ll = (lapack_int)l, info;
-  rm_to_cm(w.Z, n, l, w.T);
-  info = LAPACKE_sgeqrf_work(LAPACK_COL_MAJOR, ln, ll, w.T, ln, w.tau, w.work, w.lwork);
-  if (info != 0) {
-    rc = lapack_fail(err, "sgeqrf", info);
-    goto done;
+  if (!U) {
+    /* Q is needed again only for U: its pages can serve V (first-touched
+     * pages cost a fault each, see fm_malloc) */
+    fm_free(w.Y);
+    w.Y = NULL;
   }
-  TM("geqrf n");
-  for (size_t j = 0; j < l; j++)
-    for (size_t i = 0; i < l; i++) w.R[i + j * l] = i <= j ? w.T[i + j * n] : 0.0f;
-  info = LAPACKE_sgesdd_work(LAPACK_COL_MAJOR, 'S', ll, ll, w.R, ll, w.Sl, w.Ur, ll, w.Vt,
-                             ll, w.work, w.lwork, w.iwork);
+  if ((rc = orth_final(&w, w.Z, n, err))) goto done; /* Z = Q2, n x l */
+  TM("qr n");
+  lapack_int ll = (lapack_int)l;
+  lapack_int info = LAPACKE_sgesdd_work(LAPACK_COL_MAJOR, 'S', ll, ll, w.R, ll, w.Sl, w.Ur, ll,
+                                        w.Vt, ll, w.work, w.lwork, w.iwork);
   if (info != 0) {
     rc = lapack_fail(err, "sgesdd", info);
     goto done;
   }
   TM("gesdd");
-  info = LAPACKE_sorgqr_work(LAPACK_COL_MAJOR, ln, ll, ll, w.T, ln, w.tau, w.work, w.lwork);
-  if (info != 0) {
-    rc = lapack_fail(err, "sorgqr", info);
-    goto done;
-  }
-  /* V = Q2 Ur[:, :k], produced row-major (n x k), i.e. column-major
-   * V^T = Ur_k^T Q2^T (k x n). */
+  /* V = Q2 Ur[:, :k] (n x k row-major; Ur is column-major, so read
+   * row-major it is Ur^T, hence the second transpose). */
   float *C = V ? V : w.C; /* straight into the output: no 30 MB copy */
-  cblas_sgemm(CblasColMajor, CblasTrans, CblasTrans, (int)k, (int)n, (int)l, 1.0f, w.Ur,
-              (int)l, w.T, (int)n, 0.0f, C, (int)k);
+  mul_cols(&w, w.Z, n, w.Ur, k, C);
 
   /* Sign convention: the largest-magnitude entry of each column of V is
    * positive (first one on ties).  The flip is applied to the matching
@@ -430,10 +579,11 @@ fm_rc fm_svd_randomized(const fm_csr *A, const fm_svd_opts *o, float *U,
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)k, (int)l, 1.0f,
                 w.Y, (int)l, w.Vt, (int)l, 0.0f, U, (int)k);
   }
-  TM("orgqr+out");
+  TM("V+out");
   rc = FM_OK;
 done:
   ws_free(&w);
+  openblas_set_num_threads(blas_threads);
   TM("free");
   return rc;
 }

@@ -239,6 +239,9 @@ typedef struct feat_part {
   size_t dfcap[FM_NBLK];
   uint32_t *term;             /* packed block << 30 | local id */
   size_t nterm, capterm;
+  fm_strmap grams;            /* title token -> offset in gram_ids */
+  uint32_t *gram_ids;         /* per token: count, then its n-grams' local ids */
+  size_t ngram_ids, capgram_ids;
   uint64_t *ptr;              /* hi - lo + 1, relative to term */
   fm_progress *pg;            /* thread 0 only */
   fm_rc rc;
@@ -249,38 +252,88 @@ static const fm_field *doc_field(const trainer *t, size_t d) {
   return d < t->refs->n ? &t->refs->v[d] : &t->qrys->v[d - t->refs->n];
 }
 
+/* The share's local id of a term (block b, token tok), inserted when new. */
+static fm_rc term_id(feat_part *fp, fm_buf *key, int b, const char *tok, uint32_t *id) {
+  if (fm_feat_key(key, b, tok)) return FM_ERR_NOMEM;
+  int ins;
+  uint32_t next = (uint32_t)fm_strmap_count(&fp->vocab[b]);
+  if (fm_strmap_put(&fp->vocab[b], key->buf, key->len, next, id, &ins)) return FM_ERR_NOMEM;
+  if (ins) {
+    size_t cap = fp->dfcap[b];
+    if (fm_grow((void **)&fp->lastdoc[b], &cap, next + 1, sizeof(uint32_t)) ||
+        fm_grow((void **)&fp->df[b], &fp->dfcap[b], next + 1, sizeof(uint32_t)))
+      return FM_ERR_NOMEM;
+    fp->df[b][next] = 0;
+    fp->lastdoc[b][next] = 0;
+  }
+  return FM_OK;
+}
+
+/* Record one occurrence of term id of block b in document doc. */
+static void count_term(feat_part *fp, int b, uint32_t id, uint32_t doc) {
+  if (fp->lastdoc[b][id] != doc) { /* first occurrence in this document */
+    fp->lastdoc[b][id] = doc;
+    fp->df[b][id]++;
+  }
+  fp->term[fp->nterm++] = (uint32_t)b << 30 | id;
+}
+
+/* The character n-grams of a title token, as local ids: looked up once per
+ * distinct token and share (their vocabulary lookups were most of
+ * featurization: ~40 of a field's ~56 terms), then replayed.  The first
+ * time a token is seen its grams are looked up in fm_feat_grams' order,
+ * exactly when the field-by-field loop would have, so ids, counts and term
+ * lists are the same.  *ids points into fp->gram_ids (count first). */
+static fm_rc gram_ids(feat_part *fp, fm_tokens *scratch, fm_buf *gram, fm_buf *key,
+                      const char *tok, const uint32_t **ids) {
+  size_t len = strlen(tok);
+  uint32_t off;
+  if (fm_strmap_get(&fp->grams, tok, len, &off)) {
+    *ids = fp->gram_ids + off;
+    return FM_OK;
+  }
+  fm_tokens_reset(scratch);
+  if (fm_feat_grams(gram, tok, scratch)) return FM_ERR_NOMEM;
+  size_t at = fp->ngram_ids;
+  if (at + 1 + scratch->n > UINT32_MAX ||
+      fm_grow((void **)&fp->gram_ids, &fp->capgram_ids, at + 1 + scratch->n, sizeof(uint32_t)))
+    return FM_ERR_NOMEM;
+  fp->gram_ids[at] = (uint32_t)scratch->n;
+  for (size_t i = 0; i < scratch->n; i++)
+    if (term_id(fp, key, FM_BLK_CHARS, fm_tokens_get(scratch, i), &fp->gram_ids[at + 1 + i]))
+      return FM_ERR_NOMEM;
+  fp->ngram_ids = at + 1 + scratch->n;
+  if (fm_strmap_put(&fp->grams, tok, len, (uint32_t)at, NULL, NULL)) return FM_ERR_NOMEM;
+  *ids = fp->gram_ids + at;
+  return FM_OK;
+}
+
 /* Count document frequencies of a field's terms and record its list. */
 static fm_rc add_doc(feat_part *fp, fm_featurizer *fz, fm_tokens toks[FM_NBLK], fm_buf *key,
                      const fm_field *f, uint32_t doc) {
-  fm_rc rc = fm_feat_field(fz, f, feat_flags(fp->t, f), toks, &fp->err);
+  fm_rc rc = fm_feat_field(fz, f, feat_flags(fp->t, f) | FM_FEAT_NO_CHARS, toks, &fp->err);
   if (rc) {
     fm_error_prefix(&fp->err, "%s:%u: field %s", f->source, f->line, f->id);
     return rc;
   }
-  for (int b = 0; b < FM_NBLK; b++) {
+  for (int b = 0; b < FM_BLK_CHARS; b++) {
     if (fm_grow((void **)&fp->term, &fp->capterm, fp->nterm + toks[b].n, sizeof *fp->term))
       return FM_ERR_NOMEM;
     for (size_t i = 0; i < toks[b].n; i++) {
-      const char *tok = fm_tokens_get(&toks[b], i);
-      if (fm_feat_key(key, b, tok)) return FM_ERR_NOMEM;
       uint32_t id;
-      int ins;
-      uint32_t next = (uint32_t)fm_strmap_count(&fp->vocab[b]);
-      if (fm_strmap_put(&fp->vocab[b], key->buf, key->len, next, &id, &ins)) return FM_ERR_NOMEM;
-      if (ins) {
-        size_t cap = fp->dfcap[b];
-        if (fm_grow((void **)&fp->lastdoc[b], &cap, next + 1, sizeof(uint32_t)) ||
-            fm_grow((void **)&fp->df[b], &fp->dfcap[b], next + 1, sizeof(uint32_t)))
-          return FM_ERR_NOMEM;
-        fp->df[b][next] = 0;
-        fp->lastdoc[b][next] = 0;
-      }
-      if (fp->lastdoc[b][id] != doc) { /* first occurrence in this document */
-        fp->lastdoc[b][id] = doc;
-        fp->df[b][id]++;
-      }
-      fp->term[fp->nterm++] = (uint32_t)b << 30 | id;
+      if (term_id(fp, key, b, fm_tokens_get(&toks[b], i), &id)) return FM_ERR_NOMEM;
+      count_term(fp, b, id, doc);
     }
+  }
+  /* chars: toks[FM_BLK_CHARS] is only scratch here */
+  for (size_t i = 0; i < toks[FM_BLK_TITLE].n; i++) {
+    const uint32_t *ids;
+    if (gram_ids(fp, &toks[FM_BLK_CHARS], &fz->gram, key, fm_tokens_get(&toks[FM_BLK_TITLE], i),
+                 &ids))
+      return FM_ERR_NOMEM;
+    if (fm_grow((void **)&fp->term, &fp->capterm, fp->nterm + ids[0], sizeof *fp->term))
+      return FM_ERR_NOMEM;
+    for (uint32_t j = 0; j < ids[0]; j++) count_term(fp, FM_BLK_CHARS, ids[1 + j], doc);
   }
   return FM_OK;
 }
@@ -311,6 +364,8 @@ static void feat_part_run(void *ctx, int tid, int nt) {
 }
 
 static void feat_part_free(feat_part *fp) {
+  fm_strmap_free(&fp->grams);
+  fm_free(fp->gram_ids);
   for (int b = 0; b < FM_NBLK; b++) {
     fm_strmap_free(&fp->vocab[b]);
     fm_free(fp->df[b]);
@@ -374,6 +429,7 @@ static fm_rc featurize(trainer *t, fm_error *err) {
     fp->hi = ndocs * (size_t)(i + 1) / (size_t)nt;
     fp->pg = i == 0 ? &pg : NULL;
     for (int b = 0; b < FM_NBLK; b++) fm_strmap_init(&fp->vocab[b]);
+    fm_strmap_init(&fp->grams);
     fm_error_init(&fp->err);
   }
   fm_par_run(nt, feat_part_run, parts);
@@ -409,23 +465,44 @@ static fm_rc featurize(trainer *t, fm_error *err) {
   return rc;
 }
 
-/* Sort a document's term ids: insertion sort for the usual few dozen,
- * qsort beyond (the order is a plain ascending sort either way). */
-static int cmp_u32(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return x < y ? -1 : x > y;
-}
-static void sort_ids(uint32_t *a, size_t n) {
-  if (n > 64) {
-    qsort(a, n, sizeof *a, cmp_u32);
-    return;
-  }
+/* Sort a document's term ids ascending: insertion sort for the usual few
+ * dozen; beyond, a quicksort on the values themselves (median of three,
+ * the smaller side first so the stack stays shallow) down to runs for the
+ * insertion sort.  A field's character n-grams often number more than 64,
+ * and qsort's indirect compares made those sorts a visible part of
+ * training.  The result is the one ascending order, however it is found. */
+static void insertion_u32(uint32_t *a, size_t n) {
   for (size_t i = 1; i < n; i++) {
     uint32_t v = a[i];
     size_t j = i;
     for (; j > 0 && a[j - 1] > v; j--) a[j] = a[j - 1];
     a[j] = v;
   }
+}
+static void sort_ids(uint32_t *a, size_t n) {
+  while (n > 32) {
+    uint32_t x = a[0], y = a[n / 2], z = a[n - 1];
+    uint32_t piv = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+    size_t i = 0, j = n - 1;
+    for (;;) { /* Hoare partition: a[0..j] <= piv <= a[j+1..n) */
+      while (a[i] < piv) i++;
+      while (a[j] > piv) j--;
+      if (i >= j) break;
+      uint32_t t = a[i];
+      a[i++] = a[j];
+      a[j--] = t;
+    }
+    size_t left = j + 1;
+    if (left < n - left) {
+      sort_ids(a, left);
+      a += left;
+      n -= left;
+    } else {
+      sort_ids(a + left, n - left);
+      n = left;
+    }
+  }
+  insertion_u32(a, n);
 }
 
 /* Per-block L2-normalized sublinear tf-idf rows of documents [d0, d1), as
@@ -466,7 +543,9 @@ static void csr_part(void *p, int tid, int nt) {
     for (size_t i = 0; i < len;) {
       size_t j = i;
       while (j < len && ids[j] == ids[i]) j++;
-      float v = (float)((1.0 + log((double)(j - i))) * c->idf[ids[i]]);
+      /* log(1) is exactly 0: a term seen once (most) skips the call */
+      float v = j - i == 1 ? (float)(1.0 * c->idf[ids[i]])
+                           : (float)((1.0 + log((double)(j - i))) * c->idf[ids[i]]);
       c->col[nnz] = ids[i];
       c->val[nnz++] = v;
       norm[fm_term_block(m, ids[i])] += (double)v * v;
@@ -563,6 +642,24 @@ static fm_rc build_vocab_and_matrices(trainer *t, fm_error *err) {
   m->inv_ref = inv_ref;
   m->inv_val = inv_val;
   return FM_OK;
+}
+
+/* The per-document term lists and the vocabulary maps, once the matrices
+ * are built (the term strings live on in the strings table).  Freed early so
+ * the SVD's work matrices reuse their pages: a page touched for the first
+ * time is a fault, slow in a VM, and those matrices are the next big
+ * allocations.  fm_train's final cleanup then finds them empty. */
+static void release_doc_terms(trainer *t) {
+  for (int b = 0; b < FM_NBLK; b++) {
+    fm_strmap_free(&t->vocab[b]);
+    fm_free(t->df[b]);
+    t->df[b] = NULL;
+    t->dfcap[b] = 0;
+  }
+  fm_free(t->dterm);
+  fm_free(t->dptr);
+  t->dterm = NULL;
+  t->dptr = NULL;
 }
 
 /* LSA: truncated SVD of the weighted word blocks of the reference matrix;
@@ -919,6 +1016,7 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   m->qrys = qrecs;
   if ((rc = build_order(&t, err))) goto done;
   if ((rc = build_vocab_and_matrices(&t, err))) goto done;
+  release_doc_terms(&t);
   double t1 = fm_now();
   if ((rc = build_lsa(&t, err))) goto done;
   double t2 = fm_now();

@@ -161,7 +161,7 @@ uint32_t fm_crc32c_soft(uint32_t crc, const void *p, size_t n);
 /* Open-addressing map from byte strings to uint32 values.  The map copies
  * keys into its own arena; returned key pointers are borrowed from it. */
 typedef struct fm_strmap {
-  uint32_t *slots;  /* index+1 into keys[], 0 = empty */
+  uint64_t *slots;  /* hash tag << 32 | index+1 into keys[], 0 = empty */
   size_t nslots;    /* power of two */
   const char **keys;
   uint32_t *keylens;
