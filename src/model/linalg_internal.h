@@ -17,44 +17,16 @@ void fm_par_run(int nthreads, fm_par_fn fn, void *ctx);
  * add (no fused multiply-add), so scalar and vector paths agree bit for
  * bit.  Written with GCC/Clang vector extensions because the project builds
  * at -O2, where GCC 12 does not vectorize loops of unknown trip count. */
+static inline void fm_axpy_pf(float *restrict y, const float *restrict x, float a, size_t n,
+                              const float *pf);
 static inline void fm_axpy(float *restrict y, const float *restrict x, float a,
                            size_t n) {
-  size_t i = 0;
-#if defined(__GNUC__)
-  typedef float v4f __attribute__((vector_size(16)));
-  v4f av = {a, a, a, a};
-  for (; i + 16 <= n; i += 16) {
-    v4f x0, x1, x2, x3, y0, y1, y2, y3;
-    memcpy(&x0, x + i, 16);
-    memcpy(&x1, x + i + 4, 16);
-    memcpy(&x2, x + i + 8, 16);
-    memcpy(&x3, x + i + 12, 16);
-    memcpy(&y0, y + i, 16);
-    memcpy(&y1, y + i + 4, 16);
-    memcpy(&y2, y + i + 8, 16);
-    memcpy(&y3, y + i + 12, 16);
-    y0 += av * x0;
-    y1 += av * x1;
-    y2 += av * x2;
-    y3 += av * x3;
-    memcpy(y + i, &y0, 16);
-    memcpy(y + i + 4, &y1, 16);
-    memcpy(y + i + 8, &y2, 16);
-    memcpy(y + i + 12, &y3, 16);
-  }
-  for (; i + 4 <= n; i += 4) {
-    v4f x0, y0;
-    memcpy(&x0, x + i, 16);
-    memcpy(&y0, y + i, 16);
-    y0 += av * x0;
-    memcpy(y + i, &y0, 16);
-  }
-#endif
-  for (; i < n; i++) y[i] += a * x[i];
+  fm_axpy_pf(y, x, a, n, NULL);
 }
 
-/* fm_axpy(y, x, a, n), the same arithmetic (so the same bits), that also
- * prefetches the n floats at pf when not NULL (see fm_dot_pf). */
+/* fm_axpy(y, x, a, n), the same arithmetic, that also prefetches the n
+ * floats at pf when not NULL (see fm_dot_pf).  The one implementation of
+ * both: with pf a constant NULL the inlined prefetch test folds away. */
 static inline void fm_axpy_pf(float *restrict y, const float *restrict x, float a, size_t n,
                               const float *pf) {
   size_t i = 0;
@@ -81,11 +53,19 @@ static inline void fm_axpy_pf(float *restrict y, const float *restrict x, float 
     memcpy(y + i + 8, &y2, 16);
     memcpy(y + i + 12, &y3, 16);
   }
+  for (; i + 4 <= n; i += 4) {
+    v4f x0, y0;
+    memcpy(&x0, x + i, 16);
+    memcpy(&y0, y + i, 16);
+    y0 += av * x0;
+    memcpy(y + i, &y0, 16);
+  }
 #else
   (void)pf;
 #endif
-  fm_axpy(y + i, x + i, a, n - i);
+  for (; i < n; i++) y[i] += a * x[i];
 }
+
 
 /* Prefetch the n floats at p (one request per 64-byte line). */
 static inline void fm_prefetch_floats(const float *p, size_t n) {
@@ -100,39 +80,18 @@ static inline void fm_prefetch_floats(const float *p, size_t n) {
 /* Dot product with 16 independent partial sums (vector extensions, as
  * fm_axpy), so it is not bound by the latency of one float add chain.  The
  * summation order is fixed, so results are deterministic. */
+static inline float fm_dot_pf(const float *restrict x, const float *restrict y, size_t n,
+                              const float *pf);
 static inline float fm_dot(const float *restrict x, const float *restrict y, size_t n) {
-  size_t i = 0;
-  float s = 0;
-#if defined(__GNUC__)
-  typedef float v4f __attribute__((vector_size(16)));
-  v4f a0 = {0, 0, 0, 0}, a1 = a0, a2 = a0, a3 = a0;
-  for (; i + 16 <= n; i += 16) {
-    v4f x0, x1, x2, x3, y0, y1, y2, y3;
-    memcpy(&x0, x + i, 16);
-    memcpy(&x1, x + i + 4, 16);
-    memcpy(&x2, x + i + 8, 16);
-    memcpy(&x3, x + i + 12, 16);
-    memcpy(&y0, y + i, 16);
-    memcpy(&y1, y + i + 4, 16);
-    memcpy(&y2, y + i + 8, 16);
-    memcpy(&y3, y + i + 12, 16);
-    a0 += x0 * y0;
-    a1 += x1 * y1;
-    a2 += x2 * y2;
-    a3 += x3 * y3;
-  }
-  v4f t = (a0 + a1) + (a2 + a3);
-  s = (t[0] + t[1]) + (t[2] + t[3]);
-#endif
-  for (; i < n; i++) s += x[i] * y[i];
-  return s;
+  return fm_dot_pf(x, y, n, NULL);
 }
 
 /* fm_dot(x, y, n), the same sum in the same order (so the same bits), that
  * also prefetches the n floats at pf (when not NULL), one cache line per
  * 16 elements: a caller walking rows it cannot predict (the LSA rows of a
  * query's candidates) names the row it will read next, so that row's
- * memory latency overlaps this row's arithmetic. */
+ * memory latency overlaps this row's arithmetic.  The one implementation of
+ * both: with pf a constant NULL the inlined prefetch test folds away. */
 static inline float fm_dot_pf(const float *restrict x, const float *restrict y, size_t n,
                               const float *pf) {
   size_t i = 0;
@@ -164,6 +123,7 @@ static inline float fm_dot_pf(const float *restrict x, const float *restrict y, 
   for (; i < n; i++) s += x[i] * y[i];
   return s;
 }
+
 
 /* y[0..n) += a0 * x0[0..n), then += a1 * x1, += a2 * x2, += a3 * x3, with
  * the rounding of four fm_axpy calls in that order (each element still

@@ -792,6 +792,27 @@ static fm_rc op_eval(void *ctx, fm_error *err) {
   return rc;
 }
 
+/* Load the config at cfg and train it (quietly).  Caller owns the model;
+ * NULL on failure, counted as a failed check, with the error on stderr. */
+static fm_model *train_file(const char *cfg) {
+  fm_error err;
+  fm_error_init(&err);
+  fm_config *c = NULL;
+  fm_rc rc = fm_config_load(cfg, &c, &err);
+  CHECK(rc == FM_OK);
+  if (rc) {
+    fprintf(stderr, "  config: %s\n", err.msg);
+    return NULL;
+  }
+  fm_train_input in = {.config = c, .quiet = 1};
+  fm_model *m = NULL;
+  rc = fm_train(&in, &m, &err);
+  CHECK(rc == FM_OK);
+  if (rc) fprintf(stderr, "  train: %s\n", err.msg);
+  fm_config_free(c);
+  return m;
+}
+
 /* ---- the position prior, end to end --------------------------------------- */
 
 /* Four references with the same text in an "order_prior" source (when
@@ -822,22 +843,7 @@ static fm_model *train_order(int ordered, double w_order) {
            strrchr(refs, '/') + 1, ordered ? "true" : "false", strrchr(other, '/') + 1,
            strrchr(qrys, '/') + 1, getcwd((char[4096]){0}, 4096), w_order);
   CHECK(write_text(cfg, json) == 0);
-  fm_error err;
-  fm_error_init(&err);
-  fm_config *c = NULL;
-  fm_rc rc = fm_config_load(cfg, &c, &err);
-  CHECK(rc == FM_OK);
-  if (rc) {
-    fprintf(stderr, "  config: %s\n", err.msg);
-    return NULL;
-  }
-  fm_train_input in = {.config = c, .quiet = 1};
-  fm_model *m = NULL;
-  rc = fm_train(&in, &m, &err);
-  CHECK(rc == FM_OK);
-  if (rc) fprintf(stderr, "  train: %s\n", err.msg);
-  fm_config_free(c);
-  return m;
+  return train_file(cfg);
 }
 
 static int rank(fm_model *m, const char *id, fm_candidate *c, int k);
@@ -958,22 +964,7 @@ static fm_model *train_variants(int id_is_code, double w_variant) {
            strrchr(refs, '/') + 1, strrchr(codes, '/') + 1, id_is_code ? "true" : "false",
            strrchr(qrys, '/') + 1, getcwd((char[4096]){0}, 4096), w_variant);
   CHECK(write_text(cfg, json) == 0);
-  fm_error err;
-  fm_error_init(&err);
-  fm_config *c = NULL;
-  fm_rc rc = fm_config_load(cfg, &c, &err);
-  CHECK(rc == FM_OK);
-  if (rc) {
-    fprintf(stderr, "  config: %s\n", err.msg);
-    return NULL;
-  }
-  fm_train_input in = {.config = c, .quiet = 1};
-  fm_model *m = NULL;
-  rc = fm_train(&in, &m, &err);
-  CHECK(rc == FM_OK);
-  if (rc) fprintf(stderr, "  train: %s\n", err.msg);
-  fm_config_free(c);
-  return m;
+  return train_file(cfg);
 }
 
 /* Rank a known query; returns the number of candidates. */
