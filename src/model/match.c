@@ -278,6 +278,16 @@ static inline uint64_t cand_key(float s, uint32_t r) {
   return (uint64_t)b << 32 | (UINT32_MAX - r);
 }
 
+/* The score of a key made by cand_key (+0 for a -0 score): its inverse on
+ * the upper half. */
+static inline float cand_key_score(uint64_t key) {
+  uint32_t b = (uint32_t)(key >> 32);
+  b = (b & 0x80000000u) ? (b & 0x7fffffffu) : ~b;
+  float s;
+  memcpy(&s, &b, sizeof s);
+  return s;
+}
+
 /* Offer key v to the min-heap h of *n keys (capacity c; root = worst). */
 static inline void cand_push(uint64_t *h, int *n, int c, uint64_t v) {
   if (*n == c) {
@@ -394,7 +404,8 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
           uint32_t r = inv_ref[p];
           float a = acc[r];
           touched[ntouched] = r;
-          ntouched += a == 0;
+          ntouched += !(a > 0.0f); /* a >= 0 and never NaN here: a == 0 in
+                                      one compare, without the parity test */
           acc[r] = a + x * inv_val[p];
         }
         continue;
@@ -415,12 +426,29 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
    *    cleared in the same pass (the heap holds copies of the scores) */
   uint64_t *ckey = mt->ckey;
   int nc = 0;
-  for (size_t i = 0; i < ntouched; i++) {
-    uint32_t r = touched[i];
-    float a = acc[r];
-    if (a == a) cand_push(ckey, &nc, C, cand_key(a, r)); /* NaN dropped, as fm_topk */
-    acc[r] = 0;
-    mark[r] = 0;
+  if (pos) {
+    /* Most touched refs lose to the heap's worst entry.  A score below the
+     * worst's score (its key's float, exact) cannot make it whatever the
+     * ref, so it is dropped on one float compare before its key is built;
+     * ties and better go to cand_push, which decides exactly as before.
+     * The pass never set mark. */
+    float worst = -INFINITY;
+    for (size_t i = 0; i < ntouched; i++) {
+      uint32_t r = touched[i];
+      float a = acc[r];
+      acc[r] = 0;
+      if (a < worst || a != a) continue; /* NaN dropped, as fm_topk */
+      cand_push(ckey, &nc, C, cand_key(a, r));
+      if (nc == C) worst = cand_key_score(ckey[0]);
+    }
+  } else {
+    for (size_t i = 0; i < ntouched; i++) {
+      uint32_t r = touched[i];
+      float a = acc[r];
+      if (a == a) cand_push(ckey, &nc, C, cand_key(a, r)); /* NaN dropped, as fm_topk */
+      acc[r] = 0;
+      mark[r] = 0;
+    }
   }
   mt->ntouched = 0;
   for (int i = 0; i < nc; i++) mt->cidx[i] = UINT32_MAX - (uint32_t)ckey[i];
