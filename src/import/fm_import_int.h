@@ -17,6 +17,8 @@
 
 #include "fm_import.h"
 
+#include <string.h>
+
 /* ---- text helpers ------------------------------------------------------ */
 
 /* Check that s[0..n) is well-formed UTF-8 without NUL bytes (ICU U8_NEXT).
@@ -34,6 +36,21 @@ fm_rc fm_imp_latin1_repair(const char *path, char *s, size_t n, char **out,
 
 /* Skip a UTF-8 byte order mark; returns the number of bytes skipped. */
 size_t fm_imp_skip_bom(const char *s, size_t n);
+
+/* The next line of the text [*p, end): returns its first byte and stores in
+ * *e the end of its content (the '\n', or a '\r' just before it, or end),
+ * then moves *p past the line.  The caller may write a NUL at *e.  Returns
+ * NULL, leaving everything alone, when *p == end.  Nothing is allocated. */
+static inline char *fm_imp_next_line(char **p, char *end, char **e) {
+  char *s = *p;
+  if (s >= end) return NULL;
+  char *nl = memchr(s, '\n', (size_t)(end - s));
+  char *x = nl ? nl : end;
+  *p = nl ? nl + 1 : end;
+  if (x > s && x[-1] == '\r') x--;
+  *e = x;
+  return s;
+}
 
 /* The common prologue of the UTF-8 formats: read path whole, check it is
  * well-formed UTF-8 (fm_imp_utf8_check), skip a BOM.  On success *buf is

@@ -54,15 +54,10 @@ fm_rc fm_import_jsonl(const fm_source_spec *spec, fm_fieldset *out,
   rc = fm_imp_begin(&im, spec, out, err);
   uint32_t line = 0, nobj = 0;
   char *p = body, *end = body + len;
-  while (!rc && p < end) {
+  char *s, *e;
+  while (!rc && (s = fm_imp_next_line(&p, end, &e))) {
     line++;
-    char *e = memchr(p, '\n', (size_t)(end - p));
-    char *next = e ? e + 1 : end;
-    if (!e) e = end;
-    if (e > p && e[-1] == '\r') e--;
-    char *s = p;
-    size_t n = (size_t)(e - p);
-    p = next;
+    size_t n = (size_t)(e - s);
     size_t i = 0;
     while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
     if (i == n) continue;

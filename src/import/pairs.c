@@ -34,14 +34,9 @@ fm_rc fm_pairs_load(const char *path, fm_pairs *out, fm_error *err) {
   size_t base = out->n;
   uint32_t line = 0;
   char *p = body, *end = body + len;
-  while (!rc && p < end) {
+  char *s, *e;
+  while (!rc && (s = fm_imp_next_line(&p, end, &e))) {
     line++;
-    char *e = memchr(p, '\n', (size_t)(end - p));
-    char *next = e ? e + 1 : end;
-    if (!e) e = end;
-    if (e > p && e[-1] == '\r') e--;
-    char *s = p;
-    p = next;
     if (line == 1) continue; /* the header row */
     const char *c = s;
     while (c < e && (*c == ' ' || *c == '\t')) c++;

@@ -130,15 +130,10 @@ fm_rc fm_import_rdm(const fm_source_spec *spec, fm_fieldset *out,
   int saw_comment = 0;  /* a comment line since the last definition */
   uint32_t line = 0;
   char *p = buf + fm_imp_skip_bom(buf, len), *end = buf + len;
-  while (!rc && p < end) {
+  char *s, *e;
+  while (!rc && (s = fm_imp_next_line(&p, end, &e))) {
     line++;
-    char *e = memchr(p, '\n', (size_t)(end - p));
-    char *next = e ? e + 1 : end;
-    if (!e) e = end;
-    if (e > p && e[-1] == '\r') e--;
     *e = '\0';
-    char *s = p;
-    p = next;
     while (is_blank(*s)) s++;
     if (!*s) continue;
     if (*s == '!') {

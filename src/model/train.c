@@ -135,12 +135,11 @@ static fm_rc build_order(trainer *t, fm_error *err) {
     size_t n = 0;
     for (uint32_t r = 0; r < m->nrefs; r++) n += strcmp(t->refs->v[r].source, sp->path) == 0;
     if (n == 0) continue;
+    /* the mean depends on n alone */
     double denom = log1p((double)n), sum = 0;
-    size_t i = 0;
-    for (uint32_t r = 0; r < m->nrefs; r++)
-      if (strcmp(t->refs->v[r].source, sp->path) == 0) sum += 1.0 - log1p((double)++i) / denom;
+    for (size_t i = 1; i <= n; i++) sum += 1.0 - log1p((double)i) / denom;
     double mean = sum / (double)n;
-    i = 0;
+    size_t i = 0;
     for (uint32_t r = 0; r < m->nrefs; r++)
       if (strcmp(t->refs->v[r].source, sp->path) == 0)
         ord[r] = (float)(1.0 - log1p((double)++i) / denom - mean);
