@@ -13,6 +13,7 @@ void fm_model_opts_default(fm_model_opts *o) {
   o->seed = 42;
   o->candidates = 64;
   o->mine_min_support = 2;
+  o->prose_min_count = 2;
   o->threads = 0;
   o->w.title = 1.0f;
   o->w.full = 1.0f;
@@ -157,7 +158,7 @@ static fm_rc parse_model(fm_config *c, json_t *m, fm_error *err) {
   if (!json_is_object(m))
     return fm_error_set(err, FM_ERR_ARG, "%s: \"model\" must be an object", c->path);
   static const char *known[] = {"dims", "seed", "power_iters", "oversample",
-                                "candidates", "mine_min_support", "threads",
+                                "candidates", "mine_min_support", "prose_min_count", "threads",
                                 "weights", NULL};
   const char *k;
   json_t *val;
@@ -179,6 +180,7 @@ static fm_rc parse_model(fm_config *c, json_t *m, fm_error *err) {
   NUM("oversample", 0, 1000, oversample, int)
   NUM("candidates", 10, 100000, candidates, int)
   NUM("mine_min_support", 1, 1000000, mine_min_support, uint32_t)
+  NUM("prose_min_count", 0, 1000000, prose_min_count, uint32_t)
   NUM("threads", 0, 1024, threads, int)
 #undef NUM
   json_t *w = json_object_get(m, "weights");

@@ -48,6 +48,9 @@ typedef struct fm_model_opts {
   int candidates;      /* sparse candidates re-scored per query (default 64) */
   fm_weights w;
   uint32_t mine_min_support; /* abbreviation mining threshold (default 2) */
+  uint32_t prose_min_count;  /* keep a word whole when names and descriptions
+                                write it as prose this often (default 2; 0 off;
+                                fm_abbrev_keep_words) */
   int threads;         /* 0 = number of online CPUs */
 } fm_model_opts;
 

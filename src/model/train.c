@@ -213,10 +213,27 @@ static fm_rc load_abbrev(trainer *t, fm_featurizer *fz, fm_abbrev *ab, fm_error 
     fm_strmap_free(&rid);
   }
   rc = fm_abbrev_mine(ab, fz->tk, mn, nm, k, t->o.mine_min_support, err);
-  fm_free(mn);
-  fm_free(nm);
   if (rc == FM_OK && fm_abbrev_index_words(ab))
     rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory indexing abbreviations");
+  /* English words the compound splitter would cut ("short" -> "sh" "ort"):
+   * the names and descriptions of every field say which words are prose */
+  fm_free(mn);
+  k = 0;
+  n = 2 * (t->refs->n + t->qrys->n);
+  mn = rc == FM_OK ? fm_calloc(n ? n : 1, sizeof *mn) : NULL;
+  if (rc == FM_OK && !mn) rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  for (size_t i = 0; mn && i < t->refs->n; i++) {
+    mn[k++] = t->refs->v[i].name;
+    mn[k++] = t->refs->v[i].description;
+  }
+  for (size_t i = 0; mn && i < t->qrys->n; i++) {
+    mn[k++] = t->qrys->v[i].name;
+    mn[k++] = t->qrys->v[i].description;
+  }
+  if (rc == FM_OK && fm_abbrev_keep_words(ab, mn, k, t->o.prose_min_count, NULL))
+    rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory keeping prose words whole");
+  fm_free(mn);
+  fm_free(nm);
   return rc;
 }
 
@@ -898,6 +915,7 @@ static fm_rc build_meta(trainer *t, fm_error *err) {
   json_object_set_new(root, "oversample", json_integer(o->oversample));
   json_object_set_new(root, "candidates", json_integer(o->candidates));
   json_object_set_new(root, "mine_min_support", json_integer(o->mine_min_support));
+  json_object_set_new(root, "prose_min_count", json_integer(o->prose_min_count));
   json_object_set_new(root, "weights", w);
   json_object_set_new(root, "train_pairs_files", files);
   json_object_set_new(root, "train_pairs", json_integer((json_int_t)t->pairs.n));

@@ -304,3 +304,97 @@ fm_rc fm_abbrev_expand(const fm_abbrev *a, const fm_tokens *in, int keep_origina
   }
   return FM_OK;
 }
+
+/* ---- prose words are not compounds ------------------------------------- */
+
+/* Is s[0..n) written as a prose word: all lower case, or one capital then
+ * lower case ("short", "Short"; not "SHORT", which is how mnemonics and RDM
+ * long names write their parts)? */
+static int prose_case(const char *s, size_t n) {
+  for (size_t i = 1; i < n; i++)
+    if (s[i] < 'a' || s[i] > 'z') return 0;
+  return (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z');
+}
+
+static int word_byte(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '_' || c >= 0x80;
+}
+
+/* Does expansion rewrite the part s[0..n): an abbreviation whose expansion
+ * is not the part itself ("sh" -> "shares")? */
+static int rewrites(const fm_abbrev *a, const char *s, size_t n) {
+  const char *e = exp_of(a, s, n);
+  return e && !(strlen(e) == n && memcmp(e, s, n) == 0);
+}
+
+fm_rc fm_abbrev_keep_words(fm_abbrev *a, const char *const *texts, size_t n,
+                           uint32_t min_count, size_t *nkept) {
+  if (nkept) *nkept = 0;
+  if (!a || (n && !texts)) return FM_ERR_ARG;
+  if (!a->indexed || min_count == 0) return FM_OK;
+  /* count, per candidate word, its prose occurrences; a word is a maximal
+   * run of ASCII letters between bytes that cannot continue a token */
+  fm_strmap seen;
+  fm_strmap_init(&seen);
+  uint32_t *count = NULL;
+  size_t cap = 0;
+  fm_rc rc = FM_OK;
+  char low[64];
+  for (size_t t = 0; t < n && rc == FM_OK; t++) {
+    const char *s = texts[t];
+    if (!s) continue;
+    for (size_t i = 0; s[i];) {
+      if (word_byte((unsigned char)s[i]) &&
+          !((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z'))) {
+        while (s[i] && word_byte((unsigned char)s[i])) i++; /* digits, _, UTF-8 */
+        continue;
+      }
+      if (!word_byte((unsigned char)s[i])) {
+        i++;
+        continue;
+      }
+      size_t b = i;
+      while ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')) i++;
+      size_t l = i - b;
+      int whole = !word_byte((unsigned char)s[i]);
+      while (s[i] && word_byte((unsigned char)s[i])) i++; /* rest of a mixed token */
+      if (!whole || l < 5 || l >= sizeof low || !prose_case(s + b, l)) continue;
+      for (size_t j = 0; j < l; j++) low[j] = (char)(s[b + j] | 0x20);
+      /* every distinct word is judged once: count[id] is its prose count,
+       * or UINT32_MAX when it is no candidate */
+      uint32_t id;
+      int ins;
+      if (fm_strmap_put(&seen, low, l, (uint32_t)fm_strmap_count(&seen), &id, &ins) ||
+          (ins && fm_grow((void **)&count, &cap, fm_strmap_count(&seen), sizeof *count))) {
+        rc = FM_ERR_NOMEM;
+        break;
+      }
+      if (ins) {
+        size_t h = exp_of(a, low, l) ? 0 : split_compound(a, low, l);
+        /* "cashflow" -> "cash" "flow" only separates words: no candidate */
+        count[id] = h && (rewrites(a, low, h) || rewrites(a, low + h, l - h)) ? 0 : UINT32_MAX;
+      }
+      if (count[id] != UINT32_MAX) count[id]++;
+    }
+  }
+  /* identity entries, in first-seen order (the table keeps its own sorted
+   * order); every word was judged against the table as it was before any
+   * of them, and from now on each is also a known part of compounds */
+  size_t kept = 0;
+  for (size_t i = 0; rc == FM_OK && i < fm_strmap_count(&seen); i++) {
+    if (count[i] == UINT32_MAX || count[i] < min_count) continue;
+    size_t l;
+    const char *w = fm_strmap_key(&seen, (uint32_t)i, &l);
+    char *dup = fm_strndup(w, l);
+    if (!dup) rc = FM_ERR_NOMEM;
+    else rc = fm_abbrev_add(a, dup, dup, count[i]);
+    fm_free(dup);
+    if (rc == FM_OK) kept++;
+  }
+  fm_free(count);
+  fm_strmap_free(&seen);
+  if (rc == FM_OK && kept) rc = fm_abbrev_index_words(a);
+  if (nkept) *nkept = kept;
+  return rc;
+}

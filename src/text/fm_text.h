@@ -133,6 +133,22 @@ fm_rc fm_abbrev_mine(fm_abbrev *a, fm_tokenizer *tk, const char *const *mnemonic
  * table.  FM_ERR_NOMEM leaves splitting off. */
 fm_rc fm_abbrev_index_words(fm_abbrev *a);
 
+/* Keep prose words whole.  After fm_abbrev_index_words, an alphabetic
+ * token with no expansion may split into two known parts; that is right
+ * for vendor compounds ("netchg", "trdqte") and wrong for English words
+ * that happen to read as two parts ("short" -> "sh" "ort", "primary" ->
+ * "prim" "ary").  Words of five letters or more that the texts (names and
+ * descriptions) write as prose, in lower case or capitalised, at least
+ * min_count times, and that would split, get an identity entry (support =
+ * their count), so expansion leaves them alone; mnemonics and RDM long
+ * names write their parts in capitals and do not count.  texts[] is
+ * borrowed (NULL entries skipped); *nkept (optional) is the number of
+ * entries added.  Does nothing before fm_abbrev_index_words or with
+ * min_count 0; re-indexes the words when it adds any.  FM_ERR_NOMEM may
+ * leave a prefix of the entries added. */
+fm_rc fm_abbrev_keep_words(fm_abbrev *a, const char *const *texts, size_t n,
+                           uint32_t min_count, size_t *nkept);
+
 /* Replace each token that has an expansion by the expansion's tokens,
  * appending the result to *out (tokens without one are copied).  When
  * keep_original is set the abbreviation itself is kept too, before its

@@ -148,6 +148,8 @@ static void test_config_errors(void) {
                FM_ERR_ARG, "model.dims", "out of range");
   config_fails("dimsstr.json", "{" REF_OK ", " QRY_OK ", \"model\": {\"dims\": \"8\"}}",
                FM_ERR_ARG, "model.dims", "number");
+  config_fails("prose.json", "{" REF_OK ", " QRY_OK ", \"model\": {\"prose_min_count\": -1}}",
+               FM_ERR_ARG, "model.prose_min_count", "out of range");
   config_fails("pairsnotarr.json", "{" REF_OK ", " QRY_OK ", \"train_pairs\": \"p.tsv\"}",
                FM_ERR_ARG, "train_pairs", NULL);
   config_fails("pairsnum.json", "{" REF_OK ", " QRY_OK ", \"train_pairs\": [\"a\", 2]}",
@@ -165,6 +167,7 @@ static void test_config_errors(void) {
     CHECK_STR(c->train_pairs[0], D "tiny-train.tsv");
     CHECK_STR(c->abbreviations, D "../../../data/abbreviations.tsv");
     CHECK(c->opts.dims == 8 && c->opts.seed == 7);
+    CHECK(c->opts.prose_min_count == 2); /* the default */
     fm_config_free(c);
   }
 

@@ -294,6 +294,74 @@ static void test_abbrev_compounds(void) {
   fm_abbrev_free(a);
 }
 
+/* Prose words stay whole: fm_abbrev_keep_words.  Each case: the texts
+ * the table learns from, the minimum count, then a token and its expansion
+ * afterwards. */
+static void test_abbrev_keep_words(void) {
+  static const struct {
+    const char *texts[3];
+    uint32_t min;
+    const char *tok, *want, *why;
+  } cases[] = {
+      {{"Short term debt.", "short interest", NULL}, 2, "short", "short",
+       "written as prose twice: kept whole"},
+      {{"Short term debt.", NULL, NULL}, 2, "short", "shares ort", "once is not enough"},
+      {{"SHORT TERM DEBT", "SHORT_INT", "SHORT"}, 1, "short", "shares ort",
+       "capitals are how mnemonics write their parts"},
+      {{"ShOrt", "shortfall; short2", "x_short"}, 1, "short", "shares ort",
+       "mixed case, or glued to a digit or an underscore: no prose"},
+      {{"PRICE NETCHG 1Y", "see NETCHG_1Y", NULL}, 1, "netchg", "net change",
+       "a vendor compound, written in capitals, still splits"},
+      {{"cashflow cashflow", NULL, NULL}, 1, "cashflow", "cash flow",
+       "both parts are words: splitting only separates them"},
+      {{"Primary primary", NULL, NULL}, 1, "primary", "primary",
+       "\"prim\" + \"ary\" would rewrite the word"},
+      {{"short short", NULL, NULL}, 0, "short", "shares ort", "min_count 0: off"},
+      {{"h\xc3\xa9short short short", NULL, NULL}, 3, "short", "shares ort",
+       "a word glued to UTF-8 letters is not a prose word"},
+  };
+  char buf[256];
+  fm_tokens in, out;
+  fm_tokens_init(&in);
+  fm_tokens_init(&out);
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    fm_abbrev *a;
+    CHECK(fm_abbrev_new(&a) == FM_OK);
+    CHECK(fm_abbrev_add(a, "sh", "shares", 3) == FM_OK);
+    CHECK(fm_abbrev_add(a, "oort", "ort", 3) == FM_OK); /* "ort": an expansion word */
+    CHECK(fm_abbrev_add(a, "prim", "primary", 3) == FM_OK);
+    CHECK(fm_abbrev_add(a, "ary", "array", 3) == FM_OK);
+    CHECK(fm_abbrev_add(a, "chg", "change", 3) == FM_OK);
+    CHECK(fm_abbrev_add(a, "nc", "net change", 3) == FM_OK);
+    CHECK(fm_abbrev_add(a, "cf", "cash flow", 3) == FM_OK);
+    size_t nt = 0, kept = 99;
+    while (nt < 3 && cases[i].texts[nt]) nt++;
+    /* before indexing it does nothing */
+    CHECK(fm_abbrev_keep_words(a, cases[i].texts, nt, cases[i].min, &kept) == FM_OK);
+    CHECK(kept == 0);
+    CHECK(fm_abbrev_index_words(a) == FM_OK);
+    CHECK(fm_abbrev_keep_words(a, cases[i].texts, nt, cases[i].min, &kept) == FM_OK);
+    fm_tokens_reset(&in);
+    fm_tokens_reset(&out);
+    fm_tokens_push(&in, cases[i].tok, strlen(cases[i].tok));
+    CHECK(fm_abbrev_expand(a, &in, 0, &out) == FM_OK);
+    const char *got = joined(&out, buf, sizeof buf);
+    if (strcmp(got, cases[i].want) != 0)
+      fprintf(stderr, "  case %zu (%s): %s -> %s, want %s\n", i, cases[i].why, cases[i].tok,
+              got, cases[i].want);
+    CHECK_STR(got, cases[i].want);
+    /* a kept word is an identity entry whose support is its count */
+    if (!strcmp(cases[i].want, cases[i].tok))
+      CHECK(kept == 1 && fm_abbrev_lookup(a, cases[i].tok) != NULL);
+    else
+      CHECK(kept == 0);
+    fm_abbrev_free(a);
+  }
+  CHECK(fm_abbrev_keep_words(NULL, NULL, 0, 1, NULL) == FM_ERR_ARG);
+  fm_tokens_free(&in);
+  fm_tokens_free(&out);
+}
+
 static void test_abbrev_tsv(void) {
   fm_tokenizer *tk;
   fm_abbrev *a;
@@ -566,6 +634,7 @@ int main(void) {
   FM_RUN(test_stopwords);
   FM_RUN(test_token_canon);
   FM_RUN(test_abbrev_compounds);
+  FM_RUN(test_abbrev_keep_words);
   FM_RUN(test_abbrev_table);
   FM_RUN(test_abbrev_tsv);
   FM_RUN(test_mine);
