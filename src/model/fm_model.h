@@ -165,6 +165,28 @@ fm_rc fm_match(fm_matcher *mt, const char *id, const fm_field *q, int k,
 fm_rc fm_match_all(const fm_model *m, int k, int threads, int quiet,
                    fm_candidate *out, int *nout, fm_error *err);
 
+/* Receives finished queries from fm_match_all_ordered: queries
+ * [first, first + count), their candidates at rows[0 .. count * k) (row i
+ * holds nout[i] of them, best first).  rows and nout point into the caller's
+ * out and nout arrays (borrowed; the caller owns them and may read them
+ * again after the call returns).  Return FM_OK to go on; any other code
+ * (with *err set) stops the matching, and fm_match_all_ordered returns it. */
+typedef fm_rc (*fm_match_sink)(void *ctx, size_t first, size_t count,
+                               const fm_candidate *rows, const int *nout,
+                               fm_error *err);
+
+/* fm_match_all that hands results over while it runs: the queries are
+ * matched in units of `chunk` (0 = the default, 256), and as the units
+ * finish `sink` is called with each one, in query order, one call at a time
+ * (never concurrently), from one of the matching threads, so a caller can
+ * format and write results while later ones are being matched.  Everything
+ * else as fm_match_all (out, nout, threads, progress bar); the results do
+ * not depend on chunk or threads.  sink may be NULL (then this is
+ * fm_match_all).  On an error no further unit is delivered. */
+fm_rc fm_match_all_ordered(const fm_model *m, int k, int threads, int quiet,
+                           size_t chunk, fm_candidate *out, int *nout,
+                           fm_match_sink sink, void *ctx, fm_error *err);
+
 /* ---- evaluation -------------------------------------------------------- */
 
 typedef struct fm_eval_result {
