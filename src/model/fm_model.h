@@ -5,7 +5,7 @@
  *
  * Life cycle:
  *   fm_config_load  -> fm_train (imports, text pipeline, TF-IDF, SVD, priors)
- *                   -> fm_model_write (.fmm, atomic)
+ *                   -> fm_model_write (.fmm, atomic; or fm_train_input.output)
  *   fm_model_open (mmap) -> fm_model_match / fm_model_match_all -> results
  *   fm_eval_* compute top-1 / recall / MRR against gold pairs.
  *
@@ -86,9 +86,16 @@ typedef struct fm_train_input {
    * the config).  Borrowed; used by cross-validation to import once. */
   const fm_fieldset *refs, *queries;
   int quiet;             /* no progress bars */
+  /* Optional: also write the model to this path (borrowed), as
+   * fm_model_write would (same bytes, atomic), but overlapped with the last
+   * training step: the sections that are final go to the file from a
+   * background thread while the prior is computed.  On any error nothing is
+   * left at the path (an existing file there is kept). */
+  const char *output;
 } fm_train_input;
 
-/* Train a model in memory.  Caller owns *out (fm_model_close). */
+/* Train a model in memory (and write it to in->output when set).  Caller
+ * owns *out (fm_model_close). */
 fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err);
 
 /* Import the reference and query dictionaries of a config (query sources

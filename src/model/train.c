@@ -954,6 +954,7 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   fm_strmap rk;
   fm_strmap_init(&rk);
   fm_featurizer fz = {0};
+  fm_model_wjob *wj = NULL;
   fm_rc rc = FM_OK;
   fm_model *m = t.m = fm_model_alloc();
   if (!m) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
@@ -1033,15 +1034,26 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   fm_strmap_free(&m->qkind_map);
   fm_strmap_init(&m->qkind_map);
   if ((rc = fm_model_index(m, err))) goto done;
+  /* the metadata does not depend on the prior: with it, every section but
+   * the prior is final, so the file can be written while the prior is
+   * computed */
+  if ((rc = build_meta(&t, err))) goto done;
+  if (in->output && (rc = fm_model_write_begin(m, in->output, &wj, err))) goto done;
   double t3 = fm_now();
   if ((rc = build_prior(&t, err))) goto done;
-  if ((rc = build_meta(&t, err))) goto done;
+  double t4 = fm_now();
+  if (wj) {
+    rc = fm_model_write_end(wj, err);
+    wj = NULL;
+    if (rc) goto done;
+  }
   if (!in->quiet && getenv("FM_TIMING"))
     fprintf(stderr,
             "train: import %.3fs, abbreviations %.3fs, features %.3fs, svd %.3fs, "
-            "kinds+index %.3fs, prior %.3fs\n",
-            t0 - ti, ta - t0, t1 - ta, t2 - t1, t3 - t2, fm_now() - t3);
+            "kinds+index %.3fs, prior %.3fs, write %.3fs\n",
+            t0 - ti, ta - t0, t1 - ta, t2 - t1, t3 - t2, t4 - t3, fm_now() - t4);
 done:
+  fm_model_write_cancel(wj); /* a write begun, when a later step failed */
   fm_feat_free(&fz);
   fm_strmap_free(&rk);
   fm_buf_free(&t.st.blob);
