@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -771,13 +772,17 @@ static fm_rc assign_kinds(trainer *t, fm_field_rec *qrecs, fm_field_rec *rrecs,
 #define PAIR_WEIGHT 5.0
 #define PRIOR_ALPHA 20.0
 
-/* One thread's share of the self-training sample: samples [lo, hi) (query
- * lo * step, ...), counted into its own arrays.  The counts are whole
- * numbers, and the shares are added in thread order anyway, so the prior
- * does not depend on the number of threads. */
+/* One thread's share of the self-training sample: blocks of PRIOR_BLOCK
+ * samples (sample s is query s * step) taken from a shared cursor, so a
+ * thread slowed down by other work (the model file being written beside
+ * the prior) takes fewer of them; counted into its own arrays.  The counts
+ * are whole numbers, so their sum does not depend on which thread counted
+ * what, and the prior does not depend on the number of threads. */
+#define PRIOR_BLOCK 64
 typedef struct prior_part {
   const fm_model *m;
-  size_t step, lo, hi, nr;
+  size_t step, nsample, nr;
+  atomic_size_t *next; /* shared cursor (samples) */
   float wsum;
   double *cnt, *rowc;  /* nqk x nrk, nqk */
   fm_progress *pg;     /* thread 0 only */
@@ -789,20 +794,26 @@ static void prior_part_run(void *ctx, int tid, int nt) {
   prior_part *pp = (prior_part *)ctx + tid;
   const fm_model *m = pp->m;
   fm_matcher *mt = NULL;
+  (void)nt;
   fm_error_init(&pp->err);
   pp->rc = fm_matcher_new(m, &mt, &pp->err);
-  for (size_t s = pp->lo; s < pp->hi && pp->rc == FM_OK; s++) {
-    size_t i = s * pp->step;
-    fm_field f;
-    fm_rec_to_field(m, &m->qrys[i], &f);
-    fm_candidate c[2];
-    int n = 0;
-    if ((pp->rc = fm_match_vec(mt, &f, FM_NO_KIND, 2, c, &n, &pp->err))) break;
-    if (pp->pg) fm_progress_update(pp->pg, (s - pp->lo) * (size_t)nt);
-    if (n < 2 || c[0].score < 0.25f * pp->wsum || c[0].score - c[1].score < 0.05f) continue;
-    uint32_t qk = m->qrys[i].kind, rk = m->refs[c[0].ref].kind;
-    pp->cnt[(size_t)qk * pp->nr + rk] += 1;
-    pp->rowc[qk] += 1;
+  while (pp->rc == FM_OK) {
+    size_t lo = atomic_fetch_add(pp->next, PRIOR_BLOCK);
+    if (lo >= pp->nsample) break;
+    size_t hi = lo + PRIOR_BLOCK < pp->nsample ? lo + PRIOR_BLOCK : pp->nsample;
+    if (pp->pg) fm_progress_update(pp->pg, lo);
+    for (size_t s = lo; s < hi && pp->rc == FM_OK; s++) {
+      size_t i = s * pp->step;
+      fm_field f;
+      fm_rec_to_field(m, &m->qrys[i], &f);
+      fm_candidate c[2];
+      int n = 0;
+      if ((pp->rc = fm_match_vec(mt, &f, FM_NO_KIND, 2, c, &n, &pp->err))) break;
+      if (n < 2 || c[0].score < 0.25f * pp->wsum || c[0].score - c[1].score < 0.05f) continue;
+      uint32_t qk = m->qrys[i].kind, rk = m->refs[c[0].ref].kind;
+      pp->cnt[(size_t)qk * pp->nr + rk] += 1;
+      pp->rowc[qk] += 1;
+    }
   }
   fm_matcher_free(mt);
 }
@@ -823,12 +834,14 @@ static fm_rc build_prior(trainer *t, fm_error *err) {
   fm_progress pg;
   fm_progress_start(&pg, "prior", nsample);
   if (t->quiet) pg.enabled = 0;
+  atomic_size_t next;
+  atomic_init(&next, 0);
   for (int i = 0; i < nt; i++) {
     prior_part *pp = &parts[i];
     pp->m = m;
     pp->step = step;
-    pp->lo = nsample * (size_t)i / (size_t)nt;
-    pp->hi = nsample * (size_t)(i + 1) / (size_t)nt;
+    pp->nsample = nsample;
+    pp->next = &next;
     pp->nr = nr;
     pp->wsum = t->o.w.title + t->o.w.full + t->o.w.chars + t->o.w.lsa;
     pp->pg = i == 0 ? &pg : NULL;
