@@ -13,61 +13,138 @@ static const char *help =
     "CSV columns: query_id,rank,reference_id,score,query_name,reference_name,reference_type\n";
 
 
-/* All the CSV rows, in query order.  A reference shows up in many rows, so
- * its cells are formatted once (its id cell, and ",name,type\n"), a query's
- * once per query; a row is then a few copies plus the rank and the score,
- * through the library's one CSV writer and its printf-free formatters.
- * Rows go out in blocks of ~1 MB. */
-static fm_rc write_csv(FILE *fp, const fm_model *m, const fm_candidate *c, const int *nout,
-                       int k, size_t *rows, const char *outp, fm_error *err) {
-  size_t nq = fm_model_nqueries(m), nr = fm_model_nrefs(m);
+/* The output, written while the matching runs: fm_match_all_ordered hands
+ * over finished queries in order (one call at a time, from a matching
+ * thread) and map_sink formats and writes them, so the formatting shares
+ * the cores with the matching instead of following it.
+ *
+ * CSV: a reference shows up in many rows, so its cells are formatted once
+ * up front (its id cell, and ",name,type\n"), a query's once per query; a
+ * row is then a few copies plus the rank and the score, through the
+ * library's one CSV writer and its printf-free formatters.  Rows go out in
+ * blocks of ~1 MB. */
+typedef struct map_out {
+  FILE *fp;
+  const fm_model *m;
+  int k, jsonl;
+  size_t *off; /* CSV: per reference, its id cell, tail, next (in cells) */
   fm_buf cells, line, qid, qname;
-  fm_buf_init(&cells);
-  fm_buf_init(&line);
-  fm_buf_init(&qid);
-  fm_buf_init(&qname);
-  size_t *off = fm_malloc((2 * nr + 1) * sizeof *off); /* id cell, tail, next */
+  size_t rows;
+  const char *outp;
+} map_out;
+
+static void map_out_free(map_out *o) {
+  fm_free(o->off);
+  fm_buf_free(&o->cells);
+  fm_buf_free(&o->line);
+  fm_buf_free(&o->qid);
+  fm_buf_free(&o->qname);
+}
+
+static fm_rc map_out_init(map_out *o, FILE *fp, const fm_model *m, int k, int jsonl,
+                          const char *outp, fm_error *err) {
+  memset(o, 0, sizeof *o);
+  o->fp = fp;
+  o->m = m;
+  o->k = k;
+  o->jsonl = jsonl;
+  o->outp = outp;
+  fm_buf_init(&o->cells);
+  fm_buf_init(&o->line);
+  fm_buf_init(&o->qid);
+  fm_buf_init(&o->qname);
+  if (jsonl) return FM_OK;
+  fputs("query_id,rank,reference_id,score,query_name,reference_name,reference_type\n", fp);
+  size_t nr = fm_model_nrefs(m);
+  size_t *off = o->off = fm_malloc((2 * nr + 1) * sizeof *off);
   int bad = !off;
   for (size_t r = 0; r < nr && !bad; r++) {
     fm_field f;
     fm_model_ref(m, r, &f);
-    off[2 * r] = cells.len;
-    bad = fm_buf_csv_cell(&cells, f.id, strlen(f.id), 0);
-    off[2 * r + 1] = cells.len;
-    bad = bad || fm_buf_putc(&cells, ',') || fm_buf_csv_cell(&cells, f.name, strlen(f.name), 0) ||
-          fm_buf_putc(&cells, ',') || fm_buf_csv_cell(&cells, f.type, strlen(f.type), 0) ||
-          fm_buf_putc(&cells, '\n');
+    off[2 * r] = o->cells.len;
+    bad = fm_buf_csv_cell(&o->cells, f.id, strlen(f.id), 0);
+    off[2 * r + 1] = o->cells.len;
+    bad = bad || fm_buf_putc(&o->cells, ',') ||
+          fm_buf_csv_cell(&o->cells, f.name, strlen(f.name), 0) ||
+          fm_buf_putc(&o->cells, ',') ||
+          fm_buf_csv_cell(&o->cells, f.type, strlen(f.type), 0) ||
+          fm_buf_putc(&o->cells, '\n');
   }
-  if (!bad) off[2 * nr] = cells.len;
-  for (size_t i = 0; i < nq && !bad; i++) {
-    fm_field q;
-    fm_model_query(m, i, &q);
-    fm_buf_reset(&qid);
-    fm_buf_reset(&qname);
-    bad = fm_buf_csv_cell(&qid, q.id, strlen(q.id), 0) || fm_buf_putc(&qid, ',') ||
-          fm_buf_putc(&qname, ',') || fm_buf_csv_cell(&qname, q.name, strlen(q.name), 0);
-    for (int j = 0; j < nout[i] && !bad; j++) {
-      const fm_candidate *cc = &c[i * (size_t)k + (size_t)j];
-      size_t r = cc->ref;
-      bad = fm_buf_append(&line, qid.buf, qid.len) || fm_buf_u64(&line, (uint64_t)j + 1) ||
-            fm_buf_putc(&line, ',') ||
-            fm_buf_append(&line, cells.buf + off[2 * r], off[2 * r + 1] - off[2 * r]) ||
-            fm_buf_putc(&line, ',') || fm_buf_fixed4(&line, cc->score) ||
-            fm_buf_append(&line, qname.buf, qname.len) ||
-            fm_buf_append(&line, cells.buf + off[2 * r + 1], off[2 * r + 2] - off[2 * r + 1]);
-      (*rows)++;
-    }
-    if (!bad && (line.len >= (1u << 20) || i + 1 == nq)) {
-      fwrite(line.buf, 1, line.len, fp);
-      fm_buf_reset(&line);
-    }
-  }
-  fm_free(off);
-  fm_buf_free(&cells);
-  fm_buf_free(&line);
-  fm_buf_free(&qid);
-  fm_buf_free(&qname);
+  if (!bad) off[2 * nr] = o->cells.len;
   return bad ? fm_error_set(err, FM_ERR_NOMEM, "%s: out of memory", outp) : FM_OK;
+}
+
+static fm_rc write_csv(map_out *o, size_t first, size_t count, const fm_candidate *rows,
+                       const int *nout, fm_error *err) {
+  const size_t *off = o->off;
+  fm_buf *line = &o->line, *qid = &o->qid, *qname = &o->qname;
+  int bad = 0;
+  for (size_t i = 0; i < count && !bad; i++) {
+    fm_field q;
+    fm_model_query(o->m, first + i, &q);
+    fm_buf_reset(qid);
+    fm_buf_reset(qname);
+    bad = fm_buf_csv_cell(qid, q.id, strlen(q.id), 0) || fm_buf_putc(qid, ',') ||
+          fm_buf_putc(qname, ',') || fm_buf_csv_cell(qname, q.name, strlen(q.name), 0);
+    for (int j = 0; j < nout[i] && !bad; j++) {
+      const fm_candidate *cc = &rows[i * (size_t)o->k + (size_t)j];
+      size_t r = cc->ref;
+      bad = fm_buf_append(line, qid->buf, qid->len) || fm_buf_u64(line, (uint64_t)j + 1) ||
+            fm_buf_putc(line, ',') ||
+            fm_buf_append(line, o->cells.buf + off[2 * r], off[2 * r + 1] - off[2 * r]) ||
+            fm_buf_putc(line, ',') || fm_buf_fixed4(line, cc->score) ||
+            fm_buf_append(line, qname->buf, qname->len) ||
+            fm_buf_append(line, o->cells.buf + off[2 * r + 1], off[2 * r + 2] - off[2 * r + 1]);
+      o->rows++;
+    }
+    if (!bad && line->len >= (1u << 20)) {
+      fwrite(line->buf, 1, line->len, o->fp);
+      fm_buf_reset(line);
+    }
+  }
+  return bad ? fm_error_set(err, FM_ERR_NOMEM, "%s: out of memory", o->outp) : FM_OK;
+}
+
+static void write_jsonl(map_out *o, size_t first, size_t count, const fm_candidate *rows,
+                        const int *nout) {
+  FILE *fp = o->fp;
+  for (size_t i = 0; i < count; i++) {
+    fm_field q;
+    fm_model_query(o->m, first + i, &q);
+    for (int j = 0; j < nout[i]; j++) {
+      const fm_candidate *cc = &rows[i * (size_t)o->k + (size_t)j];
+      fm_field r;
+      fm_model_ref(o->m, cc->ref, &r);
+      fputs("{\"query_id\": ", fp);
+      fm_cli_json_str(fp, q.id);
+      fprintf(fp, ", \"rank\": %d, \"reference_id\": ", j + 1);
+      fm_cli_json_str(fp, r.id);
+      fprintf(fp, ", \"score\": %.4f, \"query_name\": ", cc->score);
+      fm_cli_json_str(fp, q.name);
+      fputs(", \"reference_name\": ", fp);
+      fm_cli_json_str(fp, r.name);
+      fputs(", \"reference_type\": ", fp);
+      fm_cli_json_str(fp, r.type);
+      fputs("}\n", fp);
+      o->rows++;
+    }
+  }
+}
+
+static fm_rc map_sink(void *ctx, size_t first, size_t count, const fm_candidate *rows,
+                      const int *nout, fm_error *err) {
+  map_out *o = ctx;
+  if (o->jsonl) {
+    write_jsonl(o, first, count, rows, nout);
+    return FM_OK;
+  }
+  return write_csv(o, first, count, rows, nout, err);
+}
+
+/* The CSV rows still buffered. */
+static void map_out_flush(map_out *o) {
+  if (o->line.len) fwrite(o->line.buf, 1, o->line.len, o->fp);
+  fm_buf_reset(&o->line);
 }
 
 int fm_cmd_map(int argc, char **argv) {
@@ -131,44 +208,29 @@ int fm_cmd_map(int argc, char **argv) {
     fm_error_set(&err, FM_ERR_NOMEM, "out of memory for %zu x %d candidates", nq, k);
     return fm_cli_fail(&err);
   }
+  /* FM_MAP_CHUNK: queries per unit handed to the writer (tests use small
+   * ones to exercise the ordering; the output does not depend on it) */
+  const char *ch = getenv("FM_MAP_CHUNK");
+  size_t chunk = ch && fm_cli_int(ch) > 0 ? (size_t)fm_cli_int(ch) : 0;
   double t0 = fm_now();
-  fm_rc rc = fm_match_all(m, k, threads, quiet, c, nout, &err);
-  double t1 = fm_now();
   fm_atomic a;
-  if (rc == FM_OK) rc = fm_atomic_open(&a, outp, &err);
   size_t rows = 0;
+  fm_rc rc = fm_atomic_open(&a, outp, &err);
   if (rc == FM_OK) {
-    FILE *fp = a.fp;
-    if (!jsonl) {
-      fputs("query_id,rank,reference_id,score,query_name,reference_name,reference_type\n", fp);
-      rc = write_csv(fp, m, c, nout, k, &rows, outp, &err);
-    }
-    for (size_t i = 0; jsonl && i < nq && rc == FM_OK; i++) {
-      fm_field q;
-      fm_model_query(m, i, &q);
-      for (int j = 0; j < nout[i]; j++) {
-        const fm_candidate *cc = &c[i * (size_t)k + (size_t)j];
-        fm_field r;
-        fm_model_ref(m, cc->ref, &r);
-        fputs("{\"query_id\": ", fp);
-        fm_cli_json_str(fp, q.id);
-        fprintf(fp, ", \"rank\": %d, \"reference_id\": ", j + 1);
-        fm_cli_json_str(fp, r.id);
-        fprintf(fp, ", \"score\": %.4f, \"query_name\": ", cc->score);
-        fm_cli_json_str(fp, q.name);
-        fputs(", \"reference_name\": ", fp);
-        fm_cli_json_str(fp, r.name);
-        fputs(", \"reference_type\": ", fp);
-        fm_cli_json_str(fp, r.type);
-        fputs("}\n", fp);
-        rows++;
-      }
-    }
-    if (rc == FM_OK) rc = fm_atomic_commit(&a, &err);
-    else fm_atomic_abort(&a);
+    map_out o;
+    rc = map_out_init(&o, a.fp, m, k, jsonl, outp, &err);
+    if (rc == FM_OK)
+      rc = fm_match_all_ordered(m, k, threads, quiet, chunk, c, nout, map_sink, &o, &err);
+    if (rc == FM_OK) map_out_flush(&o);
+    rows = o.rows;
+    map_out_free(&o);
+    if (rc != FM_OK) fm_atomic_abort(&a);
   }
+  double t1 = fm_now();
+  if (rc == FM_OK) rc = fm_atomic_commit(&a, &err);
   if (rc == FM_OK && !quiet && getenv("FM_TIMING"))
-    fprintf(stderr, "map: load %.3fs, match %.3fs, write %.3fs\n", tl, t1 - t0, fm_now() - t1);
+    fprintf(stderr, "map: load %.3fs, match+write %.3fs, commit %.3fs\n", tl, t1 - t0,
+            fm_now() - t1);
   if (rc == FM_OK && !quiet)
     fprintf(stderr, "mapped %zu query fields (%zu rows) in %.2fs -> %s\n", nq, rows, t1 - t0, outp);
   fm_free(c);

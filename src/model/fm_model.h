@@ -5,7 +5,7 @@
  *
  * Life cycle:
  *   fm_config_load  -> fm_train (imports, text pipeline, TF-IDF, SVD, priors)
- *                   -> fm_model_write (.fmm, atomic)
+ *                   -> fm_model_write (.fmm, atomic; or fm_train_input.output)
  *   fm_model_open (mmap) -> fm_model_match / fm_model_match_all -> results
  *   fm_eval_* compute top-1 / recall / MRR against gold pairs.
  *
@@ -89,9 +89,16 @@ typedef struct fm_train_input {
    * the config).  Borrowed; used by cross-validation to import once. */
   const fm_fieldset *refs, *queries;
   int quiet;             /* no progress bars */
+  /* Optional: also write the model to this path (borrowed), as
+   * fm_model_write would (same bytes, atomic), but overlapped with the last
+   * training step: the sections that are final go to the file from a
+   * background thread while the prior is computed.  On any error nothing is
+   * left at the path (an existing file there is kept). */
+  const char *output;
 } fm_train_input;
 
-/* Train a model in memory.  Caller owns *out (fm_model_close). */
+/* Train a model in memory (and write it to in->output when set).  Caller
+ * owns *out (fm_model_close). */
 fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err);
 
 /* Import the reference and query dictionaries of a config (query sources
@@ -167,6 +174,28 @@ fm_rc fm_match(fm_matcher *mt, const char *id, const fm_field *q, int k,
  * nqueries x k, row-major; nout[i] the count for query i. Caller allocates. */
 fm_rc fm_match_all(const fm_model *m, int k, int threads, int quiet,
                    fm_candidate *out, int *nout, fm_error *err);
+
+/* Receives finished queries from fm_match_all_ordered: queries
+ * [first, first + count), their candidates at rows[0 .. count * k) (row i
+ * holds nout[i] of them, best first).  rows and nout point into the caller's
+ * out and nout arrays (borrowed; the caller owns them and may read them
+ * again after the call returns).  Return FM_OK to go on; any other code
+ * (with *err set) stops the matching, and fm_match_all_ordered returns it. */
+typedef fm_rc (*fm_match_sink)(void *ctx, size_t first, size_t count,
+                               const fm_candidate *rows, const int *nout,
+                               fm_error *err);
+
+/* fm_match_all that hands results over while it runs: the queries are
+ * matched in units of `chunk` (0 = the default, 256), and as the units
+ * finish `sink` is called with each one, in query order, one call at a time
+ * (never concurrently), from one of the matching threads, so a caller can
+ * format and write results while later ones are being matched.  Everything
+ * else as fm_match_all (out, nout, threads, progress bar); the results do
+ * not depend on chunk or threads.  sink may be NULL (then this is
+ * fm_match_all).  On an error no further unit is delivered. */
+fm_rc fm_match_all_ordered(const fm_model *m, int k, int threads, int quiet,
+                           size_t chunk, fm_candidate *out, int *nout,
+                           fm_match_sink sink, void *ctx, fm_error *err);
 
 /* ---- evaluation -------------------------------------------------------- */
 

@@ -558,20 +558,62 @@ fm_rc fm_match(fm_matcher *mt, const char *id, const fm_field *q, int k,
 }
 
 /* ---- all queries, in threads ------------------------------------------- */
+/* Workers take units of `chunk` queries from a shared cursor.  With a sink,
+ * finished units are handed to it in query order: the worker that completes
+ * the next unit to deliver (or finds it completed when it takes the token)
+ * delivers it and every completed unit after it, while the other workers
+ * keep matching.  So the sink's work (formatting, writing) runs beside the
+ * matching instead of after it, one call at a time. */
 typedef struct job {
   const fm_model *m;
   int k;
   fm_candidate *out;
   int *nout;
-  size_t next;          /* shared cursor, under lock */
+  size_t chunk, nunits;
+  size_t next;          /* shared cursor (queries), under lock */
   pthread_mutex_t lock;
   fm_progress *pg;
   size_t done;
+  unsigned char *unit_done; /* per unit, under lock (sink only) */
+  size_t deliver;           /* next unit to hand to the sink, under lock */
+  int delivering;           /* a worker holds the delivery token */
+  fm_match_sink sink;
+  void *sink_ctx;
   fm_rc rc;
   fm_error err;
 } job;
 
 #define CHUNK 256
+
+/* Record a failure (the first one wins); under lock. */
+static void job_fail(job *j, fm_rc rc, const fm_error *err) {
+  if (rc != FM_OK && j->rc == FM_OK) {
+    j->rc = rc;
+    j->err = *err;
+  }
+}
+
+/* Unit u is matched: mark it, and deliver what is now deliverable unless
+ * another worker holds the token.  Called with the lock held; returns with
+ * it held. */
+static void job_unit_done(job *j, size_t u) {
+  j->unit_done[u] = 1;
+  if (j->delivering) return;
+  j->delivering = 1;
+  while (j->rc == FM_OK && j->deliver < j->nunits && j->unit_done[j->deliver]) {
+    size_t d = j->deliver, first = d * j->chunk;
+    size_t n = first + j->chunk < j->m->nqrys ? j->chunk : j->m->nqrys - first;
+    pthread_mutex_unlock(&j->lock);
+    fm_error err;
+    fm_error_init(&err);
+    fm_rc rc = j->sink(j->sink_ctx, first, n, j->out + first * (size_t)j->k, j->nout + first,
+                       &err);
+    pthread_mutex_lock(&j->lock);
+    job_fail(j, rc, &err);
+    j->deliver = d + 1;
+  }
+  j->delivering = 0;
+}
 
 static void *worker(void *arg) {
   job *j = arg;
@@ -583,10 +625,10 @@ static void *worker(void *arg) {
     pthread_mutex_lock(&j->lock);
     size_t start = j->next;
     int stop = rc != FM_OK || j->rc != FM_OK || start >= j->m->nqrys;
-    if (!stop) j->next += CHUNK;
+    if (!stop) j->next += j->chunk;
     pthread_mutex_unlock(&j->lock);
     if (stop) break;
-    size_t end = start + CHUNK < j->m->nqrys ? start + CHUNK : j->m->nqrys;
+    size_t end = start + j->chunk < j->m->nqrys ? start + j->chunk : j->m->nqrys;
     for (size_t i = start; i < end && rc == FM_OK; i++) {
       fm_field f;
       fm_rec_to_field(j->m, &j->m->qrys[i], &f);
@@ -596,30 +638,35 @@ static void *worker(void *arg) {
     pthread_mutex_lock(&j->lock);
     j->done += end - start;
     fm_progress_update(j->pg, j->done);
+    if (rc == FM_OK && j->sink) job_unit_done(j, start / j->chunk);
     pthread_mutex_unlock(&j->lock);
   }
   pthread_mutex_lock(&j->lock);
-  if (rc != FM_OK && j->rc == FM_OK) {
-    j->rc = rc;
-    j->err = err;
-  }
+  job_fail(j, rc, &err);
   pthread_mutex_unlock(&j->lock);
   fm_matcher_free(mt);
   return NULL;
 }
 
-fm_rc fm_match_all(const fm_model *m, int k, int threads, int quiet, fm_candidate *out,
-                   int *nout, fm_error *err) {
+fm_rc fm_match_all_ordered(const fm_model *m, int k, int threads, int quiet, size_t chunk,
+                           fm_candidate *out, int *nout, fm_match_sink sink, void *sink_ctx,
+                           fm_error *err) {
   if (k <= 0) return fm_error_set(err, FM_ERR_ARG, "k must be positive");
   if (threads <= 0) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     threads = n > 0 ? (int)n : 1;
   }
   if (threads > 64) threads = 64;
+  if (chunk == 0) chunk = CHUNK;
+  job j = {.m = m, .k = k, .out = out, .nout = nout, .chunk = chunk, .sink = sink,
+           .sink_ctx = sink_ctx, .rc = FM_OK};
+  j.nunits = m->nqrys / chunk + (m->nqrys % chunk != 0);
+  if (sink && !(j.unit_done = fm_calloc(j.nunits ? j.nunits : 1, 1)))
+    return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   fm_progress pg;
   fm_progress_start(&pg, "map", m->nqrys);
   if (quiet) pg.enabled = 0;
-  job j = {.m = m, .k = k, .out = out, .nout = nout, .pg = &pg, .rc = FM_OK};
+  j.pg = &pg;
   fm_error_init(&j.err);
   pthread_mutex_init(&j.lock, NULL);
   pthread_t tid[64];
@@ -632,9 +679,15 @@ fm_rc fm_match_all(const fm_model *m, int k, int threads, int quiet, fm_candidat
   for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
   pthread_mutex_destroy(&j.lock);
   fm_progress_finish(&pg);
+  fm_free(j.unit_done);
   if (j.rc != FM_OK) {
     if (err) *err = j.err;
     return j.rc;
   }
   return FM_OK;
+}
+
+fm_rc fm_match_all(const fm_model *m, int k, int threads, int quiet, fm_candidate *out,
+                   int *nout, fm_error *err) {
+  return fm_match_all_ordered(m, k, threads, quiet, 0, out, nout, NULL, NULL, err);
 }

@@ -22,7 +22,9 @@
  * place); on a big-endian host both the writer and the reader refuse with
  * FM_ERR_FORMAT.
  *
- * Thread safety: a writer is single-threaded.  An open fm_mfile is immutable;
+ * Thread safety: a writer is used from one thread (fm_mfile_write_begin may
+ * run part of the write in a thread of its own, joined by
+ * fm_mfile_write_end or fm_mfile_write_cancel).  An open fm_mfile is immutable;
  * any number of threads may call the const accessors concurrently.
  */
 #ifndef FM_MFILE_H
@@ -85,8 +87,41 @@ fm_rc fm_mfile_append(fm_mfile_writer *w, const void *data, uint64_t len,
                       fm_error *err);
 fm_rc fm_mfile_end(fm_mfile_writer *w, fm_error *err);
 
-/* Write all sections to path atomically (path.tmp.<pid>, fsync, rename).
- * On any error nothing is left at path (an existing file there is kept
+/* A section of len bytes whose data comes later (fm_mfile_fill), for
+ * writing the rest of the file while that data is still being computed:
+ * the layout depends only on the lengths.  Errors as fm_mfile_add. */
+fm_rc fm_mfile_add_later(fm_mfile_writer *w, const char *tag, uint64_t len,
+                         fm_error *err);
+
+/* Give a section added with fm_mfile_add_later its data (len bytes,
+ * borrowed as with fm_mfile_add_ref).  May be called before
+ * fm_mfile_write_begin or between it and fm_mfile_write_end (from the
+ * thread that called begin).  Errors: FM_ERR_ARG (no such later section,
+ * data NULL with len > 0). */
+fm_rc fm_mfile_fill(fm_mfile_writer *w, const char *tag, const void *data,
+                    fm_error *err);
+
+/* Writing in two steps.  fm_mfile_write_begin lays the file out, creates
+ * path.tmp.<pid> and writes every section except the later ones; when
+ * there are later sections this runs in a background thread (which also
+ * starts the data's way to the disk with fdatasync) and begin returns at
+ * once.  Until fm_mfile_write_end or fm_mfile_write_cancel the caller must
+ * not add sections or change any borrowed data except by filling later
+ * sections.  fm_mfile_write_end waits for that thread, writes the later
+ * sections (all must be filled), then the header and table at offset 0,
+ * fsyncs and renames into place: the same bytes fm_mfile_write gives.
+ * On any error (either step) the temp file is removed and nothing is left
+ * at path.  fm_mfile_write_cancel abandons a write begun (waits for the
+ * thread, removes the temp file); fm_mfile_writer_free does the same.
+ * Errors: as fm_mfile_write; FM_ERR_ARG for a later section never filled
+ * or calls out of order. */
+fm_rc fm_mfile_write_begin(fm_mfile_writer *w, const char *path,
+                           fm_error *err);
+fm_rc fm_mfile_write_end(fm_mfile_writer *w, fm_error *err);
+void fm_mfile_write_cancel(fm_mfile_writer *w);
+
+/* Write all sections to path atomically (path.tmp.<pid>, fsync, rename):
+ * fm_mfile_write_begin + fm_mfile_write_end.  On any error nothing is left at path (an existing file there is kept
  * unchanged) and the temp file is removed.  The writer is not consumed: it
  * can be written again, giving the same bytes.  Errors (messages name the
  * path): FM_ERR_IO, FM_ERR_NOMEM, FM_ERR_ARG (a section still open). */

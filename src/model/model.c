@@ -218,16 +218,37 @@ size_t fm_model_train_overlap(const fm_model *m, const fm_pairs *gold) {
 
 #define SEC(tag, ptr, count) {tag, (const void *)(ptr), (uint64_t)(count) * sizeof *(ptr)}
 
-fm_rc fm_model_write(const fm_model *m, const char *path, fm_error *err) {
+struct fm_model_wjob {
+  const fm_model *m;
   fm_mfile_writer *w;
-  if (fm_mfile_writer_new(&w)) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  uint32_t dims[12]; /* the "dims" section, borrowed by w */
+};
+
+void fm_model_write_cancel(fm_model_wjob *j) {
+  if (!j) return;
+  fm_mfile_writer_free(j->w); /* cancels a write in progress */
+  fm_free(j);
+}
+
+/* The sections of m, in file order, into a new job; the prior as a later
+ * section when later_prior. */
+static fm_rc model_sections(const fm_model *m, int later_prior, fm_model_wjob **out,
+                            fm_error *err) {
+  fm_model_wjob *j = *out = fm_calloc(1, sizeof *j);
+  if (!j || fm_mfile_writer_new(&j->w)) {
+    fm_free(j);
+    *out = NULL;
+    return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  }
+  j->m = m;
   uint32_t dims[12] = {m->nrefs, m->nqrys, m->nterms, m->nblk[0], m->nblk[1],
                        m->nblk[2], (uint32_t)m->k, m->nqk, m->nrk, 0, 0, 0};
+  memcpy(j->dims, dims, sizeof dims);
   uint64_t nnz = m->inv_ptr[m->nterms], qnnz = m->qcsr_ptr[m->nqrys];
   uint32_t nword = m->nblk[0] + m->nblk[1];
   struct { const char *tag; const void *p; uint64_t len; } secs[] = {
       {"meta", m->meta_json, strlen(m->meta_json)},
-      SEC("dims", dims, 12),
+      SEC("dims", j->dims, 12),
       {"strings", m->strings, m->strings_len},
       SEC("refs", m->refs, m->nrefs),
       SEC("queries", m->qrys, m->nqrys),
@@ -252,10 +273,44 @@ fm_rc fm_model_write(const fm_model *m, const char *path, fm_error *err) {
       {"pairs", m->pairs_tsv, m->pairs_len},
   };
   fm_rc rc = FM_OK;
-  for (size_t i = 0; i < sizeof secs / sizeof secs[0] && rc == FM_OK; i++)
-    rc = fm_mfile_add_ref(w, secs[i].tag, secs[i].len ? secs[i].p : "", secs[i].len, err);
-  if (rc == FM_OK) rc = fm_mfile_write(w, path, err);
-  fm_mfile_writer_free(w);
+  for (size_t i = 0; i < sizeof secs / sizeof secs[0] && rc == FM_OK; i++) {
+    if (later_prior && !strcmp(secs[i].tag, "prior"))
+      rc = fm_mfile_add_later(j->w, secs[i].tag, secs[i].len, err);
+    else
+      rc = fm_mfile_add_ref(j->w, secs[i].tag, secs[i].len ? secs[i].p : "", secs[i].len, err);
+  }
+  if (rc) {
+    fm_model_write_cancel(j);
+    *out = NULL;
+  }
+  return rc;
+}
+
+fm_rc fm_model_write_begin(const fm_model *m, const char *path, fm_model_wjob **out,
+                           fm_error *err) {
+  fm_rc rc = model_sections(m, 1, out, err);
+  if (rc == FM_OK && (rc = fm_mfile_write_begin((*out)->w, path, err))) {
+    fm_model_write_cancel(*out);
+    *out = NULL;
+  }
+  return rc;
+}
+
+fm_rc fm_model_write_end(fm_model_wjob *j, fm_error *err) {
+  const fm_model *m = j->m;
+  uint64_t n = (uint64_t)m->nqk * m->nrk;
+  fm_rc rc = fm_mfile_fill(j->w, "prior", n ? (const void *)m->prior : "", err);
+  if (rc == FM_OK) rc = fm_mfile_write_end(j->w, err);
+  fm_model_write_cancel(j); /* after an error in fill: removes the temp file */
+  return rc;
+}
+
+fm_rc fm_model_write(const fm_model *m, const char *path, fm_error *err) {
+  fm_model_wjob *j;
+  fm_rc rc = model_sections(m, 0, &j, err);
+  if (rc) return rc;
+  rc = fm_mfile_write(j->w, path, err);
+  fm_model_write_cancel(j);
   return rc;
 }
 

@@ -89,6 +89,20 @@ unsigned fm_id_number(const char *id, size_t *base_len);
 fm_rc fm_model_index(fm_model *m, fm_error *err);
 void fm_rec_to_field(const fm_model *m, const fm_field_rec *r, fm_field *f);
 
+/* Writing a model file while the prior is still being computed (fm_train
+ * with an output path).  fm_model_write_begin writes every section but
+ * "prior" (whose length, nqk x nrk floats, is fixed already) from a
+ * background thread; from then until fm_model_write_end/cancel nothing of
+ * m but m->prior may change.  fm_model_write_end writes the prior as it is
+ * then, the header, fsyncs and renames (the bytes of fm_model_write); it
+ * and fm_model_write_cancel free the job.  On error nothing is left at the
+ * path. */
+typedef struct fm_model_wjob fm_model_wjob;
+fm_rc fm_model_write_begin(const fm_model *m, const char *path, fm_model_wjob **out,
+                           fm_error *err);
+fm_rc fm_model_write_end(fm_model_wjob *j, fm_error *err);
+void fm_model_write_cancel(fm_model_wjob *j);
+
 /* ---- featurizer: field -> block token lists ---------------------------- */
 typedef struct fm_featurizer {
   fm_tokenizer *tk;

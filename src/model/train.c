@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -788,13 +789,17 @@ static fm_rc assign_kinds(trainer *t, fm_field_rec *qrecs, fm_field_rec *rrecs,
 #define PAIR_WEIGHT 5.0
 #define PRIOR_ALPHA 20.0
 
-/* One thread's share of the self-training sample: samples [lo, hi) (query
- * lo * step, ...), counted into its own arrays.  The counts are whole
- * numbers, and the shares are added in thread order anyway, so the prior
- * does not depend on the number of threads. */
+/* One thread's share of the self-training sample: blocks of PRIOR_BLOCK
+ * samples (sample s is query s * step) taken from a shared cursor, so a
+ * thread slowed down by other work (the model file being written beside
+ * the prior) takes fewer of them; counted into its own arrays.  The counts
+ * are whole numbers, so their sum does not depend on which thread counted
+ * what, and the prior does not depend on the number of threads. */
+#define PRIOR_BLOCK 64
 typedef struct prior_part {
   const fm_model *m;
-  size_t step, lo, hi, nr;
+  size_t step, nsample, nr;
+  atomic_size_t *next; /* shared cursor (samples) */
   float wsum;
   double *cnt, *rowc;  /* nqk x nrk, nqk */
   fm_progress *pg;     /* thread 0 only */
@@ -806,20 +811,26 @@ static void prior_part_run(void *ctx, int tid, int nt) {
   prior_part *pp = (prior_part *)ctx + tid;
   const fm_model *m = pp->m;
   fm_matcher *mt = NULL;
+  (void)nt;
   fm_error_init(&pp->err);
   pp->rc = fm_matcher_new(m, &mt, &pp->err);
-  for (size_t s = pp->lo; s < pp->hi && pp->rc == FM_OK; s++) {
-    size_t i = s * pp->step;
-    fm_field f;
-    fm_rec_to_field(m, &m->qrys[i], &f);
-    fm_candidate c[2];
-    int n = 0;
-    if ((pp->rc = fm_match_vec(mt, &f, FM_NO_KIND, 2, c, &n, &pp->err))) break;
-    if (pp->pg) fm_progress_update(pp->pg, (s - pp->lo) * (size_t)nt);
-    if (n < 2 || c[0].score < 0.25f * pp->wsum || c[0].score - c[1].score < 0.05f) continue;
-    uint32_t qk = m->qrys[i].kind, rk = m->refs[c[0].ref].kind;
-    pp->cnt[(size_t)qk * pp->nr + rk] += 1;
-    pp->rowc[qk] += 1;
+  while (pp->rc == FM_OK) {
+    size_t lo = atomic_fetch_add(pp->next, PRIOR_BLOCK);
+    if (lo >= pp->nsample) break;
+    size_t hi = lo + PRIOR_BLOCK < pp->nsample ? lo + PRIOR_BLOCK : pp->nsample;
+    if (pp->pg) fm_progress_update(pp->pg, lo);
+    for (size_t s = lo; s < hi && pp->rc == FM_OK; s++) {
+      size_t i = s * pp->step;
+      fm_field f;
+      fm_rec_to_field(m, &m->qrys[i], &f);
+      fm_candidate c[2];
+      int n = 0;
+      if ((pp->rc = fm_match_vec(mt, &f, FM_NO_KIND, 2, c, &n, &pp->err))) break;
+      if (n < 2 || c[0].score < 0.25f * pp->wsum || c[0].score - c[1].score < 0.05f) continue;
+      uint32_t qk = m->qrys[i].kind, rk = m->refs[c[0].ref].kind;
+      pp->cnt[(size_t)qk * pp->nr + rk] += 1;
+      pp->rowc[qk] += 1;
+    }
   }
   fm_matcher_free(mt);
 }
@@ -840,12 +851,14 @@ static fm_rc build_prior(trainer *t, fm_error *err) {
   fm_progress pg;
   fm_progress_start(&pg, "prior", nsample);
   if (t->quiet) pg.enabled = 0;
+  atomic_size_t next;
+  atomic_init(&next, 0);
   for (int i = 0; i < nt; i++) {
     prior_part *pp = &parts[i];
     pp->m = m;
     pp->step = step;
-    pp->lo = nsample * (size_t)i / (size_t)nt;
-    pp->hi = nsample * (size_t)(i + 1) / (size_t)nt;
+    pp->nsample = nsample;
+    pp->next = &next;
     pp->nr = nr;
     pp->wsum = t->o.w.title + t->o.w.full + t->o.w.chars + t->o.w.lsa;
     pp->pg = i == 0 ? &pg : NULL;
@@ -972,6 +985,7 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   fm_strmap rk;
   fm_strmap_init(&rk);
   fm_featurizer fz = {0};
+  fm_model_wjob *wj = NULL;
   fm_rc rc = FM_OK;
   fm_model *m = t.m = fm_model_alloc();
   if (!m) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
@@ -1051,15 +1065,26 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   fm_strmap_free(&m->qkind_map);
   fm_strmap_init(&m->qkind_map);
   if ((rc = fm_model_index(m, err))) goto done;
+  /* the metadata does not depend on the prior: with it, every section but
+   * the prior is final, so the file can be written while the prior is
+   * computed */
+  if ((rc = build_meta(&t, err))) goto done;
+  if (in->output && (rc = fm_model_write_begin(m, in->output, &wj, err))) goto done;
   double t3 = fm_now();
   if ((rc = build_prior(&t, err))) goto done;
-  if ((rc = build_meta(&t, err))) goto done;
+  double t4 = fm_now();
+  if (wj) {
+    rc = fm_model_write_end(wj, err);
+    wj = NULL;
+    if (rc) goto done;
+  }
   if (!in->quiet && getenv("FM_TIMING"))
     fprintf(stderr,
             "train: import %.3fs, abbreviations %.3fs, features %.3fs, svd %.3fs, "
-            "kinds+index %.3fs, prior %.3fs\n",
-            t0 - ti, ta - t0, t1 - ta, t2 - t1, t3 - t2, fm_now() - t3);
+            "kinds+index %.3fs, prior %.3fs, write %.3fs\n",
+            t0 - ti, ta - t0, t1 - ta, t2 - t1, t3 - t2, t4 - t3, fm_now() - t4);
 done:
+  fm_model_write_cancel(wj); /* a write begun, when a later step failed */
   fm_feat_free(&fz);
   fm_strmap_free(&rk);
   fm_buf_free(&t.st.blob);

@@ -374,11 +374,55 @@ uint32_t fm_crc32c_soft(uint32_t crc, const void *p, size_t n) {
 
 #if defined(__x86_64__) && defined(__GNUC__)
 /* SSE4.2 has a CRC-32C instruction (same polynomial, same bit order), so
- * this gives the table version's results at ~4x its speed.  Used only when
+ * this gives the table version's results at ~10x its speed.  Used only when
  * the CPU says it has SSE4.2 (checked once at run time), so the library
  * still runs on any x86-64. */
 #include <nmmintrin.h>
 #define FM_CRC32C_HW 1
+
+/* Three streams at once: the CRC instruction takes 3 cycles but a new one
+ * can start every cycle, so a single chain of them runs at a third of what
+ * the unit can do.  A block of 3 x L bytes is checksummed as three
+ * independent CRCs (the 2nd and 3rd starting from a zero register), which
+ * are then joined: the register of A||B is the register of A advanced over
+ * len(B) zero bytes, xor B's.  Advancing over L zero bytes is a linear map
+ * of the 32-bit register, applied with four 256-entry tables per L (as
+ * Mark Adler's crc32c.c).  Same results as the table version, byte for
+ * byte. */
+#define CRC32C_LONG 8192
+#define CRC32C_SHORT 256
+static uint32_t crc32c_long[4][256], crc32c_short[4][256];
+
+/* a * b modulo the reflected polynomial (bit 31 is x^0) */
+static uint32_t crc32c_multmodp(uint32_t a, uint32_t b) {
+  uint32_t m = 1u << 31, p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) == 0) break;
+    }
+    m >>= 1;
+    b = (b & 1) ? (b >> 1) ^ 0x82F63B78u : b >> 1;
+  }
+  return p;
+}
+
+/* The tables that advance a register over len zero bytes: multiply it by
+ * x^(8 len) (a byte of zeros multiplies the register by x^8). */
+static void crc32c_zeros(uint32_t zeros[4][256], size_t len) {
+  uint32_t xn = 1u << 31, x2n = 1u << 30; /* x^0, x^1 */
+  for (uint64_t e = (uint64_t)len * 8; e; e >>= 1) {
+    if (e & 1) xn = crc32c_multmodp(x2n, xn);
+    x2n = crc32c_multmodp(x2n, x2n);
+  }
+  for (int k = 0; k < 4; k++)
+    for (uint32_t b = 0; b < 256; b++) zeros[k][b] = crc32c_multmodp(xn, b << (8 * k));
+}
+
+static inline uint32_t crc32c_shift(uint32_t zeros[4][256], uint32_t crc) {
+  return zeros[0][crc & 0xff] ^ zeros[1][(crc >> 8) & 0xff] ^ zeros[2][(crc >> 16) & 0xff] ^
+         zeros[3][crc >> 24];
+}
 
 __attribute__((target("sse4.2"))) static uint32_t
 crc32c_hw(uint32_t crc, const void *p, size_t n) {
@@ -387,6 +431,26 @@ crc32c_hw(uint32_t crc, const void *p, size_t n) {
   while (n && ((uintptr_t)s & 7)) {
     c = _mm_crc32_u8((uint32_t)c, *s++);
     n--;
+  }
+  /* three streams of CRC32C_LONG bytes, then of CRC32C_SHORT */
+  for (int pass = 0; pass < 2; pass++) {
+    size_t l = pass == 0 ? CRC32C_LONG : CRC32C_SHORT;
+    uint32_t(*zeros)[256] = pass == 0 ? crc32c_long : crc32c_short;
+    while (n >= 3 * l) {
+      uint64_t c1 = 0, c2 = 0, v0, v1, v2;
+      for (const unsigned char *end = s + l; s < end; s += 8) {
+        memcpy(&v0, s, 8);
+        memcpy(&v1, s + l, 8);
+        memcpy(&v2, s + 2 * l, 8);
+        c = _mm_crc32_u64(c, v0);
+        c1 = _mm_crc32_u64(c1, v1);
+        c2 = _mm_crc32_u64(c2, v2);
+      }
+      c = crc32c_shift(zeros, (uint32_t)c) ^ (uint32_t)c1;
+      c = crc32c_shift(zeros, (uint32_t)c) ^ (uint32_t)c2;
+      s += 2 * l;
+      n -= 3 * l;
+    }
   }
   while (n >= 8) {
     uint64_t v;
@@ -404,6 +468,10 @@ static pthread_once_t crc32c_hw_once = PTHREAD_ONCE_INIT;
 static void crc32c_hw_detect(void) {
   __builtin_cpu_init();
   crc32c_use_hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+  if (crc32c_use_hw) {
+    crc32c_zeros(crc32c_long, CRC32C_LONG);
+    crc32c_zeros(crc32c_short, CRC32C_SHORT);
+  }
 }
 #endif
 

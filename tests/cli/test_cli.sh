@@ -193,6 +193,32 @@ run "$FM" map --model "$M" -k 2 -o "$T/m2.out" --format jsonl --quiet
 expect_rc "map --format jsonl" 0
 expect "map --format jsonl parses" map_check "$T/m2.out" jsonl 2
 expect "map leaves no temp file" no_temps
+# the output is written while the matching runs, in units of FM_MAP_CHUNK
+# queries handed over in order: any unit size and thread count, same bytes
+run "$FM" map --model "$M" -k 3 -o "$T/m3b.jsonl" --quiet --threads 2
+for ch in 1 7 30 1000; do
+  for th in 1 3; do
+    FM_MAP_CHUNK=$ch run "$FM" map --model "$M" -k 3 -o "$T/c.csv" --quiet --threads $th
+    expect_rc "map chunk $ch threads $th" 0
+    expect "map chunk $ch threads $th: same CSV" cmp -s "$T/c.csv" "$T/m3.csv"
+    FM_MAP_CHUNK=$ch run "$FM" map --model "$M" -k 3 -o "$T/c.jsonl" --quiet --threads $th
+    expect "map chunk $ch threads $th: same JSONL" cmp -s "$T/c.jsonl" "$T/m3b.jsonl"
+  done
+done
+expect "map jsonl: threads do not matter" cmp -s "$T/m3.jsonl" "$T/m3b.jsonl"
+
+# train writes the model while its prior is computed: a write that fails
+# (here the file size limit, in a subshell ignoring SIGXFSZ) leaves nothing
+# at the path, no temp file, and an existing model untouched
+cp "$M" "$T/keep.fmm"
+run bash -c 'trap "" XFSZ; ulimit -f 4; exec "$@"' _ "$FM" train --config $D/tiny.json -o "$T/keep.fmm"
+expect_rc "train with a failing write" 1
+expect_in "train write failure explained" "$T/err" "write failed"
+expect "train write failure: model kept" cmp -s "$M" "$T/keep.fmm"
+run bash -c 'trap "" XFSZ; ulimit -f 4; exec "$@"' _ "$FM" train --config $D/tiny.json -o "$T/none.fmm"
+expect_rc "train with a failing write (new path)" 1
+expect "train write failure: no file" test ! -e "$T/none.fmm"
+expect "train write failure: no temp file" no_temps
 
 # ---- errors: non-zero exit, a message naming the file or option ------------
 run "$FM" train --config "$T/nope.json" -o "$T/x.fmm"

@@ -49,6 +49,34 @@ static void test_equal_to_table(void) {
   CHECK(c == whole);
 }
 
+/* The hardware version runs three streams over blocks of 3 x 8192 and
+ * 3 x 256 bytes and joins them: lengths around those block sizes, at every
+ * alignment, continuing from random seeds, against the table version. */
+static void test_interleaved(void) {
+  static const size_t lens[] = {767, 768, 769, 775, 776, 1535, 1536, 1537,
+                                24575, 24576, 24577, 24583, 24576 + 768,
+                                24576 + 767, 49152, 49152 + 1, 49152 + 769,
+                                3 * 24576 + 3 * 768 + 13};
+  int bad = 0;
+  for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+    for (size_t off = 0; off < 9; off++) {
+      uint32_t seed = off ? fm_crc32c_soft(0, buf + 7, off * 3) : 0;
+      if (fm_crc32c(seed, buf + off, lens[i]) != fm_crc32c_soft(seed, buf + off, lens[i]))
+        bad++;
+    }
+  /* random lengths, alignments and seeds (xorshift, fixed) */
+  uint64_t x = 0x2545F4914F6CDD1Dull;
+  for (int r = 0; r < 3000; r++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    size_t off = (size_t)(x % 64), n = (size_t)((x >> 8) % (r < 2000 ? 4096 : 200000));
+    uint32_t seed = (uint32_t)(x >> 32);
+    if (fm_crc32c(seed, buf + off, n) != fm_crc32c_soft(seed, buf + off, n)) bad++;
+  }
+  CHECK(bad == 0);
+}
+
 static void test_speed(void) {
   double best_hw = 1e9, best_sw = 1e9;
   uint32_t a = 0, b = 0;
@@ -70,6 +98,7 @@ int main(void) {
   fill();
   FM_RUN(test_known);
   FM_RUN(test_equal_to_table);
+  FM_RUN(test_interleaved);
   FM_RUN(test_speed);
   FM_TEST_EXIT();
 }
