@@ -65,41 +65,6 @@ static void put64(unsigned char *p, uint64_t v) {
   for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
-/* ---- CRC-32C combination ----------------------------------------------
- * crc(A||B) from crc(A), crc(B) and len(B), as zlib's crc32_combine: the
- * CRC of A is multiplied by x^(8*len(B)) modulo the (reflected) Castagnoli
- * polynomial.  Lets the whole-file CRC be assembled from the per-section
- * CRCs without reading the payloads twice. */
-
-#define CRC32C_POLY 0x82F63B78u
-
-static uint32_t multmodp(uint32_t a, uint32_t b) {
-  uint32_t m = 1u << 31, p = 0;
-  for (;;) {
-    if (a & m) {
-      p ^= b;
-      if ((a & (m - 1)) == 0) break;
-    }
-    m >>= 1;
-    b = (b & 1) ? (b >> 1) ^ CRC32C_POLY : b >> 1;
-  }
-  return p;
-}
-
-/* crc1 is the CRC of A, crc2 that of B (len2 bytes). */
-static uint32_t crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2) {
-  uint32_t x2n = 1u << 30; /* x^1, then x^(2^k) */
-  uint32_t xn = 1u << 31;  /* x^0 */
-  /* x^(8*len2) = product of x^(2^k) over the set bits k of 8*len2 */
-  len2 <<= 3; /* a 2^61-byte section is not a concern */
-  while (len2) {
-    if (len2 & 1) xn = multmodp(x2n, xn);
-    len2 >>= 1;
-    x2n = multmodp(x2n, x2n);
-  }
-  return multmodp(xn, crc1) ^ crc2;
-}
-
 /* CRC of header+table (hdr_tab, tab_end bytes) with the checksum fields
  * [H_HCRC, H_HCRC + zero_len) read as zero. */
 static uint32_t crc_header(const unsigned char *hdr_tab, uint64_t tab_end,
@@ -331,7 +296,7 @@ static void build_header(const fm_mfile_writer *w, unsigned char *ht,
   uint64_t pos = tab_end;
   for (size_t i = 0; i < w->n; i++) {
     fcrc = fm_crc32c(fcrc, ZEROS, (size_t)(w->secs[i].off - pos));
-    fcrc = crc32c_combine(fcrc, w->secs[i].crc, w->secs[i].len);
+    fcrc = fm_crc32c_combine(fcrc, w->secs[i].crc, w->secs[i].len);
     pos = w->secs[i].off + w->secs[i].len;
   }
   put32(ht + H_FCRC, fcrc);
@@ -638,7 +603,7 @@ static fm_rc validate(fm_mfile *f, fm_error *err) {
                           "%s: model file section '%s' checksum mismatch "
                           "(stored 0x%08x, computed 0x%08x)",
                           path, s->tag, get32(e + E_CRC), c);
-    fcrc = crc32c_combine(fcrc, c, s->len);
+    fcrc = fm_crc32c_combine(fcrc, c, s->len);
     pos = s->off + s->len;
   }
   if (pos != size)

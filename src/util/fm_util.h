@@ -153,6 +153,10 @@ fm_rc fm_random_bytes(void *p, size_t n, fm_error *err);
  * with 0).  Uses the SSE4.2 crc32 instruction when the CPU has it (checked
  * at run time), else fm_crc32c_soft; both give identical results. */
 uint32_t fm_crc32c(uint32_t crc, const void *p, size_t n);
+/* The CRC-32C of A||B from crc1 = CRC of A, crc2 = CRC of B and B's
+ * length (as zlib's crc32_combine): lets a file's CRC be assembled from
+ * its parts' CRCs without reading them twice. */
+uint32_t fm_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
 /* The portable table-driven CRC-32C (the reference; for tests). */
 uint32_t fm_crc32c_soft(uint32_t crc, const void *p, size_t n);
 

@@ -407,14 +407,24 @@ static uint32_t crc32c_multmodp(uint32_t a, uint32_t b) {
   return p;
 }
 
-/* The tables that advance a register over len zero bytes: multiply it by
- * x^(8 len) (a byte of zeros multiplies the register by x^8). */
-static void crc32c_zeros(uint32_t zeros[4][256], size_t len) {
+/* x^(8 len) modulo the polynomial: what advancing a register over len zero
+ * bytes multiplies it by (a byte of zeros multiplies it by x^8). */
+static uint32_t crc32c_x8n(uint64_t len) {
   uint32_t xn = 1u << 31, x2n = 1u << 30; /* x^0, x^1 */
-  for (uint64_t e = (uint64_t)len * 8; e; e >>= 1) {
+  for (uint64_t e = len << 3; e; e >>= 1) { /* a 2^61-byte input is no concern */
     if (e & 1) xn = crc32c_multmodp(x2n, xn);
     x2n = crc32c_multmodp(x2n, x2n);
   }
+  return xn;
+}
+
+uint32_t fm_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2) {
+  return crc32c_multmodp(crc32c_x8n(len2), crc1) ^ crc2;
+}
+
+/* The tables that advance a register over len zero bytes. */
+static void crc32c_zeros(uint32_t zeros[4][256], size_t len) {
+  uint32_t xn = crc32c_x8n(len);
   for (int k = 0; k < 4; k++)
     for (uint32_t b = 0; b < 256; b++) zeros[k][b] = crc32c_multmodp(xn, b << (8 * k));
 }

@@ -77,6 +77,23 @@ static void test_interleaved(void) {
   CHECK(bad == 0);
 }
 
+/* crc(A||B) from crc(A), crc(B) and len(B), at every split of a few
+ * lengths (including empty A or B). */
+static void test_combine(void) {
+  static const size_t lens[] = {0, 1, 7, 64, 1000, 24577};
+  int bad = 0;
+  for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+    size_t n = lens[i];
+    uint32_t whole = fm_crc32c_soft(0, buf, n);
+    for (size_t cut = 0; cut <= n; cut += n > 100 ? 97 : 1) {
+      uint32_t a = fm_crc32c_soft(0, buf, cut), b = fm_crc32c_soft(0, buf + cut, n - cut);
+      if (fm_crc32c_combine(a, b, n - cut) != whole) bad++;
+    }
+    if (fm_crc32c_combine(whole, 0, 0) != whole) bad++;
+  }
+  CHECK(bad == 0);
+}
+
 static void test_speed(void) {
   double best_hw = 1e9, best_sw = 1e9;
   uint32_t a = 0, b = 0;
@@ -99,6 +116,7 @@ int main(void) {
   FM_RUN(test_known);
   FM_RUN(test_equal_to_table);
   FM_RUN(test_interleaved);
+  FM_RUN(test_combine);
   FM_RUN(test_speed);
   FM_TEST_EXIT();
 }
