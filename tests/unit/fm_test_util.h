@@ -9,7 +9,9 @@
 
 #include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The test's scratch directory; main() fills it with mkdtemp. */
 static char dir[64];
@@ -59,6 +61,27 @@ static inline int no_temp_files(void) {
     if (strstr(de->d_name, ".tmp.")) clean = 0;
   closedir(d);
   return clean;
+}
+
+/* Create the scratch directory, /tmp/<prefix>XXXXXX; 0, or -1 (said on
+ * stderr). */
+static inline int scratch_make(const char *prefix) {
+  snprintf(dir, sizeof dir, "/tmp/%sXXXXXX", prefix);
+  if (mkdtemp(dir)) return 0;
+  perror("mkdtemp");
+  return -1;
+}
+
+/* Remove the scratch directory and the files in it. */
+static inline void scratch_remove(void) {
+  DIR *dd = opendir(dir);
+  if (dd) {
+    struct dirent *de;
+    while ((de = readdir(dd)))
+      if (de->d_name[0] != '.') unlink(tmp(de->d_name));
+    closedir(dd);
+  }
+  rmdir(dir);
 }
 
 /* First field with this id, or NULL (borrowed from the set). */

@@ -446,11 +446,7 @@ static void test_timing(void) {
 }
 
 int main(void) {
-  snprintf(dir, sizeof dir, "/tmp/fm_mfile_XXXXXX");
-  if (!mkdtemp(dir)) {
-    perror("mkdtemp");
-    return 1;
-  }
+  if (scratch_make("fm_mfile_")) return 1;
   big = fm_malloc(BIG_FLOATS * sizeof *big);
   if (!big) return 1;
   for (uint32_t i = 0; i < BIG_FLOATS; i++) big[i] = (float)i * 0.5f - 7.0f;
@@ -464,6 +460,6 @@ int main(void) {
   FM_RUN(test_faults);
   FM_RUN(test_timing);
   fm_free(big);
-  rmdir(dir);
+  scratch_remove();
   FM_TEST_EXIT();
 }

@@ -1071,11 +1071,7 @@ static void test_faults(void) {
 }
 
 int main(void) {
-  snprintf(dir, sizeof dir, "/tmp/fm_model_XXXXXX");
-  if (!mkdtemp(dir)) {
-    perror("mkdtemp");
-    return 1;
-  }
+  if (scratch_make("fm_model_")) return 1;
   FM_RUN(test_config_errors);
   FM_RUN(test_train_roundtrip);
   FM_RUN(test_determinism);
@@ -1086,14 +1082,6 @@ int main(void) {
   FM_RUN(test_variants_and_codes);
   FM_RUN(test_order_prior);
   FM_RUN(test_faults);
-  /* clean up the scratch directory */
-  DIR *dd = opendir(dir);
-  if (dd) {
-    struct dirent *de;
-    while ((de = readdir(dd)))
-      if (de->d_name[0] != '.') unlink(tmp(de->d_name));
-    closedir(dd);
-  }
-  rmdir(dir);
+  scratch_remove();
   FM_TEST_EXIT();
 }

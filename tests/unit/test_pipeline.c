@@ -286,23 +286,12 @@ static void test_mfile_later(void) {
 }
 
 int main(void) {
-  snprintf(dir, sizeof dir, "/tmp/fm_pipe_XXXXXX");
-  if (!mkdtemp(dir)) {
-    perror("mkdtemp");
-    return 1;
-  }
+  if (scratch_make("fm_pipe_")) return 1;
   FM_RUN(test_match_ordered);
   FM_RUN(test_train_output);
   FM_RUN(test_train_output_fails);
   FM_RUN(test_train_output_faults);
   FM_RUN(test_mfile_later);
-  DIR *dd = opendir(dir); /* clean up the scratch directory */
-  if (dd) {
-    struct dirent *de;
-    while ((de = readdir(dd)))
-      if (de->d_name[0] != '.') unlink(tmp(de->d_name));
-    closedir(dd);
-  }
-  rmdir(dir);
+  scratch_remove();
   FM_TEST_EXIT();
 }
