@@ -7,7 +7,8 @@
 static const char *help =
     "usage: fieldmatch map --model MODEL.fmm [-k K] -o OUT.csv|OUT.jsonl\n"
     "                      [--format csv|jsonl] [--threads N] [--quiet]\n"
-    "                      [--candidates N]   (re-scored per query; default 200)\n"
+    "                      [--candidates N]   (re-scored per query; default: the\n"
+    "                      model's, 64 unless its config said otherwise)\n"
     "Ranks the top K (default 10) reference fields for every query field of\n"
     "the model.  Written to a temporary file and renamed into place.\n"
     "CSV columns: query_id,rank,reference_id,score,query_name,reference_name,reference_type\n";

@@ -15,6 +15,13 @@
 /* Postings longer than this are skipped during candidate generation. */
 #define MAX_POSTING 1000
 
+/* Candidates re-scored per query: the model's setting (a config allows 10
+ * and up, loading and fm_model_set_candidates keep it positive; 64 if it
+ * ever were not). */
+static int cand_count(const fm_model *m) {
+  return m->opts.candidates > 0 ? m->opts.candidates : 64;
+}
+
 struct fm_matcher {
   const fm_model *m;
   fm_featurizer feat;
@@ -70,7 +77,7 @@ fm_rc fm_matcher_new(const fm_model *m, fm_matcher **out, fm_error *err) {
     fm_matcher_free(mt);
     return rc;
   }
-  int C = m->opts.candidates > 0 ? m->opts.candidates : 200;
+  int C = cand_count(m);
   mt->acc = fm_calloc(m->nrefs ? m->nrefs : 1, sizeof *mt->acc);
   /* one spare entry: the branch-free append writes before it counts */
   mt->touched = fm_malloc(((size_t)m->nrefs + 1) * sizeof *mt->touched);
@@ -379,7 +386,7 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
    *    little to the cosine and would touch most of the universe.  When that
    *    leaves too few candidates the common terms are walked too.  The sparse
    *    score of each candidate is then recomputed exactly from its row. */
-  int C = m->opts.candidates > 0 ? m->opts.candidates : 200;
+  int C = cand_count(m);
   /* The hot loop of a lookup (thousands of postings): everything it
    * touches is in locals, because the uint8_t mark store may alias any
    * pointer and would otherwise force a reload of each one per posting. */

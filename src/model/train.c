@@ -148,6 +148,26 @@ static fm_rc build_order(trainer *t, fm_error *err) {
   return FM_OK;
 }
 
+/* English words the compound splitter would cut ("short" -> "sh" "ort"),
+ * kept whole in ab: the names and descriptions of every field say which
+ * words are prose (fm_abbrev_keep_words). */
+static fm_rc keep_prose_words(trainer *t, fm_abbrev *ab, fm_error *err) {
+  size_t n = 2 * (t->refs->n + t->qrys->n), k = 0;
+  const char **texts = fm_calloc(n ? n : 1, sizeof *texts);
+  if (!texts) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  const fm_fieldset *sets[2] = {t->refs, t->qrys};
+  for (int s = 0; s < 2; s++)
+    for (size_t i = 0; i < sets[s]->n; i++) {
+      texts[k++] = sets[s]->v[i].name;
+      texts[k++] = sets[s]->v[i].description;
+    }
+  fm_rc rc = FM_OK;
+  if (fm_abbrev_keep_words(ab, texts, k, t->o.prose_min_count, NULL))
+    rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory keeping prose words whole");
+  fm_free(texts);
+  return rc;
+}
+
 static fm_rc load_abbrev(trainer *t, fm_featurizer *fz, fm_abbrev *ab, fm_error *err) {
   const fm_config *c = t->c;
   fm_rc rc;
@@ -214,28 +234,11 @@ static fm_rc load_abbrev(trainer *t, fm_featurizer *fz, fm_abbrev *ab, fm_error 
     fm_strmap_free(&rid);
   }
   rc = fm_abbrev_mine(ab, fz->tk, mn, nm, k, t->o.mine_min_support, err);
-  if (rc == FM_OK && fm_abbrev_index_words(ab))
-    rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory indexing abbreviations");
-  /* English words the compound splitter would cut ("short" -> "sh" "ort"):
-   * the names and descriptions of every field say which words are prose */
-  fm_free(mn);
-  k = 0;
-  n = 2 * (t->refs->n + t->qrys->n);
-  mn = rc == FM_OK ? fm_calloc(n ? n : 1, sizeof *mn) : NULL;
-  if (rc == FM_OK && !mn) rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-  for (size_t i = 0; mn && i < t->refs->n; i++) {
-    mn[k++] = t->refs->v[i].name;
-    mn[k++] = t->refs->v[i].description;
-  }
-  for (size_t i = 0; mn && i < t->qrys->n; i++) {
-    mn[k++] = t->qrys->v[i].name;
-    mn[k++] = t->qrys->v[i].description;
-  }
-  if (rc == FM_OK && fm_abbrev_keep_words(ab, mn, k, t->o.prose_min_count, NULL))
-    rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory keeping prose words whole");
   fm_free(mn);
   fm_free(nm);
-  return rc;
+  if (rc == FM_OK && fm_abbrev_index_words(ab))
+    rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory indexing abbreviations");
+  return rc == FM_OK ? keep_prose_words(t, ab, err) : rc;
 }
 
 /* ---- features, in threads ---------------------------------------------- */

@@ -307,9 +307,9 @@ fm_rc fm_abbrev_expand(const fm_abbrev *a, const fm_tokens *in, int keep_origina
 
 /* ---- prose words are not compounds ------------------------------------- */
 
-/* Is s[0..n) written as a prose word: all lower case, or one capital then
- * lower case ("short", "Short"; not "SHORT", which is how mnemonics and RDM
- * long names write their parts)? */
+/* Is s[0..n) written as a prose word: ASCII letters, all lower case, or one
+ * capital then lower case ("short", "Short"; not "SHORT", which is how
+ * mnemonics and RDM long names write their parts, nor "short2")? */
 static int prose_case(const char *s, size_t n) {
   for (size_t i = 1; i < n; i++)
     if (s[i] < 'a' || s[i] > 'z') return 0;
@@ -345,21 +345,16 @@ fm_rc fm_abbrev_keep_words(fm_abbrev *a, const char *const *texts, size_t n,
     const char *s = texts[t];
     if (!s) continue;
     for (size_t i = 0; s[i];) {
-      if (word_byte((unsigned char)s[i]) &&
-          !((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z'))) {
-        while (s[i] && word_byte((unsigned char)s[i])) i++; /* digits, _, UTF-8 */
-        continue;
-      }
       if (!word_byte((unsigned char)s[i])) {
         i++;
         continue;
       }
+      /* a run of token bytes is a prose word only if it is all letters in
+       * prose case: digits, '_' or UTF-8 glued on make it something else */
       size_t b = i;
-      while ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')) i++;
+      while (word_byte((unsigned char)s[i])) i++;
       size_t l = i - b;
-      int whole = !word_byte((unsigned char)s[i]);
-      while (s[i] && word_byte((unsigned char)s[i])) i++; /* rest of a mixed token */
-      if (!whole || l < 5 || l >= sizeof low || !prose_case(s + b, l)) continue;
+      if (l < 5 || l >= sizeof low || !prose_case(s + b, l)) continue;
       for (size_t j = 0; j < l; j++) low[j] = (char)(s[b + j] | 0x20);
       /* every distinct word is judged once: count[id] is its prose count,
        * or UINT32_MAX when it is no candidate */
