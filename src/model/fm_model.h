@@ -25,7 +25,7 @@
 extern "C" {
 #endif
 
-#define FM_MODEL_FORMAT_VERSION 3
+#define FM_MODEL_FORMAT_VERSION 4
 
 /* ---- configuration ----------------------------------------------------- */
 

@@ -379,7 +379,8 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   uint32_t nword = m->nblk[0] + m->nblk[1];
   if (m->k > 0)
     for (size_t i = 0; i < AHEAD && i < mt->q.n && mt->q.term[i] < nword; i++)
-      fm_prefetch_floats(m->lsa_v + (size_t)mt->q.term[i] * m->k, (size_t)m->k);
+      if (m->lsa_row[mt->q.term[i]] != FM_NO_ROW)
+        fm_prefetch_floats(m->lsa_v + (size_t)m->lsa_row[mt->q.term[i]] * m->k, (size_t)m->k);
   /* 1. candidate generation over the inverted index.  Only selective
    *    postings (at most MAX_POSTING references) are walked: a term shared by
    *    thousands of references (a common character n-gram, "price") adds
@@ -470,10 +471,13 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
     for (size_t i = 0; i < mt->q.n; i++) {
       uint32_t t = mt->q.term[i];
       if (t >= nword) break; /* terms are sorted; chars come last */
+      uint32_t row = m->lsa_row[t];
+      if (row == FM_NO_ROW) continue; /* no reference has the word: a zero row */
       float x = mt->q.val[i] * wb[fm_term_block(m, t)];
       uint32_t tn = i + AHEAD < mt->q.n ? mt->q.term[i + AHEAD] : nword;
-      fm_axpy_pf(mt->emb, m->lsa_v + (size_t)t * K, x, (size_t)K,
-                 tn < nword ? m->lsa_v + (size_t)tn * K : NULL);
+      uint32_t rn = tn < nword ? m->lsa_row[tn] : FM_NO_ROW;
+      fm_axpy_pf(mt->emb, m->lsa_v + (size_t)row * K, x, (size_t)K,
+                 rn != FM_NO_ROW ? m->lsa_v + (size_t)rn * K : NULL);
     }
     double s = 0;
     for (int j = 0; j < K; j++) s += (double)mt->emb[j] * mt->emb[j];

@@ -39,7 +39,7 @@ extern "C" {
 /* The one format version this build writes and reads.  2: models carry
  * every query field's encoded row (sections qcsr_*); version 1 files lack
  * them and are refused rather than half-read (retrain them). */
-#define FM_MFILE_VERSION 3
+#define FM_MFILE_VERSION 4
 /* Longest section tag, not counting the NUL. */
 #define FM_MFILE_TAG_MAX 15
 /* Alignment of every section payload within the file. */

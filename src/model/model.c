@@ -242,7 +242,7 @@ static fm_rc model_sections(const fm_model *m, int later_prior, fm_model_wjob **
   }
   j->m = m;
   uint32_t dims[12] = {m->nrefs, m->nqrys, m->nterms, m->nblk[0], m->nblk[1],
-                       m->nblk[2], (uint32_t)m->k, m->nqk, m->nrk, 0, 0, 0};
+                       m->nblk[2], (uint32_t)m->k, m->nqk, m->nrk, m->nlsa, 0, 0};
   memcpy(j->dims, dims, sizeof dims);
   uint64_t nnz = m->inv_ptr[m->nterms], qnnz = m->qcsr_ptr[m->nqrys];
   uint32_t nword = m->nblk[0] + m->nblk[1];
@@ -263,7 +263,8 @@ static fm_rc model_sections(const fm_model *m, int later_prior, fm_model_wjob **
       SEC("qcsr_ptr", m->qcsr_ptr, m->nqrys + 1),
       SEC("qcsr_col", m->qcsr_col, qnnz),
       SEC("qcsr_val", m->qcsr_val, qnnz),
-      SEC("lsa_v", m->lsa_v, (uint64_t)nword * m->k),
+      SEC("lsa_row", m->lsa_row, nword),
+      SEC("lsa_v", m->lsa_v, (uint64_t)m->nlsa * m->k),
       SEC("ref_emb", m->ref_emb, (uint64_t)m->nrefs * m->k),
       SEC("qkinds", m->qkind_off, m->nqk),
       SEC("rkinds", m->rkind_off, m->nrk),
@@ -359,6 +360,12 @@ static fm_rc validate(fm_model *m, fm_error *err) {
     if (m->qkind_off[t] >= m->strings_len) return bad(m, "kind offset out of range", err);
   for (uint32_t t = 0; t < m->nrk; t++)
     if (m->rkind_off[t] >= m->strings_len) return bad(m, "kind offset out of range", err);
+  /* the rows of lsa_v, each used by exactly one word, in term order */
+  uint32_t nword = m->nblk[0] + m->nblk[1], next = 0;
+  for (uint32_t t = 0; t < nword; t++)
+    if (m->lsa_row[t] != FM_NO_ROW && m->lsa_row[t] != next++)
+      return bad(m, "LSA row numbers", err);
+  if (next != m->nlsa) return bad(m, "LSA row count", err);
   uint64_t nnz = m->inv_ptr[m->nterms];
   if (m->inv_ptr[0] != 0 || m->csr_ptr[0] != 0 || m->csr_ptr[m->nrefs] != nnz)
     return bad(m, "sparse matrix bounds", err);
@@ -424,8 +431,9 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
   if ((rc = get_sec(m, "dims", 4, 12, (const void **)&dims, err))) goto fail;
   m->nrefs = dims[0]; m->nqrys = dims[1]; m->nterms = dims[2];
   m->nblk[0] = dims[3]; m->nblk[1] = dims[4]; m->nblk[2] = dims[5];
-  m->k = (int)dims[6]; m->nqk = dims[7]; m->nrk = dims[8];
-  if ((uint64_t)m->nblk[0] + m->nblk[1] + m->nblk[2] != m->nterms || m->k < 0 || m->k > 65536) {
+  m->k = (int)dims[6]; m->nqk = dims[7]; m->nrk = dims[8]; m->nlsa = dims[9];
+  if ((uint64_t)m->nblk[0] + m->nblk[1] + m->nblk[2] != m->nterms || m->k < 0 || m->k > 65536 ||
+      m->nlsa > (uint64_t)m->nblk[0] + m->nblk[1] || dims[10] || dims[11]) {
     rc = bad(m, "dimensions", err);
     goto fail;
   }
@@ -448,7 +456,8 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
   if (qnnz > UINT64_MAX / 8) { rc = bad(m, "query matrix size", err); goto fail; }
   if ((rc = get_sec(m, "qcsr_col", 4, qnnz, (const void **)&m->qcsr_col, err))) goto fail;
   if ((rc = get_sec(m, "qcsr_val", 4, qnnz, (const void **)&m->qcsr_val, err))) goto fail;
-  if ((rc = get_sec(m, "lsa_v", 4, (uint64_t)nword * m->k, (const void **)&m->lsa_v, err))) goto fail;
+  if ((rc = get_sec(m, "lsa_row", 4, nword, (const void **)&m->lsa_row, err))) goto fail;
+  if ((rc = get_sec(m, "lsa_v", 4, (uint64_t)m->nlsa * m->k, (const void **)&m->lsa_v, err))) goto fail;
   if ((rc = get_sec(m, "ref_emb", 4, (uint64_t)m->nrefs * m->k, (const void **)&m->ref_emb, err))) goto fail;
   if ((rc = get_sec(m, "qkinds", 4, m->nqk, (const void **)&m->qkind_off, err))) goto fail;
   if ((rc = get_sec(m, "rkinds", 4, m->nrk, (const void **)&m->rkind_off, err))) goto fail;

@@ -18,6 +18,7 @@ typedef struct fm_field_rec {
   uint32_t vendor, id, name, description, type, category, source, line, kind;
 } fm_field_rec;
 #define FM_NO_KIND UINT32_MAX
+#define FM_NO_ROW UINT32_MAX
 
 struct fm_model {
   fm_mfile *mf;             /* non-NULL when loaded from a file */
@@ -47,7 +48,10 @@ struct fm_model {
   const uint64_t *qcsr_ptr; const uint32_t *qcsr_col; const float *qcsr_val;
 
   int k;                     /* LSA dims */
-  const float *lsa_v;        /* nword x k */
+  uint32_t nlsa;             /* rows of lsa_v: the word terms some reference carries */
+  const uint32_t *lsa_row;   /* nword: each word term's row of lsa_v, or FM_NO_ROW for a
+                                word no reference carries (its row of V is zero) */
+  const float *lsa_v;        /* nlsa x k */
   const float *ref_emb;      /* nrefs x k, unit rows */
 
   uint32_t nqk, nrk;

@@ -694,10 +694,14 @@ static fm_rc build_lsa(trainer *t, fm_error *err) {
   m->k = k;
   float *V = fm_calloc((size_t)nword * (k ? k : 1), sizeof *V);
   float *E = fm_calloc((size_t)m->nrefs * (k ? k : 1), sizeof *E);
-  if (fm_model_own_n(m, 2, (void *[]){V, E}))
+  uint32_t *row = fm_malloc((nword ? nword : 1) * sizeof *row);
+  if (fm_model_own_n(m, 3, (void *[]){V, E, row}))
     return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  for (uint32_t c = 0; c < nword; c++) row[c] = FM_NO_ROW;
   m->lsa_v = V;
   m->ref_emb = E;
+  m->lsa_row = row;
+  m->nlsa = 0;
   if (k == 0) return FM_OK;
   fm_csr R = {0};
   R.nrows = m->nrefs;
@@ -727,6 +731,19 @@ static fm_rc build_lsa(trainer *t, fm_error *err) {
                     .power_iters = t->o.power_iters, .seed = t->o.seed};
   if ((rc = fm_svd_randomized(&R, &so, NULL, S, V, err))) goto done;
   fm_csr_mul_dense(&R, V, k, E);
+  /* Keep the rows of V that some reference's word reaches, in term order.
+   * A word no reference carries (40% of the words of the real
+   * dictionaries: Bloomberg's own) is an all-zero column of R, so its row
+   * of V is zero and adds nothing to a query's embedding; the matcher
+   * skips it instead of reading 4k bytes of zeros. */
+  for (uint64_t p = 0; p < q; p++) row[R.col[p]] = 0;
+  uint32_t n = 0;
+  for (uint32_t c = 0; c < nword; c++) {
+    if (row[c] == FM_NO_ROW) continue;
+    if (n != c) memmove(V + (size_t)n * k, V + (size_t)c * k, (size_t)k * sizeof *V);
+    row[c] = n++;
+  }
+  m->nlsa = n;
   for (uint32_t r = 0; r < m->nrefs; r++) {
     float *e = E + (size_t)r * k;
     double s = 0;

@@ -5,13 +5,14 @@
  * Covers: config errors (each message names the file and the key), training,
  * write -> open round trip (every match identical), deterministic bytes,
  * another seed, damaged model files (truncation, byte flips, wrong kinds of
- * file), top-k ordering against a rank-everything run, evaluation and the
+ * file, and inconsistent contents under valid checksums), top-k ordering against a rank-everything run, evaluation and the
  * training-overlap detector, cross-validation, bare mnemonics, and
  * allocation fault injection over loading, matching, writing, evaluation,
  * config parsing and training. */
 #include "fm_model.h"
 #include "fm_test.h"
 #include "fm_test_util.h"
+#include "mfile.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -342,6 +343,125 @@ static int open_fails_cleanly(const char *path, const char *what) {
   return ok;
 }
 
+/* Section tag of the model file src, as uint32s: *n of them, into a copy the
+ * caller frees (NULL when the file or section is missing). */
+static uint32_t *section_u32(const char *src, const char *tag, size_t *n) {
+  fm_error err;
+  fm_error_init(&err);
+  fm_mfile *f = NULL;
+  uint32_t *c = NULL;
+  const void *p;
+  uint64_t len;
+  *n = 0;
+  if (fm_mfile_open(src, &f, &err) == FM_OK &&
+      fm_mfile_section(f, tag, &p, &len, &err) == FM_OK && (c = fm_malloc(len ? len : 1))) {
+    memcpy(c, p, len);
+    *n = len / 4;
+  }
+  fm_mfile_close(f);
+  return c;
+}
+
+/* Write to dst a copy of the model file src whose section tag is v[0..n)
+ * (uint32s) instead: every checksum is recomputed, so only the model's own
+ * validation can tell.  Returns 0 on success. */
+static int resave_with(const char *src, const char *dst, const char *tag, const uint32_t *v,
+                       size_t n) {
+  fm_error err;
+  fm_error_init(&err);
+  fm_mfile *f = NULL;
+  fm_mfile_writer *w = NULL;
+  int rc = -1;
+  if (fm_mfile_open(src, &f, &err) || fm_mfile_writer_new(&w)) goto out;
+  for (size_t i = 0; i < fm_mfile_nsections(f); i++) {
+    uint64_t len;
+    const void *p;
+    const char *t = fm_mfile_section_tag(f, i, &len);
+    if (fm_mfile_section(f, t, &p, &len, &err)) goto out;
+    if (strcmp(t, tag) == 0 ? fm_mfile_add(w, t, v, n * 4, &err)
+                            : fm_mfile_add_ref(w, t, p, len, &err))
+      goto out;
+  }
+  rc = fm_mfile_write(w, dst, &err) == FM_OK ? 0 : -1;
+out:
+  fm_mfile_writer_free(w);
+  fm_mfile_close(f);
+  return rc;
+}
+
+/* The file good with entry i of section tag set to v opens with
+ * FM_ERR_CORRUPT and a message naming the path and what. */
+static int rejects_u32(const char *good, const char *bad, const char *tag, size_t i, uint32_t v,
+                       const char *what) {
+  size_t n;
+  uint32_t *c = section_u32(good, tag, &n);
+  int ok = 0;
+  if (c && i < n) {
+    c[i] = v;
+    if (resave_with(good, bad, tag, c, n) == 0) {
+      fm_model *m = (fm_model *)1;
+      fm_error err;
+      fm_error_init(&err);
+      fm_rc rc = fm_model_open(bad, &m, &err);
+      ok = rc == FM_ERR_CORRUPT && m == NULL && strstr(err.msg, bad) && strstr(err.msg, what);
+      if (!ok) fprintf(stderr, "  %s[%zu] = %u: rc=%s msg=%s\n", tag, i, v, fm_rc_name(rc), err.msg);
+      if (rc == FM_OK) fm_model_close(m);
+    }
+  }
+  fm_free(c);
+  return ok;
+}
+
+/* Contents that checksums cannot catch: a file written by a buggy or
+ * hostile writer, with every CRC right.  Each must be refused before any
+ * lookup indexes with it. */
+static void test_inconsistent(const char *good) {
+  const char *bad = tmp("inconsistent.fmm");
+  size_t n;
+  uint32_t *dims = section_u32(good, "dims", &n);
+  uint32_t *row = section_u32(good, "lsa_row", &n);
+  CHECK(dims && row && n == dims[3] + dims[4]);
+  if (!dims || !row) goto out;
+  /* an unchanged copy opens: the rewrite itself is faithful */
+  CHECK(resave_with(good, bad, "dims", dims, 12) == 0);
+  fm_model *m = NULL;
+  fm_error err;
+  fm_error_init(&err);
+  CHECK(fm_model_open(bad, &m, &err) == FM_OK);
+  fm_model_close(m);
+  /* the LSA rows: one more or one fewer than stored, a reserved slot set */
+  CHECK(rejects_u32(good, bad, "dims", 9, dims[9] + 1, "lsa_v"));
+  CHECK(rejects_u32(good, bad, "dims", 9, dims[9] - 1, "lsa_v"));
+  CHECK(rejects_u32(good, bad, "dims", 10, 1, "dimensions"));
+  CHECK(rejects_u32(good, bad, "dims", 9, n + 1, "dimensions"));
+  /* a word's row out of range, repeated, or out of term order; a word
+   * with a row dropped */
+  size_t first = n, second = n;
+  for (size_t t = 0; t < n; t++)
+    if (row[t] != UINT32_MAX) {
+      if (first == n) first = t;
+      else if (second == n) second = t;
+    }
+  CHECK(second < n && dims[9] > 2);
+  if (second < n) {
+    CHECK(rejects_u32(good, bad, "lsa_row", first, dims[9], "LSA row"));
+    CHECK(rejects_u32(good, bad, "lsa_row", second, row[first], "LSA row"));
+    CHECK(rejects_u32(good, bad, "lsa_row", first, row[second], "LSA row"));
+    CHECK(rejects_u32(good, bad, "lsa_row", first, UINT32_MAX, "LSA row"));
+  }
+  for (size_t t = 0; t < n; t++)
+    if (row[t] == UINT32_MAX) {
+      CHECK(rejects_u32(good, bad, "lsa_row", t, 0, "LSA row"));
+      break;
+    }
+  /* a field's kind and a term's string offset out of range */
+  CHECK(rejects_u32(good, bad, "refs", 8, dims[8], "kind out of range"));
+  CHECK(rejects_u32(good, bad, "terms", 0, UINT32_MAX - 1, "term offset"));
+out:
+  fm_free(dims);
+  fm_free(row);
+}
+
 static void test_corruption(void) {
   fm_model *m = train_tiny(0, 0);
   if (!m) return;
@@ -421,6 +541,8 @@ static void test_corruption(void) {
   /* the good file still opens */
   CHECK(fm_model_open(good, &l, &err) == FM_OK);
   fm_model_close(l);
+
+  test_inconsistent(good);
 
   /* writing into a missing directory fails, naming the path, leaving nothing */
   m = train_tiny(0, 0);
