@@ -163,7 +163,9 @@ uint32_t fm_crc32c_soft(uint32_t crc, const void *p, size_t n);
 /* ---- string -> uint32 map -------------------------------------------- */
 
 /* Open-addressing map from byte strings to uint32 values.  The map copies
- * keys into its own arena; returned key pointers are borrowed from it. */
+ * keys into its own arena; returned key pointers are borrowed from it.  It
+ * holds no pointer to itself: a struct copy moves it (the old copy must
+ * then be re-initialized or forgotten, never freed). */
 typedef struct fm_strmap {
   uint64_t *slots;  /* hash tag << 32 | index+1 into keys[], 0 = empty */
   size_t nslots;    /* power of two */

@@ -137,13 +137,16 @@ static void test_stopwords(void) {
   for (size_t i = 1; i < fm_stopword_count(); i++)
     CHECK(strcmp(fm_stopword_at(i - 1), fm_stopword_at(i)) < 0);
   CHECK(fm_stopword_at(fm_stopword_count()) == NULL);
+  /* every word of the list is found (the length bound covers them all) */
+  for (size_t i = 0; i < fm_stopword_count(); i++) CHECK(fm_is_stopword(fm_stopword_at(i)));
   static const char *stop[] = {"the", "of", "a", "an", "and", "or", "for", "in", "on",
                                "to", "is", "by", "with", "as", "at", "from", "this",
                                "that", "which", "be", "are", "it", "its"};
   for (size_t i = 0; i < sizeof stop / sizeof *stop; i++) CHECK(fm_is_stopword(stop[i]));
   static const char *domain[] = {"net", "high", "low",  "last", "open", "close", "ask",
                                  "bid", "per",  "over", "up",   "down", "no",    "other",
-                                 "all", "",     "px",   "The"};
+                                 "all", "",     "px",   "The",  "whethe", "whethers",
+                                 "thereof", "zz", "ab", "yours"};
   for (size_t i = 0; i < sizeof domain / sizeof *domain; i++)
     CHECK(!fm_is_stopword(domain[i]));
   CHECK(!fm_is_stopword(NULL));

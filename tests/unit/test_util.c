@@ -29,6 +29,16 @@ static void test_strmap(void) {
   CHECK_STR(fm_strmap_key(&m, 42, &len), "k42");
   /* keys with embedded NUL-free but shared prefixes stay distinct */
   CHECK(fm_strmap_put(&m, "k1", 1, 7, &v, &ins) == FM_OK && ins);
+  /* a map moves by struct copy (train.c hands a share's vocabulary over
+   * that way); the source, re-initialized, is empty and reusable */
+  fm_strmap moved = m;
+  fm_strmap_init(&m);
+  CHECK(fm_strmap_count(&m) == 0 && !fm_strmap_get(&m, "k5", 2, &v));
+  CHECK(fm_strmap_get(&moved, "k5", 2, &v) && v == 99);
+  CHECK(fm_strmap_put(&moved, "k10000", 6, 1, &v, &ins) == FM_OK && ins);
+  CHECK(fm_strmap_count(&moved) == 10002);
+  CHECK(fm_strmap_put(&m, "x", 1, 5, &v, &ins) == FM_OK && ins && v == 5);
+  fm_strmap_free(&moved);
   fm_strmap_free(&m);
 }
 
