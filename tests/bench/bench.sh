@@ -3,10 +3,13 @@
 #
 #   tests/bench/bench.sh            (from anywhere; builds build/ if needed)
 #
+#   FM_BENCH_RUNS=N tests/bench/bench.sh   (train + map N times, default 5)
+#
 # Measures, in one run on this machine:
-#   - fieldmatch train on train/bbg-refinitiv.json: wall time, peak RSS,
-#     model file size;
-#   - fieldmatch map (every query field -> top 10, CSV): wall time, peak RSS;
+#   - fieldmatch train on train/bbg-refinitiv.json and fieldmatch map (every
+#     query field -> top 10, CSV), each N times in turn: the median wall time
+#     of each and of their sum (with the range: the machine's speed drifts by
+#     up to 1.5x over minutes, so one run says little), peak RSS, model size;
 #   - one lookup on a loaded model (tests/bench/bench_lookup.c): mean, p50,
 #     p99 microseconds, for a field encoded afresh and by id;
 #   - the peer, ../shared/peers/sklearn_lsa.py, with LSA and with --no-svd
@@ -65,18 +68,30 @@ cores=$(nproc)
 echo "machine: $cores CPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo);" \
      "OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-unset}"
 
+# Median of the arguments (decimals), and "min-max".
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+  printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+range() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }'; }
+
+runs=${FM_BENCH_RUNS:-5}
+case $runs in '' | *[!0-9]* | 0) echo "bench: FM_BENCH_RUNS must be a positive integer" >&2; exit 2 ;; esac
 echo
-echo "== fieldmatch train --config train/bbg-refinitiv.json"
-timed train "$fm" train --config train/bbg-refinitiv.json -o "$tmp/bbg.fmm" --quiet
+echo "== fieldmatch train --config train/bbg-refinitiv.json, then map -k 10 (every query field), $runs times"
+t_train=() t_map=() t_tot=() rss_max=0
+for i in $(seq "$runs"); do
+  timed train "$fm" train --config train/bbg-refinitiv.json -o "$tmp/bbg.fmm" --quiet
+  timed map "$fm" map --model "$tmp/bbg.fmm" -k 10 -o "$tmp/map.csv" --quiet
+  t_train+=("$(wall train)") t_map+=("$(wall map)")
+  t_tot+=("$(calc '%.2f' "$(wall train) + $(wall map)")")
+  for r in "$(rss train)" "$(rss map)"; do [ "$r" -gt "$rss_max" ] && rss_max=$r; done
+  echo "run $i: train $(wall train) s + map $(wall map) s = ${t_tot[-1]} s"
+done
 grep -v 'warning:' "$tmp/train.err" || true
 model_mb=$(calc '%.1f' "$(stat -c %s "$tmp/bbg.fmm") / 1048576")
-echo "wall $(wall train) s, peak RSS $(rss train) MiB, model $model_mb MiB"
-
-echo
-echo "== fieldmatch map -k 10 (every query field)"
-timed map "$fm" map --model "$tmp/bbg.fmm" -k 10 -o "$tmp/map.csv" --quiet
 rows=$(($(wc -l <"$tmp/map.csv") - 1))
-echo "wall $(wall map) s, peak RSS $(rss map) MiB, $rows CSV rows"
+ours_train=$(median "${t_train[@]}") ours_map=$(median "${t_map[@]}") ours_tot=$(median "${t_tot[@]}")
+echo "median train $ours_train s, map $ours_map s, train + map $ours_tot s (range $(range "${t_tot[@]}") s);" \
+     "peak RSS $rss_max MiB, model $model_mb MiB, $rows CSV rows"
 
 echo
 echo "== lookup latency (bench_lookup: ~2000 query ids, k=10)"
@@ -135,18 +150,17 @@ peerq() { awk -v g="$2:" '$1 == g { for (i = 2; i <= NF; i++) { split($i, a, "="
 
 # One row of the summary table.
 row() { printf '%-32s %18s %18s %18s\n' "$@"; }
-ours_tot=$(calc '%.2f' "$(wall train) + $(wall map)")
-ours_rss=$(( $(rss train) > $(rss map) ? $(rss train) : $(rss map) ))
 echo
-echo "== summary (wall seconds of whole processes, $cores CPUs)"
+echo "== summary (wall seconds of whole processes, $cores CPUs; fieldmatch: median of $runs runs)"
 row "" "fieldmatch" "peer LSA" "peer TF-IDF"
-row "train (import, TF-IDF, SVD)" "$(wall train)" "" ""
-row "map all queries, top 10" "$(wall map)" "" ""
+row "train (import, TF-IDF, SVD)" "$ours_train" "" ""
+row "map all queries, top 10" "$ours_map" "" ""
 row "train + map, wall s" "$ours_tot" "$(wall peer_lsa)" "$(wall peer_tfidf)"
+row "  range over the runs, s" "$(range "${t_tot[@]}")" "" ""
 row "  ratio peer / ours" "1.0x" \
   "$(calc '%.1fx' "$(wall peer_lsa) / $ours_tot")" "$(calc '%.1fx' "$(wall peer_tfidf) / $ours_tot")"
 row "  peer's own stage sum, s" "" "$(stages peer_lsa)" "$(stages peer_tfidf)"
-row "peak RSS, MiB" "$ours_rss" "$(rss peer_lsa)" "$(rss peer_tfidf)"
+row "peak RSS, MiB" "$rss_max" "$(rss peer_lsa)" "$(rss peer_tfidf)"
 row "model file, MiB" "$model_mb" "-" "-"
 row "lookup p50, us" "$l_p50" "$p_p50 (proxy)" ""
 row "lookup mean, us" "$l_mean" "$p_mean (proxy)" ""
