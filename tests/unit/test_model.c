@@ -329,6 +329,49 @@ static void test_determinism(void) {
   fm_model_close(c);
 }
 
+/* Training splits the fields between threads by their text size, so one
+ * huge description leaves the shares very uneven, some of them empty: the
+ * bytes must still not depend on the thread count. */
+static void test_uneven_shares(void) {
+  fm_buf big;
+  fm_buf_init(&big);
+  int ok = fm_buf_puts(&big, "id,name,description\nAAA,Total revenue,\"") == FM_OK;
+  for (int i = 0; i < 20000 && ok; i++) ok = fm_buf_puts(&big, "revenue growth margin ") == FM_OK;
+  ok = ok && fm_buf_puts(&big, "\"\nBBB,Last price,last trade price\n"
+                               "CCC,Net change,net change from the close\n") == FM_OK;
+  CHECK(ok);
+  char refs[512];
+  snprintf(refs, sizeof refs, "%s", tmp("uneven-refs.csv"));
+  CHECK(ok && write_bytes(refs, big.buf, big.len) == 0);
+  fm_buf_free(&big);
+  CHECK(write_text(tmp("uneven-q.csv"), "id,name,description\nPX_LAST,last price,last price\n"
+                                        "CHG_NET_1D,net change,change\nSALES,revenue,total\n") == 0);
+  CHECK(write_text(tmp("uneven.json"),
+                   "{\"name\": \"uneven\", \"model\": {\"dims\": 2},"
+                   " \"reference\": [{\"vendor\": \"r\", \"format\": \"csv\", \"path\": \"uneven-refs.csv\"}],"
+                   " \"query\": [{\"vendor\": \"b\", \"format\": \"csv\", \"path\": \"uneven-q.csv\"}]}") == 0);
+  static const int threads[] = {1, 3, 6};
+  for (size_t i = 0; i < sizeof threads / sizeof *threads; i++) {
+    fm_error err;
+    fm_error_init(&err);
+    fm_config *c = NULL;
+    fm_model *m = NULL;
+    CHECK(fm_config_load(tmp("uneven.json"), &c, &err) == FM_OK);
+    if (!c) {
+      fprintf(stderr, "  config: %s\n", err.msg);
+      return;
+    }
+    c->opts.threads = threads[i];
+    fm_train_input in = {.config = c, .quiet = 1};
+    CHECK(fm_train(&in, &m, &err) == FM_OK);
+    fm_config_free(c);
+    if (!m) continue;
+    CHECK(fm_model_write(m, tmp(i ? "uneven-n.fmm" : "uneven-1.fmm"), &err) == FM_OK);
+    fm_model_close(m);
+    if (i) CHECK(files_equal(tmp("uneven-1.fmm"), tmp("uneven-n.fmm")));
+  }
+}
+
 /* ---- damaged files --------------------------------------------------------- */
 
 static int open_fails_cleanly(const char *path, const char *what) {
@@ -1197,6 +1240,7 @@ int main(void) {
   FM_RUN(test_config_errors);
   FM_RUN(test_train_roundtrip);
   FM_RUN(test_determinism);
+  FM_RUN(test_uneven_shares);
   FM_RUN(test_corruption);
   FM_RUN(test_topk);
   FM_RUN(test_eval);
