@@ -998,14 +998,28 @@ done:
   return rc;
 }
 
+/* The double with the fewest significant digits that reads back as f: the
+ * float weight 0.1f is 0.100000001490116..., which the metadata (shown by
+ * `fieldmatch info` and the HTTP model info) would print in full; 0.1 reads
+ * back as the same float when the model is opened. */
+static double short_double(float f) {
+  char b[32];
+  for (int p = 1; p < 9; p++) {
+    snprintf(b, sizeof b, "%.*g", p, (double)f);
+    double d = strtod(b, NULL);
+    if ((float)d == f) return d;
+  }
+  return (double)f;
+}
+
 static fm_rc build_meta(trainer *t, fm_error *err) {
   fm_model *m = t->m;
   const fm_model_opts *o = &t->o;
   json_t *root = json_object();
-  json_t *w = json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "title", (double)o->w.title,
-                        "full", (double)o->w.full, "chars", (double)o->w.chars, "lsa",
-                        (double)o->w.lsa, "prior", (double)o->w.prior, "variant",
-                        (double)o->w.variant, "order", (double)o->w.order);
+  json_t *w = json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "title", short_double(o->w.title),
+                        "full", short_double(o->w.full), "chars", short_double(o->w.chars),
+                        "lsa", short_double(o->w.lsa), "prior", short_double(o->w.prior),
+                        "variant", short_double(o->w.variant), "order", short_double(o->w.order));
   json_t *files = json_array();
   /* file names only: the same inputs give the same bytes from any cwd */
   for (size_t i = 0; t->c && i < t->c->ntrain_pairs; i++) {
@@ -1024,7 +1038,9 @@ static fm_rc build_meta(trainer *t, fm_error *err) {
   json_object_set_new(root, "weights", w);
   json_object_set_new(root, "train_pairs_files", files);
   json_object_set_new(root, "train_pairs", json_integer((json_int_t)t->pairs.n));
-  char *s = json_dumps(root, JSON_SORT_KEYS | JSON_COMPACT);
+  /* 9 significant digits: every weight (a short_double) prints in its
+   * shortest form, and still reads back as the same float */
+  char *s = json_dumps(root, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(9));
   json_decref(root);
   if (!s) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   m->meta_json = fm_strdup(s);

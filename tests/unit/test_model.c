@@ -246,6 +246,9 @@ static void test_train_roundtrip(void) {
   CHECK_STR(in.name, "tiny");
   CHECK(in.format_version == FM_MODEL_FORMAT_VERSION);
   CHECK(in.config_json && strstr(in.config_json, "\"seed\":7"));
+  /* float weights in their shortest form, not 0.10000000149011612 */
+  CHECK(in.config_json && strstr(in.config_json, "\"prior\":0.1,") &&
+        strstr(in.config_json, "\"variant\":0.2}"));
   CHECK(fm_model_find_query(m, "PX_LAST") >= 0);
   CHECK(fm_model_find_ref(m, "TRDPRC_1") >= 0);
   CHECK(fm_model_find_query(m, "TRDPRC_1") == -1);
