@@ -42,20 +42,22 @@ static void quiet_warn(void *ctx, const char *msg) {
   (void)msg;
 }
 
-/* Train the tiny config (optionally with another seed); NULL on failure
- * (the failure is counted). Caller owns the model. */
-static fm_model *train_tiny_threads(uint64_t seed, int use_seed, int threads) {
+/* Load the config at cfg and train it quietly, on threads threads when
+ * threads > 0 and with *seed when seed is not NULL (else the config's).
+ * Caller owns the model; NULL on failure, counted as a failed check, with
+ * the error on stderr. */
+static fm_model *train_file(const char *cfg, int threads, const uint64_t *seed) {
   fm_error err;
   fm_error_init(&err);
   fm_config *c = NULL;
-  fm_rc rc = fm_config_load(TINY, &c, &err);
+  fm_rc rc = fm_config_load(cfg, &c, &err);
   CHECK(rc == FM_OK);
   if (rc) {
     fprintf(stderr, "  config: %s\n", err.msg);
     return NULL;
   }
-  if (use_seed) c->opts.seed = seed;
-  if (threads) c->opts.threads = threads;
+  if (seed) c->opts.seed = *seed;
+  if (threads > 0) c->opts.threads = threads;
   fm_train_input in = {.config = c, .quiet = 1};
   fm_model *m = NULL;
   rc = fm_train(&in, &m, &err);
@@ -63,6 +65,31 @@ static fm_model *train_tiny_threads(uint64_t seed, int use_seed, int threads) {
   if (rc) fprintf(stderr, "  train: %s\n", err.msg);
   fm_config_free(c);
   return m;
+}
+
+/* Write the scratch config name.json, whose "reference", "query" and
+ * "model" members are the given JSON texts (their paths relative to the
+ * scratch folder) and whose abbreviations are the repository's curated
+ * table, and train it as train_file does.  Caller owns the model; NULL on
+ * failure (counted). */
+static fm_model *train_json(const char *name, const char *refs, const char *queries,
+                            const char *model, int threads) {
+  char file[64], json[2048];
+  snprintf(file, sizeof file, "%s.json", name);
+  const char *cfg = tmp(file);
+  int n = snprintf(json, sizeof json,
+                   "{\"name\": \"%s\", \"reference\": %s, \"query\": %s,"
+                   " \"abbreviations\": \"%s/data/abbreviations.tsv\", \"model\": %s}",
+                   name, refs, queries, getcwd((char[4096]){0}, 4096), model);
+  CHECK(n > 0 && (size_t)n < sizeof json);
+  CHECK(write_text(cfg, json) == 0);
+  return train_file(cfg, threads, NULL);
+}
+
+/* Train the tiny config (optionally with another seed); NULL on failure
+ * (the failure is counted). Caller owns the model. */
+static fm_model *train_tiny_threads(uint64_t seed, int use_seed, int threads) {
+  return train_file(TINY, threads, use_seed ? &seed : NULL);
 }
 
 static fm_model *train_tiny(uint64_t seed, int use_seed) {
@@ -343,31 +370,18 @@ static void test_uneven_shares(void) {
   ok = ok && fm_buf_puts(&big, "\"\nBBB,Last price,last trade price\n"
                                "CCC,Net change,net change from the close\n") == FM_OK;
   CHECK(ok);
-  char refs[512];
-  snprintf(refs, sizeof refs, "%s", tmp("uneven-refs.csv"));
-  CHECK(ok && write_bytes(refs, big.buf, big.len) == 0);
+  CHECK(ok && write_bytes(tmp("uneven-refs.csv"), big.buf, big.len) == 0);
   fm_buf_free(&big);
   CHECK(write_text(tmp("uneven-q.csv"), "id,name,description\nPX_LAST,last price,last price\n"
                                         "CHG_NET_1D,net change,change\nSALES,revenue,total\n") == 0);
-  CHECK(write_text(tmp("uneven.json"),
-                   "{\"name\": \"uneven\", \"model\": {\"dims\": 2},"
-                   " \"reference\": [{\"vendor\": \"r\", \"format\": \"csv\", \"path\": \"uneven-refs.csv\"}],"
-                   " \"query\": [{\"vendor\": \"b\", \"format\": \"csv\", \"path\": \"uneven-q.csv\"}]}") == 0);
   static const int threads[] = {1, 3, 6};
+  fm_error err;
+  fm_error_init(&err);
   for (size_t i = 0; i < sizeof threads / sizeof *threads; i++) {
-    fm_error err;
-    fm_error_init(&err);
-    fm_config *c = NULL;
-    fm_model *m = NULL;
-    CHECK(fm_config_load(tmp("uneven.json"), &c, &err) == FM_OK);
-    if (!c) {
-      fprintf(stderr, "  config: %s\n", err.msg);
-      return;
-    }
-    c->opts.threads = threads[i];
-    fm_train_input in = {.config = c, .quiet = 1};
-    CHECK(fm_train(&in, &m, &err) == FM_OK);
-    fm_config_free(c);
+    fm_model *m = train_json(
+        "uneven", "[{\"vendor\": \"r\", \"format\": \"csv\", \"path\": \"uneven-refs.csv\"}]",
+        "[{\"vendor\": \"b\", \"format\": \"csv\", \"path\": \"uneven-q.csv\"}]", "{\"dims\": 2}",
+        threads[i]);
     if (!m) continue;
     CHECK(fm_model_write(m, tmp(i ? "uneven-n.fmm" : "uneven-1.fmm"), &err) == FM_OK);
     fm_model_close(m);
@@ -963,27 +977,6 @@ static fm_rc op_eval(void *ctx, fm_error *err) {
   return rc;
 }
 
-/* Load the config at cfg and train it (quietly).  Caller owns the model;
- * NULL on failure, counted as a failed check, with the error on stderr. */
-static fm_model *train_file(const char *cfg) {
-  fm_error err;
-  fm_error_init(&err);
-  fm_config *c = NULL;
-  fm_rc rc = fm_config_load(cfg, &c, &err);
-  CHECK(rc == FM_OK);
-  if (rc) {
-    fprintf(stderr, "  config: %s\n", err.msg);
-    return NULL;
-  }
-  fm_train_input in = {.config = c, .quiet = 1};
-  fm_model *m = NULL;
-  rc = fm_train(&in, &m, &err);
-  CHECK(rc == FM_OK);
-  if (rc) fprintf(stderr, "  train: %s\n", err.msg);
-  fm_config_free(c);
-  return m;
-}
-
 /* ---- the position prior, end to end --------------------------------------- */
 
 /* Four references with the same text in an "order_prior" source (when
@@ -995,26 +988,22 @@ static fm_model *train_file(const char *cfg) {
  * change of the SVD's arithmetic.  Caller owns the model;
  * NULL on failure (counted). */
 static fm_model *train_order(int ordered, double w_order) {
-  const char *refs = tmp("ord-refs.jsonl"), *other = tmp("ord-other.jsonl"),
-             *qrys = tmp("ord-q.jsonl"), *cfg = tmp("ord.json");
-  CHECK(write_text(refs,
+  CHECK(write_text(tmp("ord-refs.jsonl"),
                    "{\"id\": \"PCA\", \"name\": \"percent change\"}\n"
                    "{\"id\": \"PCB\", \"name\": \"percent change\"}\n"
                    "{\"id\": \"PCC\", \"name\": \"percent change\"}\n"
                    "{\"id\": \"PCD\", \"name\": \"percent change\"}\n") == 0);
-  CHECK(write_text(other, "{\"id\": \"PCE\", \"name\": \"percent change\"}\n") == 0);
-  CHECK(write_text(qrys, "{\"id\": \"CHG_PCT\", \"name\": \"percent change\"}\n") == 0);
-  char json[1024];
-  snprintf(json, sizeof json,
-           "{\"reference\": [{\"vendor\": \"r\", \"format\": \"jsonl\", \"path\": \"%s\","
-           " \"order_prior\": %s}, {\"vendor\": \"r\", \"format\": \"jsonl\", \"path\": \"%s\"}],"
-           " \"query\": [{\"vendor\": \"b\", \"format\": \"jsonl\", \"path\": \"%s\"}],"
-           " \"abbreviations\": \"%s/data/abbreviations.tsv\","
-           " \"model\": {\"dims\": 2, \"weights\": {\"order\": %g, \"prior\": 0, \"lsa\": 0}}}",
-           strrchr(refs, '/') + 1, ordered ? "true" : "false", strrchr(other, '/') + 1,
-           strrchr(qrys, '/') + 1, getcwd((char[4096]){0}, 4096), w_order);
-  CHECK(write_text(cfg, json) == 0);
-  return train_file(cfg);
+  CHECK(write_text(tmp("ord-other.jsonl"), "{\"id\": \"PCE\", \"name\": \"percent change\"}\n") == 0);
+  CHECK(write_text(tmp("ord-q.jsonl"), "{\"id\": \"CHG_PCT\", \"name\": \"percent change\"}\n") == 0);
+  char refs[256], model[128];
+  snprintf(refs, sizeof refs,
+           "[{\"vendor\": \"r\", \"format\": \"jsonl\", \"path\": \"ord-refs.jsonl\", \"order_prior\": %s},"
+           " {\"vendor\": \"r\", \"format\": \"jsonl\", \"path\": \"ord-other.jsonl\"}]",
+           ordered ? "true" : "false");
+  snprintf(model, sizeof model, "{\"dims\": 2, \"weights\": {\"order\": %g, \"prior\": 0, \"lsa\": 0}}",
+           w_order);
+  return train_json("ord", refs, "[{\"vendor\": \"b\", \"format\": \"jsonl\", \"path\": \"ord-q.jsonl\"}]",
+                    model, 0);
 }
 
 static int rank(fm_model *m, const char *id, fm_candidate *c, int k);
@@ -1108,34 +1097,29 @@ static fm_rc op_train(void *ctx, fm_error *err) {
 /* Train a small jsonl fixture; id_is_code marks the second reference
  * source.  Caller owns the model; NULL on failure (counted). */
 static fm_model *train_variants(int id_is_code, double w_variant) {
-  const char *refs = tmp("var-refs.jsonl"), *codes = tmp("var-codes.jsonl"),
-             *qrys = tmp("var-q.jsonl"), *cfg = tmp("var.json");
-  CHECK(write_text(refs,
+  CHECK(write_text(tmp("var-refs.jsonl"),
                    "{\"id\": \"NETCHNG_1\", \"name\": \"NET CHANGE\"}\n"
                    "{\"id\": \"NETCHNG_2\", \"name\": \"NET CHANGE\"}\n"
                    "{\"id\": \"NETCHNG_3\", \"name\": \"NET CHANGE\"}\n"
                    "{\"id\": \"TRDPRC_1\", \"name\": \"LAST\"}\n"
                    "{\"id\": \"VOLUME_2\", \"name\": \"VOLUME\"}\n"
                    "{\"id\": \"BID\", \"name\": \"BID\"}\n") == 0);
-  CHECK(write_text(codes,
+  CHECK(write_text(tmp("var-codes.jsonl"),
                    "{\"id\": \"QZXW\", \"name\": \"Total Revenue\"}\n"
                    "{\"id\": \"QZXV\", \"name\": \"Net Income\"}\n") == 0);
-  CHECK(write_text(qrys,
+  CHECK(write_text(tmp("var-q.jsonl"),
                    "{\"id\": \"CHG_NET\", \"name\": \"net change\"}\n"
                    "{\"id\": \"CHG_NET_2\", \"name\": \"net change\"}\n"
                    "{\"id\": \"TOTAL_REVENUE\", \"name\": \"total revenue\"}\n"
                    "{\"id\": \"PX_VOLUME\", \"name\": \"volume\"}\n") == 0);
-  char json[1024];
-  snprintf(json, sizeof json,
-           "{\"reference\": [{\"vendor\": \"r\", \"format\": \"jsonl\", \"path\": \"%s\"},"
-           " {\"vendor\": \"r\", \"format\": \"jsonl\", \"path\": \"%s\", \"id_is_code\": %s}],"
-           " \"query\": [{\"vendor\": \"b\", \"format\": \"jsonl\", \"path\": \"%s\"}],"
-           " \"abbreviations\": \"%s/data/abbreviations.tsv\","
-           " \"model\": {\"dims\": 2, \"weights\": {\"variant\": %g}}}",
-           strrchr(refs, '/') + 1, strrchr(codes, '/') + 1, id_is_code ? "true" : "false",
-           strrchr(qrys, '/') + 1, getcwd((char[4096]){0}, 4096), w_variant);
-  CHECK(write_text(cfg, json) == 0);
-  return train_file(cfg);
+  char refs[256], model[128];
+  snprintf(refs, sizeof refs,
+           "[{\"vendor\": \"r\", \"format\": \"jsonl\", \"path\": \"var-refs.jsonl\"},"
+           " {\"vendor\": \"r\", \"format\": \"jsonl\", \"path\": \"var-codes.jsonl\", \"id_is_code\": %s}]",
+           id_is_code ? "true" : "false");
+  snprintf(model, sizeof model, "{\"dims\": 2, \"weights\": {\"variant\": %g}}", w_variant);
+  return train_json("var", refs, "[{\"vendor\": \"b\", \"format\": \"jsonl\", \"path\": \"var-q.jsonl\"}]",
+                    model, 0);
 }
 
 /* Rank a known query; returns the number of candidates. */
