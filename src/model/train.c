@@ -399,27 +399,8 @@ static void feat_part_free(feat_part *fp) {
 }
 
 /* Fold a share into the trainer's vocabulary and document frequencies and
- * turn its term lists into provisional global ids.  The first share merged
- * (the trainer's vocabulary still empty) would get the identity map: its
- * maps and counts are moved over instead of re-inserted (~40k keys, about
- * a third of the merge), and its term lists stay as they are.  fp keeps
- * ownership of what it did not hand over. */
+ * turn its term lists into provisional global ids. */
 static fm_rc merge_part(trainer *t, feat_part *fp) {
-  if (fm_strmap_count(&t->vocab[0]) + fm_strmap_count(&t->vocab[1]) +
-          fm_strmap_count(&t->vocab[2]) ==
-      0) {
-    for (int b = 0; b < FM_NBLK; b++) {
-      fm_strmap_free(&t->vocab[b]);
-      fm_free(t->df[b]);
-      t->vocab[b] = fp->vocab[b];
-      t->df[b] = fp->df[b];
-      t->dfcap[b] = fp->dfcap[b];
-      fm_strmap_init(&fp->vocab[b]);
-      fp->df[b] = NULL;
-      fp->dfcap[b] = 0;
-    }
-    return FM_OK;
-  }
   uint32_t *map[FM_NBLK] = {NULL, NULL, NULL};
   fm_rc rc = FM_OK;
   for (int b = 0; b < FM_NBLK && rc == FM_OK; b++) {
