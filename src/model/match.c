@@ -90,8 +90,7 @@ fm_rc fm_matcher_new(const fm_model *m, fm_matcher **out, fm_error *err) {
   mt->cand = fm_malloc((size_t)C * sizeof *mt->cand);
   mt->lsa = fm_malloc((size_t)C * sizeof *mt->lsa);
   if (!mt->acc || !mt->touched || !mt->mark || !mt->qdense || !mt->qbits || !mt->emb ||
-      !mt->ckey ||
-      !mt->cidx || !mt->cand || !mt->lsa) {
+      !mt->ckey || !mt->cidx || !mt->cand || !mt->lsa) {
     fm_matcher_free(mt);
     return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   }
