@@ -32,12 +32,15 @@ extern "C" {
 /* Scoring weights: the final score of (query, reference) is
  *   w_title * cos(title words) + w_full * cos(all words)
  * + w_char * cos(char n-grams of names) + w_lsa * cos(LSA embeddings)
- * + w_prior * PMI(query category, reference type), clipped to [-3, 3].
+ * + w_prior * PMI(query category, reference type), clipped to [-3, 3]
+ * - w_variant * copy + w_order * position - w_other * residual mismatch.
  * Defaults were chosen by measurement (docs/scoring.md). */
 typedef struct fm_weights {
   float title, full, chars, lsa, prior;
   float variant; /* penalty for a numbered copy ("NETCHNG_2" beside "NETCHNG_1") */
   float order;   /* bonus for a record early in an "order_prior" source */
+  float other;   /* penalty when exactly one of the two titles names a
+                    residual line item ("Other Financing Cash Flow") */
 } fm_weights;
 
 typedef struct fm_model_opts {
@@ -155,6 +158,9 @@ typedef struct fm_candidate {
   float s_variant; /* 1 for a numbered copy (scored as -w_variant), else 0 */
   float s_order;   /* position prior of the reference (scored as +w_order):
                       centered on its source's mean, 0 for other sources */
+  float s_other;   /* 1 when exactly one of the query's and the reference's
+                      titles names a residual item ("other", "misc",
+                      "miscellaneous"; scored as -w_other), else 0 */
 } fm_candidate;
 
 typedef struct fm_matcher fm_matcher; /* per-thread scratch space */

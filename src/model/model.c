@@ -121,6 +121,39 @@ static fm_rc index_variants(fm_model *m, fm_error *err) {
   return FM_OK;
 }
 
+/* Words that name a residual line item ("Other Financing Cash Flow",
+ * "Misc. Income", "Miscellaneous Expense"): what is left after the items a
+ * statement names, so never the same quantity as the item without the
+ * word ("Cash From Financing Activities").  fm_candidate.s_other is 1 when
+ * exactly one of the two titles has one (docs/scoring.md). */
+static const char *const resid_words[] = {"other", "misc", "miscellaneous"};
+_Static_assert(sizeof resid_words / sizeof *resid_words == FM_NRESID, "FM_NRESID");
+
+/* resid_term and ref_resid: the title-block ids of the residual words, and
+ * for each reference whether its title has one.  A reference's row is
+ * sorted by term id and the title block is ids 0..nblk[0]-1, so only the
+ * row's leading run is read. */
+static fm_rc index_residual(fm_model *m, fm_error *err) {
+  uint8_t *v = fm_calloc(m->nrefs ? m->nrefs : 1, 1);
+  if (fm_model_own(m, v)) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  fm_buf key;
+  fm_buf_init(&key);
+  for (int i = 0; i < FM_NRESID; i++) {
+    uint32_t t;
+    if (fm_feat_key(&key, FM_BLK_TITLE, resid_words[i])) {
+      fm_buf_free(&key);
+      return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+    }
+    m->resid_term[i] = fm_strmap_get(&m->term_map, key.buf, key.len, &t) ? t : UINT32_MAX;
+  }
+  fm_buf_free(&key);
+  for (uint32_t r = 0; r < m->nrefs; r++)
+    for (uint64_t p = m->csr_ptr[r]; p < m->csr_ptr[r + 1] && m->csr_col[p] < m->nblk[0]; p++)
+      v[r] |= fm_is_resid_term(m, m->csr_col[p]);
+  m->ref_resid = v;
+  return FM_OK;
+}
+
 fm_rc fm_model_index(fm_model *m, fm_error *err) {
   /* lets the matcher drop its mark array (positive_products in match.c) */
   m->inv_min_ok = 1;
@@ -145,7 +178,7 @@ fm_rc fm_model_index(fm_model *m, fm_error *err) {
       return fm_error_set(err, FM_ERR_NOMEM, "out of memory indexing references");
   }
   fm_rc rc = index_variants(m, err);
-  if (rc) return rc;
+  if (rc || (rc = index_residual(m, err))) return rc;
   for (uint32_t i = 0; i < m->nqk; i++) {
     const char *s = fm_str(m, m->qkind_off[i]);
     if (fm_strmap_put(&m->qkind_map, s, strlen(s), i, NULL, NULL))
@@ -420,6 +453,7 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
     /* absent in models of earlier releases: 0 keeps their scoring */
     m->opts.w.variant = (float)json_number_value(json_object_get(jw, "variant"));
     m->opts.w.order = (float)json_number_value(json_object_get(jw, "order"));
+    m->opts.w.other = (float)json_number_value(json_object_get(jw, "other"));
   }
   json_t *jc = json_object_get(meta, "candidates");
   if (json_is_integer(jc) && json_integer_value(jc) > 0)

@@ -20,6 +20,10 @@ typedef struct fm_field_rec {
 #define FM_NO_KIND UINT32_MAX
 #define FM_NO_ROW UINT32_MAX
 
+/* Number of the words that name a residual line item (resid_words in
+ * model.c: "other", "misc", "miscellaneous"). */
+enum { FM_NRESID = 3 };
+
 struct fm_model {
   fm_mfile *mf;             /* non-NULL when loaded from a file */
   void **owned;             /* allocations freed at close */
@@ -66,11 +70,21 @@ struct fm_model {
   fm_strmap term_map, qid_map, rid_map, qkind_map;
   fm_abbrev *abbrev;
   uint8_t *ref_variant;      /* nrefs: 1 for a numbered copy (fm_id_number) */
+  uint8_t *ref_resid;        /* nrefs: 1 when the title names a residual item */
+  uint32_t resid_term[FM_NRESID]; /* title-block ids of the residual words,
+                                     UINT32_MAX for one not in the vocabulary */
 };
 
 static inline const char *fm_str(const fm_model *m, uint32_t off) {
   return m->strings + off;
 }
+/* Is term t one of the residual words' title terms (m->resid_term)? */
+static inline int fm_is_resid_term(const fm_model *m, uint32_t t) {
+  int hit = 0;
+  for (int i = 0; i < FM_NRESID; i++) hit |= t == m->resid_term[i];
+  return hit;
+}
+
 static inline int fm_term_block(const fm_model *m, uint32_t t) {
   return t < m->nblk[0] ? 0 : t < m->nblk[0] + m->nblk[1] ? 1 : 2;
 }
