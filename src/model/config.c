@@ -23,6 +23,7 @@ void fm_model_opts_default(fm_model_opts *o) {
   o->w.variant = 0.2f;
   o->w.order = 1.0f;
   o->w.other = 0.5f;
+  o->w.date = 0.5f;
 }
 
 void fm_config_free(fm_config *c) {
@@ -191,7 +192,8 @@ static fm_rc parse_model(fm_config *c, json_t *m, fm_error *err) {
     struct { const char *k; float *f; } ws[] = {
         {"title", &o->w.title}, {"full", &o->w.full}, {"chars", &o->w.chars},
         {"lsa", &o->w.lsa}, {"prior", &o->w.prior}, {"variant", &o->w.variant},
-        {"order", &o->w.order}, {"other", &o->w.other}};
+        {"order", &o->w.order}, {"other", &o->w.other},
+        {"date", &o->w.date}};
     json_object_foreach(w, k, val) {
       size_t i;
       for (i = 0; i < sizeof ws / sizeof ws[0]; i++)

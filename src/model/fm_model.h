@@ -33,7 +33,8 @@ extern "C" {
  *   w_title * cos(title words) + w_full * cos(all words)
  * + w_char * cos(char n-grams of names) + w_lsa * cos(LSA embeddings)
  * + w_prior * PMI(query category, reference type), clipped to [-3, 3]
- * - w_variant * copy + w_order * position - w_other * residual mismatch.
+ * - w_variant * copy + w_order * position - w_other * residual mismatch
+ * - w_date * date mismatch.
  * Defaults were chosen by measurement (docs/scoring.md). */
 typedef struct fm_weights {
   float title, full, chars, lsa, prior;
@@ -41,6 +42,9 @@ typedef struct fm_weights {
   float order;   /* bonus for a record early in an "order_prior" source */
   float other;   /* penalty when exactly one of the two titles names a
                     residual line item ("Other Financing Cash Flow") */
+  float date;    /* penalty when one field's vendor type is a date or a
+                    time and the other's is not ("52 WK HIGH DATE", type
+                    DATE, against "52 WEEK HIGH", type PRICE) */
 } fm_weights;
 
 typedef struct fm_model_opts {
@@ -161,6 +165,9 @@ typedef struct fm_candidate {
   float s_other;   /* 1 when exactly one of the query's and the reference's
                       titles names a residual item ("other", "misc",
                       "miscellaneous"; scored as -w_other), else 0 */
+  float s_date;    /* 1 when both fields have a vendor type and exactly one
+                      of them is a date or a time (scored as -w_date),
+                      else 0 */
 } fm_candidate;
 
 typedef struct fm_matcher fm_matcher; /* per-thread scratch space */

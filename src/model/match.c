@@ -503,11 +503,11 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   const float wb3[FM_NBLK] = {m->opts.w.title, m->opts.w.full, m->opts.w.chars};
   /* a query that is itself numbered ("EPS_2") asks for a numbered copy */
   int qnum = fm_id_number(f->id, NULL) != 0;
-  /* does the query's title name a residual item ("Other ...")?  Its terms
-   * are sorted and the title block comes first */
-  uint8_t qres = 0;
+  /* the query's FM_QUAL_* bits: its type, and whether its title names a
+   * residual item (terms are sorted and the title block comes first) */
+  unsigned qqual = fm_type_qual(f->type);
   for (size_t i = 0; i < mt->q.n && mt->q.term[i] < m->nblk[0]; i++)
-    qres |= (uint8_t)fm_is_resid_term(m, mt->q.term[i]);
+    qqual |= fm_qual_term(m, mt->q.term[i]);
   lsa_cosines(mt, &cand);
   for (int i = 0; i < cand.n; i++) {
     fm_candidate *c = &mt->cand[i];
@@ -522,11 +522,14 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
     c->s_prior = prow ? prow[m->refs[r].kind] : 0;
     c->s_variant = qnum ? 0.0f : (float)m->ref_variant[r];
     c->s_order = m->ref_order[r];
-    c->s_other = qres != m->ref_resid[r] ? 1.0f : 0.0f;
+    unsigned rq = m->ref_qual[r], differ = qqual ^ rq;
+    c->s_other = (differ & FM_QUAL_OTHER) ? 1.0f : 0.0f;
+    /* only when both have a type: an untyped field may be either */
+    c->s_date = (qqual & rq & FM_QUAL_TYPED) && (differ & FM_QUAL_TIME) ? 1.0f : 0.0f;
     c->score = wb3[0] * comp[0] + wb3[1] * comp[1] + wb3[2] * comp[2] +
                m->opts.w.lsa * c->s_lsa + m->opts.w.prior * c->s_prior -
                m->opts.w.variant * c->s_variant + m->opts.w.order * c->s_order -
-               m->opts.w.other * c->s_other;
+               m->opts.w.other * c->s_other - m->opts.w.date * c->s_date;
     fm_topk_push(&fin, c->score, r);
   }
   fm_topk_sorted(&fin);

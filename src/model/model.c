@@ -122,35 +122,50 @@ static fm_rc index_variants(fm_model *m, fm_error *err) {
 }
 
 /* Words that name a residual line item ("Other Financing Cash Flow",
- * "Misc. Income", "Miscellaneous Expense"): what is left after the items a
- * statement names, so never the same quantity as the item without the
- * word ("Cash From Financing Activities").  fm_candidate.s_other is 1 when
- * exactly one of the two titles has one (docs/scoring.md). */
-static const char *const resid_words[] = {"other", "misc", "miscellaneous"};
-_Static_assert(sizeof resid_words / sizeof *resid_words == FM_NRESID, "FM_NRESID");
+ * "Misc. Income", "Miscellaneous Expense"), as the text pipeline leaves
+ * them: what is left after the items a statement names, so never the same
+ * quantity as the item without the word ("Cash From Financing
+ * Activities").  docs/scoring.md. */
+static const char *const qual_words[] = {"other", "misc", "miscellaneous"};
+_Static_assert(sizeof qual_words / sizeof *qual_words == FM_NQUAL_WORDS, "FM_NQUAL_WORDS");
 
-/* resid_term and ref_resid: the title-block ids of the residual words, and
- * for each reference whether its title has one.  A reference's row is
- * sorted by term id and the title block is ids 0..nblk[0]-1, so only the
- * row's leading run is read. */
-static fm_rc index_residual(fm_model *m, fm_error *err) {
+unsigned fm_type_qual(const char *type) {
+  if (!type || !*type) return 0;
+  /* ASCII case-insensitive search for "date" or "time" */
+  for (const char *p = type; *p; p++) {
+    char w[5];
+    size_t i = 0;
+    for (; i < 4 && p[i]; i++) w[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
+    w[i] = 0;
+    if (!strcmp(w, "date") || !strcmp(w, "time")) return FM_QUAL_TYPED | FM_QUAL_TIME;
+  }
+  return FM_QUAL_TYPED;
+}
+
+/* qual_term and ref_qual: the title-block ids of qual_words, and the
+ * FM_QUAL_* bits of each reference.  A reference's row is sorted by term
+ * id and the title block is ids 0..nblk[0]-1, so only the row's leading
+ * run is read. */
+static fm_rc index_qualifiers(fm_model *m, fm_error *err) {
   uint8_t *v = fm_calloc(m->nrefs ? m->nrefs : 1, 1);
   if (fm_model_own(m, v)) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   fm_buf key;
   fm_buf_init(&key);
-  for (int i = 0; i < FM_NRESID; i++) {
+  for (int i = 0; i < FM_NQUAL_WORDS; i++) {
     uint32_t t;
-    if (fm_feat_key(&key, FM_BLK_TITLE, resid_words[i])) {
+    if (fm_feat_key(&key, FM_BLK_TITLE, qual_words[i])) {
       fm_buf_free(&key);
       return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
     }
-    m->resid_term[i] = fm_strmap_get(&m->term_map, key.buf, key.len, &t) ? t : UINT32_MAX;
+    m->qual_term[i] = fm_strmap_get(&m->term_map, key.buf, key.len, &t) ? t : UINT32_MAX;
   }
   fm_buf_free(&key);
-  for (uint32_t r = 0; r < m->nrefs; r++)
+  for (uint32_t r = 0; r < m->nrefs; r++) {
+    v[r] = (uint8_t)fm_type_qual(fm_str(m, m->refs[r].type));
     for (uint64_t p = m->csr_ptr[r]; p < m->csr_ptr[r + 1] && m->csr_col[p] < m->nblk[0]; p++)
-      v[r] |= fm_is_resid_term(m, m->csr_col[p]);
-  m->ref_resid = v;
+      v[r] |= (uint8_t)fm_qual_term(m, m->csr_col[p]);
+  }
+  m->ref_qual = v;
   return FM_OK;
 }
 
@@ -178,7 +193,7 @@ fm_rc fm_model_index(fm_model *m, fm_error *err) {
       return fm_error_set(err, FM_ERR_NOMEM, "out of memory indexing references");
   }
   fm_rc rc = index_variants(m, err);
-  if (rc || (rc = index_residual(m, err))) return rc;
+  if (rc || (rc = index_qualifiers(m, err))) return rc;
   for (uint32_t i = 0; i < m->nqk; i++) {
     const char *s = fm_str(m, m->qkind_off[i]);
     if (fm_strmap_put(&m->qkind_map, s, strlen(s), i, NULL, NULL))
@@ -454,6 +469,7 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
     m->opts.w.variant = (float)json_number_value(json_object_get(jw, "variant"));
     m->opts.w.order = (float)json_number_value(json_object_get(jw, "order"));
     m->opts.w.other = (float)json_number_value(json_object_get(jw, "other"));
+    m->opts.w.date = (float)json_number_value(json_object_get(jw, "date"));
   }
   json_t *jc = json_object_get(meta, "candidates");
   if (json_is_integer(jc) && json_integer_value(jc) > 0)

@@ -20,9 +20,16 @@ typedef struct fm_field_rec {
 #define FM_NO_KIND UINT32_MAX
 #define FM_NO_ROW UINT32_MAX
 
-/* Number of the words that name a residual line item (resid_words in
- * model.c: "other", "misc", "miscellaneous"). */
-enum { FM_NRESID = 3 };
+/* What a field is, beyond its words (fm_model.ref_qual, fm_field_qual):
+ * its title names a residual line item ("Other Financing Cash Flow"); it
+ * has a vendor type; that type is a date or a time.  A query and a
+ * reference that disagree are scored down (fm_candidate.s_other, s_date). */
+enum {
+  FM_QUAL_OTHER = 1u << 0, /* the title names a residual item */
+  FM_QUAL_TYPED = 1u << 1, /* the field has a vendor type */
+  FM_QUAL_TIME = 1u << 2   /* ... and it is a date or a time */
+};
+enum { FM_NQUAL_WORDS = 3 }; /* entries of qual_words in model.c */
 
 struct fm_model {
   fm_mfile *mf;             /* non-NULL when loaded from a file */
@@ -70,20 +77,24 @@ struct fm_model {
   fm_strmap term_map, qid_map, rid_map, qkind_map;
   fm_abbrev *abbrev;
   uint8_t *ref_variant;      /* nrefs: 1 for a numbered copy (fm_id_number) */
-  uint8_t *ref_resid;        /* nrefs: 1 when the title names a residual item */
-  uint32_t resid_term[FM_NRESID]; /* title-block ids of the residual words,
-                                     UINT32_MAX for one not in the vocabulary */
+  uint8_t *ref_qual;         /* nrefs: FM_QUAL_* bits */
+  uint32_t qual_term[FM_NQUAL_WORDS]; /* title-block id of each residual
+                                         word, UINT32_MAX when not a term */
 };
 
 static inline const char *fm_str(const fm_model *m, uint32_t off) {
   return m->strings + off;
 }
-/* Is term t one of the residual words' title terms (m->resid_term)? */
-static inline int fm_is_resid_term(const fm_model *m, uint32_t t) {
+/* FM_QUAL_OTHER if term t is the title term of a residual word, else 0. */
+static inline unsigned fm_qual_term(const fm_model *m, uint32_t t) {
   int hit = 0;
-  for (int i = 0; i < FM_NRESID; i++) hit |= t == m->resid_term[i];
-  return hit;
+  for (int i = 0; i < FM_NQUAL_WORDS; i++) hit |= t == m->qual_term[i];
+  return hit ? FM_QUAL_OTHER : 0u;
 }
+/* FM_QUAL_TYPED | FM_QUAL_TIME for a vendor type naming a date or a time
+ * ("DATE", "Date or Time", "TIMESTAMP", "datetime"), FM_QUAL_TYPED for any
+ * other non-empty type, 0 for none. */
+unsigned fm_type_qual(const char *type);
 
 static inline int fm_term_block(const fm_model *m, uint32_t t) {
   return t < m->nblk[0] ? 0 : t < m->nblk[0] + m->nblk[1] ? 1 : 2;

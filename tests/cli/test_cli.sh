@@ -71,7 +71,7 @@ for o in objs:
     assert s == sorted(s, reverse=True), s
     for x in c:
         assert set(x) >= {"id", "name", "description", "type", "vendor", "score", "components"}
-        assert set(x["components"]) == {"title", "full", "chars", "lsa", "prior", "variant", "order", "other"}
+        assert set(x["components"]) == {"title", "full", "chars", "lsa", "prior", "variant", "order", "other", "date"}
         assert x["vendor"] == "refinitiv"
 assert objs[0]["candidates"][0]["id"] in ("TRDPRC_1", "CF_LAST")
 ' "$T/out"

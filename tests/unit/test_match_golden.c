@@ -8,7 +8,7 @@
  * FMA in the kernels), each query is matched with k = the model's candidate
  * count (the whole re-scored list), and every result row -- reference id,
  * score and the components (title, full, chars, lsa, prior, variant,
- * other) as exact hex floats -- is hashed per query.
+ * other, date) as exact hex floats -- is hashed per query.
  * The golden file holds "query_id<TAB>hash<TAB>count" per query, plus the
  * same for a few bare mnemonics the model has never seen.
  *
@@ -36,10 +36,11 @@ static int rows_text(fm_buf *b, const fm_model *m, const fm_candidate *c, int n)
   for (int i = 0; i < n; i++) {
     fm_field rf;
     fm_model_ref(m, c[i].ref, &rf);
-    if (fm_buf_printf(b, "%d\t%s\t%a\t%a\t%a\t%a\t%a\t%a\t%a\t%a\n", i + 1, rf.id,
+    if (fm_buf_printf(b, "%d\t%s\t%a\t%a\t%a\t%a\t%a\t%a\t%a\t%a\t%a\n", i + 1, rf.id,
                       (double)c[i].score, (double)c[i].s_title, (double)c[i].s_full,
                       (double)c[i].s_chars, (double)c[i].s_lsa, (double)c[i].s_prior,
-                      (double)c[i].s_variant, (double)c[i].s_other))
+                      (double)c[i].s_variant, (double)c[i].s_other,
+                      (double)c[i].s_date))
       return -1;
   }
   return 0;

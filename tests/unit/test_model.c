@@ -13,6 +13,7 @@
 #include "fm_test.h"
 #include "fm_test_util.h"
 #include "mfile.h"
+#include "model_internal.h" /* fm_type_qual, FM_QUAL_* */
 
 #include <dirent.h>
 #include <math.h>
@@ -1147,14 +1148,15 @@ static fm_model *train_residual(double w_other) {
                     "[{\"vendor\": \"b\", \"format\": \"jsonl\", \"path\": \"res-q.jsonl\"}]", model, 0);
 }
 
-static int rank(fm_model *m, const char *id, fm_candidate *c, int k);
-static const char *ref_id(const fm_model *m, const fm_candidate *c);
+/* One penalty flag of a candidate: s_date when date, else s_other. */
+static float pen_flag(const fm_candidate *c, int date) { return date ? c->s_date : c->s_other; }
 
-/* s_other of each candidate of query id: want[] lists "REF=flag" pairs;
- * with the scores of the same candidates under the model without the
- * penalty (c0), each must be w * flag lower.  Returns the top id. */
-static const char *check_residual(fm_model *m, fm_model *m0, const char *id, float w,
-                                  const char *const *want, int nwant) {
+/* The penalty flag (pen_flag) of each candidate of query id: want[] lists
+ * "REF=flag" pairs.  Against the same candidates under m0, which differs
+ * from m only in that penalty's weight (w in m, 0 in m0), each score must
+ * be w * flag lower.  Returns the top id. */
+static const char *check_penalty(fm_model *m, fm_model *m0, const char *id, float w,
+                                 const char *const *want, int nwant, int date) {
   fm_candidate c[8], c0[8];
   int n = rank(m, id, c, 8), n0 = rank(m0, id, c0, 8);
   CHECK(n >= 2 && n == n0);
@@ -1162,11 +1164,11 @@ static const char *check_residual(fm_model *m, fm_model *m0, const char *id, flo
     const char *r = ref_id(m, &c[i]);
     for (int j = 0; j < nwant; j++)
       if (!strncmp(want[j], r, strlen(r)) && want[j][strlen(r)] == '=')
-        CHECK(c[i].s_other == (float)(want[j][strlen(r) + 1] - '0'));
+        CHECK(pen_flag(&c[i], date) == (float)(want[j][strlen(r) + 1] - '0'));
     for (int j = 0; j < n0; j++)
       if (c0[j].ref == c[i].ref) {
-        CHECK(c0[j].s_other == c[i].s_other);
-        CHECK(fabsf(c0[j].score - c[i].score - w * c[i].s_other) < 1e-5f);
+        CHECK(pen_flag(&c0[j], date) == pen_flag(&c[i], date));
+        CHECK(fabsf(c0[j].score - c[i].score - w * pen_flag(&c[i], date)) < 1e-5f);
       }
   }
   return n ? ref_id(m, &c[0]) : "";
@@ -1194,14 +1196,78 @@ static void test_residual_items(void) {
   /* "other financing activities" shares two words with each cash-flow
    * line; without the penalty the total, whose title is shorter, wins;
    * with it the residual line does */
-  CHECK_STR(check_residual(m, m0, "OTHER_FINANCING_ACTIVITIES", 1, fin_other, 4), "FFCF");
-  CHECK_STR(check_residual(m0, m0, "OTHER_FINANCING_ACTIVITIES", 0, fin_other, 4), "FTLF");
+  CHECK_STR(check_penalty(m, m0, "OTHER_FINANCING_ACTIVITIES", 1, fin_other, 4, 0), "FFCF");
+  CHECK_STR(check_penalty(m0, m0, "OTHER_FINANCING_ACTIVITIES", 0, fin_other, 4, 0), "FTLF");
   /* and the total is not the residual line */
-  CHECK_STR(check_residual(m, m0, "TOT_CASH_FROM_FINANCING", 1, fin_total, 4), "FTLF");
+  CHECK_STR(check_penalty(m, m0, "TOT_CASH_FROM_FINANCING", 1, fin_total, 4, 0), "FTLF");
   /* "oth" (curated: other) and "Miscellaneous" both name a residual item */
-  CHECK_STR(check_residual(m, m0, "OTH_INCOME", 1, fin_other, 4), "MSCI");
+  CHECK_STR(check_penalty(m, m0, "OTH_INCOME", 1, fin_other, 4, 0), "MSCI");
   /* a mnemonic the model has never seen is encoded afresh, same flags */
-  CHECK_STR(check_residual(m, m0, "OTHER_FINANCING_ACTIVITY_X", 1, fin_other, 4), "FFCF");
+  CHECK_STR(check_penalty(m, m0, "OTHER_FINANCING_ACTIVITY_X", 1, fin_other, 4, 0), "FFCF");
+  fm_model_close(m);
+  fm_model_close(m0);
+}
+
+/* ---- date and time types --------------------------------------------- */
+
+/* A date, the value it dates, an untyped field and a timestamp, against
+ * queries typed as a date, as a price, and not at all.  Only the date
+ * weight differs between the two models. */
+static fm_model *train_dates(double w_date) {
+  CHECK(write_text(tmp("date-refs.jsonl"),
+                   "{\"id\": \"52W_HDAT\", \"name\": \"52 WK HIGH DATE\", \"type\": \"DATE\"}\n"
+                   "{\"id\": \"52WK_HIGH\", \"name\": \"52 WEEK HIGH\", \"type\": \"PRICE\"}\n"
+                   "{\"id\": \"HIGH_52W\", \"name\": \"HIGH 52 WEEK\"}\n"
+                   "{\"id\": \"HIGH_TS\", \"name\": \"HIGH 52 WEEK TIME\", \"type\": \"TIMESTAMP\"}\n") == 0);
+  CHECK(write_text(tmp("date-q.jsonl"),
+                   "{\"id\": \"HIGH_52WEEK_D\", \"name\": \"52 week high\", \"type\": \"Date\"}\n"
+                   "{\"id\": \"HIGH_52WEEK_P\", \"name\": \"52 week high date\", \"type\": \"Price\"}\n"
+                   "{\"id\": \"HIGH_52WEEK_U\", \"name\": \"52 week high\"}\n") == 0);
+  char model[128];
+  snprintf(model, sizeof model, "{\"dims\": 2, \"weights\": {\"prior\": 0, \"date\": %g}}",
+           w_date);
+  return train_json("date", "[{\"vendor\": \"r\", \"format\": \"jsonl\", \"path\": \"date-refs.jsonl\"}]",
+                    "[{\"vendor\": \"b\", \"format\": \"jsonl\", \"path\": \"date-q.jsonl\"}]", model, 0);
+}
+
+/* 1-based rank of reference ref among query id's top 8, or 99. */
+static int rank_of(fm_model *m, const char *id, const char *ref) {
+  fm_candidate c[8];
+  int n = rank(m, id, c, 8);
+  for (int i = 0; i < n; i++)
+    if (!strcmp(ref_id(m, &c[i]), ref)) return i + 1;
+  return 99;
+}
+
+static void test_date_types(void) {
+  fm_model *m = train_dates(2), *m0 = train_dates(0);
+  if (!m || !m0) {
+    if (m) fm_model_close(m);
+    if (m0) fm_model_close(m0);
+    return;
+  }
+  /* a date query: the value it dates is scored down, the untyped field is
+   * not, and a timestamp is a date or a time too */
+  static const char *const dq[] = {"52W_HDAT=0", "52WK_HIGH=1", "HIGH_52W=0", "HIGH_TS=0"};
+  check_penalty(m, m0, "HIGH_52WEEK_D", 2, dq, 4, 1);
+  /* ... so the date now ranks above the value, which won without it */
+  CHECK(rank_of(m, "HIGH_52WEEK_D", "52W_HDAT") < rank_of(m, "HIGH_52WEEK_D", "52WK_HIGH"));
+  CHECK(rank_of(m0, "HIGH_52WEEK_D", "52W_HDAT") > rank_of(m0, "HIGH_52WEEK_D", "52WK_HIGH"));
+  /* a price query: the date and the timestamp are scored down, even though
+   * its name says "date" (the type decides, not the words) */
+  static const char *const pq[] = {"52W_HDAT=1", "52WK_HIGH=0", "HIGH_52W=0", "HIGH_TS=1"};
+  check_penalty(m, m0, "HIGH_52WEEK_P", 2, pq, 4, 1);
+  /* an untyped query: no penalty at all */
+  static const char *const uq[] = {"52W_HDAT=0", "52WK_HIGH=0", "HIGH_52W=0", "HIGH_TS=0"};
+  check_penalty(m, m0, "HIGH_52WEEK_U", 2, uq, 4, 1);
+  /* which vendor types are dates or times */
+  static const struct { const char *type; unsigned want; } types[] = {
+      {"DATE", FM_QUAL_TYPED | FM_QUAL_TIME}, {"Date or Time", FM_QUAL_TYPED | FM_QUAL_TIME},
+      {"TIMESTAMP", FM_QUAL_TYPED | FM_QUAL_TIME}, {"datetime", FM_QUAL_TYPED | FM_QUAL_TIME},
+      {"TIME", FM_QUAL_TYPED | FM_QUAL_TIME}, {"PRICE", FM_QUAL_TYPED}, {"Real", FM_QUAL_TYPED},
+      {"Dat", FM_QUAL_TYPED}, {"", 0}, {NULL, 0}};
+  for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+    CHECK(fm_type_qual(types[i].type) == types[i].want);
   fm_model_close(m);
   fm_model_close(m0);
 }
@@ -1319,6 +1385,7 @@ int main(void) {
   FM_RUN(test_variants_and_codes);
   FM_RUN(test_order_prior);
   FM_RUN(test_residual_items);
+  FM_RUN(test_date_types);
   FM_RUN(test_faults);
   scratch_remove();
   FM_TEST_EXIT();
