@@ -163,7 +163,9 @@ fm_rc fm_model_index(fm_model *m, fm_error *err) {
       const char *t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(nl - t1 - 1)) : NULL;
       if (!t1 || !t2 || (size_t)(t1 - p) >= sizeof abbr ||
           (size_t)(t2 - t1 - 1) >= sizeof exp)
-        return fm_error_set(err, FM_ERR_CORRUPT, "model abbreviation table is malformed");
+        return fm_error_set(err, FM_ERR_CORRUPT,
+                            "%s: section 'abbrev': model abbreviation table is malformed",
+                            m->mf ? fm_mfile_path(m->mf) : "model");
       memcpy(abbr, p, (size_t)(t1 - p));
       abbr[t1 - p] = '\0';
       memcpy(exp, t1 + 1, (size_t)(t2 - t1 - 1));
@@ -315,11 +317,20 @@ fm_rc fm_model_write(const fm_model *m, const char *path, fm_error *err) {
   return rc;
 }
 
+/* Fetch section tag, which every model of this format version holds: its
+ * absence is damage (FM_ERR_CORRUPT), like any other inconsistency. */
+static fm_rc need_sec(fm_model *m, const char *tag, const void **out, uint64_t *len,
+                      fm_error *err) {
+  if (fm_mfile_section(m->mf, tag, out, len, NULL) == FM_OK) return FM_OK;
+  return fm_error_set(err, FM_ERR_CORRUPT, "%s: model file has no section '%s'",
+                      fm_mfile_path(m->mf), tag);
+}
+
 /* Fetch a section that must hold exactly `count` items of `size` bytes. */
 static fm_rc get_sec(fm_model *m, const char *tag, size_t size, uint64_t count,
                      const void **out, fm_error *err) {
   uint64_t len;
-  fm_rc rc = fm_mfile_section(m->mf, tag, out, &len, err);
+  fm_rc rc = need_sec(m, tag, out, &len, err);
   if (rc) return rc;
   if (count != UINT64_MAX && len != count * size)
     return fm_error_set(err, FM_ERR_CORRUPT,
@@ -332,58 +343,66 @@ static fm_rc get_sec(fm_model *m, const char *tag, size_t size, uint64_t count,
   return FM_OK;
 }
 
-static fm_rc bad(fm_model *m, const char *what, fm_error *err) {
-  return fm_error_set(err, FM_ERR_CORRUPT, "%s: inconsistent model: %s",
-                      fm_mfile_path(m->mf), what);
+/* An inconsistency found in section tag. */
+static fm_rc bad(fm_model *m, const char *tag, const char *what, fm_error *err) {
+  return fm_error_set(err, FM_ERR_CORRUPT, "%s: inconsistent model: section '%s': %s",
+                      fm_mfile_path(m->mf), tag, what);
 }
 
 /* Validate everything that later code indexes with, so a crafted file with
  * valid checksums still cannot make lookups read out of bounds. */
 static fm_rc validate(fm_model *m, fm_error *err) {
   if (m->strings_len == 0 || m->strings[m->strings_len - 1] != '\0')
-    return bad(m, "strings blob is not NUL-terminated", err);
+    return bad(m, "strings", "strings blob is not NUL-terminated", err);
   const fm_field_rec *sets[2] = {m->refs, m->qrys};
   uint32_t ns[2] = {m->nrefs, m->nqrys};
+  const char *tags[2] = {"refs", "queries"};
   for (int s = 0; s < 2; s++)
     for (uint32_t i = 0; i < ns[s]; i++) {
       const fm_field_rec *r = &sets[s][i];
       uint32_t offs[7] = {r->vendor, r->id, r->name, r->description, r->type,
                           r->category, r->source};
       for (int j = 0; j < 7; j++)
-        if (offs[j] >= m->strings_len) return bad(m, "field string offset out of range", err);
+        if (offs[j] >= m->strings_len)
+          return bad(m, tags[s], "field string offset out of range", err);
       uint32_t nk = s == 0 ? m->nrk : m->nqk;
-      if (r->kind != FM_NO_KIND && r->kind >= nk) return bad(m, "field kind out of range", err);
+      if (r->kind != FM_NO_KIND && r->kind >= nk)
+        return bad(m, tags[s], "field kind out of range", err);
     }
   for (uint32_t t = 0; t < m->nterms; t++)
-    if (m->term_off[t] >= m->strings_len) return bad(m, "term offset out of range", err);
+    if (m->term_off[t] >= m->strings_len) return bad(m, "terms", "term offset out of range", err);
   for (uint32_t t = 0; t < m->nqk; t++)
-    if (m->qkind_off[t] >= m->strings_len) return bad(m, "kind offset out of range", err);
+    if (m->qkind_off[t] >= m->strings_len) return bad(m, "qkinds", "kind offset out of range", err);
   for (uint32_t t = 0; t < m->nrk; t++)
-    if (m->rkind_off[t] >= m->strings_len) return bad(m, "kind offset out of range", err);
+    if (m->rkind_off[t] >= m->strings_len) return bad(m, "rkinds", "kind offset out of range", err);
   /* the rows of lsa_v, each used by exactly one word, in term order */
   uint32_t nword = m->nblk[0] + m->nblk[1], next = 0;
   for (uint32_t t = 0; t < nword; t++)
     if (m->lsa_row[t] != FM_NO_ROW && m->lsa_row[t] != next++)
-      return bad(m, "LSA row numbers", err);
-  if (next != m->nlsa) return bad(m, "LSA row count", err);
+      return bad(m, "lsa_row", "LSA row numbers", err);
+  if (next != m->nlsa) return bad(m, "lsa_row", "LSA row count", err);
   uint64_t nnz = m->inv_ptr[m->nterms];
-  if (m->inv_ptr[0] != 0 || m->csr_ptr[0] != 0 || m->csr_ptr[m->nrefs] != nnz)
-    return bad(m, "sparse matrix bounds", err);
+  if (m->inv_ptr[0] != 0) return bad(m, "inv_ptr", "sparse matrix bounds", err);
+  if (m->csr_ptr[0] != 0 || m->csr_ptr[m->nrefs] != nnz)
+    return bad(m, "csr_ptr", "sparse matrix bounds", err);
   for (uint32_t t = 0; t < m->nterms; t++)
-    if (m->inv_ptr[t] > m->inv_ptr[t + 1]) return bad(m, "inverted index pointers", err);
+    if (m->inv_ptr[t] > m->inv_ptr[t + 1])
+      return bad(m, "inv_ptr", "inverted index pointers", err);
   for (uint32_t r = 0; r < m->nrefs; r++)
-    if (m->csr_ptr[r] > m->csr_ptr[r + 1]) return bad(m, "row pointers", err);
-  for (uint64_t i = 0; i < nnz; i++)
-    if (m->inv_ref[i] >= m->nrefs || m->csr_col[i] >= m->nterms)
-      return bad(m, "sparse index out of range", err);
+    if (m->csr_ptr[r] > m->csr_ptr[r + 1]) return bad(m, "csr_ptr", "row pointers", err);
+  for (uint64_t i = 0; i < nnz; i++) {
+    if (m->inv_ref[i] >= m->nrefs) return bad(m, "inv_ref", "sparse index out of range", err);
+    if (m->csr_col[i] >= m->nterms) return bad(m, "csr_col", "sparse index out of range", err);
+  }
   /* query rows: strictly ascending term ids (the matcher relies on the
    * order to stop at the first character n-gram) */
-  if (m->qcsr_ptr[0] != 0) return bad(m, "query matrix bounds", err);
+  if (m->qcsr_ptr[0] != 0) return bad(m, "qcsr_ptr", "query matrix bounds", err);
   for (uint32_t q = 0; q < m->nqrys; q++) {
-    if (m->qcsr_ptr[q] > m->qcsr_ptr[q + 1]) return bad(m, "query row pointers", err);
+    if (m->qcsr_ptr[q] > m->qcsr_ptr[q + 1])
+      return bad(m, "qcsr_ptr", "query row pointers", err);
     for (uint64_t p = m->qcsr_ptr[q]; p < m->qcsr_ptr[q + 1]; p++)
       if (m->qcsr_col[p] >= m->nterms || (p > m->qcsr_ptr[q] && m->qcsr_col[p] <= m->qcsr_col[p - 1]))
-        return bad(m, "query term ids out of range or order", err);
+        return bad(m, "qcsr_col", "query term ids out of range or order", err);
   }
   return FM_OK;
 }
@@ -397,14 +416,15 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
   m->checksum = fm_mfile_checksum(m->mf);
   const void *p;
   uint64_t len;
-  if ((rc = fm_mfile_section(m->mf, "meta", &p, &len, err))) goto fail;
+  if ((rc = need_sec(m, "meta", &p, &len, err))) goto fail;
   m->meta_json = fm_strndup(p, len);
   if (!m->meta_json) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto fail; }
   json_error_t je;
   json_t *meta = json_loads(m->meta_json, 0, &je);
   if (!meta || !json_is_object(meta)) {
     json_decref(meta);
-    rc = fm_error_set(err, FM_ERR_CORRUPT, "%s: model metadata is not valid JSON", path);
+    rc = fm_error_set(err, FM_ERR_CORRUPT,
+                      "%s: section 'meta': model metadata is not a valid JSON object", path);
     goto fail;
   }
   json_t *jn = json_object_get(meta, "name");
@@ -434,12 +454,12 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
   m->k = (int)dims[6]; m->nqk = dims[7]; m->nrk = dims[8]; m->nlsa = dims[9];
   if ((uint64_t)m->nblk[0] + m->nblk[1] + m->nblk[2] != m->nterms || m->k < 0 || m->k > 65536 ||
       m->nlsa > (uint64_t)m->nblk[0] + m->nblk[1] || dims[10] || dims[11]) {
-    rc = bad(m, "dimensions", err);
+    rc = bad(m, "dims", "dimensions", err);
     goto fail;
   }
   uint32_t nword = m->nblk[0] + m->nblk[1];
   if ((rc = get_sec(m, "strings", 1, UINT64_MAX, (const void **)&m->strings, err))) goto fail;
-  if ((rc = fm_mfile_section(m->mf, "strings", &p, &m->strings_len, err))) goto fail;
+  if ((rc = need_sec(m, "strings", &p, &m->strings_len, err))) goto fail;
   if ((rc = get_sec(m, "refs", sizeof(fm_field_rec), m->nrefs, (const void **)&m->refs, err))) goto fail;
   if ((rc = get_sec(m, "queries", sizeof(fm_field_rec), m->nqrys, (const void **)&m->qrys, err))) goto fail;
   if ((rc = get_sec(m, "terms", 4, m->nterms, (const void **)&m->term_off, err))) goto fail;
@@ -453,7 +473,7 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
   if ((rc = get_sec(m, "csr_val", 4, nnz, (const void **)&m->csr_val, err))) goto fail;
   if ((rc = get_sec(m, "qcsr_ptr", 8, (uint64_t)m->nqrys + 1, (const void **)&m->qcsr_ptr, err))) goto fail;
   uint64_t qnnz = m->qcsr_ptr[m->nqrys];
-  if (qnnz > UINT64_MAX / 8) { rc = bad(m, "query matrix size", err); goto fail; }
+  if (qnnz > UINT64_MAX / 8) { rc = bad(m, "qcsr_ptr", "query matrix size", err); goto fail; }
   if ((rc = get_sec(m, "qcsr_col", 4, qnnz, (const void **)&m->qcsr_col, err))) goto fail;
   if ((rc = get_sec(m, "qcsr_val", 4, qnnz, (const void **)&m->qcsr_val, err))) goto fail;
   if ((rc = get_sec(m, "lsa_row", 4, nword, (const void **)&m->lsa_row, err))) goto fail;
@@ -463,8 +483,8 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
   if ((rc = get_sec(m, "rkinds", 4, m->nrk, (const void **)&m->rkind_off, err))) goto fail;
   if ((rc = get_sec(m, "prior", 4, (uint64_t)m->nqk * m->nrk, (const void **)&m->prior, err))) goto fail;
   if ((rc = get_sec(m, "ref_order", 4, m->nrefs, (const void **)&m->ref_order, err))) goto fail;
-  if ((rc = fm_mfile_section(m->mf, "abbrev", (const void **)&m->abbrev_tsv, &m->abbrev_len, err))) goto fail;
-  if ((rc = fm_mfile_section(m->mf, "pairs", (const void **)&m->pairs_tsv, &m->pairs_len, err))) goto fail;
+  if ((rc = need_sec(m, "abbrev", (const void **)&m->abbrev_tsv, &m->abbrev_len, err))) goto fail;
+  if ((rc = need_sec(m, "pairs", (const void **)&m->pairs_tsv, &m->pairs_len, err))) goto fail;
   if ((rc = validate(m, err))) goto fail;
   if ((rc = fm_model_index(m, err))) goto fail;
   *out = m;
