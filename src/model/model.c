@@ -365,8 +365,10 @@ static fm_rc validate(fm_model *m, fm_error *err) {
       for (int j = 0; j < 7; j++)
         if (offs[j] >= m->strings_len)
           return bad(m, tags[s], "field string offset out of range", err);
+      /* a query may have no kind (the matcher then reads no prior row);
+       * every reference has one, which indexes the prior row unchecked */
       uint32_t nk = s == 0 ? m->nrk : m->nqk;
-      if (r->kind != FM_NO_KIND && r->kind >= nk)
+      if ((s == 0 || r->kind != FM_NO_KIND) && r->kind >= nk)
         return bad(m, tags[s], "field kind out of range", err);
     }
   for (uint32_t t = 0; t < m->nterms; t++)
