@@ -170,8 +170,14 @@ fm_rc fm_model_index(fm_model *m, fm_error *err) {
       abbr[t1 - p] = '\0';
       memcpy(exp, t1 + 1, (size_t)(t2 - t1 - 1));
       exp[t2 - t1 - 1] = '\0';
-      if (fm_abbrev_add(m->abbrev, abbr, exp, (uint32_t)strtoul(t2 + 1, NULL, 10)))
-        return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+      /* FM_ERR_ARG: an empty abbreviation or expansion (or one that starts
+       * with a NUL byte), which no writer puts there */
+      fm_rc arc = fm_abbrev_add(m->abbrev, abbr, exp, (uint32_t)strtoul(t2 + 1, NULL, 10));
+      if (arc == FM_ERR_ARG)
+        return fm_error_set(err, FM_ERR_CORRUPT,
+                            "%s: section 'abbrev': empty abbreviation or expansion",
+                            m->mf ? fm_mfile_path(m->mf) : "model");
+      if (arc) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
       p = nl + 1;
     }
     if (fm_abbrev_index_words(m->abbrev))

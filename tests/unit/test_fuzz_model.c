@@ -591,6 +591,19 @@ static void test_fuzz(const char *good) {
 
 /* ---- fixed regression checks ---------------------------------------------------- */
 
+/* The model file at path is refused with FM_ERR_CORRUPT and a message
+ * naming it and holding what. */
+static int opens_corrupt(const char *path, const char *what) {
+  fm_model *m = (fm_model *)1;
+  fm_error err;
+  fm_error_init(&err);
+  fm_rc rc = fm_model_open(path, &m, &err);
+  int ok = rc == FM_ERR_CORRUPT && m == NULL && strstr(err.msg, path) && strstr(err.msg, what);
+  if (!ok) fprintf(stderr, "  %s: rc=%s msg=%s\n", what, fm_rc_name(rc), err.msg);
+  if (rc == FM_OK) fm_model_close(m);
+  return ok;
+}
+
 /* Each check is a mutant the fuzzer (or reading the loader) found that got
  * past fm_model_open and broke a lookup, now refused at open. */
 static void test_regressions(const char *good) {
@@ -598,6 +611,17 @@ static void test_regressions(const char *good) {
   /* a reference without a kind (FM_NO_KIND): the matcher indexed the
    * query kind's prior row with it (a read 16 GB past the prior) */
   CHECK(rejects_u32(good, bad, "refs", 8, UINT32_MAX, "'refs': field kind out of range"));
+  /* an abbreviation line with an empty field ("\tprice\t3"): fm_abbrev_add's
+   * FM_ERR_ARG came back as FM_ERR_NOMEM, "out of memory" */
+  static const char empty_abbr[] = "px\tprice\t3\n\tprice\t3\n";
+  static const char empty_exp[] = "px\t\t3\n";
+  fm_test_sec ab = {"abbrev", empty_abbr, sizeof empty_abbr - 1};
+  CHECK(resave_secs(good, bad, &ab, 1) == 0);
+  CHECK(opens_corrupt(bad, "'abbrev': empty abbreviation"));
+  ab.p = empty_exp;
+  ab.len = sizeof empty_exp - 1;
+  CHECK(resave_secs(good, bad, &ab, 1) == 0);
+  CHECK(opens_corrupt(bad, "'abbrev': empty abbreviation or expansion"));
 }
 
 static int train_tiny(const char *out) {
