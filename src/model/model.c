@@ -155,14 +155,14 @@ fm_rc fm_model_index(fm_model *m, fm_error *err) {
     if (fm_abbrev_new(&m->abbrev)) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
     /* abbrev_tsv: abbr \t expansion \t support \n */
     const char *p = m->abbrev_tsv, *end = p ? p + m->abbrev_len : p;
-    char abbr[256], exp[1024];
+    char abbr[256], exp[1024], num[16];
     while (p && p < end) {
       const char *nl = memchr(p, '\n', (size_t)(end - p));
       if (!nl) nl = end;
       const char *t1 = memchr(p, '\t', (size_t)(nl - p));
       const char *t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(nl - t1 - 1)) : NULL;
       if (!t1 || !t2 || (size_t)(t1 - p) >= sizeof abbr ||
-          (size_t)(t2 - t1 - 1) >= sizeof exp)
+          (size_t)(t2 - t1 - 1) >= sizeof exp || (size_t)(nl - t2 - 1) >= sizeof num)
         return fm_error_set(err, FM_ERR_CORRUPT,
                             "%s: section 'abbrev': model abbreviation table is malformed",
                             m->mf ? fm_mfile_path(m->mf) : "model");
@@ -170,9 +170,13 @@ fm_rc fm_model_index(fm_model *m, fm_error *err) {
       abbr[t1 - p] = '\0';
       memcpy(exp, t1 + 1, (size_t)(t2 - t1 - 1));
       exp[t2 - t1 - 1] = '\0';
+      /* the support, copied out first: strtoul on the mapping would read
+       * on past a last line without its newline, beyond the section */
+      memcpy(num, t2 + 1, (size_t)(nl - t2 - 1));
+      num[nl - t2 - 1] = '\0';
       /* FM_ERR_ARG: an empty abbreviation or expansion (or one that starts
        * with a NUL byte), which no writer puts there */
-      fm_rc arc = fm_abbrev_add(m->abbrev, abbr, exp, (uint32_t)strtoul(t2 + 1, NULL, 10));
+      fm_rc arc = fm_abbrev_add(m->abbrev, abbr, exp, (uint32_t)strtoul(num, NULL, 10));
       if (arc == FM_ERR_ARG)
         return fm_error_set(err, FM_ERR_CORRUPT,
                             "%s: section 'abbrev': empty abbreviation or expansion",

@@ -32,6 +32,7 @@
 #include "fm_test_mfile.h"
 #include "fm_test_util.h"
 #include "mfile.h"
+#include "model_internal.h" /* the loaded abbreviation table */
 
 #include <float.h>
 #include <stdint.h>
@@ -622,6 +623,29 @@ static void test_regressions(const char *good) {
   ab.len = sizeof empty_exp - 1;
   CHECK(resave_secs(good, bad, &ab, 1) == 0);
   CHECK(opens_corrupt(bad, "'abbrev': empty abbreviation or expansion"));
+  /* the last abbreviation line without its newline, the section a multiple
+   * of 64 bytes long so that the next section ('pairs') follows at once:
+   * the support number was read with strtoul on the mapping, on into
+   * 'pairs' ("7" then "9\t..." gave 79), and past the end of the file
+   * had 'abbrev' been last */
+  static const char abl[] = "px\tprice\t3\n"
+                            "ffffffffffffffffffffffffffffffffff\tfiller\t1\n"
+                            "zq\tzulu\t7";
+  CHECK(sizeof abl - 1 == 64);
+  fm_test_sec two[2] = {{"abbrev", abl, 64}, {"pairs", "9\tX\n", 4}};
+  CHECK(resave_secs(good, bad, two, 2) == 0);
+  fm_model *m = NULL;
+  fm_error err;
+  fm_error_init(&err);
+  CHECK(fm_model_open(bad, &m, &err) == FM_OK);
+  uint32_t support = 0;
+  for (size_t i = 0; m && i < fm_abbrev_count(m->abbrev); i++) {
+    const char *a;
+    fm_abbrev_entry(m->abbrev, i, &a, NULL, NULL);
+    if (!strcmp(a, "zq")) fm_abbrev_entry(m->abbrev, i, NULL, NULL, &support);
+  }
+  CHECK(support == 7);
+  fm_model_close(m);
 }
 
 static int train_tiny(const char *out) {
