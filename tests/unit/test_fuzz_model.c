@@ -646,6 +646,30 @@ static void test_regressions(const char *good) {
   }
   CHECK(support == 7);
   fm_model_close(m);
+  /* non-zeros whose byte count wraps around: inv_ptr and csr_ptr ending at
+   * 2^62 (or at UINT64_MAX, once get_sec's "any length" marker) with the
+   * four non-zero sections empty matched 2^62 * 4 = 0 bytes, and
+   * validate() then walked 2^62 inv_ref entries off the mapping */
+  const uint64_t huge[] = {(uint64_t)1 << 62, UINT64_MAX, UINT64_MAX / 4 + 1};
+  for (size_t h = 0; h < sizeof huge / sizeof *huge; h++) {
+    size_t ni, nc;
+    uint32_t *ip = section_u32(good, "inv_ptr", &ni), *cp = section_u32(good, "csr_ptr", &nc);
+    CHECK(ip && cp && ni >= 2 && nc >= 2);
+    if (!ip || !cp || ni < 2 || nc < 2) {
+      fm_free(ip);
+      fm_free(cp);
+      break;
+    }
+    memcpy(ip + ni - 2, &huge[h], 8);
+    memcpy(cp + nc - 2, &huge[h], 8);
+    fm_test_sec nz[6] = {{"inv_ptr", ip, (uint64_t)ni * 4}, {"csr_ptr", cp, (uint64_t)nc * 4},
+                         {"inv_ref", "", 0}, {"inv_val", "", 0}, {"csr_col", "", 0},
+                         {"csr_val", "", 0}};
+    CHECK(resave_secs(good, bad, nz, h == 1 ? 2 : 6) == 0);
+    CHECK(opens_corrupt(bad, "'inv_ref' has"));
+    fm_free(ip);
+    fm_free(cp);
+  }
 }
 
 static int train_tiny(const char *out) {
