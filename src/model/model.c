@@ -454,7 +454,17 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
     m->opts.w.variant = (float)json_number_value(json_object_get(jw, "variant"));
     m->opts.w.order = (float)json_number_value(json_object_get(jw, "order"));
   }
+  /* candidates sizes the matcher's buffers (fm_matcher_new: ~50 bytes
+   * each): a config allows at most FM_MAX_CANDIDATES, so a bigger number
+   * is damage, not a request for gigabytes per matcher */
   json_t *jc = json_object_get(meta, "candidates");
+  if (json_is_integer(jc) && json_integer_value(jc) > FM_MAX_CANDIDATES) {
+    json_decref(meta);
+    rc = fm_error_set(err, FM_ERR_CORRUPT,
+                      "%s: section 'meta': candidates %lld is more than %d", path,
+                      (long long)json_integer_value(jc), FM_MAX_CANDIDATES);
+    goto fail;
+  }
   if (json_is_integer(jc) && json_integer_value(jc) > 0)
     m->opts.candidates = (int)json_integer_value(jc);
   json_decref(meta);

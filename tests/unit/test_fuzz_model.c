@@ -129,6 +129,12 @@ static void free_sections(void) {
   nsecs = 0;
 }
 
+static sec *find_sec(const char *tag) {
+  for (size_t i = 0; i < nsecs; i++)
+    if (!strcmp(secs[i].tag, tag)) return &secs[i];
+  return NULL;
+}
+
 static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
 static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
 static uint32_t get32(const unsigned char *p) {
@@ -669,6 +675,32 @@ static void test_regressions(const char *good) {
     CHECK(opens_corrupt(bad, "'inv_ref' has"));
     fm_free(ip);
     fm_free(cp);
+  }
+  /* "candidates" in the metadata sizes every matcher's buffers: 2^31 - 1
+   * asked fm_matcher_new for ~110 GB (ASan aborts on it); the most a
+   * config allows still opens */
+  const sec *meta = find_sec("meta");
+  const char *c64 = meta ? strstr((const char *)meta->p, "\"candidates\":64,") : NULL;
+  CHECK(c64 != NULL);
+  if (c64) {
+    const char *vals[] = {"2147483647", "100001", "100000"};
+    for (int v = 0; v < 3; v++) {
+      char json[4096];
+      size_t pre = (size_t)(c64 - (const char *)meta->p) + strlen("\"candidates\":");
+      int n = snprintf(json, sizeof json, "%.*s%s%.*s", (int)pre, (const char *)meta->p,
+                       vals[v], (int)(meta->len - pre - 2), (const char *)meta->p + pre + 2);
+      CHECK(n > 0 && (size_t)n < sizeof json);
+      fm_test_sec ms = {"meta", json, (uint64_t)n};
+      CHECK(resave_secs(good, bad, &ms, 1) == 0);
+      if (v < 2) {
+        CHECK(opens_corrupt(bad, "'meta': candidates"));
+        continue;
+      }
+      fm_error_init(&err);
+      CHECK(fm_model_open(bad, &m, &err) == FM_OK);
+      if (m) CHECK(exercise(m));
+      fm_model_close(m);
+    }
   }
 }
 
