@@ -702,6 +702,24 @@ static void test_regressions(const char *good) {
       fm_model_close(m);
     }
   }
+  /* a NaN or an infinity in any float section: scored as NaN (candidates
+   * silently dropped) until validate() refused them */
+  static const char *const fsecs[] = {"idf",   "inv_val", "csr_val", "qcsr_val",
+                                      "lsa_v", "ref_emb", "prior",   "ref_order"};
+  const float nonfinite[] = {NAN, INFINITY, -INFINITY};
+  for (size_t i = 0; i < sizeof fsecs / sizeof *fsecs; i++) {
+    size_t n;
+    uint32_t *v = section_u32(good, fsecs[i], &n);
+    CHECK(v && n > 0);
+    if (v && n > 0) {
+      memcpy(&v[n / 2], &nonfinite[i % 3], 4);
+      char what[64];
+      snprintf(what, sizeof what, "'%s': a value is not finite", fsecs[i]);
+      CHECK(resave_with(good, bad, fsecs[i], v, n) == 0);
+      CHECK(opens_corrupt(bad, what));
+    }
+    fm_free(v);
+  }
 }
 
 static int train_tiny(const char *out) {
