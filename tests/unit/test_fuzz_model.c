@@ -598,6 +598,29 @@ static void test_fuzz(const char *good) {
 
 /* ---- fixed regression checks ---------------------------------------------------- */
 
+/* A container of n empty sections tagged s0, s1, ... (the last one's tag
+ * that of the first when dup), every CRC right, written to path. */
+static int write_empty_sections(const char *path, uint32_t n, int dup) {
+  size_t tab_end = 64 + (size_t)40 * n, size = (tab_end + 63) & ~(size_t)63;
+  unsigned char *b = fm_calloc(1, size);
+  if (!b) return -1;
+  memcpy(b, "FMMODEL", 8);
+  put32(b + 8, FM_MFILE_VERSION);
+  put32(b + 12, 0x01020304u);
+  put32(b + 16, n);
+  put64(b + 24, size);
+  put64(b + 32, 64);
+  for (uint32_t i = 0; i < n; i++) {
+    unsigned char *e = b + 64 + (size_t)40 * i;
+    snprintf((char *)e, 16, "s%u", dup && i == n - 1 ? 0 : i);
+    put64(e + 16, size);
+  }
+  fix_crcs(b, size);
+  int rc = write_bytes(path, b, size);
+  fm_free(b);
+  return rc;
+}
+
 /* The model file at path is refused with FM_ERR_CORRUPT and a message
  * naming it and holding what. */
 static int opens_corrupt(const char *path, const char *what) {
@@ -701,6 +724,20 @@ static void test_regressions(const char *good) {
       if (m) CHECK(exercise(m));
       fm_model_close(m);
     }
+  }
+  /* many sections: fm_mfile_open compared every tag with every earlier
+   * one, so 100,000 empty sections (a 4 MB file) took ~10 s to refuse
+   * and a 160 MB file hours; now a sort, milliseconds (the bound leaves
+   * a wide margin for a slow or sanitized build) */
+  for (int dup = 0; dup < 2; dup++) {
+    CHECK(write_empty_sections(bad, 100000, dup) == 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK(opens_corrupt(bad, dup ? "two sections 's0'" : "no section 'meta'"));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs_taken = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK(secs_taken < 3.0);
+    if (secs_taken >= 3.0) fprintf(stderr, "  100000 sections: %.2fs to refuse\n", secs_taken);
   }
   /* a NaN or an infinity in any float section: scored as NaN (candidates
    * silently dropped) until validate() refused them */
