@@ -459,6 +459,16 @@ static fm_rc validate(fm_model *m, fm_error *err) {
   return FM_OK;
 }
 
+/* A scoring weight from the metadata, 0 when absent.  A config allows 0 to
+ * 100 (config.c), so anything else is damage, and 1e40 would not even
+ * convert to a float: *bad gets the first such key. */
+static float meta_weight(json_t *jw, const char *key, const char **bad) {
+  double d = json_number_value(json_object_get(jw, key));
+  if (d >= 0 && d <= 100) return (float)d;
+  if (!*bad) *bad = key;
+  return 0;
+}
+
 fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
   *out = NULL;
   fm_model *m = fm_model_alloc();
@@ -484,14 +494,22 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
   json_t *jw = json_object_get(meta, "weights");
   fm_model_opts_default(&m->opts);
   if (json_is_object(jw)) {
-    m->opts.w.title = (float)json_number_value(json_object_get(jw, "title"));
-    m->opts.w.full = (float)json_number_value(json_object_get(jw, "full"));
-    m->opts.w.chars = (float)json_number_value(json_object_get(jw, "chars"));
-    m->opts.w.lsa = (float)json_number_value(json_object_get(jw, "lsa"));
-    m->opts.w.prior = (float)json_number_value(json_object_get(jw, "prior"));
+    const char *wbad = NULL;
+    m->opts.w.title = meta_weight(jw, "title", &wbad);
+    m->opts.w.full = meta_weight(jw, "full", &wbad);
+    m->opts.w.chars = meta_weight(jw, "chars", &wbad);
+    m->opts.w.lsa = meta_weight(jw, "lsa", &wbad);
+    m->opts.w.prior = meta_weight(jw, "prior", &wbad);
     /* absent in models of earlier releases: 0 keeps their scoring */
-    m->opts.w.variant = (float)json_number_value(json_object_get(jw, "variant"));
-    m->opts.w.order = (float)json_number_value(json_object_get(jw, "order"));
+    m->opts.w.variant = meta_weight(jw, "variant", &wbad);
+    m->opts.w.order = meta_weight(jw, "order", &wbad);
+    if (wbad) {
+      rc = fm_error_set(err, FM_ERR_CORRUPT,
+                        "%s: section 'meta': weight '%s' is not a number from 0 to 100", path,
+                        wbad);
+      json_decref(meta);
+      goto fail;
+    }
   }
   /* candidates sizes the matcher's buffers (fm_matcher_new: ~50 bytes
    * each): a config allows at most FM_MAX_CANDIDATES, so a bigger number

@@ -739,6 +739,22 @@ static void test_regressions(const char *good) {
     CHECK(secs_taken < 3.0);
     if (secs_taken >= 3.0) fprintf(stderr, "  100000 sections: %.2fs to refuse\n", secs_taken);
   }
+  /* a weight in the metadata out of a config's range 0..100: 1e40 became
+   * an infinite float weight (every score NaN or infinite), -1 or 101 a
+   * scoring no config can ask for */
+  const char *w1 = meta ? strstr((const char *)meta->p, "\"lsa\":1.0") : NULL;
+  CHECK(w1 != NULL);
+  const char *wvals[] = {"1e40", "-1", "101"};
+  for (int v = 0; w1 && v < 3; v++) {
+    char json[4096];
+    size_t pre = (size_t)(w1 - (const char *)meta->p) + strlen("\"lsa\":");
+    int n = snprintf(json, sizeof json, "%.*s%s%.*s", (int)pre, (const char *)meta->p, wvals[v],
+                     (int)(meta->len - pre - 3), (const char *)meta->p + pre + 3);
+    CHECK(n > 0 && (size_t)n < sizeof json);
+    fm_test_sec ms = {"meta", json, (uint64_t)n};
+    CHECK(resave_secs(good, bad, &ms, 1) == 0);
+    CHECK(opens_corrupt(bad, "'meta': weight 'lsa'"));
+  }
   /* a NaN or an infinity in any float section: scored as NaN (candidates
    * silently dropped) until validate() refused them */
   static const char *const fsecs[] = {"idf",   "inv_val", "csr_val", "qcsr_val",
