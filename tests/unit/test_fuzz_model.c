@@ -21,7 +21,7 @@
  * loader) found.
  *
  * Environment, for long local campaigns:
- *   FM_FUZZ_ITERS  mutants to try (default 1500)
+ *   FM_FUZZ_ITERS  mutants to try (default 3000)
  *   FM_FUZZ_SEED   first PRNG seed (default 1)
  *   FM_FUZZ_MODEL  fuzz this model file instead of training the fixture
  *   FM_FUZZ_KEEP   directory where failing mutants are copied
@@ -39,7 +39,7 @@
 #include <time.h>
 
 #define TINY "tests/data/model/tiny.json"
-#define ITERS_DEFAULT 1500
+#define ITERS_DEFAULT 3000
 
 /* ---- PRNG (splitmix64: fixed seed, same mutants on every host) -------- */
 
