@@ -360,26 +360,29 @@ static fm_rc bad(fm_model *m, const char *tag, const char *what, fm_error *err) 
                       fm_mfile_path(m->mf), tag, what);
 }
 
-/* Whether v[0..n) are all finite: the exponent bits of each are not all
- * ones.  Branch-free over 8 lanes, so it runs at memory speed (the float
- * sections of the 71 MB real model are 48 MB). */
+/* Whether v[0..n) are all finite.  A float is not finite when its
+ * exponent bits are all ones, and then (and only then) adding one to the
+ * masked exponent carries into the sign bit; done on two floats per 64-bit
+ * word, four words per step, with no branch and no compare, so the loop
+ * runs near memory speed (the float sections of the 71 MB real model are
+ * 48 MB). */
 static int all_finite(const float *v, uint64_t n) {
-  uint32_t bad[8] = {0};
-  uint64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; j++) {
-      uint32_t b;
-      memcpy(&b, v + i + j, sizeof b);
-      bad[j] |= (b & 0x7f800000u) == 0x7f800000u;
-    }
+  const uint64_t EXP = 0x7f8000007f800000ull, ONE = 0x0080000000800000ull;
+  uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w[4];
+    memcpy(w, v + i, sizeof w);
+    a0 |= (w[0] & EXP) + ONE;
+    a1 |= (w[1] & EXP) + ONE;
+    a2 |= (w[2] & EXP) + ONE;
+    a3 |= (w[3] & EXP) + ONE;
+  }
   for (; i < n; i++) {
     uint32_t b;
     memcpy(&b, v + i, sizeof b);
-    bad[0] |= (b & 0x7f800000u) == 0x7f800000u;
+    a0 |= (uint64_t)((b & 0x7f800000u) + 0x00800000u);
   }
-  uint32_t any = 0;
-  for (int j = 0; j < 8; j++) any |= bad[j];
-  return !any;
+  return !((a0 | a1 | a2 | a3) & 0x8000000080000000ull);
 }
 
 /* Validate everything that later code indexes with, so a crafted file with
