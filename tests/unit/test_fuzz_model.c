@@ -17,12 +17,12 @@
  * free-text field, all queries) and closed; under ASan/UBSan
  * (-DFM_SANITIZE=ON) any bad access fails the run.
  *
- * Then fixed regression checks, one per bug the fuzzer (or reading the
- * loader) found.
+ * Before it, fixed regression checks: one or more per bug the fuzzer (or
+ * reading the loader) found.
  *
  * Environment, for long local campaigns:
  *   FM_FUZZ_ITERS  mutants to try (default 3000)
- *   FM_FUZZ_SEED   first PRNG seed (default 1)
+ *   FM_FUZZ_SEED   PRNG seed (default 1)
  *   FM_FUZZ_MODEL  fuzz this model file instead of training the fixture
  *   FM_FUZZ_KEEP   directory where failing mutants are copied
  *   FM_FUZZ_TRACE  set: print every mutation before trying it (to tell
@@ -634,8 +634,9 @@ static int opens_corrupt(const char *path, const char *what) {
   return ok;
 }
 
-/* Each check is a mutant the fuzzer (or reading the loader) found that got
- * past fm_model_open and broke a lookup, now refused at open. */
+/* Files that fm_model_open mishandled (a lookup out of bounds, a wrong
+ * error, a read past a section, absurd memory or time), each found by the
+ * fuzzer or by reading the loader: now refused at open, or read right. */
 static void test_regressions(const char *good) {
   const char *bad = tmp("regression.fmm");
   /* a reference without a kind (FM_NO_KIND): the matcher indexed the
