@@ -180,7 +180,7 @@ static fm_rc parse_model(fm_config *c, json_t *m, fm_error *err) {
   NUM("seed", 0, 9007199254740992.0, seed, uint64_t)
   NUM("power_iters", 0, 50, power_iters, int)
   NUM("oversample", 0, 1000, oversample, int)
-  NUM("candidates", 10, 100000, candidates, int)
+  NUM("candidates", 10, FM_MAX_CANDIDATES, candidates, int)
   NUM("mine_min_support", 1, 1000000, mine_min_support, uint32_t)
   NUM("prose_min_count", 0, 1000000, prose_min_count, uint32_t)
   NUM("threads", 0, 1024, threads, int)

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -474,6 +475,29 @@ void fm_mfile_close(fm_mfile *f) {
   fm_free(f);
 }
 
+static int cmp_rsec_tag(const void *a, const void *b) {
+  return strcmp(((const rsec *)a)->tag, ((const rsec *)b)->tag);
+}
+
+/* Tags are unique: a sorted copy of the table, neighbours compared, so
+ * O(n log n).  (A pairwise scan was quadratic in the section count, which
+ * the file sets: 80,000 empty sections, a 3 MB file, took 6 s to refuse;
+ * a 160 MB file, hours.) */
+static fm_rc unique_tags(const fm_mfile *f, uint32_t nsec, fm_error *err) {
+  if (nsec < 2) return FM_OK;
+  rsec *c = fm_malloc((size_t)nsec * sizeof *c);
+  if (!c) return fm_error_set(err, FM_ERR_NOMEM, "%s: out of memory", f->path);
+  memcpy(c, f->secs, (size_t)nsec * sizeof *c);
+  qsort(c, nsec, sizeof *c, cmp_rsec_tag);
+  fm_rc rc = FM_OK;
+  for (uint32_t i = 1; i < nsec && rc == FM_OK; i++)
+    if (strcmp(c[i - 1].tag, c[i].tag) == 0)
+      rc = fm_error_set(err, FM_ERR_CORRUPT, "%s: model file has two sections '%s'",
+                        f->path, c[i].tag);
+  fm_free(c);
+  return rc;
+}
+
 /* Everything after the mapping: header, table, layout, checksums.  Errors
  * name f->path; f->secs is filled on success. */
 static fm_rc validate(fm_mfile *f, fm_error *err) {
@@ -574,11 +598,6 @@ static fm_rc validate(fm_mfile *f, fm_error *err) {
                           "%s: model file section %u has an invalid tag",
                           path, i);
     memcpy(s->tag, e + E_TAG, TAG_SIZE);
-    for (uint32_t j = 0; j < i; j++)
-      if (strcmp(f->secs[j].tag, s->tag) == 0)
-        return fm_error_set(err, FM_ERR_CORRUPT,
-                            "%s: model file has two sections '%s'", path,
-                            s->tag);
     s->off = get64(e + E_OFF);
     s->len = get64(e + E_LEN);
     /* v1 layout is canonical: each payload starts at the next 64-byte
@@ -611,6 +630,8 @@ static fm_rc validate(fm_mfile *f, fm_error *err) {
                         "%s: model file has %llu bytes after its last "
                         "section",
                         path, (unsigned long long)(size - pos));
+  fm_rc rc = unique_tags(f, nsec, err);
+  if (rc) return rc;
   if (fcrc != get32(m + H_FCRC))
     return fm_error_set(err, FM_ERR_CORRUPT,
                         "%s: model file checksum mismatch", path);

@@ -203,21 +203,33 @@ fm_rc fm_model_index(fm_model *m, fm_error *err) {
     if (fm_abbrev_new(&m->abbrev)) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
     /* abbrev_tsv: abbr \t expansion \t support \n */
     const char *p = m->abbrev_tsv, *end = p ? p + m->abbrev_len : p;
-    char abbr[256], exp[1024];
+    char abbr[256], exp[1024], num[16];
     while (p && p < end) {
       const char *nl = memchr(p, '\n', (size_t)(end - p));
       if (!nl) nl = end;
       const char *t1 = memchr(p, '\t', (size_t)(nl - p));
       const char *t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(nl - t1 - 1)) : NULL;
       if (!t1 || !t2 || (size_t)(t1 - p) >= sizeof abbr ||
-          (size_t)(t2 - t1 - 1) >= sizeof exp)
-        return fm_error_set(err, FM_ERR_CORRUPT, "model abbreviation table is malformed");
+          (size_t)(t2 - t1 - 1) >= sizeof exp || (size_t)(nl - t2 - 1) >= sizeof num)
+        return fm_error_set(err, FM_ERR_CORRUPT,
+                            "%s: section 'abbrev': model abbreviation table is malformed",
+                            m->mf ? fm_mfile_path(m->mf) : "model");
       memcpy(abbr, p, (size_t)(t1 - p));
       abbr[t1 - p] = '\0';
       memcpy(exp, t1 + 1, (size_t)(t2 - t1 - 1));
       exp[t2 - t1 - 1] = '\0';
-      if (fm_abbrev_add(m->abbrev, abbr, exp, (uint32_t)strtoul(t2 + 1, NULL, 10)))
-        return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+      /* the support, copied out first: strtoul on the mapping would read
+       * on past a last line without its newline, beyond the section */
+      memcpy(num, t2 + 1, (size_t)(nl - t2 - 1));
+      num[nl - t2 - 1] = '\0';
+      /* FM_ERR_ARG: an empty abbreviation or expansion (or one that starts
+       * with a NUL byte), which no writer puts there */
+      fm_rc arc = fm_abbrev_add(m->abbrev, abbr, exp, (uint32_t)strtoul(num, NULL, 10));
+      if (arc == FM_ERR_ARG)
+        return fm_error_set(err, FM_ERR_CORRUPT,
+                            "%s: section 'abbrev': empty abbreviation or expansion",
+                            m->mf ? fm_mfile_path(m->mf) : "model");
+      if (arc) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
       p = nl + 1;
     }
     if (fm_abbrev_index_words(m->abbrev))
@@ -363,77 +375,149 @@ fm_rc fm_model_write(const fm_model *m, const char *path, fm_error *err) {
   return rc;
 }
 
-/* Fetch a section that must hold exactly `count` items of `size` bytes. */
+/* Fetch section tag, which every model of this format version holds: its
+ * absence is damage (FM_ERR_CORRUPT), like any other inconsistency. */
+static fm_rc need_sec(fm_model *m, const char *tag, const void **out, uint64_t *len,
+                      fm_error *err) {
+  if (fm_mfile_section(m->mf, tag, out, len, NULL) == FM_OK) return FM_OK;
+  return fm_error_set(err, FM_ERR_CORRUPT, "%s: model file has no section '%s'",
+                      fm_mfile_path(m->mf), tag);
+}
+
+/* Fetch a section that must hold exactly `count` items of `size` bytes.
+ * count may come from the file itself (a pointer array's last entry, the
+ * non-zeros), so count * size is checked not to wrap around: 2^62 4-byte
+ * entries would otherwise match an empty section, and validate() would
+ * walk 2^62 of them. */
 static fm_rc get_sec(fm_model *m, const char *tag, size_t size, uint64_t count,
                      const void **out, fm_error *err) {
   uint64_t len;
-  fm_rc rc = fm_mfile_section(m->mf, tag, out, &len, err);
+  fm_rc rc = need_sec(m, tag, out, &len, err);
   if (rc) return rc;
-  if (count != UINT64_MAX && len != count * size)
+  if (count > UINT64_MAX / size || len != count * size)
     return fm_error_set(err, FM_ERR_CORRUPT,
-                        "%s: section '%s' has %llu bytes, expected %llu",
+                        "%s: section '%s' has %llu bytes, expected %llu entries of %zu bytes",
                         fm_mfile_path(m->mf), tag, (unsigned long long)len,
-                        (unsigned long long)(count * size));
-  if (count == UINT64_MAX && len % size)
-    return fm_error_set(err, FM_ERR_CORRUPT, "%s: section '%s' has a bad length",
-                        fm_mfile_path(m->mf), tag);
+                        (unsigned long long)count, size);
   return FM_OK;
 }
 
-static fm_rc bad(fm_model *m, const char *what, fm_error *err) {
-  return fm_error_set(err, FM_ERR_CORRUPT, "%s: inconsistent model: %s",
-                      fm_mfile_path(m->mf), what);
+/* An inconsistency found in section tag. */
+static fm_rc bad(fm_model *m, const char *tag, const char *what, fm_error *err) {
+  return fm_error_set(err, FM_ERR_CORRUPT, "%s: inconsistent model: section '%s': %s",
+                      fm_mfile_path(m->mf), tag, what);
+}
+
+/* Whether v[0..n) are all finite.  A float is not finite when its
+ * exponent bits are all ones, and then (and only then) adding one to the
+ * masked exponent carries into the sign bit; done on two floats per 64-bit
+ * word, four words per step, with no branch and no compare, so the loop
+ * runs near memory speed (the float sections of the 71 MB real model are
+ * 48 MB). */
+static int all_finite(const float *v, uint64_t n) {
+  const uint64_t EXP = 0x7f8000007f800000ull, ONE = 0x0080000000800000ull;
+  uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w[4];
+    memcpy(w, v + i, sizeof w);
+    a0 |= (w[0] & EXP) + ONE;
+    a1 |= (w[1] & EXP) + ONE;
+    a2 |= (w[2] & EXP) + ONE;
+    a3 |= (w[3] & EXP) + ONE;
+  }
+  for (; i < n; i++) {
+    uint32_t b;
+    memcpy(&b, v + i, sizeof b);
+    a0 |= (uint64_t)((b & 0x7f800000u) + 0x00800000u);
+  }
+  return !((a0 | a1 | a2 | a3) & 0x8000000080000000ull);
 }
 
 /* Validate everything that later code indexes with, so a crafted file with
  * valid checksums still cannot make lookups read out of bounds. */
 static fm_rc validate(fm_model *m, fm_error *err) {
   if (m->strings_len == 0 || m->strings[m->strings_len - 1] != '\0')
-    return bad(m, "strings blob is not NUL-terminated", err);
+    return bad(m, "strings", "strings blob is not NUL-terminated", err);
   const fm_field_rec *sets[2] = {m->refs, m->qrys};
   uint32_t ns[2] = {m->nrefs, m->nqrys};
+  const char *tags[2] = {"refs", "queries"};
   for (int s = 0; s < 2; s++)
     for (uint32_t i = 0; i < ns[s]; i++) {
       const fm_field_rec *r = &sets[s][i];
       uint32_t offs[7] = {r->vendor, r->id, r->name, r->description, r->type,
                           r->category, r->source};
       for (int j = 0; j < 7; j++)
-        if (offs[j] >= m->strings_len) return bad(m, "field string offset out of range", err);
+        if (offs[j] >= m->strings_len)
+          return bad(m, tags[s], "field string offset out of range", err);
+      /* a query may have no kind (the matcher then reads no prior row);
+       * every reference has one, which indexes the prior row unchecked */
       uint32_t nk = s == 0 ? m->nrk : m->nqk;
-      if (r->kind != FM_NO_KIND && r->kind >= nk) return bad(m, "field kind out of range", err);
+      if ((s == 0 || r->kind != FM_NO_KIND) && r->kind >= nk)
+        return bad(m, tags[s], "field kind out of range", err);
     }
   for (uint32_t t = 0; t < m->nterms; t++)
-    if (m->term_off[t] >= m->strings_len) return bad(m, "term offset out of range", err);
+    if (m->term_off[t] >= m->strings_len) return bad(m, "terms", "term offset out of range", err);
   for (uint32_t t = 0; t < m->nqk; t++)
-    if (m->qkind_off[t] >= m->strings_len) return bad(m, "kind offset out of range", err);
+    if (m->qkind_off[t] >= m->strings_len) return bad(m, "qkinds", "kind offset out of range", err);
   for (uint32_t t = 0; t < m->nrk; t++)
-    if (m->rkind_off[t] >= m->strings_len) return bad(m, "kind offset out of range", err);
+    if (m->rkind_off[t] >= m->strings_len) return bad(m, "rkinds", "kind offset out of range", err);
   /* the rows of lsa_v, each used by exactly one word, in term order */
   uint32_t nword = m->nblk[0] + m->nblk[1], next = 0;
   for (uint32_t t = 0; t < nword; t++)
     if (m->lsa_row[t] != FM_NO_ROW && m->lsa_row[t] != next++)
-      return bad(m, "LSA row numbers", err);
-  if (next != m->nlsa) return bad(m, "LSA row count", err);
+      return bad(m, "lsa_row", "LSA row numbers", err);
+  if (next != m->nlsa) return bad(m, "lsa_row", "LSA row count", err);
   uint64_t nnz = m->inv_ptr[m->nterms];
-  if (m->inv_ptr[0] != 0 || m->csr_ptr[0] != 0 || m->csr_ptr[m->nrefs] != nnz)
-    return bad(m, "sparse matrix bounds", err);
+  if (m->inv_ptr[0] != 0) return bad(m, "inv_ptr", "sparse matrix bounds", err);
+  if (m->csr_ptr[0] != 0 || m->csr_ptr[m->nrefs] != nnz)
+    return bad(m, "csr_ptr", "sparse matrix bounds", err);
   for (uint32_t t = 0; t < m->nterms; t++)
-    if (m->inv_ptr[t] > m->inv_ptr[t + 1]) return bad(m, "inverted index pointers", err);
+    if (m->inv_ptr[t] > m->inv_ptr[t + 1])
+      return bad(m, "inv_ptr", "inverted index pointers", err);
   for (uint32_t r = 0; r < m->nrefs; r++)
-    if (m->csr_ptr[r] > m->csr_ptr[r + 1]) return bad(m, "row pointers", err);
-  for (uint64_t i = 0; i < nnz; i++)
-    if (m->inv_ref[i] >= m->nrefs || m->csr_col[i] >= m->nterms)
-      return bad(m, "sparse index out of range", err);
+    if (m->csr_ptr[r] > m->csr_ptr[r + 1]) return bad(m, "csr_ptr", "row pointers", err);
+  for (uint64_t i = 0; i < nnz; i++) {
+    if (m->inv_ref[i] >= m->nrefs) return bad(m, "inv_ref", "sparse index out of range", err);
+    if (m->csr_col[i] >= m->nterms) return bad(m, "csr_col", "sparse index out of range", err);
+  }
   /* query rows: strictly ascending term ids (the matcher relies on the
    * order to stop at the first character n-gram) */
-  if (m->qcsr_ptr[0] != 0) return bad(m, "query matrix bounds", err);
+  if (m->qcsr_ptr[0] != 0) return bad(m, "qcsr_ptr", "query matrix bounds", err);
   for (uint32_t q = 0; q < m->nqrys; q++) {
-    if (m->qcsr_ptr[q] > m->qcsr_ptr[q + 1]) return bad(m, "query row pointers", err);
+    if (m->qcsr_ptr[q] > m->qcsr_ptr[q + 1])
+      return bad(m, "qcsr_ptr", "query row pointers", err);
     for (uint64_t p = m->qcsr_ptr[q]; p < m->qcsr_ptr[q + 1]; p++)
       if (m->qcsr_col[p] >= m->nterms || (p > m->qcsr_ptr[q] && m->qcsr_col[p] <= m->qcsr_col[p - 1]))
-        return bad(m, "query term ids out of range or order", err);
+        return bad(m, "qcsr_col", "query term ids out of range or order", err);
   }
+  /* every float is finite: training computes them from finite data (idf
+   * logarithms, unit vectors, a PMI clipped to +-3), so a NaN or an
+   * infinity is damage, refused here instead of turning scores into NaN
+   * that silently drop candidates */
+  uint64_t qnnz = m->qcsr_ptr[m->nqrys];
+  struct { const char *tag; const float *v; uint64_t n; } fl[] = {
+      {"idf", m->idf, m->nterms},
+      {"inv_val", m->inv_val, nnz},
+      {"csr_val", m->csr_val, nnz},
+      {"qcsr_val", m->qcsr_val, qnnz},
+      {"lsa_v", m->lsa_v, (uint64_t)m->nlsa * m->k},
+      {"ref_emb", m->ref_emb, (uint64_t)m->nrefs * m->k},
+      {"prior", m->prior, (uint64_t)m->nqk * m->nrk},
+      {"ref_order", m->ref_order, m->nrefs},
+  };
+  for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++)
+    if (!all_finite(fl[i].v, fl[i].n)) return bad(m, fl[i].tag, "a value is not finite", err);
   return FM_OK;
+}
+
+/* A scoring weight from the metadata, 0 when absent.  A config allows 0 to
+ * 100 (config.c), so anything else is damage, and 1e40 would not even
+ * convert to a float: *bad gets the first such key. */
+static float meta_weight(json_t *jw, const char *key, const char **bad) {
+  double d = json_number_value(json_object_get(jw, key));
+  if (d >= 0 && d <= 100) return (float)d;
+  if (!*bad) *bad = key;
+  return 0;
 }
 
 fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
@@ -445,14 +529,15 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
   m->checksum = fm_mfile_checksum(m->mf);
   const void *p;
   uint64_t len;
-  if ((rc = fm_mfile_section(m->mf, "meta", &p, &len, err))) goto fail;
+  if ((rc = need_sec(m, "meta", &p, &len, err))) goto fail;
   m->meta_json = fm_strndup(p, len);
   if (!m->meta_json) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto fail; }
   json_error_t je;
   json_t *meta = json_loads(m->meta_json, 0, &je);
   if (!meta || !json_is_object(meta)) {
     json_decref(meta);
-    rc = fm_error_set(err, FM_ERR_CORRUPT, "%s: model metadata is not valid JSON", path);
+    rc = fm_error_set(err, FM_ERR_CORRUPT,
+                      "%s: section 'meta': model metadata is not a valid JSON object", path);
     goto fail;
   }
   json_t *jn = json_object_get(meta, "name");
@@ -460,18 +545,36 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
   json_t *jw = json_object_get(meta, "weights");
   fm_model_opts_default(&m->opts);
   if (json_is_object(jw)) {
-    m->opts.w.title = (float)json_number_value(json_object_get(jw, "title"));
-    m->opts.w.full = (float)json_number_value(json_object_get(jw, "full"));
-    m->opts.w.chars = (float)json_number_value(json_object_get(jw, "chars"));
-    m->opts.w.lsa = (float)json_number_value(json_object_get(jw, "lsa"));
-    m->opts.w.prior = (float)json_number_value(json_object_get(jw, "prior"));
+    const char *wbad = NULL;
+    m->opts.w.title = meta_weight(jw, "title", &wbad);
+    m->opts.w.full = meta_weight(jw, "full", &wbad);
+    m->opts.w.chars = meta_weight(jw, "chars", &wbad);
+    m->opts.w.lsa = meta_weight(jw, "lsa", &wbad);
+    m->opts.w.prior = meta_weight(jw, "prior", &wbad);
     /* absent in models of earlier releases: 0 keeps their scoring */
-    m->opts.w.variant = (float)json_number_value(json_object_get(jw, "variant"));
-    m->opts.w.order = (float)json_number_value(json_object_get(jw, "order"));
-    m->opts.w.other = (float)json_number_value(json_object_get(jw, "other"));
-    m->opts.w.date = (float)json_number_value(json_object_get(jw, "date"));
+    m->opts.w.variant = meta_weight(jw, "variant", &wbad);
+    m->opts.w.order = meta_weight(jw, "order", &wbad);
+    m->opts.w.other = meta_weight(jw, "other", &wbad);
+    m->opts.w.date = meta_weight(jw, "date", &wbad);
+    if (wbad) {
+      rc = fm_error_set(err, FM_ERR_CORRUPT,
+                        "%s: section 'meta': weight '%s' is not a number from 0 to 100", path,
+                        wbad);
+      json_decref(meta);
+      goto fail;
+    }
   }
+  /* candidates sizes the matcher's buffers (fm_matcher_new: ~50 bytes
+   * each): a config allows at most FM_MAX_CANDIDATES, so a bigger number
+   * is damage, not a request for gigabytes per matcher */
   json_t *jc = json_object_get(meta, "candidates");
+  if (json_is_integer(jc) && json_integer_value(jc) > FM_MAX_CANDIDATES) {
+    json_decref(meta);
+    rc = fm_error_set(err, FM_ERR_CORRUPT,
+                      "%s: section 'meta': candidates %lld is more than %d", path,
+                      (long long)json_integer_value(jc), FM_MAX_CANDIDATES);
+    goto fail;
+  }
   if (json_is_integer(jc) && json_integer_value(jc) > 0)
     m->opts.candidates = (int)json_integer_value(jc);
   json_decref(meta);
@@ -484,12 +587,11 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
   m->k = (int)dims[6]; m->nqk = dims[7]; m->nrk = dims[8]; m->nlsa = dims[9];
   if ((uint64_t)m->nblk[0] + m->nblk[1] + m->nblk[2] != m->nterms || m->k < 0 || m->k > 65536 ||
       m->nlsa > (uint64_t)m->nblk[0] + m->nblk[1] || dims[10] || dims[11]) {
-    rc = bad(m, "dimensions", err);
+    rc = bad(m, "dims", "dimensions", err);
     goto fail;
   }
   uint32_t nword = m->nblk[0] + m->nblk[1];
-  if ((rc = get_sec(m, "strings", 1, UINT64_MAX, (const void **)&m->strings, err))) goto fail;
-  if ((rc = fm_mfile_section(m->mf, "strings", &p, &m->strings_len, err))) goto fail;
+  if ((rc = need_sec(m, "strings", (const void **)&m->strings, &m->strings_len, err))) goto fail;
   if ((rc = get_sec(m, "refs", sizeof(fm_field_rec), m->nrefs, (const void **)&m->refs, err))) goto fail;
   if ((rc = get_sec(m, "queries", sizeof(fm_field_rec), m->nqrys, (const void **)&m->qrys, err))) goto fail;
   if ((rc = get_sec(m, "terms", 4, m->nterms, (const void **)&m->term_off, err))) goto fail;
@@ -503,7 +605,6 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
   if ((rc = get_sec(m, "csr_val", 4, nnz, (const void **)&m->csr_val, err))) goto fail;
   if ((rc = get_sec(m, "qcsr_ptr", 8, (uint64_t)m->nqrys + 1, (const void **)&m->qcsr_ptr, err))) goto fail;
   uint64_t qnnz = m->qcsr_ptr[m->nqrys];
-  if (qnnz > UINT64_MAX / 8) { rc = bad(m, "query matrix size", err); goto fail; }
   if ((rc = get_sec(m, "qcsr_col", 4, qnnz, (const void **)&m->qcsr_col, err))) goto fail;
   if ((rc = get_sec(m, "qcsr_val", 4, qnnz, (const void **)&m->qcsr_val, err))) goto fail;
   if ((rc = get_sec(m, "lsa_row", 4, nword, (const void **)&m->lsa_row, err))) goto fail;
@@ -513,8 +614,8 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
   if ((rc = get_sec(m, "rkinds", 4, m->nrk, (const void **)&m->rkind_off, err))) goto fail;
   if ((rc = get_sec(m, "prior", 4, (uint64_t)m->nqk * m->nrk, (const void **)&m->prior, err))) goto fail;
   if ((rc = get_sec(m, "ref_order", 4, m->nrefs, (const void **)&m->ref_order, err))) goto fail;
-  if ((rc = fm_mfile_section(m->mf, "abbrev", (const void **)&m->abbrev_tsv, &m->abbrev_len, err))) goto fail;
-  if ((rc = fm_mfile_section(m->mf, "pairs", (const void **)&m->pairs_tsv, &m->pairs_len, err))) goto fail;
+  if ((rc = need_sec(m, "abbrev", (const void **)&m->abbrev_tsv, &m->abbrev_len, err))) goto fail;
+  if ((rc = need_sec(m, "pairs", (const void **)&m->pairs_tsv, &m->pairs_len, err))) goto fail;
   if ((rc = validate(m, err))) goto fail;
   if ((rc = fm_model_index(m, err))) goto fail;
   *out = m;

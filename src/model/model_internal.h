@@ -18,6 +18,9 @@ typedef struct fm_field_rec {
   uint32_t vendor, id, name, description, type, category, source, line, kind;
 } fm_field_rec;
 #define FM_NO_KIND UINT32_MAX
+/* Most sparse candidates a config may ask for (and a model file may hold
+ * in its metadata). */
+#define FM_MAX_CANDIDATES 100000
 #define FM_NO_ROW UINT32_MAX
 
 /* What a field is, beyond its words (fm_model.ref_qual, fm_field_qual):

@@ -11,6 +11,7 @@
  * config parsing and training. */
 #include "fm_model.h"
 #include "fm_test.h"
+#include "fm_test_mfile.h"
 #include "fm_test_util.h"
 #include "mfile.h"
 #include "model_internal.h" /* fm_type_qual, FM_QUAL_* */
@@ -401,75 +402,6 @@ static int open_fails_cleanly(const char *path, const char *what) {
            m == NULL && strstr(err.msg, path) != NULL;
   if (!ok) fprintf(stderr, "  %s: rc=%s msg=%s\n", what, fm_rc_name(rc), err.msg);
   if (rc == FM_OK) fm_model_close(m);
-  return ok;
-}
-
-/* Section tag of the model file src, as uint32s: *n of them, into a copy the
- * caller frees (NULL when the file or section is missing). */
-static uint32_t *section_u32(const char *src, const char *tag, size_t *n) {
-  fm_error err;
-  fm_error_init(&err);
-  fm_mfile *f = NULL;
-  uint32_t *c = NULL;
-  const void *p;
-  uint64_t len;
-  *n = 0;
-  if (fm_mfile_open(src, &f, &err) == FM_OK &&
-      fm_mfile_section(f, tag, &p, &len, &err) == FM_OK && (c = fm_malloc(len ? len : 1))) {
-    memcpy(c, p, len);
-    *n = len / 4;
-  }
-  fm_mfile_close(f);
-  return c;
-}
-
-/* Write to dst a copy of the model file src whose section tag is v[0..n)
- * (uint32s) instead: every checksum is recomputed, so only the model's own
- * validation can tell.  Returns 0 on success. */
-static int resave_with(const char *src, const char *dst, const char *tag, const uint32_t *v,
-                       size_t n) {
-  fm_error err;
-  fm_error_init(&err);
-  fm_mfile *f = NULL;
-  fm_mfile_writer *w = NULL;
-  int rc = -1;
-  if (fm_mfile_open(src, &f, &err) || fm_mfile_writer_new(&w)) goto out;
-  for (size_t i = 0; i < fm_mfile_nsections(f); i++) {
-    uint64_t len;
-    const void *p;
-    const char *t = fm_mfile_section_tag(f, i, &len);
-    if (fm_mfile_section(f, t, &p, &len, &err)) goto out;
-    if (strcmp(t, tag) == 0 ? fm_mfile_add(w, t, v, n * 4, &err)
-                            : fm_mfile_add_ref(w, t, p, len, &err))
-      goto out;
-  }
-  rc = fm_mfile_write(w, dst, &err) == FM_OK ? 0 : -1;
-out:
-  fm_mfile_writer_free(w);
-  fm_mfile_close(f);
-  return rc;
-}
-
-/* The file good with entry i of section tag set to v opens with
- * FM_ERR_CORRUPT and a message naming the path and what. */
-static int rejects_u32(const char *good, const char *bad, const char *tag, size_t i, uint32_t v,
-                       const char *what) {
-  size_t n;
-  uint32_t *c = section_u32(good, tag, &n);
-  int ok = 0;
-  if (c && i < n) {
-    c[i] = v;
-    if (resave_with(good, bad, tag, c, n) == 0) {
-      fm_model *m = (fm_model *)1;
-      fm_error err;
-      fm_error_init(&err);
-      fm_rc rc = fm_model_open(bad, &m, &err);
-      ok = rc == FM_ERR_CORRUPT && m == NULL && strstr(err.msg, bad) && strstr(err.msg, what);
-      if (!ok) fprintf(stderr, "  %s[%zu] = %u: rc=%s msg=%s\n", tag, i, v, fm_rc_name(rc), err.msg);
-      if (rc == FM_OK) fm_model_close(m);
-    }
-  }
-  fm_free(c);
   return ok;
 }
 
