@@ -400,6 +400,9 @@ static const regression regressions[] = {
      "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
      "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\n",
      ":1: not a field definition (missing the quoted DDE acronym): 'XY"},
+    /* csv named the junk after a closing quote by its first byte only. */
+    {"csv-default", "id\n\"a\"\xC3\xA9\n",
+     ":2: unexpected character '\xC3\xA9' after closing quote (column 1)"},
 };
 
 static void test_regressions(void) {
