@@ -534,7 +534,7 @@ int main(void) {
   if (e && *e) iters = atol(e);
   if ((e = getenv("FM_FUZZ_SEED")) && *e) rng_state = strtoull(e, NULL, 0);
   if ((e = getenv("FM_FUZZ_ONLY")) && *e) only = e;
-  if (scratch_make("fm_fuzz_")) return 1;
+  if (scratch_make("fm_fuzzin_")) return 1;
   fprintf(stderr, "fuzz: %ld mutants per seed file, scratch %s\n", iters, dir);
   signal(SIGALRM, on_alarm);
   fm_set_warn_handler(quiet_warn, NULL);
