@@ -389,6 +389,7 @@ typedef struct regression {
   const char *target; /* name of a target above */
   const char *bytes; /* the file */
   const char *want;  /* part of the error message it must give */
+  size_t len;        /* of bytes when it holds a NUL, else 0 */
 } regression;
 
 static const regression regressions[] = {
@@ -399,10 +400,16 @@ static const regression regressions[] = {
      "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
      "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
      "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\n",
-     ":1: not a field definition (missing the quoted DDE acronym): 'XY"},
+     ":1: not a field definition (missing the quoted DDE acronym): 'XY", 0},
     /* csv named the junk after a closing quote by its first byte only. */
     {"csv-default", "id\n\"a\"\xC3\xA9\n",
-     ":2: unexpected character '\xC3\xA9' after closing quote (column 1)"},
+     ":2: unexpected character '\xC3\xA9' after closing quote (column 1)", 0},
+    /* A fractional count was rounded down without a word. */
+    {"config",
+     "{\"reference\": [{\"vendor\": \"r\", \"format\": \"rdm\", \"path\": \"r\"}],"
+     " \"query\": [{\"vendor\": \"b\", \"format\": \"bbdl\", \"path\": \"b\"}],"
+     " \"model\": {\"dims\": 64.5}}",
+     ": model.dims = 64.5 must be a whole number", 0},
 };
 
 static void test_regressions(void) {
@@ -420,7 +427,7 @@ static void test_regressions(void) {
     current_iter = (long)i;
     fm_error_init(&last_err);
     const char *path = tmp("regression");
-    CHECK(write_bytes(path, r->bytes, strlen(r->bytes)) == 0);
+    CHECK(write_bytes(path, r->bytes, r->len ? r->len : strlen(r->bytes)) == 0);
     t->run(t, path, 0); /* checks the contract */
     int ok = strstr(last_err.msg, r->want) != NULL;
     CHECK(ok);
