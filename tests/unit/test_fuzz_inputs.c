@@ -410,6 +410,8 @@ static const regression regressions[] = {
      " \"query\": [{\"vendor\": \"b\", \"format\": \"bbdl\", \"path\": \"b\"}],"
      " \"model\": {\"dims\": 64.5}}",
      ": model.dims = 64.5 must be a whole number", 0},
+    /* The abbreviation tokenizer took a NUL for a word break. */
+    {"abbrev", "px\tpr\0ice\n", ":1: NUL byte in text", 10},
 };
 
 static void test_regressions(void) {
