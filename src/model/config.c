@@ -224,6 +224,7 @@ fm_rc fm_config_load(const char *path, fm_config **out, fm_error *err) {
   c->path = fm_arena_strdup(&c->arena, path);
   if (!c->path) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
   if (!root) {
+    fm_utf8_scrub(jerr.text); /* jansson may quote half a character */
     if (jerr.line < 1) /* not a JSON error: the file could not be read */
       rc = fm_error_set(err, FM_ERR_IO, "%s: %s", path, jerr.text);
     else

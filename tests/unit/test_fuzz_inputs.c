@@ -410,6 +410,9 @@ static const regression regressions[] = {
      " \"query\": [{\"vendor\": \"b\", \"format\": \"bbdl\", \"path\": \"b\"}],"
      " \"model\": {\"dims\": 64.5}}",
      ": model.dims = 64.5 must be a whole number", 0},
+    /* jansson's error text quoted half of the 'é' after a backslash. */
+    {"jsonl", "{\"code\": \"\\\xC3\xA9\"}\n", ":1:12: bad JSON: invalid escape near '\"\\?'", 0},
+    {"config", "{\"name\": \"\\\xC3\xA9\"}\n", ":1: invalid escape", 0},
     /* The abbreviation tokenizer took a NUL for a word break. */
     {"abbrev", "px\tpr\0ice\n", ":1: NUL byte in text", 10},
 };
