@@ -261,6 +261,7 @@ typedef struct target {
 
 static fm_tokenizer *tk;
 static fm_error last_err; /* of the last parse that failed */
+static long n_ok, n_failed; /* parses of the current target */
 
 static void run_import(const target *t, const char *path, int must_pass) {
   fm_fieldset s;
@@ -286,6 +287,8 @@ static void run_import(const target *t, const char *path, int must_pass) {
     CHECK(rc == FM_OK);
     if (rc) fprintf(stderr, "  seed rejected: %s\n", err.msg);
   }
+  if (rc == FM_OK) n_ok++;
+  else n_failed++;
   if (rc == FM_OK) {
     for (size_t i = 1; i < s.n; i++) {
       const fm_field *f = &s.v[i];
@@ -317,6 +320,8 @@ static void run_pairs(const target *t, const char *path, int must_pass) {
   fm_error_init(&err);
   fm_rc rc = fm_pairs_load(path, &p, &err);
   if (must_pass) CHECK(rc == FM_OK);
+  if (rc == FM_OK) n_ok++;
+  else n_failed++;
   if (rc == FM_OK) {
     for (size_t i = 0; i < p.n; i++) {
       int ok = p.v[i].query[0] && p.v[i].ref[0] && !strchr(p.v[i].query, '\t') &&
@@ -340,6 +345,8 @@ static void run_config(const target *t, const char *path, int must_pass) {
   fm_error_init(&err);
   fm_rc rc = fm_config_load(path, &c, &err);
   if (must_pass) CHECK(rc == FM_OK);
+  if (rc == FM_OK) n_ok++;
+  else n_failed++;
   if (rc == FM_OK) {
     CHECK(c && c->name && c->nreference > 0 && c->nquery > 0);
   } else {
@@ -359,6 +366,8 @@ static void run_abbrev(const target *t, const char *path, int must_pass) {
   if (!a) return;
   fm_rc rc = fm_abbrev_load_tsv(a, tk, path, &err);
   if (must_pass) CHECK(rc == FM_OK);
+  if (rc == FM_OK) n_ok++;
+  else n_failed++;
   if (rc == FM_OK) {
     for (size_t i = 0; i < fm_abbrev_count(a); i++) {
       const char *ab, *ex;
@@ -404,6 +413,12 @@ static const regression regressions[] = {
     /* csv named the junk after a closing quote by its first byte only. */
     {"csv-default", "id\n\"a\"\xC3\xA9\n",
      ":2: unexpected character '\xC3\xA9' after closing quote (column 1)", 0},
+    /* CR-only line ends read as one record: a header and nothing else,
+     * silently (csv), or one header line (pairs). */
+    {"csv-default", "id,description\rA,x\rB,y\r",
+     ":1: carriage return without a line feed in unquoted field (column 2)", 0},
+    {"pairs", "query\tref\rPX_LAST\tTRDPRC_1\r",
+     ":1: carriage return without a line feed", 0},
     /* A fractional count was rounded down without a word. */
     {"config",
      "{\"reference\": [{\"vendor\": \"r\", \"format\": \"rdm\", \"path\": \"r\"}],"
@@ -474,6 +489,7 @@ static void fuzz(const target *t, const char *const *seeds, size_t nseeds) {
     parse_bytes(t, &seed[i], file, 1); /* valid input still parses */
   }
   fm_buf_init(&m);
+  n_ok = n_failed = 0;
   for (size_t i = 0; i < nseeds; i++)
     for (long k = 0; k < iters; k++) {
       current_iter = k;
@@ -483,6 +499,8 @@ static void fuzz(const target *t, const char *const *seeds, size_t nseeds) {
         mutate_once(&m, &seed[below(nseeds)]);
       parse_bytes(t, &m, file, 0);
     }
+  fprintf(stderr, "  %s: %ld mutants, %ld accepted, %ld refused\n", t->name,
+          n_ok + n_failed, n_ok, n_failed);
   /* Sizes and shapes a random walk rarely reaches: empty, only a BOM,
    * a 1 MB line, a 1 MB quoted field, 100000 columns, deep nesting. */
   current_iter = -2;
