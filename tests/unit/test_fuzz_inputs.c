@@ -255,7 +255,8 @@ typedef struct target {
   const char *name;
   const char *format; /* importer format, or NULL */
   int mapped;         /* 1: the code/label/text/kind/grp mapping of
-                         mini.csv; 2: the same without grp (mini.jsonl) */
+                         mini.csv; 2: the same without grp (mini.jsonl);
+                         3: the sample fields.csv (mnemonic, name, ...) */
   void (*run)(const struct target *t, const char *path, int must_pass);
 } target;
 
@@ -275,12 +276,18 @@ static void run_import(const target *t, const char *path, int must_pass) {
   sp.vendor = "fuzz";
   sp.format = t->format;
   sp.path = path;
-  if (t->mapped) {
+  if (t->mapped == 1 || t->mapped == 2) {
     sp.col_id = "code";
     sp.col_name = "label";
     sp.col_description = "text";
     sp.col_type = "kind";
     sp.col_category = t->mapped == 1 ? "grp" : NULL;
+  } else if (t->mapped == 3) {
+    sp.col_id = "mnemonic";
+    sp.col_name = "name";
+    sp.col_description = "description";
+    sp.col_type = "type";
+    sp.col_category = "category";
   }
   fm_rc rc = fm_import_source(&sp, &s, &err);
   if (must_pass) {
@@ -386,6 +393,7 @@ static void run_abbrev(const target *t, const char *path, int must_pass) {
 static const target t_rdm = {"rdm", "rdm", 0, run_import};
 static const target t_csv = {"csv", "csv", 1, run_import};
 static const target t_csvd = {"csv-default", "csv", 0, run_import};
+static const target t_csvb = {"csv-bbg", "csv", 3, run_import};
 static const target t_bbdl = {"bbdl", "bbdl", 0, run_import};
 static const target t_jsonl = {"jsonl", "jsonl", 2, run_import};
 static const target t_pairs = {"pairs", NULL, 0, run_pairs};
@@ -433,7 +441,7 @@ static const regression regressions[] = {
 };
 
 static void test_regressions(void) {
-  static const target *const all[] = {&t_rdm, &t_csv, &t_csvd, &t_bbdl,
+  static const target *const all[] = {&t_rdm, &t_csv, &t_csvd, &t_csvb, &t_bbdl,
                                       &t_jsonl, &t_pairs, &t_config,
                                       &t_abbrev};
   for (size_t i = 0; i < sizeof regressions / sizeof regressions[0]; i++) {
@@ -537,10 +545,12 @@ static void test_fuzz_csv(void) {
   fuzz(&t_csv, s, 1);
   const char *d[] = {D "default.csv"};
   fuzz(&t_csvd, d, 1);
+  const char *b[] = {"data/sample/bloomberg/fields.csv"};
+  fuzz(&t_csvb, b, 1);
 }
 static void test_fuzz_bbdl(void) {
-  const char *s[] = {D "mini.bbdl.csv"};
-  fuzz(&t_bbdl, s, 1);
+  const char *s[] = {D "mini.bbdl.csv", "data/sample/bloomberg/datalicense.csv"};
+  fuzz(&t_bbdl, s, 2);
 }
 static void test_fuzz_jsonl(void) {
   const char *s[] = {D "mini.jsonl"};
