@@ -221,7 +221,7 @@ static int valid_utf8(const char *s) {
 }
 
 /* An error message: non-empty, names path (followed by ":<line>" when
- * with_line), valid UTF-8.  Prints the offender once per kind. */
+ * with_line), valid UTF-8.  Prints the first ten offenders. */
 static void check_error(const char *what, fm_rc rc, const fm_error *err,
                         const char *path, int with_line) {
   static int said;
@@ -238,12 +238,23 @@ static void check_error(const char *what, fm_rc rc, const fm_error *err,
             current_iter, (int)rc, err->msg);
 }
 
+static void say(const char *s) { (void)!write(2, s, strlen(s)); }
+
+/* A mutant took 20 s: say which (write(2) only: async-signal-safe) and
+ * stop; "current.<parser>" in the scratch directory is the mutant. */
 static void on_alarm(int sig) {
   (void)sig;
-  char m[160];
-  int n = snprintf(m, sizeof m, "\nhang: %s mutant %ld (left in %s)\n",
-                   current_what, current_iter, dir);
-  if (n > 0) (void)!write(2, m, (size_t)n);
+  char num[24], *p = num + sizeof num;
+  unsigned long v = current_iter < 0 ? 0 : (unsigned long)current_iter;
+  *--p = '\0';
+  do *--p = (char)('0' + v % 10); while (v /= 10);
+  say("\nhang: ");
+  say(current_what);
+  say(current_iter < 0 ? " seed or fixed shape" : " mutant ");
+  say(current_iter < 0 ? "" : p);
+  say(", left in ");
+  say(dir);
+  say("\n");
   _exit(3);
 }
 
