@@ -82,14 +82,30 @@ fm_rc fm_csv_next(fm_csv *r, int *got, fm_error *err) {
         *w++ = c;
         r->p++;
       }
-      if (r->p < r->end && *r->p != ',' && !at_eol(r, r->p))
+      if (r->p < r->end && *r->p != ',' && !at_eol(r, r->p)) {
+        /* Show the whole character, not its first byte, so that the
+         * message stays UTF-8 (the text was checked to be). */
+        unsigned char b = (unsigned char)*r->p;
+        int cl = b < 0xC0 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+        if (cl > r->end - r->p) cl = (int)(r->end - r->p);
         return fm_error_set(err, FM_ERR_PARSE,
-                            "%s:%u: unexpected character '%c' after closing "
-                            "quote (column %zu)",
-                            r->path, r->line, *r->p, r->n + 1);
+                            "%s:%u: unexpected character '%.*s' after "
+                            "closing quote (column %zu)",
+                            r->path, r->line, cl, r->p, r->n + 1);
+      }
     } else {
-      /* Unquoted: a stray '"' inside is kept literally. */
-      while (r->p < r->end && *r->p != ',' && !at_eol(r, r->p)) r->p++;
+      /* Unquoted: a stray '"' inside is kept literally.  A CR that does
+       * not end the line is refused: it is how CR-only (classic Mac) line
+       * ends look, which would otherwise read as one long record. */
+      while (r->p < r->end && *r->p != ',' && !at_eol(r, r->p)) {
+        if (*r->p == '\r')
+          return fm_error_set(err, FM_ERR_PARSE,
+                              "%s:%u: carriage return without a line feed in "
+                              "unquoted field (column %zu); line ends must be "
+                              "LF or CRLF",
+                              r->path, r->line, r->n + 1);
+        r->p++;
+      }
       w = r->p;
     }
     int eol = 1;

@@ -106,7 +106,8 @@ fm_rc fm_pairs_load(const char *path, fm_pairs *out, fm_error *err);
  * skipped), and unquoted in place: every cell pointer returned stays valid,
  * unchanged, until fm_csvfile_close, so callers may keep them across rows.
  * Quoted cells may hold commas, doubled quotes and line breaks; LF or CRLF
- * line ends; blank lines between records are skipped. */
+ * line ends (a CR ending no line outside quotes is FM_ERR_PARSE); blank
+ * lines between records are skipped. */
 typedef struct fm_csvfile fm_csvfile;
 
 /* Open path.  Caller owns *out (fm_csvfile_close).  Unreadable: FM_ERR_IO;

@@ -64,6 +64,9 @@ fm_rc fm_import_jsonl(const fm_source_spec *spec, fm_fieldset *out,
     json_error_t jerr;
     json_t *obj = json_loadb(s, n, 0, &jerr);
     if (!obj) {
+      /* jansson quotes the text near the error byte by byte: a backslash
+       * before 'é' comes out as the backslash and half the character. */
+      fm_utf8_scrub(jerr.text);
       rc = fm_error_set(err, FM_ERR_PARSE, "%s:%u:%d: bad JSON: %s", path,
                         line, jerr.column, jerr.text);
       break;

@@ -1,7 +1,7 @@
 /* pairs.c: gold / training pairs, a TSV with a header row:
- * query id TAB reference id [TAB anything...].  LF or CRLF; blank lines
- * are skipped; ids are trimmed; a row with fewer than two columns or an
- * empty id is FM_ERR_PARSE "path:line: ...". */
+ * query id TAB reference id [TAB anything...].  LF or CRLF (a CR alone
+ * is FM_ERR_PARSE); blank lines are skipped; ids are trimmed; a row with
+ * fewer than two columns or an empty id is FM_ERR_PARSE "path:line: ...". */
 #include "fm_import_int.h"
 
 #include <string.h>
@@ -37,6 +37,16 @@ fm_rc fm_pairs_load(const char *path, fm_pairs *out, fm_error *err) {
   char *s, *e;
   while (!rc && (s = fm_imp_next_line(&p, end, &e))) {
     line++;
+    /* fm_imp_next_line took a CR before the LF; one left inside the line is
+     * a CR-only line end, which would glue rows (or the whole file, into
+     * the header) into one. */
+    if (memchr(s, '\r', (size_t)(e - s))) {
+      rc = fm_error_set(err, FM_ERR_PARSE,
+                        "%s:%u: carriage return without a line feed; line "
+                        "ends must be LF or CRLF",
+                        path, line);
+      break;
+    }
     if (line == 1) continue; /* the header row */
     const char *c = s;
     while (c < e && (*c == ' ' || *c == '\t')) c++;

@@ -155,14 +155,20 @@ fm_rc fm_import_rdm(const fm_source_spec *spec, fm_fieldset *out,
       saw_comment = 0;
       fm_buf_reset(&desc);
     }
+    /* The line as the message shows it (parse_def cuts s up): at most 63
+     * bytes, cut before a character, not inside one, so that the message
+     * stays UTF-8 (it may end up in a JSON reply). */
     char shown[64];
-    snprintf(shown, sizeof shown, "%s", s);
+    size_t sl = strlen(s), cut = sl < sizeof shown ? sl : sizeof shown - 1;
+    while (cut < sl && cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80) cut--;
+    memcpy(shown, s, cut);
+    shown[cut] = '\0';
     char *acr, *dde, *ftype;
     const char *why = parse_def(s, &acr, &dde, &ftype);
     if (why) {
       rc = fm_error_set(err, FM_ERR_PARSE,
                         "%s:%u: not a field definition (%s): '%s%s'", path,
-                        line, why, shown, strlen(shown) == 63 ? "..." : "");
+                        line, why, shown, cut < sl ? "..." : "");
       break;
     }
     rc = fm_imp_add(&im, acr, dde, "", ftype, "", line, NULL, err);

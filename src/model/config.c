@@ -140,8 +140,10 @@ static fm_rc parse_sources(fm_config *c, json_t *root, const char *key,
   return FM_OK;
 }
 
+/* A number in [lo, hi]; with whole set it must also be a whole number
+ * ("dims": 64.5 is a typo, not something to round down silently). */
 static fm_rc get_num(fm_config *c, json_t *obj, const char *key, double lo,
-                     double hi, double *out, fm_error *err) {
+                     double hi, int whole, double *out, fm_error *err) {
   json_t *v = json_object_get(obj, key);
   if (!v) return FM_OK;
   if (!json_is_number(v))
@@ -150,6 +152,9 @@ static fm_rc get_num(fm_config *c, json_t *obj, const char *key, double lo,
   if (d < lo || d > hi)
     return fm_error_set(err, FM_ERR_ARG, "%s: model.%s = %g is out of range [%g, %g]",
                         c->path, key, d, lo, hi);
+  if (whole && d != (double)(int64_t)d) /* in range, so int64_t holds it */
+    return fm_error_set(err, FM_ERR_ARG, "%s: model.%s = %g must be a whole number",
+                        c->path, key, d);
   *out = d;
   return FM_OK;
 }
@@ -174,7 +179,7 @@ static fm_rc parse_model(fm_config *c, json_t *m, fm_error *err) {
   fm_rc rc;
 #define NUM(key, lo, hi, field, type)                                   \
   d = (double)o->field;                                                 \
-  if ((rc = get_num(c, m, key, lo, hi, &d, err))) return rc;            \
+  if ((rc = get_num(c, m, key, lo, hi, 1, &d, err))) return rc;         \
   o->field = (type)d;
   NUM("dims", 1, 4096, dims, int)
   NUM("seed", 0, 9007199254740992.0, seed, uint64_t)
@@ -202,7 +207,7 @@ static fm_rc parse_model(fm_config *c, json_t *m, fm_error *err) {
         return fm_error_set(err, FM_ERR_ARG, "%s: model.weights: unknown key \"%s\"",
                             c->path, k);
       d = *ws[i].f;
-      if ((rc = get_num(c, w, k, 0, 100, &d, err))) return rc;
+      if ((rc = get_num(c, w, k, 0, 100, 0, &d, err))) return rc;
       *ws[i].f = (float)d;
     }
   }
@@ -222,6 +227,7 @@ fm_rc fm_config_load(const char *path, fm_config **out, fm_error *err) {
   c->path = fm_arena_strdup(&c->arena, path);
   if (!c->path) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
   if (!root) {
+    fm_utf8_scrub(jerr.text); /* jansson may quote half a character */
     if (jerr.line < 1) /* not a JSON error: the file could not be read */
       rc = fm_error_set(err, FM_ERR_IO, "%s: %s", path, jerr.text);
     else

@@ -198,8 +198,10 @@ static int stored_query(fm_matcher *mt, const fm_field *f) {
     mt->q.val = val;
     mt->q.cap = cap;
   }
-  memcpy(mt->q.term, m->qcsr_col + p0, n * sizeof *mt->q.term);
-  memcpy(mt->q.val, m->qcsr_val + p0, n * sizeof *mt->q.val);
+  if (n > 0) { /* a query without terms may meet buffers never allocated */
+    memcpy(mt->q.term, m->qcsr_col + p0, n * sizeof *mt->q.term);
+    memcpy(mt->q.val, m->qcsr_val + p0, n * sizeof *mt->q.val);
+  }
   mt->q.n = n;
   return 1;
 }

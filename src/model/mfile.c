@@ -170,7 +170,7 @@ static fm_rc new_section(fm_mfile_writer *w, const char *tag, const void *data,
 
 fm_rc fm_mfile_add(fm_mfile_writer *w, const char *tag, const void *data,
                    uint64_t len, fm_error *err) {
-  wsec *s;
+  wsec *s = NULL; /* set by new_section on FM_OK; gcc -O3 cannot see that */
   fm_rc rc = new_section(w, tag, data, len, &s, err);
   if (rc) return rc;
   if (len > 0) {
@@ -189,7 +189,7 @@ fm_rc fm_mfile_add(fm_mfile_writer *w, const char *tag, const void *data,
 
 fm_rc fm_mfile_add_ref(fm_mfile_writer *w, const char *tag, const void *data,
                        uint64_t len, fm_error *err) {
-  wsec *s;
+  wsec *s = NULL; /* set by new_section on FM_OK; gcc -O3 cannot see that */
   fm_rc rc = new_section(w, tag, data, len, &s, err);
   if (rc) return rc;
   s->data = len > 0 ? data : NULL;
@@ -200,7 +200,7 @@ fm_rc fm_mfile_add_ref(fm_mfile_writer *w, const char *tag, const void *data,
 
 fm_rc fm_mfile_add_later(fm_mfile_writer *w, const char *tag, uint64_t len,
                          fm_error *err) {
-  wsec *s;
+  wsec *s = NULL; /* set by new_section on FM_OK; gcc -O3 cannot see that */
   fm_rc rc = new_section(w, tag, NULL, 0, &s, err);
   if (rc) return rc;
   s->len = len;

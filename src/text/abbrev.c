@@ -172,6 +172,12 @@ fm_rc fm_abbrev_load_tsv(fm_abbrev *a, fm_tokenizer *tk, const char *path,
     for (p = line; p < line + llen && (*p == ' ' || *p == '\t'); p++) {
     }
     if (p == line + llen || *p == '#') continue; /* blank or comment */
+    /* The tokenizer takes a NUL for a word break ("pr\0ice" -> "pr ice"):
+     * not text, refuse it as the importers do. */
+    if (memchr(line, '\0', llen)) {
+      rc = fm_error_set(err, FM_ERR_PARSE, "%s:%zu: NUL byte in text", path, lineno);
+      goto out;
+    }
     tab = memchr(line, '\t', llen);
     if (!tab || memchr(tab + 1, '\t', llen - (size_t)(tab + 1 - line))) {
       rc = fm_error_set(err, FM_ERR_PARSE, "%s:%zu: expected abbreviation<TAB>expansion",

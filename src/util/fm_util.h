@@ -114,6 +114,10 @@ fm_rc fm_buf_fixed4(fm_buf *b, float v);
  * dump writes it.  FM_ERR_ARG (err says "not valid UTF-8") when jansson
  * would reject the string; FM_ERR_NOMEM.  On failure b->len is unchanged. */
 fm_rc fm_buf_json_str(fm_buf *b, const char *s, size_t n, fm_error *err);
+/* Replace, in place, every byte of the NUL-terminated s that does not
+ * start a valid UTF-8 sequence (as fm_buf_json_str judges it) by '?': for
+ * text from elsewhere, such as a jansson error, that goes into a message. */
+void fm_utf8_scrub(char *s);
 
 /* Append s (n bytes) as one RFC 4180 CSV cell: quoted (quotes doubled) when
  * it holds a comma, quote, CR or LF, starts or ends with a blank or tab

@@ -40,6 +40,20 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
   return len;
 }
 
+void fm_utf8_scrub(char *s) {
+  unsigned char *p = (unsigned char *)s;
+  size_t n = strlen(s);
+  while (*p) {
+    size_t l = utf8_len(p, n);
+    if (!l) {
+      *p = '?';
+      l = 1;
+    }
+    p += l;
+    n -= l;
+  }
+}
+
 fm_rc fm_buf_json_str(fm_buf *b, const char *s, size_t n, fm_error *err) {
   static const char hex[] = "0123456789ABCDEF";
   const unsigned char *p = (const unsigned char *)s, *end = p + n;

@@ -19,10 +19,10 @@ static char dir[64];
 /* Path of a scratch file in dir (rotating static buffers, so a few can be
  * live at once). */
 static inline const char *tmp(const char *name) {
-  static char bufs[8][256];
+  static char bufs[8][sizeof dir + 256]; /* dir + '/' + any d_name */
   static int k;
   char *b = bufs[k++ & 7];
-  snprintf(b, 256, "%s/%s", dir, name);
+  snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
   return b;
 }
 

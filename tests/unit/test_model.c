@@ -391,6 +391,19 @@ static void test_uneven_shares(void) {
   }
 }
 
+/* Fields whose every text is punctuation have no terms at all: training
+ * (whose prior matches every query) copied a query's zero terms from a NULL
+ * buffer, undefined behaviour that the sanitizer build stops on. */
+static void test_query_without_terms(void) {
+  CHECK(write_text(tmp("noterm-refs.csv"), "id,name\nTRDPRC_1,last trade\n___,!!!\n") == 0);
+  CHECK(write_text(tmp("noterm-q.csv"), "id,name\n***,???\nPX_LAST,last price\n") == 0);
+  fm_model *m = train_json(
+      "noterm", "[{\"vendor\": \"r\", \"format\": \"csv\", \"path\": \"noterm-refs.csv\"}]",
+      "[{\"vendor\": \"b\", \"format\": \"csv\", \"path\": \"noterm-q.csv\"}]", "{\"dims\": 2}", 1);
+  CHECK(m != NULL);
+  if (m) fm_model_close(m);
+}
+
 /* ---- damaged files --------------------------------------------------------- */
 
 static int open_fails_cleanly(const char *path, const char *what) {
@@ -1310,6 +1323,7 @@ int main(void) {
   FM_RUN(test_train_roundtrip);
   FM_RUN(test_determinism);
   FM_RUN(test_uneven_shares);
+  FM_RUN(test_query_without_terms);
   FM_RUN(test_corruption);
   FM_RUN(test_topk);
   FM_RUN(test_eval);
