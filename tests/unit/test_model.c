@@ -1075,22 +1075,34 @@ static fm_model *train_variants(int id_is_code, double w_variant) {
  * (and one that says "oth", which the curated table expands to "other").
  * The prior is off, so the scores of the two models differ by the residual
  * term alone. */
+/* Train the scratch fixture name: references and queries are JSON Lines
+ * texts, the prior is off and weight key is w, the references' ids are
+ * codes when id_is_code.  Caller owns the model; NULL on failure
+ * (counted). */
+static fm_model *train_penalty(const char *name, const char *refs, const char *queries,
+                               const char *key, double w, int id_is_code) {
+  char rf[64], qf[64], rsrc[192], qsrc[128], model[128];
+  snprintf(rf, sizeof rf, "%s-refs.jsonl", name);
+  snprintf(qf, sizeof qf, "%s-q.jsonl", name);
+  CHECK(write_text(tmp(rf), refs) == 0);
+  CHECK(write_text(tmp(qf), queries) == 0);
+  snprintf(rsrc, sizeof rsrc, "[{\"vendor\": \"r\", \"format\": \"jsonl\", \"path\": \"%s\", \"id_is_code\": %s}]",
+           rf, id_is_code ? "true" : "false");
+  snprintf(qsrc, sizeof qsrc, "[{\"vendor\": \"b\", \"format\": \"jsonl\", \"path\": \"%s\"}]", qf);
+  snprintf(model, sizeof model, "{\"dims\": 2, \"weights\": {\"prior\": 0, \"%s\": %g}}", key, w);
+  return train_json(name, rsrc, qsrc, model, 0);
+}
+
 static fm_model *train_residual(double w_other) {
-  CHECK(write_text(tmp("res-refs.jsonl"),
-                   "{\"id\": \"FFCF\", \"name\": \"Other Financing Cash Flow\"}\n"
-                   "{\"id\": \"FTLF\", \"name\": \"Cash From Financing Activities\"}\n"
-                   "{\"id\": \"MSCI\", \"name\": \"Miscellaneous Income\"}\n"
-                   "{\"id\": \"IINC\", \"name\": \"Interest Income\"}\n") == 0);
-  CHECK(write_text(tmp("res-q.jsonl"),
-                   "{\"id\": \"OTHER_FINANCING_ACTIVITIES\", \"name\": \"other financing activities\"}\n"
-                   "{\"id\": \"TOT_CASH_FROM_FINANCING\", \"name\": \"total cash from financing\"}\n"
-                   "{\"id\": \"OTH_INCOME\", \"name\": \"\"}\n") == 0);
-  char model[128];
-  snprintf(model, sizeof model, "{\"dims\": 2, \"weights\": {\"prior\": 0, \"other\": %g}}",
-           w_other);
-  return train_json("res", "[{\"vendor\": \"r\", \"format\": \"jsonl\", \"path\": \"res-refs.jsonl\","
-                           " \"id_is_code\": true}]",
-                    "[{\"vendor\": \"b\", \"format\": \"jsonl\", \"path\": \"res-q.jsonl\"}]", model, 0);
+  return train_penalty("res",
+                       "{\"id\": \"FFCF\", \"name\": \"Other Financing Cash Flow\"}\n"
+                       "{\"id\": \"FTLF\", \"name\": \"Cash From Financing Activities\"}\n"
+                       "{\"id\": \"MSCI\", \"name\": \"Miscellaneous Income\"}\n"
+                       "{\"id\": \"IINC\", \"name\": \"Interest Income\"}\n",
+                       "{\"id\": \"OTHER_FINANCING_ACTIVITIES\", \"name\": \"other financing activities\"}\n"
+                       "{\"id\": \"TOT_CASH_FROM_FINANCING\", \"name\": \"total cash from financing\"}\n"
+                       "{\"id\": \"OTH_INCOME\", \"name\": \"\"}\n",
+                       "other", w_other, 1);
 }
 
 /* One penalty flag of a candidate: s_date when date, else s_other. */
@@ -1159,20 +1171,15 @@ static void test_residual_items(void) {
  * queries typed as a date, as a price, and not at all.  Only the date
  * weight differs between the two models. */
 static fm_model *train_dates(double w_date) {
-  CHECK(write_text(tmp("date-refs.jsonl"),
-                   "{\"id\": \"52W_HDAT\", \"name\": \"52 WK HIGH DATE\", \"type\": \"DATE\"}\n"
-                   "{\"id\": \"52WK_HIGH\", \"name\": \"52 WEEK HIGH\", \"type\": \"PRICE\"}\n"
-                   "{\"id\": \"HIGH_52W\", \"name\": \"HIGH 52 WEEK\"}\n"
-                   "{\"id\": \"HIGH_TS\", \"name\": \"HIGH 52 WEEK TIME\", \"type\": \"TIMESTAMP\"}\n") == 0);
-  CHECK(write_text(tmp("date-q.jsonl"),
-                   "{\"id\": \"HIGH_52WEEK_D\", \"name\": \"52 week high\", \"type\": \"Date\"}\n"
-                   "{\"id\": \"HIGH_52WEEK_P\", \"name\": \"52 week high date\", \"type\": \"Price\"}\n"
-                   "{\"id\": \"HIGH_52WEEK_U\", \"name\": \"52 week high\"}\n") == 0);
-  char model[128];
-  snprintf(model, sizeof model, "{\"dims\": 2, \"weights\": {\"prior\": 0, \"date\": %g}}",
-           w_date);
-  return train_json("date", "[{\"vendor\": \"r\", \"format\": \"jsonl\", \"path\": \"date-refs.jsonl\"}]",
-                    "[{\"vendor\": \"b\", \"format\": \"jsonl\", \"path\": \"date-q.jsonl\"}]", model, 0);
+  return train_penalty("date",
+                       "{\"id\": \"52W_HDAT\", \"name\": \"52 WK HIGH DATE\", \"type\": \"DATE\"}\n"
+                       "{\"id\": \"52WK_HIGH\", \"name\": \"52 WEEK HIGH\", \"type\": \"PRICE\"}\n"
+                       "{\"id\": \"HIGH_52W\", \"name\": \"HIGH 52 WEEK\"}\n"
+                       "{\"id\": \"HIGH_TS\", \"name\": \"HIGH 52 WEEK TIME\", \"type\": \"TIMESTAMP\"}\n",
+                       "{\"id\": \"HIGH_52WEEK_D\", \"name\": \"52 week high\", \"type\": \"Date\"}\n"
+                       "{\"id\": \"HIGH_52WEEK_P\", \"name\": \"52 week high date\", \"type\": \"Price\"}\n"
+                       "{\"id\": \"HIGH_52WEEK_U\", \"name\": \"52 week high\"}\n",
+                       "date", w_date, 0);
 }
 
 /* 1-based rank of reference ref among query id's top 8, or 99. */
