@@ -3,7 +3,17 @@
 #include "model_internal.h"
 
 #include <jansson.h>
+#include <stddef.h>
 #include <string.h>
+
+const fm_weight_field fm_weight_fields[FM_NWEIGHTS] = {
+    {"title", offsetof(fm_weights, title)},     {"full", offsetof(fm_weights, full)},
+    {"chars", offsetof(fm_weights, chars)},     {"lsa", offsetof(fm_weights, lsa)},
+    {"prior", offsetof(fm_weights, prior)},     {"variant", offsetof(fm_weights, variant)},
+    {"order", offsetof(fm_weights, order)},     {"other", offsetof(fm_weights, other)},
+    {"date", offsetof(fm_weights, date)}};
+_Static_assert(sizeof(fm_weights) == FM_NWEIGHTS * sizeof(float),
+               "fm_weight_fields lists every member of fm_weights");
 
 void fm_model_opts_default(fm_model_opts *o) {
   memset(o, 0, sizeof *o);
@@ -194,21 +204,16 @@ static fm_rc parse_model(fm_config *c, json_t *m, fm_error *err) {
   if (w) {
     if (!json_is_object(w))
       return fm_error_set(err, FM_ERR_ARG, "%s: model.weights must be an object", c->path);
-    struct { const char *k; float *f; } ws[] = {
-        {"title", &o->w.title}, {"full", &o->w.full}, {"chars", &o->w.chars},
-        {"lsa", &o->w.lsa}, {"prior", &o->w.prior}, {"variant", &o->w.variant},
-        {"order", &o->w.order}, {"other", &o->w.other},
-        {"date", &o->w.date}};
     json_object_foreach(w, k, val) {
       size_t i;
-      for (i = 0; i < sizeof ws / sizeof ws[0]; i++)
-        if (!strcmp(ws[i].k, k)) break;
-      if (i == sizeof ws / sizeof ws[0])
+      for (i = 0; i < FM_NWEIGHTS; i++)
+        if (!strcmp(fm_weight_fields[i].name, k)) break;
+      if (i == FM_NWEIGHTS)
         return fm_error_set(err, FM_ERR_ARG, "%s: model.weights: unknown key \"%s\"",
                             c->path, k);
-      d = *ws[i].f;
+      d = *fm_weight_ptr(&o->w, i);
       if ((rc = get_num(c, w, k, 0, 100, 0, &d, err))) return rc;
-      *ws[i].f = (float)d;
+      *fm_weight_ptr(&o->w, i) = (float)d;
     }
   }
   return FM_OK;

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 fm_model *fm_model_alloc(void) {
   fm_model *m = fm_calloc(1, sizeof *m);
@@ -131,14 +132,9 @@ _Static_assert(sizeof qual_words / sizeof *qual_words == FM_NQUAL_WORDS, "FM_NQU
 
 unsigned fm_type_qual(const char *type) {
   if (!type || !*type) return 0;
-  /* ASCII case-insensitive search for "date" or "time" */
-  for (const char *p = type; *p; p++) {
-    char w[5];
-    size_t i = 0;
-    for (; i < 4 && p[i]; i++) w[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
-    w[i] = 0;
-    if (!strcmp(w, "date") || !strcmp(w, "time")) return FM_QUAL_TYPED | FM_QUAL_TIME;
-  }
+  for (const char *p = type; *p; p++)
+    if (!strncasecmp(p, "date", 4) || !strncasecmp(p, "time", 4))
+      return FM_QUAL_TYPED | FM_QUAL_TIME;
   return FM_QUAL_TYPED;
 }
 
@@ -546,16 +542,10 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
   fm_model_opts_default(&m->opts);
   if (json_is_object(jw)) {
     const char *wbad = NULL;
-    m->opts.w.title = meta_weight(jw, "title", &wbad);
-    m->opts.w.full = meta_weight(jw, "full", &wbad);
-    m->opts.w.chars = meta_weight(jw, "chars", &wbad);
-    m->opts.w.lsa = meta_weight(jw, "lsa", &wbad);
-    m->opts.w.prior = meta_weight(jw, "prior", &wbad);
-    /* absent in models of earlier releases: 0 keeps their scoring */
-    m->opts.w.variant = meta_weight(jw, "variant", &wbad);
-    m->opts.w.order = meta_weight(jw, "order", &wbad);
-    m->opts.w.other = meta_weight(jw, "other", &wbad);
-    m->opts.w.date = meta_weight(jw, "date", &wbad);
+    /* a weight absent from a model of an earlier release ("variant",
+     * "order", "other", "date") reads as 0, which keeps its scoring */
+    for (size_t i = 0; i < FM_NWEIGHTS; i++)
+      *fm_weight_ptr(&m->opts.w, i) = meta_weight(jw, fm_weight_fields[i].name, &wbad);
     if (wbad) {
       rc = fm_error_set(err, FM_ERR_CORRUPT,
                         "%s: section 'meta': weight '%s' is not a number from 0 to 100", path,

@@ -23,7 +23,7 @@ typedef struct fm_field_rec {
 #define FM_MAX_CANDIDATES 100000
 #define FM_NO_ROW UINT32_MAX
 
-/* What a field is, beyond its words (fm_model.ref_qual, fm_field_qual):
+/* What a field is, beyond its words (fm_model.ref_qual, fm_type_qual):
  * its title names a residual line item ("Other Financing Cash Flow"); it
  * has a vendor type; that type is a date or a time.  A query and a
  * reference that disagree are scored down (fm_candidate.s_other, s_date). */
@@ -33,6 +33,22 @@ enum {
   FM_QUAL_TIME = 1u << 2   /* ... and it is a date or a time */
 };
 enum { FM_NQUAL_WORDS = 3 }; /* entries of qual_words in model.c */
+
+/* The scoring weights by name: the keys of a config's "weights" and of the
+ * model metadata's, each with the fm_weights member it sets (config.c).
+ * The one list that parsing, writing and loading a model all walk. */
+typedef struct fm_weight_field {
+  const char *name;
+  size_t off; /* offsetof(fm_weights, member), a float */
+} fm_weight_field;
+enum { FM_NWEIGHTS = 9 };
+extern const fm_weight_field fm_weight_fields[FM_NWEIGHTS];
+static inline float *fm_weight_ptr(fm_weights *w, size_t i) {
+  return (float *)((char *)w + fm_weight_fields[i].off);
+}
+static inline float fm_weight_get(const fm_weights *w, size_t i) {
+  return *(const float *)((const char *)w + fm_weight_fields[i].off);
+}
 
 struct fm_model {
   fm_mfile *mf;             /* non-NULL when loaded from a file */

@@ -997,11 +997,10 @@ static fm_rc build_meta(trainer *t, fm_error *err) {
   fm_model *m = t->m;
   const fm_model_opts *o = &t->o;
   json_t *root = json_object();
-  json_t *w = json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "title", short_double(o->w.title),
-                        "full", short_double(o->w.full), "chars", short_double(o->w.chars),
-                        "lsa", short_double(o->w.lsa), "prior", short_double(o->w.prior),
-                        "variant", short_double(o->w.variant), "order", short_double(o->w.order),
-                        "other", short_double(o->w.other), "date", short_double(o->w.date));
+  json_t *w = json_object();
+  for (size_t i = 0; i < FM_NWEIGHTS; i++)
+    json_object_set_new(w, fm_weight_fields[i].name,
+                        json_real(short_double(fm_weight_get(&o->w, i))));
   json_t *files = json_array();
   /* file names only: the same inputs give the same bytes from any cwd */
   for (size_t i = 0; t->c && i < t->c->ntrain_pairs; i++) {
