@@ -85,13 +85,12 @@ fm_rc fm_csv_next(fm_csv *r, int *got, fm_error *err) {
       if (r->p < r->end && *r->p != ',' && !at_eol(r, r->p)) {
         /* Show the whole character, not its first byte, so that the
          * message stays UTF-8 (the text was checked to be). */
-        unsigned char b = (unsigned char)*r->p;
-        int cl = b < 0xC0 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
-        if (cl > r->end - r->p) cl = (int)(r->end - r->p);
+        size_t cl = fm_utf8_char_len(r->p, (size_t)(r->end - r->p));
+        if (cl == 0) cl = 1;
         return fm_error_set(err, FM_ERR_PARSE,
                             "%s:%u: unexpected character '%.*s' after "
                             "closing quote (column %zu)",
-                            r->path, r->line, cl, r->p, r->n + 1);
+                            r->path, r->line, (int)cl, r->p, r->n + 1);
       }
     } else {
       /* Unquoted: a stray '"' inside is kept literally.  A CR that does

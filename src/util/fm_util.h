@@ -118,6 +118,9 @@ fm_rc fm_buf_json_str(fm_buf *b, const char *s, size_t n, fm_error *err);
  * start a valid UTF-8 sequence (as fm_buf_json_str judges it) by '?': for
  * text from elsewhere, such as a jansson error, that goes into a message. */
 void fm_utf8_scrub(char *s);
+/* Length in bytes (1-4) of the valid UTF-8 character at s[0..n), or 0 when
+ * n is 0 or s does not start one. */
+size_t fm_utf8_char_len(const char *s, size_t n);
 
 /* Append s (n bytes) as one RFC 4180 CSV cell: quoted (quotes doubled) when
  * it holds a comma, quote, CR or LF, starts or ends with a blank or tab

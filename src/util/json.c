@@ -40,6 +40,10 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
   return len;
 }
 
+size_t fm_utf8_char_len(const char *s, size_t n) {
+  return n ? utf8_len((const unsigned char *)s, n) : 0;
+}
+
 void fm_utf8_scrub(char *s) {
   unsigned char *p = (unsigned char *)s;
   size_t n = strlen(s);
