@@ -93,8 +93,8 @@ static char *dump(fm_store *st) {
   fm_buf b;
   fm_buf_init(&b);
   const char *sql[] = {
-      "SELECT mapping_key, status, origin, score, decided_by, decided_at, comment, flag"
-      " FROM mappings ORDER BY mapping_key",
+      ("SELECT mapping_key, status, origin, score, decided_by, decided_at, comment, flag"
+       " FROM mappings ORDER BY mapping_key"),
       "SELECT audit_id, action, entity_key FROM audit_log ORDER BY audit_id",
       "SELECT query_field_id, resolved_at FROM review_queue ORDER BY 1"};
   for (size_t k = 0; k < sizeof sql / sizeof sql[0]; k++) {
