@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # test.sh: the second command of the README, and what CI runs (.ci/run).
-# Installs what is missing, then builds and runs the whole ctest suite twice:
-#   build/       normal build (RelWithDebInfo)
+# Installs what is missing, then builds and runs the whole ctest suite three
+# times:
+#   build/       normal build (RelWithDebInfo, the system cc: gcc on Debian)
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer, leaks checked
-# Both builds always run; the exit status is non-zero if either fails, and
-# the last lines are one summary per build.  Works from any directory.
+#   build-clang/ the normal build compiled by clang, whose -Wall -Wextra
+#                -Werror set differs from gcc's (-Wstring-concatenation, ...)
+#                and whose optimizer may read undefined behaviour otherwise
+# All builds always run; the exit status is non-zero if any fails, and the
+# last lines are one summary per build.  Works from any directory.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 
@@ -47,6 +51,12 @@ if [ -f tests/lsan.supp ]; then
   export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp"
 fi
 run_build asan build-asan -DFM_SANITIZE=ON
+unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+
+# A fresh cache each time: CMake does not change the compiler of an
+# existing build directory.
+rm -rf build-clang
+run_build clang build-clang -DCMAKE_C_COMPILER=clang
 
 printf '\n== summary\n'
 printf '%s\n' "${summary[@]}"
