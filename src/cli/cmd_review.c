@@ -263,8 +263,9 @@ static int cmd_history(fm_store *st, const review_args *a) {
       const char *comment = json_string_value(json_object_get(after, "comment"));
       printf("%s  %-10s %-16s %-20s %s", r->at, r->action, r->actor, ref ? ref : r->entity_key,
              status ? status : "");
-      if (comment && *comment && (!strcmp(r->action, "comment") ||
-                                  strcmp(r->action, "supersede")))
+      /* every action's comment but a supersede's, whose after image
+       * carries the superseded decision's comment */
+      if (comment && *comment && strcmp(r->action, "supersede") != 0)
         printf("  \"%s\"", comment);
       printf("\n");
       json_decref(after);

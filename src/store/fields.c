@@ -383,7 +383,7 @@ fm_rc fm_store_import_set(fm_store *st, const char *name, fm_role role,
       if (strlen(fs->v[i].vendor) == vlen && !memcmp(fs->v[i].vendor, vendor, vlen) &&
           fm_fieldset_add(&part, &fs->v[i]))
         rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory importing %s", name);
-    fm_dict_result r;
+    fm_dict_result r = {0};
     if (!rc) rc = fm_store_import_fields(st, name, role, &part, actor, &r, err);
     fm_fieldset_free(&part);
     if (!rc && total) {
