@@ -92,7 +92,10 @@ static int parse(int argc, char **argv, review_args *a) {
       return fm_cli_usage("review", "unexpected argument '%s'", argv[i]);
     }
   }
-  if (!a->by) a->by = getenv("USER") && *getenv("USER") ? getenv("USER") : "cli";
+  if (!a->by) {
+    const char *user = getenv("USER");
+    a->by = user && *user ? user : "cli";
+  }
   return 0;
 }
 

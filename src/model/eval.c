@@ -108,6 +108,8 @@ static void finish(fm_eval_result *res) {
 fm_rc fm_eval(const fm_model *m, const fm_pairs *gold, fm_eval_result *res,
               fm_eval_query **details, size_t *ndetails, fm_error *err) {
   memset(res, 0, sizeof *res);
+  if (details && !ndetails)
+    return fm_error_set(err, FM_ERR_ARG, "fm_eval: details given without ndetails");
   if (details) *details = NULL;
   if (ndetails) *ndetails = 0;
   gold_q *g;

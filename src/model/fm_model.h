@@ -231,7 +231,8 @@ typedef struct fm_eval_query {
 
 /* Evaluate a model against gold pairs.  details (optional) receives one
  * entry per distinct gold query in first-appearance order (caller owns the
- * array, fm_free). */
+ * array, fm_free), and *ndetails their number (0 when details is NULL):
+ * details without ndetails is FM_ERR_ARG. */
 fm_rc fm_eval(const fm_model *m, const fm_pairs *gold, fm_eval_result *res,
               fm_eval_query **details, size_t *ndetails, fm_error *err);
 

@@ -775,6 +775,12 @@ static void test_eval(void) {
   fm_free(d);
   fm_pairs_free(&og);
 
+  /* details without a place for their count is refused, not a crash */
+  d = NULL;
+  CHECK(fm_eval(m, &gold, &r, &d, NULL, &err) == FM_ERR_ARG);
+  CHECK(d == NULL);
+  CHECK(strstr(err.msg, "ndetails") != NULL);
+
   /* an empty gold: zero queries, zero metrics */
   fm_pairs empty;
   fm_pairs_init(&empty);
