@@ -372,28 +372,9 @@ uint32_t fm_crc32c_soft(uint32_t crc, const void *p, size_t n) {
   return ~crc;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-/* SSE4.2 has a CRC-32C instruction (same polynomial, same bit order), so
- * this gives the table version's results at ~10x its speed.  Used only when
- * the CPU says it has SSE4.2 (checked once at run time), so the library
- * still runs on any x86-64. */
-#include <nmmintrin.h>
-#define FM_CRC32C_HW 1
-
-/* Three streams at once: the CRC instruction takes 3 cycles but a new one
- * can start every cycle, so a single chain of them runs at a third of what
- * the unit can do.  A block of 3 x L bytes is checksummed as three
- * independent CRCs (the 2nd and 3rd starting from a zero register), which
- * are then joined: the register of A||B is the register of A advanced over
- * len(B) zero bytes, xor B's.  Advancing over L zero bytes is a linear map
- * of the 32-bit register, applied with four 256-entry tables per L (as
- * Mark Adler's crc32c.c).  Same results as the table version, byte for
- * byte. */
-#define CRC32C_LONG 8192
-#define CRC32C_SHORT 256
-static uint32_t crc32c_long[4][256], crc32c_short[4][256];
-
-/* a * b modulo the reflected polynomial (bit 31 is x^0) */
+/* Combining CRCs, portable: the model file uses it on every platform, and
+ * so does the SSE4.2 path below.  a * b modulo the reflected polynomial
+ * (bit 31 is x^0). */
 static uint32_t crc32c_multmodp(uint32_t a, uint32_t b) {
   uint32_t m = 1u << 31, p = 0;
   for (;;) {
@@ -421,6 +402,27 @@ static uint32_t crc32c_x8n(uint64_t len) {
 uint32_t fm_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2) {
   return crc32c_multmodp(crc32c_x8n(len2), crc1) ^ crc2;
 }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* SSE4.2 has a CRC-32C instruction (same polynomial, same bit order), so
+ * this gives the table version's results at ~10x its speed.  Used only when
+ * the CPU says it has SSE4.2 (checked once at run time), so the library
+ * still runs on any x86-64. */
+#include <nmmintrin.h>
+#define FM_CRC32C_HW 1
+
+/* Three streams at once: the CRC instruction takes 3 cycles but a new one
+ * can start every cycle, so a single chain of them runs at a third of what
+ * the unit can do.  A block of 3 x L bytes is checksummed as three
+ * independent CRCs (the 2nd and 3rd starting from a zero register), which
+ * are then joined: the register of A||B is the register of A advanced over
+ * len(B) zero bytes, xor B's.  Advancing over L zero bytes is a linear map
+ * of the 32-bit register, applied with four 256-entry tables per L (as
+ * Mark Adler's crc32c.c).  Same results as the table version, byte for
+ * byte. */
+#define CRC32C_LONG 8192
+#define CRC32C_SHORT 256
+static uint32_t crc32c_long[4][256], crc32c_short[4][256];
 
 /* The tables that advance a register over len zero bytes. */
 static void crc32c_zeros(uint32_t zeros[4][256], size_t len) {
