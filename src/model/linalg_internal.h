@@ -5,6 +5,7 @@
 #define FM_LINALG_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 /* Run fn(ctx, tid, nthreads) for tid = 0..nthreads-1 on worker threads
@@ -12,6 +13,25 @@
  * the caller, so this never fails.  Returns when all parts are done. */
 typedef void (*fm_par_fn)(void *ctx, int tid, int nthreads);
 void fm_par_run(int nthreads, fm_par_fn fn, void *ctx);
+
+/* Rows [0, n) split by work for part i of nt: ptr holds n + 1 prefix sums
+ * (a CSR row pointer: row r's work is ptr[r + 1] - ptr[r]), and the result
+ * is the first row r with ptr[r] - ptr[0] >= i/nt of the total; 0 for
+ * i == 0, n for i == nt.  Part i takes rows [split(i), split(i + 1)). */
+static inline size_t fm_split_rows(const uint64_t *ptr, size_t n, int i, int nt) {
+  if (i <= 0) return 0;
+  if (i >= nt) return n;
+  uint64_t goal = ptr[0] + (ptr[n] - ptr[0]) * (uint64_t)i / (uint64_t)nt;
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (ptr[mid] < goal)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
 
 /* y[0..n) += a * x[0..n).  Each element gets exactly one multiply and one
  * add (no fused multiply-add), so scalar and vector paths agree bit for

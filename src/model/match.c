@@ -98,26 +98,6 @@ fm_rc fm_matcher_new(const fm_model *m, fm_matcher **out, fm_error *err) {
   return FM_OK;
 }
 
-static int cmp_u32(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-/* A query has tens of terms: insertion sort beats qsort's setup and
- * indirect compares there; long inputs still go to qsort. */
-static void sort_u32(uint32_t *a, size_t n) {
-  if (n > 64) {
-    qsort(a, n, sizeof *a, cmp_u32);
-    return;
-  }
-  for (size_t i = 1; i < n; i++) {
-    uint32_t v = a[i];
-    size_t j = i;
-    for (; j > 0 && a[j - 1] > v; j--) a[j] = a[j - 1];
-    a[j] = v;
-  }
-}
-
 /* Field -> sparse query vector (known terms only), per-block normalized.
  * Unknown terms still count towards the block norm, as they would have had
  * the field been in training (their idf is the maximum). */
@@ -140,7 +120,7 @@ static fm_rc encode(fm_matcher *mt, const fm_field *f, fm_error *err) {
       if (fm_grow((void **)&mt->ids, &mt->capids, mt->nids + 1, sizeof *mt->ids)) goto nomem;
       mt->ids[mt->nids++] = t;
     }
-  sort_u32(mt->ids, mt->nids);
+  fm_sort_u32(mt->ids, mt->nids);
   /* at most nids distinct terms: size both arrays once */
   if (mt->nids > mt->q.cap) {
     size_t cap = mt->q.cap;

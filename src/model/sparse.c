@@ -241,30 +241,15 @@ typedef struct mul_ctx {
   int k;
 } mul_ctx;
 
-/* First row whose entries start at or after nnz position target. */
-static uint32_t row_at(const fm_csr *A, uint64_t target) {
-  uint32_t lo = 0, hi = A->nrows;
-  while (lo < hi) {
-    uint32_t mid = lo + (hi - lo) / 2;
-    if (A->rowptr[mid] < target)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
 static void mul_part(void *p, int tid, int nt) {
   const mul_ctx *c = p;
   const fm_csr *A = c->A;
-  uint64_t nnz = fm_csr_nnz(A);
   /* Rows split so each thread gets about the same number of entries. */
-  uint32_t r0 = tid == 0 ? 0 : row_at(A, nnz * (uint64_t)tid / (uint64_t)nt);
-  uint32_t r1 = tid == nt - 1 ? A->nrows
-                              : row_at(A, nnz * (uint64_t)(tid + 1) / (uint64_t)nt);
+  size_t r0 = fm_split_rows(A->rowptr, A->nrows, tid, nt),
+         r1 = fm_split_rows(A->rowptr, A->nrows, tid + 1, nt);
   size_t k = (size_t)c->k;
-  for (uint32_t i = r0; i < r1; i++) {
-    float *y = c->Y + (size_t)i * k;
+  for (size_t i = r0; i < r1; i++) {
+    float *y = c->Y + i * k;
     memset(y, 0, k * sizeof *y);
     uint64_t q = A->rowptr[i], e = A->rowptr[i + 1];
     const uint32_t *col = A->col;

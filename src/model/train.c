@@ -523,46 +523,6 @@ static fm_rc featurize(trainer *t, fm_error *err) {
   return rc;
 }
 
-/* Sort a document's term ids ascending: insertion sort for the usual few
- * dozen; beyond, a quicksort on the values themselves (median of three,
- * the smaller side first so the stack stays shallow) down to runs for the
- * insertion sort.  A field's character n-grams often number more than 64,
- * and qsort's indirect compares made those sorts a visible part of
- * training.  The result is the one ascending order, however it is found. */
-static void insertion_u32(uint32_t *a, size_t n) {
-  for (size_t i = 1; i < n; i++) {
-    uint32_t v = a[i];
-    size_t j = i;
-    for (; j > 0 && a[j - 1] > v; j--) a[j] = a[j - 1];
-    a[j] = v;
-  }
-}
-static void sort_ids(uint32_t *a, size_t n) {
-  while (n > 32) {
-    uint32_t x = a[0], y = a[n / 2], z = a[n - 1];
-    uint32_t piv = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
-    size_t i = 0, j = n - 1;
-    for (;;) { /* Hoare partition: a[0..j] <= piv <= a[j+1..n) */
-      while (a[i] < piv) i++;
-      while (a[j] > piv) j--;
-      if (i >= j) break;
-      uint32_t t = a[i];
-      a[i++] = a[j];
-      a[j--] = t;
-    }
-    size_t left = j + 1;
-    if (left < n - left) {
-      sort_ids(a, left);
-      a += left;
-      n -= left;
-    } else {
-      sort_ids(a + left, n - left);
-      n = left;
-    }
-  }
-  insertion_u32(a, n);
-}
-
 /* Per-block L2-normalized sublinear tf-idf rows of documents [d0, d1), as
  * a CSR matrix (ptr has d1 - d0 + 1 entries).  The arithmetic is exactly
  * that of encode() in match.c, so a query's row here is the vector a
@@ -578,34 +538,23 @@ typedef struct csr_ctx {
   int pass;
 } csr_ctx;
 
-/* The first row r of [0, n) whose documents before it hold at least
- * i/nt of the term occurrences of the n documents from d0 on: thread i's
- * rows are [row_at(i), row_at(i + 1)), of about equal work (sorting and
- * weighting grow with the occurrences, and a reference with a long
- * description has ten times the terms of a Bloomberg field). */
-static size_t row_at(const uint64_t *dptr, size_t d0, size_t n, int i, int nt) {
-  uint64_t goal = dptr[d0] + (uint64_t)((double)(dptr[d0 + n] - dptr[d0]) * i / nt);
-  size_t lo = 0, hi = n;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (dptr[d0 + mid] < goal) lo = mid + 1; else hi = mid;
-  }
-  return i == nt ? n : lo;
-}
-
+/* Thread i's rows are of about equal work (fm_split_rows over the term
+ * occurrences): sorting and weighting grow with the occurrences, and a
+ * reference with a long description has ten times the terms of a
+ * Bloomberg field. */
 static void csr_part(void *p, int tid, int nt) {
   csr_ctx *c = p;
   trainer *t = c->t;
   const fm_model *m = t->m;
-  size_t n = c->d1 - c->d0, r0 = row_at(t->dptr, c->d0, n, tid, nt),
-         r1 = row_at(t->dptr, c->d0, n, tid + 1, nt);
+  size_t n = c->d1 - c->d0, r0 = fm_split_rows(t->dptr + c->d0, n, tid, nt),
+         r1 = fm_split_rows(t->dptr + c->d0, n, tid + 1, nt);
   for (size_t r = r0; r < r1; r++) {
     uint32_t *ids = t->dterm + t->dptr[c->d0 + r];
     size_t len = (size_t)(t->dptr[c->d0 + r + 1] - t->dptr[c->d0 + r]);
     if (c->pass == 0) {
       /* final ids, sorted; the row length is the number of distinct ids */
       for (size_t i = 0; i < len; i++) ids[i] = c->base[ids[i] >> 30] + (ids[i] & 0x3fffffffu);
-      sort_ids(ids, len);
+      fm_sort_u32(ids, len);
       uint64_t d = 0;
       for (size_t i = 0; i < len; i++) d += i == 0 || ids[i] != ids[i - 1];
       c->ptr[r + 1] = d;

@@ -167,6 +167,12 @@ uint32_t fm_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
 /* The portable table-driven CRC-32C (the reference; for tests). */
 uint32_t fm_crc32c_soft(uint32_t crc, const void *p, size_t n);
 
+/* ---- sorting ---------------------------------------------------------- */
+
+/* Sort a[0..n) ascending in place (term ids: tens usually, hundreds for a
+ * long field's character grams); no allocation. */
+void fm_sort_u32(uint32_t *a, size_t n);
+
 /* ---- string -> uint32 map -------------------------------------------- */
 
 /* Open-addressing map from byte strings to uint32 values.  The map copies

@@ -500,3 +500,45 @@ double fm_now(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+/* ---- sorting ---------------------------------------------------------- */
+
+/* fm_sort_u32: insertion sort for the usual few dozen; beyond, a quicksort
+ * on the values themselves (median of three, the smaller side first so the
+ * stack stays shallow) down to runs for the insertion sort.  A field's
+ * character n-grams often number more than 64, and qsort's indirect
+ * compares made those sorts a visible part of training (and of encoding a
+ * query).  The result is the one ascending order, however it is found. */
+static void insertion_u32(uint32_t *a, size_t n) {
+  for (size_t i = 1; i < n; i++) {
+    uint32_t v = a[i];
+    size_t j = i;
+    for (; j > 0 && a[j - 1] > v; j--) a[j] = a[j - 1];
+    a[j] = v;
+  }
+}
+void fm_sort_u32(uint32_t *a, size_t n) {
+  while (n > 32) {
+    uint32_t x = a[0], y = a[n / 2], z = a[n - 1];
+    uint32_t piv = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+    size_t i = 0, j = n - 1;
+    for (;;) { /* Hoare partition: a[0..j] <= piv <= a[j+1..n) */
+      while (a[i] < piv) i++;
+      while (a[j] > piv) j--;
+      if (i >= j) break;
+      uint32_t t = a[i];
+      a[i++] = a[j];
+      a[j--] = t;
+    }
+    size_t left = j + 1;
+    if (left < n - left) {
+      fm_sort_u32(a, left);
+      a += left;
+      n -= left;
+    } else {
+      fm_sort_u32(a + left, n - left);
+      n = left;
+    }
+  }
+  insertion_u32(a, n);
+}
