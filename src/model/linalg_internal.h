@@ -97,21 +97,13 @@ static inline void fm_prefetch_floats(const float *p, size_t n) {
 #endif
 }
 
-/* Dot product with 16 independent partial sums (vector extensions, as
- * fm_axpy), so it is not bound by the latency of one float add chain.  The
- * summation order is fixed, so results are deterministic. */
-static inline float fm_dot_pf(const float *restrict x, const float *restrict y, size_t n,
-                              const float *pf);
-static inline float fm_dot(const float *restrict x, const float *restrict y, size_t n) {
-  return fm_dot_pf(x, y, n, NULL);
-}
-
-/* fm_dot(x, y, n), the same sum in the same order (so the same bits), that
- * also prefetches the n floats at pf (when not NULL), one cache line per
- * 16 elements: a caller walking rows it cannot predict (the LSA rows of a
- * query's candidates) names the row it will read next, so that row's
- * memory latency overlaps this row's arithmetic.  The one implementation of
- * both: with pf a constant NULL the inlined prefetch test folds away. */
+/* Dot product of x and y (n floats) with 16 independent partial sums
+ * (vector extensions, as fm_axpy), so it is not bound by the latency of one
+ * float add chain; the summation order is fixed, so results are
+ * deterministic.  It also prefetches the n floats at pf (when not NULL),
+ * one cache line per 16 elements: a caller walking rows it cannot predict
+ * (the LSA rows of a query's candidates) names the row it will read next,
+ * so that row's memory latency overlaps this row's arithmetic. */
 static inline float fm_dot_pf(const float *restrict x, const float *restrict y, size_t n,
                               const float *pf) {
   size_t i = 0;

@@ -15,13 +15,6 @@
 /* Postings longer than this are skipped during candidate generation. */
 #define MAX_POSTING 1000
 
-/* Candidates re-scored per query: the model's setting (a config allows 10
- * and up, loading and fm_model_set_candidates keep it positive; 64 if it
- * ever were not). */
-static int cand_count(const fm_model *m) {
-  return m->opts.candidates > 0 ? m->opts.candidates : 64;
-}
-
 struct fm_matcher {
   const fm_model *m;
   fm_featurizer feat;
@@ -31,7 +24,6 @@ struct fm_matcher {
   fm_qvec q;
   float *acc;          /* nrefs, zero between queries */
   uint32_t *touched;   /* refs with acc != 0 this query */
-  size_t ntouched;
   uint8_t *mark;       /* nrefs */
   float *qdense;       /* nterms, zero between queries */
   uint64_t *qbits;     /* nterms bits: qdense[t] != 0, zero between queries */
@@ -77,7 +69,7 @@ fm_rc fm_matcher_new(const fm_model *m, fm_matcher **out, fm_error *err) {
     fm_matcher_free(mt);
     return rc;
   }
-  int C = cand_count(m);
+  int C = m->opts.candidates;
   mt->acc = fm_calloc(m->nrefs ? m->nrefs : 1, sizeof *mt->acc);
   /* one spare entry: the branch-free append writes before it counts */
   mt->touched = fm_malloc(((size_t)m->nrefs + 1) * sizeof *mt->touched);
@@ -336,17 +328,17 @@ static void prefetch_candidate(const fm_model *m, uint32_t r) {
 /* The LSA cosines of all the candidates, in a loop of their own: the dot
  * products are independent, so the CPU overlaps one with the next, which
  * it could not across the rest of the re-scoring. */
-static void lsa_cosines(fm_matcher *mt, const fm_topk *cand) {
+static void lsa_cosines(fm_matcher *mt, const uint32_t *idx, int n) {
   const fm_model *m = mt->m;
   size_t K = (size_t)m->k;
   if (K == 0) {
-    for (int i = 0; i < cand->n; i++) mt->lsa[i] = 0;
+    for (int i = 0; i < n; i++) mt->lsa[i] = 0;
     return;
   }
-  for (int i = 0; i < cand->n; i++) {
-    prefetch_candidate(m, cand->idx[i]);
-    const float *pf = i + AHEAD < cand->n ? m->ref_emb + (size_t)cand->idx[i + AHEAD] * K : NULL;
-    mt->lsa[i] = fm_dot_pf(mt->emb, m->ref_emb + (size_t)cand->idx[i] * K, K, pf);
+  for (int i = 0; i < n; i++) {
+    prefetch_candidate(m, idx[i]);
+    const float *pf = i + AHEAD < n ? m->ref_emb + (size_t)idx[i + AHEAD] * K : NULL;
+    mt->lsa[i] = fm_dot_pf(mt->emb, m->ref_emb + (size_t)idx[i] * K, K, pf);
   }
 }
 
@@ -368,7 +360,7 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
    *    little to the cosine and would touch most of the universe.  When that
    *    leaves too few candidates the common terms are walked too.  The sparse
    *    score of each candidate is then recomputed exactly from its row. */
-  int C = cand_count(m);
+  int C = m->opts.candidates;
   /* The hot loop of a lookup (thousands of postings): everything it
    * touches is in locals, because the uint8_t mark store may alias any
    * pointer and would otherwise force a reload of each one per posting. */
@@ -410,7 +402,6 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
     }
     if (ntouched >= (size_t)C) break;
   }
-  mt->ntouched = ntouched;
   /* 2. the best candidates by (partial) sparse score; the accumulators are
    *    cleared in the same pass (the heap holds copies of the scores) */
   uint64_t *ckey = mt->ckey;
@@ -439,14 +430,13 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
       mark[r] = 0;
     }
   }
-  mt->ntouched = 0;
   for (int i = 0; i < nc; i++) mt->cidx[i] = UINT32_MAX - (uint32_t)ckey[i];
-  fm_topk cand = {.k = C, .n = nc, .score = NULL, .idx = mt->cidx};
+  const uint32_t *cidx = mt->cidx;
   /* 3. LSA embedding of the query (word blocks, same weights as training) */
   int K = m->k;
   if (K > 0) {
-    for (int i = 0; i < AHEAD && i < cand.n; i++)
-      fm_prefetch_floats(m->ref_emb + (size_t)cand.idx[i] * K, (size_t)K);
+    for (int i = 0; i < AHEAD && i < nc; i++)
+      fm_prefetch_floats(m->ref_emb + (size_t)cidx[i] * K, (size_t)K);
     memset(mt->emb, 0, (size_t)K * sizeof *mt->emb);
     const float wb[2] = {m->opts.w.title, m->opts.w.full};
     for (size_t i = 0; i < mt->q.n; i++) {
@@ -490,10 +480,10 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   unsigned qqual = fm_type_qual(f->type);
   for (size_t i = 0; i < mt->q.n && mt->q.term[i] < m->nblk[0]; i++)
     qqual |= fm_qual_term(m, mt->q.term[i]);
-  lsa_cosines(mt, &cand);
-  for (int i = 0; i < cand.n; i++) {
+  lsa_cosines(mt, cidx, nc);
+  for (int i = 0; i < nc; i++) {
     fm_candidate *c = &mt->cand[i];
-    uint32_t r = cand.idx[i];
+    uint32_t r = cidx[i];
     float comp[FM_NBLK];
     components(mt, r, comp);
     c->ref = r;
@@ -518,7 +508,7 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   /* 5. the winners, with the components computed above (refs are distinct
    *    among the candidates, so the lookup is unambiguous) */
   for (int i = 0; i < fin.n; i++)
-    for (int j = 0; j < cand.n; j++)
+    for (int j = 0; j < nc; j++)
       if (mt->cand[j].ref == fin.idx[i]) {
         out[i] = mt->cand[j];
         break;

@@ -36,9 +36,9 @@
 extern "C" {
 #endif
 
-/* The one format version this build writes and reads.  2: models carry
- * every query field's encoded row (sections qcsr_*); version 1 files lack
- * them and are refused rather than half-read (retrain them). */
+/* The one format version this build writes and reads; older files are
+ * refused rather than half-read (retrain them).  What each version added
+ * is in docs/model-format.md (4: lsa_row, LSA rows of reference words only). */
 #define FM_MFILE_VERSION 4
 /* Longest section tag, not counting the NUL. */
 #define FM_MFILE_TAG_MAX 15

@@ -1127,12 +1127,7 @@ done:
   fm_strmap_free(&rk);
   fm_buf_free(&t.st.blob);
   fm_strmap_free(&t.st.seen);
-  for (int b = 0; b < FM_NBLK; b++) {
-    fm_strmap_free(&t.vocab[b]);
-    fm_free(t.df[b]);
-  }
-  fm_free(t.dterm);
-  fm_free(t.dptr);
+  release_doc_terms(&t);
   fm_pairs_free(&t.pairs);
   fm_fieldset_free(&own_refs);
   fm_fieldset_free(&own_qrys);
