@@ -2,6 +2,7 @@
  * and latency histograms by route and status (server.c), model facts, and
  * database facts read through this worker's connection. */
 #include "http_internal.h"
+#include "fm_store_sql.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -9,6 +9,7 @@
  * Dataset "snapshot" reads no table: it concatenates the catalog's
  * partitions of one job in an hour range (see concat_partitions). */
 #include "fm_provision.h"
+#include "fm_store_sql.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "fm_store.h"
+#include "fm_store_sql.h"
 #include "fm_util.h"
 
 #ifdef __cplusplus

@@ -3,6 +3,7 @@
 #define FM_SNAPSHOT_INTERNAL_H
 
 #include "fm_snapshot.h"
+#include "fm_store_sql.h"
 
 /* fm_snapshot_write_sql with a test hook: drop_rows > 0 leaves that many
  * rows out (how tests force an audit mismatch); die_stage, when not NULL,

@@ -14,7 +14,6 @@
 #ifndef FM_STORE_H
 #define FM_STORE_H
 
-#include <sqlite3.h>
 #include <stdint.h>
 
 #include "fm_import.h"
@@ -47,16 +46,8 @@ fm_rc fm_store_open(const char *path, const fm_store_opts *opts, fm_store **out,
                     fm_error *err);
 void fm_store_close(fm_store *st);
 
-/* The underlying connection (borrowed), for modules that read the tables
- * directly (snapshot, provision).  Writes must still go through fm_store_tx. */
-sqlite3 *fm_store_db(fm_store *st);
 const char *fm_store_path(const fm_store *st); /* borrowed */
 int fm_store_schema_version(fm_store *st);      /* PRAGMA user_version */
-
-/* Translate the connection's last SQLite error into err, prefixed by what
- * was being done; returns FM_ERR_BUSY, FM_ERR_CONFLICT (constraint) or
- * FM_ERR_DB. */
-fm_rc fm_store_sqlerr(fm_store *st, fm_error *err, const char *what);
 
 /* ---- transactions ------------------------------------------------------ */
 
@@ -81,20 +72,6 @@ void fm_store_read_end(fm_store *st, int began);
 /* Test hook: make the next n statements stepped through fm_store_step fail
  * as if SQLite returned SQLITE_BUSY (n < 0: off). */
 void fm_store_fault_busy_after(fm_store *st, long n);
-
-/* sqlite3_step with the fault hook; use it for every write statement. */
-int fm_store_step(fm_store *st, sqlite3_stmt *stmt);
-
-/* Error for a step result that was not SQLITE_DONE/ROW: FM_ERR_BUSY for
- * SQLITE_BUSY (real or injected), else as fm_store_sqlerr. */
-fm_rc fm_store_steperr(fm_store *st, int step, fm_error *err, const char *what);
-
-/* Prepare a statement or set err; caller owns *out (sqlite3_finalize). */
-fm_rc fm_store_prepare(fm_store *st, const char *sql, sqlite3_stmt **out,
-                       fm_error *err);
-
-/* Execute SQL without results (no parameters). */
-fm_rc fm_store_exec(fm_store *st, const char *sql, fm_error *err);
 
 /* Current UTC time as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (>= 32 bytes). */
 void fm_store_now(char *buf, size_t n);

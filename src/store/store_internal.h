@@ -3,6 +3,7 @@
 #define FM_STORE_INTERNAL_H
 
 #include "fm_store.h"
+#include "fm_store_sql.h"
 
 struct fm_store {
   sqlite3 *db;

@@ -6,6 +6,7 @@
 #define FM_TEST_STORE_H
 
 #include "fm_store.h"
+#include "fm_store_sql.h"
 #include "fm_test_util.h"
 
 #include <stdio.h>

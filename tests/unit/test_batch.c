@@ -6,6 +6,7 @@
  * SQLITE_BUSY is retried, and the clear errors of resume. */
 #include "fm_model.h"
 #include "fm_store.h"
+#include "fm_store_sql.h"
 #include "fm_test.h"
 #include "fm_test_util.h"
 #include "fm_test_store.h"

@@ -3,6 +3,7 @@
  * (per-row validation with line numbers, all or nothing, dry run, malformed
  * CSV, the round trip, retries after SQLITE_BUSY, allocation faults). */
 #include "fm_store.h"
+#include "fm_store_sql.h"
 #include "fm_test.h"
 #include "fm_test_util.h"
 #include "fm_test_store.h"

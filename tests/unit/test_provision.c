@@ -7,6 +7,7 @@
  * snapshot hours, stops promptly). */
 #include "fm_provision.h"
 #include "fm_store.h"
+#include "fm_store_sql.h"
 #include "fm_test.h"
 #include "fm_test_util.h"
 #include "fm_test_store.h"

@@ -4,6 +4,7 @@
  * export of decisions read back by fm_pairs_load, decisions surviving a
  * re-import of a changed dictionary, and allocation / busy faults. */
 #include "fm_store.h"
+#include "fm_store_sql.h"
 #include "fm_test.h"
 #include "fm_test_util.h"
 #include "fm_test_store.h"

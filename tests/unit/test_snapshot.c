@@ -5,6 +5,7 @@
  * catch-up, job validation. */
 #include "fm_snapshot.h"
 #include "fm_store.h"
+#include "fm_store_sql.h"
 #include "fm_test.h"
 #include "fm_test_util.h"
 #include "fm_test_store.h"

@@ -1,6 +1,7 @@
 /* test_store.c: the store core: migrations, the transaction helper,
  * dictionary import and re-import, the decision write path, the audit log. */
 #include "fm_store.h"
+#include "fm_store_sql.h"
 #include "fm_test.h"
 #include "fm_test_util.h"
 #include "fm_test_store.h"

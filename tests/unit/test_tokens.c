@@ -3,6 +3,7 @@
  * it afterwards and writes audit rows, bad input is refused clearly, and a
  * busy database during create re-runs the body without writing twice. */
 #include "fm_store.h"
+#include "fm_store_sql.h"
 #include "fm_test.h"
 #include "fm_test_util.h"
 
