@@ -2,7 +2,8 @@
 # test.sh: the second command of the README, and what CI runs (.ci/run).
 # Installs what is missing, then builds and runs the whole ctest suite three
 # times:
-#   build/       normal build (RelWithDebInfo, the system cc: gcc on Debian)
+#   build/       normal build (RelWithDebInfo, the system cc: gcc on Debian),
+#                then its matching tests again under other OpenBLAS kernels
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer, leaks checked
 #   build-clang/ the normal build compiled by clang, whose -Wall -Wextra
 #                -Werror set differs from gcc's (-Wstring-concatenation, ...)
@@ -34,13 +35,49 @@ run_build() {
      { stage=build; cmake --build "$dir" -j"$jobs"; } &&
      { stage=ctest; (cd "$dir" && ctest --output-on-failure -j"$jobs"); }; then
     summary+=("$(printf '%-6s PASS  (%s/, %ds)' "$name" "$dir" $((SECONDS - t0)))")
+    built=1
   else
+    [ "$stage" = ctest ] && built=1
     summary+=("$(printf '%-6s FAIL  at %s (%s/, %ds)' "$name" "$stage" "$dir" $((SECONDS - t0)))")
     status=1
   fi
 }
 
+# run_kernels DIR: the tests whose results come from the SVD (training,
+# matching, the golden rankings) again, reusing DIR's binaries, once per
+# OpenBLAS kernel this CPU can run (OPENBLAS_CORETYPE: each rounds
+# differently; docs/model-format.md, "Reproducibility", says what must hold
+# across them), so a test that pins one kernel's bits fails on any machine.
+kernel_tests='^(test_match_golden|test_model|test_linalg|test_pipeline|cli_test_cli)$'
+run_kernels() {
+  local dir=$1 t0=$SECONDS ct failed=() types=() flags
+  flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null) "
+  [[ $flags == *" avx2 "* ]] && types+=(Haswell)
+  [[ $flags == *" avx "* ]] && types+=(Sandybridge)
+  types+=(Prescott) # SSE3: any x86-64 CPU
+  [[ $flags == *" avx512f "* ]] && types+=(SkylakeX)
+  for ct in "${types[@]}"; do
+    printf '\n== kernel %s (%s/)\n' "$ct" "$dir"
+    (cd "$dir" && OPENBLAS_CORETYPE=$ct ctest --output-on-failure -j"$jobs" \
+       --no-tests=error -R "$kernel_tests") || failed+=("$ct")
+  done
+  if [ ${#failed[@]} -eq 0 ]; then
+    summary+=("$(printf '%-6s PASS  (%s; %s/, %ds)' kernel "${types[*]}" "$dir" $((SECONDS - t0)))")
+  else
+    summary+=("$(printf '%-6s FAIL  under %s (of %s; %s/, %ds)' kernel "${failed[*]}" \
+                 "${types[*]}" "$dir" $((SECONDS - t0)))")
+    status=1
+  fi
+}
+
+built=0
 run_build normal build
+if [ $built = 1 ]; then
+  run_kernels build
+else
+  summary+=("$(printf '%-6s SKIP  (the normal build failed)' kernel)")
+  status=1
+fi
 
 # Sanitizer settings for the ASan build's tests (the normal build's binaries
 # ignore them).  LeakSanitizer suppressions, for third-party caches only,
