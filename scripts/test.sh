@@ -8,6 +8,7 @@
 #   build-clang/ the normal build compiled by clang, whose -Wall -Wextra
 #                -Werror set differs from gcc's (-Wstring-concatenation, ...)
 #                and whose optimizer may read undefined behaviour otherwise
+#   build-tsan/  ThreadSanitizer, over the tests that start threads only
 # All builds always run; the exit status is non-zero if any fails, and the
 # last lines are one summary per build.  Works from any directory.
 set -uo pipefail
@@ -24,16 +25,19 @@ export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-2}"
 summary=()
 status=0
 
-# run_build NAME DIR [cmake options...]: configure, build, ctest; records a
-# summary line and sets status=1 on any failure.
+# run_build NAME DIR [cmake options...]: configure, build, ctest (only the
+# tests matching $ctest_filter when it is set); records a summary line and
+# sets status=1 on any failure.
+ctest_filter=
 run_build() {
-  local name=$1 dir=$2
+  local name=$1 dir=$2 filter=()
   shift 2
+  [ -n "$ctest_filter" ] && filter=(--no-tests=error -R "$ctest_filter")
   local t0=$SECONDS stage=configure
   printf '\n== %s build (%s/)\n' "$name" "$dir"
   if cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null &&
      { stage=build; cmake --build "$dir" -j"$jobs"; } &&
-     { stage=ctest; (cd "$dir" && ctest --output-on-failure -j"$jobs"); }; then
+     { stage=ctest; (cd "$dir" && ctest --output-on-failure -j"$jobs" "${filter[@]}"); }; then
     summary+=("$(printf '%-6s PASS  (%s/, %ds)' "$name" "$dir" $((SECONDS - t0)))")
     built=1
   else
@@ -94,6 +98,18 @@ unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 # existing build directory.
 rm -rf build-clang
 run_build clang build-clang -DCMAKE_C_COMPILER=clang
+
+# ThreadSanitizer over the tests that start threads: the HTTP server, the
+# batch worker, the provisioning runner, the snapshot scheduler, and the
+# model tests that train or match on threads (fm_par_run).  OpenBLAS's own
+# pool is not instrumented, so it is kept to one thread (the library's
+# threads are what is checked); suppressions, for third-party code only,
+# live in tests/tsan.supp.
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp"
+ctest_filter='^(test_(http|batch|provision|snapshot|model|pipeline|match_golden)|cli_test_(http|batch|provision|snapshot))$'
+OPENBLAS_NUM_THREADS=1 run_build tsan build-tsan -DFM_TSAN=ON
+ctest_filter=
+unset TSAN_OPTIONS
 
 printf '\n== summary\n'
 printf '%s\n' "${summary[@]}"
