@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "fm_util.h"
 
+#include <stdatomic.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -93,13 +94,19 @@ void fm_warn(const char *fmt, ...) {
 
 /* ---- memory ---------------------------------------------------------- */
 
-static long fault_countdown; /* 0 = off */
+/* 0 = off.  Atomic: the allocating threads of a batch run or training
+ * count it down together (ThreadSanitizer saw the plain long race); the
+ * one allocation that takes it from 1 to 0 fails, whichever thread. */
+static atomic_long fault_countdown;
 
-void fm_fault_malloc_after(long n) { fault_countdown = n; }
+void fm_fault_malloc_after(long n) { atomic_store(&fault_countdown, n); }
 
 static int fault_now(void) {
-  if (fault_countdown <= 0) return 0;
-  if (--fault_countdown == 0) return 1;
+  long c = atomic_load_explicit(&fault_countdown, memory_order_relaxed);
+  while (c > 0)
+    if (atomic_compare_exchange_weak_explicit(&fault_countdown, &c, c - 1,
+                                              memory_order_relaxed, memory_order_relaxed))
+      return c == 1;
   return 0;
 }
 

@@ -6,6 +6,8 @@
 #   expect_not_in D F T  file F does not contain T
 #   expect D CMD...      CMD succeeds
 #   expect_eq D GOT WANT the two strings are equal
+#   wait_for D SECS CMD... poll CMD until it succeeds, for at most SECS
+#                        seconds; on timeout says what it waited for
 passed=0 failed=0
 ok() { passed=$((passed + 1)); }
 bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
@@ -31,3 +33,24 @@ expect() {
   if "$@"; then ok; else bad "$d"; fi
 }
 expect_eq() { if [[ "$2" == "$3" ]]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
+
+# wait_for DESC SECS CMD...: the one way a test waits for something another
+# process does (a server's port, a job's status, a lock taken, a lease run
+# out): run CMD every 0.1 s until it succeeds, for at most SECS seconds, a
+# deadline generous enough for a loaded machine (60 s unless the work itself
+# is long).  Counts as one check: passes as soon as the state is there, and
+# on timeout fails saying what it was waiting for.  Returns CMD's status.
+# The 0.1 s pause is the polling interval, never what the test relies on.
+wait_for() {
+  local desc=$1 secs=$2
+  shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@"; do
+    if ((SECONDS >= deadline)); then
+      bad "gave up after ${secs}s waiting for $desc"
+      return 1
+    fi
+    sleep 0.1
+  done
+  ok
+}

@@ -151,11 +151,11 @@ expect_eq "one model run row" "$(q "$A" "SELECT count(*) FROM model_runs")" 1
 dump "$A" >"$T/before.dump"
 q "$A" "SELECT count(*) FROM audit_log" >>"$T/before.dump"
 mkfifo "$T/hold"
-sqlite3 "$A" <"$T/hold" >/dev/null 2>&1 &
+sqlite3 "$A" <"$T/hold" >"$T/hold.out" 2>&1 &
 holder=$!
 exec 9>"$T/hold"
-echo "BEGIN IMMEDIATE; INSERT INTO audit_log(actor, action, entity, entity_key) VALUES ('x','x','x','x');" >&9
-sleep 0.5
+echo "BEGIN IMMEDIATE; INSERT INTO audit_log(actor, action, entity, entity_key) VALUES ('x','x','x','x'); SELECT 'locked';" >&9
+wait_for "sqlite3 to take the write lock" 60 grep -q locked "$T/hold.out"
 run "$FM" batch run --model "$M" --db "$A" --batch-size $BS --busy-timeout 100
 expect_rc "locked database" 1
 expect_in "locked error" "$T/err" "locked"

@@ -147,8 +147,7 @@ lock_pid=$!
 exec 3>"$T/lockfifo"
 LOCK_FD_OPEN=1
 printf "BEGIN IMMEDIATE;\nSELECT 'locked';\n" >&3
-for _ in $(seq 100); do grep -q locked "$T/lock.out" && break; sleep 0.05; done
-expect_in "lock taken" "$T/lock.out" "locked"
+wait_for "sqlite3 to take the write lock" 60 grep -q locked "$T/lock.out"
 printf 'query_id,ref_id\nPX_OPEN,OPEN_PRC\n' >"$T/one.csv"
 run "$FM" import-mappings "$T/one.csv" --db "$DB2" --busy-timeout 100
 expect_rc "locked database" 1

@@ -29,7 +29,7 @@ sqlite3 "$DB" "SELECT secret_sha256 FROM api_tokens" | grep -q "${READER:3}" && 
 # start on a free port (port 0) and read it back from the log line
 "$FM" serve --model "$T/s.fmm" --db "$DB" --listen 127.0.0.1:0 --threads 2 --drain-ms 5000 \
   2>"$T/log" & PID=$!
-for _ in $(seq 50); do grep -q "listening on port" "$T/log" && break; sleep 0.1; done
+wait_for "the server to log its port" 60 grep -q "listening on port" "$T/log"
 PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$T/log")
 expect "server started" test -n "$PORT"
 B=http://127.0.0.1:$PORT
@@ -91,10 +91,8 @@ A=(-H "Authorization: Bearer $ADMIN")
 expect "analyst cannot start a batch" test "$(code -H "Authorization: Bearer $ANA" -X POST -d '{}' "$B/v1/batch-runs")" = 403
 expect "batch run 202" test "$(code "${A[@]}" -X POST -d '{"batch_size":5}' "$B/v1/batch-runs")" = 202
 RUN=$(python3 -c "import json; print(json.load(open('$T/body'))['run'])")
-for _ in $(seq 300); do
-  code "${R[@]}" "$B/v1/batch-runs/$RUN" >/dev/null
-  grep -q '"status":"running"' "$T/body" || break; sleep 0.1
-done
+run_done() { code "${R[@]}" "$B/v1/batch-runs/$RUN" >/dev/null; ! grep -q '"status":"running"' "$T/body"; }
+wait_for "batch run $RUN to finish" 300 run_done
 cp "$T/body" "$T/run.json"
 expect "batch run succeeded" grep -q '"status":"succeeded"' "$T/run.json"
 expect "batch counts reconcile with the database" python3 - "$T/run.json" "$DB" "$RUN" <<'PY'
@@ -155,7 +153,10 @@ for i in $(seq 40); do
   curl -s -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer $ADMIN" \
     "$B/v1/match?field=PX_LAST&k=50" >>"$T/codes" &
 done
-sleep 0.05
+# SIGTERM once the server is answering them: the first reply is in, most
+# of the others are in flight or queued
+wait_for "the first reply of the 40 lookups" 60 test -s "$T/codes"
+echo "SIGTERM with $((40 - $(wc -l <"$T/codes"))) of 40 lookups unanswered" >&2
 kill -TERM $PID
 wait $PID; rc=$?; PID=
 wait

@@ -117,6 +117,9 @@ expect_in "force writes version 2" "$T/out" "written v2"
 expect "force recorded" test "$(scalar "SELECT max(version) FROM snapshot_runs WHERE job='mappings'")" = 2
 
 # ---- SIGKILL at each stage, then restart --------------------------------------
+lease_out() {
+  test "$(scalar "SELECT count(*) FROM snapshot_runs WHERE dt='2030-01-01' AND hr=5 AND lease_expires > strftime('%Y-%m-%dT%H:%M:%S.000Z', 'now')")" = 0
+}
 for stage in claimed written manifest renamed succeeded catalog; do
   R=$T/kill-$stage
   # In a subshell that reports the status, so bash's "Killed" line stays quiet.
@@ -128,7 +131,9 @@ for stage in claimed written manifest renamed succeeded catalog; do
   partial=$(find "$R" -path "$R/_tmp" -prune -o -path "$R/_trash" -prune -o -type d -name 'hr=*' -print |
     while read -r d; do [[ -f $d/_SUCCESS && -f $d/_manifest.json ]] || echo "$d"; done)
   expect "no partial partition visible after kill at $stage" test -z "$partial"
-  sleep 1.2
+  # the restart must find the killed run's lease (--lease 1) run out, as
+  # the runner compares it: ISO text against the current second
+  wait_for "the lease of the run killed at $stage to run out" 60 lease_out
   run "$FM" snapshot backfill --db "$DB" --root "$R" --from 2030-01-01T05 --to 2030-01-01T05 --no-retention
   expect_rc "restart after $stage" 0
   expect "one succeeded run per partition after $stage" test \
@@ -143,12 +148,19 @@ done
 
 # ---- two concurrent runners on one partition -----------------------------------
 R=$T/two
-FM_SNAPSHOT_TEST_HOLD_MS=1500 "$FM" snapshot run --db "$DB" --root "$R" --at 2031-01-01T00 \
+# The first runner holds its lease (the test hook sleeps after the claim);
+# once its claim is in the table it is stopped (SIGSTOP), so the second
+# runner meets the lease however slowly it starts, then continued.  The
+# hold (20 s) only bounds how late the claim may be seen (load 28 missed 5 s).
+FM_SNAPSHOT_TEST_HOLD_MS=20000 "$FM" snapshot run --db "$DB" --root "$R" --at 2031-01-01T00 \
   --job fields --no-retention >"$T/a.out" 2>&1 &
 A=$!
-sleep 0.5
-FM_SNAPSHOT_TEST_HOLD_MS=1500 "$FM" snapshot run --db "$DB" --root "$R" --at 2031-01-01T00 \
+claimed_2031() { test "$(scalar "SELECT count(*) FROM snapshot_runs WHERE dt='2031-01-01' AND status='running'")" = 1; }
+wait_for "the first runner to claim 2031-01-01T00" 60 claimed_2031
+kill -STOP $A
+"$FM" snapshot run --db "$DB" --root "$R" --at 2031-01-01T00 \
   --job fields --no-retention >"$T/b.out" 2>&1
+kill -CONT $A
 wait $A
 expect_in "first runner writes" "$T/a.out" "1 written"
 expect_in "second runner skips" "$T/b.out" "leased by"
@@ -169,7 +181,7 @@ open(sys.argv[2], 'w').write(str(s.server_port))
 s.handle_request()
 EOF
 W=$!
-for _ in $(seq 50); do [[ -s $PORT_FILE ]] && break; sleep 0.1; done
+wait_for "the webhook receiver to write its port" 60 test -s "$PORT_FILE"
 FM_SNAPSHOT_TEST_MISMATCH=mappings run "$FM" snapshot run --db "$DB" --root "$T/mm" --at 2032-01-01T07 \
   --job mappings --no-retention --webhook "http://127.0.0.1:$(cat "$PORT_FILE")/hook"
 wait $W 2>/dev/null

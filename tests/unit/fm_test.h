@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int fm_test_failures;
 static int fm_test_checks;
@@ -56,6 +57,36 @@ static int fm_test_checks;
   do {                                                                     \
     fprintf(stderr, "%d checks, %d failed\n", fm_test_checks, fm_test_failures); \
     return fm_test_failures ? 1 : 0;                                       \
+  } while (0)
+
+/* Waiting for another thread or process, on state, never on the clock:
+ * WAIT_FOR(desc, cond) evaluates cond every 10 ms until it holds, for at
+ * most FM_TEST_WAIT_S seconds (a deadline generous enough for a loaded
+ * machine).  It is one check: on timeout it fails, naming what it waited
+ * for.  The 10 ms pause is the polling interval, nothing relies on it. */
+#define FM_TEST_WAIT_S 60
+static inline double fm_test_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+static inline void fm_test_pause_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+#define WAIT_FOR(desc, cond)                                               \
+  do {                                                                     \
+    double fm_t0_ = fm_test_now();                                         \
+    fm_test_checks++;                                                      \
+    while (!(cond)) {                                                      \
+      if (fm_test_now() - fm_t0_ > FM_TEST_WAIT_S) {                       \
+        fprintf(stderr, "%s:%d: gave up after %d s waiting for %s\n",      \
+                __FILE__, __LINE__, FM_TEST_WAIT_S, (desc));               \
+        fm_test_failures++;                                                \
+        break;                                                             \
+      }                                                                    \
+      fm_test_pause_ms(10);                                                \
+    }                                                                      \
   } while (0)
 
 /* Path of the shared data folder, or NULL (then the test should skip). */

@@ -10,6 +10,7 @@
 #include "fm_store.h"
 #include "fm_test.h"
 #include "fm_test_util.h"
+#include "http_internal.h" /* fm_http_load: the open connections */
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -19,11 +20,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-static void pause_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 static fm_model *model;
 
@@ -256,6 +252,12 @@ static void test_auth_and_rate(void) {
   fm_store_close(st);
 }
 
+static long open_conns(const fm_http_server *srv) {
+  long conns, inflight;
+  fm_http_load(srv, &conns, &inflight);
+  return conns;
+}
+
 static void test_conn_limit(void) {
   fm_http_opts o;
   fm_http_opts_default(&o);
@@ -272,11 +274,11 @@ static void test_conn_limit(void) {
   a.sin_port = htons(p);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
-  pause_ms(50);
+  WAIT_FOR("the server to count the idle connection", open_conns(srv) == 1);
   CHECK(get(p, "/v1/match?field=PX_LAST", NULL) == 429);
   CHECK(strstr(resp, "\"code\":1501") != NULL);
   close(fd);
-  pause_ms(50);
+  WAIT_FOR("the server to see the idle connection closed", open_conns(srv) == 0);
   CHECK(get(p, "/v1/match?field=PX_LAST", NULL) == 200);
   fm_http_server_stop(srv);
 }
@@ -314,6 +316,21 @@ static void *race(void *arg) {
   racer *r = arg;
   r->status = post_to(r->port, r->path, r->secret, r->body, r->out, sizeof r->out);
   return NULL;
+}
+
+/* Whether the batch run at path is still running: its status in *info
+ * (replaced; the caller owns it). */
+static int run_running(uint16_t p, const char *path, const char *token, json_t **info) {
+  if (get(p, path, token) != 200) return 1;
+  json_decref(*info);
+  *info = body_json(resp);
+  const char *stt = json_string_value(json_object_get(*info, "status"));
+  return !stt || !strcmp(stt, "running");
+}
+
+/* Whether no batch run is active (the list's "active" flag). */
+static int batch_idle(uint16_t p, const char *token) {
+  return get(p, "/v1/batch-runs", token) == 200 && !strstr(resp, "\"active\":true");
 }
 
 /* The review, mapping and batch-run endpoints on a real database: a batch
@@ -364,14 +381,7 @@ static void test_store_endpoints(void) {
   char path[512];
   snprintf(path, sizeof path, "/v1/batch-runs/%lld", (long long)run);
   json_t *info = NULL;
-  for (int i = 0; i < 600; i++) {
-    CHECK(get(p, path, reader) == 200);
-    json_decref(info);
-    info = body_json(resp);
-    const char *stt = json_string_value(json_object_get(info, "status"));
-    if (stt && strcmp(stt, "running") != 0) break;
-    pause_ms(50);
-  }
+  WAIT_FOR("the batch run to finish", !run_running(p, path, reader, &info));
   CHECK(info && !strcmp(json_string_value(json_object_get(info, "status")), "succeeded"));
   json_t *tot = json_object_get(info, "total");
   json_int_t n_in = json_integer_value(json_object_get(tot, "n_in"));
@@ -386,12 +396,13 @@ static void test_store_endpoints(void) {
         (size_t)json_integer_value(json_object_get(info, "n_parts")));
   CHECK(!strcmp(json_string_value(json_object_get(info, "started_by")), "ada"));
   json_decref(info);
-  if (second == 409) CHECK(post_auth(p, "/v1/batch-runs", admin, "{}") == 202);
-  for (int i = 0; i < 600; i++) { /* let the latest run finish before deciding */
-    CHECK(get(p, "/v1/batch-runs", reader) == 200);
-    if (!strstr(resp, "\"active\":true")) break;
-    pause_ms(50);
+  if (second == 409) {
+    /* the run's status is final before its worker lets go of the slot */
+    WAIT_FOR("the first run's worker to finish", batch_idle(p, reader));
+    CHECK(post_auth(p, "/v1/batch-runs", admin, "{}") == 202);
   }
+  /* let the latest run finish before deciding */
+  WAIT_FOR("no batch run active", batch_idle(p, reader));
   CHECK(strstr(resp, "\"runs\":[") != NULL);
   CHECK(get(p, "/v1/batch-runs/999", reader) == 404);
   CHECK(strstr(resp, "\"code\":1202") != NULL);

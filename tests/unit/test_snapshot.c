@@ -333,10 +333,12 @@ static void test_sigkill_each_stage(void) {
       int vis;
       CHECK(partitions_whole(root, jobs[j], h, &vis));
     }
-    /* Restart after the lease ran out. */
-    struct timespec ts = {1, 200000000L};
-    nanosleep(&ts, NULL);
+    /* Restart after the lease (1 s) ran out, as the runner compares it:
+     * ISO text against the current second. */
     st = open_db(name);
+    WAIT_FOR("the killed run's lease to run out",
+             count(st, "SELECT count(*) FROM snapshot_runs WHERE lease_expires > "
+                       "strftime('%Y-%m-%dT%H:%M:%S.000Z', 'now')") == 0);
     fm_snapshot_result res = {0};
     fm_error e;
     fm_error_init(&e);
@@ -403,7 +405,8 @@ static void test_retention_backfill_due(void) {
   fm_store *st = populated("ret.db");
   if (!st) return;
   const char *root = tmp("root4");
-  int64_t h = this_hour();
+  /* one clock reading for the whole test: an hour may end while it runs */
+  int64_t now = (int64_t)time(NULL), h = fm_snapshot_hour_of(now);
   fm_error e;
   fm_error_init(&e);
   CHECK(fm_store_exec(st, "UPDATE snapshot_jobs SET retention_hours = 5 WHERE name='fields'",
@@ -418,14 +421,14 @@ static void test_retention_backfill_due(void) {
   CHECK(count(st, "SELECT count(*) FROM catalog") == 5);
   /* Catch up: h-2 .. h. */
   memset(&res, 0, sizeof res);
-  CHECK(fm_snapshot_run_due(st, root, (int64_t)time(NULL), &o, &res, &e) == FM_OK);
+  CHECK(fm_snapshot_run_due(st, root, now, &o, &res, &e) == FM_OK);
   CHECK(res.written == 3 && res.skipped == 0);
   memset(&res, 0, sizeof res);
-  CHECK(fm_snapshot_run_due(st, root, (int64_t)time(NULL), &o, &res, &e) == FM_OK);
+  CHECK(fm_snapshot_run_due(st, root, now, &o, &res, &e) == FM_OK);
   CHECK(res.written == 0 && res.skipped == 1);
   /* Retention 5 h: h-7 .. h-5 go (files and catalog rows), the rest stay. */
   memset(&res, 0, sizeof res);
-  CHECK(fm_snapshot_retention(st, root, (int64_t)time(NULL), &res, &e) == FM_OK);
+  CHECK(fm_snapshot_retention(st, root, now, &res, &e) == FM_OK);
   CHECK(res.expired == 3);
   CHECK(count(st, "SELECT count(*) FROM catalog") == 5);
   CHECK(count(st, "SELECT count(*) FROM snapshot_runs WHERE status='expired'") == 3);
@@ -444,7 +447,7 @@ static void test_retention_backfill_due(void) {
   memset(&res, 0, sizeof res);
   CHECK(fm_snapshot_backfill(st2, tmp("root5"), h - 100, h - 100, &o, &res, &e) == FM_OK);
   memset(&res, 0, sizeof res);
-  CHECK(fm_snapshot_run_due(st2, tmp("root5"), (int64_t)time(NULL), &o, &res, &e) == FM_OK);
+  CHECK(fm_snapshot_run_due(st2, tmp("root5"), now, &o, &res, &e) == FM_OK);
   CHECK(res.written == 4);
   fm_store_close(st2);
   fm_store_close(st);
