@@ -86,7 +86,8 @@ static void test_real(void) {
                   "fundamentals %zu fields in %.3f s; %d warnings\n",
           s[0].n, s[1].n, s[2].n, s[3].n, dt, w.count);
   for (int i = 0; i < 4; i++) CHECK(s[i].n == want_n[i]);
-  CHECK(dt < 1.0); /* generous for sanitizer builds; ~0.05 s optimized */
+  /* (no timed assertion: the import time is printed above; speed lives in
+   * tests/bench/, and a busy machine must not fail this test) */
 
   {
     FIELD(&s[0], "TRDPRC_1", f);
