@@ -205,6 +205,7 @@ void gql_introspection_add(fm_gql_schema *s) {
   fm_gql_type *tk = fm_gql_enum(s, "__TypeKind", "An enum describing what kind of type a given `__Type` is.", kinds);
   fm_gql_type *dl = fm_gql_enum(s, "__DirectiveLocation", "A Directive can be adjacent to many parts of the GraphQL language, a __DirectiveLocation describes one such possible adjacencies.", locs);
   s->t_schema = sch;
+  fm_gql_nonnull(s, sch); /* __schema: __Schema! */
   s->t_type = typ;
   fm_gql_type *typ_nn = fm_gql_nonnull(s, typ);
   fm_gql_type *typ_list = fm_gql_list(s, typ_nn);
