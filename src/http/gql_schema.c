@@ -427,13 +427,17 @@ static fm_rc r_mappings(const fm_gql_resolve_info *info, json_t **out, fm_error 
 static const char *const prov_status[] = {"PENDING", "RUNNING", "READY", "FAILED", "EXPIRED", NULL};
 static const char *const map_status[] = {"ACCEPTED", "PROPOSED", "REJECTED", "SUPERSEDED", NULL};
 
-static fm_gql_schema *build(fm_error *err) {
-  fm_gql_schema *s;
-  if (fm_gql_schema_new(&s, err)) return NULL;
+/* The output and input types the root fields return and take. */
+typedef struct types {
+  fm_gql_type *S, *I, *B, *ID, *ds, *pst, *pr, *field, *fc, *mst, *mp, *pin;
+} types;
+
+static void object_types(fm_gql_schema *s, types *o) {
   fm_gql_type *S = fm_gql_type_named(s, "String"), *I = fm_gql_type_named(s, "Int"),
               *F = fm_gql_type_named(s, "Float"), *B = fm_gql_type_named(s, "Boolean"),
               *ID = fm_gql_type_named(s, "ID");
   fm_gql_type *Sn = fm_gql_nonnull(s, S), *In = fm_gql_nonnull(s, I), *Bn = fm_gql_nonnull(s, B);
+  o->S = S, o->I = I, o->B = B, o->ID = ID;
 #define NN(t) fm_gql_nonnull(s, (t))
 #define LIST(t) NN(fm_gql_list(s, NN(t)))
 #define FIELD(o, n, t, d) fm_gql_field_add(s, (o), (n), (t), (d), NULL, NULL)
@@ -528,6 +532,24 @@ static fm_gql_schema *build(fm_error *err) {
   FIELD(pin, "dataset", Sn, "mappings, candidates, fields or snapshot.");
   FIELD(pin, "filters", fm_gql_list(s, NN(fin)), NULL);
   fm_gql_field_default(s, FIELD(pin, "format", S, "csv.gz or jsonl.gz."), "\"csv.gz\"");
+  o->ds = ds, o->pst = pst, o->pr = pr, o->field = field, o->fc = fc, o->mst = mst, o->mp = mp;
+  o->pin = pin;
+#undef NN
+#undef LIST
+#undef FIELD
+}
+
+static fm_gql_schema *build(fm_error *err) {
+  fm_gql_schema *s;
+  if (fm_gql_schema_new(&s, err)) return NULL;
+  types t;
+  object_types(s, &t);
+  fm_gql_type *S = t.S, *I = t.I, *B = t.B, *ds = t.ds, *pst = t.pst, *pr = t.pr,
+              *field = t.field, *fc = t.fc, *mst = t.mst, *mp = t.mp, *pin = t.pin, *ID = t.ID;
+  fm_gql_type *Sn = fm_gql_nonnull(s, S);
+  fm_gql_field *f;
+#define NN(t) fm_gql_nonnull(s, (t))
+#define LIST(t) NN(fm_gql_list(s, NN(t)))
 
   fm_gql_type *q = fm_gql_object(s, "Query", NULL);
   f = fm_gql_field_add(s, q, "datasets", LIST(ds), "Every snapshot job.", r_datasets, NULL);
