@@ -110,7 +110,9 @@ static int skipped(X *x, const gql_directive *d, size_t n) {
     if (!is_skip && strcmp(d[i].name, "include")) continue;
     const gql_value *v = d[i].nargs ? d[i].args[0].value : NULL;
     json_t *b = NULL;
-    if (!v || gql_coerce_literal(x->s->t_boolean, v, x->vars, &b, NULL)) continue;
+    fm_rc rc = v ? gql_coerce_literal(x->s->t_boolean, v, x->vars, &b, NULL) : FM_ERR_ARG;
+    if (rc == FM_ERR_NOMEM) x->fatal = rc;
+    if (rc) continue; /* validated: only out of memory gets here */
     int t = json_is_true(b);
     json_decref(b);
     if (is_skip ? t : !t) return 1;
@@ -291,8 +293,10 @@ static json_t *meta_field(X *x, const fm_gql_type *type, const gql_sel *sel, int
   if (type == x->s->query && !strcmp(sel->name, "__type")) {
     const char *name = NULL;
     json_t *b = NULL;
-    if (sel->nargs && !gql_coerce_literal(x->s->t_string, sel->args[0].value, x->vars, &b, NULL))
-      name = json_string_value(b);
+    fm_rc rc = sel->nargs ? gql_coerce_literal(x->s->t_string, sel->args[0].value, x->vars, &b, NULL)
+                          : FM_ERR_ARG;
+    if (rc == FM_ERR_NOMEM) return NULL;
+    if (!rc) name = json_string_value(b);
     fm_gql_type *t = fm_gql_type_named((fm_gql_schema *)x->s, name);
     json_decref(b);
     return t ? gql_type_value(x->s, t) : json_null();
@@ -387,7 +391,9 @@ static void cost_of(X *x, const fm_gql_type *type, const groups *g, long mult) {
     long m = mult;
     if (f && (gql_arg_of(f, "first") || gql_arg_of(f, "limit"))) {
       json_t *args = NULL;
-      if (!coerce_args(x, f, sel->args, sel->nargs, &args, NULL)) {
+      fm_rc rc = coerce_args(x, f, sel->args, sel->nargs, &args, NULL);
+      if (rc == FM_ERR_NOMEM) x->fatal = rc;
+      if (!rc) {
         json_t *n = json_object_get(args, "first");
         if (!json_is_integer(n)) n = json_object_get(args, "limit");
         if (json_is_integer(n) && json_integer_value(n) > 1)
