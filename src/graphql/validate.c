@@ -39,6 +39,8 @@ typedef struct V {
   size_t nuses, capuses;
   unsigned char *reach; /* per definition: reached from the operation */
   fm_arena arena;       /* variables' types */
+  fm_gql_field type_name; /* __type's argument name: String! */
+  fm_gql_field *type_args[1];
 } V;
 
 fm_rc gql_error_add(json_t *errors, const gql_loc *loc, const char *fmt, ...) {
@@ -197,12 +199,8 @@ static const fm_gql_field *field_def(V *v, const gql_sel *sel, const fm_gql_type
     return meta;
   }
   if (parent == s->query && !strcmp(sel->name, "__type")) {
-    static fm_gql_field name_arg;
-    name_arg.name = "name";
-    name_arg.type = s->t_string->as_nonnull;
-    static fm_gql_field *args[1] = {&name_arg};
     meta->type = s->t_type;
-    meta->args = args;
+    meta->args = v->type_args;
     meta->nargs = 1;
     return meta;
   }
@@ -519,6 +517,9 @@ fm_rc gql_validate(const fm_gql_schema *s, const gql_doc *doc, const fm_gql_limi
                    json_t *errors, fm_error *err) {
   V v = {.s = s, .doc = doc, .lim = lim, .errors = errors, .err = err};
   fm_arena_init(&v.arena);
+  v.type_name.name = "name";
+  v.type_name.type = s->t_string->as_nonnull;
+  v.type_args[0] = &v.type_name;
   unsigned char *onpath = fm_calloc(doc->ndefs + 1, 1);
   v.reach = fm_calloc(doc->ndefs + 1, 1);
   unsigned char *used = fm_calloc(doc->ndefs + 1, 1);
