@@ -13,6 +13,7 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fm_graphql.h"
@@ -140,19 +141,44 @@ static fm_rc r_datasets(const fm_gql_resolve_info *info, json_t **out, fm_error 
   return FM_OK;
 }
 
+/* Newest first: dt descending, then hr, then version. */
+static int newest_first(const void *a, const void *b) {
+  const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
+  const char *dx = json_string_value(json_object_get(x, "dt")),
+             *dy = json_string_value(json_object_get(y, "dt"));
+  int c = strcmp(dy ? dy : "", dx ? dx : "");
+  if (c) return c;
+  const char *keys[] = {"hr", "version"};
+  for (int i = 0; i < 2; i++) {
+    json_int_t hx = json_integer_value(json_object_get(x, keys[i])),
+               hy = json_integer_value(json_object_get(y, keys[i]));
+    if (hx != hy) return hy > hx ? 1 : -1;
+  }
+  return 0;
+}
+
 /* Dataset.partitions(first): newest first, at most first. */
 static fm_rc r_partitions(const fm_gql_resolve_info *info, json_t **out, fm_error *err) {
   json_t *all = json_object_get(info->parent, "partitions");
   long first = arg_int(info, "first", 100);
   if (first < 0) return fm_error_set(err, FM_ERR_ARG, "first must be >= 0");
-  json_t *arr = json_array();
-  if (!arr) return nomem(err);
   size_t n = json_array_size(all);
+  json_t **v = fm_calloc(n + 1, sizeof *v);
+  json_t *arr = v ? json_array() : NULL;
+  if (!arr) {
+    fm_free(v);
+    return nomem(err);
+  }
+  for (size_t i = 0; i < n; i++) v[i] = json_array_get(all, i);
+  qsort(v, n, sizeof *v, newest_first);
   for (size_t i = 0; i < n && (long)i < first; i++)
-    if (json_array_append(arr, json_array_get(all, n - 1 - i))) {
+    if (json_array_append(arr, v[i])) {
       json_decref(arr);
-      return nomem(err);
+      arr = NULL;
+      break;
     }
+  fm_free(v);
+  if (!arr) return nomem(err);
   *out = arr;
   return FM_OK;
 }

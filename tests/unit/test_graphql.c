@@ -320,6 +320,49 @@ static void test_table(void) {
   fm_gql_schema_free(s);
 }
 
+/* Every prefix of every document of the table, and every document with
+ * one byte replaced by each of a few troublemakers, gives a response (a
+ * request error or data): never a crash, a failure or a response that
+ * is neither. */
+static void test_mangled(void) {
+  fm_error err;
+  fm_gql_schema *s = NULL;
+  CHECK(build(&s, &err) == FM_OK);
+  if (!s) return;
+  static const char bytes[] = {'{', '}', '"', '\\', '$', '.', '@', '\0', '\x80', '#'};
+  long runs = 0, bad = 0;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    size_t n = strlen(cases[i].doc);
+    char *d = fm_malloc(n + 1);
+    if (!d) continue;
+    for (size_t cut = 0; cut <= n; cut++)
+      for (size_t b = 0; b <= sizeof bytes; b++) {
+        memcpy(d, cases[i].doc, n + 1);
+        size_t len = cut;
+        if (b < sizeof bytes) {
+          if (cut == n) continue;
+          d[cut] = bytes[b];
+          len = n;
+        } /* else: the prefix of length cut */
+        fm_gql_request req = {d, len, NULL, NULL, 0, NULL};
+        json_t *resp = NULL;
+        fm_gql_outcome out;
+        fm_rc rc = fm_gql_execute(s, &req, NULL, &resp, &out, &err);
+        runs++;
+        int ok = rc == FM_OK && resp &&
+                 (out == FM_GQL_EXECUTED ? json_object_get(resp, "data") != NULL
+                                         : json_array_size(json_object_get(resp, "errors")) > 0);
+        if (!ok) bad++;
+        json_decref(resp);
+      }
+    fm_free(d);
+  }
+  fprintf(stderr, "  %ld mangled documents, %ld bad\n", runs, bad);
+  CHECK(runs > 10000);
+  CHECK(bad == 0);
+  fm_gql_schema_free(s);
+}
+
 /* Building mistakes are reported once, by finish. */
 static void test_schema_errors(void) {
   static const char *const bad_enum[] = {"true", NULL};
@@ -443,6 +486,7 @@ int main(void) {
   /* jansson allocates through the util allocator, so faults reach it too. */
   json_set_alloc_funcs(fm_malloc, fm_free);
   FM_RUN(test_table);
+  FM_RUN(test_mangled);
   FM_RUN(test_schema_errors);
   FM_RUN(test_parse_check);
   FM_RUN(test_alloc_failures);
