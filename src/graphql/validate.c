@@ -322,17 +322,23 @@ static int same_args(const gql_sel *a, const gql_sel *b) {
   return 1;
 }
 
-/* Check one selection set level and every level below it. */
-static void check_merge(V *v, const gql_selset *ss, int depth) {
+/* Check the fields of the selection sets sets[0..nsets) (merged into one
+ * level, as execution merges them) and, for each response name, the union
+ * of the selection sets below it. */
+static void check_merge(V *v, const gql_selset *const *sets, size_t nsets, int depth) {
   fieldref *fs = NULL;
   size_t n = 0, cap = 0;
-  collect(v, ss, &fs, &n, &cap, 0);
+  for (size_t k = 0; k < nsets; k++) collect(v, sets[k], &fs, &n, &cap, 0);
+  const gql_selset **sub = n ? fm_calloc(n, sizeof *sub) : NULL;
+  if (n && !sub) v->rc = FM_ERR_NOMEM;
   for (size_t i = 0; i < n && !v->rc; i++) {
     const gql_sel *a = fs[i].sel;
     const char *ka = a->alias ? a->alias : a->name;
+    int first = 1;
     for (size_t j = 0; j < i; j++) {
       const gql_sel *b = fs[j].sel;
       if (strcmp(ka, b->alias ? b->alias : b->name)) continue;
+      first = 0;
       if (strcmp(a->name, b->name))
         VERR(v, &a->loc,
              "Fields \"%s\" conflict because \"%s\" and \"%s\" are different fields. Use different aliases on the fields to fetch both if this was intentional.",
@@ -343,8 +349,15 @@ static void check_merge(V *v, const gql_selset *ss, int depth) {
              ka);
       break;
     }
-    if (a->has_sels && depth < 64) check_merge(v, &a->sels, depth + 1);
+    if (!first || depth >= 64) continue;
+    size_t ns = 0;
+    for (size_t j = i; j < n; j++) {
+      const gql_sel *b = fs[j].sel;
+      if (b->has_sels && !strcmp(ka, b->alias ? b->alias : b->name)) sub[ns++] = &b->sels;
+    }
+    if (ns) check_merge(v, sub, ns, depth + 1);
   }
+  fm_free(sub);
   fm_free(fs);
 }
 
@@ -542,7 +555,8 @@ fm_rc gql_validate(const fm_gql_schema *s, const gql_doc *doc, const fm_gql_limi
              d->kind == GD_MUTATION ? "mutation" : "subscription");
     }
     if (root) walk_selset(&v, &d->sels, root);
-    if (!v.rc) check_merge(&v, &d->sels, 0);
+    const gql_selset *top = &d->sels;
+    if (!v.rc) check_merge(&v, &top, 1, 0);
     /* cycles, from every fragment */
     memset(v.reach, 0, doc->ndefs);
     reach(&v, &d->sels, onpath, &cycle);
