@@ -116,12 +116,24 @@ static fm_rc r_datasets(const fm_gql_resolve_info *info, json_t **out, fm_error 
   json_array_foreach(rc ? NULL : jobs, i, j) {
     const char *name = json_string_value(json_object_get(j, "name"));
     if (!name || (only && strcmp(only, name))) continue;
+    json_t *en = json_object_get(j, "enabled");
+    int enabled = json_is_true(en) || json_integer_value(en) != 0;
     json_t *d = camel(j), *parts = partitions_of(cat, name);
-    if (!d || !parts || json_object_set_new(d, "table", json_incref(json_object_get(j, "source_table"))) ||
-        json_object_set_new(d, "partitions", parts) ||
-        json_object_set_new(d, "enabled", json_boolean(json_integer_value(json_object_get(j, "enabled")) != 0)) || json_array_append_new(arr, d)) {
-      if (!d || !parts) json_decref(parts);
-      json_decref(d);
+    int bad = !d || !parts;
+    if (!bad) { /* set_new takes the value, also when it fails */
+      bad = json_object_set_new(d, "partitions", parts);
+      parts = NULL;
+    }
+    if (!bad)
+      bad = json_object_set_new(d, "table", json_incref(json_object_get(j, "source_table"))) ||
+            json_object_set_new(d, "enabled", json_boolean(enabled));
+    if (!bad) {
+      bad = json_array_append_new(arr, d);
+      d = NULL;
+    }
+    json_decref(parts);
+    json_decref(d);
+    if (bad) {
       rc = nomem(err);
       break;
     }
@@ -214,7 +226,9 @@ static json_t *prov_value(const fm_prov_request *q) {
       snprintf(b, sizeof b, "%lld", (long long)json_integer_value(v));
       val = json_string(b);
     }
-    if (!filters || !val || json_array_append_new(filters, json_pack("{s:s,s:o}", "key", k, "value", val))) {
+    json_t *kv = val ? json_pack("{s:s,s:o}", "key", k, "value", val) : NULL; /* takes val */
+    if (!filters || !kv || json_array_append_new(filters, kv)) {
+      if (!filters) json_decref(kv);
       json_decref(filters);
       filters = NULL;
       break;
@@ -403,8 +417,11 @@ static fm_rc page_write(void *ctx, const void *p, size_t n, fm_error *err) {
     char up[16];
     snprintf(up, sizeof up, "%s", json_string_value(st) ? json_string_value(st) : "");
     for (char *q = up; *q; q++) *q = (char)toupper((unsigned char)*q);
-    if (!c || json_object_set_new(c, "status", json_string(up)) ||
-        json_array_append_new(pg->items, c))
+    if (c && json_object_set_new(c, "status", json_string(up))) {
+      json_decref(c);
+      c = NULL;
+    }
+    if (!c || json_array_append_new(pg->items, c))
       rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory listing mappings");
   }
   json_decref(row);
