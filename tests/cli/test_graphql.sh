@@ -80,6 +80,10 @@ expect_in "its owner gets it" "$T/body" "\"id\":\"$ID\""
 # GET: queries only
 expect_eq "GET query" "$(code -H "Authorization: Bearer $RITA" -G --data-urlencode 'query={ mappings { total } }' "$B/graphql")" 200
 expect_in "GET answers" "$T/body" '{"data":{"mappings":{"total":2}}}'
+expect_eq "GET with variables and operationName" "$(code -H "Authorization: Bearer $RITA" -G \
+  --data-urlencode 'query=query A { a: mappings { total } } query B($s: MappingStatus) { b: mappings(status: $s) { total } }' \
+  --data-urlencode 'variables={"s":"PROPOSED"}' --data-urlencode 'operationName=B' "$B/graphql")" 200
+expect_in "GET ran operation B with its variable" "$T/body" '{"data":{"b":{"total":1}}}'
 expect_eq "GET mutation is 405" "$(code -H "Authorization: Bearer $RITA" -G \
   --data-urlencode 'query=mutation { createProvisioningRequest(input: {dataset: "fields"}) { id } }' "$B/graphql")" 405
 expect_in "405 has the error body" "$T/body" '"code":1300'
@@ -94,6 +98,10 @@ expect_in "GraphQL error format" "$T/body" '"locations":[{"line":1,"column":3}]'
 # a field error: data with null and the error's path
 gql "$RITA" '{"query":"{ fields(q: \"last\", first: 500) { nodes { id } } }"}' >/dev/null
 expect_in "field error has a path" "$T/body" '"path":["fields"]'
+
+expect_eq "field error with the GraphQL media type is 200" "$(code -H "Authorization: Bearer $RITA" \
+  -H 'Accept: application/graphql-response+json' -H 'Content-Type: application/json' \
+  --data '{"query":"{ fields(q: \"last\", first: 500) { nodes { id } } }"}' "$B/graphql")" 200
 
 # limits over HTTP
 deep="{ __schema { types { fields { type $(printf 'ofType { %.0s' $(seq 14)) name $(printf '} %.0s' $(seq 14)) } } } }"
