@@ -5,9 +5,11 @@
 // 2. its printed SDL equals api/schema.graphql's (buildSchema, printSchema);
 // 3. every ```graphql block of the docs validates against it and runs on
 //    the server without errors (a "# variables: {...}" line gives variables);
-// 4. every document of invalid.json is rejected by graphql-js (parse or
-//    validate) and by the server (errors, no data, HTTP 400 with the
-//    graphql-response media type).
+// 4. every document of valid.json (lexical and syntactic corners) is
+//    accepted by graphql-js and runs on the server without errors;
+// 5. every document of invalid.json is rejected by graphql-js (parse,
+//    validate or variable coercion) and by the server (errors, no data,
+//    HTTP 400 with the graphql-response media type).
 // Prints one line per failure; exit 1 when any.
 import fs from 'node:fs';
 import {
@@ -19,7 +21,7 @@ const [url, token, docsPath, sdlPath, flag] = process.argv.slice(2);
 let failures = 0;
 const fail = (msg) => { failures++; console.log(`FAIL: ${msg}`); };
 
-async function post(query, variables) {
+async function post(query, variables, operationName) {
   const res = await fetch(url, {
     method: 'POST',
     headers: {
@@ -27,7 +29,7 @@ async function post(query, variables) {
       Accept: 'application/graphql-response+json',
       Authorization: `Bearer ${token}`,
     },
-    body: JSON.stringify({ query, variables }),
+    body: JSON.stringify({ query, variables, operationName }),
   });
   return { status: res.status, type: res.headers.get('content-type'), body: await res.json() };
 }
@@ -83,7 +85,25 @@ for (const text of blocks) {
 }
 console.log(`docs examples: ${blocks.length}, ran cleanly: ${ran}`);
 
-// 4. invalid documents: both must reject
+// 4. tricky valid documents: both must accept, and the server runs them
+const valid = JSON.parse(fs.readFileSync(new URL('./valid.json', import.meta.url), 'utf8'));
+let accepted = 0;
+for (const { doc, variables, operationName, why } of valid) {
+  let errs;
+  try {
+    errs = validate(schema, parse(doc));
+  } catch (e) {
+    errs = [e];
+  }
+  if (errs.length) fail(`graphql-js rejects the valid document (${why}): ${errs[0].message}`);
+  const r = await post(doc, variables, operationName);
+  if (r.status !== 200 || r.body.errors || !r.body.data)
+    fail(`server on the valid document (${why}): ${r.status} ${JSON.stringify(r.body)}`);
+  else accepted++;
+}
+console.log(`valid documents: ${valid.length}, run cleanly by the server: ${accepted}`);
+
+// 5. invalid documents: both must reject
 const invalid = JSON.parse(fs.readFileSync(new URL('./invalid.json', import.meta.url), 'utf8'));
 let rejected = 0;
 for (const { doc, variables, why } of invalid) {
