@@ -2,7 +2,8 @@
 # test_graphql.sh: POST/GET /graphql end to end against the reference
 # implementation (npm graphql in tests/graphql, installed by
 # scripts/setup.sh): the introspection builds a client schema, its SDL is
-# api/schema.graphql's, every example of docs/graphql.md validates and runs,
+# api/schema.graphql's, every example of docs/graphql.md and the corner cases
+# of valid.json validate and run,
 # invalid documents are rejected by both (tests/graphql/check.mjs); then
 # with curl: tokens and roles as REST (401, own provisioning requests,
 # admins see all), GET for queries, 405 for a mutation over GET, the
