@@ -632,17 +632,15 @@ static fm_gql_schema *build(fm_error *err) {
   return s;
 }
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+/* Built by the first request that needs it; a failed build (out of
+ * memory) is retried by the next request rather than remembered. */
+static pthread_mutex_t schema_mu = PTHREAD_MUTEX_INITIALIZER;
 static fm_gql_schema *the_schema;
-static fm_error the_err;
-
-static void build_once(void) {
-  fm_error_init(&the_err);
-  the_schema = build(&the_err);
-}
 
 const fm_gql_schema *fm_http_gql_schema(fm_error *err) {
-  pthread_once(&once, build_once);
-  if (!the_schema) fm_error_set(err, the_err.rc ? the_err.rc : FM_ERR_NOMEM, "%s", the_err.msg);
-  return the_schema;
+  pthread_mutex_lock(&schema_mu);
+  if (!the_schema) the_schema = build(err);
+  fm_gql_schema *s = the_schema;
+  pthread_mutex_unlock(&schema_mu);
+  return s;
 }
