@@ -271,8 +271,8 @@ enum MHD_Result fm_h_graphql_get(fm_http_req *r);
 
 /* fieldmatch's GraphQL schema, built on first use and shared by every
  * thread for the life of the process (borrowed; NULL, err set, when it
- * could not be built: the next call tries again).  Resolvers take the fm_http_req as the request's
- * ctx. */
+ * could not be built: the next call tries again).  Resolvers take the
+ * fm_http_req as the request's ctx. */
 struct fm_gql_schema;
 const struct fm_gql_schema *fm_http_gql_schema(fm_error *err);
 
