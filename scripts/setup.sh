@@ -24,6 +24,27 @@ packages=(
   python3-sklearn time wrk
 )
 
+# Node.js and npm run the reference GraphQL implementation (npm graphql,
+# tests/graphql, for tests/cli/test_graphql.sh): Debian's nodejs and npm,
+# only when no node is on PATH already (a newer one from elsewhere is fine).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
+
+# The npm packages the tests use, from their committed lockfiles.
+npm_ci() {
+  local here dir
+  here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  command -v npm >/dev/null || return 0
+  for dir in "$here/tests/graphql"; do
+    if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+       [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+      echo "setup: npm ci in ${dir#"$here"/}"
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+  done
+}
+
 missing=()
 for p in "${packages[@]}"; do
   # "install ok installed" only: a removed package whose config files remain
@@ -34,6 +55,7 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#packages[@]} packages present"
+  npm_ci
   exit 0
 fi
 
@@ -47,4 +69,5 @@ echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
+npm_ci
 echo "setup: done"

@@ -264,5 +264,16 @@ enum MHD_Result fm_h_mappings_export(fm_http_req *r);
 enum MHD_Result fm_h_batch_start(fm_http_req *r);
 enum MHD_Result fm_h_batch_list(fm_http_req *r);
 enum MHD_Result fm_h_batch_get(fm_http_req *r);
+enum MHD_Result fm_h_graphql_post(fm_http_req *r);
+enum MHD_Result fm_h_graphql_get(fm_http_req *r);
+
+/* ---- GraphQL (gql_schema.c) -------------------------------------------- */
+
+/* fieldmatch's GraphQL schema, built on first use and shared by every
+ * thread for the life of the process (borrowed; NULL, err set, when it
+ * could not be built: the next call tries again).  Resolvers take the
+ * fm_http_req as the request's ctx. */
+struct fm_gql_schema;
+const struct fm_gql_schema *fm_http_gql_schema(fm_error *err);
 
 #endif

@@ -37,6 +37,10 @@ const fm_http_route fm_http_route_table[] = {
     {"POST", "/v1/batch-runs", fm_h_batch_start, FM_TOKEN_ADMIN},
     {"GET", "/v1/batch-runs", fm_h_batch_list, FM_TOKEN_READER},
     {"GET", "/v1/batch-runs/{id}", fm_h_batch_get, FM_TOKEN_READER},
+    /* GraphQL (h_graphql.c, gql_schema.c): the same reader role; resolvers
+     * apply the REST rules (own provisioning requests, admins all). */
+    {"POST", "/graphql", fm_h_graphql_post, FM_TOKEN_READER},
+    {"GET", "/graphql", fm_h_graphql_get, FM_TOKEN_READER},
 };
 
 const size_t fm_http_route_n = sizeof fm_http_route_table / sizeof fm_http_route_table[0];
