@@ -82,6 +82,7 @@ struct fm_http_req {
   size_t uri_len;               /* raw request target length */
   double start;
   int started;                  /* first handler call done */
+  int checked;                  /* precheck ran (route, limits, auth) */
   int route;                    /* index in the table, or -1 */
   char *params[FM_HTTP_MAX_PARAMS]; /* path parameters ({vendor}, {id}) */
   char *path_copy;              /* owns the params' bytes */

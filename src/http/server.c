@@ -206,7 +206,9 @@ int fm_http_allow(const char *url, char *out, size_t n) {
   out[0] = '\0';
   for (size_t i = 0; i < fm_http_route_n; i++) {
     if (!route_match(fm_http_route_table[i].pattern, url, NULL)) continue;
-    int w = snprintf(out + len, n - len, "%s%s", k ? ", " : "", fm_http_route_table[i].method);
+    const char *m = fm_http_route_table[i].method;
+    int w = snprintf(out + len, n - len, "%s%s%s", k ? ", " : "", m,
+                     strcmp(m, "GET") ? "" : ", HEAD");
     if (w < 0 || (size_t)w >= n - len) break;
     len += (size_t)w;
     k++;
@@ -335,7 +337,9 @@ static int precheck(fm_http_req *r, enum MHD_Result *ret) {
   for (size_t i = 0; i < fm_http_route_n; i++) {
     if (!route_match(fm_http_route_table[i].pattern, r->url, NULL)) continue;
     path_known = 1;
-    if (!strcmp(fm_http_route_table[i].method, r->method)) {
+    /* HEAD is GET without the body (MHD sends only the headers). */
+    const char *m = fm_http_route_table[i].method;
+    if (!strcmp(m, r->method) || (!strcmp(r->method, "HEAD") && !strcmp(m, "GET"))) {
       r->route = (int)i;
       break;
     }
@@ -377,6 +381,16 @@ static int precheck(fm_http_req *r, enum MHD_Result *ret) {
   return 0;
 }
 
+/* 1 when the request header says a body follows (Content-Length > 0 or
+ * any Transfer-Encoding). */
+static int announces_body(struct MHD_Connection *con) {
+  const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+                                               MHD_HTTP_HEADER_CONTENT_LENGTH);
+  if (cl && strtoull(cl, NULL, 10) > 0) return 1;
+  return MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+                                     MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char *url,
                               const char *method, const char *version,
                               const char *upload_data, size_t *upload_data_size,
@@ -390,10 +404,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char 
     r->con = con;
     r->method = method;
     r->url = url;
-    enum MHD_Result ret;
-    if (precheck(r, &ret)) return ret;
-    if (!strcmp(method, "POST")) return MHD_YES; /* wait for the body */
-    return fm_http_route_table[r->route].handler(r);
+    /* A request that announces a body is checked now, before its body is
+     * read (a refusal then closes the connection: the unread body would
+     * otherwise be taken for the next request).  Every other request is
+     * answered in the next call: libmicrohttpd 0.9.75 closes the connection
+     * after a response queued in the first call ("queued early"), which
+     * would cost every lookup a new TCP connection. */
+    if (announces_body(con)) {
+      enum MHD_Result ret;
+      r->checked = 1;
+      if (precheck(r, &ret)) return ret;
+    }
+    return MHD_YES;
   }
   if (*upload_data_size) {
     if (!r->status && !r->body_too_large) {
@@ -408,6 +430,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char 
     return MHD_YES;
   }
   if (r->status) return MHD_YES;
+  if (!r->checked) {
+    enum MHD_Result ret;
+    r->checked = 1;
+    if (precheck(r, &ret)) return ret;
+  }
   if (r->body_too_large)
     return fm_http_reply_error(r, FM_EC_BODY_TOO_LARGE, "the limit is %zu bytes",
                                r->srv->opts.max_body);

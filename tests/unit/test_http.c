@@ -145,11 +145,11 @@ static void test_routes_and_errors(void) {
   /* 405 names the methods the path has. */
   CHECK(http(p, "PUT /v1/match HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp,
              sizeof resp) == 405);
-  CHECK(strstr(resp, "Allow: GET, POST, OPTIONS") != NULL);
+  CHECK(strstr(resp, "Allow: GET, HEAD, POST, OPTIONS") != NULL);
   CHECK(http(p, "OPTIONS /v1/match HTTP/1.1\r\nHost: x\r\nOrigin: http://a\r\n"
                 "Access-Control-Request-Method: POST\r\nConnection: close\r\n\r\n",
              resp, sizeof resp) == 204);
-  CHECK(strstr(resp, "Access-Control-Allow-Methods: GET, POST, OPTIONS") != NULL);
+  CHECK(strstr(resp, "Access-Control-Allow-Methods: GET, HEAD, POST, OPTIONS") != NULL);
   CHECK(strstr(resp, "Access-Control-Allow-Headers: Authorization") != NULL);
   /* 414 */
   char longpath[400] = "/v1/match?field=";
