@@ -23,6 +23,7 @@ static const char *help =
     "  --max-batch N        fields per POST /v1/match (default 100)\n"
     "  --rate R [--burst B] requests/s per client (token or IP); default off\n"
     "  --access-log FILE    access log: a file, - for stderr (default), off\n"
+    "  --access-log-json    access log lines as JSON objects (with request_id)\n"
     "  --drain-ms MS        how long shutdown waits for in-flight requests\n"
     "  --match-cache N      rankings kept across requests, shared (default 16384;\n"
     "                       0 or off: none; at most ~3.5 KiB each, ~0.4 KiB at k=10)\n"
@@ -112,6 +113,8 @@ int fm_cmd_serve(int argc, char **argv) {
       if (positive("--burst", v, &o.burst)) return FM_EXIT_USAGE;
     } else if ((v = fm_cli_opt(argc, argv, &i, "--access-log", &missing))) {
       access = v;
+    } else if (!strcmp(argv[i], "--access-log-json")) {
+      o.access_log_json = 1;
     } else if (!strcmp(argv[i], "--no-auth")) {
       o.no_auth = 1;
     } else if ((v = fm_cli_opt(argc, argv, &i, "--snapshot-root", &missing))) {

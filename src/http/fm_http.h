@@ -36,6 +36,7 @@ typedef struct fm_http_opts {
   double burst;           /* bucket size for rate (default max(rate, 1)) */
   int no_auth;            /* serve without tokens (everyone is admin) */
   FILE *access_log;       /* one line per request, or NULL for none */
+  int access_log_json;    /* 1: the lines are JSON objects (docs/http.md) */
   unsigned drain_ms;      /* stop waits this long for in-flight requests (10000) */
   size_t match_cache;     /* rankings remembered across requests, shared by the
                              threads; 0 = off (default 16384; see docs/http.md) */

@@ -72,6 +72,10 @@ typedef struct fm_http_worker {
 #define FM_HTTP_MAX_K 100
 #define FM_HTTP_MAX_CAND 1000
 
+/* Longest X-Request-Id taken from a client; a longer one, or one with a
+ * byte outside [A-Za-z0-9._:-], is replaced by a generated id. */
+#define FM_HTTP_REQID_MAX 64
+
 /* One per request: allocated when MHD sees the request line (URI log
  * callback), freed in the completed callback. */
 struct fm_http_req {
@@ -91,6 +95,7 @@ struct fm_http_req {
   unsigned status;              /* the status queued (0 before) */
   char owner[FM_TOKEN_OWNER_MAX + 1]; /* token owner, "-" when none */
   int role;                     /* caller's role (0 when anonymous) */
+  char reqid[FM_HTTP_REQID_MAX + 1]; /* X-Request-Id: the client's or ours */
 };
 
 struct fm_http_server;

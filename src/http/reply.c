@@ -56,12 +56,14 @@ unsigned fm_http_ec_status(fm_http_ec ec) {
 
 void fm_http_add_cors(struct MHD_Response *resp) {
   MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
-  MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Allow, Retry-After");
+  MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                          "Allow, Retry-After, X-Request-Id");
 }
 
 static enum MHD_Result queue(fm_http_req *r, unsigned status, struct MHD_Response *resp) {
   if (!resp) return MHD_NO; /* out of memory: MHD closes the connection */
   fm_http_add_cors(resp);
+  if (r->reqid[0]) MHD_add_response_header(resp, "X-Request-Id", r->reqid);
   if (!fm_http_server_ready(r->srv))
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
   if (status == MHD_HTTP_TOO_MANY_REQUESTS || status == MHD_HTTP_SERVICE_UNAVAILABLE)

@@ -57,6 +57,7 @@ struct fm_http_server {
   int key_ok;
   int ready;           /* atomic */
   long conns, inflight; /* atomic */
+  uint64_t reqid_base, reqid_next; /* request ids: random base, atomic counter */
   uint16_t port;
   struct sockaddr_storage addr;
   pthread_mutex_t rate_mu;
@@ -391,6 +392,27 @@ static int announces_body(struct MHD_Connection *con) {
                                      MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
 }
 
+/* r->reqid: the client's X-Request-Id when it is short and plain, else a
+ * fresh one: 16 hex digits of the server's random prefix and a counter, so
+ * ids are unique within a process and unlikely to repeat across restarts. */
+static void set_request_id(fm_http_server *srv, fm_http_req *r) {
+  const char *h = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND, "X-Request-Id");
+  size_t n = h ? strlen(h) : 0;
+  int plain = n > 0 && n <= FM_HTTP_REQID_MAX;
+  for (size_t i = 0; plain && i < n; i++) {
+    unsigned char c = (unsigned char)h[i];
+    plain = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+            c == '.' || c == '_' || c == ':' || c == '-';
+  }
+  if (plain) {
+    memcpy(r->reqid, h, n + 1);
+    return;
+  }
+  uint64_t k = __atomic_add_fetch(&srv->reqid_next, 1, __ATOMIC_RELAXED);
+  snprintf(r->reqid, sizeof r->reqid, "%016llx",
+           (unsigned long long)(srv->reqid_base ^ fm_hash64(&k, sizeof k)));
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char *url,
                               const char *method, const char *version,
                               const char *upload_data, size_t *upload_data_size,
@@ -404,6 +426,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char 
     r->con = con;
     r->method = method;
     r->url = url;
+    set_request_id(r->srv, r);
     /* A request that announces a body is checked now, before its body is
      * read (a refusal then closes the connection: the unread body would
      * otherwise be taken for the next request).  Every other request is
@@ -485,6 +508,30 @@ static void log_safe(char *out, size_t n, const char *s) {
   out[i] = '\0';
 }
 
+/* One access-log line: plain text, or a JSON object (--access-log-json)
+ * whose strings jansson escapes.  The path never carries a query string
+ * (MHD hands the handler the path alone), so no token in a URL reaches it. */
+static void access_log(fm_http_server *srv, fm_http_req *r, double secs) {
+  char path[256], owner[sizeof r->owner], now[32];
+  log_safe(path, sizeof path, r->url ? r->url : "?");
+  log_safe(owner, sizeof owner, r->owner);
+  fm_store_now(now, sizeof now);
+  if (!srv->opts.access_log_json) {
+    fprintf(srv->opts.access_log, "%s %s %s %u %.3fms %s %s\n", now,
+            r->method ? r->method : "?", path, r->status, secs * 1e3, owner,
+            r->reqid[0] ? r->reqid : "-");
+    return;
+  }
+  json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:s}", "ts", now, "request_id",
+                        r->reqid[0] ? r->reqid : "-", "method", r->method ? r->method : "?",
+                        "path", path, "status", (json_int_t)r->status, "ms",
+                        (double)(long long)(secs * 1e6) / 1e3, "owner", owner);
+  char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  if (text) fprintf(srv->opts.access_log, "%s\n", text);
+  free(text);
+  json_decref(j);
+}
+
 static void completed(void *cls, struct MHD_Connection *con, void **con_cls,
                       enum MHD_RequestTerminationCode toe) {
   (void)con;
@@ -495,14 +542,7 @@ static void completed(void *cls, struct MHD_Connection *con, void **con_cls,
   *con_cls = NULL;
   double secs = fm_now() - r->start;
   record(srv, r->route, r->status, secs);
-  if (srv->opts.access_log) {
-    char path[256], owner[sizeof r->owner], now[32];
-    log_safe(path, sizeof path, r->url ? r->url : "?");
-    log_safe(owner, sizeof owner, r->owner);
-    fm_store_now(now, sizeof now);
-    fprintf(srv->opts.access_log, "%s %s %s %u %.3fms %s\n", now,
-            r->method ? r->method : "?", path, r->status, secs * 1e3, owner);
-  }
+  if (srv->opts.access_log) access_log(srv, r, secs);
   fm_buf_free(&r->body);
   fm_free(r->path_copy);
   fm_free(r);
@@ -683,6 +723,7 @@ fm_rc fm_http_server_start(const fm_http_opts *opts, const fm_model *model,
   pthread_mutex_init(&srv->rate_mu, NULL);
   int v6 = 0;
   fm_rc rc = parse_listen(o.listen, &srv->addr, &v6, err);
+  if (!rc) rc = fm_random_bytes(&srv->reqid_base, sizeof srv->reqid_base, err);
   if (!rc && db_path && !(srv->db_path = fm_strdup(db_path)))
     rc = fm_error_set(err, FM_ERR_NOMEM, "http: out of memory");
   if (!rc && !(srv->rate = fm_calloc(RATE_SLOTS, sizeof *srv->rate)))

@@ -16,13 +16,34 @@ trap '[[ -n $PID ]] && kill $PID 2>/dev/null; rm -rf "$T"' EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 "$FM" train --config train/sample.json -o "$T/s.fmm" >/dev/null 2>&1 || { echo "train failed"; exit 1; }
-"$FM" serve --model "$T/s.fmm" --listen 127.0.0.1:0 --threads 2 --no-auth 2>"$T/log" & PID=$!
+"$FM" serve --model "$T/s.fmm" --listen 127.0.0.1:0 --threads 2 --no-auth \
+  --access-log-json 2>"$T/log" & PID=$!
 # wait on state: the log line that names the port (60 s deadline)
 for _ in $(seq 600); do grep -q "listening on port" "$T/log" && break
   kill -0 $PID 2>/dev/null || break; sleep 0.1; done
 PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$T/log")
 [[ -n $PORT ]] || { echo "FAIL: server did not log its port within 60 s"; cat "$T/log"; exit 1; }
 B=http://127.0.0.1:$PORT
+
+# request ids: the client's is echoed; otherwise one is generated
+run curl -s -D - -o /dev/null -H "X-Request-Id: abc-123" "$B/healthz"
+expect_in "client's X-Request-Id echoed" "$T/out" "X-Request-Id: abc-123"
+run curl -s -D - -o /dev/null -H "X-Request-Id: bad id <script>" "$B/healthz"
+expect "unsafe X-Request-Id replaced by a generated one" grep -qE "^X-Request-Id: [0-9a-f]{16}" "$T/out"
+# the line is written when the request completes, maybe after the client
+# has its response: poll the log (60 s deadline)
+python3 - "$T/log" <<'PY' && ok || bad "JSON access log lines (waited 60 s for request abc-123)"
+import json, sys, time
+deadline = time.monotonic() + 60
+while True:
+    lines = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+    mine = [l for l in lines if l["request_id"] == "abc-123"]
+    if mine or time.monotonic() > deadline:
+        break
+    time.sleep(0.05)
+assert mine and mine[0]["path"] == "/healthz" and mine[0]["status"] == 200, lines
+assert all(set(l) >= {"ts", "request_id", "method", "path", "status", "ms", "owner"} for l in lines)
+PY
 
 # curl: two URLs in one invocation share one connection
 curl -sv -o /dev/null -o /dev/null "$B/v1/match?field=PX_LAST&k=3" "$B/healthz" 2>"$T/v"
