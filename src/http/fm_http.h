@@ -27,9 +27,12 @@ typedef struct fm_http_opts {
   unsigned conn_limit;    /* connections served at once; more get 429 (1024) */
   unsigned per_ip_limit;  /* connections per client IP; MHD refuses more (0 = off) */
   unsigned timeout_s;     /* idle connection timeout, seconds (30) */
-  size_t mem_limit;       /* memory per connection, bytes (16 KiB) */
+  size_t mem_limit;       /* memory per connection, bytes (32 KiB) */
   size_t max_body;        /* request body limit; more gets 413 (1 MiB) */
   size_t max_uri;         /* request-target limit; longer gets 414 (4096) */
+  size_t max_header;      /* request header bytes (names, values, separators);
+                             more gets a JSON 431 (8192).  Headers that do not
+                             fit mem_limit at all get libmicrohttpd's own 431. */
   unsigned max_batch;     /* fields per POST /v1/match; more gets 413 (100) */
   double rate;            /* requests per second per client (bearer token, else
                              IP); over it gets 429.  0 = no rate limit (default) */

@@ -27,6 +27,7 @@ typedef enum fm_http_ec {
   FM_EC_BODY_TOO_LARGE = 1400,  /* 413 body over max_body */
   FM_EC_BATCH_TOO_LARGE = 1401, /* 413 more fields than max_batch */
   FM_EC_URI_TOO_LONG = 1402,    /* 414 request target over max_uri */
+  FM_EC_HEADER_TOO_LARGE = 1403, /* 431 request header over max_header */
   FM_EC_RATE_LIMITED = 1500,    /* 429 over the request rate */
   FM_EC_CONN_LIMIT = 1501,      /* 429 over the connection limit */
   FM_EC_EXPORT_LIMIT = 1502,    /* 429 too many exports streaming at once */

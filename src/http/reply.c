@@ -24,6 +24,8 @@ static const struct {
     {FM_EC_BODY_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large"},
     {FM_EC_BATCH_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE, "too many fields in one batch"},
     {FM_EC_URI_TOO_LONG, MHD_HTTP_URI_TOO_LONG, "request target too long"},
+    {FM_EC_HEADER_TOO_LARGE, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
+     "request header fields too large"},
     {FM_EC_RATE_LIMITED, MHD_HTTP_TOO_MANY_REQUESTS, "request rate limit exceeded"},
     {FM_EC_CONN_LIMIT, MHD_HTTP_TOO_MANY_REQUESTS, "connection limit exceeded"},
     {FM_EC_EXPORT_LIMIT, MHD_HTTP_TOO_MANY_REQUESTS, "too many exports at once, retry later"},

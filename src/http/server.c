@@ -96,7 +96,8 @@ void fm_http_opts_default(fm_http_opts *o) {
   o->threads = 2;
   o->conn_limit = 1024;
   o->timeout_s = 30;
-  o->mem_limit = 16 * 1024;
+  o->mem_limit = 32 * 1024;
+  o->max_header = 8 * 1024;
   o->max_body = 1024 * 1024;
   o->max_uri = 4096;
   o->max_batch = 100;
@@ -318,6 +319,14 @@ static enum MHD_Result preflight(fm_http_req *r) {
   return ret;
 }
 
+/* MHD_KeyValueIterator: add one header line's size ("Name: value\r\n"). */
+static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value) {
+  (void)kind;
+  *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;
+  return MHD_YES;
+}
+
 /* Everything checked before a handler runs.  Returns 1 when a reply was
  * queued (into *ret), 0 to go on. */
 static int precheck(fm_http_req *r, enum MHD_Result *ret) {
@@ -325,6 +334,13 @@ static int precheck(fm_http_req *r, enum MHD_Result *ret) {
   if (r->uri_len > srv->opts.max_uri) {
     *ret = fm_http_reply_error(r, FM_EC_URI_TOO_LONG, "the limit is %zu bytes",
                                srv->opts.max_uri);
+    return 1;
+  }
+  size_t hbytes = 0;
+  MHD_get_connection_values(r->con, MHD_HEADER_KIND, add_header_size, &hbytes);
+  if (hbytes > srv->opts.max_header) {
+    *ret = fm_http_reply_error(r, FM_EC_HEADER_TOO_LARGE, "the limit is %zu bytes, got %zu",
+                               srv->opts.max_header, hbytes);
     return 1;
   }
   const union MHD_ConnectionInfo *ci =
@@ -710,7 +726,8 @@ fm_rc fm_http_server_start(const fm_http_opts *opts, const fm_model *model,
     return fm_error_set(err, FM_ERR_ARG, "http: a database is needed for tokens (or no_auth)");
   if (o.threads < 1 || o.threads > 256)
     return fm_error_set(err, FM_ERR_ARG, "http: threads must be in 1..256");
-  if (o.conn_limit < 1 || o.max_body < 1 || o.max_uri < 16 || o.max_batch < 1 ||
+  if (o.conn_limit < 1 || o.max_body < 1 || o.max_uri < 16 || o.max_header < 256 ||
+      o.max_batch < 1 ||
       o.mem_limit < 4096 || o.rate < 0)
     return fm_error_set(err, FM_ERR_ARG, "http: a limit is out of range");
   if (fm_http_route_n + 1 > MAX_ROUTES)

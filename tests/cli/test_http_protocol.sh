@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# test_http_keepalive.sh: HTTP/1.1 persistent connections and pipelining.
+# test_http_protocol.sh: HTTP/1.1 persistent connections and pipelining,
+# request ids and the JSON access log, and JSON bodies for protocol errors.
 # One TCP connection carries several requests (curl reuses it), pipelined
 # requests are all answered in order, a POST with a body keeps the
 # connection too, "Connection: close" is honoured, and HEAD is served on
 # every GET route (headers only).
-#   FIELDMATCH=build/fieldmatch bash tests/cli/test_http_keepalive.sh
+#   FIELDMATCH=build/fieldmatch bash tests/cli/test_http_protocol.sh
 set -u
 FM=${FIELDMATCH:-build/fieldmatch}
 command -v curl >/dev/null || { echo "curl missing: skip"; exit 77; }
 command -v python3 >/dev/null || { echo "python3 missing: skip"; exit 77; }
 "$FM" --help | grep -q serve || { echo "built without HTTP: skip"; exit 77; }
-T=$(mktemp -d "${TMPDIR:-/tmp}/fm_keepalive.XXXXXX") || exit 1
+T=$(mktemp -d "${TMPDIR:-/tmp}/fm_protocol.XXXXXX") || exit 1
 PID=
 trap '[[ -n $PID ]] && kill $PID 2>/dev/null; rm -rf "$T"' EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -96,6 +97,14 @@ run curl -s -o /dev/null -w '%{http_code}' -X OPTIONS "$B/v1/match"
 expect_eq "OPTIONS preflight" "$(cat "$T/out")" 204
 run curl -s -D - -o /dev/null "$B/v1/match" -X PUT
 expect_in "Allow lists HEAD for a GET route" "$T/out" "GET, HEAD"
+
+# a header over the limit: our JSON error body, not libmicrohttpd's page
+BIG=$(python3 -c 'print("x" * 10000)')
+run curl -s -w '\n%{http_code}' -H "X-Big: $BIG" "$B/healthz"
+expect_in "431 for a 10 kB header" "$T/out" "431"
+expect_in "431 body is the JSON error" "$T/out" '"code":1403'
+run curl -s -w '\n%{http_code}' "$B/v1/match?field=$(python3 -c 'print("A" * 5000)')"
+expect_in "414 JSON for a long target" "$T/out" '"code":1402'
 
 kill $PID; wait $PID; PID=
 echo "$passed passed, $failed failed"
