@@ -58,6 +58,7 @@ struct fm_http_server {
   int ready;           /* atomic */
   long conns, inflight; /* atomic */
   uint64_t reqid_base, reqid_next; /* request ids: random base, atomic counter */
+  double started_wall, started_mono; /* Unix time and fm_now() at start */
   uint16_t port;
   struct sockaddr_storage addr;
   pthread_mutex_t rate_mu;
@@ -601,6 +602,33 @@ static void status_label(size_t si, char out[8]) {
     snprintf(out, 8, "other");
 }
 
+/* Resident set size in bytes from /proc/self/statm (0 when unreadable). */
+static unsigned long long rss_bytes(void) {
+  unsigned long long pages = 0, resident = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  int n = fscanf(f, "%llu %llu", &pages, &resident);
+  fclose(f);
+  long psz = sysconf(_SC_PAGESIZE);
+  return n == 2 && psz > 0 ? resident * (unsigned long long)psz : 0;
+}
+
+/* The process part of /metrics: memory and uptime (h_metrics.c writes
+ * fm_model_info, whose checksum label changes when a new model serves). */
+static fm_rc process_metrics(const fm_http_server *srv, fm_buf *b) {
+  return fm_buf_printf(b,
+                       "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                       "# TYPE process_resident_memory_bytes gauge\n"
+                       "process_resident_memory_bytes %llu\n"
+                       "# HELP process_start_time_seconds Start time of the server, Unix seconds.\n"
+                       "# TYPE process_start_time_seconds gauge\n"
+                       "process_start_time_seconds %.3f\n"
+                       "# HELP fm_uptime_seconds Seconds since the server started.\n"
+                       "# TYPE fm_uptime_seconds gauge\nfm_uptime_seconds %.3f\n",
+                       rss_bytes(), srv->started_wall, fm_now() - srv->started_mono);
+}
+
+
 fm_rc fm_http_metrics_write(const fm_http_server *srv, fm_buf *b) {
   fm_rc rc = fm_buf_puts(b,
                          "# HELP fm_http_requests_total Requests by route, method and status "
@@ -670,6 +698,7 @@ fm_rc fm_http_metrics_write(const fm_http_server *srv, fm_buf *b) {
                        "# HELP fm_http_ready 1 when serving.\n"
                        "# TYPE fm_http_ready gauge\nfm_http_ready %d\n",
                        conns, inflight, fm_http_server_ready(srv));
+  if (!rc) rc = process_metrics(srv, b);
   return rc;
 }
 
@@ -737,6 +766,10 @@ fm_rc fm_http_server_start(const fm_http_opts *opts, const fm_model *model,
   if (!srv) return fm_error_set(err, FM_ERR_NOMEM, "http: out of memory");
   srv->opts = o;
   srv->model = model;
+  srv->started_mono = fm_now();
+  struct timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
+  srv->started_wall = (double)wall.tv_sec + wall.tv_nsec / 1e9;
   pthread_mutex_init(&srv->rate_mu, NULL);
   int v6 = 0;
   fm_rc rc = parse_listen(o.listen, &srv->addr, &v6, err);

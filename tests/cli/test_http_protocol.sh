@@ -98,6 +98,12 @@ expect_eq "OPTIONS preflight" "$(cat "$T/out")" 204
 run curl -s -D - -o /dev/null "$B/v1/match" -X PUT
 expect_in "Allow lists HEAD for a GET route" "$T/out" "GET, HEAD"
 
+# process metrics
+run curl -s "$B/metrics"
+expect "metrics: resident memory" grep -qE '^process_resident_memory_bytes [1-9][0-9]*$' "$T/out"
+expect "metrics: uptime" grep -qE '^fm_uptime_seconds [0-9.]+$' "$T/out"
+expect "metrics: start time" grep -qE '^process_start_time_seconds [1-9][0-9.]+$' "$T/out"
+
 # a header over the limit: our JSON error body, not libmicrohttpd's page
 BIG=$(python3 -c 'print("x" * 10000)')
 run curl -s -w '\n%{http_code}' -H "X-Big: $BIG" "$B/healthz"
