@@ -35,7 +35,8 @@ static const char *help =
     "  --provision-ttl S    seconds a provisioned file is kept (default 7 days)\n"
     "  --provision-poll-ms MS  how often the worker looks for requests made by\n"
     "                       other processes (default 2000)\n"
-    "Routes: docs/http.md and api/openapi.yaml.  SIGTERM/SIGINT stop gracefully.\n";
+    "Routes: docs/http.md and api/openapi.yaml.  SIGTERM/SIGINT stop gracefully;\n"
+    "SIGHUP reloads the model file (as POST /v1/admin/model/reload).\n";
 
 static int num(const char *opt, const char *v, long *out) {
   long n = fm_cli_int(v);
@@ -148,6 +149,7 @@ int fm_cmd_serve(int argc, char **argv) {
     setvbuf(logfp, NULL, _IOLBF, 0);
     o.access_log = logfp;
   }
+  o.model_path = model;
   fm_model *m = fm_cli_open_model(model);
   if (!m) {
     if (logfp) fclose(logfp);
@@ -159,6 +161,7 @@ int fm_cmd_serve(int argc, char **argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
   if (o.no_auth)
@@ -195,8 +198,18 @@ int fm_cmd_serve(int argc, char **argv) {
   }
   fprintf(stderr, "fieldmatch serve: listening on port %u (%u threads)\n",
           (unsigned)fm_http_server_port(srv), o.threads);
+  /* SIGHUP: hot reload of the model file; SIGTERM/SIGINT: stop. */
   int sig = 0;
-  sigwait(&set, &sig);
+  while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+    fm_model_info mi;
+    fm_error_init(&err);
+    if (fm_http_server_reload(srv, NULL, &mi, &err))
+      fprintf(stderr, "fieldmatch serve: SIGHUP: reload failed, the old model keeps serving: %s\n",
+              err.msg);
+    else
+      fprintf(stderr, "fieldmatch serve: SIGHUP: model reloaded: %s (checksum %08x)\n",
+              mi.name ? mi.name : "", (unsigned)mi.checksum);
+  }
   fprintf(stderr, "fieldmatch serve: %s: finishing in-flight requests\n",
           sig == SIGINT ? "SIGINT" : "SIGTERM");
   fm_http_server_stop(srv);

@@ -41,7 +41,8 @@ typedef enum fm_http_ec {
   FM_EC_PROVISION_OFF = 1750,       /* 503 the server has no provisioning root */
   FM_EC_NO_DATABASE = 1702,     /* 503 the server runs without a database */
   FM_EC_CONFLICT = 1800,        /* 409 the accepted mapping changed meanwhile */
-  FM_EC_BATCH_RUNNING = 1801    /* 409 a batch run is already running */
+  FM_EC_BATCH_RUNNING = 1801,   /* 409 a batch run is already running */
+  FM_EC_RELOAD_FAILED = 1450    /* 422 the model file did not open; old one serves */
 } fm_http_ec;
 
 typedef struct fm_http_req fm_http_req;
@@ -62,9 +63,13 @@ extern const size_t fm_http_route_n;
 
 /* Per worker thread: a matcher and candidate buffer over the shared model,
  * and a lazily opened SQLite connection.  Freed when the thread exits. */
+/* A reference-counted holder of a served model (model_ref.c). */
+typedef struct fm_http_mref fm_http_mref;
+
 typedef struct fm_http_worker {
   fm_http_server *srv;
-  fm_matcher *matcher;
+  fm_http_mref *mref;  /* the model this thread's requests use (pinned) */
+  fm_matcher *matcher; /* over mref's model */
   fm_candidate *cand;  /* FM_HTTP_MAX_CAND entries */
   fm_store *store;     /* NULL until first needed */
   fm_buf out;          /* reply text, reused by the direct JSON renderer */
@@ -195,10 +200,32 @@ fm_rc fm_jw_score4(fm_buf *b, double v, fm_error *err);
 /* Append an integer as jansson writes it. */
 fm_rc fm_jw_int(fm_buf *b, long long v, fm_error *err);
 
+/* ---- the served model (model_ref.c) ------------------------------------ */
+
+/* A holder with one reference (the caller's) for model m of generation gen;
+ * owned (may be NULL) is closed when the last reference goes. */
+fm_rc fm_http_mref_new(const fm_model *m, fm_model *owned, uint64_t gen, fm_http_mref **out,
+                       fm_error *err);
+const fm_model *fm_http_mref_model(const fm_http_mref *h);
+uint64_t fm_http_mref_gen(const fm_http_mref *h);
+/* Take a reference to *cur / drop one (h may be NULL), under mu. */
+fm_http_mref *fm_http_mref_acquire(pthread_mutex_t *mu, fm_http_mref *const *cur);
+void fm_http_mref_release(pthread_mutex_t *mu, fm_http_mref *h);
+/* The server's current holder, for comparison only (no reference taken). */
+fm_http_mref *fm_http_server_mref_peek(fm_http_server *srv);
+/* A reference to the current model, for work that outlives a request (a
+ * batch run): pair with fm_http_model_release. */
+fm_http_mref *fm_http_model_acquire(fm_http_server *srv);
+void fm_http_model_release(fm_http_server *srv, fm_http_mref *h);
+/* Move the worker to the current model (new matcher) if a reload swapped
+ * it; FM_ERR_NOMEM leaves the worker as it was. */
+fm_rc fm_http_worker_sync(fm_http_worker *w, fm_error *err);
+
 /* ---- ranking cache (rank_cache.c) -------------------------------------- */
 
 /* A bounded, thread-safe cache of fm_http_rank results (the model's
- * ranking only: the model is immutable while served).  NULL is a valid,
+ * ranking only; keys carry the model's generation, so a reload never serves
+ * an old model's ranking).  NULL is a valid,
  * disabled cache for every call but get/put. */
 typedef struct fm_rank_cache fm_rank_cache;
 /* entries 0: *out = NULL (no cache).  FM_ERR_NOMEM. */
@@ -206,8 +233,8 @@ fm_rc fm_rank_cache_new(size_t entries, fm_rank_cache **out);
 void fm_rank_cache_free(fm_rank_cache *c);
 /* The key bytes of a ranking request into buf; 0 when it does not fit. */
 #define FM_RANK_KEY_MAX 1024
-size_t fm_rank_cache_key(unsigned char *buf, size_t cap, const char *field, int k,
-                         double min_score, const char *vendor);
+size_t fm_rank_cache_key(unsigned char *buf, size_t cap, uint64_t gen, const char *field,
+                         int k, double min_score, const char *vendor);
 /* 1 on a hit: the n cached candidates copied to out. */
 int fm_rank_cache_get(fm_rank_cache *c, const unsigned char *key, size_t klen,
                       fm_candidate *out, int *n);
@@ -271,5 +298,6 @@ enum MHD_Result fm_h_mappings_export(fm_http_req *r);
 enum MHD_Result fm_h_batch_start(fm_http_req *r);
 enum MHD_Result fm_h_batch_list(fm_http_req *r);
 enum MHD_Result fm_h_batch_get(fm_http_req *r);
+enum MHD_Result fm_h_admin_model_reload(fm_http_req *r);
 
 #endif

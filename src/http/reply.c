@@ -41,6 +41,8 @@ static const struct {
     {FM_EC_CONFLICT, MHD_HTTP_CONFLICT,
      "the field's accepted mapping changed since you read it: GET the field again and "
      "decide again with the new 'expect'"},
+    {FM_EC_RELOAD_FAILED, MHD_HTTP_UNPROCESSABLE_CONTENT,
+     "the model file did not open; the previous model keeps serving"},
     {FM_EC_BATCH_RUNNING, MHD_HTTP_CONFLICT,
      "a batch run is already running: wait for it (GET /v1/batch-runs/{id})"},
 };

@@ -37,6 +37,8 @@ const fm_http_route fm_http_route_table[] = {
     {"POST", "/v1/batch-runs", fm_h_batch_start, FM_TOKEN_ADMIN},
     {"GET", "/v1/batch-runs", fm_h_batch_list, FM_TOKEN_READER},
     {"GET", "/v1/batch-runs/{id}", fm_h_batch_get, FM_TOKEN_READER},
+    /* Operations (h_admin.c). */
+    {"POST", "/v1/admin/model/reload", fm_h_admin_model_reload, FM_TOKEN_ADMIN},
 };
 
 const size_t fm_http_route_n = sizeof fm_http_route_table / sizeof fm_http_route_table[0];

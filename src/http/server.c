@@ -51,7 +51,10 @@ typedef struct rate_slot {
 struct fm_http_server {
   struct MHD_Daemon *d;
   fm_http_opts opts;
-  const fm_model *model;
+  pthread_mutex_t model_mu; /* guards cur and every holder's refs */
+  fm_http_mref *cur;        /* the model new requests pin (model_ref.c) */
+  uint64_t model_gen;       /* the last generation handed out */
+  pthread_mutex_t reload_mu; /* one reload at a time */
   char *db_path;
   pthread_key_t key;
   int key_ok;
@@ -72,7 +75,54 @@ static char over_limit_marker; /* socket context of connections over the limit *
 
 /* ---- small accessors -------------------------------------------------- */
 
-const fm_model *fm_http_model(const fm_http_server *srv) { return srv->model; }
+/* The model of the calling worker thread's request (pinned for the whole
+ * request), or, off the worker threads, the current one. */
+const fm_model *fm_http_model(const fm_http_server *srv) {
+  fm_http_worker *w = pthread_getspecific(srv->key);
+  if (w && w->mref) return fm_http_mref_model(w->mref);
+  fm_http_mref *h = fm_http_server_mref_peek((fm_http_server *)srv);
+  return fm_http_mref_model(h);
+}
+
+fm_http_mref *fm_http_server_mref_peek(fm_http_server *srv) {
+  pthread_mutex_lock(&srv->model_mu);
+  fm_http_mref *h = srv->cur;
+  pthread_mutex_unlock(&srv->model_mu);
+  return h;
+}
+
+fm_http_mref *fm_http_model_acquire(fm_http_server *srv) {
+  return fm_http_mref_acquire(&srv->model_mu, &srv->cur);
+}
+
+void fm_http_model_release(fm_http_server *srv, fm_http_mref *h) {
+  fm_http_mref_release(&srv->model_mu, h);
+}
+
+fm_rc fm_http_server_reload(fm_http_server *srv, const char *path, fm_model_info *info,
+                            fm_error *err) {
+  if (!path) path = srv->opts.model_path;
+  if (!path) return fm_error_set(err, FM_ERR_ARG, "http: the server was started without a model path");
+  pthread_mutex_lock(&srv->reload_mu);
+  fm_model *m = NULL;
+  fm_http_mref *h = NULL;
+  fm_rc rc = fm_model_open(path, &m, err);
+  if (!rc) rc = fm_http_mref_new(m, m, srv->model_gen + 1, &h, err);
+  if (rc) {
+    if (!h) fm_model_close(m);
+    pthread_mutex_unlock(&srv->reload_mu);
+    return rc;
+  }
+  pthread_mutex_lock(&srv->model_mu);
+  fm_http_mref *old = srv->cur;
+  srv->cur = h;
+  srv->model_gen++;
+  pthread_mutex_unlock(&srv->model_mu);
+  fm_http_model_release(srv, old); /* closed when its last request ends */
+  if (info) fm_model_info_get(m, info);
+  pthread_mutex_unlock(&srv->reload_mu);
+  return FM_OK;
+}
 const fm_http_opts *fm_http_server_opts(const fm_http_server *srv) { return &srv->opts; }
 uint16_t fm_http_server_port(const fm_http_server *srv) { return srv ? srv->port : 0; }
 fm_rank_cache *fm_http_rank_cache(const fm_http_server *srv) { return srv->rank_cache; }
@@ -112,6 +162,7 @@ static void worker_free(void *p) {
   fm_http_worker *w = p;
   if (!w) return;
   fm_matcher_free(w->matcher);
+  fm_http_model_release(w->srv, w->mref);
   fm_free(w->cand);
   fm_store_close(w->store);
   fm_buf_free(&w->out);
@@ -134,8 +185,7 @@ fm_http_worker *fm_http_worker_get(fm_http_server *srv, fm_error *err) {
     worker_free(w);
     return NULL;
   }
-  if (fm_matcher_new(srv->model, &w->matcher, err) != FM_OK ||
-      pthread_setspecific(srv->key, w) != 0) {
+  if (fm_http_worker_sync(w, err) != FM_OK || pthread_setspecific(srv->key, w) != 0) {
     if (!err || !err->rc) fm_error_set(err, FM_ERR_NOMEM, "cannot keep worker state");
     worker_free(w);
     return NULL;
@@ -399,6 +449,16 @@ static int precheck(fm_http_req *r, enum MHD_Result *ret) {
   return 0;
 }
 
+/* Run the route's handler on this thread's worker state, moved to the
+ * current model first if a reload swapped it (model_ref.c). */
+static enum MHD_Result dispatch(fm_http_req *r) {
+  fm_error err;
+  fm_error_init(&err);
+  fm_http_worker *w = fm_http_worker_get(r->srv, &err);
+  if (!w || fm_http_worker_sync(w, &err)) return fm_http_reply_rc(r, &err);
+  return fm_http_route_table[r->route].handler(r);
+}
+
 /* 1 when the request header says a body follows (Content-Length > 0 or
  * any Transfer-Encoding). */
 static int announces_body(struct MHD_Connection *con) {
@@ -478,7 +538,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char 
   if (r->body_too_large)
     return fm_http_reply_error(r, FM_EC_BODY_TOO_LARGE, "the limit is %zu bytes",
                                r->srv->opts.max_body);
-  return fm_http_route_table[r->route].handler(r);
+  return dispatch(r);
 }
 
 /* ---- request start and end -------------------------------------------- */
@@ -765,7 +825,9 @@ fm_rc fm_http_server_start(const fm_http_opts *opts, const fm_model *model,
   fm_http_server *srv = fm_calloc(1, sizeof *srv);
   if (!srv) return fm_error_set(err, FM_ERR_NOMEM, "http: out of memory");
   srv->opts = o;
-  srv->model = model;
+  pthread_mutex_init(&srv->model_mu, NULL);
+  pthread_mutex_init(&srv->reload_mu, NULL);
+  srv->model_gen = 1;
   srv->started_mono = fm_now();
   struct timespec wall;
   clock_gettime(CLOCK_REALTIME, &wall);
@@ -773,6 +835,7 @@ fm_rc fm_http_server_start(const fm_http_opts *opts, const fm_model *model,
   pthread_mutex_init(&srv->rate_mu, NULL);
   int v6 = 0;
   fm_rc rc = parse_listen(o.listen, &srv->addr, &v6, err);
+  if (!rc) rc = fm_http_mref_new(model, NULL, 1, &srv->cur, err);
   if (!rc) rc = fm_random_bytes(&srv->reqid_base, sizeof srv->reqid_base, err);
   if (!rc && db_path && !(srv->db_path = fm_strdup(db_path)))
     rc = fm_error_set(err, FM_ERR_NOMEM, "http: out of memory");
@@ -839,6 +902,9 @@ void fm_http_server_stop(fm_http_server *srv) {
   }
   fm_http_batchctl_free(srv->batch); /* a running batch stops after its slice */
   if (srv->key_ok) pthread_key_delete(srv->key);
+  fm_http_model_release(srv, srv->cur); /* the last holder: its model closes */
+  pthread_mutex_destroy(&srv->model_mu);
+  pthread_mutex_destroy(&srv->reload_mu);
   pthread_mutex_destroy(&srv->rate_mu);
   fm_free(srv->rate);
   fm_rank_cache_free(srv->rank_cache);
