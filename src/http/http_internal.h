@@ -23,6 +23,7 @@ typedef enum fm_http_ec {
   FM_EC_NO_ROUTE = 1200,        /* 404 no such path */
   FM_EC_FIELD_NOT_FOUND = 1201, /* 404 no such field */
   FM_EC_RUN_NOT_FOUND = 1202,   /* 404 no such batch run */
+  FM_EC_TOKEN_NOT_FOUND = 1203, /* 404 no such token, or already revoked */
   FM_EC_METHOD = 1300,          /* 405 path exists, method does not */
   FM_EC_BODY_TOO_LARGE = 1400,  /* 413 body over max_body */
   FM_EC_BATCH_TOO_LARGE = 1401, /* 413 more fields than max_batch */
@@ -299,5 +300,8 @@ enum MHD_Result fm_h_batch_start(fm_http_req *r);
 enum MHD_Result fm_h_batch_list(fm_http_req *r);
 enum MHD_Result fm_h_batch_get(fm_http_req *r);
 enum MHD_Result fm_h_admin_model_reload(fm_http_req *r);
+enum MHD_Result fm_h_tokens_create(fm_http_req *r);
+enum MHD_Result fm_h_tokens_list(fm_http_req *r);
+enum MHD_Result fm_h_tokens_revoke(fm_http_req *r);
 
 #endif

@@ -20,6 +20,7 @@ static const struct {
     {FM_EC_NO_ROUTE, MHD_HTTP_NOT_FOUND, "no such route"},
     {FM_EC_FIELD_NOT_FOUND, MHD_HTTP_NOT_FOUND, "no such field"},
     {FM_EC_RUN_NOT_FOUND, MHD_HTTP_NOT_FOUND, "no such batch run"},
+    {FM_EC_TOKEN_NOT_FOUND, MHD_HTTP_NOT_FOUND, "no such token, or it is already revoked"},
     {FM_EC_METHOD, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed on this route"},
     {FM_EC_BODY_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large"},
     {FM_EC_BATCH_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE, "too many fields in one batch"},

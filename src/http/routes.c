@@ -39,6 +39,10 @@ const fm_http_route fm_http_route_table[] = {
     {"GET", "/v1/batch-runs/{id}", fm_h_batch_get, FM_TOKEN_READER},
     /* Operations (h_admin.c). */
     {"POST", "/v1/admin/model/reload", fm_h_admin_model_reload, FM_TOKEN_ADMIN},
+    /* Token administration (h_tokens.c): the secret is shown once. */
+    {"POST", "/v1/admin/tokens", fm_h_tokens_create, FM_TOKEN_ADMIN},
+    {"GET", "/v1/admin/tokens", fm_h_tokens_list, FM_TOKEN_ADMIN},
+    {"DELETE", "/v1/admin/tokens/{id}", fm_h_tokens_revoke, FM_TOKEN_ADMIN},
 };
 
 const size_t fm_http_route_n = sizeof fm_http_route_table / sizeof fm_http_route_table[0];

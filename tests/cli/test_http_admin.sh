@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# test_http_reload.sh: hot model reload under load.  While wrk keeps the
+# test_http_admin.sh: the admin routes.  Token administration over HTTP
+# (create shows the secret once, list never shows it, revoke stops it).
+# Hot model reload under load:  While wrk keeps the
 # server busy, the model file is replaced and reloaded twice (once by
 # POST /v1/admin/model/reload, once by SIGHUP); a file that does not open
 # is refused with 422 and the old model keeps serving.  No request may fail
 # (wrk counts non-2xx answers and socket errors) and /metrics must name the
 # new model's checksum after each reload.
-#   FIELDMATCH=build/fieldmatch bash tests/cli/test_http_reload.sh
+#   FIELDMATCH=build/fieldmatch bash tests/cli/test_http_admin.sh
 set -u
 FM=${FIELDMATCH:-build/fieldmatch}
 command -v curl >/dev/null || { echo "curl missing: skip"; exit 77; }
 command -v wrk >/dev/null || { echo "wrk missing (scripts/setup.sh installs it): skip"; exit 77; }
 "$FM" --help | grep -q serve || { echo "built without HTTP: skip"; exit 77; }
-T=$(mktemp -d "${TMPDIR:-/tmp}/fm_reload.XXXXXX") || exit 1
+T=$(mktemp -d "${TMPDIR:-/tmp}/fm_admin.XXXXXX") || exit 1
 PID= WRK=
 trap '[[ -n $PID ]] && kill $PID 2>/dev/null; [[ -n $WRK ]] && kill $WRK 2>/dev/null; rm -rf "$T"' EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -95,6 +97,36 @@ expect_not_in "no request failed (non-2xx)" "$T/wrk" "Non-2xx"
 expect_not_in "no socket errors" "$T/wrk" "Socket errors"
 expect "server still up" kill -0 $PID
 sed 's/^/    wrk: /' "$T/wrk" | grep -E 'Requests/sec|requests in' >&2
+# token administration: create (secret once), list (no secrets), revoke
+run curl -s -w '\n%{http_code}' -X POST -H "Authorization: Bearer $READER" \
+  -d '{"role":"analyst","owner":"nina"}' "$B/v1/admin/tokens"
+expect_in "token create needs admin" "$T/out" "403"
+run curl -s -w '\n%{http_code}' -X POST -H "Authorization: Bearer $ADMIN" \
+  -d '{"role":"analyst","owner":"nina"}' "$B/v1/admin/tokens"
+expect_in "token create 201" "$T/out" "201"
+NINA=$(sed -n 's/.*"secret":"\(fm_[0-9a-f]*\)".*/\1/p' "$T/out")
+NID=$(sed -n 's/.*"id":\([0-9]*\).*/\1/p' "$T/out")
+expect "secret shape" test ${#NINA} -eq 67
+run curl -s -w '\n%{http_code}' -H "Authorization: Bearer $NINA" "$B/v1/review/queue"
+expect_in "the new token works" "$T/out" "200"
+run curl -s -H "Authorization: Bearer $ADMIN" "$B/v1/admin/tokens"
+expect_in "list names the owner" "$T/out" '"owner":"nina"'
+expect_in "list gives the role" "$T/out" '"role":"analyst"'
+expect_not_in "list never shows a secret" "$T/out" "${NINA:3:20}"
+expect_not_in "list has no secret key" "$T/out" '"secret"'
+run curl -s -w '\n%{http_code}' -X POST -H "Authorization: Bearer $ADMIN" \
+  -d '{"role":"root","owner":"x"}' "$B/v1/admin/tokens"
+expect_in "bad role: 400" "$T/out" "400"
+run curl -s -w '\n%{http_code}' -X DELETE -H "Authorization: Bearer $ADMIN" "$B/v1/admin/tokens/$NID"
+expect_in "revoke 200" "$T/out" "200"
+run curl -s -w '\n%{http_code}' -H "Authorization: Bearer $NINA" "$B/v1/review/queue"
+expect_in "a revoked token is refused" "$T/out" "401"
+run curl -s -w '\n%{http_code}' -X DELETE -H "Authorization: Bearer $ADMIN" "$B/v1/admin/tokens/$NID"
+expect_in "revoking twice: 404" "$T/out" "404"
+run curl -s -w '\n%{http_code}' -X DELETE -H "Authorization: Bearer $ADMIN" "$B/v1/admin/tokens/x1"
+expect_in "bad id: 400" "$T/out" "400"
+expect "the audit log names the admin" test "$(sqlite3 "$DB" "SELECT count(*) FROM audit_log WHERE actor='ada' AND entity='api_token'" 2>/dev/null || echo skip)" != 0
+
 kill $PID; wait $PID; PID=
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
