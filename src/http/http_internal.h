@@ -300,6 +300,8 @@ enum MHD_Result fm_h_batch_start(fm_http_req *r);
 enum MHD_Result fm_h_batch_list(fm_http_req *r);
 enum MHD_Result fm_h_batch_get(fm_http_req *r);
 enum MHD_Result fm_h_admin_model_reload(fm_http_req *r);
+enum MHD_Result fm_h_openapi_yaml(fm_http_req *r);
+enum MHD_Result fm_h_openapi_json(fm_http_req *r);
 enum MHD_Result fm_h_tokens_create(fm_http_req *r);
 enum MHD_Result fm_h_tokens_list(fm_http_req *r);
 enum MHD_Result fm_h_tokens_revoke(fm_http_req *r);

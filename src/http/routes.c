@@ -8,6 +8,8 @@ const fm_http_route fm_http_route_table[] = {
     {"GET", "/healthz", fm_h_healthz, 0},
     {"GET", "/readyz", fm_h_readyz, 0},
     {"GET", "/metrics", fm_h_metrics, 0},
+    {"GET", "/openapi.yaml", fm_h_openapi_yaml, 0},
+    {"GET", "/openapi.json", fm_h_openapi_json, 0},
     {"GET", "/v1/match", fm_h_match_get, FM_TOKEN_READER},
     {"POST", "/v1/match", fm_h_match_post, FM_TOKEN_READER},
     {"GET", "/v1/fields", fm_h_fields_search, FM_TOKEN_READER},

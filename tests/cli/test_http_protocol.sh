@@ -98,6 +98,17 @@ expect_eq "OPTIONS preflight" "$(cat "$T/out")" 204
 run curl -s -D - -o /dev/null "$B/v1/match" -X PUT
 expect_in "Allow lists HEAD for a GET route" "$T/out" "GET, HEAD"
 
+# the contract, served: YAML and JSON are the same document; ETag revalidates
+run curl -s -D "$T/h" -o "$T/oa.json" "$B/openapi.json"
+expect_in "openapi.json is JSON" "$T/h" "Content-Type: application/json"
+run curl -s -o "$T/oa.yaml" "$B/openapi.yaml"
+expect "openapi.yaml is api/openapi.yaml byte for byte" cmp -s "$T/oa.yaml" api/openapi.yaml
+expect "openapi.json has the paths" python3 -c "
+import json, sys; d = json.load(open('$T/oa.json')); sys.exit(not ('/v1/match' in d['paths'] and d['openapi'].startswith('3.')))"
+ETAG=$(sed -n 's/^ETag: *\(.*\)\r$/\1/p' "$T/h")
+run curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $ETAG" "$B/openapi.json"
+expect_eq "If-None-Match: 304" "$(cat "$T/out")" 304
+
 # process metrics
 run curl -s "$B/metrics"
 expect "metrics: resident memory" grep -qE '^process_resident_memory_bytes [1-9][0-9]*$' "$T/out"
