@@ -24,6 +24,9 @@ static const char *help =
     "  --rate R [--burst B] requests/s per client (token or IP); default off\n"
     "  --access-log FILE    access log: a file, - for stderr (default), off\n"
     "  --access-log-json    access log lines as JSON objects (with request_id)\n"
+    "  --public-url URL     base of every absolute URL the server writes (the\n"
+    "                       reconciliation manifest); default: the listen address.\n"
+    "                       The Host header is never used\n"
     "  --drain-ms MS        how long shutdown waits for in-flight requests\n"
     "  --match-cache N      rankings kept across requests, shared (default 16384;\n"
     "                       0 or off: none; at most ~3.5 KiB each, ~0.4 KiB at k=10)\n"
@@ -114,6 +117,12 @@ int fm_cmd_serve(int argc, char **argv) {
       if (positive("--burst", v, &o.burst)) return FM_EXIT_USAGE;
     } else if ((v = fm_cli_opt(argc, argv, &i, "--access-log", &missing))) {
       access = v;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--public-url", &missing))) {
+      if ((strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) || strpbrk(v, " \"<>'\\?#") ||
+          strlen(v) > 400)
+        return fm_cli_usage("serve", "--public-url must be an http:// or https:// URL without "
+                                     "spaces, quotes, '?' or '#', got '%s'", v);
+      o.public_url = v;
     } else if (!strcmp(argv[i], "--access-log-json")) {
       o.access_log_json = 1;
     } else if (!strcmp(argv[i], "--no-auth")) {

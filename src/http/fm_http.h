@@ -39,6 +39,9 @@ typedef struct fm_http_opts {
   double burst;           /* bucket size for rate (default max(rate, 1)) */
   int no_auth;            /* serve without tokens (everyone is admin) */
   const char *model_path; /* the model file, for reloads (NULL: none) */
+  const char *public_url; /* base of every absolute URL the server writes,
+                             e.g. https://fm.example.com (NULL: the listen
+                             address); never taken from the Host header */
   FILE *access_log;       /* one line per request, or NULL for none */
   int access_log_json;    /* 1: the lines are JSON objects (docs/http.md) */
   unsigned drain_ms;      /* stop waits this long for in-flight requests (10000) */

@@ -103,6 +103,7 @@ struct fm_http_req {
   char owner[FM_TOKEN_OWNER_MAX + 1]; /* token owner, "-" when none */
   int role;                     /* caller's role (0 when anonymous) */
   char reqid[FM_HTTP_REQID_MAX + 1]; /* X-Request-Id: the client's or ours */
+  const char *path_secret;      /* the token of a /t/{secret}/ route (params[0]) */
 };
 
 struct fm_http_server;
@@ -113,6 +114,21 @@ struct fm_http_server;
  * no_auth everyone is admin).  0 ok (r->owner, r->role set), else an error
  * reply (401/403/503) was queued and its result is in *ret. */
 int fm_http_authenticate(fm_http_req *r, int need, enum MHD_Result *ret);
+
+/* Routes under this prefix take the bearer token from the path instead of
+ * the Authorization header: OpenRefine opens the view and preview URLs of
+ * a service in the browser, which cannot add a header. */
+#define FM_HTTP_TOKEN_PREFIX "/t/{secret}/"
+
+/* Replace the secret of a "/t/<secret>/..." path (in place) by REDACTED,
+ * for logs.  Other paths are left alone. */
+void fm_http_redact_path(char *path);
+
+/* The absolute base every URL the server writes starts with: --public-url
+ * when given, else http://<listen address>:<port> (a wildcard address
+ * becomes loopback), never the request's Host header; plus "/t/<secret>"
+ * when the request came in under FM_HTTP_TOKEN_PREFIX.  No trailing '/'. */
+void fm_http_base_url(fm_http_req *r, char *out, size_t n);
 
 /* The methods served on url, comma-separated, into out ("GET, POST");
  * returns how many. */
@@ -201,6 +217,26 @@ fm_rc fm_jw_score4(fm_buf *b, double v, fm_error *err);
 /* Append an integer as jansson writes it. */
 fm_rc fm_jw_int(fm_buf *b, long long v, fm_error *err);
 
+/* ---- reconciliation (h_reconcile*.c) ------------------------------------ */
+
+#define FM_RECON_TYPE_ID "field"
+#define FM_RECON_TYPE_NAME "Market data field"
+#define FM_RECON_ID_SPACE "https://fieldmatch.invalid/ns/field"
+#define FM_RECON_SCHEMA_SPACE "https://fieldmatch.invalid/ns/schema"
+
+/* A data-extension property (h_reconcile_extend.c). */
+typedef struct fm_recon_prop {
+  const char *id, *name, *description;
+} fm_recon_prop;
+extern const fm_recon_prop fm_recon_props[];
+extern const size_t fm_recon_nprops;
+
+/* Answer a data-extension request (the JSON text of extend=). */
+enum MHD_Result fm_http_reconcile_extend(fm_http_req *r, const char *text);
+
+/* HTML-escape s (may be NULL) into b. */
+fm_rc fm_http_html(fm_buf *b, const char *s);
+
 /* ---- the served model (model_ref.c) ------------------------------------ */
 
 /* A holder with one reference (the caller's) for model m of generation gen;
@@ -286,6 +322,10 @@ enum MHD_Result fm_h_reconcile_get(fm_http_req *r);
 enum MHD_Result fm_h_reconcile_post(fm_http_req *r);
 enum MHD_Result fm_h_reconcile_preview(fm_http_req *r);
 enum MHD_Result fm_h_reconcile_suggest(fm_http_req *r);
+enum MHD_Result fm_h_reconcile_suggest_property(fm_http_req *r);
+enum MHD_Result fm_h_reconcile_suggest_type(fm_http_req *r);
+enum MHD_Result fm_h_reconcile_view(fm_http_req *r);
+enum MHD_Result fm_h_reconcile_propose(fm_http_req *r);
 enum MHD_Result fm_h_provision_create(fm_http_req *r);
 enum MHD_Result fm_h_provision_list(fm_http_req *r);
 enum MHD_Result fm_h_provision_get(fm_http_req *r);

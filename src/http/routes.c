@@ -19,7 +19,23 @@ const fm_http_route fm_http_route_table[] = {
     {"GET", "/reconcile", fm_h_reconcile_get, 0},
     {"POST", "/reconcile", fm_h_reconcile_post, FM_TOKEN_READER},
     {"GET", "/reconcile/preview", fm_h_reconcile_preview, FM_TOKEN_READER},
+    {"GET", "/reconcile/view", fm_h_reconcile_view, FM_TOKEN_READER},
     {"GET", "/reconcile/suggest/entity", fm_h_reconcile_suggest, FM_TOKEN_READER},
+    {"GET", "/reconcile/suggest/property", fm_h_reconcile_suggest_property, FM_TOKEN_READER},
+    {"GET", "/reconcile/suggest/type", fm_h_reconcile_suggest_type, FM_TOKEN_READER},
+    {"GET", "/reconcile/extend/propose", fm_h_reconcile_propose, FM_TOKEN_READER},
+    /* The same service with the reader's token in the path (OpenRefine opens
+     * preview and view in the browser, which cannot send a header); the
+     * secret is redacted in the access log. */
+    {"GET", "/t/{secret}/reconcile", fm_h_reconcile_get, FM_TOKEN_READER},
+    {"POST", "/t/{secret}/reconcile", fm_h_reconcile_post, FM_TOKEN_READER},
+    {"GET", "/t/{secret}/reconcile/preview", fm_h_reconcile_preview, FM_TOKEN_READER},
+    {"GET", "/t/{secret}/reconcile/view", fm_h_reconcile_view, FM_TOKEN_READER},
+    {"GET", "/t/{secret}/reconcile/suggest/entity", fm_h_reconcile_suggest, FM_TOKEN_READER},
+    {"GET", "/t/{secret}/reconcile/suggest/property", fm_h_reconcile_suggest_property,
+     FM_TOKEN_READER},
+    {"GET", "/t/{secret}/reconcile/suggest/type", fm_h_reconcile_suggest_type, FM_TOKEN_READER},
+    {"GET", "/t/{secret}/reconcile/extend/propose", fm_h_reconcile_propose, FM_TOKEN_READER},
     /* Provisioning (h_provision.c): any reader asks; each sees only their own
      * requests, admins see all. */
     {"POST", "/v1/provisioning/requests", fm_h_provision_create, FM_TOKEN_READER},

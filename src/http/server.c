@@ -224,6 +224,37 @@ fm_rc fm_http_worker_store(fm_http_worker *w, fm_store **out, fm_error *err) {
 
 /* ---- routing ---------------------------------------------------------- */
 
+void fm_http_redact_path(char *path) {
+  if (strncmp(path, "/t/", 3) != 0) return;
+  char *seg = path + 3, *end = strchr(seg, '/');
+  size_t n = end ? (size_t)(end - seg) : strlen(seg);
+  static const char mask[] = "REDACTED";
+  if (n < sizeof mask - 1) return; /* never longer than the original */
+  memcpy(seg, mask, sizeof mask - 1);
+  memmove(seg + sizeof mask - 1, seg + n, strlen(seg + n) + 1);
+}
+
+void fm_http_base_url(fm_http_req *r, char *out, size_t n) {
+  const fm_http_server *srv = r->srv;
+  size_t len;
+  if (srv->opts.public_url && *srv->opts.public_url) {
+    snprintf(out, n, "%s", srv->opts.public_url);
+  } else {
+    char host[INET6_ADDRSTRLEN] = "127.0.0.1";
+    int v6 = srv->addr.ss_family == AF_INET6;
+    const void *a = v6 ? (const void *)&((const struct sockaddr_in6 *)&srv->addr)->sin6_addr
+                       : (const void *)&((const struct sockaddr_in *)&srv->addr)->sin_addr;
+    if (!inet_ntop(srv->addr.ss_family, a, host, sizeof host)) snprintf(host, sizeof host, "127.0.0.1");
+    if (!strcmp(host, "0.0.0.0")) snprintf(host, sizeof host, "127.0.0.1"); /* wildcard: */
+    if (!strcmp(host, "::")) snprintf(host, sizeof host, "::1"); /* use --public-url */
+    v6 = strchr(host, ':') != NULL;
+    snprintf(out, n, "http://%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", (unsigned)srv->port);
+  }
+  len = strlen(out);
+  while (len && out[len - 1] == '/') out[--len] = '\0';
+  if (r->path_secret) snprintf(out + len, n - len, "/t/%s", r->path_secret);
+}
+
 /* Does url match pattern?  When r is given, capture the {params}. */
 static int route_match(const char *pattern, const char *url, fm_http_req *r) {
   const char *p = pattern, *u = url;
@@ -315,14 +346,17 @@ int fm_http_authenticate(fm_http_req *r, int need, enum MHD_Result *ret) {
     return 0;
   }
   if (need == 0) return 0;
-  const char *auth = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_AUTHORIZATION);
-  if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
-    *ret = fm_http_reply_error(r, FM_EC_UNAUTHORIZED, "send 'Authorization: Bearer <token>'");
-    return -1;
+  const char *secret = r->path_secret; /* /t/{secret}/...: OpenRefine's browser */
+  if (!secret) {
+    const char *auth = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
+      *ret = fm_http_reply_error(r, FM_EC_UNAUTHORIZED, "send 'Authorization: Bearer <token>'");
+      return -1;
+    }
+    secret = auth + 7;
+    while (*secret == ' ') secret++;
   }
-  const char *secret = auth + 7;
-  while (*secret == ' ') secret++;
   fm_error err;
   fm_error_init(&err);
   fm_http_worker *w = fm_http_worker_get(r->srv, &err);
@@ -429,6 +463,8 @@ static int precheck(fm_http_req *r, enum MHD_Result *ret) {
     return 1;
   }
   route_match(rt->pattern, r->url, r);
+  if (!strncmp(rt->pattern, FM_HTTP_TOKEN_PREFIX, strlen(FM_HTTP_TOKEN_PREFIX)))
+    r->path_secret = r->params[0];
   if (!is_health(rt) && !fm_http_server_ready(srv)) {
     *ret = fm_http_reply_error(r, FM_EC_NOT_READY, "starting up or shutting down");
     return 1;
@@ -591,6 +627,7 @@ static void log_safe(char *out, size_t n, const char *s) {
 static void access_log(fm_http_server *srv, fm_http_req *r, double secs) {
   char path[256], owner[sizeof r->owner], now[32];
   log_safe(path, sizeof path, r->url ? r->url : "?");
+  fm_http_redact_path(path);
   log_safe(owner, sizeof owner, r->owner);
   fm_store_now(now, sizeof now);
   if (!srv->opts.access_log_json) {
