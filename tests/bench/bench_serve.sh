@@ -31,8 +31,8 @@ PID=
 trap '[[ -n $PID ]] && kill $PID 2>/dev/null; rm -rf "$T"' EXIT
 
 echo "== setup: train, import, batch run (not timed)"
-"$FM" train --config "$CONFIG" -o "$T/m.fmm" --quiet
-"$FM" import --config "$CONFIG" --db "$T/fm.db" -q >/dev/null
+"$FM" train --config "$CONFIG" -o "$T/m.fmm" --quiet 2>/dev/null
+"$FM" import --config "$CONFIG" --db "$T/fm.db" -q >/dev/null 2>&1
 "$FM" batch run --model "$T/m.fmm" --db "$T/fm.db" --quiet >/dev/null
 TOKEN=$("$FM" token create --db "$T/fm.db" --role reader --owner bench 2>/dev/null)
 "$FM" map --model "$T/m.fmm" -k 1 --quiet -o "$T/map.jsonl" >/dev/null
@@ -47,14 +47,16 @@ with open(out + "/get.lua", "w") as f:
 bodies = [json.dumps({"fields": ids[i:i + 100], "k": 10}) for i in range(0, len(ids) - 99, 100)]
 with open(out + "/post.lua", "w") as f:
     f.write("bodies = {" + ",".join(json.dumps(b) for b in bodies) + "}\n")
-    f.write('local n = 0\nrequest = function()\n  n = n + 1\n'
-            '  return wrk.format("POST", "/v1/match", {["Content-Type"] = "application/json"},'
-            ' bodies[(n % #bodies) + 1])\nend\n')
+    # wrk.format with a headers table does not add -H's headers: copy them
+    f.write('local n = 0\nlocal h = {}\nrequest = function()\n  n = n + 1\n'
+            '  if n == 1 then for k, v in pairs(wrk.headers) do h[k] = v end\n'
+            '    h["Content-Type"] = "application/json" end\n'
+            '  return wrk.format("POST", "/v1/match", h, bodies[(n % #bodies) + 1])\nend\n')
 print("ids: %d real query ids; %d batch bodies of 100" % (len(ids), len(bodies)))
 PY
 
 echo "== in-process (bench_lookup, k=10, by id)"
-"$BUILD/bench_lookup" "$T/m.fmm" 5000 3 10 | tee "$T/inproc"
+"$BUILD/tests/bench_lookup" "$T/m.fmm" 5000 3 10 | tee "$T/inproc"
 MEAN_US=$(sed -n 's/^by id: *mean \([0-9.]*\) us.*/\1/p' "$T/inproc")
 LIMIT=$(python3 -c "print(round(2 / ($MEAN_US * 1e-6)))")
 echo "in-process limit: 2 cores / ${MEAN_US} us = ${LIMIT} lookups/s"
