@@ -10,6 +10,8 @@ set -euo pipefail
 # Build: compiler, CMake, pkg-config and the libraries of CMakeLists.txt.
 # zlib writes the gzip snapshot files; nettle (SHA-256 of snapshot files and
 # API tokens) comes with libmicrohttpd-dev but is named so it never goes.
+# Build: python3-yaml turns api/openapi.yaml into the JSON the server serves
+# (scripts/embed_openapi.py).
 # Tests: clang, the suite's second compiler; sqlite3 and curl to poke at
 # databases and the server; jsonschema to check reconciliation responses
 # against the W3C schemas.
@@ -20,7 +22,7 @@ packages=(
   libicu-dev libopenblas-dev liblapacke-dev
   libjansson-dev libsqlite3-dev libmicrohttpd-dev
   zlib1g-dev nettle-dev
-  clang sqlite3 curl python3-jsonschema
+  clang sqlite3 curl python3-jsonschema python3-yaml
   python3-sklearn time wrk
 )
 

@@ -23,6 +23,10 @@ static const char *help =
     "  --max-batch N        fields per POST /v1/match (default 100)\n"
     "  --rate R [--burst B] requests/s per client (token or IP); default off\n"
     "  --access-log FILE    access log: a file, - for stderr (default), off\n"
+    "  --access-log-json    access log lines as JSON objects (with request_id)\n"
+    "  --public-url URL     base of every absolute URL the server writes (the\n"
+    "                       reconciliation manifest); default: the listen address.\n"
+    "                       The Host header is never used\n"
     "  --drain-ms MS        how long shutdown waits for in-flight requests\n"
     "  --match-cache N      rankings kept across requests, shared (default 16384;\n"
     "                       0 or off: none; at most ~3.5 KiB each, ~0.4 KiB at k=10)\n"
@@ -34,7 +38,8 @@ static const char *help =
     "  --provision-ttl S    seconds a provisioned file is kept (default 7 days)\n"
     "  --provision-poll-ms MS  how often the worker looks for requests made by\n"
     "                       other processes (default 2000)\n"
-    "Routes: docs/http.md and api/openapi.yaml.  SIGTERM/SIGINT stop gracefully.\n";
+    "Routes: docs/http.md and api/openapi.yaml.  SIGTERM/SIGINT stop gracefully;\n"
+    "SIGHUP reloads the model file (as POST /v1/admin/model/reload).\n";
 
 static int num(const char *opt, const char *v, long *out) {
   long n = fm_cli_int(v);
@@ -112,6 +117,14 @@ int fm_cmd_serve(int argc, char **argv) {
       if (positive("--burst", v, &o.burst)) return FM_EXIT_USAGE;
     } else if ((v = fm_cli_opt(argc, argv, &i, "--access-log", &missing))) {
       access = v;
+    } else if ((v = fm_cli_opt(argc, argv, &i, "--public-url", &missing))) {
+      if ((strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) || strpbrk(v, " \"<>'\\?#") ||
+          strlen(v) > 400)
+        return fm_cli_usage("serve", "--public-url must be an http:// or https:// URL without "
+                                     "spaces, quotes, '?' or '#', got '%s'", v);
+      o.public_url = v;
+    } else if (!strcmp(argv[i], "--access-log-json")) {
+      o.access_log_json = 1;
     } else if (!strcmp(argv[i], "--no-auth")) {
       o.no_auth = 1;
     } else if ((v = fm_cli_opt(argc, argv, &i, "--snapshot-root", &missing))) {
@@ -145,6 +158,7 @@ int fm_cmd_serve(int argc, char **argv) {
     setvbuf(logfp, NULL, _IOLBF, 0);
     o.access_log = logfp;
   }
+  o.model_path = model;
   fm_model *m = fm_cli_open_model(model);
   if (!m) {
     if (logfp) fclose(logfp);
@@ -156,6 +170,7 @@ int fm_cmd_serve(int argc, char **argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
   if (o.no_auth)
@@ -192,8 +207,18 @@ int fm_cmd_serve(int argc, char **argv) {
   }
   fprintf(stderr, "fieldmatch serve: listening on port %u (%u threads)\n",
           (unsigned)fm_http_server_port(srv), o.threads);
+  /* SIGHUP: hot reload of the model file; SIGTERM/SIGINT: stop. */
   int sig = 0;
-  sigwait(&set, &sig);
+  while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+    fm_model_info mi;
+    fm_error_init(&err);
+    if (fm_http_server_reload(srv, NULL, &mi, &err))
+      fprintf(stderr, "fieldmatch serve: SIGHUP: reload failed, the old model keeps serving: %s\n",
+              err.msg);
+    else
+      fprintf(stderr, "fieldmatch serve: SIGHUP: model reloaded: %s (checksum %08x)\n",
+              mi.name ? mi.name : "", (unsigned)mi.checksum);
+  }
   fprintf(stderr, "fieldmatch serve: %s: finishing in-flight requests\n",
           sig == SIGINT ? "SIGINT" : "SIGTERM");
   fm_http_server_stop(srv);

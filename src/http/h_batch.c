@@ -42,7 +42,10 @@ struct fm_http_batchctl {
   char last_part_at[32];
   /* The thread's inputs, owned here while it runs. */
   char *db_path;
-  const fm_model *model; /* borrowed from the server */
+  const fm_model *model; /* mref's model */
+  fm_http_server *srv;   /* for releasing mref */
+  fm_http_mref *mref;    /* a reference to the model the run uses: a reload
+                            meanwhile does not close it under the run */
   fm_batch_opts o;
   char actor[FM_TOKEN_OWNER_MAX + 1];
 };
@@ -65,6 +68,8 @@ static void join_locked(fm_http_batchctl *b) {
   b->joinable = 0;
   fm_free(b->db_path);
   b->db_path = NULL;
+  fm_http_model_release(b->srv, b->mref);
+  b->mref = NULL;
 }
 
 void fm_http_batchctl_free(fm_http_batchctl *b) {
@@ -205,7 +210,9 @@ enum MHD_Result fm_h_batch_start(fm_http_req *r) {
     pthread_mutex_unlock(&b->mu);
     return fm_http_reply_error(r, FM_EC_INTERNAL, "out of memory");
   }
-  b->model = fm_http_model(r->srv);
+  b->srv = r->srv;
+  b->mref = fm_http_model_acquire(r->srv);
+  b->model = fm_http_mref_model(b->mref);
   b->o = o;
   snprintf(b->actor, sizeof b->actor, "%s", r->owner);
   b->running = 1;
@@ -219,6 +226,8 @@ enum MHD_Result fm_h_batch_start(fm_http_req *r) {
     b->running = 0;
     fm_free(b->db_path);
     b->db_path = NULL;
+    fm_http_model_release(b->srv, b->mref);
+    b->mref = NULL;
     pthread_mutex_unlock(&b->mu);
     return fm_http_reply_error(r, FM_EC_INTERNAL, "cannot start the batch thread");
   }

@@ -26,7 +26,8 @@ fm_rc fm_http_rank(fm_http_worker *w, const char *field, int k, double min_score
   if (want <= 0) return FM_OK;
   fm_rank_cache *cache = fm_http_rank_cache(w->srv);
   unsigned char key[FM_RANK_KEY_MAX];
-  size_t klen = cache ? fm_rank_cache_key(key, sizeof key, field, k, min_score, vendor) : 0;
+  size_t klen = cache ? fm_rank_cache_key(key, sizeof key, fm_http_mref_gen(w->mref), field, k,
+                                               min_score, vendor) : 0;
   if (klen && fm_rank_cache_get(cache, key, klen, w->cand, n)) return FM_OK;
   int got = 0;
   fm_rc rc = fm_match(w->matcher, field, NULL, want, w->cand, &got, err);

@@ -23,10 +23,12 @@ typedef enum fm_http_ec {
   FM_EC_NO_ROUTE = 1200,        /* 404 no such path */
   FM_EC_FIELD_NOT_FOUND = 1201, /* 404 no such field */
   FM_EC_RUN_NOT_FOUND = 1202,   /* 404 no such batch run */
+  FM_EC_TOKEN_NOT_FOUND = 1203, /* 404 no such token, or already revoked */
   FM_EC_METHOD = 1300,          /* 405 path exists, method does not */
   FM_EC_BODY_TOO_LARGE = 1400,  /* 413 body over max_body */
   FM_EC_BATCH_TOO_LARGE = 1401, /* 413 more fields than max_batch */
   FM_EC_URI_TOO_LONG = 1402,    /* 414 request target over max_uri */
+  FM_EC_HEADER_TOO_LARGE = 1403, /* 431 request header over max_header */
   FM_EC_RATE_LIMITED = 1500,    /* 429 over the request rate */
   FM_EC_CONN_LIMIT = 1501,      /* 429 over the connection limit */
   FM_EC_EXPORT_LIMIT = 1502,    /* 429 too many exports streaming at once */
@@ -40,7 +42,8 @@ typedef enum fm_http_ec {
   FM_EC_PROVISION_OFF = 1750,       /* 503 the server has no provisioning root */
   FM_EC_NO_DATABASE = 1702,     /* 503 the server runs without a database */
   FM_EC_CONFLICT = 1800,        /* 409 the accepted mapping changed meanwhile */
-  FM_EC_BATCH_RUNNING = 1801    /* 409 a batch run is already running */
+  FM_EC_BATCH_RUNNING = 1801,   /* 409 a batch run is already running */
+  FM_EC_RELOAD_FAILED = 1450    /* 422 the model file did not open; old one serves */
 } fm_http_ec;
 
 typedef struct fm_http_req fm_http_req;
@@ -61,9 +64,13 @@ extern const size_t fm_http_route_n;
 
 /* Per worker thread: a matcher and candidate buffer over the shared model,
  * and a lazily opened SQLite connection.  Freed when the thread exits. */
+/* A reference-counted holder of a served model (model_ref.c). */
+typedef struct fm_http_mref fm_http_mref;
+
 typedef struct fm_http_worker {
   fm_http_server *srv;
-  fm_matcher *matcher;
+  fm_http_mref *mref;  /* the model this thread's requests use (pinned) */
+  fm_matcher *matcher; /* over mref's model */
   fm_candidate *cand;  /* FM_HTTP_MAX_CAND entries */
   fm_store *store;     /* NULL until first needed */
   fm_buf out;          /* reply text, reused by the direct JSON renderer */
@@ -71,6 +78,10 @@ typedef struct fm_http_worker {
 
 #define FM_HTTP_MAX_K 100
 #define FM_HTTP_MAX_CAND 1000
+
+/* Longest X-Request-Id taken from a client; a longer one, or one with a
+ * byte outside [A-Za-z0-9._:-], is replaced by a generated id. */
+#define FM_HTTP_REQID_MAX 64
 
 /* One per request: allocated when MHD sees the request line (URI log
  * callback), freed in the completed callback. */
@@ -82,6 +93,7 @@ struct fm_http_req {
   size_t uri_len;               /* raw request target length */
   double start;
   int started;                  /* first handler call done */
+  int checked;                  /* precheck ran (route, limits, auth) */
   int route;                    /* index in the table, or -1 */
   char *params[FM_HTTP_MAX_PARAMS]; /* path parameters ({vendor}, {id}) */
   char *path_copy;              /* owns the params' bytes */
@@ -90,6 +102,8 @@ struct fm_http_req {
   unsigned status;              /* the status queued (0 before) */
   char owner[FM_TOKEN_OWNER_MAX + 1]; /* token owner, "-" when none */
   int role;                     /* caller's role (0 when anonymous) */
+  char reqid[FM_HTTP_REQID_MAX + 1]; /* X-Request-Id: the client's or ours */
+  const char *path_secret;      /* the token of a /t/{secret}/ route (params[0]) */
 };
 
 struct fm_http_server;
@@ -100,6 +114,21 @@ struct fm_http_server;
  * no_auth everyone is admin).  0 ok (r->owner, r->role set), else an error
  * reply (401/403/503) was queued and its result is in *ret. */
 int fm_http_authenticate(fm_http_req *r, int need, enum MHD_Result *ret);
+
+/* Routes under this prefix take the bearer token from the path instead of
+ * the Authorization header: OpenRefine opens the view and preview URLs of
+ * a service in the browser, which cannot add a header. */
+#define FM_HTTP_TOKEN_PREFIX "/t/{secret}/"
+
+/* Replace the secret of a "/t/<secret>/..." path (in place) by REDACTED,
+ * for logs.  Other paths are left alone. */
+void fm_http_redact_path(char *path);
+
+/* The absolute base every URL the server writes starts with: --public-url
+ * when given, else http://<listen address>:<port> (a wildcard address
+ * becomes loopback), never the request's Host header; plus "/t/<secret>"
+ * when the request came in under FM_HTTP_TOKEN_PREFIX.  No trailing '/'. */
+void fm_http_base_url(fm_http_req *r, char *out, size_t n);
 
 /* The methods served on url, comma-separated, into out ("GET, POST");
  * returns how many. */
@@ -188,10 +217,52 @@ fm_rc fm_jw_score4(fm_buf *b, double v, fm_error *err);
 /* Append an integer as jansson writes it. */
 fm_rc fm_jw_int(fm_buf *b, long long v, fm_error *err);
 
+/* ---- reconciliation (h_reconcile*.c) ------------------------------------ */
+
+#define FM_RECON_TYPE_ID "field"
+#define FM_RECON_TYPE_NAME "Market data field"
+#define FM_RECON_ID_SPACE "https://fieldmatch.invalid/ns/field"
+#define FM_RECON_SCHEMA_SPACE "https://fieldmatch.invalid/ns/schema"
+
+/* A data-extension property (h_reconcile_extend.c). */
+typedef struct fm_recon_prop {
+  const char *id, *name, *description;
+} fm_recon_prop;
+extern const fm_recon_prop fm_recon_props[];
+extern const size_t fm_recon_nprops;
+
+/* Answer a data-extension request (the JSON text of extend=). */
+enum MHD_Result fm_http_reconcile_extend(fm_http_req *r, const char *text);
+
+/* HTML-escape s (may be NULL) into b. */
+fm_rc fm_http_html(fm_buf *b, const char *s);
+
+/* ---- the served model (model_ref.c) ------------------------------------ */
+
+/* A holder with one reference (the caller's) for model m of generation gen;
+ * owned (may be NULL) is closed when the last reference goes. */
+fm_rc fm_http_mref_new(const fm_model *m, fm_model *owned, uint64_t gen, fm_http_mref **out,
+                       fm_error *err);
+const fm_model *fm_http_mref_model(const fm_http_mref *h);
+uint64_t fm_http_mref_gen(const fm_http_mref *h);
+/* Take a reference to *cur / drop one (h may be NULL), under mu. */
+fm_http_mref *fm_http_mref_acquire(pthread_mutex_t *mu, fm_http_mref *const *cur);
+void fm_http_mref_release(pthread_mutex_t *mu, fm_http_mref *h);
+/* The server's current holder, for comparison only (no reference taken). */
+fm_http_mref *fm_http_server_mref_peek(fm_http_server *srv);
+/* A reference to the current model, for work that outlives a request (a
+ * batch run): pair with fm_http_model_release. */
+fm_http_mref *fm_http_model_acquire(fm_http_server *srv);
+void fm_http_model_release(fm_http_server *srv, fm_http_mref *h);
+/* Move the worker to the current model (new matcher) if a reload swapped
+ * it; FM_ERR_NOMEM leaves the worker as it was. */
+fm_rc fm_http_worker_sync(fm_http_worker *w, fm_error *err);
+
 /* ---- ranking cache (rank_cache.c) -------------------------------------- */
 
 /* A bounded, thread-safe cache of fm_http_rank results (the model's
- * ranking only: the model is immutable while served).  NULL is a valid,
+ * ranking only; keys carry the model's generation, so a reload never serves
+ * an old model's ranking).  NULL is a valid,
  * disabled cache for every call but get/put. */
 typedef struct fm_rank_cache fm_rank_cache;
 /* entries 0: *out = NULL (no cache).  FM_ERR_NOMEM. */
@@ -199,8 +270,8 @@ fm_rc fm_rank_cache_new(size_t entries, fm_rank_cache **out);
 void fm_rank_cache_free(fm_rank_cache *c);
 /* The key bytes of a ranking request into buf; 0 when it does not fit. */
 #define FM_RANK_KEY_MAX 1024
-size_t fm_rank_cache_key(unsigned char *buf, size_t cap, const char *field, int k,
-                         double min_score, const char *vendor);
+size_t fm_rank_cache_key(unsigned char *buf, size_t cap, uint64_t gen, const char *field,
+                         int k, double min_score, const char *vendor);
 /* 1 on a hit: the n cached candidates copied to out. */
 int fm_rank_cache_get(fm_rank_cache *c, const unsigned char *key, size_t klen,
                       fm_candidate *out, int *n);
@@ -251,6 +322,10 @@ enum MHD_Result fm_h_reconcile_get(fm_http_req *r);
 enum MHD_Result fm_h_reconcile_post(fm_http_req *r);
 enum MHD_Result fm_h_reconcile_preview(fm_http_req *r);
 enum MHD_Result fm_h_reconcile_suggest(fm_http_req *r);
+enum MHD_Result fm_h_reconcile_suggest_property(fm_http_req *r);
+enum MHD_Result fm_h_reconcile_suggest_type(fm_http_req *r);
+enum MHD_Result fm_h_reconcile_view(fm_http_req *r);
+enum MHD_Result fm_h_reconcile_propose(fm_http_req *r);
 enum MHD_Result fm_h_provision_create(fm_http_req *r);
 enum MHD_Result fm_h_provision_list(fm_http_req *r);
 enum MHD_Result fm_h_provision_get(fm_http_req *r);
@@ -275,5 +350,11 @@ enum MHD_Result fm_h_graphql_get(fm_http_req *r);
  * fm_http_req as the request's ctx. */
 struct fm_gql_schema;
 const struct fm_gql_schema *fm_http_gql_schema(fm_error *err);
+enum MHD_Result fm_h_admin_model_reload(fm_http_req *r);
+enum MHD_Result fm_h_openapi_yaml(fm_http_req *r);
+enum MHD_Result fm_h_openapi_json(fm_http_req *r);
+enum MHD_Result fm_h_tokens_create(fm_http_req *r);
+enum MHD_Result fm_h_tokens_list(fm_http_req *r);
+enum MHD_Result fm_h_tokens_revoke(fm_http_req *r);
 
 #endif

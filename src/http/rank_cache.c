@@ -1,8 +1,9 @@
 /* rank_cache.c: a bounded cache of the model's rankings, shared by the
  * worker threads.
  *
- * Why it is correct: the served model is immutable for the server's life,
- * so the ranking of (field, k, min_score, vendor) never changes.  Only the
+ * Why it is correct: a served model is immutable, and the key holds the
+ * model's generation (a reload makes a new one), so the ranking of
+ * (generation, field, k, min_score, vendor) never changes.  Only the
  * model's ranking is cached -- anything read from the store (curated
  * mappings) is applied after, per request -- so no answer can go stale.
  *
@@ -68,12 +69,14 @@ void fm_rank_cache_free(fm_rank_cache *c) {
   fm_free(c);
 }
 
-size_t fm_rank_cache_key(unsigned char *buf, size_t cap, const char *field, int k,
-                         double min_score, const char *vendor) {
+size_t fm_rank_cache_key(unsigned char *buf, size_t cap, uint64_t gen, const char *field,
+                         int k, double min_score, const char *vendor) {
   size_t fl = strlen(field), vl = vendor ? strlen(vendor) : 0;
-  size_t need = sizeof k + sizeof min_score + 1 + fl + 1 + vl;
+  size_t need = sizeof gen + sizeof k + sizeof min_score + 1 + fl + 1 + vl;
   if (need > cap) return 0;
   unsigned char *p = buf;
+  memcpy(p, &gen, sizeof gen);
+  p += sizeof gen;
   memcpy(p, &k, sizeof k);
   p += sizeof k;
   memcpy(p, &min_score, sizeof min_score); /* the bits: -0.0 and 0.0 differ, harmlessly */

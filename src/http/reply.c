@@ -20,10 +20,13 @@ static const struct {
     {FM_EC_NO_ROUTE, MHD_HTTP_NOT_FOUND, "no such route"},
     {FM_EC_FIELD_NOT_FOUND, MHD_HTTP_NOT_FOUND, "no such field"},
     {FM_EC_RUN_NOT_FOUND, MHD_HTTP_NOT_FOUND, "no such batch run"},
+    {FM_EC_TOKEN_NOT_FOUND, MHD_HTTP_NOT_FOUND, "no such token, or it is already revoked"},
     {FM_EC_METHOD, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed on this route"},
     {FM_EC_BODY_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large"},
     {FM_EC_BATCH_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE, "too many fields in one batch"},
     {FM_EC_URI_TOO_LONG, MHD_HTTP_URI_TOO_LONG, "request target too long"},
+    {FM_EC_HEADER_TOO_LARGE, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
+     "request header fields too large"},
     {FM_EC_RATE_LIMITED, MHD_HTTP_TOO_MANY_REQUESTS, "request rate limit exceeded"},
     {FM_EC_CONN_LIMIT, MHD_HTTP_TOO_MANY_REQUESTS, "connection limit exceeded"},
     {FM_EC_EXPORT_LIMIT, MHD_HTTP_TOO_MANY_REQUESTS, "too many exports at once, retry later"},
@@ -39,6 +42,8 @@ static const struct {
     {FM_EC_CONFLICT, MHD_HTTP_CONFLICT,
      "the field's accepted mapping changed since you read it: GET the field again and "
      "decide again with the new 'expect'"},
+    {FM_EC_RELOAD_FAILED, MHD_HTTP_UNPROCESSABLE_CONTENT,
+     "the model file did not open; the previous model keeps serving"},
     {FM_EC_BATCH_RUNNING, MHD_HTTP_CONFLICT,
      "a batch run is already running: wait for it (GET /v1/batch-runs/{id})"},
 };
@@ -56,12 +61,14 @@ unsigned fm_http_ec_status(fm_http_ec ec) {
 
 void fm_http_add_cors(struct MHD_Response *resp) {
   MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
-  MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Allow, Retry-After");
+  MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                          "Allow, Retry-After, X-Request-Id");
 }
 
 static enum MHD_Result queue(fm_http_req *r, unsigned status, struct MHD_Response *resp) {
   if (!resp) return MHD_NO; /* out of memory: MHD closes the connection */
   fm_http_add_cors(resp);
+  if (r->reqid[0]) MHD_add_response_header(resp, "X-Request-Id", r->reqid);
   if (!fm_http_server_ready(r->srv))
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
   if (status == MHD_HTTP_TOO_MANY_REQUESTS || status == MHD_HTTP_SERVICE_UNAVAILABLE)

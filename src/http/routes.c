@@ -8,6 +8,8 @@ const fm_http_route fm_http_route_table[] = {
     {"GET", "/healthz", fm_h_healthz, 0},
     {"GET", "/readyz", fm_h_readyz, 0},
     {"GET", "/metrics", fm_h_metrics, 0},
+    {"GET", "/openapi.yaml", fm_h_openapi_yaml, 0},
+    {"GET", "/openapi.json", fm_h_openapi_json, 0},
     {"GET", "/v1/match", fm_h_match_get, FM_TOKEN_READER},
     {"POST", "/v1/match", fm_h_match_post, FM_TOKEN_READER},
     {"GET", "/v1/fields", fm_h_fields_search, FM_TOKEN_READER},
@@ -17,7 +19,23 @@ const fm_http_route fm_http_route_table[] = {
     {"GET", "/reconcile", fm_h_reconcile_get, 0},
     {"POST", "/reconcile", fm_h_reconcile_post, FM_TOKEN_READER},
     {"GET", "/reconcile/preview", fm_h_reconcile_preview, FM_TOKEN_READER},
+    {"GET", "/reconcile/view", fm_h_reconcile_view, FM_TOKEN_READER},
     {"GET", "/reconcile/suggest/entity", fm_h_reconcile_suggest, FM_TOKEN_READER},
+    {"GET", "/reconcile/suggest/property", fm_h_reconcile_suggest_property, FM_TOKEN_READER},
+    {"GET", "/reconcile/suggest/type", fm_h_reconcile_suggest_type, FM_TOKEN_READER},
+    {"GET", "/reconcile/extend/propose", fm_h_reconcile_propose, FM_TOKEN_READER},
+    /* The same service with the reader's token in the path (OpenRefine opens
+     * preview and view in the browser, which cannot send a header); the
+     * secret is redacted in the access log. */
+    {"GET", "/t/{secret}/reconcile", fm_h_reconcile_get, FM_TOKEN_READER},
+    {"POST", "/t/{secret}/reconcile", fm_h_reconcile_post, FM_TOKEN_READER},
+    {"GET", "/t/{secret}/reconcile/preview", fm_h_reconcile_preview, FM_TOKEN_READER},
+    {"GET", "/t/{secret}/reconcile/view", fm_h_reconcile_view, FM_TOKEN_READER},
+    {"GET", "/t/{secret}/reconcile/suggest/entity", fm_h_reconcile_suggest, FM_TOKEN_READER},
+    {"GET", "/t/{secret}/reconcile/suggest/property", fm_h_reconcile_suggest_property,
+     FM_TOKEN_READER},
+    {"GET", "/t/{secret}/reconcile/suggest/type", fm_h_reconcile_suggest_type, FM_TOKEN_READER},
+    {"GET", "/t/{secret}/reconcile/extend/propose", fm_h_reconcile_propose, FM_TOKEN_READER},
     /* Provisioning (h_provision.c): any reader asks; each sees only their own
      * requests, admins see all. */
     {"POST", "/v1/provisioning/requests", fm_h_provision_create, FM_TOKEN_READER},
@@ -41,6 +59,12 @@ const fm_http_route fm_http_route_table[] = {
      * apply the REST rules (own provisioning requests, admins all). */
     {"POST", "/graphql", fm_h_graphql_post, FM_TOKEN_READER},
     {"GET", "/graphql", fm_h_graphql_get, FM_TOKEN_READER},
+    /* Operations (h_admin.c). */
+    {"POST", "/v1/admin/model/reload", fm_h_admin_model_reload, FM_TOKEN_ADMIN},
+    /* Token administration (h_tokens.c): the secret is shown once. */
+    {"POST", "/v1/admin/tokens", fm_h_tokens_create, FM_TOKEN_ADMIN},
+    {"GET", "/v1/admin/tokens", fm_h_tokens_list, FM_TOKEN_ADMIN},
+    {"DELETE", "/v1/admin/tokens/{id}", fm_h_tokens_revoke, FM_TOKEN_ADMIN},
 };
 
 const size_t fm_http_route_n = sizeof fm_http_route_table / sizeof fm_http_route_table[0];

@@ -51,12 +51,17 @@ typedef struct rate_slot {
 struct fm_http_server {
   struct MHD_Daemon *d;
   fm_http_opts opts;
-  const fm_model *model;
+  pthread_mutex_t model_mu; /* guards cur and every holder's refs */
+  fm_http_mref *cur;        /* the model new requests pin (model_ref.c) */
+  uint64_t model_gen;       /* the last generation handed out */
+  pthread_mutex_t reload_mu; /* one reload at a time */
   char *db_path;
   pthread_key_t key;
   int key_ok;
   int ready;           /* atomic */
   long conns, inflight; /* atomic */
+  uint64_t reqid_base, reqid_next; /* request ids: random base, atomic counter */
+  double started_wall, started_mono; /* Unix time and fm_now() at start */
   uint16_t port;
   struct sockaddr_storage addr;
   pthread_mutex_t rate_mu;
@@ -70,7 +75,54 @@ static char over_limit_marker; /* socket context of connections over the limit *
 
 /* ---- small accessors -------------------------------------------------- */
 
-const fm_model *fm_http_model(const fm_http_server *srv) { return srv->model; }
+/* The model of the calling worker thread's request (pinned for the whole
+ * request), or, off the worker threads, the current one. */
+const fm_model *fm_http_model(const fm_http_server *srv) {
+  fm_http_worker *w = pthread_getspecific(srv->key);
+  if (w && w->mref) return fm_http_mref_model(w->mref);
+  fm_http_mref *h = fm_http_server_mref_peek((fm_http_server *)srv);
+  return fm_http_mref_model(h);
+}
+
+fm_http_mref *fm_http_server_mref_peek(fm_http_server *srv) {
+  pthread_mutex_lock(&srv->model_mu);
+  fm_http_mref *h = srv->cur;
+  pthread_mutex_unlock(&srv->model_mu);
+  return h;
+}
+
+fm_http_mref *fm_http_model_acquire(fm_http_server *srv) {
+  return fm_http_mref_acquire(&srv->model_mu, &srv->cur);
+}
+
+void fm_http_model_release(fm_http_server *srv, fm_http_mref *h) {
+  fm_http_mref_release(&srv->model_mu, h);
+}
+
+fm_rc fm_http_server_reload(fm_http_server *srv, const char *path, fm_model_info *info,
+                            fm_error *err) {
+  if (!path) path = srv->opts.model_path;
+  if (!path) return fm_error_set(err, FM_ERR_ARG, "http: the server was started without a model path");
+  pthread_mutex_lock(&srv->reload_mu);
+  fm_model *m = NULL;
+  fm_http_mref *h = NULL;
+  fm_rc rc = fm_model_open(path, &m, err);
+  if (!rc) rc = fm_http_mref_new(m, m, srv->model_gen + 1, &h, err);
+  if (rc) {
+    if (!h) fm_model_close(m);
+    pthread_mutex_unlock(&srv->reload_mu);
+    return rc;
+  }
+  pthread_mutex_lock(&srv->model_mu);
+  fm_http_mref *old = srv->cur;
+  srv->cur = h;
+  srv->model_gen++;
+  pthread_mutex_unlock(&srv->model_mu);
+  fm_http_model_release(srv, old); /* closed when its last request ends */
+  if (info) fm_model_info_get(m, info);
+  pthread_mutex_unlock(&srv->reload_mu);
+  return FM_OK;
+}
 const fm_http_opts *fm_http_server_opts(const fm_http_server *srv) { return &srv->opts; }
 uint16_t fm_http_server_port(const fm_http_server *srv) { return srv ? srv->port : 0; }
 fm_rank_cache *fm_http_rank_cache(const fm_http_server *srv) { return srv->rank_cache; }
@@ -95,7 +147,8 @@ void fm_http_opts_default(fm_http_opts *o) {
   o->threads = 2;
   o->conn_limit = 1024;
   o->timeout_s = 30;
-  o->mem_limit = 16 * 1024;
+  o->mem_limit = 32 * 1024;
+  o->max_header = 8 * 1024;
   o->max_body = 1024 * 1024;
   o->max_uri = 4096;
   o->max_batch = 100;
@@ -109,6 +162,7 @@ static void worker_free(void *p) {
   fm_http_worker *w = p;
   if (!w) return;
   fm_matcher_free(w->matcher);
+  fm_http_model_release(w->srv, w->mref);
   fm_free(w->cand);
   fm_store_close(w->store);
   fm_buf_free(&w->out);
@@ -131,8 +185,7 @@ fm_http_worker *fm_http_worker_get(fm_http_server *srv, fm_error *err) {
     worker_free(w);
     return NULL;
   }
-  if (fm_matcher_new(srv->model, &w->matcher, err) != FM_OK ||
-      pthread_setspecific(srv->key, w) != 0) {
+  if (fm_http_worker_sync(w, err) != FM_OK || pthread_setspecific(srv->key, w) != 0) {
     if (!err || !err->rc) fm_error_set(err, FM_ERR_NOMEM, "cannot keep worker state");
     worker_free(w);
     return NULL;
@@ -171,6 +224,37 @@ fm_rc fm_http_worker_store(fm_http_worker *w, fm_store **out, fm_error *err) {
 
 /* ---- routing ---------------------------------------------------------- */
 
+void fm_http_redact_path(char *path) {
+  if (strncmp(path, "/t/", 3) != 0) return;
+  char *seg = path + 3, *end = strchr(seg, '/');
+  size_t n = end ? (size_t)(end - seg) : strlen(seg);
+  static const char mask[] = "REDACTED";
+  if (n < sizeof mask - 1) return; /* never longer than the original */
+  memcpy(seg, mask, sizeof mask - 1);
+  memmove(seg + sizeof mask - 1, seg + n, strlen(seg + n) + 1);
+}
+
+void fm_http_base_url(fm_http_req *r, char *out, size_t n) {
+  const fm_http_server *srv = r->srv;
+  size_t len;
+  if (srv->opts.public_url && *srv->opts.public_url) {
+    snprintf(out, n, "%s", srv->opts.public_url);
+  } else {
+    char host[INET6_ADDRSTRLEN] = "127.0.0.1";
+    int v6 = srv->addr.ss_family == AF_INET6;
+    const void *a = v6 ? (const void *)&((const struct sockaddr_in6 *)&srv->addr)->sin6_addr
+                       : (const void *)&((const struct sockaddr_in *)&srv->addr)->sin_addr;
+    if (!inet_ntop(srv->addr.ss_family, a, host, sizeof host)) snprintf(host, sizeof host, "127.0.0.1");
+    if (!strcmp(host, "0.0.0.0")) snprintf(host, sizeof host, "127.0.0.1"); /* wildcard: */
+    if (!strcmp(host, "::")) snprintf(host, sizeof host, "::1"); /* use --public-url */
+    v6 = strchr(host, ':') != NULL;
+    snprintf(out, n, "http://%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", (unsigned)srv->port);
+  }
+  len = strlen(out);
+  while (len && out[len - 1] == '/') out[--len] = '\0';
+  if (r->path_secret) snprintf(out + len, n - len, "/t/%s", r->path_secret);
+}
+
 /* Does url match pattern?  When r is given, capture the {params}. */
 static int route_match(const char *pattern, const char *url, fm_http_req *r) {
   const char *p = pattern, *u = url;
@@ -206,7 +290,9 @@ int fm_http_allow(const char *url, char *out, size_t n) {
   out[0] = '\0';
   for (size_t i = 0; i < fm_http_route_n; i++) {
     if (!route_match(fm_http_route_table[i].pattern, url, NULL)) continue;
-    int w = snprintf(out + len, n - len, "%s%s", k ? ", " : "", fm_http_route_table[i].method);
+    const char *m = fm_http_route_table[i].method;
+    int w = snprintf(out + len, n - len, "%s%s%s", k ? ", " : "", m,
+                     strcmp(m, "GET") ? "" : ", HEAD");
     if (w < 0 || (size_t)w >= n - len) break;
     len += (size_t)w;
     k++;
@@ -260,14 +346,17 @@ int fm_http_authenticate(fm_http_req *r, int need, enum MHD_Result *ret) {
     return 0;
   }
   if (need == 0) return 0;
-  const char *auth = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_AUTHORIZATION);
-  if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
-    *ret = fm_http_reply_error(r, FM_EC_UNAUTHORIZED, "send 'Authorization: Bearer <token>'");
-    return -1;
+  const char *secret = r->path_secret; /* /t/{secret}/...: OpenRefine's browser */
+  if (!secret) {
+    const char *auth = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
+      *ret = fm_http_reply_error(r, FM_EC_UNAUTHORIZED, "send 'Authorization: Bearer <token>'");
+      return -1;
+    }
+    secret = auth + 7;
+    while (*secret == ' ') secret++;
   }
-  const char *secret = auth + 7;
-  while (*secret == ' ') secret++;
   fm_error err;
   fm_error_init(&err);
   fm_http_worker *w = fm_http_worker_get(r->srv, &err);
@@ -315,6 +404,14 @@ static enum MHD_Result preflight(fm_http_req *r) {
   return ret;
 }
 
+/* MHD_KeyValueIterator: add one header line's size ("Name: value\r\n"). */
+static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value) {
+  (void)kind;
+  *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;
+  return MHD_YES;
+}
+
 /* Everything checked before a handler runs.  Returns 1 when a reply was
  * queued (into *ret), 0 to go on. */
 static int precheck(fm_http_req *r, enum MHD_Result *ret) {
@@ -322,6 +419,13 @@ static int precheck(fm_http_req *r, enum MHD_Result *ret) {
   if (r->uri_len > srv->opts.max_uri) {
     *ret = fm_http_reply_error(r, FM_EC_URI_TOO_LONG, "the limit is %zu bytes",
                                srv->opts.max_uri);
+    return 1;
+  }
+  size_t hbytes = 0;
+  MHD_get_connection_values(r->con, MHD_HEADER_KIND, add_header_size, &hbytes);
+  if (hbytes > srv->opts.max_header) {
+    *ret = fm_http_reply_error(r, FM_EC_HEADER_TOO_LARGE, "the limit is %zu bytes, got %zu",
+                               srv->opts.max_header, hbytes);
     return 1;
   }
   const union MHD_ConnectionInfo *ci =
@@ -335,7 +439,9 @@ static int precheck(fm_http_req *r, enum MHD_Result *ret) {
   for (size_t i = 0; i < fm_http_route_n; i++) {
     if (!route_match(fm_http_route_table[i].pattern, r->url, NULL)) continue;
     path_known = 1;
-    if (!strcmp(fm_http_route_table[i].method, r->method)) {
+    /* HEAD is GET without the body (MHD sends only the headers). */
+    const char *m = fm_http_route_table[i].method;
+    if (!strcmp(m, r->method) || (!strcmp(r->method, "HEAD") && !strcmp(m, "GET"))) {
       r->route = (int)i;
       break;
     }
@@ -357,6 +463,8 @@ static int precheck(fm_http_req *r, enum MHD_Result *ret) {
     return 1;
   }
   route_match(rt->pattern, r->url, r);
+  if (!strncmp(rt->pattern, FM_HTTP_TOKEN_PREFIX, strlen(FM_HTTP_TOKEN_PREFIX)))
+    r->path_secret = r->params[0];
   if (!is_health(rt) && !fm_http_server_ready(srv)) {
     *ret = fm_http_reply_error(r, FM_EC_NOT_READY, "starting up or shutting down");
     return 1;
@@ -377,6 +485,47 @@ static int precheck(fm_http_req *r, enum MHD_Result *ret) {
   return 0;
 }
 
+/* Run the route's handler on this thread's worker state, moved to the
+ * current model first if a reload swapped it (model_ref.c). */
+static enum MHD_Result dispatch(fm_http_req *r) {
+  fm_error err;
+  fm_error_init(&err);
+  fm_http_worker *w = fm_http_worker_get(r->srv, &err);
+  if (!w || fm_http_worker_sync(w, &err)) return fm_http_reply_rc(r, &err);
+  return fm_http_route_table[r->route].handler(r);
+}
+
+/* 1 when the request header says a body follows (Content-Length > 0 or
+ * any Transfer-Encoding). */
+static int announces_body(struct MHD_Connection *con) {
+  const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+                                               MHD_HTTP_HEADER_CONTENT_LENGTH);
+  if (cl && strtoull(cl, NULL, 10) > 0) return 1;
+  return MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+                                     MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
+/* r->reqid: the client's X-Request-Id when it is short and plain, else a
+ * fresh one: 16 hex digits of the server's random prefix and a counter, so
+ * ids are unique within a process and unlikely to repeat across restarts. */
+static void set_request_id(fm_http_server *srv, fm_http_req *r) {
+  const char *h = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND, "X-Request-Id");
+  size_t n = h ? strlen(h) : 0;
+  int plain = n > 0 && n <= FM_HTTP_REQID_MAX;
+  for (size_t i = 0; plain && i < n; i++) {
+    unsigned char c = (unsigned char)h[i];
+    plain = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+            c == '.' || c == '_' || c == ':' || c == '-';
+  }
+  if (plain) {
+    memcpy(r->reqid, h, n + 1);
+    return;
+  }
+  uint64_t k = __atomic_add_fetch(&srv->reqid_next, 1, __ATOMIC_RELAXED);
+  snprintf(r->reqid, sizeof r->reqid, "%016llx",
+           (unsigned long long)(srv->reqid_base ^ fm_hash64(&k, sizeof k)));
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char *url,
                               const char *method, const char *version,
                               const char *upload_data, size_t *upload_data_size,
@@ -390,10 +539,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char 
     r->con = con;
     r->method = method;
     r->url = url;
-    enum MHD_Result ret;
-    if (precheck(r, &ret)) return ret;
-    if (!strcmp(method, "POST")) return MHD_YES; /* wait for the body */
-    return fm_http_route_table[r->route].handler(r);
+    set_request_id(r->srv, r);
+    /* A request that announces a body is checked now, before its body is
+     * read (a refusal then closes the connection: the unread body would
+     * otherwise be taken for the next request).  Every other request is
+     * answered in the next call: libmicrohttpd 0.9.75 closes the connection
+     * after a response queued in the first call ("queued early"), which
+     * would cost every lookup a new TCP connection. */
+    if (announces_body(con)) {
+      enum MHD_Result ret;
+      r->checked = 1;
+      if (precheck(r, &ret)) return ret;
+    }
+    return MHD_YES;
   }
   if (*upload_data_size) {
     if (!r->status && !r->body_too_large) {
@@ -408,10 +566,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char 
     return MHD_YES;
   }
   if (r->status) return MHD_YES;
+  if (!r->checked) {
+    enum MHD_Result ret;
+    r->checked = 1;
+    if (precheck(r, &ret)) return ret;
+  }
   if (r->body_too_large)
     return fm_http_reply_error(r, FM_EC_BODY_TOO_LARGE, "the limit is %zu bytes",
                                r->srv->opts.max_body);
-  return fm_http_route_table[r->route].handler(r);
+  return dispatch(r);
 }
 
 /* ---- request start and end -------------------------------------------- */
@@ -458,6 +621,31 @@ static void log_safe(char *out, size_t n, const char *s) {
   out[i] = '\0';
 }
 
+/* One access-log line: plain text, or a JSON object (--access-log-json)
+ * whose strings jansson escapes.  The path never carries a query string
+ * (MHD hands the handler the path alone), so no token in a URL reaches it. */
+static void access_log(fm_http_server *srv, fm_http_req *r, double secs) {
+  char path[256], owner[sizeof r->owner], now[32];
+  log_safe(path, sizeof path, r->url ? r->url : "?");
+  fm_http_redact_path(path);
+  log_safe(owner, sizeof owner, r->owner);
+  fm_store_now(now, sizeof now);
+  if (!srv->opts.access_log_json) {
+    fprintf(srv->opts.access_log, "%s %s %s %u %.3fms %s %s\n", now,
+            r->method ? r->method : "?", path, r->status, secs * 1e3, owner,
+            r->reqid[0] ? r->reqid : "-");
+    return;
+  }
+  json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:s}", "ts", now, "request_id",
+                        r->reqid[0] ? r->reqid : "-", "method", r->method ? r->method : "?",
+                        "path", path, "status", (json_int_t)r->status, "ms",
+                        (double)(long long)(secs * 1e6) / 1e3, "owner", owner);
+  char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  if (text) fprintf(srv->opts.access_log, "%s\n", text);
+  free(text);
+  json_decref(j);
+}
+
 static void completed(void *cls, struct MHD_Connection *con, void **con_cls,
                       enum MHD_RequestTerminationCode toe) {
   (void)con;
@@ -468,14 +656,7 @@ static void completed(void *cls, struct MHD_Connection *con, void **con_cls,
   *con_cls = NULL;
   double secs = fm_now() - r->start;
   record(srv, r->route, r->status, secs);
-  if (srv->opts.access_log) {
-    char path[256], owner[sizeof r->owner], now[32];
-    log_safe(path, sizeof path, r->url ? r->url : "?");
-    log_safe(owner, sizeof owner, r->owner);
-    fm_store_now(now, sizeof now);
-    fprintf(srv->opts.access_log, "%s %s %s %u %.3fms %s\n", now,
-            r->method ? r->method : "?", path, r->status, secs * 1e3, owner);
-  }
+  if (srv->opts.access_log) access_log(srv, r, secs);
   fm_buf_free(&r->body);
   fm_free(r->path_copy);
   fm_free(r);
@@ -517,6 +698,33 @@ static void status_label(size_t si, char out[8]) {
   else
     snprintf(out, 8, "other");
 }
+
+/* Resident set size in bytes from /proc/self/statm (0 when unreadable). */
+static unsigned long long rss_bytes(void) {
+  unsigned long long pages = 0, resident = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  int n = fscanf(f, "%llu %llu", &pages, &resident);
+  fclose(f);
+  long psz = sysconf(_SC_PAGESIZE);
+  return n == 2 && psz > 0 ? resident * (unsigned long long)psz : 0;
+}
+
+/* The process part of /metrics: memory and uptime (h_metrics.c writes
+ * fm_model_info, whose checksum label changes when a new model serves). */
+static fm_rc process_metrics(const fm_http_server *srv, fm_buf *b) {
+  return fm_buf_printf(b,
+                       "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                       "# TYPE process_resident_memory_bytes gauge\n"
+                       "process_resident_memory_bytes %llu\n"
+                       "# HELP process_start_time_seconds Start time of the server, Unix seconds.\n"
+                       "# TYPE process_start_time_seconds gauge\n"
+                       "process_start_time_seconds %.3f\n"
+                       "# HELP fm_uptime_seconds Seconds since the server started.\n"
+                       "# TYPE fm_uptime_seconds gauge\nfm_uptime_seconds %.3f\n",
+                       rss_bytes(), srv->started_wall, fm_now() - srv->started_mono);
+}
+
 
 fm_rc fm_http_metrics_write(const fm_http_server *srv, fm_buf *b) {
   fm_rc rc = fm_buf_puts(b,
@@ -587,6 +795,7 @@ fm_rc fm_http_metrics_write(const fm_http_server *srv, fm_buf *b) {
                        "# HELP fm_http_ready 1 when serving.\n"
                        "# TYPE fm_http_ready gauge\nfm_http_ready %d\n",
                        conns, inflight, fm_http_server_ready(srv));
+  if (!rc) rc = process_metrics(srv, b);
   return rc;
 }
 
@@ -643,7 +852,8 @@ fm_rc fm_http_server_start(const fm_http_opts *opts, const fm_model *model,
     return fm_error_set(err, FM_ERR_ARG, "http: a database is needed for tokens (or no_auth)");
   if (o.threads < 1 || o.threads > 256)
     return fm_error_set(err, FM_ERR_ARG, "http: threads must be in 1..256");
-  if (o.conn_limit < 1 || o.max_body < 1 || o.max_uri < 16 || o.max_batch < 1 ||
+  if (o.conn_limit < 1 || o.max_body < 1 || o.max_uri < 16 || o.max_header < 256 ||
+      o.max_batch < 1 ||
       o.mem_limit < 4096 || o.rate < 0)
     return fm_error_set(err, FM_ERR_ARG, "http: a limit is out of range");
   if (fm_http_route_n + 1 > MAX_ROUTES)
@@ -652,10 +862,18 @@ fm_rc fm_http_server_start(const fm_http_opts *opts, const fm_model *model,
   fm_http_server *srv = fm_calloc(1, sizeof *srv);
   if (!srv) return fm_error_set(err, FM_ERR_NOMEM, "http: out of memory");
   srv->opts = o;
-  srv->model = model;
+  pthread_mutex_init(&srv->model_mu, NULL);
+  pthread_mutex_init(&srv->reload_mu, NULL);
+  srv->model_gen = 1;
+  srv->started_mono = fm_now();
+  struct timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
+  srv->started_wall = (double)wall.tv_sec + wall.tv_nsec / 1e9;
   pthread_mutex_init(&srv->rate_mu, NULL);
   int v6 = 0;
   fm_rc rc = parse_listen(o.listen, &srv->addr, &v6, err);
+  if (!rc) rc = fm_http_mref_new(model, NULL, 1, &srv->cur, err);
+  if (!rc) rc = fm_random_bytes(&srv->reqid_base, sizeof srv->reqid_base, err);
   if (!rc && db_path && !(srv->db_path = fm_strdup(db_path)))
     rc = fm_error_set(err, FM_ERR_NOMEM, "http: out of memory");
   if (!rc && !(srv->rate = fm_calloc(RATE_SLOTS, sizeof *srv->rate)))
@@ -721,6 +939,9 @@ void fm_http_server_stop(fm_http_server *srv) {
   }
   fm_http_batchctl_free(srv->batch); /* a running batch stops after its slice */
   if (srv->key_ok) pthread_key_delete(srv->key);
+  fm_http_model_release(srv, srv->cur); /* the last holder: its model closes */
+  pthread_mutex_destroy(&srv->model_mu);
+  pthread_mutex_destroy(&srv->reload_mu);
   pthread_mutex_destroy(&srv->rate_mu);
   fm_free(srv->rate);
   fm_rank_cache_free(srv->rank_cache);

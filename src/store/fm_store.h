@@ -220,6 +220,15 @@ typedef struct fm_mapping_row {
 fm_rc fm_review_resolve(fm_store *st, const char *vendor, const char *id,
                         fm_role role, int64_t *field_id, fm_error *err);
 
+/* The mappings that point at reference field ref_field (a fields.field_id)
+ * with status accepted or proposed, accepted first, at most max into out;
+ * *n how many.  Strings are copied into arena (the caller's). */
+typedef struct fm_ref_mapping {
+  const char *query_vendor, *query_id, *status;
+} fm_ref_mapping;
+fm_rc fm_review_mapped_to(fm_store *st, int64_t ref_field, fm_arena *arena,
+                          fm_ref_mapping *out, size_t max, size_t *n, fm_error *err);
+
 /* -- the open review queue -- */
 typedef struct fm_queue_item {
   fm_field_row query;

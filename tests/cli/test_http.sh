@@ -82,7 +82,7 @@ fi
 curl -s -i -X OPTIONS -H "Origin: http://x" -H "Access-Control-Request-Method: POST" \
   "$B/reconcile" >"$T/pre"
 expect "preflight 204" grep -q "^HTTP/1.1 204" "$T/pre"
-expect "preflight methods" grep -qi "^Access-Control-Allow-Methods: GET, POST" "$T/pre"
+expect "preflight methods" grep -qi "^Access-Control-Allow-Methods: GET, HEAD, POST" "$T/pre"
 
 # store endpoints: a batch run over HTTP whose counts reconcile with the
 # database, two curl processes racing the same decision, and the streamed

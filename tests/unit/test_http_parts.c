@@ -173,14 +173,14 @@ static void fill(fm_candidate *c, int n, uint32_t base) {
 static int lookup(fm_rank_cache *c, const char *field, int k, double min, const char *vendor,
                   fm_candidate *out, int *n) {
   unsigned char key[FM_RANK_KEY_MAX];
-  size_t kl = fm_rank_cache_key(key, sizeof key, field, k, min, vendor);
+  size_t kl = fm_rank_cache_key(key, sizeof key, 1, field, k, min, vendor);
   return kl && fm_rank_cache_get(c, key, kl, out, n);
 }
 
 static void store(fm_rank_cache *c, const char *field, int k, double min, const char *vendor,
                   const fm_candidate *in, int n) {
   unsigned char key[FM_RANK_KEY_MAX];
-  size_t kl = fm_rank_cache_key(key, sizeof key, field, k, min, vendor);
+  size_t kl = fm_rank_cache_key(key, sizeof key, 1, field, k, min, vendor);
   CHECK(kl > 0);
   fm_rank_cache_put(c, key, kl, in, n);
 }
@@ -242,7 +242,12 @@ static void test_rank_cache(void) {
   memset(longf, 'A', sizeof longf - 1);
   longf[sizeof longf - 1] = '\0';
   unsigned char key[FM_RANK_KEY_MAX];
-  CHECK(fm_rank_cache_key(key, sizeof key, longf, 10, 0, NULL) == 0);
+  CHECK(fm_rank_cache_key(key, sizeof key, 1, longf, 10, 0, NULL) == 0);
+  /* the model generation is part of the key: a reloaded model misses */
+  unsigned char k2[FM_RANK_KEY_MAX];
+  size_t l1 = fm_rank_cache_key(key, sizeof key, 1, "PX_LAST", 10, 0, NULL);
+  size_t l2 = fm_rank_cache_key(k2, sizeof k2, 2, "PX_LAST", 10, 0, NULL);
+  CHECK(l1 == l2 && l1 > 0 && memcmp(key, k2, l1) != 0);
   fm_rank_cache_free(c);
   fm_rank_cache_free(NULL);
 }
