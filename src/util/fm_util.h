@@ -151,6 +151,9 @@ uint64_t fm_hash64(const void *p, size_t n); /* FNV-1a 64, stable across runs */
  * p, n), and hashing parts one after another equals hashing them joined. */
 #define FM_HASH64_INIT 1469598103934665603ULL
 uint64_t fm_hash64_more(uint64_t h, const void *p, size_t n);
+/* fm_hash64_more over n strings, each followed by the byte sep (so "a","bc"
+ * and "ab","c" differ). */
+uint64_t fm_hash64_parts(uint64_t h, const char *const *parts, int n, char sep);
 
 /* Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
 void fm_hex(const void *p, size_t n, char *out);

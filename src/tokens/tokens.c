@@ -4,7 +4,8 @@
  * digits; the table keeps only its SHA-256 (nettle), so checking a token is
  * one indexed lookup of the hash.  Creating and revoking write audit rows in
  * the same transaction. */
-#include "store_internal.h"
+#include "fm_tokens.h"
+#include "fm_store_sql.h"
 
 #include <errno.h>
 #include <nettle/sha2.h>
@@ -58,7 +59,7 @@ static fm_rc create_tx(fm_store *st, void *vctx, fm_error *err) {
   int step = fm_store_step(st, s);
   sqlite3_finalize(s);
   if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "create token");
-  c->id = sqlite3_last_insert_rowid(st->db);
+  c->id = sqlite3_last_insert_rowid(fm_store_db(st));
   char key[32], after[256];
   snprintf(key, sizeof key, "%lld", (long long)c->id);
   /* The owner is in the row itself; the audit text holds only fixed words,
@@ -157,7 +158,7 @@ static fm_rc revoke_tx(fm_store *st, void *vctx, fm_error *err) {
   int step = fm_store_step(st, s);
   sqlite3_finalize(s);
   if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "revoke token");
-  if (sqlite3_changes(st->db) != 1)
+  if (sqlite3_changes(fm_store_db(st)) != 1)
     return fm_error_set(err, FM_ERR_NOTFOUND, "no active token with id %lld",
                         (long long)c->id);
   char key[32];
@@ -219,5 +220,18 @@ fm_rc fm_store_token_check(fm_store *st, const char *secret, fm_token_info *out,
     if (fm_store_tx(st, touch_tx, &touched, NULL) == FM_OK)
       snprintf(out->last_used_at, sizeof out->last_used_at, "%s", now);
   }
+  return FM_OK;
+}
+
+fm_rc fm_store_token_count_active(fm_store *st, int64_t *n, fm_error *err) {
+  *n = 0;
+  sqlite3_stmt *s;
+  fm_rc rc =
+      fm_store_prepare(st, "SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL", &s, err);
+  if (rc) return rc;
+  int step = sqlite3_step(s);
+  if (step == SQLITE_ROW) *n = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  if (step != SQLITE_ROW) return fm_store_steperr(st, step, err, "count tokens");
   return FM_OK;
 }
