@@ -87,16 +87,7 @@ fm_rc fm_store_exec(fm_store *st, const char *sql, fm_error *err) {
   return FM_OK;
 }
 
-void fm_store_now(char *buf, size_t n) {
-  struct timespec ts;
-  struct tm tm;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
-  char base[24];
-  strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-  /* tv_nsec is in [0, 1e9); the % 1000 only shows gcc -O3 the width */
-  snprintf(buf, n, "%s.%03uZ", base, (unsigned)(ts.tv_nsec / 1000000L) % 1000u);
-}
+void fm_store_now(char *buf, size_t n) { fm_time_now_iso(buf, n); }
 
 int fm_store_schema_version(fm_store *st) {
   sqlite3_stmt *s;

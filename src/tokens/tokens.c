@@ -8,7 +8,6 @@
 #include "fm_store_sql.h"
 
 #include <errno.h>
-#include <nettle/sha2.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -27,15 +26,7 @@ int fm_token_role_parse(const char *s) {
 
 
 /* SHA-256 of s as 64 hex digits into out[65]. */
-static void sha256_hex(const char *s, char out[2 * SHA256_DIGEST_SIZE + 1]) {
-  struct sha256_ctx c;
-  uint8_t d[SHA256_DIGEST_SIZE];
-  sha256_init(&c);
-  sha256_update(&c, strlen(s), (const uint8_t *)s);
-  sha256_digest(&c, sizeof d, d);
-  fm_hex(d, sizeof d, out);
-}
-
+static void sha256_hex(const char *s, char out[65]) { fm_sha256_hex(s, strlen(s), out); }
 
 typedef struct create_ctx {
   const char *owner, *actor, *hash;
@@ -210,10 +201,7 @@ fm_rc fm_store_token_check(fm_store *st, const char *secret, fm_token_info *out,
    * in time order).  A failure here (busy) must not deny a valid token. */
   char now[32], stale[32];
   fm_store_now(now, sizeof now);
-  time_t t = time(NULL) - 60;
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  strftime(stale, sizeof stale, "%Y-%m-%dT%H:%M:%S", &tm);
+  fm_time_utc((int64_t)time(NULL) - 60, "%Y-%m-%dT%H:%M:%S", stale, sizeof stale);
   if (strcmp(out->last_used_at, stale) < 0) {
     fm_token_info touched = *out;
     snprintf(touched.last_used_at, sizeof touched.last_used_at, "%s", now);
