@@ -47,8 +47,5 @@ static const char *const batch_v1 =
     "  PRIMARY KEY (batch_run_id, query_field_id, rank));"
     "CREATE INDEX candidates_query ON candidates(query_field_id);";
 
-static const fm_schema_step batch_steps[] = {
-    {1, 20, "batch", batch_v1},
-};
-
+static const fm_schema_step batch_steps[] = {{1, 20, "batch", batch_v1}};
 FM_STORE_SCHEMA(batch, batch_steps)

@@ -32,8 +32,5 @@ static const char *const provision_v4 =
     "CREATE INDEX provision_requests_status ON provision_requests(status, created_at);"
     "CREATE INDEX provision_requests_requester ON provision_requests(requester, created_at);";
 
-static const fm_schema_step provision_steps[] = {
-    {4, 10, "provision", provision_v4},
-};
-
+static const fm_schema_step provision_steps[] = {{4, 10, "provision", provision_v4}};
 FM_STORE_SCHEMA(provision, provision_steps)

@@ -320,14 +320,16 @@ fm_rc fm_store_decide(fm_store *st, const fm_decision *d, int64_t *mapping_id,
   return rc;
 }
 
+/* fm_store_has_accepted's statement, prepared once per store. */
+static const char *const has_accepted_sql =
+    "SELECT 1 FROM fields f JOIN mappings m"
+    " ON m.query_field_id = f.field_id AND m.status = 'accepted'"
+    " WHERE f.role = 'query' AND f.id = ?1 LIMIT 1";
+
 fm_rc fm_store_has_accepted(fm_store *st, const char *query_id, int *yes, fm_error *err) {
   *yes = 0;
   sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare_cached(st,
-                                     "SELECT 1 FROM fields f JOIN mappings m"
-                                     " ON m.query_field_id = f.field_id AND m.status = 'accepted'"
-                                     " WHERE f.role = 'query' AND f.id = ?1 LIMIT 1",
-                                     &s, err);
+  fm_rc rc = fm_store_prepare_cached(st, has_accepted_sql, &s, err);
   if (rc) return rc;
   sqlite3_bind_text(s, 1, query_id, -1, SQLITE_STATIC);
   int step = sqlite3_step(s);

@@ -39,8 +39,5 @@ static const char *const review_v1 =
     "  resolved_by    TEXT);"
     "CREATE INDEX review_queue_open ON review_queue(resolved_at, uncertainty);";
 
-static const fm_schema_step review_steps[] = {
-    {1, 30, "review", review_v1},
-};
-
+static const fm_schema_step review_steps[] = {{1, 30, "review", review_v1}};
 FM_STORE_SCHEMA(review, review_steps)

@@ -66,8 +66,5 @@ static const char *const snapshot_v2 =
     "  added_at     TEXT NOT NULL DEFAULT " FM_SQL_NOW ","
     "  PRIMARY KEY (job, dt, hr));";
 
-static const fm_schema_step snapshot_steps[] = {
-    {2, 10, "snapshot", snapshot_v2},
-};
-
+static const fm_schema_step snapshot_steps[] = {{2, 10, "snapshot", snapshot_v2}};
 FM_STORE_SCHEMA(snapshot, snapshot_steps)

@@ -20,8 +20,5 @@ static const char *const audit_v1 =
     "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
     "  BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;";
 
-static const fm_schema_step audit_steps[] = {
-    {1, 40, "store", audit_v1},
-};
-
+static const fm_schema_step audit_steps[] = {{1, 40, "store", audit_v1}};
 FM_STORE_SCHEMA(store, audit_steps)

@@ -14,8 +14,5 @@ static const char *const tokens_v3 =
     "  revoked_at    TEXT,"
     "  last_used_at  TEXT);";
 
-static const fm_schema_step tokens_steps[] = {
-    {3, 10, "tokens", tokens_v3},
-};
-
+static const fm_schema_step tokens_steps[] = {{3, 10, "tokens", tokens_v3}};
 FM_STORE_SCHEMA(tokens, tokens_steps)
