@@ -40,6 +40,15 @@ fm_rc fm_store_prepare(fm_store *st, const char *sql, sqlite3_stmt **out,
 /* Execute SQL without results (no parameters). */
 fm_rc fm_store_exec(fm_store *st, const char *sql, fm_error *err);
 
+/* One write statement in one call: prepare sql, bind the arguments that
+ * follow from ?1 as `types` says, one letter each ('t' const char * text,
+ * NULL binds NULL; 'i' int64_t, pass an int64_t; 'f' double), step it
+ * through fm_store_step (the busy fault hook applies) to SQLITE_DONE and
+ * finalize it.  *changes (optional) receives sqlite3_changes.  Errors name
+ * `what` (fm_store_steperr); an unknown type letter is FM_ERR_INTERNAL. */
+fm_rc fm_store_run(fm_store *st, const char *what, int *changes, fm_error *err,
+                   const char *sql, const char *types, ...);
+
 /* A statement for a hot path, prepared once per store (persistent) and
  * finalized by fm_store_close; sql is the cache key (compared as text).
  * The statement stays the store's: the caller binds, steps, then

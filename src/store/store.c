@@ -3,6 +3,7 @@
  * statement helpers, the audit log. */
 #include "store_internal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -78,6 +79,37 @@ fm_rc fm_store_prepare_cached(fm_store *st, const char *sql, sqlite3_stmt **out,
   st->cached[st->ncached].stmt = s;
   st->ncached++;
   *out = s;
+  return FM_OK;
+}
+
+fm_rc fm_store_run(fm_store *st, const char *what, int *changes, fm_error *err,
+                   const char *sql, const char *types, ...) {
+  if (changes) *changes = 0;
+  sqlite3_stmt *s;
+  fm_rc rc = fm_store_prepare(st, sql, &s, err);
+  if (rc) return rc;
+  va_list ap;
+  va_start(ap, types);
+  for (int i = 0; types[i]; i++) {
+    const char *t;
+    switch (types[i]) {
+    case 't':
+      t = va_arg(ap, const char *);
+      if (t) sqlite3_bind_text(s, i + 1, t, -1, SQLITE_TRANSIENT);
+      break;
+    case 'i': sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t)); break;
+    case 'f': sqlite3_bind_double(s, i + 1, va_arg(ap, double)); break;
+    default:
+      va_end(ap);
+      sqlite3_finalize(s);
+      return fm_error_set(err, FM_ERR_INTERNAL, "%s: bad parameter type '%c'", what, types[i]);
+    }
+  }
+  va_end(ap);
+  int step = fm_store_step(st, s);
+  sqlite3_finalize(s);
+  if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, what);
+  if (changes) *changes = sqlite3_changes(st->db);
   return FM_OK;
 }
 
@@ -356,24 +388,11 @@ fm_rc fm_store_audit(fm_store *st, const char *actor, const char *action,
                      const char *entity, const char *entity_key,
                      const char *before_json, const char *after_json,
                      fm_error *err) {
-  sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(
-      st,
-      "INSERT INTO audit_log(at, actor, action, entity, entity_key, before, after)"
-      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-      &s, err);
-  if (rc) return rc;
   char now[32];
   fm_store_now(now, sizeof now);
-  sqlite3_bind_text(s, 1, now, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(s, 2, actor && *actor ? actor : "unknown", -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 3, action, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 4, entity, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 5, entity_key ? entity_key : "", -1, SQLITE_STATIC);
-  if (before_json) sqlite3_bind_text(s, 6, before_json, -1, SQLITE_STATIC);
-  if (after_json) sqlite3_bind_text(s, 7, after_json, -1, SQLITE_STATIC);
-  int step = fm_store_step(st, s);
-  sqlite3_finalize(s);
-  if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "write audit row");
-  return FM_OK;
+  return fm_store_run(st, "write audit row", NULL, err,
+                      "INSERT INTO audit_log(at, actor, action, entity, entity_key, before, after)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                      "ttttttt", now, actor && *actor ? actor : "unknown", action, entity,
+                      entity_key ? entity_key : "", before_json, after_json);
 }

@@ -36,20 +36,13 @@ typedef struct create_ctx {
 
 static fm_rc create_tx(fm_store *st, void *vctx, fm_error *err) {
   create_ctx *c = vctx;
-  sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(
-      st, "INSERT INTO api_tokens(owner, role, secret_sha256, created_at) VALUES (?1,?2,?3,?4)",
-      &s, err);
-  if (rc) return rc;
   char now[32];
   fm_store_now(now, sizeof now);
-  sqlite3_bind_text(s, 1, c->owner, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 2, fm_token_role_name(c->role), -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 3, c->hash, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 4, now, -1, SQLITE_TRANSIENT);
-  int step = fm_store_step(st, s);
-  sqlite3_finalize(s);
-  if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "create token");
+  fm_rc rc = fm_store_run(
+      st, "create token", NULL, err,
+      "INSERT INTO api_tokens(owner, role, secret_sha256, created_at) VALUES (?1,?2,?3,?4)",
+      "tttt", c->owner, fm_token_role_name(c->role), c->hash, now);
+  if (rc) return rc;
   c->id = sqlite3_last_insert_rowid(fm_store_db(st));
   char key[32], after[256];
   snprintf(key, sizeof key, "%lld", (long long)c->id);
@@ -137,19 +130,15 @@ typedef struct revoke_ctx {
 
 static fm_rc revoke_tx(fm_store *st, void *vctx, fm_error *err) {
   revoke_ctx *c = vctx;
-  sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(
-      st, "UPDATE api_tokens SET revoked_at = ?2 WHERE token_id = ?1 AND revoked_at IS NULL",
-      &s, err);
-  if (rc) return rc;
   char now[32];
   fm_store_now(now, sizeof now);
-  sqlite3_bind_int64(s, 1, c->id);
-  sqlite3_bind_text(s, 2, now, -1, SQLITE_TRANSIENT);
-  int step = fm_store_step(st, s);
-  sqlite3_finalize(s);
-  if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "revoke token");
-  if (sqlite3_changes(fm_store_db(st)) != 1)
+  int changed;
+  fm_rc rc = fm_store_run(
+      st, "revoke token", &changed, err,
+      "UPDATE api_tokens SET revoked_at = ?2 WHERE token_id = ?1 AND revoked_at IS NULL", "it",
+      c->id, now);
+  if (rc) return rc;
+  if (changed != 1)
     return fm_error_set(err, FM_ERR_NOTFOUND, "no active token with id %lld",
                         (long long)c->id);
   char key[32];
