@@ -40,5 +40,6 @@ static const char *const fields_v1 =
  * lookup cost milliseconds. */
 static const char *const fields_v5 = "CREATE INDEX fields_id ON fields(id);";
 
-static const fm_schema_step fields_steps[] = {{1, 10, "fields", fields_v1}, {5, 10, "fields", fields_v5}};
+static const fm_schema_step fields_steps[] = {{1, 10, "fields", fields_v1},
+                                              {5, 10, "fields", fields_v5}};
 FM_STORE_SCHEMA(fields, fields_steps)
