@@ -2,7 +2,8 @@
  * and latency histograms by route and status (server.c), model facts, and
  * database facts read through this worker's connection. */
 #include "http_internal.h"
-#include "fm_store_sql.h"
+#include "fm_review.h"
+#include "fm_tokens.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,28 +19,22 @@ static fm_rc db_facts(fm_http_req *r, fm_buf *b) {
                            "# HELP fm_db_schema_version The database's schema version.\n"
                            "# TYPE fm_db_schema_version gauge\nfm_db_schema_version %d\n",
                            fm_store_schema_version(st));
-  sqlite3 *db = fm_store_db(st);
-  sqlite3_stmt *s = NULL;
-  if (!rc && sqlite3_prepare_v2(db,
-                                "SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL",
-                                -1, &s, NULL) == SQLITE_OK &&
-      sqlite3_step(s) == SQLITE_ROW)
+  int64_t ntokens;
+  if (!rc && !fm_store_token_count_active(st, &ntokens, &err))
     rc = fm_buf_printf(b,
                        "# HELP fm_db_api_tokens_active Tokens not revoked.\n"
                        "# TYPE fm_db_api_tokens_active gauge\nfm_db_api_tokens_active %lld\n",
-                       (long long)sqlite3_column_int64(s, 0));
-  sqlite3_finalize(s);
-  s = NULL;
-  if (!rc && sqlite3_prepare_v2(db, "SELECT status, count(*) FROM mappings GROUP BY status", -1,
-                                &s, NULL) == SQLITE_OK) {
+                       (long long)ntokens);
+  fm_status_count counts[16];
+  size_t ncounts;
+  if (!rc && !fm_review_count_by_status(st, counts, 16, &ncounts, &err)) {
     rc = fm_buf_puts(b,
                      "# HELP fm_db_mappings Mappings by review status.\n"
                      "# TYPE fm_db_mappings gauge\n");
-    while (!rc && sqlite3_step(s) == SQLITE_ROW)
-      rc = fm_buf_printf(b, "fm_db_mappings{status=\"%s\"} %lld\n", sqlite3_column_text(s, 0),
-                         (long long)sqlite3_column_int64(s, 1));
+    for (size_t i = 0; !rc && i < ncounts; i++)
+      rc = fm_buf_printf(b, "fm_db_mappings{status=\"%s\"} %lld\n", counts[i].status,
+                         (long long)counts[i].n);
   }
-  sqlite3_finalize(s);
   return rc;
 }
 

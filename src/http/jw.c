@@ -4,8 +4,8 @@
  *
  * Byte for byte what json_dumps(JSON_COMPACT | JSON_REAL_PRECISION(9))
  * writes for the same values, so a handler can switch writers without a
- * client seeing a difference (tests/unit/test_jw.c checks this against
- * jansson): the same escapes (\" \\ \b \f \n \r \t, other controls as
+ * client seeing a difference (tests/unit/test_http_parts.c checks this
+ * against jansson): the same escapes (\" \\ \b \f \n \r \t, other controls as
  * \u00XX, '/' and non-ASCII verbatim), the same UTF-8 validation (a
  * string jansson's json_string rejects is rejected here), the same reals
  * ("%.9g", ".0" added to integral values, exponents without '+' or

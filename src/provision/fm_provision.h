@@ -20,7 +20,9 @@
 #include <stdint.h>
 
 #include "fm_snapshot.h"
+#include "fm_review.h"
 #include "fm_store.h"
+#include "fm_tokens.h"
 #include "fm_util.h"
 
 #ifdef __cplusplus

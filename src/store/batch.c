@@ -14,7 +14,10 @@
  *
  * Ownership: everything allocated here is freed before the public functions
  * return, except fm_batch_info (fm_batch_info_free / fm_batch_list_free). */
-#include "store_internal.h"
+#include "fm_fields.h"
+#include "fm_review.h"
+#include "fm_store_batch.h"
+#include "fm_store_sql.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -244,7 +247,7 @@ static fm_rc start_body(fm_store *st, void *vctx, fm_error *err) {
     rc = step_done(st, s, "register model run", err);
     sqlite3_finalize(s);
     if (rc) return rc;
-    c->model_run_id = sqlite3_last_insert_rowid(st->db);
+    c->model_run_id = sqlite3_last_insert_rowid(fm_store_db(st));
   }
   char *params = params_json(&c->p);
   if (!params) return fm_error_set(err, FM_ERR_NOMEM, "out of memory writing parameters");
@@ -264,7 +267,7 @@ static fm_rc start_body(fm_store *st, void *vctx, fm_error *err) {
     sqlite3_finalize(s);
   }
   if (!rc) {
-    c->run_id = sqlite3_last_insert_rowid(st->db);
+    c->run_id = sqlite3_last_insert_rowid(fm_store_db(st));
     char key[32], *after = NULL;
     snprintf(key, sizeof key, "%lld", (long long)c->run_id);
     json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "model", c->info.name,
@@ -297,7 +300,7 @@ static fm_rc load_for_resume(fm_store *st, batch_ctx *c, fm_error *err) {
   if (step == SQLITE_DONE) {
     sqlite3_finalize(s);
     return fm_error_set(err, FM_ERR_NOTFOUND, "%s: no batch run %lld (see 'batch list')",
-                        st->path, (long long)run);
+                        fm_store_path(st), (long long)run);
   }
   if (step != SQLITE_ROW) {
     rc = fm_store_steperr(st, step, err, "read batch run");
@@ -961,10 +964,10 @@ fm_rc fm_batch_status(fm_store *st, int64_t run_id, fm_batch_info *out, fm_error
     rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory reading a batch run");
   else if (step == SQLITE_DONE)
     rc = run_id > 0 ? fm_error_set(err, FM_ERR_NOTFOUND,
-                                   "%s: no batch run %lld (see 'batch list')", st->path,
+                                   "%s: no batch run %lld (see 'batch list')", fm_store_path(st),
                                    (long long)run_id)
                     : fm_error_set(err, FM_ERR_NOTFOUND, "%s: no batch runs yet",
-                                   st->path);
+                                   fm_store_path(st));
   else if (step != SQLITE_ROW)
     rc = fm_store_steperr(st, step, err, "read batch run");
   sqlite3_finalize(s);

@@ -1,7 +1,9 @@
-/* store.c: opening the database, migrations, the transaction helper, the
- * audit log. */
+/* store.c: the database kernel: opening the database, the migration
+ * runner over the owners' registered schema steps, the transaction helper,
+ * statement helpers, the audit log. */
 #include "store_internal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -56,22 +58,68 @@ fm_rc fm_store_prepare(fm_store *st, const char *sql, sqlite3_stmt **out,
   return FM_OK;
 }
 
+fm_rc fm_store_prepare_cached(fm_store *st, const char *sql, sqlite3_stmt **out,
+                              fm_error *err) {
+  *out = NULL;
+  for (size_t i = 0; i < st->ncached; i++)
+    if (!strcmp(st->cached[i].sql, sql)) {
+      *out = st->cached[i].stmt;
+      return FM_OK;
+    }
+  if (st->ncached == FM_STORE_MAX_CACHED)
+    return fm_error_set(err, FM_ERR_INTERNAL, "%s: more than %d cached statements",
+                        st->path, FM_STORE_MAX_CACHED);
+  sqlite3_stmt *s = NULL;
+  if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
+      SQLITE_OK) {
+    sqlite3_finalize(s);
+    return fm_store_sqlerr(st, err, "prepare");
+  }
+  st->cached[st->ncached].sql = sql;
+  st->cached[st->ncached].stmt = s;
+  st->ncached++;
+  *out = s;
+  return FM_OK;
+}
+
+fm_rc fm_store_run(fm_store *st, const char *what, int *changes, fm_error *err,
+                   const char *sql, const char *types, ...) {
+  if (changes) *changes = 0;
+  sqlite3_stmt *s;
+  fm_rc rc = fm_store_prepare(st, sql, &s, err);
+  if (rc) return rc;
+  va_list ap;
+  va_start(ap, types);
+  for (int i = 0; types[i]; i++) {
+    const char *t;
+    switch (types[i]) {
+    case 't':
+      t = va_arg(ap, const char *);
+      if (t) sqlite3_bind_text(s, i + 1, t, -1, SQLITE_TRANSIENT);
+      break;
+    case 'i': sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t)); break;
+    case 'f': sqlite3_bind_double(s, i + 1, va_arg(ap, double)); break;
+    default:
+      va_end(ap);
+      sqlite3_finalize(s);
+      return fm_error_set(err, FM_ERR_INTERNAL, "%s: bad parameter type '%c'", what, types[i]);
+    }
+  }
+  va_end(ap);
+  int step = fm_store_step(st, s);
+  sqlite3_finalize(s);
+  if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, what);
+  if (changes) *changes = sqlite3_changes(st->db);
+  return FM_OK;
+}
+
 fm_rc fm_store_exec(fm_store *st, const char *sql, fm_error *err) {
   if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
     return fm_store_sqlerr(st, err, "exec");
   return FM_OK;
 }
 
-void fm_store_now(char *buf, size_t n) {
-  struct timespec ts;
-  struct tm tm;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
-  char base[24];
-  strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-  /* tv_nsec is in [0, 1e9); the % 1000 only shows gcc -O3 the width */
-  snprintf(buf, n, "%s.%03uZ", base, (unsigned)(ts.tv_nsec / 1000000L) % 1000u);
-}
+void fm_store_now(char *buf, size_t n) { fm_time_now_iso(buf, n); }
 
 int fm_store_schema_version(fm_store *st) {
   sqlite3_stmt *s;
@@ -147,6 +195,84 @@ void fm_store_read_end(fm_store *st, int began) {
 
 /* ---- migrations ----------------------------------------------------------- */
 
+/* The registered step arrays.  Registration happens in load-time
+ * constructors (one thread, before main), so no lock; the runner only
+ * reads.  32 owners is far more than the library has. */
+enum { MAX_SCHEMA_SETS = 32, MAX_STEPS_PER_VERSION = 32 };
+static struct {
+  const fm_schema_step *steps;
+  size_t n;
+} schema_sets[MAX_SCHEMA_SETS];
+static size_t nschema_sets;
+static int schema_overflow; /* a registration found no room: fail every open */
+
+void fm_store_schema_register(const fm_schema_step *steps, size_t n) {
+  if (nschema_sets == MAX_SCHEMA_SETS) {
+    schema_overflow = 1;
+    return;
+  }
+  schema_sets[nschema_sets].steps = steps;
+  schema_sets[nschema_sets].n = n;
+  nschema_sets++;
+}
+
+/* The steps of version v in seq order into out (at most MAX_STEPS_PER_VERSION);
+ * returns how many, or -1 when there are more. */
+static int version_steps(int v, const fm_schema_step **out) {
+  int n = 0;
+  for (size_t i = 0; i < nschema_sets; i++)
+    for (size_t j = 0; j < schema_sets[i].n; j++) {
+      const fm_schema_step *step = &schema_sets[i].steps[j];
+      if (step->version != v) continue;
+      if (n == MAX_STEPS_PER_VERSION) return -1;
+      int k = n++;
+      for (; k > 0 && out[k - 1]->seq > step->seq; k--) out[k] = out[k - 1];
+      out[k] = step;
+    }
+  return n;
+}
+
+/* Every version up to FM_STORE_SCHEMA_VERSION has at least one step, and
+ * none has two steps with the same seq (their order would be undefined). */
+static fm_rc check_registry(const char *path, fm_error *err) {
+  if (schema_overflow)
+    return fm_error_set(err, FM_ERR_INTERNAL, "%s: more than %d schema owners registered",
+                        path, MAX_SCHEMA_SETS);
+  for (int v = 1; v <= FM_STORE_SCHEMA_VERSION; v++) {
+    const fm_schema_step *steps[MAX_STEPS_PER_VERSION];
+    int n = version_steps(v, steps);
+    if (n <= 0)
+      return fm_error_set(err, FM_ERR_INTERNAL,
+                          n < 0 ? "%s: schema version %d has more than 32 steps"
+                                : "%s: schema version %d has no registered step (an owner "
+                                  "module is missing from the library)",
+                          path, v);
+    for (int i = 1; i < n; i++)
+      if (steps[i]->seq == steps[i - 1]->seq)
+        return fm_error_set(err, FM_ERR_INTERNAL,
+                            "%s: schema version %d: steps of %s and %s share seq %d", path,
+                            v, steps[i - 1]->owner, steps[i]->owner, steps[i]->seq);
+  }
+  return FM_OK;
+}
+
+/* Apply version v's steps and bump user_version; inside BEGIN IMMEDIATE. */
+static fm_rc apply_version(fm_store *st, int v, fm_error *err) {
+  const fm_schema_step *steps[MAX_STEPS_PER_VERSION];
+  int n = version_steps(v, steps);
+  for (int i = 0; i < n; i++)
+    if (sqlite3_exec(st->db, steps[i]->sql, NULL, NULL, NULL) != SQLITE_OK) {
+      char what[96];
+      snprintf(what, sizeof what, "migration (%s)", steps[i]->owner);
+      return fm_store_sqlerr(st, err, what);
+    }
+  char bump[64];
+  snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v);
+  if (sqlite3_exec(st->db, bump, NULL, NULL, NULL) != SQLITE_OK)
+    return fm_store_sqlerr(st, err, "migration");
+  return FM_OK;
+}
+
 static fm_rc migrate(fm_store *st, int target, fm_error *err) {
   int have = fm_store_schema_version(st);
   if (have < 0) return fm_store_sqlerr(st, err, "read schema version");
@@ -156,8 +282,6 @@ static fm_rc migrate(fm_store *st, int target, fm_error *err) {
                         "understands (%d); use a newer fieldmatch, never an older one",
                         st->path, have, FM_STORE_SCHEMA_VERSION);
   for (int v = have + 1; v <= target; v++) {
-    char bump[64];
-    snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v);
     if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
       return fm_store_sqlerr(st, err, "begin migration");
     /* Re-read inside the write lock: another process may have migrated. */
@@ -166,9 +290,7 @@ static fm_rc migrate(fm_store *st, int target, fm_error *err) {
       sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
       continue;
     }
-    if (sqlite3_exec(st->db, fm_store_migration(v), NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(st->db, bump, NULL, NULL, NULL) != SQLITE_OK) {
-      fm_store_sqlerr(st, err, "migration");
+    if (apply_version(st, v, err)) {
       sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
       fm_error_prefix(err, "schema migration %d -> %d failed", v - 1, v);
       return err ? err->rc : FM_ERR_DB;
@@ -193,6 +315,7 @@ fm_rc fm_store_open(const char *path, const fm_store_opts *opts, fm_store **out,
   if (st->opts.busy_timeout_ms <= 0) st->opts.busy_timeout_ms = 2000;
   st->fault_busy = -1;
   st->path = fm_strdup(path);
+  fm_rc rc = FM_OK;
   if (!st->path) {
     fm_free(st);
     return fm_error_set(err, FM_ERR_NOMEM, "out of memory opening %s", path);
@@ -200,7 +323,7 @@ fm_rc fm_store_open(const char *path, const fm_store_opts *opts, fm_store **out,
   int flags = st->opts.readonly ? SQLITE_OPEN_READONLY
                                 : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
   flags |= SQLITE_OPEN_NOMUTEX; /* one connection per thread */
-  fm_rc rc = FM_OK;
+  if ((rc = check_registry(path, err))) goto fail;
   if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
     rc = fm_store_sqlerr(st, err, "open");
     goto fail;
@@ -253,7 +376,7 @@ fail:
 
 void fm_store_close(fm_store *st) {
   if (!st) return;
-  sqlite3_finalize(st->has_accepted);
+  for (size_t i = 0; i < st->ncached; i++) sqlite3_finalize(st->cached[i].stmt);
   if (st->db) sqlite3_close_v2(st->db);
   fm_free(st->path);
   fm_free(st);
@@ -265,24 +388,11 @@ fm_rc fm_store_audit(fm_store *st, const char *actor, const char *action,
                      const char *entity, const char *entity_key,
                      const char *before_json, const char *after_json,
                      fm_error *err) {
-  sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(
-      st,
-      "INSERT INTO audit_log(at, actor, action, entity, entity_key, before, after)"
-      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-      &s, err);
-  if (rc) return rc;
   char now[32];
   fm_store_now(now, sizeof now);
-  sqlite3_bind_text(s, 1, now, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(s, 2, actor && *actor ? actor : "unknown", -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 3, action, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 4, entity, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 5, entity_key ? entity_key : "", -1, SQLITE_STATIC);
-  if (before_json) sqlite3_bind_text(s, 6, before_json, -1, SQLITE_STATIC);
-  if (after_json) sqlite3_bind_text(s, 7, after_json, -1, SQLITE_STATIC);
-  int step = fm_store_step(st, s);
-  sqlite3_finalize(s);
-  if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "write audit row");
-  return FM_OK;
+  return fm_store_run(st, "write audit row", NULL, err,
+                      "INSERT INTO audit_log(at, actor, action, entity, entity_key, before, after)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                      "ttttttt", now, actor && *actor ? actor : "unknown", action, entity,
+                      entity_key ? entity_key : "", before_json, after_json);
 }

@@ -1,8 +1,11 @@
-/* files.c: whole-file reads, atomic temp+fsync+rename writes, paths. */
+/* files.c: whole-file reads, atomic temp+fsync+rename writes, mkdir -p,
+ * file hashes, paths. */
 #define _GNU_SOURCE
 #include "fm_util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <nettle/sha2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -95,6 +98,59 @@ void fm_atomic_abort(fm_atomic *a) {
   fm_free(a->path);
   a->fp = NULL;
   a->tmp = a->path = NULL;
+}
+
+fm_rc fm_mkdirs(const char *path, fm_error *err) {
+  char *p = fm_strdup(path);
+  if (!p) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  fm_rc rc = FM_OK;
+  for (char *s = p + 1;; s++) {
+    if (*s == '/' || *s == '\0') {
+      char c = *s;
+      *s = '\0';
+      if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+        rc = fm_error_set(err, FM_ERR_IO, "%s: cannot create directory: %s", p,
+                          strerror(errno));
+        break;
+      }
+      *s = c;
+      if (!c) break;
+    }
+  }
+  fm_free(p);
+  return rc;
+}
+
+void fm_sha256_hex(const void *p, size_t n, char hex[65]) {
+  struct sha256_ctx c;
+  uint8_t d[SHA256_DIGEST_SIZE];
+  sha256_init(&c);
+  sha256_update(&c, n, p);
+  sha256_digest(&c, sizeof d, d);
+  fm_hex(d, sizeof d, hex);
+}
+
+fm_rc fm_file_sha256(const char *path, char hex[65], fm_error *err) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fm_error_set(err, FM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  struct sha256_ctx c;
+  sha256_init(&c);
+  unsigned char buf[65536];
+  ssize_t r;
+  while ((r = read(fd, buf, sizeof buf)) != 0) {
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int e = errno;
+      close(fd);
+      return fm_error_set(err, FM_ERR_IO, "%s: read failed: %s", path, strerror(e));
+    }
+    sha256_update(&c, (size_t)r, buf);
+  }
+  close(fd);
+  uint8_t d[SHA256_DIGEST_SIZE];
+  sha256_digest(&c, sizeof d, d);
+  fm_hex(d, sizeof d, hex);
+  return FM_OK;
 }
 
 char *fm_path_dirname(const char *path) {

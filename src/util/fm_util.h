@@ -151,6 +151,9 @@ uint64_t fm_hash64(const void *p, size_t n); /* FNV-1a 64, stable across runs */
  * p, n), and hashing parts one after another equals hashing them joined. */
 #define FM_HASH64_INIT 1469598103934665603ULL
 uint64_t fm_hash64_more(uint64_t h, const void *p, size_t n);
+/* fm_hash64_more over n strings, each followed by the byte sep (so "a","bc"
+ * and "ab","c" differ). */
+uint64_t fm_hash64_parts(uint64_t h, const char *const *parts, int n, char sep);
 
 /* Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
 void fm_hex(const void *p, size_t n, char *out);
@@ -225,6 +228,18 @@ fm_rc fm_atomic_open(fm_atomic *a, const char *path, fm_error *err);
 fm_rc fm_atomic_commit(fm_atomic *a, fm_error *err);
 void fm_atomic_abort(fm_atomic *a);
 
+/* mkdir -p: create path and its missing parents (mode 0755); existing
+ * directories are fine.  FM_ERR_IO names the directory that could not be
+ * created and why; FM_ERR_NOMEM. */
+fm_rc fm_mkdirs(const char *path, fm_error *err);
+
+/* SHA-256 of the whole file at path as 64 lower-case hex digits into hex.
+ * FM_ERR_IO names the path and the errno text. */
+fm_rc fm_file_sha256(const char *path, char hex[65], fm_error *err);
+
+/* SHA-256 of n bytes at p as 64 lower-case hex digits into hex. */
+void fm_sha256_hex(const void *p, size_t n, char hex[65]);
+
 /* Directory part of a path ("." when none); caller owns the result. */
 char *fm_path_dirname(const char *path);
 /* Join dir and rel unless rel is absolute; caller owns the result. */
@@ -246,6 +261,17 @@ void fm_progress_update(fm_progress *p, uint64_t done);
 void fm_progress_finish(fm_progress *p);
 
 double fm_now(void); /* monotonic seconds */
+
+/* ---- wall-clock time (UTC) -------------------------------------------- */
+
+/* Unix time t (seconds) in UTC, formatted by strftime's fmt into out (size
+ * n); out is "" when the result does not fit. */
+void fm_time_utc(int64_t t, const char *fmt, char *out, size_t n);
+/* Unix time t as the store's timestamp form "YYYY-MM-DDTHH:MM:SS.000Z". */
+void fm_time_iso(int64_t t, char *out, size_t n);
+/* The current time as "YYYY-MM-DDTHH:MM:SS.mmmZ" (n >= 25); UTC ISO-8601
+ * with milliseconds, so text order is time order. */
+void fm_time_now_iso(char *out, size_t n);
 
 #ifdef __cplusplus
 }

@@ -320,6 +320,14 @@ uint64_t fm_hash64_more(uint64_t h, const void *p, size_t n) {
   return h;
 }
 
+uint64_t fm_hash64_parts(uint64_t h, const char *const *parts, int n, char sep) {
+  for (int i = 0; i < n; i++) {
+    h = fm_hash64_more(h, parts[i], strlen(parts[i]));
+    h = fm_hash64_more(h, &sep, 1);
+  }
+  return h;
+}
+
 uint64_t fm_hash64(const void *p, size_t n) { return fm_hash64_more(FM_HASH64_INIT, p, n); }
 
 void fm_hex(const void *p, size_t n, char *out) {

@@ -38,6 +38,57 @@ static void test_open_and_migrate(void) {
   CHECK(strstr(e.msg, "junk.db") != NULL);
 }
 
+/* The owners' schema steps, applied by version and seq, create the objects
+ * of a new database in the order one schema file used to (so `.schema` of a
+ * new database is unchanged by the split); and fm_store_run binds and steps. */
+static void test_schema_order_and_run(void) {
+  fm_store *st = open_db("order.db");
+  CHECK(st != NULL);
+  if (!st) return;
+  static const char *const want[] = {
+      "dictionaries", "fields", "fields_role_id", "model_runs", "batch_runs", "batch_parts",
+      "candidates", "candidates_query", "mappings", "mappings_one_accepted",
+      "mappings_status", "mappings_ref", "review_queue", "review_queue_open", "audit_log",
+      "audit_entity", "audit_log_no_update", "audit_log_no_delete", "snapshot_jobs",
+      "snapshot_runs", "snapshot_runs_status", "catalog", "api_tokens", "provision_requests",
+      "provision_requests_status", "provision_requests_requester", "fields_id"};
+  sqlite3_stmt *q;
+  CHECK(sqlite3_prepare_v2(fm_store_db(st),
+                           "SELECT name FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid",
+                           -1, &q, NULL) == SQLITE_OK);
+  size_t i = 0;
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    const char *name = (const char *)sqlite3_column_text(q, 0);
+    CHECK(i < sizeof want / sizeof want[0] && !strcmp(name, want[i]));
+    i++;
+  }
+  sqlite3_finalize(q);
+  CHECK(i == sizeof want / sizeof want[0]);
+
+  fm_error e;
+  fm_error_init(&e);
+  CHECK(fm_store_exec(st, "CREATE TEMP TABLE t(a TEXT, b INTEGER, c REAL)", &e) == FM_OK);
+  int changed = -1;
+  CHECK(fm_store_run(st, "insert", &changed, &e, "INSERT INTO t VALUES (?1, ?2, ?3)", "tif",
+                     "x", (int64_t)1 << 40, 0.25) == FM_OK && changed == 1);
+  CHECK(fm_store_run(st, "insert", NULL, &e, "INSERT INTO t VALUES (?1, ?2, ?3)", "tif",
+                     (const char *)NULL, (int64_t)-3, 1.5) == FM_OK);
+  CHECK(count(st, "SELECT count(*) FROM t WHERE a = 'x' AND b = 1099511627776 AND c = 0.25") ==
+        1);
+  CHECK(count(st, "SELECT count(*) FROM t WHERE a IS NULL AND b = -3") == 1);
+  CHECK(fm_store_run(st, "update", &changed, &e, "UPDATE t SET c = ?1 WHERE b < 0", "f", 2.0) ==
+            FM_OK &&
+        changed == 1);
+  CHECK(fm_store_run(st, "odd", NULL, &e, "INSERT INTO t VALUES (?1, 0, 0)", "x", 1) ==
+        FM_ERR_INTERNAL);
+  CHECK(strstr(e.msg, "odd") != NULL);
+  fm_error_init(&e);
+  /* A statement that does not prepare is a database error. */
+  CHECK(fm_store_run(st, "insert into nowhere", NULL, &e, "INSERT INTO t(zz) VALUES (1)", "") ==
+        FM_ERR_DB);
+  fm_store_close(st);
+}
+
 /* Every earlier schema version migrates forward with its rows intact. */
 static void test_migrate_from_every_version(void) {
   for (int v = 0; v < FM_STORE_SCHEMA_VERSION; v++) {
@@ -319,6 +370,7 @@ int main(void) {
   if (!mkdtemp(dir)) return 1;
   FM_RUN(test_open_and_migrate);
   FM_RUN(test_migrate_from_every_version);
+  FM_RUN(test_schema_order_and_run);
   FM_RUN(test_import_and_reimport);
   FM_RUN(test_decisions);
   FM_RUN(test_busy_retry);

@@ -4,6 +4,7 @@
 #include "fm_util.h"
 
 #include <math.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void test_strmap(void) {
@@ -123,6 +124,54 @@ static void test_paths(void) {
   fm_free(d);
 }
 
+/* mkdir -p, SHA-256 of a file and of bytes (FIPS 180-2 test vector "abc"),
+ * and the UTC time formats on known instants. */
+static void test_dirs_sha_time(void) {
+  char root[] = "/tmp/fm_test_dirsXXXXXX";
+  CHECK(mkdtemp(root) != NULL);
+  char deep[128], file[160];
+  snprintf(deep, sizeof deep, "%s/a/b/c", root);
+  fm_error e;
+  fm_error_init(&e);
+  CHECK(fm_mkdirs(deep, &e) == FM_OK);
+  CHECK(fm_mkdirs(deep, &e) == FM_OK); /* existing: fine */
+  struct stat sb;
+  CHECK(stat(deep, &sb) == 0 && S_ISDIR(sb.st_mode));
+  snprintf(file, sizeof file, "%s/a/f", root);
+  FILE *fp = fopen(file, "w");
+  CHECK(fp != NULL);
+  fputs("abc", fp);
+  fclose(fp);
+  const char *abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+  char hex[65];
+  CHECK(fm_file_sha256(file, hex, &e) == FM_OK);
+  CHECK_STR(hex, abc);
+  fm_sha256_hex("abc", 3, hex);
+  CHECK_STR(hex, abc);
+  /* a path through a file is not a directory: the error names it */
+  char under[192];
+  snprintf(under, sizeof under, "%s/x/y", file);
+  fm_error_init(&e);
+  CHECK(fm_mkdirs(under, &e) == FM_ERR_IO && strstr(e.msg, file) != NULL);
+  fm_error_init(&e);
+  CHECK(fm_file_sha256(under, hex, &e) == FM_ERR_IO && strstr(e.msg, under) != NULL);
+  unlink(file);
+  for (int i = 0; i < 3; i++) { /* c, b, a */
+    rmdir(deep);
+    *strrchr(deep, '/') = '\0';
+  }
+  rmdir(root);
+  char t[32];
+  fm_time_iso(1700000000, t, sizeof t);
+  CHECK_STR(t, "2023-11-14T22:13:20.000Z");
+  fm_time_utc(1700000000, "%Y%m%dT%H%M%SZ", t, sizeof t);
+  CHECK_STR(t, "20231114T221320Z");
+  fm_time_utc(1700000000, "%Y-%m-%d", t, 5); /* does not fit: "" */
+  CHECK_STR(t, "");
+  fm_time_now_iso(t, sizeof t);
+  CHECK(strlen(t) == 24 && t[10] == 'T' && t[19] == '.' && t[23] == 'Z');
+}
+
 /* Hashing in parts equals hashing the joined bytes; hex and CSV/JSON
  * writers on known values. */
 static void test_hash_hex_writers(void) {
@@ -207,5 +256,6 @@ int main(void) {
   FM_RUN(test_atomic);
   FM_RUN(test_fault);
   FM_RUN(test_paths);
+  FM_RUN(test_dirs_sha_time);
   FM_TEST_EXIT();
 }

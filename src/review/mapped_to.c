@@ -2,7 +2,8 @@
  * direction of fm_review_accepted), for the reconciliation service's view
  * page and data extension: which Bloomberg fields are curated onto this
  * Refinitiv field. */
-#include "store_internal.h"
+#include "fm_review.h"
+#include "fm_store_sql.h"
 
 #include <string.h>
 

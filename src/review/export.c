@@ -5,7 +5,8 @@
  * rows.  With candidates, the statement LEFT JOINs a mapping's top-K
  * candidates, which arrive as K consecutive result rows of that mapping
  * (ordered by mapping_key, then rank) and are folded into its output row. */
-#include "store_internal.h"
+#include "fm_review.h"
+#include "fm_store_sql.h"
 
 #include <errno.h>
 #include <math.h>

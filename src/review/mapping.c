@@ -1,7 +1,8 @@
 /* mapping.c: the one write path for mapping decisions (proposals from batch
  * runs, analyst accept / reject / pick, imported spreadsheets), each with its
  * audit row in the same transaction. */
-#include "store_internal.h"
+#include "fm_review.h"
+#include "fm_store_sql.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -26,7 +27,7 @@ int fm_map_status_parse(const char *s) {
 static char *row_json(fm_store *st, int64_t mapping_id) {
   sqlite3_stmt *s;
   if (sqlite3_prepare_v2(
-          st->db,
+          fm_store_db(st),
           "SELECT m.mapping_key, q.vendor, q.id, r.vendor, r.id, m.status, m.origin,"
           " m.score, m.decided_by, m.decided_at, m.comment, m.flag"
           " FROM mappings m JOIN fields q ON q.field_id = m.query_field_id"
@@ -271,7 +272,7 @@ static fm_rc decide_body(fm_store *st, void *vctx, fm_error *err) {
     free(before);
     return rc;
   }
-  if (!mid) mid = sqlite3_last_insert_rowid(st->db);
+  if (!mid) mid = sqlite3_last_insert_rowid(fm_store_db(st));
   char *after = row_json(st, mid);
   const char *action = d->action                      ? d->action
                        : d->status == FM_MAP_ACCEPTED ? "accept"
@@ -319,19 +320,17 @@ fm_rc fm_store_decide(fm_store *st, const fm_decision *d, int64_t *mapping_id,
   return rc;
 }
 
+/* fm_store_has_accepted's statement, prepared once per store. */
+static const char *const has_accepted_sql =
+    "SELECT 1 FROM fields f JOIN mappings m"
+    " ON m.query_field_id = f.field_id AND m.status = 'accepted'"
+    " WHERE f.role = 'query' AND f.id = ?1 LIMIT 1";
+
 fm_rc fm_store_has_accepted(fm_store *st, const char *query_id, int *yes, fm_error *err) {
   *yes = 0;
-  if (!st->has_accepted &&
-      sqlite3_prepare_v3(st->db,
-                         "SELECT 1 FROM fields f JOIN mappings m"
-                         " ON m.query_field_id = f.field_id AND m.status = 'accepted'"
-                         " WHERE f.role = 'query' AND f.id = ?1 LIMIT 1",
-                         -1, SQLITE_PREPARE_PERSISTENT, &st->has_accepted,
-                         NULL) != SQLITE_OK) {
-    st->has_accepted = NULL;
-    return fm_store_sqlerr(st, err, "prepare accepted-mapping lookup");
-  }
-  sqlite3_stmt *s = st->has_accepted;
+  sqlite3_stmt *s;
+  fm_rc rc = fm_store_prepare_cached(st, has_accepted_sql, &s, err);
+  if (rc) return rc;
   sqlite3_bind_text(s, 1, query_id, -1, SQLITE_STATIC);
   int step = sqlite3_step(s);
   if (step == SQLITE_ROW) *yes = 1;

@@ -4,10 +4,10 @@
  * digits; the table keeps only its SHA-256 (nettle), so checking a token is
  * one indexed lookup of the hash.  Creating and revoking write audit rows in
  * the same transaction. */
-#include "store_internal.h"
+#include "fm_tokens.h"
+#include "fm_store_sql.h"
 
 #include <errno.h>
-#include <nettle/sha2.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -26,15 +26,7 @@ int fm_token_role_parse(const char *s) {
 
 
 /* SHA-256 of s as 64 hex digits into out[65]. */
-static void sha256_hex(const char *s, char out[2 * SHA256_DIGEST_SIZE + 1]) {
-  struct sha256_ctx c;
-  uint8_t d[SHA256_DIGEST_SIZE];
-  sha256_init(&c);
-  sha256_update(&c, strlen(s), (const uint8_t *)s);
-  sha256_digest(&c, sizeof d, d);
-  fm_hex(d, sizeof d, out);
-}
-
+static void sha256_hex(const char *s, char out[65]) { fm_sha256_hex(s, strlen(s), out); }
 
 typedef struct create_ctx {
   const char *owner, *actor, *hash;
@@ -44,21 +36,14 @@ typedef struct create_ctx {
 
 static fm_rc create_tx(fm_store *st, void *vctx, fm_error *err) {
   create_ctx *c = vctx;
-  sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(
-      st, "INSERT INTO api_tokens(owner, role, secret_sha256, created_at) VALUES (?1,?2,?3,?4)",
-      &s, err);
-  if (rc) return rc;
   char now[32];
   fm_store_now(now, sizeof now);
-  sqlite3_bind_text(s, 1, c->owner, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 2, fm_token_role_name(c->role), -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 3, c->hash, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 4, now, -1, SQLITE_TRANSIENT);
-  int step = fm_store_step(st, s);
-  sqlite3_finalize(s);
-  if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "create token");
-  c->id = sqlite3_last_insert_rowid(st->db);
+  fm_rc rc = fm_store_run(
+      st, "create token", NULL, err,
+      "INSERT INTO api_tokens(owner, role, secret_sha256, created_at) VALUES (?1,?2,?3,?4)",
+      "tttt", c->owner, fm_token_role_name(c->role), c->hash, now);
+  if (rc) return rc;
+  c->id = sqlite3_last_insert_rowid(fm_store_db(st));
   char key[32], after[256];
   snprintf(key, sizeof key, "%lld", (long long)c->id);
   /* The owner is in the row itself; the audit text holds only fixed words,
@@ -145,19 +130,15 @@ typedef struct revoke_ctx {
 
 static fm_rc revoke_tx(fm_store *st, void *vctx, fm_error *err) {
   revoke_ctx *c = vctx;
-  sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(
-      st, "UPDATE api_tokens SET revoked_at = ?2 WHERE token_id = ?1 AND revoked_at IS NULL",
-      &s, err);
-  if (rc) return rc;
   char now[32];
   fm_store_now(now, sizeof now);
-  sqlite3_bind_int64(s, 1, c->id);
-  sqlite3_bind_text(s, 2, now, -1, SQLITE_TRANSIENT);
-  int step = fm_store_step(st, s);
-  sqlite3_finalize(s);
-  if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "revoke token");
-  if (sqlite3_changes(st->db) != 1)
+  int changed;
+  fm_rc rc = fm_store_run(
+      st, "revoke token", &changed, err,
+      "UPDATE api_tokens SET revoked_at = ?2 WHERE token_id = ?1 AND revoked_at IS NULL", "it",
+      c->id, now);
+  if (rc) return rc;
+  if (changed != 1)
     return fm_error_set(err, FM_ERR_NOTFOUND, "no active token with id %lld",
                         (long long)c->id);
   char key[32];
@@ -209,15 +190,25 @@ fm_rc fm_store_token_check(fm_store *st, const char *secret, fm_token_info *out,
    * in time order).  A failure here (busy) must not deny a valid token. */
   char now[32], stale[32];
   fm_store_now(now, sizeof now);
-  time_t t = time(NULL) - 60;
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  strftime(stale, sizeof stale, "%Y-%m-%dT%H:%M:%S", &tm);
+  fm_time_utc((int64_t)time(NULL) - 60, "%Y-%m-%dT%H:%M:%S", stale, sizeof stale);
   if (strcmp(out->last_used_at, stale) < 0) {
     fm_token_info touched = *out;
     snprintf(touched.last_used_at, sizeof touched.last_used_at, "%s", now);
     if (fm_store_tx(st, touch_tx, &touched, NULL) == FM_OK)
       snprintf(out->last_used_at, sizeof out->last_used_at, "%s", now);
   }
+  return FM_OK;
+}
+
+fm_rc fm_store_token_count_active(fm_store *st, int64_t *n, fm_error *err) {
+  *n = 0;
+  sqlite3_stmt *s;
+  fm_rc rc =
+      fm_store_prepare(st, "SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL", &s, err);
+  if (rc) return rc;
+  int step = sqlite3_step(s);
+  if (step == SQLITE_ROW) *n = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  if (step != SQLITE_ROW) return fm_store_steperr(st, step, err, "count tokens");
   return FM_OK;
 }

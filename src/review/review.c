@@ -7,7 +7,8 @@
  * Every read result owns an arena holding its strings; a failed read still
  * leaves the result freeable.  Reads that take several statements run in
  * one read transaction so they see one snapshot. */
-#include "store_internal.h"
+#include "fm_review.h"
+#include "fm_store_sql.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -432,8 +433,8 @@ static fm_rc one_int(fm_store *st, const char *sql, int64_t a, int64_t b, int64_
 static void field_label(fm_store *st, int64_t fid, char *out, size_t n) {
   sqlite3_stmt *s;
   snprintf(out, n, "#%lld", (long long)fid);
-  if (sqlite3_prepare_v2(st->db, "SELECT vendor, id FROM fields WHERE field_id = ?1", -1, &s,
-                         NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(fm_store_db(st), "SELECT vendor, id FROM fields WHERE field_id = ?1",
+                         -1, &s, NULL) != SQLITE_OK)
     return;
   sqlite3_bind_int64(s, 1, fid);
   if (sqlite3_step(s) == SQLITE_ROW)

@@ -1,6 +1,7 @@
 /* fields.c: importing dictionaries into the store, versioned, without ever
  * deleting an analyst's decision. */
-#include "store_internal.h"
+#include "fm_fields.h"
+#include "fm_store_sql.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -10,31 +11,15 @@ static const char *role_name(fm_role r) {
   return r == FM_ROLE_QUERY ? "query" : "reference";
 }
 
-/* fm_hash64 over the parts, each followed by a separator byte. */
-static uint64_t hash_parts(uint64_t h, const char *const *parts, int n, char sep) {
-  for (int i = 0; i < n; i++) {
-    h = fm_hash64_more(h, parts[i], strlen(parts[i]));
-    h = fm_hash64_more(h, &sep, 1);
-  }
-  return h;
-}
-
-/* ... as 16 hex digits. */
+/* fm_hash64_parts as 16 hex digits. */
 static void hash_hex(const char *const *parts, int n, char out[17]) {
-  snprintf(out, 17, "%016llx", (unsigned long long)hash_parts(FM_HASH64_INIT, parts, n, 0x1f));
+  snprintf(out, 17, "%016llx",
+           (unsigned long long)fm_hash64_parts(FM_HASH64_INIT, parts, n, 0x1f));
 }
 
 static void field_hash(const fm_field *f, char out[17]) {
   const char *parts[] = {f->name, f->description, f->type, f->category};
   hash_hex(parts, 4, out);
-}
-
-void fm_store_mapping_key(const char *qvendor, const char *qid, const char *rvendor,
-                          const char *rid, char out[20]) {
-  const char *parts[] = {qvendor, qid, rvendor, rid};
-  char hex[17];
-  hash_hex(parts, 4, hex);
-  snprintf(out, 20, "m_%s", hex);
 }
 
 int64_t fm_store_field_id(fm_store *st, const char *vendor, const char *id,
@@ -45,7 +30,7 @@ int64_t fm_store_field_id(fm_store *st, const char *vendor, const char *id,
                " AND (?3 = '' OR role = ?3)"
              : "SELECT field_id FROM fields WHERE id = ?2 AND (?3 = '' OR role = ?3)"
                " LIMIT 2";
-  if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) return -1;
+  if (sqlite3_prepare_v2(fm_store_db(st), sql, -1, &s, NULL) != SQLITE_OK) return -1;
   if (vendor) sqlite3_bind_text(s, 1, vendor, -1, SQLITE_STATIC);
   sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
   sqlite3_bind_text(s, 3, role ? role_name(role) : "", -1, SQLITE_STATIC);
@@ -69,47 +54,6 @@ typedef struct import_ctx {
   char checksum[17];
   fm_dict_result res;
 } import_ctx;
-
-/* Flag the live mappings touching field fid; one audit row each. */
-static fm_rc flag_mappings(fm_store *st, int64_t fid, const char *flag,
-                           const char *actor, size_t *nflagged, fm_error *err) {
-  sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(
-      st,
-      "UPDATE mappings SET flag = ?2 WHERE (query_field_id = ?1 OR ref_field_id = ?1)"
-      " AND status IN ('accepted','proposed') AND flag IS NOT ?2"
-      " RETURNING mapping_key, status",
-      &s, err);
-  if (rc) return rc;
-  sqlite3_bind_int64(s, 1, fid);
-  sqlite3_bind_text(s, 2, flag, -1, SQLITE_STATIC);
-  /* Collect first: no other statement may run while RETURNING is pending. */
-  json_t *keys = json_array();
-  int step;
-  while ((step = fm_store_step(st, s)) == SQLITE_ROW) {
-    json_array_append_new(keys, json_pack("{s:s, s:s}", "key",
-                                          (const char *)sqlite3_column_text(s, 0),
-                                          "status",
-                                          (const char *)sqlite3_column_text(s, 1)));
-  }
-  sqlite3_finalize(s);
-  if (step != SQLITE_DONE) {
-    json_decref(keys);
-    return fm_store_steperr(st, step, err, "flag mappings");
-  }
-  size_t i;
-  json_t *k;
-  json_array_foreach(keys, i, k) {
-    char after[96];
-    snprintf(after, sizeof after, "{\"flag\":\"%s\"}", flag);
-    rc = fm_store_audit(st, actor, "flag", "mapping",
-                        json_string_value(json_object_get(k, "key")), NULL, after, err);
-    if (rc) break;
-    (*nflagged)++;
-  }
-  json_decref(keys);
-  return rc;
-}
 
 static fm_rc import_body(fm_store *st, void *vctx, fm_error *err) {
   import_ctx *c = vctx;
@@ -166,7 +110,7 @@ static fm_rc import_body(fm_store *st, void *vctx, fm_error *err) {
     rc = fm_store_steperr(st, step, err, "insert dictionary");
     goto out;
   }
-  int64_t dict_id = sqlite3_last_insert_rowid(st->db);
+  int64_t dict_id = sqlite3_last_insert_rowid(fm_store_db(st));
   c->res.dict_id = dict_id;
   c->res.version = version;
 
@@ -266,7 +210,7 @@ static fm_rc import_body(fm_store *st, void *vctx, fm_error *err) {
     c->res.changed++;
     /* A field that comes back after removal is "changed" too: whoever
      * accepted a mapping to it should look again. */
-    if ((rc = flag_mappings(st, fid, "field_changed", c->actor, &c->res.flagged, err)))
+    if ((rc = fm_review_flag_field(st, fid, "field_changed", c->actor, &c->res.flagged, err)))
       goto out;
   }
 
@@ -301,7 +245,7 @@ static fm_rc import_body(fm_store *st, void *vctx, fm_error *err) {
   }
   c->res.removed = nids;
   for (size_t i = 0; i < nids && !rc; i++)
-    rc = flag_mappings(st, ids[i], "field_removed", c->actor, &c->res.flagged, err);
+    rc = fm_review_flag_field(st, ids[i], "field_removed", c->actor, &c->res.flagged, err);
   fm_free(ids);
   if (rc) goto out;
 
@@ -348,7 +292,7 @@ fm_rc fm_store_import_fields(fm_store *st, const char *source, fm_role role,
                           "%s:%u: field %s has vendor '%s', the dictionary is '%s'",
                           f->source, f->line, f->id, f->vendor, c.vendor);
     const char *parts[] = {f->id, f->name, f->description, f->type, f->category};
-    h = hash_parts(h, parts, 5, 0x1e);
+    h = fm_hash64_parts(h, parts, 5, 0x1e);
   }
   snprintf(c.checksum, sizeof c.checksum, "%016llx", (unsigned long long)h);
   fm_rc rc = fm_store_tx(st, import_body, &c, err);

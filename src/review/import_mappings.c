@@ -14,7 +14,9 @@
  * The transaction body (check + apply) may run again after SQLITE_BUSY, so
  * it resets everything it computes; rows are reported only once the outcome
  * is final. */
-#include "store_internal.h"
+#include "fm_import.h"
+#include "fm_review.h"
+#include "fm_store_sql.h"
 
 #include <jansson.h>
 #include <math.h>
