@@ -35,8 +35,8 @@ int fm_cmd_provision(int argc, char **argv);
 int fm_cmd_serve(int argc, char **argv);
 #endif
 
-/* The database a command uses when --db is not given (commands that write
- * snapshots, tokens or provisioning requests, and serve, require --db). */
+/* The database every command but serve (which needs --db or --no-auth)
+ * uses when --db is not given: defined here only. */
 #define FM_CLI_DB_DEFAULT "fieldmatch.db"
 
 /* Print "fieldmatch: error: <msg>" and return FM_EXIT_FAIL. */
@@ -90,10 +90,9 @@ typedef struct fm_cli_opt {
 #define FM_OPT_FN(FN, NAME, ARG, HELP) \
   {.name = NAME, .kind = FM_CLI_FN, .fn = FN, .arg = ARG, .help = HELP}
 #define FM_OPT_END {.name = NULL}
-/* --db with the one default, and --db where the command requires it. */
+/* --db with the one default. */
 #define FM_OPT_DB(T, F) \
   FM_OPT_STR(T, F, "--db", 0, "FILE", "the database (default " FM_CLI_DB_DEFAULT ")")
-#define FM_OPT_DB_REQ(T, F) FM_OPT_REQ(T, F, "--db", 0, "FILE", "the database")
 
 typedef struct fm_cli_spec {
   const char *cmd;        /* "import", "batch run": named in every message */

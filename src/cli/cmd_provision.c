@@ -31,7 +31,7 @@ static int add_filter(const char *cmd, const char *name, const char *v, void *ar
 }
 
 static const fm_cli_opt opts[] = {
-    FM_OPT_DB_REQ(prov_args, db),
+    FM_OPT_DB(prov_args, db),
     FM_OPT_STR(prov_args, root, "--root", 0, "DIR", "the snapshot root; files go to DIR/provision/"),
     FM_OPT_STR(prov_args, dataset, "--dataset", 0, "NAME",
                "request: mappings, candidates, fields or snapshot"),
@@ -133,7 +133,7 @@ int fm_cmd_provision(int argc, char **argv) {
   if (strcmp(sub, "request") && strcmp(sub, "status") && strcmp(sub, "list") &&
       strcmp(sub, "fetch") && strcmp(sub, "expire"))
     return fm_cli_usage("provision", "unknown subcommand '%s'", sub);
-  prov_args a = {.kv = json_object()};
+  prov_args a = {.db = FM_CLI_DB_DEFAULT, .kv = json_object()};
   if (!a.kv) return FM_EXIT_FAIL;
   int npos, ret = fm_cli_parse(&spec, argc - 1, argv + 1, &a, &npos);
   json_t *kv = a.kv;

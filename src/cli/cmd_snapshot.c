@@ -16,7 +16,7 @@ typedef struct snap_args {
 } snap_args;
 
 static const fm_cli_opt opts[] = {
-    FM_OPT_DB_REQ(snap_args, db),
+    FM_OPT_DB(snap_args, db),
     FM_OPT_STR(snap_args, root, "--root", 0, "DIR", "the lake: run, backfill and due write here"),
     FM_OPT_STR(snap_args, at, "--at", 0, "TIME", "run: the hour (default now)"),
     FM_OPT_STR(snap_args, from, "--from", 0, "TIME", "backfill: the first hour"),
@@ -114,7 +114,7 @@ int fm_cmd_snapshot(int argc, char **argv) {
   int writes = !strcmp(sub, "run") || !strcmp(sub, "backfill") || !strcmp(sub, "due");
   if (!writes && strcmp(sub, "status") && strcmp(sub, "catalog") && strcmp(sub, "jobs"))
     return fm_cli_usage("snapshot", "unknown subcommand '%s'", sub);
-  snap_args a = {0};
+  snap_args a = {.db = FM_CLI_DB_DEFAULT};
   fm_snapshot_opts_default(&a.o);
   int npos, prc = fm_cli_parse(&spec, argc - 1, argv + 1, &a, &npos);
   if (prc >= 0) return prc;

@@ -12,7 +12,7 @@ typedef struct token_args {
 } token_args;
 
 static const fm_cli_opt opts[] = {
-    FM_OPT_DB_REQ(token_args, db),
+    FM_OPT_DB(token_args, db),
     FM_OPT_STR(token_args, role, "--role", 0, "ROLE", "create: reader, analyst or admin"),
     FM_OPT_STR(token_args, owner, "--owner", 0, "NAME", "create: whom the token is for"),
     FM_OPT_NUM(token_args, id, FM_CLI_LONG, "--id", 1, 0, "N", "revoke: the token's id"),
@@ -37,7 +37,7 @@ int fm_cmd_token(int argc, char **argv) {
   }
   if (strcmp(sub, "create") && strcmp(sub, "list") && strcmp(sub, "revoke"))
     return fm_cli_usage("token", "unknown subcommand '%s'", sub);
-  token_args a = {0};
+  token_args a = {.db = FM_CLI_DB_DEFAULT};
   int npos, prc = fm_cli_parse(&spec, argc - 1, argv + 1, &a, &npos);
   if (prc >= 0) return prc;
   const char *role = a.role, *owner = a.owner;
