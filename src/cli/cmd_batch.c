@@ -1,22 +1,22 @@
 /* cmd_batch.c: fieldmatch batch run|status|list: resumable batch mapping
  * runs over every query field of a model (docs/batch.md). */
 #include "cli.h"
-#include "fm_store.h"
 
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage_text[] =
-    "usage: fieldmatch batch run --model MODEL.fmm [--db fieldmatch.db]\n"
+static const char usage[] =
+    "usage: fieldmatch batch run --model MODEL.fmm [--db " FM_CLI_DB_DEFAULT "]\n"
     "                            [--batch-size 500] [--threshold T] [--margin M]\n"
     "                            [-k 10] [--by NAME] [--threads N] [--max-parts N]\n"
     "                            [--busy-timeout MS] [-v] [--quiet]\n"
     "       fieldmatch batch run --resume RUN --model MODEL.fmm [--db D] [-v]\n"
     "       fieldmatch batch status [RUN] [--db D] [--json]\n"
-    "       fieldmatch batch list [--db D] [--json]\n"
-    "\n"
+    "       fieldmatch batch list [--db D] [--json]\n";
+
+static const char about[] =
     "run: rank every query field of the model and route it: a field with an\n"
     "accepted mapping is left alone (already curated); a confident best\n"
     "candidate (score >= threshold, default 2.0, and best - runner-up >= margin,\n"
@@ -25,15 +25,57 @@ static const char usage_text[] =
     "so a run that was killed resumes with --resume RUN (same model file; the\n"
     "run's recorded batch size, k, threshold and margin are used).\n"
     "--max-parts N stops after N parts (resume later).  -v prints a line per\n"
-    "part.  status: per-part counts and totals of RUN (default: the latest).\n";
+    "part.  status: per-part counts and totals of RUN (default: the latest).\n"
+    "A new run creates the database when it does not exist (it imports the\n"
+    "model's dictionaries itself); --resume, status and list need an existing one.\n";
 
-static int parse_double(const char *s, double *out) {
-  char *end;
-  double v = strtod(s, &end);
-  if (!*s || *end || !isfinite(v)) return -1;
-  *out = v;
-  return 0;
-}
+/* batch run's options; the tuning ones stay 0 / NAN unless given, so that
+ * --resume can refuse them. */
+typedef struct run_args {
+  const char *db, *model, *by;
+  int64_t resume;
+  int batch_size, k, threads, busy_ms, verbose, quiet;
+  double threshold, margin;
+  int64_t max_parts;
+} run_args;
+
+static const fm_cli_opt run_opts[] = {
+    FM_OPT_REQ(run_args, model, "--model", 0, "MODEL.fmm", "the model whose query fields to map"),
+    FM_OPT_DB(run_args, db),
+    FM_OPT_NUM(run_args, resume, FM_CLI_I64, "--resume", 1, 0, "RUN", "resume this run"),
+    FM_OPT_NUM(run_args, batch_size, FM_CLI_INT, "--batch-size", 1, 1000000, "N",
+               "query fields per part (default 500)"),
+    FM_OPT_NUM(run_args, k, FM_CLI_INT, "-k", 1, 100, "K", "candidates kept per field (default 10)"),
+    FM_OPT_NUM(run_args, threshold, FM_CLI_REAL, "--threshold", 0, 0, "T",
+               "minimum best score to propose (default 2.0)"),
+    FM_OPT_NUM(run_args, margin, FM_CLI_REAL_NONNEG, "--margin", 0, 0, "M",
+               "minimum best - runner-up to propose (default 0.5)"),
+    FM_OPT_STR(run_args, by, "--by", 0, "NAME", "who runs it (default $USER)"),
+    FM_OPT_NUM(run_args, threads, FM_CLI_INT, "--threads", 1, 64, "N", "matching threads"),
+    FM_OPT_NUM(run_args, max_parts, FM_CLI_I64, "--max-parts", 1, 0, "N", "stop after N parts"),
+    FM_OPT_NUM(run_args, busy_ms, FM_CLI_INT, "--busy-timeout", 1, 0, "MS",
+               "wait for a locked database (per attempt)"),
+    FM_OPT_FLAG(run_args, verbose, "--verbose", 'v', "a line per part on stderr"),
+    FM_OPT_FLAG(run_args, quiet, "--quiet", 'q', "no progress bar"),
+    FM_OPT_END};
+
+static const fm_cli_spec run_spec = {
+    .cmd = "batch run", .usage = usage, .about = about, .opts = run_opts};
+
+typedef struct status_args {
+  const char *db;
+  int json;
+} status_args;
+
+static const fm_cli_opt status_opts[] = {
+    FM_OPT_DB(status_args, db),
+    FM_OPT_FLAG(status_args, json, "--json", 0, "JSON instead of a table"),
+    FM_OPT_END};
+
+static const fm_cli_spec status_spec = {
+    .cmd = "batch status", .usage = usage, .about = about, .opts = status_opts, .max_pos = 1};
+static const fm_cli_spec list_spec = {
+    .cmd = "batch list", .usage = usage, .about = about, .opts = status_opts};
 
 static void on_part(void *ctx, int64_t part, int64_t n, const fm_batch_counts *c,
                     int skipped) {
@@ -56,93 +98,36 @@ static void print_counts(const fm_batch_counts *c) {
          (long long)c->n_curated, (long long)c->n_failed);
 }
 
-static int open_store(const char *db, int readonly, int busy_ms, fm_store **st) {
-  fm_error err;
-  fm_error_init(&err);
-  fm_store_opts o;
-  fm_store_opts_default(&o);
-  o.readonly = readonly;
-  if (busy_ms > 0) o.busy_timeout_ms = busy_ms;
-  if (fm_store_open(db, &o, st, &err)) return fm_cli_fail(&err);
-  return FM_EXIT_OK;
-}
-
 static int cmd_run(int argc, char **argv) {
-  const char *db = "fieldmatch.db", *model = NULL, *by = NULL;
+  run_args a = {.db = FM_CLI_DB_DEFAULT, .threshold = NAN, .margin = NAN};
+  int npos, prc = fm_cli_parse(&run_spec, argc, argv, &a, &npos);
+  if (prc >= 0) return prc;
+  const char *db = a.db, *model = a.model;
   fm_batch_opts o;
   fm_batch_opts_default(&o);
-  int verbose = 0, tuned = 0;
-  long busy_ms = 0;
-  for (int i = 1; i < argc; i++) {
-    int missing = 0;
-    const char *v;
-    long n;
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      fputs(usage_text, stdout);
-      return FM_EXIT_OK;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--db", &missing))) {
-      db = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--model", &missing))) {
-      model = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--by", &missing))) {
-      by = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--resume", &missing))) {
-      if ((n = fm_cli_int(v)) < 0)
-        return fm_cli_usage("batch run", "--resume needs a run id (a positive integer)");
-      o.resume_run = n;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--batch-size", &missing))) {
-      if ((n = fm_cli_int(v)) < 0 || n > 1000000)
-        return fm_cli_usage("batch run", "--batch-size needs an integer in 1..1000000");
-      o.batch_size = (int)n;
-      tuned = 1;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "-k", &missing))) {
-      if ((n = fm_cli_int(v)) < 0 || n > 100)
-        return fm_cli_usage("batch run", "-k needs an integer in 1..100");
-      o.k = (int)n;
-      tuned = 1;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--threshold", &missing))) {
-      if (parse_double(v, &o.threshold))
-        return fm_cli_usage("batch run", "--threshold needs a number");
-      tuned = 1;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--margin", &missing))) {
-      if (parse_double(v, &o.margin) || o.margin < 0)
-        return fm_cli_usage("batch run", "--margin needs a number >= 0");
-      tuned = 1;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--threads", &missing))) {
-      if ((n = fm_cli_int(v)) < 0 || n > 64)
-        return fm_cli_usage("batch run", "--threads needs an integer in 1..64");
-      o.threads = (int)n;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--max-parts", &missing))) {
-      if ((n = fm_cli_int(v)) < 0)
-        return fm_cli_usage("batch run", "--max-parts needs a positive integer");
-      o.max_parts = n;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--busy-timeout", &missing))) {
-      if ((busy_ms = fm_cli_int(v)) < 0)
-        return fm_cli_usage("batch run", "--busy-timeout needs milliseconds (> 0)");
-    } else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
-      verbose = 1;
-    } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
-      o.quiet = 1;
-    } else if (missing) {
-      return fm_cli_usage("batch run", "%s needs a value", argv[i]);
-    } else {
-      return fm_cli_usage("batch run", "unknown argument '%s'", argv[i]);
-    }
-  }
-  if (!model) return fm_cli_usage("batch run", "--model is required");
+  int tuned = a.batch_size || a.k || !isnan(a.threshold) || !isnan(a.margin);
+  if (a.batch_size) o.batch_size = a.batch_size;
+  if (a.k) o.k = a.k;
+  if (!isnan(a.threshold)) o.threshold = a.threshold;
+  if (!isnan(a.margin)) o.margin = a.margin;
+  o.resume_run = a.resume;
+  o.threads = a.threads;
+  o.max_parts = a.max_parts;
+  o.quiet = a.quiet;
   if (o.resume_run && tuned)
     return fm_cli_usage("batch run",
                         "--resume uses the run's recorded --batch-size, -k, --threshold "
                         "and --margin; do not pass them");
-  if (!by) by = getenv("USER") ? getenv("USER") : "cli";
-  o.actor = by;
+  o.actor = a.by ? a.by : fm_cli_user();
   o.model_path = model;
-  if (verbose) o.on_part = on_part;
+  if (a.verbose) o.on_part = on_part;
 
   fm_model *m = fm_cli_open_model(model);
   if (!m) return FM_EXIT_FAIL;
   fm_store *st = NULL;
-  int rc = open_store(db, 0, (int)busy_ms, &st);
+  /* A new run may create the database (it imports the model's
+   * dictionaries); resuming a run needs the one that holds it. */
+  int rc = fm_cli_open_store(db, o.resume_run ? FM_CLI_OPEN : FM_CLI_CREATE, a.busy_ms, &st);
   if (rc) {
     fm_model_close(m);
     return rc;
@@ -210,32 +195,15 @@ static json_t *info_json(const fm_batch_info *b, int with_parts) {
 }
 
 static int cmd_status(int argc, char **argv, int list) {
-  const char *cmd = list ? "batch list" : "batch status";
-  const char *db = "fieldmatch.db";
-  int json = 0;
-  long run = 0;
-  for (int i = 1; i < argc; i++) {
-    int missing = 0;
-    const char *v;
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      fputs(usage_text, stdout);
-      return FM_EXIT_OK;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--db", &missing))) {
-      db = v;
-    } else if (!strcmp(argv[i], "--json")) {
-      json = 1;
-    } else if (missing) {
-      return fm_cli_usage(cmd, "%s needs a value", argv[i]);
-    } else if (!list && argv[i][0] != '-' && !run) {
-      if ((run = fm_cli_int(argv[i])) < 0)
-        return fm_cli_usage(cmd, "RUN must be a run id (a positive integer)");
-    } else {
-      return fm_cli_usage(cmd, "unknown argument '%s'", argv[i]);
-    }
-  }
+  status_args a = {.db = FM_CLI_DB_DEFAULT};
+  int npos, prc = fm_cli_parse(list ? &list_spec : &status_spec, argc, argv, &a, &npos);
+  if (prc >= 0) return prc;
+  int json = a.json;
+  long long run = 0;
+  if (npos && fm_cli_long(argv[0], 1, INT64_MAX, &run))
+    return fm_cli_usage("batch status", "RUN must be a run id (a positive integer)");
   fm_store *st = NULL;
-  int rc = open_store(db, 1, 0, &st);
-  if (rc) return rc;
+  if (fm_cli_open_store(a.db, FM_CLI_READONLY, 0, &st)) return FM_EXIT_FAIL;
   fm_error err;
   fm_error_init(&err);
   if (list) {
@@ -312,7 +280,7 @@ int fm_cmd_batch(int argc, char **argv) {
   if (argc < 2)
     return fm_cli_usage("batch", "a subcommand is required: run, status or list");
   if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-    fputs(usage_text, stdout);
+    fm_cli_help(&run_spec, stdout);
     return FM_EXIT_OK;
   }
   if (!strcmp(argv[1], "run")) return cmd_run(argc - 1, argv + 1);

@@ -3,13 +3,43 @@
 
 #include <string.h>
 
-static const char *help =
-    "usage: fieldmatch eval --model MODEL.fmm --gold GOLD.tsv [--gold ...] [--json]\n"
-    "                       [--misses N] [--candidates N]\n"
-    "       fieldmatch eval --config CONFIG.json --gold GOLD.tsv --folds K [--json]\n"
-    "Scores ranking against gold pairs (TSV: header, query id, reference id).\n"
-    "--folds K runs K-fold cross-validation: each gold pair is scored by a\n"
-    "model trained (from CONFIG) without the pairs of its fold.\n";
+typedef struct eval_args {
+  const char *model, *config;
+  const char *golds[64];
+  int ngold, json, folds, candidates;
+  long misses;
+} eval_args;
+
+static int add_gold(const char *cmd, const char *name, const char *v, void *args) {
+  eval_args *a = args;
+  (void)name;
+  if (a->ngold == 64) return fm_cli_usage(cmd, "too many --gold files");
+  a->golds[a->ngold++] = v;
+  return FM_EXIT_OK;
+}
+
+static const fm_cli_opt opts[] = {
+    FM_OPT_STR(eval_args, model, "--model", 0, "MODEL.fmm", "the model to score"),
+    FM_OPT_FN(add_gold, "--gold", "GOLD.tsv", "gold pairs (header, query id, reference id);\n"
+                                              "repeat for more files"),
+    FM_OPT_FLAG(eval_args, json, "--json", 0, "one JSON object per gold file"),
+    FM_OPT_NUM(eval_args, misses, FM_CLI_LONG, "--misses", 0, 0, "N",
+               "show the N worst misses (default 10)"),
+    FM_OPT_NUM(eval_args, candidates, FM_CLI_INT, "--candidates", 1, 0, "N",
+               "re-scored per query (default: the model's)"),
+    FM_OPT_STR(eval_args, config, "--config", 0, "CONFIG.json", "with --folds: the training config"),
+    FM_OPT_NUM(eval_args, folds, FM_CLI_INT, "--folds", 2, 0, "K", "K-fold cross-validation"),
+    FM_OPT_END};
+
+static const fm_cli_spec spec = {
+    .cmd = "eval",
+    .usage = "usage: fieldmatch eval --model MODEL.fmm --gold GOLD.tsv [--gold ...] [--json]\n"
+             "                       [--misses N] [--candidates N]\n"
+             "       fieldmatch eval --config CONFIG.json --gold GOLD.tsv --folds K [--json]\n",
+    .about = "Scores ranking against gold pairs (TSV: header, query id, reference id).\n"
+             "--folds K runs K-fold cross-validation: each gold pair is scored by a\n"
+             "model trained (from CONFIG) without the pairs of its fold.\n",
+    .opts = opts};
 
 static void print_json(const fm_eval_result *r, size_t overlap, int folds) {
   printf("{\"queries\": %zu, \"top1\": %.4f, \"recall_at_3\": %.4f, \"recall_at_5\": %.4f, \"recall_at_10\": %.4f, "
@@ -57,39 +87,13 @@ static void print_misses(const fm_model *m, const fm_pairs *gold, const fm_eval_
 }
 
 int fm_cmd_eval(int argc, char **argv) {
-  const char *model = NULL, *config = NULL;
-  const char *golds[64];
-  int ngold = 0, json = 0, folds = 0, candidates = 0;
-  long misses = 10;
-  for (int i = 1; i < argc; i++) {
-    int missing = 0;
-    const char *v;
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      fputs(help, stdout);
-      return FM_EXIT_OK;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--candidates", &missing))) {
-      candidates = (int)fm_cli_int(v);
-      if (candidates < 1) return fm_cli_usage("eval", "--candidates needs a positive integer");
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--model", &missing))) {
-      model = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--config", &missing))) {
-      config = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--gold", &missing))) {
-      if (ngold == 64) return fm_cli_usage("eval", "too many --gold files");
-      golds[ngold++] = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--folds", &missing))) {
-      folds = (int)fm_cli_int(v);
-      if (folds < 2) return fm_cli_usage("eval", "--folds needs an integer >= 2, not '%s'", v);
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--misses", &missing))) {
-      if (!strcmp(v, "0")) misses = 0;
-      else if ((misses = fm_cli_int(v)) < 0) return fm_cli_usage("eval", "bad --misses '%s'", v);
-    } else if (!strcmp(argv[i], "--json")) {
-      json = 1;
-    } else {
-      return fm_cli_usage("eval", missing ? "option %s needs a value" : "unknown argument '%s'",
-                          argv[i]);
-    }
-  }
+  eval_args a = {.misses = 10};
+  int npos, prc = fm_cli_parse(&spec, argc, argv, &a, &npos);
+  if (prc >= 0) return prc;
+  const char *model = a.model, *config = a.config;
+  const char *const *golds = a.golds;
+  int ngold = a.ngold, json = a.json, folds = a.folds, candidates = a.candidates;
+  long misses = a.misses;
   if (!ngold) return fm_cli_usage("eval", "--gold is required");
   if (folds && !config) return fm_cli_usage("eval", "--folds needs --config");
   if (!folds && !model) return fm_cli_usage("eval", "--model is required");

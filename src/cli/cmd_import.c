@@ -1,20 +1,34 @@
 /* cmd_import.c: fieldmatch import --db D --config C: load a training
  * config's dictionaries into the store (versioned; curated mappings kept). */
 #include "cli.h"
-#include "fm_store.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage_text[] =
-    "usage: fieldmatch import --config CONFIG.json [--db fieldmatch.db] [--by NAME]\n"
-    "                         [--quiet]\n"
-    "\n"
-    "Import the reference and query dictionaries named by a training config into\n"
-    "the database, as dictionaries '<config name>:reference' and\n"
-    "'<config name>:query'.  Importing a changed file again records a new version:\n"
-    "new fields are added, changed and removed fields flag the mappings that use\n"
-    "them, and no analyst decision is ever deleted.  An unchanged file is a no-op.\n";
+typedef struct import_args {
+  const char *db, *config, *by;
+  int quiet;
+} import_args;
+
+static const fm_cli_opt opts[] = {
+    FM_OPT_REQ(import_args, config, "--config", 0, "CONFIG.json", "the training config"),
+    FM_OPT_DB(import_args, db),
+    FM_OPT_STR(import_args, by, "--by", 0, "NAME", "who imports (default $USER)"),
+    FM_OPT_FLAG(import_args, quiet, "--quiet", 'q', "print less while reading the dictionaries"),
+    FM_OPT_END};
+
+static const fm_cli_spec spec = {
+    .cmd = "import",
+    .usage = "usage: fieldmatch import --config CONFIG.json [--db " FM_CLI_DB_DEFAULT "] [--by NAME]\n"
+             "                         [--quiet]\n",
+    .about =
+        "Import the reference and query dictionaries named by a training config into\n"
+        "the database, as dictionaries '<config name>:reference' and\n"
+        "'<config name>:query'.  Importing a changed file again records a new version:\n"
+        "new fields are added, changed and removed fields flag the mappings that use\n"
+        "them, and no analyst decision is ever deleted.  An unchanged file is a no-op.\n"
+        "import creates the database when it does not exist (docs/store.md).\n",
+    .opts = opts};
 
 static void report(const char *what, const fm_dict_result *r) {
   if (r->unchanged)
@@ -26,30 +40,11 @@ static void report(const char *what, const fm_dict_result *r) {
 }
 
 int fm_cmd_import(int argc, char **argv) {
-  const char *db = "fieldmatch.db", *config = NULL, *by = NULL;
-  int quiet = 0;
-  for (int i = 1; i < argc; i++) {
-    int missing = 0;
-    const char *v;
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      fputs(usage_text, stdout);
-      return FM_EXIT_OK;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--db", &missing))) {
-      db = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--config", &missing))) {
-      config = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--by", &missing))) {
-      by = v;
-    } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
-      quiet = 1;
-    } else if (missing) {
-      return fm_cli_usage("import", "%s needs a value", argv[i]);
-    } else {
-      return fm_cli_usage("import", "unknown argument '%s'", argv[i]);
-    }
-  }
-  if (!config) return fm_cli_usage("import", "--config is required");
-  if (!by) by = getenv("USER") ? getenv("USER") : "cli";
+  import_args a = {.db = FM_CLI_DB_DEFAULT};
+  int npos, prc = fm_cli_parse(&spec, argc, argv, &a, &npos);
+  if (prc >= 0) return prc;
+  if (!a.by) a.by = fm_cli_user();
+  const char *by = a.by;
 
   fm_error err;
   fm_error_init(&err);
@@ -59,12 +54,12 @@ int fm_cmd_import(int argc, char **argv) {
   fm_fieldset_init(&refs);
   fm_fieldset_init(&queries);
   int rc = FM_EXIT_FAIL;
-  if (fm_config_load(config, &c, &err) ||
-      fm_config_import(c, &refs, &queries, quiet, &err) ||
-      fm_store_open(db, NULL, &st, &err)) {
+  if (fm_config_load(a.config, &c, &err) ||
+      fm_config_import(c, &refs, &queries, a.quiet, &err)) {
     fm_cli_fail(&err);
     goto out;
   }
+  if (fm_cli_open_store(a.db, FM_CLI_CREATE, 0, &st)) goto out;
   char label[512];
   fm_dict_result r;
   fm_store_dict_label(c->name, FM_ROLE_REFERENCE, label, sizeof label);

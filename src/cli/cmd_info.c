@@ -1,14 +1,21 @@
 /* cmd_info.c: fieldmatch info MODEL */
 #include "cli.h"
 
-#include <string.h>
+static const fm_cli_opt opts[] = {FM_OPT_END};
+
+static const fm_cli_spec spec = {
+    .cmd = "info",
+    .usage = "usage: fieldmatch info MODEL.fmm\n",
+    .about = "Prints a model file's name, format, checksum, sizes and settings.\n",
+    .opts = opts,
+    .max_pos = 1};
 
 int fm_cmd_info(int argc, char **argv) {
-  if (argc != 2 || !strcmp(argv[1], "--help")) {
-    fputs("usage: fieldmatch info MODEL.fmm\n", argc == 2 ? stdout : stderr);
-    return argc == 2 ? FM_EXIT_OK : FM_EXIT_USAGE;
-  }
-  fm_model *m = fm_cli_open_model(argv[1]);
+  char dummy;
+  int npos, prc = fm_cli_parse(&spec, argc, argv, &dummy, &npos);
+  if (prc >= 0) return prc;
+  if (npos != 1) return fm_cli_usage("info", "give the model file");
+  fm_model *m = fm_cli_open_model(argv[0]);
   if (!m) return FM_EXIT_FAIL;
   fm_model_info i;
   fm_model_info_get(m, &i);

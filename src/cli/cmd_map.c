@@ -1,18 +1,36 @@
 /* cmd_map.c: fieldmatch map --model M [-k K] -o FILE.csv|FILE.jsonl */
 #include "cli.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *help =
-    "usage: fieldmatch map --model MODEL.fmm [-k K] -o OUT.csv|OUT.jsonl\n"
-    "                      [--format csv|jsonl] [--threads N] [--quiet]\n"
-    "                      [--candidates N]   (re-scored per query; default: the\n"
-    "                      model's, 64 unless its config said otherwise)\n"
-    "Ranks the top K (default 10) reference fields for every query field of\n"
-    "the model.  Written to a temporary file and renamed into place.\n"
-    "CSV columns: query_id,rank,reference_id,score,query_name,reference_name,reference_type\n";
+typedef struct map_args {
+  const char *model, *out, *format;
+  int k, quiet, threads, candidates;
+} map_args;
 
+static const fm_cli_opt opts[] = {
+    FM_OPT_REQ(map_args, model, "--model", 0, "MODEL.fmm", "the model"),
+    FM_OPT_REQ(map_args, out, "--output", 'o', "OUT", "OUT.csv or OUT.jsonl, written atomically"),
+    FM_OPT_NUM(map_args, k, FM_CLI_INT, "-k", 1, 1000, "K", "reference fields per query (default 10)"),
+    FM_OPT_STR(map_args, format, "--format", 0, "F", "csv or jsonl (default: from OUT's name)"),
+    FM_OPT_NUM(map_args, threads, FM_CLI_INT, "--threads", 1, 64, "N", "matching threads"),
+    FM_OPT_NUM(map_args, candidates, FM_CLI_INT, "--candidates", 1, 0, "N",
+               "re-scored per query (default: the model's,\n64 unless its config said otherwise)"),
+    FM_OPT_FLAG(map_args, quiet, "--quiet", 'q', "no summary on stderr"),
+    FM_OPT_END};
+
+static const fm_cli_spec spec = {
+    .cmd = "map",
+    .usage = "usage: fieldmatch map --model MODEL.fmm [-k K] -o OUT.csv|OUT.jsonl\n"
+             "                      [--format csv|jsonl] [--threads N] [--quiet]\n"
+             "                      [--candidates N]\n",
+    .about = "Ranks the top K (default 10) reference fields for every query field of\n"
+             "the model.  Written to a temporary file and renamed into place.\n"
+             "CSV columns: query_id,rank,reference_id,score,query_name,reference_name,"
+             "reference_type\n",
+    .opts = opts};
 
 /* The output, written while the matching runs: fm_match_all_ordered hands
  * over finished queries in order (one call at a time, from a matching
@@ -149,41 +167,11 @@ static void map_out_flush(map_out *o) {
 }
 
 int fm_cmd_map(int argc, char **argv) {
-  const char *model = NULL, *outp = NULL, *format = NULL;
-  int k = 10, quiet = 0, threads = 0, candidates = 0;
-  for (int i = 1; i < argc; i++) {
-    int missing = 0;
-    const char *v;
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      fputs(help, stdout);
-      return FM_EXIT_OK;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--candidates", &missing))) {
-      candidates = (int)fm_cli_int(v);
-      if (candidates < 1) return fm_cli_usage("map", "--candidates needs a positive integer");
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--model", &missing))) {
-      model = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "-o", &missing)) ||
-               (v = fm_cli_opt(argc, argv, &i, "--output", &missing))) {
-      outp = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--format", &missing))) {
-      format = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "-k", &missing))) {
-      long kv = fm_cli_int(v);
-      if (kv < 1 || kv > 1000) return fm_cli_usage("map", "-k needs an integer in 1..1000");
-      k = (int)kv;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--threads", &missing))) {
-      long t = fm_cli_int(v);
-      if (t < 1 || t > 64) return fm_cli_usage("map", "--threads needs an integer in 1..64");
-      threads = (int)t;
-    } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
-      quiet = 1;
-    } else {
-      return fm_cli_usage("map", missing ? "option %s needs a value" : "unknown argument '%s'",
-                          argv[i]);
-    }
-  }
-  if (!model) return fm_cli_usage("map", "--model is required");
-  if (!outp) return fm_cli_usage("map", "-o OUT.csv or OUT.jsonl is required");
+  map_args x = {.k = 10};
+  int npos, prc = fm_cli_parse(&spec, argc, argv, &x, &npos);
+  if (prc >= 0) return prc;
+  const char *model = x.model, *outp = x.out, *format = x.format;
+  int k = x.k, quiet = x.quiet, threads = x.threads, candidates = x.candidates;
   if (!format) {
     size_t n = strlen(outp);
     if (n >= 4 && !strcmp(outp + n - 4, ".csv")) format = "csv";
@@ -212,7 +200,8 @@ int fm_cmd_map(int argc, char **argv) {
   /* FM_MAP_CHUNK: queries per unit handed to the writer (tests use small
    * ones to exercise the ordering; the output does not depend on it) */
   const char *ch = getenv("FM_MAP_CHUNK");
-  size_t chunk = ch && fm_cli_int(ch) > 0 ? (size_t)fm_cli_int(ch) : 0;
+  long long chunk = 0;
+  if (!ch || fm_cli_long(ch, 1, LLONG_MAX, &chunk)) chunk = 0;
   double t0 = fm_now();
   fm_atomic a;
   size_t rows = 0;
@@ -221,7 +210,7 @@ int fm_cmd_map(int argc, char **argv) {
     map_out o;
     rc = map_out_init(&o, a.fp, m, k, jsonl, outp, &err);
     if (rc == FM_OK)
-      rc = fm_match_all_ordered(m, k, threads, quiet, chunk, c, nout, map_sink, &o, &err);
+      rc = fm_match_all_ordered(m, k, threads, quiet, (size_t)chunk, c, nout, map_sink, &o, &err);
     if (rc == FM_OK) map_out_flush(&o);
     rows = o.rows;
     map_out_free(&o);

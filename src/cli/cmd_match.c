@@ -2,19 +2,34 @@
  * With --db, curated first: a query field's accepted mapping is answered
  * before the model's candidates and marked curated. */
 #include "cli.h"
-#include "fm_store.h"
 
 #include <math.h>
 #include <string.h>
 
-static const char *help =
-    "usage: fieldmatch match --model MODEL.fmm [--db D] [-k K] [--json] FIELD... \n"
-    "       fieldmatch match --model MODEL.fmm [--db D] [-k K] [--json] -   (stdin)\n"
-    "Ranks the reference fields for each query field id.  An id that is not a\n"
-    "query field of the model is matched as a bare mnemonic.\n"
-    "With --db D, a field's accepted mapping in that database (see 'fieldmatch\n"
-    "review') comes first, marked curated (\"curated\": true in --json); the\n"
-    "model's candidates follow without repeating it.\n";
+typedef struct match_args {
+  const char *model, *db;
+  int k, json;
+} match_args;
+
+static const fm_cli_opt opts[] = {
+    FM_OPT_REQ(match_args, model, "--model", 0, "MODEL.fmm", "the model"),
+    FM_OPT_STR(match_args, db, "--db", 0, "FILE",
+               "curated first from this database (read-only;\nit must exist)"),
+    FM_OPT_NUM(match_args, k, FM_CLI_INT, "-k", 1, 1000, "K", "candidates per field (default 10)"),
+    FM_OPT_FLAG(match_args, json, "--json", 0, "one JSON object per field"),
+    FM_OPT_END};
+
+static const fm_cli_spec spec = {
+    .cmd = "match",
+    .usage = "usage: fieldmatch match --model MODEL.fmm [--db D] [-k K] [--json] FIELD... \n"
+             "       fieldmatch match --model MODEL.fmm [--db D] [-k K] [--json] -   (stdin)\n",
+    .about = "Ranks the reference fields for each query field id.  An id that is not a\n"
+             "query field of the model is matched as a bare mnemonic.\n"
+             "With --db D, a field's accepted mapping in that database (see 'fieldmatch\n"
+             "review') comes first, marked curated (\"curated\": true in --json); the\n"
+             "model's candidates follow without repeating it.\n",
+    .opts = opts,
+    .max_pos = -1};
 
 /* The accepted mapping of query field id in st (borrowed into arena), or
  * found = 0.  A field the store does not know has none; a store error is
@@ -134,66 +149,28 @@ static int one(fm_matcher *mt, const fm_model *m, fm_store *st, const char *id, 
 }
 
 int fm_cmd_match(int argc, char **argv) {
-  const char *model = NULL, *db = NULL;
-  int k = 10, json = 0, from_stdin = 0;
-  const char **ids = fm_calloc((size_t)argc, sizeof *ids);
-  int nids = 0;
-  if (!ids) return FM_EXIT_FAIL;
-  for (int i = 1; i < argc; i++) {
-    int missing = 0;
-    const char *v;
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      fputs(help, stdout);
-      fm_free(ids);
-      return FM_EXIT_OK;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--model", &missing))) {
-      model = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--db", &missing))) {
-      db = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "-k", &missing))) {
-      long kv = fm_cli_int(v);
-      if (kv < 1 || kv > 1000) {
-        fm_free(ids);
-        return fm_cli_usage("match", "-k needs an integer in 1..1000, not '%s'", v);
-      }
-      k = (int)kv;
-    } else if (!strcmp(argv[i], "--json")) {
-      json = 1;
-    } else if (!strcmp(argv[i], "-")) {
-      from_stdin = 1;
-    } else if (missing || (argv[i][0] == '-' && argv[i][1])) {
-      fm_free(ids);
-      return fm_cli_usage("match", missing ? "option %s needs a value" : "unknown option '%s'",
-                          argv[i]);
-    } else {
-      ids[nids++] = argv[i];
-    }
+  match_args a = {.k = 10};
+  int npos, prc = fm_cli_parse(&spec, argc, argv, &a, &npos);
+  if (prc >= 0) return prc;
+  const char *model = a.model;
+  int k = a.k, json = a.json, from_stdin = 0, nids = 0;
+  /* The field ids, in argv's place (fm_cli_parse moved them to the front);
+   * "-" reads more from stdin. */
+  char **ids = argv;
+  for (int i = 0; i < npos; i++) {
+    if (!strcmp(argv[i], "-")) from_stdin = 1;
+    else ids[nids++] = argv[i];
   }
-  if (!model) {
-    fm_free(ids);
-    return fm_cli_usage("match", "--model is required");
-  }
-  if (!nids && !from_stdin) {
-    fm_free(ids);
-    return fm_cli_usage("match", "give field ids, or - to read them from stdin");
-  }
+  if (!nids && !from_stdin) return fm_cli_usage("match", "give field ids, or - to read them from stdin");
   fm_error err;
   fm_error_init(&err);
-  /* Read-only: looking answers up must never migrate or lock anything. */
+  /* Read-only: looking answers up must never migrate, lock or create
+   * anything. */
   fm_store *st = NULL;
-  if (db) {
-    fm_store_opts o;
-    fm_store_opts_default(&o);
-    o.readonly = 1;
-    if (fm_store_open(db, &o, &st, &err)) {
-      fm_free(ids);
-      return fm_cli_fail(&err);
-    }
-  }
+  if (a.db && fm_cli_open_store(a.db, FM_CLI_READONLY, 0, &st)) return FM_EXIT_FAIL;
   fm_model *m = fm_cli_open_model(model);
   if (!m) {
     fm_store_close(st);
-    fm_free(ids);
     return FM_EXIT_FAIL;
   }
   fm_matcher *mt;
@@ -201,7 +178,6 @@ int fm_cmd_match(int argc, char **argv) {
   int status = FM_EXIT_OK;
   if (!c || fm_matcher_new(m, &mt, &err)) {
     fm_free(c);
-    fm_free(ids);
     fm_model_close(m);
     fm_store_close(st);
     return fm_cli_fail(&err);
@@ -219,7 +195,6 @@ int fm_cmd_match(int argc, char **argv) {
   }
   fm_matcher_free(mt);
   fm_free(c);
-  fm_free(ids);
   fm_model_close(m);
   fm_store_close(st);
   return status;

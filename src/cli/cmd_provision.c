@@ -13,22 +13,55 @@
 #include <string.h>
 #include <time.h>
 
-static const char *help =
-    "usage: fieldmatch provision request --db DB --root DIR --dataset NAME\n"
-    "                  [--filter KEY=VALUE]... [--filters JSON] [--format csv.gz|jsonl.gz]\n"
-    "                  [--owner NAME] [--ttl SECONDS] [--no-wait]\n"
-    "       fieldmatch provision status --db DB ID [--json]\n"
-    "       fieldmatch provision list   --db DB [--owner NAME | --all] [--json]\n"
-    "       fieldmatch provision fetch  --db DB --root DIR ID -o FILE\n"
-    "       fieldmatch provision expire --db DB --root DIR\n"
-    "Datasets: mappings, candidates, fields, snapshot (filters job, from, to).\n"
-    "request prints the id; without --no-wait it writes DIR/provision/ID.FORMAT\n"
-    "before returning.  --owner defaults to $USER.  See docs/provision.md.\n";
+typedef struct prov_args {
+  const char *db, *root, *dataset, *filters, *format, *owner, *out;
+  long ttl;
+  int json, all, no_wait;
+  json_t *kv; /* the --filter KEY=VALUE pairs */
+} prov_args;
 
-static const char *default_owner(void) {
-  const char *u = getenv("USER");
-  return u && *u ? u : "cli";
+static int add_filter(const char *cmd, const char *name, const char *v, void *args) {
+  prov_args *a = args;
+  const char *eq = strchr(v, '=');
+  if (!eq || eq == v) return fm_cli_usage(cmd, "%s needs KEY=VALUE, not '%s'", name, v);
+  char key[64];
+  snprintf(key, sizeof key, "%.*s", (int)(eq - v), v);
+  json_object_set_new(a->kv, key, json_string(eq + 1));
+  return FM_EXIT_OK;
 }
+
+static const fm_cli_opt opts[] = {
+    FM_OPT_DB(prov_args, db),
+    FM_OPT_STR(prov_args, root, "--root", 0, "DIR", "the snapshot root; files go to DIR/provision/"),
+    FM_OPT_STR(prov_args, dataset, "--dataset", 0, "NAME",
+               "request: mappings, candidates, fields or snapshot"),
+    FM_OPT_FN(add_filter, "--filter", "KEY=VALUE", "request: a filter (repeatable)"),
+    FM_OPT_STR(prov_args, filters, "--filters", 0, "JSON", "request: all filters as one object"),
+    FM_OPT_STR(prov_args, format, "--format", 0, "F", "request: csv.gz or jsonl.gz"),
+    FM_OPT_STR(prov_args, owner, "--owner", 0, "NAME", "request, list: whose (default $USER)"),
+    FM_OPT_NUM(prov_args, ttl, FM_CLI_LONG, "--ttl", 1, 0, "SECONDS", "request: how long the file is kept"),
+    FM_OPT_FLAG(prov_args, no_wait, "--no-wait", 0,
+                "request: leave it pending for a server's worker"),
+    FM_OPT_FLAG(prov_args, all, "--all", 0, "list: every owner's requests"),
+    FM_OPT_FLAG(prov_args, json, "--json", 0, "status, list: JSON"),
+    FM_OPT_STR(prov_args, out, "--output", 'o', "FILE", "fetch: copy the file to FILE"),
+    FM_OPT_END};
+
+static const fm_cli_spec spec = {
+    .cmd = "provision",
+    .usage = "usage: fieldmatch provision request --db DB --root DIR --dataset NAME\n"
+             "                  [--filter KEY=VALUE]... [--filters JSON] [--format csv.gz|jsonl.gz]\n"
+             "                  [--owner NAME] [--ttl SECONDS] [--no-wait]\n"
+             "       fieldmatch provision status --db DB ID [--json]\n"
+             "       fieldmatch provision list   --db DB [--owner NAME | --all] [--json]\n"
+             "       fieldmatch provision fetch  --db DB --root DIR ID -o FILE\n"
+             "       fieldmatch provision expire --db DB --root DIR\n",
+    .about = "Datasets: mappings, candidates, fields, snapshot (filters job, from, to).\n"
+             "request prints the id; without --no-wait it writes DIR/provision/ID.FORMAT\n"
+             "before returning.  --owner defaults to $USER.  DB must exist.\n"
+             "See docs/provision.md.\n",
+    .opts = opts,
+    .max_pos = 1};
 
 static void print_row(const fm_prov_request *r) {
   printf("%s  %-8s %-10s %-8s %s  rows=%lld bytes=%lld%s%s\n", r->id,
@@ -94,74 +127,30 @@ int fm_cmd_provision(int argc, char **argv) {
   if (argc < 2) return fm_cli_usage("provision", "give a subcommand: request, status, list, fetch or expire");
   const char *sub = argv[1];
   if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
-    fputs(help, stdout);
+    fm_cli_help(&spec, stdout);
     return FM_EXIT_OK;
   }
   if (strcmp(sub, "request") && strcmp(sub, "status") && strcmp(sub, "list") &&
       strcmp(sub, "fetch") && strcmp(sub, "expire"))
     return fm_cli_usage("provision", "unknown subcommand '%s'", sub);
-  const char *db = NULL, *root = NULL, *dataset = NULL, *filters = NULL, *format = NULL,
-             *owner = NULL, *out = NULL, *id = NULL;
-  long ttl = 0;
-  int json = 0, all = 0, no_wait = 0;
-  json_t *kv = json_object();
-  if (!kv) return FM_EXIT_FAIL;
-  int ret = FM_EXIT_OK;
-  for (int i = 2; i < argc; i++) {
-    int missing = 0;
-    const char *v;
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      fputs(help, stdout);
-      json_decref(kv);
-      return FM_EXIT_OK;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--db", &missing))) {
-      db = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--root", &missing))) {
-      root = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--dataset", &missing))) {
-      dataset = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--filters", &missing))) {
-      filters = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--filter", &missing))) {
-      const char *eq = strchr(v, '=');
-      if (!eq || eq == v) {
-        json_decref(kv);
-        return fm_cli_usage("provision", "--filter needs KEY=VALUE, not '%s'", v);
-      }
-      char key[64];
-      snprintf(key, sizeof key, "%.*s", (int)(eq - v), v);
-      json_object_set_new(kv, key, json_string(eq + 1));
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--format", &missing))) {
-      format = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--owner", &missing))) {
-      owner = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--ttl", &missing))) {
-      if ((ttl = fm_cli_int(v)) <= 0) {
-        json_decref(kv);
-        return fm_cli_usage("provision", "--ttl needs a positive number of seconds");
-      }
-    } else if ((v = fm_cli_opt(argc, argv, &i, "-o", &missing))) {
-      out = v;
-    } else if (!strcmp(argv[i], "--json")) {
-      json = 1;
-    } else if (!strcmp(argv[i], "--all")) {
-      all = 1;
-    } else if (!strcmp(argv[i], "--no-wait")) {
-      no_wait = 1;
-    } else if (!missing && argv[i][0] != '-' && !id) {
-      id = argv[i];
-    } else {
-      json_decref(kv);
-      return fm_cli_usage("provision",
-                          missing ? "option %s needs a value" : "unknown argument '%s'", argv[i]);
-    }
+  prov_args a = {.db = FM_CLI_DB_DEFAULT, .kv = json_object()};
+  if (!a.kv) return FM_EXIT_FAIL;
+  int npos, ret = fm_cli_parse(&spec, argc - 1, argv + 1, &a, &npos);
+  json_t *kv = a.kv;
+  if (ret >= 0) {
+    json_decref(kv);
+    return ret;
   }
+  ret = FM_EXIT_OK;
+  const char *db = a.db, *root = a.root, *dataset = a.dataset, *filters = a.filters,
+             *format = a.format, *owner = a.owner, *out = a.out;
+  const char *id = npos ? argv[1] : NULL;
+  long ttl = a.ttl;
+  int json = a.json, all = a.all, no_wait = a.no_wait;
   int need_root = !strcmp(sub, "fetch") || !strcmp(sub, "expire") ||
                   (!strcmp(sub, "request") && !no_wait);
   const char *usage = NULL;
-  if (!db)
-    usage = "--db is required";
-  else if (need_root && !root)
+  if (need_root && !root)
     usage = "--root DIR is required (the snapshot root; files go to DIR/provision/)";
   else if (!strcmp(sub, "request") && !dataset)
     usage = "request needs --dataset";
@@ -178,16 +167,16 @@ int fm_cmd_provision(int argc, char **argv) {
   fm_error err;
   fm_error_init(&err);
   fm_store *st = NULL;
-  if (fm_store_open(db, NULL, &st, &err)) {
+  if (fm_cli_open_store(db, FM_CLI_OPEN, 0, &st)) {
     json_decref(kv);
-    return fm_cli_fail(&err);
+    return FM_EXIT_FAIL;
   }
   fm_prov_request r;
   memset(&r, 0, sizeof r);
   if (!strcmp(sub, "request")) {
     char *kvs = filters ? NULL : json_dumps(kv, JSON_COMPACT);
     char nid[FM_PROV_ID_LEN + 1];
-    fm_rc rc = fm_prov_create(st, owner ? owner : default_owner(), dataset,
+    fm_rc rc = fm_prov_create(st, owner ? owner : fm_cli_user(), dataset,
                               filters ? filters : kvs, format, ttl, nid, &err);
     free(kvs);
     if (rc == FM_ERR_ARG) {
@@ -210,7 +199,7 @@ int fm_cmd_provision(int argc, char **argv) {
   } else if (!strcmp(sub, "list")) {
     fm_prov_request *v = NULL;
     size_t n = 0;
-    if (fm_prov_list(st, all ? NULL : owner ? owner : default_owner(), 1000, &v, &n, &err)) {
+    if (fm_prov_list(st, all ? NULL : owner ? owner : fm_cli_user(), 1000, &v, &n, &err)) {
       ret = fm_cli_fail(&err);
     } else if (json) {
       json_t *arr = json_array();

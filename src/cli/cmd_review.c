@@ -2,38 +2,11 @@
  * history|export-pairs: the analyst's side of the store.  A thin front end:
  * every read and write is a review.c function the HTTP server calls too. */
 #include "cli.h"
-#include "fm_store.h"
 
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char usage_text[] =
-    "usage: fieldmatch review queue   [--limit N] [--offset N] [--json]\n"
-    "       fieldmatch review show    FIELD [--json]\n"
-    "       fieldmatch review accept  FIELD REF [--by NAME] [--comment TEXT] [--expect REF|none]\n"
-    "       fieldmatch review reject  FIELD REF [--by NAME] [--comment TEXT] [--expect REF|none]\n"
-    "       fieldmatch review pick    FIELD REF [--by NAME] [--comment TEXT] [--expect REF|none]\n"
-    "       fieldmatch review comment FIELD REF --comment TEXT [--by NAME]\n"
-    "       fieldmatch review history FIELD [--json]\n"
-    "       fieldmatch review export-pairs [-o FILE] [--status accepted|rejected|all]\n"
-    "common options: --db FILE (default fieldmatch.db), --query-vendor V, --ref-vendor V\n"
-    "                (when an id is used by more than one vendor), --wait MS (how long\n"
-    "                to wait for a locked database per attempt; default 2000)\n"
-    "\n"
-    "FIELD is a query field id, REF a reference field id.  'accept' takes one of\n"
-    "the field's candidates (or a proposed mapping); 'pick' takes any reference\n"
-    "field in the database.  Accepting supersedes the field's previous accepted\n"
-    "mapping; history keeps every step.  --by defaults to $USER.  --expect makes\n"
-    "the decision conditional on the accepted mapping you saw ('none' = no\n"
-    "accepted mapping): if someone changed it meanwhile, nothing is written and\n"
-    "the command fails.\n"
-    "\n"
-    "export-pairs writes TSV (query_id, reference_id, status, by, at).  The\n"
-    "default, --status accepted, can be used directly as a config's\n"
-    "train_pairs; a file with rejected rows cannot (every row of a pairs file\n"
-    "is read as a positive pair).\n";
 
 typedef struct review_args {
   const char *db, *by, *comment, *qvendor, *rvendor, *out, *status, *expect;
@@ -43,74 +16,66 @@ typedef struct review_args {
   int npos;
 } review_args;
 
+static const fm_cli_opt opts[] = {
+    FM_OPT_DB(review_args, db),
+    FM_OPT_STR(review_args, by, "--by", 0, "NAME", "who decides (default $USER)"),
+    FM_OPT_STR(review_args, comment, "--comment", 0, "TEXT", "a note kept with the decision"),
+    FM_OPT_STR(review_args, expect, "--expect", 0, "REF|none",
+               "decide only if the accepted mapping is still REF"),
+    FM_OPT_STR(review_args, qvendor, "--query-vendor", 0, "V",
+               "when a query id is used by more than one vendor"),
+    FM_OPT_STR(review_args, rvendor, "--ref-vendor", 0, "V", "the same for reference ids"),
+    FM_OPT_NUM(review_args, limit, FM_CLI_LONG, "--limit", 1, 0, "N", "queue: rows (default 50)"),
+    FM_OPT_NUM(review_args, offset, FM_CLI_LONG, "--offset", 0, 0, "N", "queue: rows to skip"),
+    FM_OPT_FLAG(review_args, json, "--json", 0, "JSON output"),
+    FM_OPT_STR(review_args, out, "--output", 'o', "FILE", "export-pairs: write FILE (default stdout)"),
+    FM_OPT_STR(review_args, status, "--status", 0, "S", "export-pairs: accepted, rejected or all"),
+    FM_OPT_NUM(review_args, wait_ms, FM_CLI_LONG, "--wait", 1, 0, "MS",
+               "wait for a locked database per attempt\n(default 2000)"),
+    FM_OPT_END};
+
+static const fm_cli_spec spec = {
+    .cmd = "review",
+    .usage =
+        "usage: fieldmatch review queue   [--limit N] [--offset N] [--json]\n"
+        "       fieldmatch review show    FIELD [--json]\n"
+        "       fieldmatch review accept  FIELD REF [--by NAME] [--comment TEXT] [--expect REF|none]\n"
+        "       fieldmatch review reject  FIELD REF [--by NAME] [--comment TEXT] [--expect REF|none]\n"
+        "       fieldmatch review pick    FIELD REF [--by NAME] [--comment TEXT] [--expect REF|none]\n"
+        "       fieldmatch review comment FIELD REF --comment TEXT [--by NAME]\n"
+        "       fieldmatch review history FIELD [--json]\n"
+        "       fieldmatch review export-pairs [-o FILE] [--status accepted|rejected|all]\n",
+    .about =
+        "FIELD is a query field id, REF a reference field id.  'accept' takes one of\n"
+        "the field's candidates (or a proposed mapping); 'pick' takes any reference\n"
+        "field in the database.  Accepting supersedes the field's previous accepted\n"
+        "mapping; history keeps every step.  --by defaults to $USER.  --expect makes\n"
+        "the decision conditional on the accepted mapping you saw ('none' = no\n"
+        "accepted mapping): if someone changed it meanwhile, nothing is written and\n"
+        "the command fails.\n"
+        "\n"
+        "export-pairs writes TSV (query_id, reference_id, status, by, at).  The\n"
+        "default, --status accepted, can be used directly as a config's\n"
+        "train_pairs; a file with rejected rows cannot (every row of a pairs file\n"
+        "is read as a positive pair).  The database must exist (docs/store.md).\n",
+    .opts = opts,
+    .max_pos = 3};
+
+/* Parse argv (argv[0] is the subcommand); -1 to go on, else the exit code. */
 static int parse(int argc, char **argv, review_args *a) {
   memset(a, 0, sizeof *a);
-  a->db = "fieldmatch.db";
-  for (int i = 2; i < argc; i++) {
-    int missing = 0;
-    const char *v;
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      fputs(usage_text, stdout);
-      return -1;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--db", &missing))) {
-      a->db = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--by", &missing))) {
-      a->by = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--comment", &missing))) {
-      a->comment = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--query-vendor", &missing))) {
-      a->qvendor = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--ref-vendor", &missing))) {
-      a->rvendor = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--expect", &missing))) {
-      a->expect = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "-o", &missing)) ||
-               (v = fm_cli_opt(argc, argv, &i, "--output", &missing))) {
-      a->out = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--status", &missing))) {
-      a->status = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--limit", &missing))) {
-      if ((a->limit = fm_cli_int(v)) < 0)
-        return fm_cli_usage("review", "--limit needs a positive integer, not '%s'", v);
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--offset", &missing))) {
-      char *end;
-      a->offset = strtol(v, &end, 10);
-      if (!*v || *end || a->offset < 0)
-        return fm_cli_usage("review", "--offset needs an integer >= 0, not '%s'", v);
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--wait", &missing))) {
-      if ((a->wait_ms = fm_cli_int(v)) < 0)
-        return fm_cli_usage("review", "--wait needs milliseconds > 0, not '%s'", v);
-    } else if (!strcmp(argv[i], "--json")) {
-      a->json = 1;
-    } else if (missing) {
-      return fm_cli_usage("review", "%s needs a value", argv[i]);
-    } else if (argv[i][0] == '-' && argv[i][1]) {
-      return fm_cli_usage("review", "unknown option '%s'", argv[i]);
-    } else if (a->npos < 3) {
-      a->pos[++a->npos] = argv[i];
-    } else {
-      return fm_cli_usage("review", "unexpected argument '%s'", argv[i]);
-    }
-  }
-  if (!a->by) {
-    const char *user = getenv("USER");
-    a->by = user && *user ? user : "cli";
-  }
-  return 0;
+  a->db = FM_CLI_DB_DEFAULT;
+  int npos, prc = fm_cli_parse(&spec, argc, argv, a, &npos);
+  if (prc >= 0) return prc;
+  for (int i = 0; i < npos; i++) a->pos[++a->npos] = argv[i];
+  if (!a->by) a->by = fm_cli_user();
+  return -1;
 }
 
 static fm_store *open_store(const review_args *a) {
-  fm_store_opts o;
-  fm_store_opts_default(&o);
-  if (a->wait_ms > 0) o.busy_timeout_ms = (int)(a->wait_ms > 600000 ? 600000 : a->wait_ms);
-  fm_error err;
-  fm_error_init(&err);
   fm_store *st = NULL;
-  if (fm_store_open(a->db, &o, &st, &err)) {
-    fm_cli_fail(&err);
-    return NULL;
-  }
-  return st;
+  int ms = a->wait_ms > 600000 ? 600000 : (int)a->wait_ms;
+  return fm_cli_open_store(a->db, FM_CLI_OPEN, ms, &st) ? NULL : st;
 }
 
 /* Print a JSON value (consumed) on stdout; NULL means allocation failed. */
@@ -328,7 +293,7 @@ static int cmd_export(fm_store *st, const review_args *a) {
 
 int fm_cmd_review(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-    fputs(usage_text, argc < 2 ? stderr : stdout);
+    fm_cli_help(&spec, argc < 2 ? stderr : stdout);
     return argc < 2 ? FM_EXIT_USAGE : FM_EXIT_OK;
   }
   static const struct {
@@ -343,9 +308,8 @@ int fm_cmd_review(int argc, char **argv) {
     if (!strcmp(argv[1], subs[i].name)) sub = i;
   if (sub < 0) return fm_cli_usage("review", "unknown review command '%s'", argv[1]);
   review_args a;
-  int prc = parse(argc, argv, &a);
-  if (prc < 0) return FM_EXIT_OK; /* --help */
-  if (prc) return prc;
+  int prc = parse(argc - 1, argv + 1, &a);
+  if (prc >= 0) return prc;
   if (a.npos != subs[sub].nargs)
     return fm_cli_usage("review", "review %s takes %s (got %d argument%s)", subs[sub].name,
                         subs[sub].nargs ? subs[sub].what : "no arguments", a.npos,

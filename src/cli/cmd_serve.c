@@ -7,55 +7,84 @@
 #include "fm_http.h"
 #include "fm_provision.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *help =
-    "usage: fieldmatch serve --model MODEL.fmm --db DB.sqlite [options]\n"
-    "  --listen HOST:PORT   address to bind (default 127.0.0.1:8080; port 0 = any)\n"
-    "  --threads N          worker threads (default 2)\n"
-    "  --conn-limit N       connections at once; more get 429 (default 1024)\n"
-    "  --per-ip-limit N     connections per client IP (default: no limit)\n"
-    "  --timeout S          idle connection timeout in seconds (default 30)\n"
-    "  --max-body BYTES     request body limit (default 1048576)\n"
-    "  --max-batch N        fields per POST /v1/match (default 100)\n"
-    "  --rate R [--burst B] requests/s per client (token or IP); default off\n"
-    "  --access-log FILE    access log: a file, - for stderr (default), off\n"
-    "  --access-log-json    access log lines as JSON objects (with request_id)\n"
-    "  --public-url URL     base of every absolute URL the server writes (the\n"
-    "                       reconciliation manifest); default: the listen address.\n"
-    "                       The Host header is never used\n"
-    "  --drain-ms MS        how long shutdown waits for in-flight requests\n"
-    "  --match-cache N      rankings kept across requests, shared (default 16384;\n"
-    "                       0 or off: none; at most ~3.5 KiB each, ~0.4 KiB at k=10)\n"
-    "  --no-auth            serve without tokens: everyone is admin (local use only)\n"
-    "  --snapshot-root DIR  run due snapshots now (catching up missed hours) and at\n"
-    "                       the top of every hour, and provision files under\n"
-    "                       DIR/provision/ (docs/provision.md, docs/snapshot.md)\n"
-    "  --no-scheduler       with --snapshot-root: provisioning only, no snapshots\n"
-    "  --provision-ttl S    seconds a provisioned file is kept (default 7 days)\n"
-    "  --provision-poll-ms MS  how often the worker looks for requests made by\n"
-    "                       other processes (default 2000)\n"
-    "Routes: docs/http.md and api/openapi.yaml.  SIGTERM/SIGINT stop gracefully;\n"
-    "SIGHUP reloads the model file (as POST /v1/admin/model/reload).\n";
+typedef struct serve_args {
+  const char *model, *db, *access, *snap_root;
+  int no_sched;
+  long poll_ms;
+  fm_http_opts o;
+} serve_args;
 
-static int num(const char *opt, const char *v, long *out) {
-  long n = fm_cli_int(v);
-  if (n < 0) return fm_cli_usage("serve", "%s needs a positive integer, not '%s'", opt, v);
-  *out = n;
-  return 0;
+static int public_url(const char *cmd, const char *name, const char *v, void *args) {
+  if ((strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) || strpbrk(v, " \"<>'\\?#") ||
+      strlen(v) > 400)
+    return fm_cli_usage(cmd, "%s must be an http:// or https:// URL without spaces, quotes, "
+                             "'?' or '#', got '%s'", name, v);
+  ((serve_args *)args)->o.public_url = v;
+  return FM_EXIT_OK;
 }
 
-static int positive(const char *opt, const char *v, double *out) {
-  char *end;
-  double d = strtod(v, &end);
-  if (!*v || *end || !(d > 0))
-    return fm_cli_usage("serve", "%s needs a positive number, not '%s'", opt, v);
-  *out = d;
-  return 0;
+static int match_cache(const char *cmd, const char *name, const char *v, void *args) {
+  long long n = 0;
+  if (strcmp(v, "off") && fm_cli_long(v, 0, LLONG_MAX, &n))
+    return fm_cli_usage(cmd, "option %s needs an integer >= 0 or 'off', got '%s'", name, v);
+  ((serve_args *)args)->o.match_cache = (size_t)n;
+  return FM_EXIT_OK;
 }
+
+#define U(F, NAME, ARG, HELP) FM_OPT_NUM(serve_args, o.F, FM_CLI_UINT, NAME, 1, 0, ARG, HELP)
+static const fm_cli_opt opts[] = {
+    FM_OPT_REQ(serve_args, model, "--model", 0, "MODEL.fmm", "the model"),
+    FM_OPT_STR(serve_args, db, "--db", 0, "FILE",
+               "the database (required unless --no-auth;\nit must exist: see docs/store.md)"),
+    FM_OPT_STR(serve_args, o.listen, "--listen", 0, "HOST:PORT",
+               "address to bind (default 127.0.0.1:8080;\nport 0 = any)"),
+    U(threads, "--threads", "N", "worker threads (default 2)"),
+    U(conn_limit, "--conn-limit", "N", "connections at once; more get 429 (default 1024)"),
+    U(per_ip_limit, "--per-ip-limit", "N", "connections per client IP (default: no limit)"),
+    U(timeout_s, "--timeout", "S", "idle connection timeout in seconds (default 30)"),
+    FM_OPT_NUM(serve_args, o.max_body, FM_CLI_SIZE, "--max-body", 1, 0, "BYTES",
+               "request body limit (default 1048576)"),
+    U(max_batch, "--max-batch", "N", "fields per POST /v1/match (default 100)"),
+    FM_OPT_NUM(serve_args, o.rate, FM_CLI_REAL_POS, "--rate", 0, 0, "R",
+               "requests/s per client (token or IP); default off"),
+    FM_OPT_NUM(serve_args, o.burst, FM_CLI_REAL_POS, "--burst", 0, 0, "B", "with --rate: the bucket size"),
+    FM_OPT_STR(serve_args, access, "--access-log", 0, "FILE",
+               "access log: a file, - for stderr (default), off"),
+    FM_OPT_FLAG(serve_args, o.access_log_json, "--access-log-json", 0,
+                "access log lines as JSON objects (with request_id)"),
+    FM_OPT_FN(public_url, "--public-url", "URL",
+              "base of every absolute URL the server writes\n(the reconciliation manifest); default: the\n"
+              "listen address.  The Host header is never used"),
+    U(drain_ms, "--drain-ms", "MS", "how long shutdown waits for in-flight requests"),
+    FM_OPT_FN(match_cache, "--match-cache", "N",
+              "rankings kept across requests, shared (default\n16384; 0 or off: none; at most "
+              "~3.5 KiB each,\n~0.4 KiB at k=10)"),
+    FM_OPT_FLAG(serve_args, o.no_auth, "--no-auth", 0,
+                "serve without tokens: everyone is admin (local\nuse only)"),
+    FM_OPT_STR(serve_args, snap_root, "--snapshot-root", 0, "DIR",
+               "run due snapshots now (catching up missed hours)\nand at the top of every hour, "
+               "and provision\nfiles under DIR/provision/ (docs/provision.md,\ndocs/snapshot.md)"),
+    FM_OPT_FLAG(serve_args, no_sched, "--no-scheduler", 0,
+                "with --snapshot-root: provisioning only, no\nsnapshots"),
+    FM_OPT_NUM(serve_args, o.provision_ttl, FM_CLI_LONG, "--provision-ttl", 1, 0, "S",
+               "seconds a provisioned file is kept (default 7 days)"),
+    FM_OPT_NUM(serve_args, poll_ms, FM_CLI_LONG, "--provision-poll-ms", 1, 0, "MS",
+               "how often the worker looks for requests made by\nother processes (default 2000)"),
+    FM_OPT_END};
+#undef U
+
+static const fm_cli_spec spec = {
+    .cmd = "serve",
+    .usage = "usage: fieldmatch serve --model MODEL.fmm --db DB.sqlite [options]\n",
+    .about = "Routes: docs/http.md and api/openapi.yaml.  SIGTERM/SIGINT stop gracefully;\n"
+             "SIGHUP reloads the model file (as POST /v1/admin/model/reload).\n",
+    .opts = opts};
 
 static void runner_log(void *ctx, const char *msg) {
   (void)ctx;
@@ -65,85 +94,22 @@ static void runner_log(void *ctx, const char *msg) {
 static void wake_runner(void *ctx) { fm_prov_runner_wake(ctx); }
 
 int fm_cmd_serve(int argc, char **argv) {
-  fm_http_opts o;
-  fm_http_opts_default(&o);
+  serve_args a = {.access = "-"};
+  fm_http_opts_default(&a.o);
+  int npos, prc = fm_cli_parse(&spec, argc, argv, &a, &npos);
+  if (prc >= 0) return prc;
+  fm_http_opts o = a.o;
   o.access_log = stderr;
-  const char *model = NULL, *db = NULL, *access = "-", *snap_root = NULL;
-  int no_sched = 0;
-  long poll_ms = 0;
-  for (int i = 1; i < argc; i++) {
-    int missing = 0;
-    long n = 0;
-    const char *v;
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      fputs(help, stdout);
-      return FM_EXIT_OK;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--model", &missing))) {
-      model = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--db", &missing))) {
-      db = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--listen", &missing))) {
-      o.listen = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--threads", &missing))) {
-      if (num("--threads", v, &n)) return FM_EXIT_USAGE;
-      o.threads = (unsigned)n;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--conn-limit", &missing))) {
-      if (num("--conn-limit", v, &n)) return FM_EXIT_USAGE;
-      o.conn_limit = (unsigned)n;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--per-ip-limit", &missing))) {
-      if (num("--per-ip-limit", v, &n)) return FM_EXIT_USAGE;
-      o.per_ip_limit = (unsigned)n;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--timeout", &missing))) {
-      if (num("--timeout", v, &n)) return FM_EXIT_USAGE;
-      o.timeout_s = (unsigned)n;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--max-body", &missing))) {
-      if (num("--max-body", v, &n)) return FM_EXIT_USAGE;
-      o.max_body = (size_t)n;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--max-batch", &missing))) {
-      if (num("--max-batch", v, &n)) return FM_EXIT_USAGE;
-      o.max_batch = (unsigned)n;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--drain-ms", &missing))) {
-      if (num("--drain-ms", v, &n)) return FM_EXIT_USAGE;
-      o.drain_ms = (unsigned)n;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--match-cache", &missing))) {
-      if (!strcmp(v, "0") || !strcmp(v, "off"))
-        n = 0;
-      else if (num("--match-cache", v, &n))
-        return FM_EXIT_USAGE;
-      o.match_cache = (size_t)n;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--rate", &missing))) {
-      if (positive("--rate", v, &o.rate)) return FM_EXIT_USAGE;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--burst", &missing))) {
-      if (positive("--burst", v, &o.burst)) return FM_EXIT_USAGE;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--access-log", &missing))) {
-      access = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--public-url", &missing))) {
-      if ((strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) || strpbrk(v, " \"<>'\\?#") ||
-          strlen(v) > 400)
-        return fm_cli_usage("serve", "--public-url must be an http:// or https:// URL without "
-                                     "spaces, quotes, '?' or '#', got '%s'", v);
-      o.public_url = v;
-    } else if (!strcmp(argv[i], "--access-log-json")) {
-      o.access_log_json = 1;
-    } else if (!strcmp(argv[i], "--no-auth")) {
-      o.no_auth = 1;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--snapshot-root", &missing))) {
-      snap_root = v;
-    } else if (!strcmp(argv[i], "--no-scheduler")) {
-      no_sched = 1;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--provision-ttl", &missing))) {
-      if (num("--provision-ttl", v, &n)) return FM_EXIT_USAGE;
-      o.provision_ttl = n;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--provision-poll-ms", &missing))) {
-      if (num("--provision-poll-ms", v, &poll_ms)) return FM_EXIT_USAGE;
-    } else {
-      return fm_cli_usage("serve", missing ? "option %s needs a value" : "unknown argument '%s'",
-                          argv[i]);
-    }
-  }
-  if (!model) return fm_cli_usage("serve", "--model is required");
+  const char *model = a.model, *db = a.db, *access = a.access, *snap_root = a.snap_root;
+  int no_sched = a.no_sched;
+  long poll_ms = a.poll_ms;
   if (!db && !o.no_auth) return fm_cli_usage("serve", "--db is required (or --no-auth)");
   if (snap_root && !db) return fm_cli_usage("serve", "--snapshot-root needs --db");
+  if (db) { /* it must exist; open (and migrate) it once, before any thread */
+    fm_store *st;
+    if (fm_cli_open_store(db, FM_CLI_OPEN, 0, &st)) return FM_EXIT_FAIL;
+    fm_store_close(st);
+  }
   FILE *logfp = NULL;
   if (!strcmp(access, "off")) {
     o.access_log = NULL;

@@ -2,34 +2,56 @@
  * a thin front end over fm_snapshot.h. */
 #include "cli.h"
 #include "fm_snapshot.h"
-#include "fm_store.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static const char usage_text[] =
-    "usage: fieldmatch snapshot run      --db DB --root DIR [--at TIME] [options]\n"
-    "       fieldmatch snapshot backfill --db DB --root DIR --from TIME --to TIME [options]\n"
-    "       fieldmatch snapshot due      --db DB --root DIR [options]\n"
-    "       fieldmatch snapshot status   --db DB [--job NAME] [--limit N] [--json]\n"
-    "       fieldmatch snapshot catalog  --db DB\n"
-    "       fieldmatch snapshot jobs     --db DB\n"
-    "\n"
-    "TIME is ISO-8601 UTC at hour granularity (2024-05-01T13:00:00Z, 2024-05-01T13)\n"
-    "or 'now' (the default for run).  'due' writes the current hour and catches up\n"
-    "missed hours (at most 48), as 'fieldmatch serve' does every hour.\n"
-    "options:\n"
-    "  --job NAME        only this snapshot job (default: every enabled job)\n"
-    "  --force           write a new version of partitions that already succeeded\n"
-    "  --on-failure CMD  run CMD (sh -c) when a partition fails; FM_SNAPSHOT_JOB,\n"
-    "                    _DT, _HR, _ERROR, _ROWS_READ, _ROWS_WRITTEN, _RUN_ID describe it\n"
-    "  --webhook URL     POST a JSON description of a failure to an http:// URL\n"
-    "  --lease SECONDS   partition lease length (default 900)\n"
-    "  --no-retention    do not remove expired partitions after the run\n"
-    "  --quiet           print nothing but errors\n"
-    "exit status: 0 all partitions written or skipped, 1 a partition failed, 2 usage\n";
+typedef struct snap_args {
+  const char *db, *root, *at, *from, *to;
+  int json, quiet, no_retention;
+  long limit;
+  fm_snapshot_opts o;
+} snap_args;
+
+static const fm_cli_opt opts[] = {
+    FM_OPT_DB(snap_args, db),
+    FM_OPT_STR(snap_args, root, "--root", 0, "DIR", "the lake: run, backfill and due write here"),
+    FM_OPT_STR(snap_args, at, "--at", 0, "TIME", "run: the hour (default now)"),
+    FM_OPT_STR(snap_args, from, "--from", 0, "TIME", "backfill: the first hour"),
+    FM_OPT_STR(snap_args, to, "--to", 0, "TIME", "backfill: the last hour"),
+    FM_OPT_STR(snap_args, o.job, "--job", 0, "NAME", "only this snapshot job (default: every\nenabled job)"),
+    FM_OPT_FLAG(snap_args, o.force, "--force", 0, "write a new version of partitions that\nalready succeeded"),
+    FM_OPT_STR(snap_args, o.on_failure, "--on-failure", 0, "CMD",
+               "run CMD (sh -c) when a partition fails;\nFM_SNAPSHOT_JOB, _DT, _HR, _ERROR, "
+               "_ROWS_READ,\n_ROWS_WRITTEN, _RUN_ID describe it"),
+    FM_OPT_STR(snap_args, o.webhook, "--webhook", 0, "URL",
+               "POST a JSON description of a failure to an\nhttp:// URL"),
+    FM_OPT_NUM(snap_args, o.lease_seconds, FM_CLI_INT, "--lease", 1, 86400, "SECONDS",
+               "partition lease length (default 900)"),
+    FM_OPT_FLAG(snap_args, no_retention, "--no-retention", 0,
+                "do not remove expired partitions after the run"),
+    FM_OPT_NUM(snap_args, limit, FM_CLI_LONG, "--limit", 1, 0, "N", "status: rows"),
+    FM_OPT_FLAG(snap_args, json, "--json", 0, "status: JSON instead of a table; jobs:\ncompact JSON"),
+    FM_OPT_FLAG(snap_args, quiet, "--quiet", 0, "print nothing but errors"),
+    FM_OPT_END};
+
+static const fm_cli_spec spec = {
+    .cmd = "snapshot",
+    .usage = "usage: fieldmatch snapshot run      --db DB --root DIR [--at TIME] [options]\n"
+             "       fieldmatch snapshot backfill --db DB --root DIR --from TIME --to TIME [options]\n"
+             "       fieldmatch snapshot due      --db DB --root DIR [options]\n"
+             "       fieldmatch snapshot status   --db DB [--job NAME] [--limit N] [--json]\n"
+             "       fieldmatch snapshot catalog  --db DB\n"
+             "       fieldmatch snapshot jobs     --db DB\n",
+    .about =
+        "TIME is ISO-8601 UTC at hour granularity (2024-05-01T13:00:00Z, 2024-05-01T13)\n"
+        "or 'now' (the default for run).  'due' writes the current hour and catches up\n"
+        "missed hours (at most 48), as 'fieldmatch serve' does every hour.  DB must\n"
+        "exist: a missing one is an error and the lake is not touched.\n"
+        "exit status: 0 all partitions written or skipped, 1 a partition failed, 2 usage\n",
+    .opts = opts};
 
 static void print_partition(void *ctx, const fm_snapshot_partition *p) {
   if (*(int *)ctx) return;
@@ -85,45 +107,22 @@ static void print_status(const char *s) {
 
 int fm_cmd_snapshot(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-    fputs(usage_text, argc < 2 ? stderr : stdout);
+    fm_cli_help(&spec, argc < 2 ? stderr : stdout);
     return argc < 2 ? FM_EXIT_USAGE : FM_EXIT_OK;
   }
   const char *sub = argv[1];
-  const char *db = NULL, *root = NULL, *at = NULL, *from = NULL, *to = NULL;
-  int json = 0, quiet = 0;
-  long limit = 0;
-  fm_snapshot_opts o;
-  fm_snapshot_opts_default(&o);
-  for (int i = 2; i < argc; i++) {
-    int missing = 0;
-    const char *v;
-    if ((v = fm_cli_opt(argc, argv, &i, "--db", &missing))) db = v;
-    else if ((v = fm_cli_opt(argc, argv, &i, "--root", &missing))) root = v;
-    else if ((v = fm_cli_opt(argc, argv, &i, "--at", &missing))) at = v;
-    else if ((v = fm_cli_opt(argc, argv, &i, "--from", &missing))) from = v;
-    else if ((v = fm_cli_opt(argc, argv, &i, "--to", &missing))) to = v;
-    else if ((v = fm_cli_opt(argc, argv, &i, "--job", &missing))) o.job = v;
-    else if ((v = fm_cli_opt(argc, argv, &i, "--on-failure", &missing))) o.on_failure = v;
-    else if ((v = fm_cli_opt(argc, argv, &i, "--webhook", &missing))) o.webhook = v;
-    else if ((v = fm_cli_opt(argc, argv, &i, "--lease", &missing))) {
-      long n = fm_cli_int(v);
-      if (n < 0 || n > 86400)
-        return fm_cli_usage("snapshot", "--lease: want 1..86400 seconds, got '%s'", v);
-      o.lease_seconds = (int)n;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--limit", &missing))) {
-      if ((limit = fm_cli_int(v)) < 0)
-        return fm_cli_usage("snapshot", "--limit: want a positive number, got '%s'", v);
-    } else if (!strcmp(argv[i], "--force")) o.force = 1;
-    else if (!strcmp(argv[i], "--json")) json = 1;
-    else if (!strcmp(argv[i], "--quiet")) quiet = 1;
-    else if (!strcmp(argv[i], "--no-retention")) o.retention = 0;
-    else return fm_cli_usage("snapshot", "unknown option '%s'", argv[i]);
-    if (missing) return fm_cli_usage("snapshot", "%s needs a value", argv[i]);
-  }
   int writes = !strcmp(sub, "run") || !strcmp(sub, "backfill") || !strcmp(sub, "due");
   if (!writes && strcmp(sub, "status") && strcmp(sub, "catalog") && strcmp(sub, "jobs"))
     return fm_cli_usage("snapshot", "unknown subcommand '%s'", sub);
-  if (!db) return fm_cli_usage("snapshot", "--db is required");
+  snap_args a = {.db = FM_CLI_DB_DEFAULT};
+  fm_snapshot_opts_default(&a.o);
+  int npos, prc = fm_cli_parse(&spec, argc - 1, argv + 1, &a, &npos);
+  if (prc >= 0) return prc;
+  const char *db = a.db, *root = a.root, *at = a.at, *from = a.from, *to = a.to;
+  int json = a.json, quiet = a.quiet;
+  long limit = a.limit;
+  fm_snapshot_opts o = a.o;
+  if (a.no_retention) o.retention = 0;
   if (writes && !root) return fm_cli_usage("snapshot", "--root is required");
   if (!strcmp(sub, "backfill") && (!from || !to))
     return fm_cli_usage("snapshot", "backfill needs --from and --to");
@@ -141,8 +140,10 @@ int fm_cmd_snapshot(int argc, char **argv) {
     if (h_to < h_from) return fm_cli_usage("snapshot", "--to is before --from");
   }
 
+  /* Before the lake is touched: a mistyped --db must not look like an
+   * empty store and rewrite the partitions (issue 15). */
   fm_store *st = NULL;
-  if (fm_store_open(db, NULL, &st, &err)) return fm_cli_fail(&err);
+  if (fm_cli_open_store(db, FM_CLI_OPEN, 0, &st)) return FM_EXIT_FAIL;
   int rc = FM_EXIT_OK;
   if (writes) {
     o.on_partition = print_partition;

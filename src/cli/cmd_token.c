@@ -2,72 +2,65 @@
  * API tokens for the HTTP service.  create prints the secret once on
  * stdout (the database keeps only its SHA-256). */
 #include "cli.h"
-#include "fm_store.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-static const char *help =
-    "usage: fieldmatch token create --db DB --role reader|analyst|admin --owner NAME\n"
-    "       fieldmatch token list   --db DB\n"
-    "       fieldmatch token revoke --db DB --id N\n"
-    "create prints the new secret on stdout; it cannot be shown again.\n";
+typedef struct token_args {
+  const char *db, *role, *owner;
+  long id;
+} token_args;
 
-static const char *actor(void) {
-  const char *u = getenv("USER");
-  return u && *u ? u : "cli";
-}
+static const fm_cli_opt opts[] = {
+    FM_OPT_DB(token_args, db),
+    FM_OPT_STR(token_args, role, "--role", 0, "ROLE", "create: reader, analyst or admin"),
+    FM_OPT_STR(token_args, owner, "--owner", 0, "NAME", "create: whom the token is for"),
+    FM_OPT_NUM(token_args, id, FM_CLI_LONG, "--id", 1, 0, "N", "revoke: the token's id"),
+    FM_OPT_END};
+
+static const fm_cli_spec spec = {
+    .cmd = "token",
+    .usage = "usage: fieldmatch token create --db DB --role reader|analyst|admin --owner NAME\n"
+             "       fieldmatch token list   --db DB\n"
+             "       fieldmatch token revoke --db DB --id N\n",
+    .about = "create prints the new secret on stdout; it cannot be shown again.\n"
+             "create makes the database when it does not exist (a server's tokens come\n"
+             "before its first 'serve'); list and revoke need an existing one.\n",
+    .opts = opts};
 
 int fm_cmd_token(int argc, char **argv) {
   if (argc < 2) return fm_cli_usage("token", "give a subcommand: create, list or revoke");
   const char *sub = argv[1];
   if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
-    fputs(help, stdout);
+    fm_cli_help(&spec, stdout);
     return FM_EXIT_OK;
   }
   if (strcmp(sub, "create") && strcmp(sub, "list") && strcmp(sub, "revoke"))
     return fm_cli_usage("token", "unknown subcommand '%s'", sub);
-  const char *db = NULL, *role = NULL, *owner = NULL, *id = NULL;
-  for (int i = 2; i < argc; i++) {
-    int missing = 0;
-    const char *v;
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      fputs(help, stdout);
-      return FM_EXIT_OK;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--db", &missing))) {
-      db = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--role", &missing))) {
-      role = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--owner", &missing))) {
-      owner = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--id", &missing))) {
-      id = v;
-    } else {
-      return fm_cli_usage("token", missing ? "option %s needs a value" : "unknown argument '%s'",
-                          argv[i]);
-    }
-  }
-  if (!db) return fm_cli_usage("token", "--db is required");
+  token_args a = {.db = FM_CLI_DB_DEFAULT};
+  int npos, prc = fm_cli_parse(&spec, argc - 1, argv + 1, &a, &npos);
+  if (prc >= 0) return prc;
+  const char *role = a.role, *owner = a.owner;
   int r = -1;
-  long tid = -1;
-  if (!strcmp(sub, "create")) {
+  long tid = a.id;
+  int create = !strcmp(sub, "create");
+  if (create) {
     if (!owner || !*owner) return fm_cli_usage("token", "create needs --owner NAME");
     if (!role || (r = fm_token_role_parse(role)) < 0)
       return fm_cli_usage("token", "create needs --role reader, analyst or admin");
-  } else if (!strcmp(sub, "revoke")) {
-    if (!id || (tid = fm_cli_int(id)) < 0)
-      return fm_cli_usage("token", "revoke needs --id N (see 'token list')");
+  } else if (!strcmp(sub, "revoke") && !tid) {
+    return fm_cli_usage("token", "revoke needs --id N (see 'token list')");
   }
   fm_error err;
   fm_error_init(&err);
   fm_store *st;
-  if (fm_store_open(db, NULL, &st, &err)) return fm_cli_fail(&err);
+  if (fm_cli_open_store(a.db, create ? FM_CLI_CREATE : FM_CLI_OPEN, 0, &st))
+    return FM_EXIT_FAIL;
   int status = FM_EXIT_OK;
   if (!strcmp(sub, "create")) {
     char secret[FM_TOKEN_SECRET_LEN + 1];
     int64_t newid;
-    if (fm_store_token_create(st, owner, (fm_token_role)r, actor(), &newid, secret, &err)) {
+    if (fm_store_token_create(st, owner, (fm_token_role)r, fm_cli_user(), &newid, secret, &err)) {
       status = fm_cli_fail(&err);
     } else {
       printf("%s\n", secret);
@@ -90,7 +83,7 @@ int fm_cmd_token(int argc, char **argv) {
       fm_free(t);
     }
   } else {
-    if (fm_store_token_revoke(st, tid, actor(), &err))
+    if (fm_store_token_revoke(st, tid, fm_cli_user(), &err))
       status = fm_cli_fail(&err);
     else
       fprintf(stderr, "token %ld revoked\n", tid);

@@ -4,34 +4,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *help =
-    "usage: fieldmatch train --config CONFIG.json -o MODEL.fmm [--quiet]\n"
-    "Imports the dictionaries named in CONFIG, builds the text features,\n"
-    "TF-IDF, the SVD and the priors, and writes MODEL atomically.\n";
+typedef struct train_args {
+  const char *config, *out;
+  int quiet;
+} train_args;
+
+static const fm_cli_opt opts[] = {
+    FM_OPT_REQ(train_args, config, "--config", 0, "CONFIG.json", "the training config"),
+    FM_OPT_REQ(train_args, out, "--output", 'o', "MODEL.fmm", "the model file to write"),
+    FM_OPT_FLAG(train_args, quiet, "--quiet", 'q', "no progress or summary on stderr"),
+    FM_OPT_END};
+
+static const fm_cli_spec spec = {
+    .cmd = "train",
+    .usage = "usage: fieldmatch train --config CONFIG.json -o MODEL.fmm [--quiet]\n",
+    .about = "Imports the dictionaries named in CONFIG, builds the text features,\n"
+             "TF-IDF, the SVD and the priors, and writes MODEL atomically.\n",
+    .opts = opts};
 
 int fm_cmd_train(int argc, char **argv) {
-  const char *config = NULL, *outp = NULL;
-  int quiet = 0;
-  for (int i = 1; i < argc; i++) {
-    int missing = 0;
-    const char *v;
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      fputs(help, stdout);
-      return FM_EXIT_OK;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "--config", &missing))) {
-      config = v;
-    } else if ((v = fm_cli_opt(argc, argv, &i, "-o", &missing)) ||
-               (v = fm_cli_opt(argc, argv, &i, "--output", &missing))) {
-      outp = v;
-    } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
-      quiet = 1;
-    } else {
-      return fm_cli_usage("train", missing ? "option %s needs a value" : "unknown argument '%s'",
-                          argv[i]);
-    }
-  }
-  if (!config) return fm_cli_usage("train", "--config is required");
-  if (!outp) return fm_cli_usage("train", "-o MODEL is required");
+  train_args a = {0};
+  int npos, prc = fm_cli_parse(&spec, argc, argv, &a, &npos);
+  if (prc >= 0) return prc;
+  const char *config = a.config, *outp = a.out;
+  int quiet = a.quiet;
   fm_error err;
   fm_error_init(&err);
   fm_config *c;

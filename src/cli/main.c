@@ -42,26 +42,6 @@ int fm_cli_usage(const char *cmd, const char *fmt, ...) {
   return FM_EXIT_USAGE;
 }
 
-const char *fm_cli_opt(int argc, char **argv, int *i, const char *name, int *missing) {
-  const char *a = argv[*i];
-  size_t n = strlen(name);
-  if (strncmp(a, name, n) != 0) return NULL;
-  if (a[n] == '=') return a + n + 1;
-  if (a[n] != '\0') return NULL;
-  if (*i + 1 >= argc) {
-    *missing = 1;
-    return NULL;
-  }
-  return argv[++*i];
-}
-
-long fm_cli_int(const char *s) {
-  char *end;
-  long v = strtol(s, &end, 10);
-  if (!*s || *end || v <= 0) return -1;
-  return v;
-}
-
 void fm_cli_json_str(FILE *fp, const char *s) {
   json_t *j = json_string(s);
   if (!j) { /* not valid UTF-8: emit escaped bytes via jansson's nocheck */

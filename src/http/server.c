@@ -880,7 +880,7 @@ fm_rc fm_http_server_start(const fm_http_opts *opts, const fm_model *model,
     rc = fm_error_set(err, FM_ERR_NOMEM, "http: out of memory");
   if (!rc && fm_rank_cache_new(o.match_cache, &srv->rank_cache))
     rc = fm_error_set(err, FM_ERR_NOMEM, "http: out of memory for the match cache");
-  if (!rc && db_path) { /* create and migrate once, before the threads race */
+  if (!rc && db_path) { /* open (it must exist) and migrate once, before the threads race */
     fm_store *st;
     rc = fm_store_open(db_path, NULL, &st, err);
     if (!rc) fm_store_close(st);

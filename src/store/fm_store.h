@@ -38,13 +38,18 @@ typedef struct fm_store_opts {
   int busy_timeout_ms; /* sqlite3_busy_timeout per attempt (default 2000) */
   int max_retries;     /* fm_store_tx attempts after SQLITE_BUSY (default 5) */
   int target_version;  /* migrate only up to this version (tests); 0 = latest */
+  int create;          /* create the database file when it does not exist;
+                          default 0 (never with readonly) */
 } fm_store_opts;
 
 void fm_store_opts_default(fm_store_opts *o);
 
-/* Open (creating if needed) the database at path, set WAL, foreign keys and
- * the busy timeout, and apply pending migrations, each in its own
- * transaction.  opts may be NULL.  Caller owns *out (fm_store_close). */
+/* Open the database at path, set WAL, foreign keys and the busy timeout,
+ * and apply pending migrations, each in its own transaction.  opts may be
+ * NULL (the defaults).  Unless opts->create, a path with no file fails with
+ * FM_ERR_NOTFOUND ("no database at 'PATH' (create one with 'fieldmatch
+ * import')") and creates nothing, not even -wal/-shm files.  Caller owns
+ * *out (fm_store_close). */
 fm_rc fm_store_open(const char *path, const fm_store_opts *opts, fm_store **out,
                     fm_error *err);
 void fm_store_close(fm_store *st);

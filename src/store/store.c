@@ -4,14 +4,17 @@
 #include "store_internal.h"
 
 #include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 void fm_store_opts_default(fm_store_opts *o) {
   memset(o, 0, sizeof *o);
   o->busy_timeout_ms = 2000;
   o->max_retries = 5;
+  o->create = 0; /* open, never create, unless asked */
 }
 
 sqlite3 *fm_store_db(fm_store *st) { return st->db; }
@@ -320,8 +323,21 @@ fm_rc fm_store_open(const char *path, const fm_store_opts *opts, fm_store **out,
     fm_free(st);
     return fm_error_set(err, FM_ERR_NOMEM, "out of memory opening %s", path);
   }
+  /* Nothing is created by accident: without opts.create a missing file is
+   * an error before SQLite sees the path, and SQLite itself is not allowed
+   * to create one either (so a file removed after the stat is not re-made).
+   * Other stat errors (permissions, a file in the way) are left to SQLite,
+   * whose message names them. */
+  int create = st->opts.create && !st->opts.readonly;
+  struct stat sb;
+  if (!create && stat(path, &sb) != 0 && errno == ENOENT) {
+    fm_rc nf = fm_error_set(err, FM_ERR_NOTFOUND,
+                            "no database at '%s' (create one with 'fieldmatch import')", path);
+    fm_store_close(st);
+    return nf;
+  }
   int flags = st->opts.readonly ? SQLITE_OPEN_READONLY
-                                : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+                                : SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
   flags |= SQLITE_OPEN_NOMUTEX; /* one connection per thread */
   if ((rc = check_registry(path, err))) goto fail;
   if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {

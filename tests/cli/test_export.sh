@@ -128,7 +128,7 @@ run "$FM" import-mappings "$T/e1.csv" --db "$DB2" --status superseded
 expect_rc "bad --status" 2
 run "$FM" import-mappings "$T/e1.csv" --db "$T/none.db"
 expect_rc "missing database" 1
-expect_in "missing database named" "$T/err" "none.db: no such database"
+expect_in "missing database named" "$T/err" "no database at '$T/none.db' (create one with 'fieldmatch import')"
 expect "no database created" test ! -e "$T/none.db"
 run "$FM" export --db "$DB2" --status maybe
 expect_rc "export bad --status" 2

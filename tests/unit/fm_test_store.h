@@ -14,12 +14,21 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+/* Store options that create the file when it is not there (a test's
+ * scratch database is new). */
+static inline const fm_store_opts *create_opts(void) {
+  static fm_store_opts o;
+  fm_store_opts_default(&o);
+  o.create = 1;
+  return &o;
+}
+
 /* Open (creating) the scratch database `name`; NULL after printing why. */
 static inline fm_store *open_db(const char *name) {
   fm_store *st = NULL;
   fm_error e;
   fm_error_init(&e);
-  if (fm_store_open(tmp(name), NULL, &st, &e)) fprintf(stderr, "open: %s\n", e.msg);
+  if (fm_store_open(tmp(name), create_opts(), &st, &e)) fprintf(stderr, "open: %s\n", e.msg);
   return st;
 }
 

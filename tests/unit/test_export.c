@@ -28,7 +28,7 @@ static fm_store *fixture(const char *name) {
   fm_store *st = NULL;
   fm_error e;
   fm_error_init(&e);
-  if (fm_store_open(tmp(name), NULL, &st, &e)) {
+  if (fm_store_open(tmp(name), create_opts(), &st, &e)) {
     fprintf(stderr, "open: %s\n", e.msg);
     return NULL;
   }

@@ -94,6 +94,14 @@ static json_t *body_json(const char *r) {
   return b ? json_loads(b + 4, 0, NULL) : NULL;
 }
 
+/* Store options that create the scratch database (a test's store is new). */
+static const fm_store_opts *create_opts(void) {
+  static fm_store_opts o;
+  fm_store_opts_default(&o);
+  o.create = 1;
+  return &o;
+}
+
 static fm_http_server *start(fm_http_opts *o, const char *db) {
   fm_error err;
   fm_error_init(&err);
@@ -215,7 +223,7 @@ static void test_auth_and_rate(void) {
   fm_store *st;
   char reader[FM_TOKEN_SECRET_LEN + 1], admin[FM_TOKEN_SECRET_LEN + 1];
   int64_t rid = 0;
-  CHECK(fm_store_open(db, NULL, &st, &err) == FM_OK);
+  CHECK(fm_store_open(db, create_opts(), &st, &err) == FM_OK);
   if (err.rc) return;
   CHECK(fm_store_token_create(st, "rita", FM_TOKEN_READER, "test", &rid, reader, &err) == FM_OK);
   CHECK(fm_store_token_create(st, "ada", FM_TOKEN_ADMIN, "test", NULL, admin, &err) == FM_OK);
@@ -348,7 +356,7 @@ static void test_store_endpoints(void) {
   fm_store *st;
   char reader[FM_TOKEN_SECRET_LEN + 1], analyst[FM_TOKEN_SECRET_LEN + 1],
       admin[FM_TOKEN_SECRET_LEN + 1], analyst2[FM_TOKEN_SECRET_LEN + 1];
-  CHECK(fm_store_open(db, NULL, &st, &err) == FM_OK);
+  CHECK(fm_store_open(db, create_opts(), &st, &err) == FM_OK);
   if (err.rc) return;
   CHECK(fm_store_token_create(st, "rita", FM_TOKEN_READER, "test", NULL, reader, &err) == 0);
   CHECK(fm_store_token_create(st, "ana", FM_TOKEN_ANALYST, "test", NULL, analyst, &err) == 0);
@@ -611,6 +619,19 @@ static void test_match_renderers_agree(void) {
   fm_http_opts o;
   fm_http_opts_default(&o);
   o.no_auth = 1;
+  /* A server never creates its database: a missing one is refused, by
+   * name, and nothing is left behind. */
+  fm_error err;
+  fm_error_init(&err);
+  fm_http_server *none = NULL;
+  o.listen = "127.0.0.1:0";
+  o.access_log = NULL;
+  CHECK(fm_http_server_start(&o, model, db, &none, &err) == FM_ERR_NOTFOUND && !none);
+  CHECK(strstr(err.msg, db) != NULL);
+  CHECK(access(db, F_OK) != 0);
+  fm_store *st = NULL;
+  CHECK(fm_store_open(db, create_opts(), &st, &err) == FM_OK);
+  fm_store_close(st);
   fm_http_server *direct = start(&o, NULL), *tree = start(&o, db);
   o.match_cache = 0;
   fm_http_server *nocache = start(&o, NULL);

@@ -32,7 +32,7 @@ static fm_store *fixture(const char *name) {
   fm_error e;
   fm_error_init(&e);
   unlink(tmp(name));
-  if (fm_store_open(tmp(name), NULL, &st, &e)) {
+  if (fm_store_open(tmp(name), create_opts(), &st, &e)) {
     fprintf(stderr, "open: %s\n", e.msg);
     return NULL;
   }

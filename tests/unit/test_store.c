@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static void test_open_and_migrate(void) {
@@ -89,6 +90,51 @@ static void test_schema_order_and_run(void) {
   fm_store_close(st);
 }
 
+/* A missing file is never created by accident: without opts.create (and
+ * with NULL opts, and read-only even with create) the open fails with
+ * FM_ERR_NOTFOUND and the exact message, and leaves no file, -wal or -shm;
+ * with create it makes the database. */
+static void test_open_never_creates(void) {
+  char path[256], side[300], want[400];
+  snprintf(path, sizeof path, "%s", tmp("absent.db"));
+  snprintf(want, sizeof want, "no database at '%s' (create one with 'fieldmatch import')", path);
+  fm_store_opts ro, plain, rocreate;
+  fm_store_opts_default(&plain);
+  CHECK(plain.create == 0);
+  ro = plain;
+  ro.readonly = 1;
+  rocreate = ro;
+  rocreate.create = 1;
+  const fm_store_opts *cases[] = {NULL, &plain, &ro, &rocreate};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    fm_store *st = (fm_store *)&st; /* must be reset to NULL */
+    fm_error e;
+    fm_error_init(&e);
+    CHECK(fm_store_open(path, cases[i], &st, &e) == FM_ERR_NOTFOUND);
+    CHECK(st == NULL);
+    CHECK(!strcmp(e.msg, want));
+    CHECK(!exists(path));
+    snprintf(side, sizeof side, "%s-wal", path);
+    CHECK(!exists(side));
+    snprintf(side, sizeof side, "%s-shm", path);
+    CHECK(!exists(side));
+  }
+  /* A missing directory on the way is the same "no database". */
+  fm_store *st = NULL;
+  fm_error e;
+  fm_error_init(&e);
+  CHECK(fm_store_open(tmp("nodir/x.db"), NULL, &st, &e) == FM_ERR_NOTFOUND && !st);
+  CHECK(!exists(tmp("nodir")));
+  /* With create, the file is made and migrated; reopening needs no create. */
+  CHECK(fm_store_open(path, create_opts(), &st, &e) == FM_OK);
+  CHECK(st && fm_store_schema_version(st) == FM_STORE_SCHEMA_VERSION);
+  fm_store_close(st);
+  CHECK(exists(path));
+  st = NULL;
+  CHECK(fm_store_open(path, NULL, &st, &e) == FM_OK && st);
+  fm_store_close(st);
+}
+
 /* Every earlier schema version migrates forward with its rows intact. */
 static void test_migrate_from_every_version(void) {
   for (int v = 0; v < FM_STORE_SCHEMA_VERSION; v++) {
@@ -97,6 +143,7 @@ static void test_migrate_from_every_version(void) {
     fm_store_opts o;
     fm_store_opts_default(&o);
     o.target_version = v;
+    o.create = 1;
     fm_store *st = NULL;
     fm_error e;
     fm_error_init(&e);
@@ -356,7 +403,7 @@ static void test_alloc_faults(void) {
     fm_error e;
     fm_error_init(&e);
     fm_fault_malloc_after(n);
-    fm_rc rc = fm_store_open(tmp("f.db"), NULL, &st, &e);
+    fm_rc rc = fm_store_open(tmp("f.db"), create_opts(), &st, &e);
     if (rc == FM_OK) rc = fm_store_import_fields(st, "q", FM_ROLE_QUERY, &q, "t", NULL, &e);
     fm_fault_malloc_after(-1);
     CHECK(rc == FM_OK || e.msg[0]);
@@ -369,6 +416,7 @@ int main(void) {
   snprintf(dir, sizeof dir, "/tmp/fm_store_XXXXXX");
   if (!mkdtemp(dir)) return 1;
   FM_RUN(test_open_and_migrate);
+  FM_RUN(test_open_never_creates);
   FM_RUN(test_migrate_from_every_version);
   FM_RUN(test_schema_order_and_run);
   FM_RUN(test_import_and_reimport);

@@ -15,7 +15,10 @@ static fm_store *open_db(const char *name) {
   fm_error err;
   fm_error_init(&err);
   unlink(tmp(name));
-  CHECK(fm_store_open(tmp(name), NULL, &st, &err) == FM_OK);
+  fm_store_opts o;
+  fm_store_opts_default(&o);
+  o.create = 1;
+  CHECK(fm_store_open(tmp(name), &o, &st, &err) == FM_OK);
   return st;
 }
 
