@@ -672,28 +672,6 @@ static fm_rc out_write(cat_out *o, const void *p, size_t n, fm_error *err) {
   return FM_OK;
 }
 
-static fm_rc file_sha256(const char *path, char hex[65], fm_error *err) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fm_error_set(err, FM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-  struct sha256_ctx c;
-  sha256_init(&c);
-  unsigned char buf[65536];
-  ssize_t r;
-  while ((r = read(fd, buf, sizeof buf)) != 0) {
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      close(fd);
-      return fm_error_set(err, FM_ERR_IO, "%s: read failed: %s", path, strerror(errno));
-    }
-    sha256_update(&c, (size_t)r, buf);
-  }
-  close(fd);
-  uint8_t d[SHA256_DIGEST_SIZE];
-  sha256_digest(&c, sizeof d, d);
-  fm_hex(d, sizeof d, hex);
-  return FM_OK;
-}
-
 static fm_rc copy_raw(cat_out *o, const char *path, fm_error *err) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fm_error_set(err, FM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -827,7 +805,7 @@ static fm_rc write_snapshot_range(fm_store *st, const char *root, json_t *f,
       goto done;
     }
     char got[65];
-    if ((rc = file_sha256(part.buf, got, err))) goto done;
+    if ((rc = fm_file_sha256(part.buf, got, err))) goto done;
     if (strcmp(got, want ? want : "") != 0) {
       rc = fm_error_set(err, FM_ERR_CORRUPT, "%s: SHA-256 %s, the catalog says %s", part.buf,
                         got, want ? want : "(none)");
@@ -905,26 +883,6 @@ done:
 
 /* ---- materialize ------------------------------------------------------------- */
 
-static fm_rc mkdir_p(const char *path, fm_error *err) {
-  char *p = fm_strdup(path);
-  if (!p) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-  for (char *c = p + 1;; c++) {
-    if (*c == '/' || !*c) {
-      char save = *c;
-      *c = '\0';
-      if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-        fm_rc rc = fm_error_set(err, FM_ERR_IO, "cannot create %s: %s", p, strerror(errno));
-        fm_free(p);
-        return rc;
-      }
-      *c = save;
-      if (!save) break;
-    }
-  }
-  fm_free(p);
-  return FM_OK;
-}
-
 fm_rc fm_prov_materialize(fm_store *st, const char *root, const char *id, int lease_seconds,
                           fm_error *err) {
   if (!root || !*root) return fm_error_set(err, FM_ERR_ARG, "no provisioning root");
@@ -957,7 +915,7 @@ fm_rc fm_prov_materialize(fm_store *st, const char *root, const char *id, int le
              fm_buf_printf(&dir, "%s/provision", root) ||
              fm_buf_printf(&path, "%s/%s", root, rel.buf)) {
     wrc = fm_error_set(&e, FM_ERR_NOMEM, "out of memory");
-  } else if ((wrc = mkdir_p(dir.buf, &e)) == FM_OK) {
+  } else if ((wrc = fm_mkdirs(dir.buf, &e)) == FM_OK) {
     wrc = d->cols ? write_table(st, d, filters, (fm_snapshot_format)fmt, path.buf, &f, &e)
                   : write_snapshot_range(st, root, filters, (fm_snapshot_format)fmt,
                                          path.buf, &f, &e);

@@ -659,7 +659,7 @@ static fm_rc write_partition(run *r, const job *j, claim *c, int64_t hour) {
     rc = fm_error_set(&e, FM_ERR_NOMEM, "out of memory");
     goto fail;
   }
-  if ((rc = fm_snapshot_mkdirs(tmproot.buf, &e))) goto fail;
+  if ((rc = fm_mkdirs(tmproot.buf, &e))) goto fail;
   clean_leftovers(tmproot.buf, prefix.buf);
   if (mkdir(tmpdir.buf, 0755) != 0) {
     rc = fm_error_set(&e, FM_ERR_IO, "%s: cannot create directory: %s", tmpdir.buf,
@@ -704,11 +704,11 @@ static fm_rc write_partition(run *r, const job *j, claim *c, int64_t hour) {
   now_strs(r, now, expires);
   finish renew = {.id = c->id, .run_id = r->run_id, .now = now, .expires = expires, .renew = 1};
   if ((rc = fm_store_tx(r->st, finish_tx, &renew, &e))) goto fail;
-  if ((rc = fm_snapshot_mkdirs(dtdir.buf, &e))) goto fail;
+  if ((rc = fm_mkdirs(dtdir.buf, &e))) goto fail;
   struct stat sb;
   if (stat(final.buf, &sb) == 0) { /* --force, or a crash after the rename */
     char *tr = fm_path_dirname(trash.buf);
-    rc = tr ? fm_snapshot_mkdirs(tr, &e) : fm_error_set(&e, FM_ERR_NOMEM, "out of memory");
+    rc = tr ? fm_mkdirs(tr, &e) : fm_error_set(&e, FM_ERR_NOMEM, "out of memory");
     fm_free(tr);
     if (rc) goto fail;
     if (rename(final.buf, trash.buf) != 0) {
@@ -831,7 +831,7 @@ static fm_rc run_span(fm_store *st, const char *root, int64_t from, int64_t to,
   r.res = res ? res : &local;
   fm_error_init(&r.first);
   make_run_id(r.run_id, sizeof r.run_id);
-  fm_rc rc = fm_snapshot_mkdirs(root, err);
+  fm_rc rc = fm_mkdirs(root, err);
   if (rc) return rc;
   /* Old versions moved aside by earlier runs that died before removing them. */
   fm_buf trash;
@@ -995,7 +995,7 @@ fm_rc fm_snapshot_retention(fm_store *st, const char *root, int64_t now,
       rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
       break;
     }
-    if ((rc = fm_snapshot_mkdirs(trash.buf, err))) break;
+    if ((rc = fm_mkdirs(trash.buf, err))) break;
     if (fm_buf_printf(&trash, "/expired.%s.dt=%s.hr=%02d.%ld", v[i].job, v[i].dt, v[i].hr,
                       (long)getpid())) {
       rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
@@ -1129,7 +1129,7 @@ fm_rc fm_snapshot_write_catalog(fm_store *st, const char *root, fm_error *err) {
   if (fm_buf_printf(&path, "%s/catalog.json", root) ||
       fm_buf_printf(&tmp, "%s/_tmp", root))
     rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-  if (rc == FM_OK) rc = fm_snapshot_mkdirs(tmp.buf, err);
+  if (rc == FM_OK) rc = fm_mkdirs(tmp.buf, err);
   if (rc == FM_OK && fm_buf_printf(&tmp, "/catalog.json.%ld", (long)getpid()))
     rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   if (rc == FM_OK) {

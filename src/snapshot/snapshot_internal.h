@@ -25,7 +25,6 @@ fm_rc fm_snapshot_fsync_dir(const char *path, fm_error *err);
 fm_rc fm_snapshot_write_atomic(const char *path, const char *tmp_path, const void *p,
                                size_t len, const char *die_stage, fm_error *err);
 /* mkdir -p (mode 0755). */
-fm_rc fm_snapshot_mkdirs(const char *path, fm_error *err);
 /* Remove a directory and the files in it (one level: partitions are flat);
  * a missing directory is not an error. */
 fm_rc fm_snapshot_rmdir_flat(const char *path, fm_error *err);

@@ -55,27 +55,6 @@ fm_rc fm_snapshot_fsync_dir(const char *path, fm_error *err) {
   return FM_OK;
 }
 
-fm_rc fm_snapshot_mkdirs(const char *path, fm_error *err) {
-  char *p = fm_strdup(path);
-  if (!p) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-  fm_rc rc = FM_OK;
-  for (char *s = p + 1;; s++) {
-    if (*s == '/' || *s == '\0') {
-      char c = *s;
-      *s = '\0';
-      if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-        rc = fm_error_set(err, FM_ERR_IO, "%s: cannot create directory: %s", p,
-                          strerror(errno));
-        break;
-      }
-      *s = c;
-      if (!c) break;
-    }
-  }
-  fm_free(p);
-  return rc;
-}
-
 fm_rc fm_snapshot_rmdir_flat(const char *path, fm_error *err) {
   DIR *d = opendir(path);
   if (!d) {
