@@ -108,16 +108,6 @@ bad:
                       "(or 2024-05-01T13, or now)", s);
 }
 
-/* "YYYY-MM-DDTHH:MM:SS.000Z" of Unix time t. */
-static void iso_at(int64_t t, char out[32]) {
-  int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-  int64_t sec = t - days * 86400;
-  int y, m, d;
-  civil_from_days(days, &y, &m, &d);
-  snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.000Z", y, m, d, (int)(sec / 3600),
-           (int)(sec / 60 % 60), (int)(sec % 60));
-}
-
 /* ---- jobs --------------------------------------------------------------------- */
 
 typedef struct job {
@@ -307,96 +297,126 @@ done:
 
 /* ---- the status rows: claim, renew, finish -------------------------------------- */
 
+/* A partition's lease lives in its snapshot_runs row; a failed partition is
+ * retried by the next run. */
+static const fm_lease_table snapshot_leases = {
+    .table = "snapshot_runs", .status = "status", .owner = "lease_owner",
+    .expires = "lease_expires", .attempts = "attempt", .started = "started_at",
+    .finished = "finished_at", .error = "error", .pending = "pending",
+    .running = "running", .ok = "succeeded", .failed = "failed", .retry_failed = 1};
+
 typedef struct claim {
   /* in */
-  const char *job, *dt, *run_id, *now, *expires;
-  int hr, force;
+  const char *job, *dt, *run_id;
+  int hr, force, lease_seconds;
   /* out */
   fm_snapshot_outcome outcome; /* 0: claimed */
   int64_t id;
   int version, attempt;
   char holder[160];
+  fm_lease l;
 } claim;
 
-static fm_rc claim_tx(fm_store *st, void *ctx, fm_error *err) {
-  claim *c = ctx;
-  c->outcome = 0;
-  c->id = 0;
-  c->holder[0] = '\0';
+/* The latest version's row of (job, dt, hr): *have, c->id, c->version,
+ * status. */
+static fm_rc latest_row(fm_store *st, claim *c, int *have, char status[16], fm_error *err) {
   sqlite3_stmt *s;
   fm_rc rc = fm_store_prepare(st,
-                              "SELECT snapshot_run_id, status, version, attempt, "
-                              "lease_owner, lease_expires FROM snapshot_runs WHERE job = ? "
-                              "AND dt = ? AND hr = ? ORDER BY version DESC LIMIT 1",
+                              "SELECT snapshot_run_id, status, version FROM snapshot_runs"
+                              " WHERE job = ? AND dt = ? AND hr = ? ORDER BY version DESC"
+                              " LIMIT 1",
                               &s, err);
   if (rc) return rc;
   sqlite3_bind_text(s, 1, c->job, -1, SQLITE_STATIC);
   sqlite3_bind_text(s, 2, c->dt, -1, SQLITE_STATIC);
   sqlite3_bind_int(s, 3, c->hr);
   int step = fm_store_step(st, s);
-  int have = step == SQLITE_ROW;
-  char status[16] = "", owner[128] = "", expires[40] = "";
-  if (have) {
+  *have = step == SQLITE_ROW;
+  status[0] = '\0';
+  if (*have) {
     c->id = sqlite3_column_int64(s, 0);
-    snprintf(status, sizeof status, "%s", (const char *)sqlite3_column_text(s, 1));
+    snprintf(status, 16, "%s", (const char *)sqlite3_column_text(s, 1));
     c->version = sqlite3_column_int(s, 2);
-    c->attempt = sqlite3_column_int(s, 3);
-    const char *o = (const char *)sqlite3_column_text(s, 4);
-    const char *e = (const char *)sqlite3_column_text(s, 5);
-    snprintf(owner, sizeof owner, "%s", o ? o : "");
-    snprintf(expires, sizeof expires, "%s", e ? e : "");
   }
   sqlite3_finalize(s);
-  if (!have && step != SQLITE_DONE) return fm_store_steperr(st, step, err, "read snapshot_runs");
+  if (!*have && step != SQLITE_DONE) return fm_store_steperr(st, step, err, "read snapshot_runs");
+  return FM_OK;
+}
 
-  const char *sql;
-  if (have && (!strcmp(status, "running") || !strcmp(status, "pending")) && owner[0] &&
-      strcmp(expires, c->now) > 0) {
-    c->outcome = FM_SNAPSHOT_SKIPPED_LEASED;
-    /* a long owner is cut, never overflowed (the check is for GCC at -O0) */
-    int w = snprintf(c->holder, sizeof c->holder, "leased by %s until %s", owner, expires);
-    (void)w;
-    return FM_OK;
-  }
-  if (have && (!strcmp(status, "succeeded") || !strcmp(status, "expired")) && !c->force) {
+/* Run one statement on the claimed row: sql binds ?1 = row id and
+ * ?2 = run id. */
+static fm_rc row_exec(fm_store *st, const char *sql, int64_t id, const char *run_id,
+                      const char *what, fm_error *err) {
+  sqlite3_stmt *s;
+  fm_rc rc = fm_store_prepare(st, sql, &s, err);
+  if (rc) return rc;
+  sqlite3_bind_int64(s, 1, id);
+  if (sqlite3_bind_parameter_count(s) >= 2) sqlite3_bind_text(s, 2, run_id, -1, SQLITE_STATIC);
+  int step = fm_store_step(st, s);
+  sqlite3_finalize(s);
+  if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, what);
+  return FM_OK;
+}
+
+static fm_rc claim_tx(fm_store *st, void *ctx, fm_error *err) {
+  claim *c = ctx;
+  c->outcome = 0;
+  c->id = 0;
+  c->holder[0] = '\0';
+  char status[16];
+  int have;
+  fm_rc rc = latest_row(st, c, &have, status, err);
+  if (rc) return rc;
+  int done = have && (!strcmp(status, "succeeded") || !strcmp(status, "expired"));
+  if (done && !c->force) {
     c->outcome = FM_SNAPSHOT_SKIPPED_DONE;
     snprintf(c->holder, sizeof c->holder, "version %d %s", c->version, status);
     return FM_OK;
   }
-  if (!have || !strcmp(status, "succeeded") || !strcmp(status, "expired")) {
-    c->version = have ? c->version + 1 : 1; /* first write, or --force */
-    c->attempt = 1;
-    sql = "INSERT INTO snapshot_runs (job, dt, hr, version, run_id, status, attempt, "
-          "started_at, lease_owner, lease_expires) VALUES (?1, ?2, ?3, ?4, ?5, 'running', "
-          "1, ?6, ?5, ?7)";
-  } else { /* failed, or running/pending with an expired lease: retry */
-    c->attempt++;
-    sql = "UPDATE snapshot_runs SET run_id = ?5, status = 'running', attempt = attempt + 1,"
-          " started_at = ?6, finished_at = NULL, error = NULL, rows_read = NULL, "
-          "rows_written = NULL, bytes = NULL, sha256 = NULL, location = NULL, "
-          "lease_owner = ?5, lease_expires = ?7 WHERE snapshot_run_id = ?8";
+  if (!have || done) { /* first write, or --force: a new version to claim */
+    c->version = have ? c->version + 1 : 1;
+    sqlite3_stmt *s;
+    if ((rc = fm_store_prepare(st,
+                               "INSERT INTO snapshot_runs (job, dt, hr, version, run_id,"
+                               " status, attempt) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0)",
+                               &s, err)))
+      return rc;
+    sqlite3_bind_text(s, 1, c->job, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, c->dt, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, c->hr);
+    sqlite3_bind_int(s, 4, c->version);
+    sqlite3_bind_text(s, 5, c->run_id, -1, SQLITE_STATIC);
+    int step = fm_store_step(st, s);
+    sqlite3_finalize(s);
+    if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "claim snapshot partition");
+    c->id = sqlite3_last_insert_rowid(fm_store_db(st));
   }
-  if ((rc = fm_store_prepare(st, sql, &s, err))) return rc;
-  sqlite3_bind_text(s, 1, c->job, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 2, c->dt, -1, SQLITE_STATIC);
-  sqlite3_bind_int(s, 3, c->hr);
-  sqlite3_bind_int(s, 4, c->version);
-  sqlite3_bind_text(s, 5, c->run_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 6, c->now, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 7, c->expires, -1, SQLITE_STATIC);
-  if (sqlite3_bind_parameter_count(s) >= 8) sqlite3_bind_int64(s, 8, c->id);
-  step = fm_store_step(st, s);
-  sqlite3_finalize(s);
-  if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "claim snapshot partition");
-  if (!have || c->attempt == 1) c->id = sqlite3_last_insert_rowid(fm_store_db(st));
-  return FM_OK;
+  if ((rc = fm_lease_claim(st, &snapshot_leases, c->id, c->run_id, c->lease_seconds, &c->l,
+                           err)))
+    return rc;
+  if (c->l.outcome == FM_LEASE_HELD) {
+    c->outcome = FM_SNAPSHOT_SKIPPED_LEASED;
+    /* a long owner is cut, never overflowed (the check is for GCC at -O0) */
+    int w = snprintf(c->holder, sizeof c->holder, "leased by %.100s until %.31s", c->l.holder,
+                     c->l.expires);
+    (void)w;
+    return FM_OK;
+  }
+  if (c->l.outcome != FM_LEASE_CLAIMED)
+    return fm_error_set(err, FM_ERR_INTERNAL, "snapshot_runs row %lld: status %s",
+                        (long long)c->id, c->l.status);
+  c->attempt = c->l.attempt;
+  /* A retry starts from a clean row under this run's id. */
+  return row_exec(st,
+                  "UPDATE snapshot_runs SET run_id = ?2, rows_read = NULL, rows_written = NULL,"
+                  " bytes = NULL, sha256 = NULL, location = NULL WHERE snapshot_run_id = ?1",
+                  c->id, c->run_id, "claim snapshot partition", err);
 }
 
 /* What finishing a partition writes. */
 typedef struct finish {
-  int64_t id;
-  const char *run_id, *now, *expires; /* expires: renew only */
-  int renew;                          /* 1: just extend the lease */
+  const fm_lease *l;
+  const char *now;
   int ok;
   int64_t rows_read, rows_written, bytes;
   const char *sha256, *location, *error;
@@ -408,41 +428,26 @@ typedef struct finish {
 
 static fm_rc finish_tx(fm_store *st, void *ctx, fm_error *err) {
   finish *f = ctx;
-  sqlite3_stmt *s;
-  const char *sql =
-      f->renew ? "UPDATE snapshot_runs SET lease_expires = ?3 WHERE snapshot_run_id = ?1 "
-                 "AND lease_owner = ?2"
-      : f->ok  ? "UPDATE snapshot_runs SET status = 'succeeded', finished_at = ?3, "
-                 "rows_read = ?4, rows_written = ?5, bytes = ?6, sha256 = ?7, location = ?8,"
-                 " error = NULL, lease_owner = NULL, lease_expires = NULL "
-                 "WHERE snapshot_run_id = ?1 AND lease_owner = ?2"
-               : "UPDATE snapshot_runs SET status = 'failed', finished_at = ?3, rows_read "
-                 "= ?4, rows_written = ?5, error = ?9, lease_owner = NULL, lease_expires = "
-                 "NULL WHERE snapshot_run_id = ?1 AND lease_owner = ?2";
-  fm_rc rc = fm_store_prepare(st, sql, &s, err);
+  fm_rc rc = fm_lease_finish(st, &snapshot_leases, f->l, f->ok, f->ok ? NULL : f->error, err);
   if (rc) return rc;
-  sqlite3_bind_int64(s, 1, f->id);
-  sqlite3_bind_text(s, 2, f->run_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 3, f->renew ? f->expires : f->now, -1, SQLITE_STATIC);
-  if (!f->renew) {
-    sqlite3_bind_int64(s, 4, f->rows_read);
-    sqlite3_bind_int64(s, 5, f->rows_written);
+  sqlite3_stmt *s;
+  rc = fm_store_prepare(st,
+                        "UPDATE snapshot_runs SET rows_read = ?2, rows_written = ?3, bytes = ?4,"
+                        " sha256 = ?5, location = ?6 WHERE snapshot_run_id = ?1",
+                        &s, err);
+  if (rc) return rc;
+  sqlite3_bind_int64(s, 1, f->l->unit);
+  sqlite3_bind_int64(s, 2, f->rows_read);
+  sqlite3_bind_int64(s, 3, f->rows_written);
+  if (f->ok) {
+    sqlite3_bind_int64(s, 4, f->bytes);
+    sqlite3_bind_text(s, 5, f->sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, f->location, -1, SQLITE_STATIC);
   }
-  if (f->ok && !f->renew) {
-    sqlite3_bind_int64(s, 6, f->bytes);
-    sqlite3_bind_text(s, 7, f->sha256, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 8, f->location, -1, SQLITE_STATIC);
-  }
-  if (!f->ok && !f->renew) sqlite3_bind_text(s, 9, f->error, -1, SQLITE_STATIC);
   int step = fm_store_step(st, s);
   sqlite3_finalize(s);
   if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "update snapshot_runs");
-  if (sqlite3_changes(fm_store_db(st)) != 1)
-    return fm_error_set(err, FM_ERR_CONFLICT,
-                        "%s: snapshot_runs row %lld: lease lost to another runner "
-                        "(raise the lease length above the time a write takes)",
-                        fm_store_path(st), (long long)f->id);
-  if (f->renew || !f->ok) return FM_OK;
+  if (!f->ok) return FM_OK;
   rc = fm_store_prepare(st,
                         "INSERT OR REPLACE INTO catalog (job, source_table, dt, hr, version,"
                         " format, location, columns, rows, bytes, sha256, run_id, added_at)"
@@ -460,7 +465,7 @@ static fm_rc finish_tx(fm_store *st, void *ctx, fm_error *err) {
   sqlite3_bind_int64(s, 9, f->rows_written);
   sqlite3_bind_int64(s, 10, f->bytes);
   sqlite3_bind_text(s, 11, f->sha256, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 12, f->run_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 12, f->l->owner, -1, SQLITE_STATIC);
   sqlite3_bind_text(s, 13, f->now, -1, SQLITE_STATIC);
   step = fm_store_step(st, s);
   sqlite3_finalize(s);
@@ -481,11 +486,6 @@ typedef struct run {
   json_t *models;      /* model_runs rows read in the transaction */
   fm_error first;      /* first failure */
 } run;
-
-static void now_strs(const run *r, char now[32], char expires[32]) {
-  fm_store_now(now, 32);
-  if (expires) iso_at((int64_t)time(NULL) + r->o->lease_seconds, expires);
-}
 
 void fm_snapshot_opts_default(fm_snapshot_opts *o) {
   memset(o, 0, sizeof *o);
@@ -700,10 +700,8 @@ static fm_rc write_partition(run *r, const job *j, claim *c, int64_t hour) {
       (rc = fm_snapshot_write_atomic(path.buf, NULL, "", 0, NULL, &e)))
     goto fail_nomem_or_rc;
   /* Still ours?  Extend the lease over the rename and the status update. */
-  char now[32], expires[32];
-  now_strs(r, now, expires);
-  finish renew = {.id = c->id, .run_id = r->run_id, .now = now, .expires = expires, .renew = 1};
-  if ((rc = fm_store_tx(r->st, finish_tx, &renew, &e))) goto fail;
+  char now[32];
+  if ((rc = fm_lease_renew(r->st, &snapshot_leases, &c->l, r->o->lease_seconds, &e))) goto fail;
   if ((rc = fm_snapshot_mkdirs(dtdir.buf, &e))) goto fail;
   struct stat sb;
   if (stat(final.buf, &sb) == 0) { /* --force, or a crash after the rename */
@@ -727,8 +725,8 @@ static fm_rc write_partition(run *r, const job *j, claim *c, int64_t hour) {
     goto fail;
   fm_snapshot_die_at("renamed");
   fm_snapshot_rmdir_flat(trash.buf, NULL);
-  now_strs(r, now, NULL);
-  finish done = {.id = c->id, .run_id = r->run_id, .now = now, .ok = 1,
+  fm_store_now(now, sizeof now);
+  finish done = {.l = &c->l, .now = now, .ok = 1,
                  .rows_read = rows_read, .rows_written = (int64_t)f.rows,
                  .bytes = (int64_t)f.bytes, .sha256 = f.sha256, .location = rel.buf,
                  .j = j, .dt = c->dt, .columns = f.schema_json, .hr = c->hr,
@@ -746,8 +744,8 @@ fail_visible:
   fm_error_prefix(&e, "snapshot %s dt=%s hr=%02d", j->name, c->dt, c->hr);
   {
     char now2[32];
-    now_strs(r, now2, NULL);
-    finish bad = {.id = c->id, .run_id = r->run_id, .now = now2, .ok = 0,
+    fm_store_now(now2, sizeof now2);
+    finish bad = {.l = &c->l, .now = now2, .ok = 0,
                   .rows_read = rows_read < 0 ? 0 : rows_read,
                   .rows_written = (int64_t)f.rows, .error = e.msg};
     fm_error e2;
@@ -778,10 +776,8 @@ static fm_rc run_hour(run *r, const job *jobs, size_t n, int64_t hour, fm_error 
     return rc;
   }
   for (size_t i = 0; i < n; i++) {
-    char now[32], expires[32];
-    now_strs(r, now, expires);
-    claim c = {.job = jobs[i].name, .dt = dt, .hr = hr, .run_id = r->run_id, .now = now,
-               .expires = expires, .force = r->o->force};
+    claim c = {.job = jobs[i].name, .dt = dt, .hr = hr, .run_id = r->run_id,
+               .force = r->o->force, .lease_seconds = r->o->lease_seconds};
     fm_error e;
     fm_error_init(&e);
     if ((rc = fm_store_tx(r->st, claim_tx, &c, &e))) {

@@ -2,6 +2,7 @@
 #ifndef FM_SNAPSHOT_INTERNAL_H
 #define FM_SNAPSHOT_INTERNAL_H
 
+#include "fm_lease.h"
 #include "fm_snapshot.h"
 #include "fm_store_sql.h"
 
