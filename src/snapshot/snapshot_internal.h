@@ -37,4 +37,25 @@ fm_rc fm_snapshot_rmdir_flat(const char *path, fm_error *err);
 void fm_snapshot_notify(const char *cmd, const char *webhook, const char *db_path,
                         const char *run_id, const fm_snapshot_partition *p);
 
+/* ---- shared by snapshot.c and snapshot_run.c ---- */
+
+/* One snapshot_jobs row. */
+typedef struct job {
+  char *name, *table, *columns, *filter;
+  fm_snapshot_format fmt;
+  int retention_hours;
+} job;
+
+void fm_snapshot_jobs_free(job *v, size_t n);
+/* The enabled jobs (or only the job named `only`), by name.  Caller owns
+ * *out (fm_snapshot_jobs_free). */
+fm_rc fm_snapshot_load_jobs(fm_store *st, const char *only, job **out, size_t *nout,
+                            fm_error *err);
+/* The SELECT of job j and its COUNT(*) twin, checked to compile read-only
+ * on db.  Caller frees both with sqlite3_free. */
+fm_rc fm_snapshot_job_sql(sqlite3 *db, const job *j, char **sql, char **count_sql,
+                          fm_error *err);
+/* dt ("YYYY-MM-DD") and hr of an hour number. */
+void fm_snapshot_hour_parts(int64_t hour, char dt[16], int *hr);
+
 #endif
