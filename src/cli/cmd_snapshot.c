@@ -16,6 +16,7 @@ static const char usage_text[] =
     "       fieldmatch snapshot status   --db DB [--job NAME] [--limit N] [--json]\n"
     "       fieldmatch snapshot catalog  --db DB\n"
     "       fieldmatch snapshot jobs     --db DB\n"
+    "       fieldmatch snapshot verify   --root DIR [--db DB] [--quiet]\n"
     "\n"
     "TIME is ISO-8601 UTC at hour granularity (2024-05-01T13:00:00Z, 2024-05-01T13)\n"
     "or 'now' (the default for run).  'due' writes the current hour and catches up\n"
@@ -83,12 +84,52 @@ static void print_status(const char *s) {
   json_decref(a);
 }
 
+static void print_problem(void *ctx, const char *where, const char *problem) {
+  (void)ctx;
+  printf("%s: %s\n", where, problem);
+}
+
+/* snapshot verify: re-read the lake; exit 1 when anything is wrong.  The
+ * store (optional) is opened read-only: verifying never writes. */
+static int cmd_verify(int argc, char **argv) {
+  const char *db = NULL, *root = NULL;
+  int quiet = 0;
+  for (int i = 2; i < argc; i++) {
+    int missing = 0;
+    const char *v;
+    if ((v = fm_cli_opt(argc, argv, &i, "--db", &missing))) db = v;
+    else if ((v = fm_cli_opt(argc, argv, &i, "--root", &missing))) root = v;
+    else if (!strcmp(argv[i], "--quiet")) quiet = 1;
+    else return fm_cli_usage("snapshot", "unknown option '%s'", argv[i]);
+    if (missing) return fm_cli_usage("snapshot", "%s needs a value", argv[i]);
+  }
+  if (!root) return fm_cli_usage("snapshot", "--root is required");
+  fm_error err;
+  fm_error_init(&err);
+  fm_store *st = NULL;
+  if (db) {
+    fm_store_opts so;
+    fm_store_opts_default(&so);
+    so.readonly = 1;
+    if (fm_store_open(db, &so, &st, &err)) return fm_cli_fail(&err);
+  }
+  fm_snapshot_verify_result res;
+  fm_rc r = fm_snapshot_verify(root, st, print_problem, NULL, &res, &err);
+  fm_store_close(st);
+  if (r) return fm_cli_fail(&err);
+  if (!quiet)
+    fprintf(stderr, "snapshot verify: %zu partitions, %zu files, %zu problems\n",
+            res.partitions, res.files, res.problems);
+  return res.problems ? FM_EXIT_FAIL : FM_EXIT_OK;
+}
+
 int fm_cmd_snapshot(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
     fputs(usage_text, argc < 2 ? stderr : stdout);
     return argc < 2 ? FM_EXIT_USAGE : FM_EXIT_OK;
   }
   const char *sub = argv[1];
+  if (!strcmp(sub, "verify")) return cmd_verify(argc, argv);
   const char *db = NULL, *root = NULL, *at = NULL, *from = NULL, *to = NULL;
   int json = 0, quiet = 0;
   long limit = 0;

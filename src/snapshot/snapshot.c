@@ -320,7 +320,9 @@ fm_rc fm_snapshot_retention(fm_store *st, const char *root, int64_t now,
                             fm_snapshot_result *res, fm_error *err) {
   int64_t now_hour = fm_snapshot_hour_of(now);
   sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(st,
+  fm_rc rc = fm_snapshot_lake_check(st, root, 0, err);
+  if (rc) return rc;
+  rc = fm_store_prepare(st,
                               "SELECT c.job, c.dt, c.hr, c.location, j.retention_hours "
                               "FROM catalog c JOIN snapshot_jobs j ON j.name = c.job "
                               "ORDER BY c.job, c.dt, c.hr",
@@ -494,7 +496,8 @@ fm_rc fm_snapshot_catalog_json(fm_store *st, char **json, fm_error *err) {
 
 fm_rc fm_snapshot_write_catalog(fm_store *st, const char *root, fm_error *err) {
   char *j = NULL;
-  fm_rc rc = fm_snapshot_catalog_json(st, &j, err);
+  fm_rc rc = fm_snapshot_lake_check(st, root, 0, err);
+  if (!rc) rc = fm_snapshot_catalog_json(st, &j, err);
   if (rc) return rc;
   fm_buf path, tmp;
   fm_buf_init(&path);

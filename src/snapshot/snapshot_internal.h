@@ -37,6 +37,10 @@ fm_rc fm_snapshot_rmdir_flat(const char *path, fm_error *err);
 void fm_snapshot_notify(const char *cmd, const char *webhook, const char *db_path,
                         const char *run_id, const fm_snapshot_partition *p);
 
+/* fm_snapshot_lake_claim; with create = 0 a lake without an identity
+ * file is left as it is (retention: nothing created by accident). */
+fm_rc fm_snapshot_lake_check(fm_store *st, const char *root, int create, fm_error *err);
+
 /* ---- shared by snapshot.c and snapshot_run.c ---- */
 
 /* One snapshot_jobs row. */

@@ -554,7 +554,8 @@ static fm_rc run_span(fm_store *st, const char *root, int64_t from, int64_t to,
   r.res = res ? res : &local;
   fm_error_init(&r.first);
   make_run_id(r.run_id, sizeof r.run_id);
-  fm_rc rc = fm_snapshot_mkdirs(root, err);
+  /* The lake must be this store's (first: a refused run touches nothing). */
+  fm_rc rc = fm_snapshot_lake_claim(st, root, err);
   if (rc) return rc;
   /* Old versions moved aside by earlier runs that died before removing them. */
   fm_buf trash;
