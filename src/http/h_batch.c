@@ -76,7 +76,8 @@ enum MHD_Result fm_h_batch_start(fm_http_req *r) {
   fm_error err;
   fm_error_init(&err);
   fm_rc rc = fm_jobs_batch_start(fm_http_batchctl_get(r->srv), fm_store_path(st),
-                                 fm_http_model(r->srv), &o, r->owner, &id, &busy, &err);
+                                 fm_http_model(r->srv), NULL, NULL, &o, r->owner, &id,
+                                 &busy, &err);
   if (busy)
     return fm_http_reply_error(r, FM_EC_BATCH_RUNNING, "batch run %lld is running",
                                (long long)id);

@@ -30,7 +30,9 @@ struct fm_jobs_batch {
   char last_part_at[32];
   /* The thread's inputs, owned here while it runs. */
   char *db_path;
-  const fm_model *model; /* borrowed from the caller */
+  const fm_model *model; /* borrowed from the caller until release */
+  void (*release)(void *ctx); /* the caller's "done with model", or NULL */
+  void *release_ctx;
   fm_batch_opts o;
   char actor[FM_TOKEN_OWNER_MAX + 1];
 };
@@ -43,6 +45,14 @@ fm_rc fm_jobs_batch_new(fm_jobs_batch **out, fm_error *err) {
   return FM_OK;
 }
 
+/* Hand the model back to the caller (once). */
+static void release_model(fm_jobs_batch *b) {
+  if (b->release) b->release(b->release_ctx);
+  b->release = NULL;
+  b->release_ctx = NULL;
+  b->model = NULL;
+}
+
 /* Join a finished (or stopping) thread.  Call with mu held; returns with
  * it held. */
 static void join_locked(fm_jobs_batch *b) {
@@ -53,6 +63,7 @@ static void join_locked(fm_jobs_batch *b) {
   b->joinable = 0;
   fm_free(b->db_path);
   b->db_path = NULL;
+  release_model(b);
 }
 
 void fm_jobs_batch_free(fm_jobs_batch *b) {
@@ -128,6 +139,7 @@ static void *batch_thread(void *arg) {
 }
 
 fm_rc fm_jobs_batch_start(fm_jobs_batch *b, const char *db_path, const fm_model *m,
+                          void (*release)(void *ctx), void *release_ctx,
                           const fm_batch_opts *o, const char *actor, int64_t *run_id,
                           int *busy, fm_error *err) {
   *run_id = 0;
@@ -141,12 +153,15 @@ fm_rc fm_jobs_batch_start(fm_jobs_batch *b, const char *db_path, const fm_model 
                         (long long)*run_id);
   }
   join_locked(b); /* the previous run's thread, finished */
+  b->model = m;
+  b->release = release;
+  b->release_ctx = release_ctx;
   b->db_path = fm_strdup(db_path);
   if (!b->db_path) {
+    release_model(b);
     pthread_mutex_unlock(&b->mu);
     return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   }
-  b->model = m;
   b->o = *o;
   snprintf(b->actor, sizeof b->actor, "%s", actor ? actor : "");
   b->running = 1;
@@ -160,6 +175,7 @@ fm_rc fm_jobs_batch_start(fm_jobs_batch *b, const char *db_path, const fm_model 
     b->running = 0;
     fm_free(b->db_path);
     b->db_path = NULL;
+    release_model(b);
     pthread_mutex_unlock(&b->mu);
     return fm_error_set(err, FM_ERR_INTERNAL, "cannot start the batch thread");
   }

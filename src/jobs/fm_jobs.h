@@ -163,15 +163,20 @@ fm_rc fm_jobs_batch_new(fm_jobs_batch **out, fm_error *err);
 /* Ask a running thread to stop after its slice, join it, free b (NULL ok). */
 void fm_jobs_batch_free(fm_jobs_batch *b);
 
-/* Start (or, with o->resume_run, resume) a batch run of model m (borrowed:
- * it must outlive the run) on the database at db_path, by actor, and wait
- * for its first slice.  When a run is already going: *busy = 1, *run_id =
+/* Start (or, with o->resume_run, resume) a batch run of model m on the
+ * database at db_path, by actor, and wait for its first slice.  m is
+ * borrowed until release(release_ctx) is called (release may be NULL: then
+ * m must outlive b): exactly once for every call that does not find a run
+ * going, when the controller is done with m (its thread joined, at the
+ * next start or at fm_jobs_batch_free, or at once when the thread could
+ * not start).  A server that swaps models drops its reference there.  When a run is already going: *busy = 1, *run_id =
  * its id, FM_ERR_CONFLICT.  Otherwise *busy = 0, *run_id = the run's id (0
  * when it was never created) and the first slice's result: FM_OK, or its
  * error (with *run_id != 0 the run exists and its status shows the
  * failure).  The options are copied; o->quiet, on_part and kill_at are the
  * controller's. */
 fm_rc fm_jobs_batch_start(fm_jobs_batch *b, const char *db_path, const fm_model *m,
+                          void (*release)(void *ctx), void *release_ctx,
                           const fm_batch_opts *o, const char *actor, int64_t *run_id,
                           int *busy, fm_error *err);
 
