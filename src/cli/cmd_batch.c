@@ -1,6 +1,7 @@
 /* cmd_batch.c: fieldmatch batch run|status|list: resumable batch mapping
  * runs over every query field of a model (docs/batch.md). */
 #include "cli.h"
+#include "fm_jobs.h"
 
 #include <jansson.h>
 #include <math.h>

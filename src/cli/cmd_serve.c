@@ -5,7 +5,7 @@
 
 #ifdef FM_HAVE_HTTP
 #include "fm_http.h"
-#include "fm_provision.h"
+#include "fm_jobs.h"
 
 #include <limits.h>
 #include <pthread.h>

@@ -44,12 +44,14 @@ static const fm_cli_spec spec = {
              "       fieldmatch snapshot due      --db DB --root DIR [options]\n"
              "       fieldmatch snapshot status   --db DB [--job NAME] [--limit N] [--json]\n"
              "       fieldmatch snapshot catalog  --db DB\n"
-             "       fieldmatch snapshot jobs     --db DB\n",
+             "       fieldmatch snapshot jobs     --db DB\n"
+             "       fieldmatch snapshot verify   --root DIR [--db DB] [--quiet]\n",
     .about =
         "TIME is ISO-8601 UTC at hour granularity (2024-05-01T13:00:00Z, 2024-05-01T13)\n"
         "or 'now' (the default for run).  'due' writes the current hour and catches up\n"
         "missed hours (at most 48), as 'fieldmatch serve' does every hour.  DB must\n"
-        "exist: a missing one is an error and the lake is not touched.\n"
+        "exist: a missing one is an error and the lake is not touched.  'verify'\n"
+        "re-reads the lake (and, with --db, checks it belongs to that store).\n"
         "exit status: 0 all partitions written or skipped, 1 a partition failed, 2 usage\n",
     .opts = opts};
 
@@ -105,6 +107,30 @@ static void print_status(const char *s) {
   json_decref(a);
 }
 
+static void print_problem(void *ctx, const char *where, const char *problem) {
+  (void)ctx;
+  printf("%s: %s\n", where, problem);
+}
+
+/* snapshot verify: re-read the lake; exit 1 when anything is wrong.  The
+ * store (optional: no --db, no store check) is opened read-only: verifying
+ * never writes. */
+static int cmd_verify(const snap_args *a) {
+  if (!a->root) return fm_cli_usage("snapshot", "--root is required");
+  fm_error err;
+  fm_error_init(&err);
+  fm_store *st = NULL;
+  if (a->db && fm_cli_open_store(a->db, FM_CLI_READONLY, 0, &st)) return FM_EXIT_FAIL;
+  fm_snapshot_verify_result res;
+  fm_rc r = fm_snapshot_verify(a->root, st, print_problem, NULL, &res, &err);
+  fm_store_close(st);
+  if (r) return fm_cli_fail(&err);
+  if (!a->quiet)
+    fprintf(stderr, "snapshot verify: %zu partitions, %zu files, %zu problems\n",
+            res.partitions, res.files, res.problems);
+  return res.problems ? FM_EXIT_FAIL : FM_EXIT_OK;
+}
+
 int fm_cmd_snapshot(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
     fm_cli_help(&spec, argc < 2 ? stderr : stdout);
@@ -112,12 +138,15 @@ int fm_cmd_snapshot(int argc, char **argv) {
   }
   const char *sub = argv[1];
   int writes = !strcmp(sub, "run") || !strcmp(sub, "backfill") || !strcmp(sub, "due");
-  if (!writes && strcmp(sub, "status") && strcmp(sub, "catalog") && strcmp(sub, "jobs"))
+  int verify = !strcmp(sub, "verify");
+  if (!writes && !verify && strcmp(sub, "status") && strcmp(sub, "catalog") &&
+      strcmp(sub, "jobs"))
     return fm_cli_usage("snapshot", "unknown subcommand '%s'", sub);
-  snap_args a = {.db = FM_CLI_DB_DEFAULT};
+  snap_args a = {.db = verify ? NULL : FM_CLI_DB_DEFAULT};
   fm_snapshot_opts_default(&a.o);
   int npos, prc = fm_cli_parse(&spec, argc - 1, argv + 1, &a, &npos);
   if (prc >= 0) return prc;
+  if (verify) return cmd_verify(&a);
   const char *db = a.db, *root = a.root, *at = a.at, *from = a.from, *to = a.to;
   int json = a.json, quiet = a.quiet;
   long limit = a.limit;

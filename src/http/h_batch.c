@@ -3,20 +3,14 @@
  *   GET  /v1/batch-runs        reader  every run, newest first
  *   GET  /v1/batch-runs/{id}   reader  one run: status, parts done / total,
  *                                      per-part and total audit counts
- * A run is fm_batch_run, the function behind `fieldmatch batch run`, in a
- * background thread with its own store connection (the workers' per-thread
- * connections stay free for requests; SQLite's locking and fm_store_tx's
- * BUSY retries let both write).  One run at a time per server: a second
- * POST while one runs is 409.
- *
- * The thread runs the batch in slices (fm_batch_opts.max_parts, then
- * resume_run): the first slice is one part, after which the run exists and
- * the POST answers 202 with its id; later slices are about 1/16 of the run.
- * Between slices the thread checks the stop flag, so stopping the server
- * waits for at most one slice and leaves the run 'running' in the store,
- * resumable with {"resume": id} (or `fieldmatch batch run --resume`).  A
- * part is the unit of commit either way (docs/batch.md), so slicing changes
- * no result.  Progress (parts committed / total, counts) is read from the
+ * A run is fm_batch_run, the function behind `fieldmatch batch run`, in the
+ * jobs layer's background thread (fm_jobs_batch_*, src/jobs/batch_bg.c):
+ * this file parses the request and shapes the response.  One run at a time
+ * per server: a second POST while one runs is 409.  The POST answers 202
+ * once the run's first part is in (then the run exists); stopping the
+ * server waits for at most one slice and leaves the run 'running' in the
+ * store, resumable with {"resume": id} (or `fieldmatch batch run
+ * --resume`).  Progress (parts committed / total, counts) is read from the
  * store, which is the truth also for runs of other processes; the
  * controller only adds whether this server is running it. */
 #include "http_internal.h"
@@ -24,125 +18,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define SLICES 16 /* later slices are about n_parts / SLICES parts */
-
-struct fm_http_batchctl {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  pthread_t th;
-  int joinable;   /* th was started and not joined yet */
-  int running;    /* the thread works on a run (set by the POST) */
-  int stop;       /* ask the thread to stop after its slice */
-  int started;    /* the first slice returned (run_id set, or failed) */
-  int64_t run_id; /* the run being worked on (0 until it exists) */
-  fm_rc rc;       /* the first slice's result, for the POST */
-  fm_error err;
-  int64_t last_part; /* last part committed by this server, from on_part */
-  char last_part_at[32];
-  /* The thread's inputs, owned here while it runs. */
-  char *db_path;
-  const fm_model *model; /* mref's model */
-  fm_http_server *srv;   /* for releasing mref */
-  fm_http_mref *mref;    /* a reference to the model the run uses: a reload
-                            meanwhile does not close it under the run */
-  fm_batch_opts o;
-  char actor[FM_TOKEN_OWNER_MAX + 1];
-};
-
-fm_rc fm_http_batchctl_new(fm_http_batchctl **out, fm_error *err) {
-  *out = fm_calloc(1, sizeof **out);
-  if (!*out) return fm_error_set(err, FM_ERR_NOMEM, "http: out of memory");
-  pthread_mutex_init(&(*out)->mu, NULL);
-  pthread_cond_init(&(*out)->cv, NULL);
-  return FM_OK;
-}
-
-/* Join a finished (or stopping) thread.  Call with mu held; returns with
- * it held. */
-static void join_locked(fm_http_batchctl *b) {
-  if (!b->joinable) return;
-  pthread_mutex_unlock(&b->mu);
-  pthread_join(b->th, NULL);
-  pthread_mutex_lock(&b->mu);
-  b->joinable = 0;
-  fm_free(b->db_path);
-  b->db_path = NULL;
-  fm_http_model_release(b->srv, b->mref);
-  b->mref = NULL;
-}
-
-void fm_http_batchctl_free(fm_http_batchctl *b) {
-  if (!b) return;
-  pthread_mutex_lock(&b->mu);
-  b->stop = 1;
-  join_locked(b);
-  pthread_mutex_unlock(&b->mu);
-  pthread_cond_destroy(&b->cv);
-  pthread_mutex_destroy(&b->mu);
-  fm_free(b);
-}
-
-static void on_part(void *ctx, int64_t part_no, int64_t n_parts, const fm_batch_counts *c,
-                    int skipped) {
-  (void)n_parts;
-  (void)c;
-  fm_http_batchctl *b = ctx;
-  if (skipped) return; /* a slice passing parts an earlier slice committed */
-  pthread_mutex_lock(&b->mu);
-  b->last_part = part_no;
-  fm_store_now(b->last_part_at, sizeof b->last_part_at);
-  pthread_mutex_unlock(&b->mu);
-}
-
-static void *batch_thread(void *arg) {
-  fm_http_batchctl *b = arg;
-  fm_error err;
-  fm_error_init(&err);
-  fm_store *st = NULL;
-  fm_batch_opts o = b->o;
-  o.quiet = 1;
-  o.actor = b->actor;
-  o.on_part = on_part;
-  o.on_part_ctx = b;
-  o.kill_at = ""; /* never the test hook's environment variable in a server */
-  fm_rc rc = fm_store_open(b->db_path, NULL, &st, &err);
-  int64_t slice = 1;
-  while (!rc) {
-    fm_batch_report rep;
-    int64_t run = 0;
-    o.max_parts = slice;
-    rc = fm_batch_run(st, b->model, &o, &run, &rep, &err);
-    pthread_mutex_lock(&b->mu);
-    if (!b->started) {
-      b->started = 1;
-      b->run_id = run;
-      b->rc = rc;
-      b->err = err;
-      pthread_cond_broadcast(&b->cv);
-    }
-    int stop = b->stop;
-    pthread_mutex_unlock(&b->mu);
-    if (rc) {
-      fm_warn("http: batch run %lld: %s", (long long)run, err.msg);
-      break;
-    }
-    if (rep.finished || stop) break;
-    o.resume_run = run;
-    slice = rep.n_parts / SLICES > 1 ? rep.n_parts / SLICES : 1;
-  }
-  fm_store_close(st);
-  pthread_mutex_lock(&b->mu);
-  if (!b->started) { /* the store did not open */
-    b->started = 1;
-    b->rc = rc;
-    b->err = err;
-  }
-  b->running = 0;
-  pthread_cond_broadcast(&b->cv);
-  pthread_mutex_unlock(&b->mu);
-  return NULL;
-}
 
 /* A number member in [lo, hi] or absent (keeps *out).  0 ok. */
 static int num_member(json_t *in, const char *key, double lo, double hi, int integer,
@@ -154,6 +29,20 @@ static int num_member(json_t *in, const char *key, double lo, double hi, int int
   if (!isfinite(x) || x < lo || x > hi) return -1;
   *out = x;
   return 0;
+}
+
+/* A reference to the model a run uses, handed to the jobs layer. */
+typedef struct model_pin {
+  fm_http_server *srv;
+  fm_http_mref *mref;
+} model_pin;
+
+/* The jobs layer's release callback: drops the run's model reference and
+ * frees the pin (owned by the controller from fm_jobs_batch_start on). */
+static void release_pin(void *ctx) {
+  model_pin *p = ctx;
+  fm_http_model_release(p->srv, p->mref);
+  fm_free(p);
 }
 
 enum MHD_Result fm_h_batch_start(fm_http_req *r) {
@@ -196,50 +85,23 @@ enum MHD_Result fm_h_batch_start(fm_http_req *r) {
   o.threads = (int)th;
   o.resume_run = (int64_t)resume;
 
-  fm_http_batchctl *b = fm_http_batchctl_get(r->srv);
-  pthread_mutex_lock(&b->mu);
-  if (b->running) {
-    int64_t id = b->run_id;
-    pthread_mutex_unlock(&b->mu);
+  int64_t id = 0;
+  int busy = 0;
+  fm_error err;
+  fm_error_init(&err);
+  /* The run holds a reference to the model it started with: a reload
+   * meanwhile does not close it under the run.  The controller calls
+   * release_pin once it is done with the model (or did not start). */
+  model_pin *pin = fm_calloc(1, sizeof *pin);
+  if (!pin) return fm_http_reply_error(r, FM_EC_INTERNAL, "out of memory");
+  pin->srv = r->srv;
+  pin->mref = fm_http_model_acquire(r->srv);
+  fm_rc rc = fm_jobs_batch_start(fm_http_batchctl_get(r->srv), fm_store_path(st),
+                                 fm_http_mref_model(pin->mref), release_pin, pin, &o,
+                                 r->owner, &id, &busy, &err);
+  if (busy)
     return fm_http_reply_error(r, FM_EC_BATCH_RUNNING, "batch run %lld is running",
                                (long long)id);
-  }
-  join_locked(b); /* the previous run's thread, finished */
-  b->db_path = fm_strdup(fm_store_path(st));
-  if (!b->db_path) {
-    pthread_mutex_unlock(&b->mu);
-    return fm_http_reply_error(r, FM_EC_INTERNAL, "out of memory");
-  }
-  b->srv = r->srv;
-  b->mref = fm_http_model_acquire(r->srv);
-  b->model = fm_http_mref_model(b->mref);
-  b->o = o;
-  snprintf(b->actor, sizeof b->actor, "%s", r->owner);
-  b->running = 1;
-  b->stop = 0;
-  b->started = 0;
-  b->run_id = 0;
-  b->last_part = 0;
-  b->last_part_at[0] = '\0';
-  fm_error_init(&b->err);
-  if (pthread_create(&b->th, NULL, batch_thread, b) != 0) {
-    b->running = 0;
-    fm_free(b->db_path);
-    b->db_path = NULL;
-    fm_http_model_release(b->srv, b->mref);
-    b->mref = NULL;
-    pthread_mutex_unlock(&b->mu);
-    return fm_http_reply_error(r, FM_EC_INTERNAL, "cannot start the batch thread");
-  }
-  b->joinable = 1;
-  /* Wait for the first slice: then the run exists (or failed to start).
-   * When it failed the thread is ending: wait for that too, so the next
-   * POST does not find it "running". */
-  while (!b->started || (b->rc && b->running)) pthread_cond_wait(&b->cv, &b->mu);
-  int64_t id = b->run_id;
-  fm_error err = b->err;
-  fm_rc rc = b->rc;
-  pthread_mutex_unlock(&b->mu);
   if (rc && !id) {
     if (rc == FM_ERR_NOTFOUND)
       return fm_http_reply_error(r, FM_EC_RUN_NOT_FOUND, "%s", err.msg);
@@ -266,14 +128,11 @@ static json_t *counts_json(const fm_batch_counts *c) {
 
 /* The shape of `fieldmatch batch status --json`, plus "active" (this server
  * is running it) and "progress".  NULL on allocation failure. */
-static json_t *info_json(fm_http_batchctl *b, const fm_batch_info *i, int with_parts) {
+static json_t *info_json(fm_jobs_batch *b, const fm_batch_info *i, int with_parts) {
   json_t *params = json_loads(i->params ? i->params : "{}", 0, NULL);
-  pthread_mutex_lock(&b->mu);
-  int active = b->running && b->run_id == i->run_id;
   char last_at[32];
-  int64_t last = active ? b->last_part : 0;
-  snprintf(last_at, sizeof last_at, "%s", active ? b->last_part_at : "");
-  pthread_mutex_unlock(&b->mu);
+  int64_t last = 0;
+  int active = fm_jobs_batch_active(b, i->run_id, &last, last_at);
   json_t *o = json_pack(
       "{s:I,s:s,s:b,s:{s:s,s:s,s:s},s:o,s:I,s:I,s:I,s:{s:I,s:I,s:f},s:s,s:s?,s:s,s:s?,s:o}",
       "run", (json_int_t)i->run_id, "status", i->status, "active", active, "model", "name",
@@ -317,7 +176,7 @@ enum MHD_Result fm_h_batch_list(fm_http_req *r) {
   fm_error err;
   fm_error_init(&err);
   if (fm_batch_list(st, &v, &n, &err)) return fm_http_reply_rc(r, &err);
-  fm_http_batchctl *b = fm_http_batchctl_get(r->srv);
+  fm_jobs_batch *b = fm_http_batchctl_get(r->srv);
   json_t *a = json_array();
   for (size_t i = 0; a && i < n; i++)
     if (json_array_append_new(a, info_json(b, &v[i], 0))) {

@@ -11,7 +11,7 @@
 #include <pthread.h>
 
 #include "fm_http.h"
-#include "fm_store.h"
+#include "fm_jobs.h"
 
 /* Numeric error codes of the error body {"code","hint","detail"}: one enum,
  * grouped by HTTP status; never renumber (clients key on them). */
@@ -163,10 +163,7 @@ int fm_http_req_store(fm_http_req *r, fm_store **st, enum MHD_Result *ret);
  * fm_http_server_start, stopped (the thread asked to stop after its current
  * slice of parts and joined; the run stays resumable) and freed by
  * fm_http_server_stop.  The server owns it. */
-typedef struct fm_http_batchctl fm_http_batchctl;
-fm_rc fm_http_batchctl_new(fm_http_batchctl **out, fm_error *err);
-void fm_http_batchctl_free(fm_http_batchctl *b); /* NULL ok; joins the thread */
-fm_http_batchctl *fm_http_batchctl_get(fm_http_server *srv); /* borrowed */
+fm_jobs_batch *fm_http_batchctl_get(fm_http_server *srv); /* borrowed */
 
 /* ---- reply.c ---------------------------------------------------------- */
 

@@ -67,7 +67,7 @@ struct fm_http_server {
   pthread_mutex_t rate_mu;
   rate_slot *rate;
   fm_rank_cache *rank_cache; /* NULL when disabled */
-  fm_http_batchctl *batch; /* the batch-run thread (h_batch.c) */
+  fm_jobs_batch *batch; /* the batch-run thread (fm_jobs_batch_*) */
   metric_cell cells[MAX_ROUTES][NSTATUS];
 };
 
@@ -193,7 +193,7 @@ fm_http_worker *fm_http_worker_get(fm_http_server *srv, fm_error *err) {
   return w;
 }
 
-fm_http_batchctl *fm_http_batchctl_get(fm_http_server *srv) { return srv->batch; }
+fm_jobs_batch *fm_http_batchctl_get(fm_http_server *srv) { return srv->batch; }
 
 int fm_http_req_store(fm_http_req *r, fm_store **st, enum MHD_Result *ret) {
   *st = NULL;
@@ -885,7 +885,7 @@ fm_rc fm_http_server_start(const fm_http_opts *opts, const fm_model *model,
     rc = fm_store_open(db_path, NULL, &st, err);
     if (!rc) fm_store_close(st);
   }
-  if (!rc) rc = fm_http_batchctl_new(&srv->batch, err);
+  if (!rc) rc = fm_jobs_batch_new(&srv->batch, err);
   if (!rc) {
     if (pthread_key_create(&srv->key, worker_free) != 0)
       rc = fm_error_set(err, FM_ERR_INTERNAL, "http: pthread_key_create failed");
@@ -937,7 +937,7 @@ void fm_http_server_stop(fm_http_server *srv) {
     }
     MHD_stop_daemon(srv->d); /* joins the workers: their state is freed */
   }
-  fm_http_batchctl_free(srv->batch); /* a running batch stops after its slice */
+  fm_jobs_batch_free(srv->batch); /* a running batch stops after its slice */
   if (srv->key_ok) pthread_key_delete(srv->key);
   fm_http_model_release(srv, srv->cur); /* the last holder: its model closes */
   pthread_mutex_destroy(&srv->model_mu);

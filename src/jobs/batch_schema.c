@@ -1,7 +1,6 @@
 /* batch_schema.c: the tables of the batch runs (model_runs, batch_runs,
  * batch_parts, candidates) as schema steps; docs/batch.md and docs/store.md
- * describe them.  The batch code itself is src/store/batch.c until the jobs
- * layer takes it over. */
+ * describe them; the batch code is batch*.c beside it. */
 #include "fm_store_sql.h"
 
 static const char *const batch_v1 =

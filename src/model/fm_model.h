@@ -210,6 +210,15 @@ fm_rc fm_match_all_ordered(const fm_model *m, int k, int threads, int quiet,
                            size_t chunk, fm_candidate *out, int *nout,
                            fm_match_sink sink, void *ctx, fm_error *err);
 
+/* fm_match_all_ordered over the queries [lo, hi) only: the candidates of
+ * query i go to out[(i - lo) * k ..] and nout[i - lo]; the sink's `first`
+ * is a query index (>= lo) and its rows point into out.  The batch runs
+ * (src/jobs) rank their parts with it.  lo > hi or hi past the model's
+ * queries: FM_ERR_ARG. */
+fm_rc fm_match_range_ordered(const fm_model *m, size_t lo, size_t hi, int k, int threads,
+                             int quiet, size_t chunk, fm_candidate *out, int *nout,
+                             fm_match_sink sink, void *ctx, fm_error *err);
+
 /* ---- evaluation -------------------------------------------------------- */
 
 typedef struct fm_eval_result {

@@ -559,8 +559,9 @@ fm_rc fm_match(fm_matcher *mt, const char *id, const fm_field *q, int k,
 typedef struct job {
   const fm_model *m;
   int k;
-  fm_candidate *out;
-  int *nout;
+  fm_candidate *out;    /* row of query i: out + (i - lo) * k */
+  int *nout;            /* of query i: nout[i - lo] */
+  size_t lo, hi;        /* the queries [lo, hi) */
   size_t chunk, nunits;
   size_t next;          /* shared cursor (queries), under lock */
   pthread_mutex_t lock;
@@ -593,13 +594,13 @@ static void job_unit_done(job *j, size_t u) {
   if (j->delivering) return;
   j->delivering = 1;
   while (j->rc == FM_OK && j->deliver < j->nunits && j->unit_done[j->deliver]) {
-    size_t d = j->deliver, first = d * j->chunk;
-    size_t n = first + j->chunk < j->m->nqrys ? j->chunk : j->m->nqrys - first;
+    size_t d = j->deliver, first = j->lo + d * j->chunk;
+    size_t n = first + j->chunk < j->hi ? j->chunk : j->hi - first;
     pthread_mutex_unlock(&j->lock);
     fm_error err;
     fm_error_init(&err);
-    fm_rc rc = j->sink(j->sink_ctx, first, n, j->out + first * (size_t)j->k, j->nout + first,
-                       &err);
+    fm_rc rc = j->sink(j->sink_ctx, first, n, j->out + (first - j->lo) * (size_t)j->k,
+                       j->nout + (first - j->lo), &err);
     pthread_mutex_lock(&j->lock);
     job_fail(j, rc, &err);
     j->deliver = d + 1;
@@ -616,21 +617,21 @@ static void *worker(void *arg) {
   for (;;) {
     pthread_mutex_lock(&j->lock);
     size_t start = j->next;
-    int stop = rc != FM_OK || j->rc != FM_OK || start >= j->m->nqrys;
+    int stop = rc != FM_OK || j->rc != FM_OK || start >= j->hi;
     if (!stop) j->next += j->chunk;
     pthread_mutex_unlock(&j->lock);
     if (stop) break;
-    size_t end = start + j->chunk < j->m->nqrys ? start + j->chunk : j->m->nqrys;
+    size_t end = start + j->chunk < j->hi ? start + j->chunk : j->hi;
     for (size_t i = start; i < end && rc == FM_OK; i++) {
       fm_field f;
       fm_rec_to_field(j->m, &j->m->qrys[i], &f);
-      rc = fm_match_vec(mt, &f, j->m->qrys[i].kind, j->k, j->out + i * (size_t)j->k,
-                        &j->nout[i], &err);
+      rc = fm_match_vec(mt, &f, j->m->qrys[i].kind, j->k, j->out + (i - j->lo) * (size_t)j->k,
+                        &j->nout[i - j->lo], &err);
     }
     pthread_mutex_lock(&j->lock);
     j->done += end - start;
     fm_progress_update(j->pg, j->done);
-    if (rc == FM_OK && j->sink) job_unit_done(j, start / j->chunk);
+    if (rc == FM_OK && j->sink) job_unit_done(j, (start - j->lo) / j->chunk);
     pthread_mutex_unlock(&j->lock);
   }
   pthread_mutex_lock(&j->lock);
@@ -640,23 +641,26 @@ static void *worker(void *arg) {
   return NULL;
 }
 
-fm_rc fm_match_all_ordered(const fm_model *m, int k, int threads, int quiet, size_t chunk,
-                           fm_candidate *out, int *nout, fm_match_sink sink, void *sink_ctx,
-                           fm_error *err) {
+fm_rc fm_match_range_ordered(const fm_model *m, size_t lo, size_t hi, int k, int threads,
+                             int quiet, size_t chunk, fm_candidate *out, int *nout,
+                             fm_match_sink sink, void *sink_ctx, fm_error *err) {
   if (k <= 0) return fm_error_set(err, FM_ERR_ARG, "k must be positive");
+  if (lo > hi || hi > m->nqrys)
+    return fm_error_set(err, FM_ERR_ARG, "query range [%zu, %zu) outside the model's %zu",
+                        lo, hi, (size_t)m->nqrys);
   if (threads <= 0) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     threads = n > 0 ? (int)n : 1;
   }
   if (threads > 64) threads = 64;
   if (chunk == 0) chunk = CHUNK;
-  job j = {.m = m, .k = k, .out = out, .nout = nout, .chunk = chunk, .sink = sink,
-           .sink_ctx = sink_ctx, .rc = FM_OK};
-  j.nunits = m->nqrys / chunk + (m->nqrys % chunk != 0);
+  job j = {.m = m, .k = k, .out = out, .nout = nout, .lo = lo, .hi = hi, .next = lo,
+           .chunk = chunk, .sink = sink, .sink_ctx = sink_ctx, .rc = FM_OK};
+  j.nunits = (hi - lo) / chunk + ((hi - lo) % chunk != 0);
   if (sink && !(j.unit_done = fm_calloc(j.nunits ? j.nunits : 1, 1)))
     return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   fm_progress pg;
-  fm_progress_start(&pg, "map", m->nqrys);
+  fm_progress_start(&pg, "map", hi - lo);
   if (quiet) pg.enabled = 0;
   j.pg = &pg;
   fm_error_init(&j.err);
@@ -677,6 +681,13 @@ fm_rc fm_match_all_ordered(const fm_model *m, int k, int threads, int quiet, siz
     return j.rc;
   }
   return FM_OK;
+}
+
+fm_rc fm_match_all_ordered(const fm_model *m, int k, int threads, int quiet, size_t chunk,
+                           fm_candidate *out, int *nout, fm_match_sink sink, void *sink_ctx,
+                           fm_error *err) {
+  return fm_match_range_ordered(m, 0, m->nqrys, k, threads, quiet, chunk, out, nout, sink,
+                                sink_ctx, err);
 }
 
 fm_rc fm_match_all(const fm_model *m, int k, int threads, int quiet, fm_candidate *out,

@@ -12,7 +12,7 @@
  *
  * Threads: functions take an fm_store (one connection, one thread);
  * materializing opens its own read-only connection to the same database.
- * The runner (fm_prov_runner_*) owns two threads with their own stores.
+ * The runner (fm_prov_runner_*, in fm_jobs.h) runs it in a background thread.
  * Ownership: each function says who frees what it returns. */
 #ifndef FM_PROVISION_H
 #define FM_PROVISION_H
@@ -141,44 +141,6 @@ fm_rc fm_prov_expire(fm_store *st, const char *root, int64_t now, size_t *n,
 /* The absolute path of a ready request's file under root (caller owns,
  * fm_free); NULL when r has no path or on allocation failure. */
 char *fm_prov_file_path(const char *root, const fm_prov_request *r);
-
-/* ---- the background runner (fieldmatch serve) ----------------------------- */
-
-/* Two threads, each with its own store connection:
- *   provisioning  recovers running requests at start, then materializes
- *                 pending requests one at a time; it wakes on
- *                 fm_prov_runner_wake (a new request) or every poll_ms (for
- *                 requests created by other processes), and expires files
- *                 on each wake.
- *   scheduler     fm_snapshot_run_due at start (catching up missed hours),
- *                 then at the top of every UTC hour.
- * Both wait on one condition variable with a deadline, so stop is prompt:
- * it signals, then joins; a write in progress finishes first (it is
- * atomic and bounded by the dataset's size). */
-typedef struct fm_prov_runner fm_prov_runner;
-
-typedef struct fm_prov_runner_opts {
-  const char *db_path;       /* required; borrowed for the runner's life */
-  const char *root;          /* provisioning root, or NULL: no provisioning thread */
-  const char *snapshot_root; /* snapshot root, or NULL: no scheduler thread */
-  const fm_snapshot_opts *snapshot; /* scheduler options (borrowed) or NULL: defaults */
-  int poll_ms;               /* provisioning poll interval (default 2000) */
-  int lease_seconds;         /* provisioning lease (default 600) */
-  /* Called (from a runner thread) with a one-line message for each
-   * materialized request, scheduler run and error; may be NULL. */
-  void (*log)(void *ctx, const char *msg);
-  void *log_ctx;
-} fm_prov_runner_opts;
-
-void fm_prov_runner_opts_default(fm_prov_runner_opts *o);
-
-/* Start the threads.  Caller owns *out (fm_prov_runner_stop). */
-fm_rc fm_prov_runner_start(const fm_prov_runner_opts *o, fm_prov_runner **out,
-                           fm_error *err);
-/* Wake the provisioning thread now (thread-safe; r may be NULL). */
-void fm_prov_runner_wake(fm_prov_runner *r);
-/* Stop both threads, wait for them and free r (NULL is fine). */
-void fm_prov_runner_stop(fm_prov_runner *r);
 
 #ifdef __cplusplus
 }

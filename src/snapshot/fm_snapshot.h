@@ -159,6 +159,43 @@ fm_rc fm_snapshot_run_due(fm_store *st, const char *root, int64_t now,
 fm_rc fm_snapshot_retention(fm_store *st, const char *root, int64_t now,
                             fm_snapshot_result *res, fm_error *err);
 
+/* ---- the lake's owner and its integrity ---------------------------------------- */
+
+/* A lake (a snapshot root) belongs to one store: the first run writes this
+ * file at the root, naming the store's id and database. */
+#define FM_SNAPSHOT_LAKE_FILE "_fieldmatch_lake.json"
+
+/* The store's id: 32 lowercase hex digits (128 random bits) kept in the
+ * one-row table store_identity.  create = 0 only reads it (id "" when the
+ * store has none yet); create = 1 makes it the first time. */
+fm_rc fm_snapshot_store_id(fm_store *st, int create, char id[33], fm_error *err);
+
+/* Make sure root is st's lake before anything is written to it: when
+ * <root>/_fieldmatch_lake.json names another store, FM_ERR_CONFLICT with a
+ * message naming both ids and databases, and nothing is created or changed;
+ * when there is none, the store's id is created if needed, root is created
+ * and the file written (atomically).  fm_snapshot_run, _backfill, _run_due
+ * and _retention call it first. */
+fm_rc fm_snapshot_lake_claim(fm_store *st, const char *root, fm_error *err);
+
+/* Called once per problem found by fm_snapshot_verify: where is a
+ * partition ("job/dt=.../hr=..") or the identity file, problem a sentence;
+ * both borrowed for the call. */
+typedef void (*fm_snapshot_problem_fn)(void *ctx, const char *where, const char *problem);
+
+typedef struct fm_snapshot_verify_result {
+  size_t partitions, files, problems;
+} fm_snapshot_verify_result;
+
+/* Re-read every partition <root>/<job>/dt=*\/hr=*: its _SUCCESS, its
+ * _manifest.json, and every file the manifest lists (present, size and
+ * SHA-256 as listed).  With st (may be NULL) also: the lake names st as its
+ * store.  Reads only.  FM_OK when the walk completed (res->problems
+ * says whether the lake is clean); FM_ERR_NOTFOUND when root is not a
+ * directory; database errors. */
+fm_rc fm_snapshot_verify(const char *root, fm_store *st, fm_snapshot_problem_fn fn, void *ctx,
+                         fm_snapshot_verify_result *res, fm_error *err);
+
 /* ---- catalog, status, jobs as JSON ---------------------------------------------- */
 
 /* The catalog as catalog.json holds it: {"tables":[{"job","table","format",

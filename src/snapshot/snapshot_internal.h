@@ -2,6 +2,7 @@
 #ifndef FM_SNAPSHOT_INTERNAL_H
 #define FM_SNAPSHOT_INTERNAL_H
 
+#include "fm_lease.h"
 #include "fm_snapshot.h"
 #include "fm_store_sql.h"
 
@@ -34,5 +35,30 @@ fm_rc fm_snapshot_rmdir_flat(const char *path, fm_error *err);
  * warnings (fm_warn), never a change of the run's outcome. */
 void fm_snapshot_notify(const char *cmd, const char *webhook, const char *db_path,
                         const char *run_id, const fm_snapshot_partition *p);
+
+/* fm_snapshot_lake_claim; with create = 0 a lake without an identity
+ * file is left as it is (retention: nothing created by accident). */
+fm_rc fm_snapshot_lake_check(fm_store *st, const char *root, int create, fm_error *err);
+
+/* ---- shared by snapshot.c and snapshot_run.c ---- */
+
+/* One snapshot_jobs row. */
+typedef struct job {
+  char *name, *table, *columns, *filter;
+  fm_snapshot_format fmt;
+  int retention_hours;
+} job;
+
+void fm_snapshot_jobs_free(job *v, size_t n);
+/* The enabled jobs (or only the job named `only`), by name.  Caller owns
+ * *out (fm_snapshot_jobs_free). */
+fm_rc fm_snapshot_load_jobs(fm_store *st, const char *only, job **out, size_t *nout,
+                            fm_error *err);
+/* The SELECT of job j and its COUNT(*) twin, checked to compile read-only
+ * on db.  Caller frees both with sqlite3_free. */
+fm_rc fm_snapshot_job_sql(sqlite3 *db, const job *j, char **sql, char **count_sql,
+                          fm_error *err);
+/* dt ("YYYY-MM-DD") and hr of an hour number. */
+void fm_snapshot_hour_parts(int64_t hour, char dt[16], int *hr);
 
 #endif

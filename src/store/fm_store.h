@@ -104,7 +104,6 @@ fm_rc fm_store_audit(fm_store *st, const char *actor, const char *action,
 #ifndef FM_STORE_KERNEL_ONLY
 #include "fm_fields.h"
 #include "fm_review.h"
-#include "fm_store_batch.h"
 #include "fm_tokens.h"
 #endif
 

@@ -210,6 +210,68 @@ expect_rc "backfill" 0
 expect_in "backfill writes 4 hours" "$T/err" "4 written"
 expect "backfill crosses midnight" test -f "$T/bf/fields/dt=2033-03-02/hr=01/_SUCCESS"
 
+# ---- a lake belongs to one store; verify re-reads it --------------------------------------
+expect "the first run wrote the lake's identity" test -f "$ROOT/_fieldmatch_lake.json"
+LAKE_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["store_id"])' "$ROOT/_fieldmatch_lake.json")
+expect_eq "identity names this store" "$LAKE_ID" "$(scalar "SELECT store_id FROM store_identity")"
+DB2=$T/other.db
+: >"$DB2" # an empty file is a store to migrate; a missing one is refused (issue 15)
+run "$FM" snapshot run --db "$DB2" --root "$T/lake2"
+expect_rc "another store, its own lake" 0
+OTHER_ID=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT store_id FROM store_identity").fetchone()[0])' "$DB2")
+expect "the two stores have different ids" test "$LAKE_ID" != "$OTHER_ID"
+# Every file and directory with its size, mtime (ns) and, for files, SHA-256.
+listing() {
+  (cd "$1" && find . -printf '%y %p %s %T@\n' | sort &&
+    find . -type f -exec sha256sum {} + | sort)
+}
+rows2() { python3 -c 'import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); print(d.execute("SELECT count(*) FROM snapshot_runs").fetchone()[0], d.execute("SELECT count(*) FROM catalog").fetchone()[0])' "$DB2"; }
+listing "$ROOT" >"$T/lake.before"
+R2=$(rows2)
+for sub in run due; do
+  run "$FM" snapshot $sub --db "$DB2" --root "$ROOT" --force
+  expect_rc "snapshot $sub into another store's lake refused" 1
+  expect_in "refusal names the lake's store" "$T/err" "$LAKE_ID"
+  expect_in "refusal names this store" "$T/err" "$OTHER_ID"
+done
+listing "$ROOT" >"$T/lake.after"
+expect "the refused runs changed no file of the lake" cmp -s "$T/lake.before" "$T/lake.after"
+expect_eq "the refused runs wrote no status or catalog row" "$(rows2)" "$R2"
+
+run "$FM" snapshot verify --root "$ROOT" --db "$DB"
+expect_rc "verify: a clean lake" 0
+expect_in "verify counts" "$T/err" "0 problems"
+run "$FM" snapshot verify --root "$ROOT" --db "$DB2"
+expect_rc "verify: the lake is not this store's" 1
+expect_in "verify names the owner" "$T/out" "$LAKE_ID"
+V=$ROOT/fields/dt=$DT/hr=$HR/part-00000.csv.gz
+cp "$V" "$T/saved.gz"
+python3 - "$V" <<'EOF2'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, 'rb').read())
+b[len(b) // 2] ^= 0x01
+open(p, 'wb').write(bytes(b))
+EOF2
+run "$FM" snapshot verify --root "$ROOT"
+expect_rc "verify: a flipped byte" 1
+expect_in "flipped byte reported" "$T/out" "fields/dt=$DT/hr=$HR: part-00000.csv.gz: SHA-256"
+cp "$T/saved.gz" "$V"
+run "$FM" snapshot verify --root "$ROOT"
+expect_rc "verify: restored" 0
+rm "$V"
+run "$FM" snapshot verify --root "$ROOT" --db "$DB"
+expect_rc "verify: a missing file" 1
+expect_in "missing file reported" "$T/out" "part-00000.csv.gz: missing"
+rm "$ROOT/mappings/dt=$DT/hr=$HR/_manifest.json"
+run "$FM" snapshot verify --root "$ROOT"
+expect_rc "verify: a missing manifest" 1
+expect_in "missing manifest reported" "$T/out" "mappings/dt=$DT/hr=$HR: _manifest.json: missing"
+cp "$T/saved.gz" "$V"
+run "$FM" snapshot verify --root "$T/nolake"
+expect_rc "verify: no such root" 1
+expect "verify created nothing" test ! -e "$T/nolake"
+
 # ---- usage errors ------------------------------------------------------------------------
 run "$FM" snapshot run --db "$DB"
 expect_rc "run without --root" 2

@@ -5,7 +5,7 @@
  * tables as an uninterrupted run, a second run is idempotent, an injected
  * SQLITE_BUSY is retried, and the clear errors of resume. */
 #include "fm_model.h"
-#include "fm_store.h"
+#include "fm_jobs.h"
 #include "fm_store_sql.h"
 #include "fm_test.h"
 #include "fm_test_util.h"

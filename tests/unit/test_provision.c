@@ -5,7 +5,7 @@
  * recovery of running requests, the attempts bound, BUSY and allocation
  * faults, and the background runner (materializes on wake, catches up
  * snapshot hours, stops promptly). */
-#include "fm_provision.h"
+#include "fm_jobs.h"
 #include "fm_store.h"
 #include "fm_store_sql.h"
 #include "fm_test.h"

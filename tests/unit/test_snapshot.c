@@ -487,6 +487,79 @@ static void test_jobs_validation(void) {
   fm_store_close(st);
 }
 
+/* ---- a lake belongs to one store; verify ------------------------------------------ */
+
+static void count_problem(void *ctx, const char *where, const char *problem) {
+  (void)where;
+  (void)problem;
+  (*(int *)ctx)++;
+}
+
+static void test_lake_owner_and_verify(void) {
+  fm_store *a = populated("lake_a.db"), *b = populated("lake_b.db");
+  if (!a || !b) return;
+  const char *root = tmp("lake");
+  int64_t h = this_hour();
+  fm_snapshot_opts o;
+  fm_snapshot_opts_default(&o);
+  fm_error e;
+  fm_error_init(&e);
+  char ida[33], idb[33], again[33];
+  CHECK(fm_snapshot_store_id(a, 0, ida, &e) == FM_OK && ida[0] == '\0'); /* none yet */
+  CHECK(fm_snapshot_run(a, root, h, &o, NULL, &e) == FM_OK);
+  CHECK(fm_snapshot_store_id(a, 0, ida, &e) == FM_OK && strlen(ida) == 32);
+  CHECK(fm_snapshot_store_id(a, 1, again, &e) == FM_OK);
+  CHECK_STR(again, ida); /* created once */
+  char idfile[600];
+  snprintf(idfile, sizeof idfile, "%s/%s", root, FM_SNAPSHOT_LAKE_FILE);
+  size_t n0 = 0, n1 = 0;
+  unsigned char *before = read_bytes(idfile, &n0);
+  CHECK(before && strstr((const char *)before, ida) != NULL);
+  /* Another store: refused, both ids named, nothing written. */
+  CHECK(fm_snapshot_store_id(b, 1, idb, &e) == FM_OK && strcmp(ida, idb) != 0);
+  fm_error_init(&e);
+  o.force = 1;
+  CHECK(fm_snapshot_run(b, root, h, &o, NULL, &e) == FM_ERR_CONFLICT);
+  CHECK(strstr(e.msg, ida) && strstr(e.msg, idb));
+  CHECK(fm_snapshot_retention(b, root, (int64_t)time(NULL) + 1000 * 3600, NULL, &e) ==
+        FM_ERR_CONFLICT);
+  unsigned char *after = read_bytes(idfile, &n1);
+  CHECK(after && n0 == n1 && !memcmp(before, after, n0));
+  fm_free(before);
+  fm_free(after);
+  sqlite3_stmt *s;
+  CHECK(sqlite3_prepare_v2(fm_store_db(b), "SELECT count(*) FROM snapshot_runs", -1, &s,
+                           NULL) == SQLITE_OK);
+  CHECK(sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 0);
+  sqlite3_finalize(s);
+  /* Verify: clean for a; b is not the owner; a flipped byte and a missing
+   * file are problems. */
+  fm_snapshot_verify_result vr;
+  int np = 0;
+  CHECK(fm_snapshot_verify(root, a, count_problem, &np, &vr, &e) == FM_OK);
+  CHECK(vr.partitions == 4 && vr.files == 4 && vr.problems == 0 && np == 0);
+  CHECK(fm_snapshot_verify(root, b, count_problem, &np, &vr, &e) == FM_OK);
+  CHECK(vr.problems == 1 && np == 1);
+  char d[512], p[600];
+  part_dir(d, sizeof d, root, "mappings", h);
+  snprintf(p, sizeof p, "%s/part-00000.csv.gz", d);
+  size_t n;
+  unsigned char *bytes = read_bytes(p, &n);
+  CHECK(bytes && n > 10);
+  if (bytes) {
+    bytes[n / 2] ^= 0x80;
+    CHECK(write_bytes(p, bytes, n) == 0);
+  }
+  fm_free(bytes);
+  CHECK(fm_snapshot_verify(root, NULL, NULL, NULL, &vr, &e) == FM_OK && vr.problems == 1);
+  CHECK(unlink(p) == 0);
+  CHECK(fm_snapshot_verify(root, NULL, NULL, NULL, &vr, &e) == FM_OK && vr.problems == 1);
+  CHECK(fm_snapshot_verify(tmp("no_such_lake"), NULL, NULL, NULL, &vr, &e) == FM_ERR_NOTFOUND);
+  CHECK(!exists(tmp("no_such_lake")));
+  fm_store_close(a);
+  fm_store_close(b);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/fm_snapshot.XXXXXX");
   if (!mkdtemp(dir)) return 1;
@@ -498,6 +571,7 @@ int main(void) {
   FM_RUN(test_two_runners);
   FM_RUN(test_retention_backfill_due);
   FM_RUN(test_jobs_validation);
+  FM_RUN(test_lake_owner_and_verify);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (!fm_test_failures && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

@@ -1,22 +1,29 @@
-/* fm_store_batch.h: batch runs (src/store/batch.c, docs/batch.md).
- * TRANSITIONAL (issue 20): the jobs layer (src/jobs) takes batch.c and these
- * declarations over; until then this is the one header of the library's
- * middle that includes fm_model.h, and fm_store.h no longer does. */
-#ifndef FM_STORE_BATCH_H
-#define FM_STORE_BATCH_H
+/* fm_jobs.h: the jobs layer, the workflows that run above the model and the
+ * store (its one public header): resumable batch mapping runs, and the
+ * background threads of `fieldmatch serve` (a batch run started over HTTP,
+ * the provisioning worker, the hourly snapshot scheduler).  Units of work
+ * (batch parts, snapshot partitions, provisioning requests) are handed out
+ * by the one lease mechanism of fm_lease.h.  docs/batch.md, docs/http.md.
+ *
+ * Threads: the batch functions take an fm_store (one connection, one
+ * thread); every background thread opens its own store.
+ * Ownership: each function says who frees what it returns. */
+#ifndef FM_JOBS_H
+#define FM_JOBS_H
 
 #include <stdint.h>
 
 #include "fm_model.h"
+#include "fm_provision.h"
+#include "fm_snapshot.h"
+#include "fm_store.h"
 #include "fm_util.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-typedef struct fm_store fm_store; /* fm_store.h */
-
-/* ==== batch runs (src/store/batch.c, docs/batch.md) ===================== */
+/* ==== batch runs (batch*.c, docs/batch.md) ============================== */
 
 /* Resumable batch mapping: every query field of a model is ranked, in parts
  * of batch_size fields; each part writes its candidates, its proposals, its
@@ -136,8 +143,88 @@ void fm_batch_list_free(fm_batch_info *v, size_t n);
 double fm_batch_uncertainty(int ncand, double score, double margin, int has_runner_up,
                             double threshold, double margin_min);
 
+/* Lease length of a batch part (seconds): a runner that dies mid-part
+ * leaves it to be taken over after this long. */
+#define FM_BATCH_LEASE_SECONDS 600
+
+/* ==== a batch run in the background (batch_bg.c) ========================== */
+
+/* One background batch run at a time (what `POST /v1/batch-runs` starts).
+ * The thread opens its own store and runs fm_batch_run in slices
+ * (max_parts, then resume_run): the first slice is one part, after which
+ * the run exists; later slices are about 1/16 of the run.  Between slices
+ * it checks the stop flag, so stopping waits for at most one slice and
+ * leaves the run 'running' in the store, resumable.  A part is the unit of
+ * commit either way, so slicing changes no result. */
+typedef struct fm_jobs_batch fm_jobs_batch;
+
+/* Caller owns *out (fm_jobs_batch_free). */
+fm_rc fm_jobs_batch_new(fm_jobs_batch **out, fm_error *err);
+/* Ask a running thread to stop after its slice, join it, free b (NULL ok). */
+void fm_jobs_batch_free(fm_jobs_batch *b);
+
+/* Start (or, with o->resume_run, resume) a batch run of model m on the
+ * database at db_path, by actor, and wait for its first slice.  m is
+ * borrowed until release(release_ctx) is called (release may be NULL: then
+ * m must outlive b): exactly once per call, when the controller is done
+ * with m (its thread joined, at the next start or at fm_jobs_batch_free),
+ * or at once when the thread could not start or a run is already going.
+ * A server that swaps models drops its reference there.  When a run is
+ * already going: *busy = 1, *run_id = its id, FM_ERR_CONFLICT.  Otherwise *busy = 0, *run_id = the run's id (0
+ * when it was never created) and the first slice's result: FM_OK, or its
+ * error (with *run_id != 0 the run exists and its status shows the
+ * failure).  The options are copied; o->quiet, on_part and kill_at are the
+ * controller's. */
+fm_rc fm_jobs_batch_start(fm_jobs_batch *b, const char *db_path, const fm_model *m,
+                          void (*release)(void *ctx), void *release_ctx,
+                          const fm_batch_opts *o, const char *actor, int64_t *run_id,
+                          int *busy, fm_error *err);
+
+/* 1 when run_id is the run this controller is working on; then *last_part
+ * (optional) is the last part it committed (0: none yet) and last_at
+ * (optional, >= 32 bytes) when. */
+int fm_jobs_batch_active(fm_jobs_batch *b, int64_t run_id, int64_t *last_part,
+                         char *last_at);
+
+/* ==== the provisioning worker and the snapshot scheduler (runner.c) ===== */
+
+/* Two threads, each with its own store connection:
+ *   provisioning  recovers running requests at start, then materializes
+ *                 pending requests one at a time; it wakes on
+ *                 fm_prov_runner_wake (a new request) or every poll_ms (for
+ *                 requests created by other processes), and expires files
+ *                 on each wake.
+ *   scheduler     fm_snapshot_run_due at start (catching up missed hours),
+ *                 then at the top of every UTC hour.
+ * Both wait on one condition variable with a deadline, so stop is prompt:
+ * it signals, then joins; a write in progress finishes first (it is
+ * atomic and bounded by the dataset's size). */
+typedef struct fm_prov_runner fm_prov_runner;
+
+typedef struct fm_prov_runner_opts {
+  const char *db_path;       /* required; borrowed for the runner's life */
+  const char *root;          /* provisioning root, or NULL: no provisioning thread */
+  const char *snapshot_root; /* snapshot root, or NULL: no scheduler thread */
+  const fm_snapshot_opts *snapshot; /* scheduler options (borrowed) or NULL: defaults */
+  int poll_ms;               /* provisioning poll interval (default 2000) */
+  int lease_seconds;         /* provisioning lease (default 600) */
+  /* Called (from a runner thread) with a one-line message for each
+   * materialized request, scheduler run and error; may be NULL. */
+  void (*log)(void *ctx, const char *msg);
+  void *log_ctx;
+} fm_prov_runner_opts;
+
+void fm_prov_runner_opts_default(fm_prov_runner_opts *o);
+
+/* Start the threads.  Caller owns *out (fm_prov_runner_stop). */
+fm_rc fm_prov_runner_start(const fm_prov_runner_opts *o, fm_prov_runner **out,
+                           fm_error *err);
+/* Wake the provisioning thread now (thread-safe; r may be NULL). */
+void fm_prov_runner_wake(fm_prov_runner *r);
+/* Stop both threads, wait for them and free r (NULL is fine). */
+void fm_prov_runner_stop(fm_prov_runner *r);
+
 #ifdef __cplusplus
 }
 #endif
-
-#endif /* FM_STORE_BATCH_H */
+#endif /* FM_JOBS_H */

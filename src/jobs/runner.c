@@ -7,7 +7,7 @@
  * fm_prov_runner_stop returns as soon as the current unit of work (one
  * request, one snapshot run) is done.  Each thread opens its own store:
  * an fm_store is one connection for one thread. */
-#include "fm_provision.h"
+#include "fm_jobs.h"
 
 #include <errno.h>
 #include <pthread.h>
