@@ -17,17 +17,19 @@ set -euo pipefail
 # against the W3C schemas.
 # Benchmarks: scikit-learn for the peer pipeline, GNU time for peak RSS, wrk
 # to load the HTTP server.
+# Parquet (src/parquet): libzstd and libsnappy compress its pages.
 packages=(
   build-essential cmake pkg-config
   libicu-dev libopenblas-dev liblapacke-dev
   libjansson-dev libsqlite3-dev libmicrohttpd-dev
-  zlib1g-dev nettle-dev
+  zlib1g-dev nettle-dev libzstd-dev libsnappy-dev
   clang sqlite3 curl python3-jsonschema python3-yaml
   python3-sklearn time wrk
 )
 
 # Node.js and npm run the reference GraphQL implementation (npm graphql,
-# tests/graphql, for tests/cli/test_graphql.sh): Debian's nodejs and npm,
+# tests/graphql, for tests/cli/test_graphql.sh) and the reference Parquet
+# reader (npm @duckdb/node-api, tests/duckdb, for test_parquet_duckdb): Debian's nodejs and npm,
 # only when no node is on PATH already (a newer one from elsewhere is fine).
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   packages+=(nodejs npm)
@@ -38,7 +40,7 @@ npm_ci() {
   local here dir
   here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
   command -v npm >/dev/null || return 0
-  for dir in "$here/tests/graphql"; do
+  for dir in "$here/tests/graphql" "$here/tests/duckdb"; do
     if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
        [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
       echo "setup: npm ci in ${dir#"$here"/}"
