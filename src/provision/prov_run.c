@@ -34,12 +34,17 @@ typedef struct claim_ctx {
   fm_lease l; /* out */
 } claim_ctx;
 
-/* A finished (or given-up) request's file lives ttl_seconds from now. */
+/* A finished (or given-up) request's file lives ttl_seconds from its
+ * finished_at, the instant the lease recorded (from the C clock): counting
+ * from SQLite's own 'now' instead would let the two clocks' readings differ
+ * by a millisecond on a busy machine, and expires_at - finished_at would not
+ * be the TTL the docs promise. */
 static fm_rc set_expiry(fm_store *st, const char *id, fm_error *err) {
   sqlite3_stmt *s = NULL;
   fm_rc rc = fm_store_prepare(st,
                               "UPDATE provision_requests SET expires_at ="
-                              " strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || ttl_seconds ||"
+                              " strftime('%Y-%m-%dT%H:%M:%fZ', COALESCE(finished_at, 'now'),"
+                              " '+' || ttl_seconds ||"
                               " ' seconds') WHERE id = ?1",
                               &s, err);
   if (rc) return rc;
@@ -87,7 +92,7 @@ static fm_rc finish_tx(fm_store *st, void *arg, fm_error *err) {
     return fm_error_set(err, FM_ERR_CONFLICT,
                         "request %s is no longer running (expired or recovered)", c->id);
   if (rc) return rc;
-  /* expires_at counts from now, the time the file became visible. */
+  /* expires_at counts from finished_at, when the file became visible. */
   if ((rc = set_expiry(st, c->id, err)) || !c->ok) return rc;
   sqlite3_stmt *s = NULL;
   if ((rc = fm_store_prepare(st,

@@ -56,6 +56,9 @@ AGO=$(date -u -d "@$((NOW - 3 * 3600))" +%Y-%m-%dT%H)
 expect "old snapshot written" test -d "$ROOT/mappings/dt=${AGO%T*}/hr=${AGO#*T}"
 
 start() {
+  # a restart must not read the previous server's port from the old log:
+  # remove it first, so the wait below sees only the new server's line
+  rm -f "$T/log"
   "$FM" serve --model "$T/s.fmm" --db "$DB" --listen 127.0.0.1:0 --access-log off \
     --snapshot-root "$ROOT" --provision-ttl "$1" --provision-poll-ms 200 2>"$T/log" & PID=$!
   wait_for "the server to log its port" 60 grep -q "listening on port" "$T/log"
