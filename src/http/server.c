@@ -12,7 +12,10 @@
  * Threads: MHD's internal pool (MHD_OPTION_THREAD_POOL_SIZE, epoll).  Each
  * worker thread lazily creates its fm_http_worker (matcher, candidate
  * buffer, SQLite connection) under a pthread key whose destructor frees it
- * when MHD joins the thread.  Counters are relaxed atomics. */
+ * when MHD joins the thread.  Counters are relaxed atomics.
+ *
+ * Beside it: server_auth.c (rate limiter, token check), server_metrics.c
+ * (counters, /metrics), server_internal.h (the server object they share). */
 #include "http_internal.h"
 
 #include <arpa/inet.h>
@@ -23,53 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Statuses the metrics keep apart; anything else counts as "other". */
-static const unsigned metric_status[] = {0,   200, 202, 204, 400, 401, 403, 404,
-                                         405, 409, 413, 414, 429, 500, 503};
-#define NSTATUS (sizeof metric_status / sizeof metric_status[0] + 1)
-/* Latency histogram bucket bounds, seconds. */
-static const double metric_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                   0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
-#define NBUCKET (sizeof metric_le / sizeof metric_le[0])
-#define MAX_ROUTES 64 /* route slots in the metrics (table + "unmatched") */
-
-typedef struct metric_cell {
-  uint64_t count, sum_us;
-  uint64_t bucket[NBUCKET]; /* non-cumulative; summed when written */
-} metric_cell;
-
-/* Rate limiter: a fixed table of token buckets keyed by a hash of the
- * client (bearer token, else IP).  Two clients that collide in a slot evict
- * each other, which only ever makes the limit more lenient; memory stays
- * bounded whatever the number of clients. */
-#define RATE_SLOTS 4096
-typedef struct rate_slot {
-  uint64_t key;
-  double tokens, last;
-} rate_slot;
-
-struct fm_http_server {
-  struct MHD_Daemon *d;
-  fm_http_opts opts;
-  pthread_mutex_t model_mu; /* guards cur and every holder's refs */
-  fm_http_mref *cur;        /* the model new requests pin (model_ref.c) */
-  uint64_t model_gen;       /* the last generation handed out */
-  pthread_mutex_t reload_mu; /* one reload at a time */
-  char *db_path;
-  pthread_key_t key;
-  int key_ok;
-  int ready;           /* atomic */
-  long conns, inflight; /* atomic */
-  uint64_t reqid_base, reqid_next; /* request ids: random base, atomic counter */
-  double started_wall, started_mono; /* Unix time and fm_now() at start */
-  uint16_t port;
-  struct sockaddr_storage addr;
-  pthread_mutex_t rate_mu;
-  rate_slot *rate;
-  fm_rank_cache *rank_cache; /* NULL when disabled */
-  fm_jobs_batch *batch; /* the batch-run thread (fm_jobs_batch_*) */
-  metric_cell cells[MAX_ROUTES][NSTATUS];
-};
+#include "server_internal.h"
 
 static char over_limit_marker; /* socket context of connections over the limit */
 
@@ -303,86 +260,6 @@ int fm_http_allow(const char *url, char *out, size_t n) {
 
 /* ---- limits ----------------------------------------------------------- */
 
-static uint64_t client_key(fm_http_req *r) {
-  const char *auth = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_AUTHORIZATION);
-  if (auth) return fm_hash64(auth, strlen(auth)) | 1;
-  const union MHD_ConnectionInfo *ci =
-      MHD_get_connection_info(r->con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-  if (!ci || !ci->client_addr) return 2;
-  const struct sockaddr *sa = ci->client_addr;
-  if (sa->sa_family == AF_INET6)
-    return fm_hash64(&((const struct sockaddr_in6 *)sa)->sin6_addr, 16) & ~(uint64_t)1;
-  return fm_hash64(&((const struct sockaddr_in *)sa)->sin_addr, 4) & ~(uint64_t)1;
-}
-
-/* 1 when the client may proceed. */
-static int rate_ok(fm_http_server *srv, fm_http_req *r) {
-  if (srv->opts.rate <= 0) return 1;
-  uint64_t key = client_key(r);
-  double now = fm_now(), burst = srv->opts.burst > 0 ? srv->opts.burst : srv->opts.rate;
-  if (burst < 1) burst = 1;
-  int ok;
-  pthread_mutex_lock(&srv->rate_mu);
-  rate_slot *s = &srv->rate[key % RATE_SLOTS];
-  if (s->key != key) {
-    s->key = key;
-    s->tokens = burst;
-    s->last = now;
-  }
-  s->tokens += (now - s->last) * srv->opts.rate;
-  if (s->tokens > burst) s->tokens = burst;
-  s->last = now;
-  ok = s->tokens >= 1.0;
-  if (ok) s->tokens -= 1.0;
-  pthread_mutex_unlock(&srv->rate_mu);
-  return ok;
-}
-
-int fm_http_authenticate(fm_http_req *r, int need, enum MHD_Result *ret) {
-  if (r->srv->opts.no_auth) {
-    r->role = FM_TOKEN_ADMIN;
-    snprintf(r->owner, sizeof r->owner, "local"); /* the analyst of decisions */
-    return 0;
-  }
-  if (need == 0) return 0;
-  const char *secret = r->path_secret; /* /t/{secret}/...: OpenRefine's browser */
-  if (!secret) {
-    const char *auth = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND,
-                                                   MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
-      *ret = fm_http_reply_error(r, FM_EC_UNAUTHORIZED, "send 'Authorization: Bearer <token>'");
-      return -1;
-    }
-    secret = auth + 7;
-    while (*secret == ' ') secret++;
-  }
-  fm_error err;
-  fm_error_init(&err);
-  fm_http_worker *w = fm_http_worker_get(r->srv, &err);
-  fm_store *st = NULL;
-  fm_token_info t;
-  fm_rc rc = w ? fm_http_worker_store(w, &st, &err) : err.rc;
-  if (!rc) rc = fm_store_token_check(st, secret, &t, &err);
-  if (rc == FM_ERR_DENIED) {
-    *ret = fm_http_reply_error(r, FM_EC_UNAUTHORIZED, "invalid or revoked token");
-    return -1;
-  }
-  if (rc) {
-    *ret = fm_http_reply_rc(r, &err);
-    return -1;
-  }
-  r->role = (int)t.role;
-  snprintf(r->owner, sizeof r->owner, "%s", t.owner);
-  if (r->role < need) {
-    *ret = fm_http_reply_error(r, FM_EC_FORBIDDEN, "this route needs role %s, token has %s",
-                               fm_token_role_name((fm_token_role)need),
-                               fm_token_role_name(t.role));
-    return -1;
-  }
-  return 0;
-}
-
 static int is_health(const fm_http_route *rt) {
   return rt->handler == fm_h_healthz || rt->handler == fm_h_readyz ||
          rt->handler == fm_h_metrics;
@@ -469,7 +346,7 @@ static int precheck(fm_http_req *r, enum MHD_Result *ret) {
     *ret = fm_http_reply_error(r, FM_EC_NOT_READY, "starting up or shutting down");
     return 1;
   }
-  if (!is_health(rt) && !rate_ok(srv, r)) {
+  if (!is_health(rt) && !fm_http_rate_ok(srv, r)) {
     *ret = fm_http_reply_error(r, FM_EC_RATE_LIMITED, "at most %g requests/s per client",
                                srv->opts.rate);
     return 1;
@@ -594,22 +471,6 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *con) {
   return r;
 }
 
-static size_t status_index(unsigned status) {
-  for (size_t i = 0; i < NSTATUS - 1; i++)
-    if (metric_status[i] == status) return i;
-  return NSTATUS - 1;
-}
-
-static void record(fm_http_server *srv, int route, unsigned status, double secs) {
-  size_t ri = route >= 0 && (size_t)route < fm_http_route_n ? (size_t)route : fm_http_route_n;
-  metric_cell *c = &srv->cells[ri][status_index(status)];
-  size_t b = 0;
-  while (b < NBUCKET && secs > metric_le[b]) b++;
-  __atomic_add_fetch(&c->count, 1, __ATOMIC_RELAXED);
-  __atomic_add_fetch(&c->sum_us, (uint64_t)(secs * 1e6), __ATOMIC_RELAXED);
-  if (b < NBUCKET) __atomic_add_fetch(&c->bucket[b], 1, __ATOMIC_RELAXED);
-}
-
 /* Copy s for a log line: control bytes, spaces and quotes become '?', at
  * most n-1 bytes. */
 static void log_safe(char *out, size_t n, const char *s) {
@@ -655,7 +516,7 @@ static void completed(void *cls, struct MHD_Connection *con, void **con_cls,
   if (!r) return;
   *con_cls = NULL;
   double secs = fm_now() - r->start;
-  record(srv, r->route, r->status, secs);
+  fm_http_metrics_record(srv, r->route, r->status, secs);
   if (srv->opts.access_log) access_log(srv, r, secs);
   fm_buf_free(&r->body);
   fm_free(r->path_copy);
@@ -681,122 +542,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   msg[strcspn(msg, "\n")] = '\0';
   fm_warn("http: %s", msg);
-}
-
-/* ---- metrics ---------------------------------------------------------- */
-
-static const char *route_label(size_t ri) {
-  return ri < fm_http_route_n ? fm_http_route_table[ri].pattern : "unmatched";
-}
-static const char *method_label(size_t ri) {
-  return ri < fm_http_route_n ? fm_http_route_table[ri].method : "any";
-}
-
-static void status_label(size_t si, char out[8]) {
-  if (si < NSTATUS - 1)
-    snprintf(out, 8, "%u", metric_status[si]);
-  else
-    snprintf(out, 8, "other");
-}
-
-/* Resident set size in bytes from /proc/self/statm (0 when unreadable). */
-static unsigned long long rss_bytes(void) {
-  unsigned long long pages = 0, resident = 0;
-  FILE *f = fopen("/proc/self/statm", "r");
-  if (!f) return 0;
-  int n = fscanf(f, "%llu %llu", &pages, &resident);
-  fclose(f);
-  long psz = sysconf(_SC_PAGESIZE);
-  return n == 2 && psz > 0 ? resident * (unsigned long long)psz : 0;
-}
-
-/* The process part of /metrics: memory and uptime (h_metrics.c writes
- * fm_model_info, whose checksum label changes when a new model serves). */
-static fm_rc process_metrics(const fm_http_server *srv, fm_buf *b) {
-  return fm_buf_printf(b,
-                       "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
-                       "# TYPE process_resident_memory_bytes gauge\n"
-                       "process_resident_memory_bytes %llu\n"
-                       "# HELP process_start_time_seconds Start time of the server, Unix seconds.\n"
-                       "# TYPE process_start_time_seconds gauge\n"
-                       "process_start_time_seconds %.3f\n"
-                       "# HELP fm_uptime_seconds Seconds since the server started.\n"
-                       "# TYPE fm_uptime_seconds gauge\nfm_uptime_seconds %.3f\n",
-                       rss_bytes(), srv->started_wall, fm_now() - srv->started_mono);
-}
-
-
-fm_rc fm_http_metrics_write(const fm_http_server *srv, fm_buf *b) {
-  fm_rc rc = fm_buf_puts(b,
-                         "# HELP fm_http_requests_total Requests by route, method and status "
-                         "(status 0: the client went away before a reply).\n"
-                         "# TYPE fm_http_requests_total counter\n");
-  for (size_t ri = 0; !rc && ri <= fm_http_route_n; ri++)
-    for (size_t si = 0; !rc && si < NSTATUS; si++) {
-      uint64_t n = __atomic_load_n(&srv->cells[ri][si].count, __ATOMIC_RELAXED);
-      if (!n) continue;
-      char st[8];
-      status_label(si, st);
-      rc = fm_buf_printf(b, "fm_http_requests_total{route=\"%s\",method=\"%s\",status=\"%s\"} %llu\n",
-                         route_label(ri), method_label(ri), st, (unsigned long long)n);
-    }
-  if (!rc)
-    rc = fm_buf_puts(b,
-                     "# HELP fm_http_request_duration_seconds Time from request line to the "
-                     "end of the reply, by route and status.\n"
-                     "# TYPE fm_http_request_duration_seconds histogram\n");
-  for (size_t ri = 0; !rc && ri <= fm_http_route_n; ri++)
-    for (size_t si = 0; !rc && si < NSTATUS; si++) {
-      const metric_cell *c = &srv->cells[ri][si];
-      uint64_t n = __atomic_load_n(&c->count, __ATOMIC_RELAXED);
-      if (!n) continue;
-      char st[8], labels[256];
-      status_label(si, st);
-      snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",status=\"%s\"", route_label(ri),
-               method_label(ri), st);
-      uint64_t cum = 0;
-      for (size_t bi = 0; !rc && bi < NBUCKET; bi++) {
-        cum += __atomic_load_n(&c->bucket[bi], __ATOMIC_RELAXED);
-        rc = fm_buf_printf(b, "fm_http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n",
-                           labels, metric_le[bi], (unsigned long long)cum);
-      }
-      if (!rc)
-        rc = fm_buf_printf(b,
-                           "fm_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n"
-                           "fm_http_request_duration_seconds_sum{%s} %.6f\n"
-                           "fm_http_request_duration_seconds_count{%s} %llu\n",
-                           labels, (unsigned long long)n, labels,
-                           (double)__atomic_load_n(&c->sum_us, __ATOMIC_RELAXED) / 1e6, labels,
-                           (unsigned long long)n);
-    }
-  uint64_t hits, misses;
-  size_t cap;
-  fm_rank_cache_stats(srv->rank_cache, &hits, &misses, &cap);
-  if (!rc)
-    rc = fm_buf_printf(b,
-                       "# HELP fm_http_match_cache_hits_total Rankings answered from the match cache.\n"
-                       "# TYPE fm_http_match_cache_hits_total counter\n"
-                       "fm_http_match_cache_hits_total %llu\n"
-                       "# HELP fm_http_match_cache_misses_total Rankings computed (cache on, not found).\n"
-                       "# TYPE fm_http_match_cache_misses_total counter\n"
-                       "fm_http_match_cache_misses_total %llu\n"
-                       "# HELP fm_http_match_cache_capacity Rankings the match cache holds at most (0: off).\n"
-                       "# TYPE fm_http_match_cache_capacity gauge\n"
-                       "fm_http_match_cache_capacity %zu\n",
-                       (unsigned long long)hits, (unsigned long long)misses, cap);
-  long conns, inflight;
-  fm_http_load(srv, &conns, &inflight);
-  if (!rc)
-    rc = fm_buf_printf(b,
-                       "# HELP fm_http_connections Open connections.\n"
-                       "# TYPE fm_http_connections gauge\nfm_http_connections %ld\n"
-                       "# HELP fm_http_inflight Requests being handled.\n"
-                       "# TYPE fm_http_inflight gauge\nfm_http_inflight %ld\n"
-                       "# HELP fm_http_ready 1 when serving.\n"
-                       "# TYPE fm_http_ready gauge\nfm_http_ready %d\n",
-                       conns, inflight, fm_http_server_ready(srv));
-  if (!rc) rc = process_metrics(srv, b);
-  return rc;
 }
 
 /* ---- start and stop --------------------------------------------------- */
