@@ -6,7 +6,8 @@
  * Life cycle:
  *   fm_config_load  -> fm_train (imports, text pipeline, TF-IDF, SVD, priors)
  *                   -> fm_model_write (.fmm, atomic; or fm_train_input.output)
- *   fm_model_open (mmap) -> fm_model_match / fm_model_match_all -> results
+ *   fm_model_open (mmap) -> fm_matcher_new -> fm_match (one query) or
+ *   fm_match_all / fm_match_all_ordered (every query, on threads) -> results
  *   fm_eval_* compute top-1 / recall / MRR against gold pairs.
  *
  * Ownership: opaque objects are created by *_new / *_open / fm_train and
@@ -136,7 +137,7 @@ typedef struct fm_model_info {
 void fm_model_info_get(const fm_model *m, fm_model_info *info);
 
 /* Override how many sparse candidates are re-scored per query (the
- * speed/recall trade-off; default from training, 200).  Not thread-safe:
+ * speed/recall trade-off; default from the config the model was trained with, 64).  Not thread-safe:
  * call before creating matchers. */
 void fm_model_set_candidates(fm_model *m, int n);
 
