@@ -41,8 +41,11 @@ expect_eq() { if [[ "$2" == "$3" ]]; then ok; else bad "$1: got '$2', want '$3'"
 # is long).  Counts as one check: passes as soon as the state is there, and
 # on timeout fails saying what it was waiting for.  Returns CMD's status.
 # The 0.1 s pause is the polling interval, never what the test relies on.
+# FM_TEST_WAIT_SCALE (an integer, default 1) multiplies every deadline: the
+# sanitizer passes of scripts/test.sh set it, since ThreadSanitizer runs the
+# same work several times slower.
 wait_for() {
-  local desc=$1 secs=$2
+  local desc=$1 secs=$(($2 * ${FM_TEST_WAIT_SCALE:-1}))
   shift 2
   local deadline=$((SECONDS + secs))
   until "$@"; do
