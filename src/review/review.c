@@ -58,7 +58,7 @@ static int read_field(fm_arena *a, sqlite3_stmt *s, int c0, fm_field_row *f) {
   " m.decided_at, m.comment, m.flag, m.score, m.batch_run_id, " FIELD_COLS("q") ", " \
   FIELD_COLS("r")                                                                   \
   " FROM mappings m JOIN fields q ON q.field_id = m.query_field_id"                 \
-  " JOIN fields r ON r.field_id = m.ref_field_id"
+  " LEFT JOIN fields r ON r.field_id = m.ref_field_id"
 
 static int read_mapping(fm_arena *a, sqlite3_stmt *s, fm_mapping_row *m) {
   const char *status;
@@ -330,8 +330,10 @@ fm_rc fm_review_show(fm_store *st, int64_t query_field, fm_field_view *out,
     out->ndecisions++;
   }
   if (step != SQLITE_DONE) rc = fm_store_steperr(st, step, err, "read mappings");
-  for (size_t i = 0; !rc && i < out->ndecisions; i++)
+  for (size_t i = 0; !rc && i < out->ndecisions; i++) {
     if (out->decisions[i].status == FM_MAP_ACCEPTED) out->accepted = &out->decisions[i];
+    if (out->decisions[i].status == FM_MAP_NO_EQUIVALENT) out->no_equivalent = &out->decisions[i];
+  }
 out:
   sqlite3_finalize(s);
   fm_store_read_end(st, began);
@@ -480,28 +482,36 @@ static fm_rc apply_body(fm_store *st, void *vctx, fm_error *err) {
   c->mapping_id = 0;
   char ql[400], rl[400];
   field_label(st, r->query_field, ql, sizeof ql);
-  field_label(st, r->ref_field, rl, sizeof rl);
+  if (r->ref_field) field_label(st, r->ref_field, rl, sizeof rl);
+  else snprintf(rl, sizeof rl, "no equivalent");
   fm_rc rc;
-  int64_t accepted_ref = 0, accepted_id = 0, mid = 0;
+  int64_t accepted_ref = 0, accepted_id = 0, mid = 0, none_now = 0;
   if ((rc = one_int(st,
                     "SELECT ref_field_id FROM mappings WHERE query_field_id = ?1"
                     " AND status = 'accepted'",
                     r->query_field, 0, &accepted_ref, err)) ||
       (rc = one_int(st,
                     "SELECT mapping_id FROM mappings WHERE query_field_id = ?1"
-                    " AND status = 'accepted'",
+                    " AND status IN ('accepted', 'no_equivalent')",
                     r->query_field, 0, &accepted_id, err)) ||
       (rc = one_int(st,
-                    "SELECT mapping_id FROM mappings WHERE query_field_id = ?1"
-                    " AND ref_field_id = ?2",
+                    "SELECT 1 FROM mappings WHERE query_field_id = ?1"
+                    " AND status = 'no_equivalent'",
+                    r->query_field, 0, &none_now, err)) ||
+      (rc = one_int(st,
+                    r->ref_field ? "SELECT mapping_id FROM mappings WHERE query_field_id = ?1"
+                                   " AND ref_field_id = ?2"
+                                 : "SELECT mapping_id FROM mappings WHERE query_field_id = ?1"
+                                   " AND ref_field_id IS NULL AND ?2 = 0",
                     r->query_field, r->ref_field, &mid, err)))
     return rc;
-  if (r->expect_ref >= 0 && r->expect_ref != accepted_ref) {
+  if (r->expect_ref >= 0 &&
+      (r->expect_ref != accepted_ref || (r->expect_none != 0) != (none_now != 0))) {
     char el[400], al[400];
     if (r->expect_ref) field_label(st, r->expect_ref, el, sizeof el);
-    else snprintf(el, sizeof el, "none");
+    else snprintf(el, sizeof el, r->expect_none ? "no equivalent" : "none");
     if (accepted_ref) field_label(st, accepted_ref, al, sizeof al);
-    else snprintf(al, sizeof al, "none");
+    else snprintf(al, sizeof al, none_now ? "no equivalent" : "none");
     return fm_error_set(err, FM_ERR_CONFLICT,
                         "%s: the accepted mapping changed since it was read (expected %s, "
                         "now %s); look again and decide again",
@@ -529,9 +539,14 @@ static fm_rc apply_body(fm_store *st, void *vctx, fm_error *err) {
                           "model did not offer, use 'review pick'",
                           rl, ql);
   }
+  if (r->action == FM_REVIEW_REJECT && !r->ref_field && !none_now)
+    return fm_error_set(err, FM_ERR_ARG,
+                        "%s is not marked no_equivalent: name the reference to reject", ql);
   fm_decision d = {.query_field = r->query_field,
-                   .ref_field = r->ref_field,
-                   .status = r->action == FM_REVIEW_REJECT ? FM_MAP_REJECTED : FM_MAP_ACCEPTED,
+                   .ref_field = r->action == FM_REVIEW_NONE ? 0 : r->ref_field,
+                   .status = r->action == FM_REVIEW_REJECT ? FM_MAP_REJECTED
+                             : r->action == FM_REVIEW_NONE ? FM_MAP_NO_EQUIVALENT
+                                                           : FM_MAP_ACCEPTED,
                    .actor = r->by,
                    .comment = r->comment,
                    .origin = "analyst",
@@ -554,14 +569,19 @@ static fm_rc apply_body(fm_store *st, void *vctx, fm_error *err) {
 
 fm_rc fm_review_apply(fm_store *st, const fm_review_req *req, int64_t *mapping_id,
                       fm_error *err) {
-  if (!req || req->action < FM_REVIEW_ACCEPT || req->action > FM_REVIEW_COMMENT)
+  if (!req || req->action < FM_REVIEW_ACCEPT || req->action > FM_REVIEW_NONE)
     return fm_error_set(err, FM_ERR_ARG, "unknown review action");
   if (!req->by || !*req->by)
     return fm_error_set(err, FM_ERR_ARG, "a review decision needs who made it (--by)");
   if (req->action == FM_REVIEW_COMMENT && (!req->comment || !*req->comment))
     return fm_error_set(err, FM_ERR_ARG, "a comment needs text (--comment)");
-  if (req->query_field <= 0 || req->ref_field <= 0)
+  /* No reference: NONE always; REJECT of the no-equivalent row. */
+  int ref_optional = req->action == FM_REVIEW_NONE || req->action == FM_REVIEW_REJECT ||
+                     req->action == FM_REVIEW_COMMENT;
+  if (req->query_field <= 0 || req->ref_field < 0 || (!ref_optional && !req->ref_field))
     return fm_error_set(err, FM_ERR_ARG, "a review decision needs a query and a reference field");
+  if (req->action == FM_REVIEW_NONE && req->ref_field)
+    return fm_error_set(err, FM_ERR_ARG, "no_equivalent takes no reference field");
   apply_ctx c = {.req = req};
   fm_rc rc = fm_store_tx(st, apply_body, &c, err);
   if (rc == FM_OK && mapping_id) *mapping_id = c.mapping_id;
@@ -611,6 +631,35 @@ fm_rc fm_review_export_pairs(fm_store *st, FILE *fp, unsigned which, size_t *nro
   return rc;
 }
 
+fm_rc fm_review_export_none(fm_store *st, FILE *fp, size_t *nrows, fm_error *err) {
+  if (nrows) *nrows = 0;
+  sqlite3_stmt *s;
+  fm_rc rc = fm_store_prepare(
+      st,
+      "SELECT q.id, q.vendor, m.decided_by, m.decided_at"
+      " FROM mappings m JOIN fields q ON q.field_id = m.query_field_id"
+      " WHERE m.status = 'no_equivalent' ORDER BY q.id, q.vendor",
+      &s, err);
+  if (rc) return rc;
+  fputs("query_id\tquery_vendor\tby\tat\n", fp);
+  size_t n = 0;
+  int step;
+  while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+    for (int i = 0; i < 4; i++) {
+      if (i) fputc('\t', fp);
+      const unsigned char *t = sqlite3_column_text(s, i);
+      put_clean(fp, t ? (const char *)t : "");
+    }
+    fputc('\n', fp);
+    n++;
+  }
+  if (step != SQLITE_DONE) rc = fm_store_steperr(st, step, err, "read no_equivalent fields");
+  sqlite3_finalize(s);
+  if (!rc && ferror(fp)) rc = fm_error_set(err, FM_ERR_IO, "export: write failed");
+  if (!rc && nrows) *nrows = n;
+  return rc;
+}
+
 /* ---- JSON views ------------------------------------------------------------- */
 
 /* json_real for a number, null for NAN. */
@@ -652,7 +701,7 @@ json_t *fm_review_mapping_json(const fm_mapping_row *m) {
   jset(o, "mapping_id", json_integer(m->mapping_id), &bad);
   jset(o, "key", jstr(m->key), &bad);
   jset(o, "query", fm_review_field_json(&m->query), &bad);
-  jset(o, "ref", fm_review_field_json(&m->ref), &bad);
+  jset(o, "ref", m->ref.field_id ? fm_review_field_json(&m->ref) : json_null(), &bad);
   jset(o, "status", jstr(fm_map_status_name(m->status)), &bad);
   jset(o, "origin", jstr(m->origin), &bad);
   jset(o, "score", jnum(m->score), &bad);
@@ -724,6 +773,8 @@ json_t *fm_review_view_json(const fm_field_view *v) {
   jset(o, "candidates", cands, &bad);
   jset(o, "decisions", decs, &bad);
   jset(o, "accepted", v->accepted ? fm_review_mapping_json(v->accepted) : json_null(), &bad);
+  jset(o, "no_equivalent",
+       v->no_equivalent ? fm_review_mapping_json(v->no_equivalent) : json_null(), &bad);
   if (bad) {
     json_decref(o);
     return NULL;
