@@ -1,5 +1,6 @@
 /* h_review.c: the analyst's review workflow over HTTP.
  *   GET  /v1/review/queue?limit=50&offset=0          reader
+ *        (filters: vendor, category, reason, q (id or name), min_unc, max_unc)
  *   GET  /v1/review/{vendor}/{id}                    reader
  *   POST /v1/review/{vendor}/{id}/decisions          analyst
  *   GET  /v1/review/{vendor}/{id}/history            reader
@@ -11,6 +12,7 @@
  * owner ("local" with --no-auth), never a name from the body. */
 #include "http_internal.h"
 
+#include <math.h>
 #include <string.h>
 
 #define QUEUE_DEFAULT 50
@@ -59,14 +61,20 @@ enum MHD_Result fm_h_review_queue(fm_http_req *r) {
   enum MHD_Result ret;
   long limit, offset;
   fm_store *st;
+  fm_queue_filter f = {.vendor = fm_http_arg(r, "vendor"),
+                       .category = fm_http_arg(r, "category"),
+                       .reason = fm_http_arg(r, "reason"),
+                       .text = fm_http_arg(r, "q")};
   if (fm_http_arg_int(r, "limit", 1, QUEUE_MAX, QUEUE_DEFAULT, &limit, &ret) ||
       fm_http_arg_int(r, "offset", 0, 1L << 40, 0, &offset, &ret) ||
+      fm_http_arg_double(r, "min_unc", NAN, &f.min_unc, &ret) ||
+      fm_http_arg_double(r, "max_unc", NAN, &f.max_unc, &ret) ||
       fm_http_req_store(r, &st, &ret))
     return ret;
   fm_queue_page p;
   fm_error err;
   fm_error_init(&err);
-  if (fm_review_queue(st, (size_t)limit, (size_t)offset, &p, &err)) {
+  if (fm_review_queue_find(st, &f, (size_t)limit, (size_t)offset, &p, &err)) {
     ret = fm_http_reply_rc(r, &err);
   } else {
     json_t *j = fm_review_queue_json(&p);

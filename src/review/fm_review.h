@@ -280,6 +280,51 @@ fm_rc fm_review_export_pairs(fm_store *st, FILE *fp, unsigned which, size_t *nro
  * negatives a learner needs: issue 9).  *nrows optional. */
 fm_rc fm_review_export_none(fm_store *st, FILE *fp, size_t *nrows, fm_error *err);
 
+/* -- progress (stats.c) -- */
+typedef struct fm_review_dict_stats {
+  char vendor[64], source[192]; /* the query dictionary */
+  /* Its active fields, each in exactly one state (the first that holds):
+   * accepted, no_equivalent, queued (open queue entry), proposed (an open
+   * proposal), rejected (only rejections), unmapped. */
+  int64_t total, accepted, no_equivalent, queued, proposed, rejected, unmapped;
+} fm_review_dict_stats;
+
+/* One row per query dictionary (vendor, source), ordered by them.  Caller
+ * owns *out (fm_free), NULL when *n is 0. */
+fm_rc fm_review_stats(fm_store *st, fm_review_dict_stats **out, size_t *n, fm_error *err);
+
+typedef struct fm_review_day {
+  char day[11]; /* YYYY-MM-DD (UTC) */
+  int64_t accepted, rejected, no_equivalent; /* accept + pick; reject; no_equivalent */
+} fm_review_day;
+
+/* Analyst decisions per UTC day over the last `days` days (1..3660), from
+ * the audit log, days with none left out, oldest first.  Caller owns *out
+ * (fm_free). */
+fm_rc fm_review_daily(fm_store *st, int days, fm_review_day **out, size_t *n, fm_error *err);
+
+/* Apply n analyst actions (ACCEPT, REJECT, PICK or NONE) in ONE transaction,
+ * each through the same checks, decision path and audit row as
+ * fm_review_apply: all or nothing.  On failure nothing is changed and
+ * *failed (optional) is the index of the request that failed.
+ * mapping_ids (optional, n entries) receives each row's id. */
+fm_rc fm_review_apply_bulk(fm_store *st, const fm_review_req *reqs, size_t n,
+                           int64_t *mapping_ids, size_t *failed, fm_error *err);
+
+/* -- the open review queue, filtered -- */
+typedef struct fm_queue_filter {
+  const char *vendor;   /* the query field's vendor; NULL: any */
+  const char *category; /* exact category; NULL: any */
+  const char *reason;   /* the queue reason; NULL: any */
+  const char *text;     /* substring of the id or name (case-insensitive); NULL: any */
+  double min_unc, max_unc; /* uncertainty band [min, max]; NAN: open */
+} fm_queue_filter;
+
+/* fm_review_queue over the entries passing f (NULL: all); total counts
+ * those. */
+fm_rc fm_review_queue_find(fm_store *st, const fm_queue_filter *f, size_t limit,
+                           size_t offset, fm_queue_page *out, fm_error *err);
+
 /* -- JSON views (for --json and the HTTP server); NULL on allocation
  * failure; caller owns the result (json_decref). -- */
 struct json_t *fm_review_field_json(const fm_field_row *f);

@@ -151,6 +151,28 @@ void fm_queue_page_free(fm_queue_page *p) {
 
 fm_rc fm_review_queue(fm_store *st, size_t limit, size_t offset, fm_queue_page *out,
                       fm_error *err) {
+  return fm_review_queue_find(st, NULL, limit, offset, out, err);
+}
+
+/* The filter's WHERE terms; parameters ?3.. bound by bind_filter. */
+#define QUEUE_FILTER                                                                \
+  " AND (?3 IS NULL OR q.vendor = ?3) AND (?4 IS NULL OR q.category = ?4)"          \
+  " AND (?5 IS NULL OR rq.reason = ?5)"                                             \
+  " AND (?6 IS NULL OR instr(lower(q.id), lower(?6)) > 0"                           \
+  "      OR instr(lower(q.name), lower(?6)) > 0)"                                   \
+  " AND (?7 IS NULL OR rq.uncertainty >= ?7) AND (?8 IS NULL OR rq.uncertainty <= ?8)"
+
+static void bind_filter(sqlite3_stmt *s, const fm_queue_filter *f) {
+  if (!f) return;
+  const char *t[] = {f->vendor, f->category, f->reason, f->text};
+  for (int i = 0; i < 4; i++)
+    if (t[i] && *t[i]) sqlite3_bind_text(s, 3 + i, t[i], -1, SQLITE_STATIC);
+  if (!isnan(f->min_unc)) sqlite3_bind_double(s, 7, f->min_unc);
+  if (!isnan(f->max_unc)) sqlite3_bind_double(s, 8, f->max_unc);
+}
+
+fm_rc fm_review_queue_find(fm_store *st, const fm_queue_filter *f, size_t limit,
+                           size_t offset, fm_queue_page *out, fm_error *err) {
   memset(out, 0, sizeof *out);
   fm_arena_init(&out->arena);
   int began;
@@ -159,9 +181,15 @@ fm_rc fm_review_queue(fm_store *st, size_t limit, size_t offset, fm_queue_page *
   sqlite3_stmt *s = NULL;
   size_t cap = 0;
   int step;
-  if ((rc = fm_store_prepare(st, "SELECT count(*) FROM review_queue WHERE resolved_at IS NULL",
+  if ((rc = fm_store_prepare(st,
+                             "SELECT count(*) + 0 * ?1 * ?2 FROM review_queue rq"
+                             " JOIN fields q ON q.field_id = rq.query_field_id"
+                             " WHERE rq.resolved_at IS NULL" QUEUE_FILTER,
                              &s, err)))
     goto out;
+  sqlite3_bind_int(s, 1, 0);
+  sqlite3_bind_int(s, 2, 0);
+  bind_filter(s, f);
   if ((step = sqlite3_step(s)) != SQLITE_ROW) {
     rc = fm_store_steperr(st, step, err, "count review queue");
     goto out;
@@ -178,13 +206,14 @@ fm_rc fm_review_queue(fm_store *st, size_t limit, size_t offset, fm_queue_page *
            "  AND c.batch_run_id = (SELECT max(batch_run_id) FROM candidates c2"
            "                        WHERE c2.query_field_id = rq.query_field_id)"
            " LEFT JOIN fields r ON r.field_id = c.ref_field_id"
-           " WHERE rq.resolved_at IS NULL"
+           " WHERE rq.resolved_at IS NULL" QUEUE_FILTER
            " ORDER BY rq.uncertainty DESC, rq.queued_at, q.vendor, q.id"
            " LIMIT ?1 OFFSET ?2",
            &s, err)))
     goto out;
   sqlite3_bind_int64(s, 1, limit ? (sqlite3_int64)limit : -1);
   sqlite3_bind_int64(s, 2, (sqlite3_int64)offset);
+  bind_filter(s, f);
   while ((step = sqlite3_step(s)) == SQLITE_ROW) {
     if (fm_grow((void **)&out->v, &cap, out->n + 1, sizeof *out->v)) {
       rc = nomem(err, "the review queue");
@@ -585,6 +614,48 @@ fm_rc fm_review_apply(fm_store *st, const fm_review_req *req, int64_t *mapping_i
   apply_ctx c = {.req = req};
   fm_rc rc = fm_store_tx(st, apply_body, &c, err);
   if (rc == FM_OK && mapping_id) *mapping_id = c.mapping_id;
+  return rc;
+}
+
+typedef struct bulk_ctx {
+  const fm_review_req *reqs;
+  size_t n, at;
+  int64_t *ids;
+} bulk_ctx;
+
+static fm_rc bulk_body(fm_store *st, void *vctx, fm_error *err) {
+  bulk_ctx *b = vctx;
+  for (b->at = 0; b->at < b->n; b->at++) {
+    apply_ctx c = {.req = &b->reqs[b->at]};
+    fm_rc rc = apply_body(st, &c, err);
+    if (rc) return rc;
+    if (b->ids) b->ids[b->at] = c.mapping_id;
+  }
+  return FM_OK;
+}
+
+fm_rc fm_review_apply_bulk(fm_store *st, const fm_review_req *reqs, size_t n,
+                           int64_t *mapping_ids, size_t *failed, fm_error *err) {
+  for (size_t i = 0; i < n; i++) {
+    const fm_review_req *r = &reqs[i];
+    const char *bad = !r->by || !*r->by ? "a review decision needs who made it"
+                      : r->action == FM_REVIEW_COMMENT || r->action < FM_REVIEW_ACCEPT ||
+                              r->action > FM_REVIEW_NONE
+                          ? "a bulk decision is accept, reject, pick or no_equivalent"
+                      : r->query_field <= 0 ? "a review decision needs a query field"
+                      : (r->action == FM_REVIEW_NONE) != (r->ref_field == 0) &&
+                              r->action != FM_REVIEW_REJECT
+                          ? "a review decision needs a reference field (none for "
+                            "no_equivalent)"
+                          : NULL;
+    if (bad) {
+      if (failed) *failed = i;
+      return fm_error_set(err, FM_ERR_ARG, "decision %zu: %s", i + 1, bad);
+    }
+  }
+  bulk_ctx b = {.reqs = reqs, .n = n, .ids = mapping_ids};
+  fm_rc rc = fm_store_tx(st, bulk_body, &b, err);
+  if (rc && failed) *failed = b.at;
   return rc;
 }
 
