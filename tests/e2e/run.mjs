@@ -186,6 +186,7 @@ test('no equivalent (button and 0), comment, history', async () => {
   await page.getByRole('button', {name: 'No equivalent', exact: true}).waitFor();
   await page.keyboard.press('0');
   await until(async () => (await view(b)).no_equivalent !== null, 'no_equivalent by key');
+  await until(async () => fieldId(page) !== b, 'the next field after the key');
   await openField(page, a);
   await page.getByLabel('Comment (kept with the decision)').fill('checked both RDM and fundamentals & <none>');
   await page.getByRole('button', {name: 'Add comment to the current decision'}).click();
