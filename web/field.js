@@ -123,7 +123,7 @@ function render(root, vendor, id, v, match, hist, conflict) {
     h('td', (r.after && r.after.comment) || '')));
 
   mount(root,
-    conflict ? h('div.conflict', {role: 'alert', id: 'conflict'},
+    conflict ? h('div.conflict', {role: 'alert', id: 'conflict', tabindex: '-1'},
       h('h2', 'Someone else decided on this field meanwhile'),
       h('p', `When you loaded it: ${conflict.was}. Now: ${conflict.now}.`),
       h('p', 'Your decision was not saved. Look again and decide again.'),
@@ -146,7 +146,8 @@ function render(root, vendor, id, v, match, hist, conflict) {
         h('tbody', history)) : h('p', 'No decisions yet.')),
     h('p.row', h('button', {type: 'button', onclick: () => next(-1)}, 'Previous field (k)'),
       h('button', {type: 'button', onclick: () => next(1)}, 'Next field (j)')));
-  if (conflict) document.getElementById('conflict').focus?.();
+  window.scrollTo(0, 0);
+  if (conflict) document.getElementById('conflict').focus();
 
   if (keyHandler) document.removeEventListener('keydown', keyHandler);
   keyHandler = (ev) => {

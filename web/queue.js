@@ -1,9 +1,10 @@
 // queue.js: the review queue, most uncertain first (GET /v1/review/queue),
 // filterable by dictionary, category, reason, uncertainty band and text;
 // paged; each row a link to the field page whose text is the field id.
+// Key j (or Enter outside a control) opens the first field of the page.
 import {api, enc} from './api.js';
 import {h, mount, fmt} from './dom.js';
-import {state} from './app.js';
+import {state, go} from './app.js';
 
 const PAGE = 25;
 const BANDS = {'': 'any', high: 'high (≥ 0.66)', mid: 'medium (0.33–0.66)', low: 'low (≤ 0.33)'};
@@ -25,6 +26,7 @@ export async function loadQueue(offset = 0, limit = PAGE) {
 }
 
 export async function queueView(root) {
+  if (state.stop) { state.stop(); state.stop = null; } // a re-render from the filters or pager
   const f = state.filters;
   const offset = Math.max(0, Number(f.offset) || 0);
   const [page, stats] = await Promise.all([loadQueue(offset), api('/v1/review/stats')]);
@@ -60,6 +62,18 @@ export async function queueView(root) {
     h('td', it.top ? it.top.ref.id : '–'),
     h('td.num', it.top ? fmt(it.top.score) : '–')));
   const pager = (to) => () => { state.filters.offset = to; queueView(root); };
+  const onKey = (ev) => {
+    const t = ev.target;
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || document.querySelector('dialog[open]')) return;
+    if (t && /^(INPUT|TEXTAREA|SELECT|BUTTON|A)$/.test(t.tagName)) return;
+    if ((ev.key === 'j' || ev.key === 'Enter') && page.items.length) {
+      ev.preventDefault();
+      const it = page.items[0].field;
+      go(`#/field/${enc(it.vendor)}/${enc(it.id)}`);
+    }
+  };
+  document.addEventListener('keydown', onKey);
+  state.stop = () => document.removeEventListener('keydown', onKey);
   mount(root,
     h('h1', 'Review queue'),
     h('p.counts', {id: 'queue-count'}, `${page.total} field(s) waiting; showing ${first}–${last}`),

@@ -63,7 +63,7 @@ async function openField(page, id) {
   await page.goto(`${B}/ui/#/field/bloomberg/${encodeURIComponent(id)}`);
   await page.getByRole('heading', {level: 1, name: id, exact: true}).waitFor();
 }
-async function shot(page, name) { await page.screenshot({path: path.join(OUT, `${name}.png`), fullPage: true}); }
+async function shot(page, name) { await page.screenshot({path: path.join(OUT, `${name}.png`)}); }
 async function axe(page, name) {
   const res = await page.evaluate(`${axeSource}; axe.run(document, {resultTypes: ['violations']})`);
   const bad = res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
@@ -125,10 +125,11 @@ test('accept by click, then the next field opens', async () => {
   await page.context().close();
 });
 
-test('accept by key (1)', async () => {
+test('accept by key (j on the queue, then 1)', async () => {
   const page = await newPage('ana');
   const [id] = await queueIds(1);
-  await openField(page, id);
+  await page.keyboard.press('j');
+  await page.getByRole('heading', {level: 1, name: id, exact: true}).waitFor();
   const ref = (await view(id)).candidates[0].ref.id;
   await page.keyboard.press('1');
   await until(async () => (await view(id)).accepted?.ref.id === ref, 'the key decision');
