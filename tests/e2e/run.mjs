@@ -299,6 +299,33 @@ test('narrow window and the keys help', async () => {
   await page.context().close();
 });
 
+test('ten decisions from the sign-in form in 13 keystrokes', async () => {
+  const page = await newPage(null);
+  const daily = async () => (await apiGet('/v1/review/daily?days=1')).items.reduce((a, d) => a + d.accepted + d.no_equivalent, 0);
+  const before = await daily();
+  let keys = 0;
+  await page.goto(`${B}/ui/`);
+  await page.getByLabel('API token').focus();
+  await page.keyboard.insertText(TOK.ana); keys++; // one paste
+  await page.keyboard.press('Enter'); keys++;
+  await page.getByRole('heading', {name: 'Review queue'}).waitFor();
+  const [first] = await queueIds(1);
+  await page.keyboard.press('j'); keys++;
+  let id = first;
+  for (let i = 0; i < 10; i++) {
+    await page.getByRole('heading', {level: 1, name: id, exact: true}).waitFor();
+    await page.getByRole('button', {name: 'No equivalent'}).waitFor();
+    const hasCands = (await view(id)).candidates.length > 0;
+    await page.keyboard.press(hasCands ? '1' : '0'); keys++;
+    const was = id;
+    if (i < 9) id = await until(async () => fieldId(page) !== was && fieldId(page), 'the next field');
+    else await until(async () => (await daily()) === before + 10, 'ten decisions');
+  }
+  check(keys === 13, `keystrokes: ${keys}`);
+  check((await daily()) === before + 10, 'ten decisions recorded');
+  await page.context().close();
+});
+
 // ---- run -----------------------------------------------------------------------
 let failed = 0;
 for (const t of tests) {
