@@ -1,5 +1,5 @@
 // app.js: the review app's shell: sign-in, the header, routing between the
-// views (#/queue, #/field/VENDOR/ID, #/bulk, #/dashboard), the keyboard help,
+// views (#/queue, #/field/VENDOR/ID, #/bulk, #/dashboard, #/tokens), the keyboard help,
 // messages.  The views live in their own modules.
 import {api, token, ApiError} from './api.js';
 import {h, mount} from './dom.js';
@@ -7,6 +7,7 @@ import {queueView} from './queue.js';
 import {fieldView} from './field.js';
 import {bulkView} from './bulk.js';
 import {dashView} from './dash.js';
+import {tokensView} from './tokens.js';
 
 // What every view shares: who is signed in, the queue as last listed (for
 // j/k and "next field"), the last decision (for undo).
@@ -93,7 +94,8 @@ async function route() {
   const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
   for (const a of document.querySelectorAll('nav a'))
     a.toggleAttribute('aria-current', a.getAttribute('href') === '#/' + parts[0]);
-  const view = {field: fieldView, bulk: bulkView, dashboard: dashView}[parts[0]] || queueView;
+  document.getElementById('nav-tokens').hidden = !isAdmin();
+  const view = {field: fieldView, bulk: bulkView, dashboard: dashView, tokens: tokensView}[parts[0]] || queueView;
   try {
     await view(main(), parts.slice(1));
   } catch (e) {

@@ -274,6 +274,25 @@ test('dashboard: an export downloads and matches fieldmatch export', async () =>
   await page.context().close();
 });
 
+test('an admin creates and revokes a token', async () => {
+  const page = await newPage('admin');
+  await page.getByRole('link', {name: 'Tokens'}).click();
+  await page.getByRole('heading', {name: 'Tokens'}).waitFor();
+  await page.getByLabel('Owner').fill('carla');
+  await page.getByRole('button', {name: 'Create token'}).click();
+  const secret = (await page.locator('#tok-secret code').textContent()).trim();
+  check((await apiGet('/v1/me', secret)).owner === 'carla', 'the new token works');
+  await axe(page, 'tokens');
+  const id = (await apiGet('/v1/admin/tokens', TOK.admin)).tokens.find((t) => t.owner === 'carla').id;
+  await page.getByRole('button', {name: `Revoke token ${id}`}).click();
+  await page.getByRole('dialog').getByRole('button', {name: 'Confirm'}).click();
+  await until(async () => (await fetch(`${B}/v1/me`, {headers: {Authorization: `Bearer ${secret}`}})).status === 401, 'the revocation');
+  const ana = await newPage('ana');
+  check(await ana.getByRole('link', {name: 'Tokens'}).isHidden(), 'analysts see no Tokens link');
+  await ana.context().close();
+  await page.context().close();
+});
+
 test('a description holding <script> renders as text', async () => {
   const page = await newPage('ana');
   await openField(page, env.FM_E2E_XSS);
