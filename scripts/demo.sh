@@ -6,8 +6,23 @@
 # review queue, records an analyst decision, answers a lookup curated-first,
 # exports the mappings and snapshots the curated tables.  The database and
 # files go to build/demo/ (recreated on each run).  Works from any directory.
+# It ends by serving the review app on that database: it prints the URL and
+# an analyst token to paste, and serves until Ctrl-C.  Scripted runs skip
+# that step with --no-serve (or FM_DEMO_NO_SERVE=1; CI=true does the same).
+# FM_DEMO_PORT chooses the port (default 8080).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+serve=1
+for arg in "$@"; do
+  case $arg in
+    --no-serve) serve=0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "demo: unknown argument '$arg' (--no-serve)" >&2; exit 2 ;;
+  esac
+done
+[ "${FM_DEMO_NO_SERVE:-0}" = 1 ] && serve=0
+[ "${CI:-}" = true ] && serve=0
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -66,3 +81,10 @@ step "snapshot: fieldmatch snapshot run --db $db --root $demo/lake"
 find "$demo/lake" -name '*.gz' | sort
 
 printf '\ndemo: done.  Database: %s.  Try: %s review queue --db %s\n' "$db" "$fm" "$db"
+[ "$serve" = 1 ] || exit 0
+
+step "the review app: fieldmatch serve --model models/sample.fmm --db $db"
+token=$("$fm" token create --db "$db" --role analyst --owner analyst)
+port=${FM_DEMO_PORT:-8080}
+printf '\nOpen   http://127.0.0.1:%s/ui/\nToken  %s   (an analyst token: paste it into "API token")\nStop   Ctrl-C\n\n' "$port" "$token"
+exec "$fm" serve --model models/sample.fmm --db "$db" --listen "127.0.0.1:$port"

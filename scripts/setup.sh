@@ -15,6 +15,7 @@ set -euo pipefail
 # Tests: clang, the suite's second compiler; sqlite3 and curl to poke at
 # databases and the server; jsonschema to check reconciliation responses
 # against the W3C schemas.
+# The review app's browser tests (tests/e2e) drive Debian's chromium.
 # Benchmarks: scikit-learn for the peer pipeline, GNU time for peak RSS, wrk
 # to load the HTTP server.
 # Parquet (src/parquet): libzstd and libsnappy compress its pages.
@@ -24,7 +25,7 @@ packages=(
   libjansson-dev libsqlite3-dev libmicrohttpd-dev
   zlib1g-dev nettle-dev libzstd-dev libsnappy-dev
   clang sqlite3 curl python3-jsonschema python3-yaml
-  python3-sklearn time wrk
+  python3-sklearn time wrk chromium
 )
 
 # Node.js and npm run the reference GraphQL implementation (npm graphql,
@@ -40,7 +41,7 @@ npm_ci() {
   local here dir
   here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
   command -v npm >/dev/null || return 0
-  for dir in "$here/tests/graphql" "$here/tests/duckdb"; do
+  for dir in "$here/tests/graphql" "$here/tests/duckdb" "$here/tests/e2e"; do
     if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
        [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
       echo "setup: npm ci in ${dir#"$here"/}"

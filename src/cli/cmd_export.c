@@ -52,7 +52,7 @@ int fm_cmd_export(int argc, char **argv) {
     o.status = fm_map_status_parse(status);
     if (o.status < 0)
       return fm_cli_usage("export", "unknown --status '%s' (accepted, proposed, rejected, "
-                                    "superseded or all)", status);
+                                    "superseded, no_equivalent or all)", status);
   }
   int f = fm_export_format_parse(format);
   if (f < 0) return fm_cli_usage("export", "unknown --format '%s' (csv, jsonl, json)", format);

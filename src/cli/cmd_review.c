@@ -1,4 +1,4 @@
-/* cmd_review.c: fieldmatch review queue|show|accept|reject|pick|comment|
+/* cmd_review.c: fieldmatch review queue|show|accept|reject|pick|none|comment|
  * history|export-pairs: the analyst's side of the store.  A thin front end:
  * every read and write is a review.c function the HTTP server calls too. */
 #include "cli.h"
@@ -9,7 +9,7 @@
 #include <string.h>
 
 typedef struct review_args {
-  const char *db, *by, *comment, *qvendor, *rvendor, *out, *status, *expect;
+  const char *db, *by, *comment, *qvendor, *rvendor, *out, *status, *expect, *none_out;
   long limit, offset, wait_ms;
   int json;
   const char *pos[4]; /* positional arguments after the subcommand, from pos[1] */
@@ -20,8 +20,8 @@ static const fm_cli_opt opts[] = {
     FM_OPT_DB(review_args, db),
     FM_OPT_STR(review_args, by, "--by", 0, "NAME", "who decides (default $USER)"),
     FM_OPT_STR(review_args, comment, "--comment", 0, "TEXT", "a note kept with the decision"),
-    FM_OPT_STR(review_args, expect, "--expect", 0, "REF|none",
-               "decide only if the accepted mapping is still REF"),
+    FM_OPT_STR(review_args, expect, "--expect", 0, "REF|none|no_equivalent",
+               "decide only if the field's decision is still\nthat"),
     FM_OPT_STR(review_args, qvendor, "--query-vendor", 0, "V",
                "when a query id is used by more than one vendor"),
     FM_OPT_STR(review_args, rvendor, "--ref-vendor", 0, "V", "the same for reference ids"),
@@ -30,6 +30,8 @@ static const fm_cli_opt opts[] = {
     FM_OPT_FLAG(review_args, json, "--json", 0, "JSON output"),
     FM_OPT_STR(review_args, out, "--output", 'o', "FILE", "export-pairs: write FILE (default stdout)"),
     FM_OPT_STR(review_args, status, "--status", 0, "S", "export-pairs: accepted, rejected or all"),
+    FM_OPT_STR(review_args, none_out, "--none-output", 0, "FILE",
+               "export-pairs: also write the no_equivalent\nfields to FILE"),
     FM_OPT_NUM(review_args, wait_ms, FM_CLI_LONG, "--wait", 1, 0, "MS",
                "wait for a locked database per attempt\n(default 2000)"),
     FM_OPT_END};
@@ -42,13 +44,17 @@ static const fm_cli_spec spec = {
         "       fieldmatch review accept  FIELD REF [--by NAME] [--comment TEXT] [--expect REF|none]\n"
         "       fieldmatch review reject  FIELD REF [--by NAME] [--comment TEXT] [--expect REF|none]\n"
         "       fieldmatch review pick    FIELD REF [--by NAME] [--comment TEXT] [--expect REF|none]\n"
+        "       fieldmatch review none    FIELD [--by NAME] [--comment TEXT] [--expect REF|none]\n"
         "       fieldmatch review comment FIELD REF --comment TEXT [--by NAME]\n"
         "       fieldmatch review history FIELD [--json]\n"
-        "       fieldmatch review export-pairs [-o FILE] [--status accepted|rejected|all]\n",
+        "       fieldmatch review export-pairs [-o FILE] [--status accepted|rejected|all]\n"
+        "                                      [--none-output FILE]\n",
     .about =
         "FIELD is a query field id, REF a reference field id.  'accept' takes one of\n"
         "the field's candidates (or a proposed mapping); 'pick' takes any reference\n"
-        "field in the database.  Accepting supersedes the field's previous accepted\n"
+        "field in the database; 'none' records that the field has no equivalent\n"
+        "(it leaves the queue; a later accept or pick replaces it, and 'reject FIELD\n"
+        "-' withdraws it).  Accepting supersedes the field's previous accepted\n"
         "mapping; history keeps every step.  --by defaults to $USER.  --expect makes\n"
         "the decision conditional on the accepted mapping you saw ('none' = no\n"
         "accepted mapping): if someone changed it meanwhile, nothing is written and\n"
@@ -57,7 +63,9 @@ static const fm_cli_spec spec = {
         "export-pairs writes TSV (query_id, reference_id, status, by, at).  The\n"
         "default, --status accepted, can be used directly as a config's\n"
         "train_pairs; a file with rejected rows cannot (every row of a pairs file\n"
-        "is read as a positive pair).  The database must exist (docs/store.md).\n",
+        "is read as a positive pair).  --none-output FILE writes the fields decided\n"
+        "no_equivalent (query_id, query_vendor, by, at) to a file of their own.\n"
+        "The database must exist (docs/store.md).\n",
     .opts = opts,
     .max_pos = 3};
 
@@ -142,6 +150,7 @@ static const char *mark(fm_map_status s) {
   case FM_MAP_REJECTED: return "rejected";
   case FM_MAP_PROPOSED: return "proposed";
   case FM_MAP_SUPERSEDED: return "superseded";
+  case FM_MAP_NO_EQUIVALENT: return "NO EQUIVALENT";
   }
   return "";
 }
@@ -158,6 +167,8 @@ static void print_view(const fm_field_view *v) {
     printf("  accepted: %s %s by %s at %s%s%s\n", v->accepted->ref.vendor, v->accepted->ref.id,
            v->accepted->by, v->accepted->at, v->accepted->flag ? "  FLAGGED: " : "",
            v->accepted->flag ? v->accepted->flag : "");
+  else if (v->no_equivalent)
+    printf("  no equivalent: decided by %s at %s\n", v->no_equivalent->by, v->no_equivalent->at);
   else
     printf("  accepted: none\n");
   if (!v->batch_run) {
@@ -179,7 +190,7 @@ static void print_view(const fm_field_view *v) {
     int is_cand = 0;
     for (size_t j = 0; j < v->ncands && !is_cand; j++)
       is_cand = v->cands[j].ref.field_id == m->ref.field_id;
-    if (is_cand) continue;
+    if (is_cand || !m->ref.field_id) continue;
     if (!header++) printf("\nother decisions:\n");
     printf("  %-20s %-10s %-8s by %s at %s  %s\n", m->ref.id, mark(m->status), m->origin, m->by,
            m->at, clip(m->ref.name, 40, buf));
@@ -229,7 +240,9 @@ static int cmd_history(fm_store *st, const review_args *a) {
       const char *ref = json_string_value(json_object_get(after, "ref"));
       const char *status = json_string_value(json_object_get(after, "status"));
       const char *comment = json_string_value(json_object_get(after, "comment"));
-      printf("%s  %-10s %-16s %-20s %s", r->at, r->action, r->actor, ref ? ref : r->entity_key,
+      int none_row = after && json_is_null(json_object_get(after, "ref"));
+      printf("%s  %-10s %-16s %-20s %s", r->at, r->action, r->actor,
+             ref ? ref : none_row ? "(none)" : r->entity_key,
              status ? status : "");
       /* every action's comment but a supersede's, whose after image
        * carries the superseded decision's comment */
@@ -245,11 +258,14 @@ static int cmd_history(fm_store *st, const review_args *a) {
 
 static int cmd_decide(fm_store *st, const review_args *a, fm_review_action action) {
   fm_review_req r = {.action = action, .by = a->by, .comment = a->comment, .expect_ref = -1};
+  /* REF "-" (reject, comment): the field's no-equivalent row. */
+  int no_ref = action == FM_REVIEW_NONE || !strcmp(a->pos[2], "-");
   if (resolve(st, a->qvendor, a->pos[1], FM_ROLE_QUERY, &r.query_field) ||
-      resolve(st, a->rvendor, a->pos[2], FM_ROLE_REFERENCE, &r.ref_field))
+      (!no_ref && resolve(st, a->rvendor, a->pos[2], FM_ROLE_REFERENCE, &r.ref_field)))
     return FM_EXIT_FAIL;
   if (a->expect) {
     if (!strcmp(a->expect, "none")) r.expect_ref = 0;
+    else if (!strcmp(a->expect, "no_equivalent")) r.expect_ref = 0, r.expect_none = 1;
     else if (resolve(st, a->rvendor, a->expect, FM_ROLE_REFERENCE, &r.expect_ref))
       return FM_EXIT_FAIL;
   }
@@ -257,9 +273,27 @@ static int cmd_decide(fm_store *st, const review_args *a, fm_review_action actio
   fm_error_init(&err);
   int64_t mid = 0;
   if (fm_review_apply(st, &r, &mid, &err)) return fm_cli_fail(&err);
-  static const char *const done[] = {"", "accepted", "rejected", "picked", "commented on"};
-  printf("%s %s -> %s (mapping #%lld, by %s)\n", done[action], a->pos[1], a->pos[2],
-         (long long)mid, a->by);
+  static const char *const done[] = {"",         "accepted",     "rejected",
+                                     "picked",   "commented on", "no equivalent:"};
+  printf("%s %s -> %s (mapping #%lld, by %s)\n", done[action], a->pos[1],
+         no_ref ? "(none)" : a->pos[2], (long long)mid, a->by);
+  return FM_EXIT_OK;
+}
+
+/* --none-output FILE: the no_equivalent fields, written atomically. */
+static int export_none(fm_store *st, const review_args *a) {
+  if (!a->none_out) return FM_EXIT_OK;
+  fm_error err;
+  fm_error_init(&err);
+  fm_atomic at;
+  size_t n = 0;
+  if (fm_atomic_open(&at, a->none_out, &err)) return fm_cli_fail(&err);
+  if (fm_review_export_none(st, at.fp, &n, &err)) {
+    fm_atomic_abort(&at);
+    return fm_cli_fail(&err);
+  }
+  if (fm_atomic_commit(&at, &err)) return fm_cli_fail(&err);
+  fprintf(stderr, "wrote %zu no_equivalent field(s) to %s\n", n, a->none_out);
   return FM_EXIT_OK;
 }
 
@@ -278,7 +312,8 @@ static int cmd_export(fm_store *st, const review_args *a) {
   size_t n = 0;
   if (!a->out || !strcmp(a->out, "-")) {
     if (fm_review_export_pairs(st, stdout, which, &n, &err)) return fm_cli_fail(&err);
-    return fflush(stdout) ? FM_EXIT_FAIL : FM_EXIT_OK;
+    if (fflush(stdout)) return FM_EXIT_FAIL;
+    return export_none(st, a);
   }
   fm_atomic at;
   if (fm_atomic_open(&at, a->out, &err)) return fm_cli_fail(&err);
@@ -288,7 +323,7 @@ static int cmd_export(fm_store *st, const review_args *a) {
   }
   if (fm_atomic_commit(&at, &err)) return fm_cli_fail(&err);
   fprintf(stderr, "wrote %zu decision(s) to %s\n", n, a->out);
-  return FM_EXIT_OK;
+  return export_none(st, a);
 }
 
 int fm_cmd_review(int argc, char **argv) {
@@ -302,7 +337,7 @@ int fm_cmd_review(int argc, char **argv) {
     const char *what;
   } subs[] = {{"queue", 0, ""},          {"show", 1, "FIELD"},       {"accept", 2, "FIELD REF"},
               {"reject", 2, "FIELD REF"}, {"pick", 2, "FIELD REF"},   {"comment", 2, "FIELD REF"},
-              {"history", 1, "FIELD"},    {"export-pairs", 0, ""}};
+              {"history", 1, "FIELD"},    {"export-pairs", 0, ""},    {"none", 1, "FIELD"}};
   int sub = -1;
   for (int i = 0; i < (int)(sizeof subs / sizeof subs[0]); i++)
     if (!strcmp(argv[1], subs[i].name)) sub = i;
@@ -327,7 +362,8 @@ int fm_cmd_review(int argc, char **argv) {
   case 4: rc = cmd_decide(st, &a, FM_REVIEW_PICK); break;
   case 5: rc = cmd_decide(st, &a, FM_REVIEW_COMMENT); break;
   case 6: rc = cmd_history(st, &a); break;
-  default: rc = cmd_export(st, &a); break;
+  case 7: rc = cmd_export(st, &a); break;
+  default: rc = cmd_decide(st, &a, FM_REVIEW_NONE); break;
   }
   fm_store_close(st);
   return rc;

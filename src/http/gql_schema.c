@@ -469,7 +469,8 @@ static fm_rc r_mappings(const fm_gql_resolve_info *info, json_t **out, fm_error 
 /* ---- the schema ----------------------------------------------------------------- */
 
 static const char *const prov_status[] = {"PENDING", "RUNNING", "READY", "FAILED", "EXPIRED", NULL};
-static const char *const map_status[] = {"ACCEPTED", "PROPOSED", "REJECTED", "SUPERSEDED", NULL};
+static const char *const map_status[] = {"ACCEPTED", "PROPOSED", "REJECTED", "SUPERSEDED",
+                                         "NO_EQUIVALENT", NULL};
 
 /* The output and input types the root fields return and take. */
 typedef struct types {

@@ -39,7 +39,7 @@ static int parse_filters(fm_http_req *r, fm_export_opts *o, char since[32],
     o->status = fm_map_status_parse(status);
     if (o->status < 0) {
       *ret = fm_http_reply_error(r, FM_EC_BAD_PARAM,
-                                 "status is accepted, proposed, rejected, superseded or all");
+                                 "status is accepted, proposed, rejected, superseded, no_equivalent or all");
       return -1;
     }
   }

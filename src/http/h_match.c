@@ -114,7 +114,7 @@ static fm_rc curated_first(fm_http_worker *w, const char *field, json_t *cands) 
 
 /* The result object of one field; NULL with err set on failure. */
 static json_t *match_json(fm_http_worker *w, const char *field, int k, double min_score,
-                          const char *vendor, fm_error *err) {
+                          const char *vendor, int parts, fm_error *err) {
   const fm_model *m = fm_http_model(w->srv);
   int n = 0;
   if (fm_http_rank(w, field, k, min_score, vendor, &n, err)) return NULL;
@@ -142,6 +142,19 @@ static json_t *match_json(fm_http_worker *w, const char *field, int k, double mi
                           "vendor", rf.vendor, "name", rf.name, "description", rf.description,
                           "type", rf.type, "score", round(w->cand[i].score * 1e4) / 1e4,
                           "curated", 0);
+    /* parts=1: the score's unweighted components, for the review app's
+     * "why" bars (docs/scoring.md); penalty sums the 0/1 penalty flags. */
+    const fm_candidate *cd = &w->cand[i];
+    if (c && parts &&
+        json_object_set_new(
+            c, "parts",
+            json_pack("{s:f,s:f,s:f,s:f,s:f,s:f}", "title", (double)cd->s_title, "description",
+                      (double)cd->s_full, "chars", (double)cd->s_chars, "lsa",
+                      (double)cd->s_lsa, "prior", (double)cd->s_prior, "penalty",
+                      (double)(cd->s_variant + cd->s_other + cd->s_date)))) {
+      json_decref(c);
+      goto oom;
+    }
     if (!c || json_array_append_new(cands, c)) goto oom;
   }
   if (curated_first(w, field, cands)) goto oom;
@@ -241,6 +254,8 @@ enum MHD_Result fm_h_match_get(fm_http_req *r) {
   double min_score;
   if (fm_http_arg_int(r, "k", 1, FM_HTTP_MAX_K, 10, &k, &ret)) return ret;
   if (fm_http_arg_double(r, "min_score", -INFINITY, &min_score, &ret)) return ret;
+  long parts;
+  if (fm_http_arg_int(r, "parts", 0, 1, 0, &parts, &ret)) return ret;
   const char *vendor = fm_http_arg(r, "vendor");
   if (vendor && !*vendor) vendor = NULL;
   fm_error err;
@@ -262,13 +277,13 @@ enum MHD_Result fm_h_match_get(fm_http_req *r) {
         fm_store_has_accepted(st, field, &curated, &serr) != FM_OK)
       curated = 1;
   }
-  if (!curated) {
+  if (!curated && !parts) {
     fm_buf_reset(&w->out);
     if (match_text(w, field, (int)k, min_score, vendor, &w->out, &err))
       return fm_http_reply_rc(r, &err);
     return fm_http_reply_bytes(r, MHD_HTTP_OK, "application/json", w->out.buf, w->out.len);
   }
-  json_t *o = match_json(w, field, (int)k, min_score, vendor, &err);
+  json_t *o = match_json(w, field, (int)k, min_score, vendor, (int)parts, &err);
   if (!o) return fm_http_reply_rc(r, &err);
   return fm_http_reply_json(r, MHD_HTTP_OK, o);
 }
@@ -333,7 +348,7 @@ enum MHD_Result fm_h_match_post(fm_http_req *r) {
     goto done;
   }
   json_array_foreach(fields, i, f) {
-    json_t *one = match_json(w, json_string_value(f), (int)k, min_score, vendor, &err);
+    json_t *one = match_json(w, json_string_value(f), (int)k, min_score, vendor, 0, &err);
     if (!one || json_array_append_new(results, one)) {
       json_decref(results);
       if (!err.rc) fm_error_set(&err, FM_ERR_NOMEM, "out of memory");

@@ -1,5 +1,6 @@
 /* h_review.c: the analyst's review workflow over HTTP.
  *   GET  /v1/review/queue?limit=50&offset=0          reader
+ *        (filters: vendor, category, reason, q (id or name), min_unc, max_unc)
  *   GET  /v1/review/{vendor}/{id}                    reader
  *   POST /v1/review/{vendor}/{id}/decisions          analyst
  *   GET  /v1/review/{vendor}/{id}/history            reader
@@ -11,6 +12,7 @@
  * owner ("local" with --no-auth), never a name from the body. */
 #include "http_internal.h"
 
+#include <math.h>
 #include <string.h>
 
 #define QUEUE_DEFAULT 50
@@ -59,14 +61,20 @@ enum MHD_Result fm_h_review_queue(fm_http_req *r) {
   enum MHD_Result ret;
   long limit, offset;
   fm_store *st;
+  fm_queue_filter f = {.vendor = fm_http_arg(r, "vendor"),
+                       .category = fm_http_arg(r, "category"),
+                       .reason = fm_http_arg(r, "reason"),
+                       .text = fm_http_arg(r, "q")};
   if (fm_http_arg_int(r, "limit", 1, QUEUE_MAX, QUEUE_DEFAULT, &limit, &ret) ||
       fm_http_arg_int(r, "offset", 0, 1L << 40, 0, &offset, &ret) ||
+      fm_http_arg_double(r, "min_unc", NAN, &f.min_unc, &ret) ||
+      fm_http_arg_double(r, "max_unc", NAN, &f.max_unc, &ret) ||
       fm_http_req_store(r, &st, &ret))
     return ret;
   fm_queue_page p;
   fm_error err;
   fm_error_init(&err);
-  if (fm_review_queue(st, (size_t)limit, (size_t)offset, &p, &err)) {
+  if (fm_review_queue_find(st, &f, (size_t)limit, (size_t)offset, &p, &err)) {
     ret = fm_http_reply_rc(r, &err);
   } else {
     json_t *j = fm_review_queue_json(&p);
@@ -116,7 +124,8 @@ static const struct {
 } actions[] = {{"accept", FM_REVIEW_ACCEPT},
                {"reject", FM_REVIEW_REJECT},
                {"pick", FM_REVIEW_PICK},
-               {"comment", FM_REVIEW_COMMENT}};
+               {"comment", FM_REVIEW_COMMENT},
+               {"no_equivalent", FM_REVIEW_NONE}};
 
 /* An optional member that must be a string (or null / absent: *out NULL).
  * Returns 0, or -1 when it has another type. */
@@ -132,7 +141,10 @@ static int opt_string(json_t *o, const char *key, const char **out) {
 /* The decision body, checked: {"action", "ref", "ref_vendor"?, "comment"?,
  * "expect"?, "expect_vendor"?}.  Strings point into `in` (borrowed).
  * *expect_mode: -1 no check (absent), 0 expect none (null), 1 expect the
- * reference named by *expect.  Returns NULL or the error detail. */
+ * reference named by *expect, 2 expect the field marked no_equivalent
+ * ("expect": "no_equivalent" without expect_vendor).  ref is
+ * optional for no_equivalent (none allowed) and for reject / comment (the
+ * field's no-equivalent row).  Returns NULL or the error detail. */
 static const char *parse_decision(json_t *in, fm_review_action *action, const char **ref,
                                   const char **ref_vendor, const char **comment,
                                   int *expect_mode, const char **expect,
@@ -149,13 +161,18 @@ static const char *parse_decision(json_t *in, fm_review_action *action, const ch
                     "expect_vendor)";
   }
   const char *a;
-  if (opt_string(in, "action", &a) || !a) return "action must be accept, reject, pick or comment";
+  static const char *const bad_action =
+      "action must be accept, reject, pick, comment or no_equivalent";
+  if (opt_string(in, "action", &a) || !a) return bad_action;
   *action = 0;
   for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
     if (!strcmp(a, actions[i].name)) *action = actions[i].action;
-  if (!*action) return "action must be accept, reject, pick or comment";
-  if (opt_string(in, "ref", ref) || !*ref || !**ref)
+  if (!*action) return bad_action;
+  if (opt_string(in, "ref", ref)) return "ref must be a string";
+  if (*action == FM_REVIEW_NONE && *ref) return "no_equivalent takes no ref";
+  if ((*action == FM_REVIEW_ACCEPT || *action == FM_REVIEW_PICK) && (!*ref || !**ref))
     return "ref (the reference field id) is required";
+  if (*ref && !**ref) return "ref must not be empty";
   if (opt_string(in, "ref_vendor", ref_vendor)) return "ref_vendor must be a string";
   if (opt_string(in, "comment", comment)) return "comment must be a string";
   if (*comment && strlen(*comment) > MAX_COMMENT) return "comment is longer than 4000 bytes";
@@ -165,11 +182,15 @@ static const char *parse_decision(json_t *in, fm_review_action *action, const ch
   json_t *e = json_object_get(in, "expect");
   if (!e) *expect_mode = -1;
   else if (json_is_null(e)) *expect_mode = 0;
+  else if (json_is_string(e) && !strcmp(json_string_value(e), "no_equivalent") &&
+           !*expect_vendor)
+    *expect_mode = 2;
   else if (json_is_string(e) && *json_string_value(e)) {
     *expect_mode = 1;
     *expect = json_string_value(e);
   } else
-    return "expect must be the accepted reference id you saw, or null for none";
+    return "expect must be the accepted reference id you saw, \"no_equivalent\", or null for "
+           "none";
   return NULL;
 }
 
@@ -195,8 +216,11 @@ enum MHD_Result fm_h_review_decide(fm_http_req *r) {
   req.query_field = fid;
   fm_error err;
   fm_error_init(&err);
-  fm_rc rc = fm_review_resolve(st, ref_vendor, ref, FM_ROLE_REFERENCE, &req.ref_field, &err);
-  if (!rc && expect_mode == 0) req.expect_ref = 0;
+  fm_rc rc =
+      ref ? fm_review_resolve(st, ref_vendor, ref, FM_ROLE_REFERENCE, &req.ref_field, &err)
+          : FM_OK;
+  if (!rc && (expect_mode == 0 || expect_mode == 2)) req.expect_ref = 0;
+  if (expect_mode == 2) req.expect_none = 1;
   if (!rc && expect_mode == 1)
     rc = fm_review_resolve(st, expect_vendor, expect, FM_ROLE_REFERENCE, &req.expect_ref, &err);
   int64_t mid = 0;

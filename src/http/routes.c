@@ -45,6 +45,14 @@ const fm_http_route fm_http_route_table[] = {
      FM_TOKEN_READER},
     /* Review (h_review.c): reads need reader, decisions analyst. */
     {"GET", "/v1/review/queue", fm_h_review_queue, FM_TOKEN_READER},
+    {"GET", "/v1/review/stats", fm_h_review_stats, FM_TOKEN_READER},
+    {"GET", "/v1/review/daily", fm_h_review_daily, FM_TOKEN_READER},
+    {"POST", "/v1/review/bulk", fm_h_review_bulk, FM_TOKEN_ANALYST},
+    {"GET", "/v1/me", fm_h_me, FM_TOKEN_READER},
+    /* The review app (h_ui.c, web/): static files, public; every action it
+     * offers is one of the routes above, with the token it is given. */
+    {"GET", "/ui/", fm_h_ui, 0},
+    {"GET", "/ui/{file}", fm_h_ui, 0},
     {"GET", "/v1/review/{vendor}/{id}", fm_h_review_show, FM_TOKEN_READER},
     {"POST", "/v1/review/{vendor}/{id}/decisions", fm_h_review_decide, FM_TOKEN_ANALYST},
     {"GET", "/v1/review/{vendor}/{id}/history", fm_h_review_history, FM_TOKEN_READER},

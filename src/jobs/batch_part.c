@@ -39,7 +39,7 @@ static fm_rc stmts_prepare(fm_store *st, part_stmts *p, fm_error *err) {
       (rc = fm_store_prepare(st,
                              "SELECT status, ref_field_id FROM mappings"
                              " WHERE query_field_id = ?1"
-                             " AND status IN ('accepted', 'rejected')",
+                             " AND status IN ('accepted', 'no_equivalent', 'rejected')",
                              &p->decided, err)) ||
       (rc = fm_store_prepare(
            st,
@@ -90,14 +90,17 @@ static fm_rc route_field(fm_store *st, batch_ctx *c, part_stmts *p, size_t i,
     if ((rc = fm_batch_step_done(st, p->cand, "write candidate", err))) return rc;
   }
 
-  /* What analysts decided already: an accepted mapping, rejected pairs. */
+  /* What analysts decided already: an accepted mapping or no_equivalent
+   * (the field is curated), rejected pairs (a rejected no-equivalent row
+   * has no reference and excludes nothing). */
   int curated = 0, nrej = 0;
   int64_t rejected[128];
   sqlite3_bind_int64(p->decided, 1, q);
   int step;
   while ((step = sqlite3_step(p->decided)) == SQLITE_ROW) {
-    if (!strcmp((const char *)sqlite3_column_text(p->decided, 0), "accepted")) curated = 1;
-    else if (nrej < 128) rejected[nrej++] = sqlite3_column_int64(p->decided, 1);
+    const char *dst = (const char *)sqlite3_column_text(p->decided, 0);
+    if (dst && (!strcmp(dst, "accepted") || !strcmp(dst, "no_equivalent"))) curated = 1;
+    else if (sqlite3_column_type(p->decided, 1) != SQLITE_NULL && nrej < 128) rejected[nrej++] = sqlite3_column_int64(p->decided, 1);
   }
   sqlite3_reset(p->decided);
   if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "read decisions");

@@ -48,7 +48,7 @@ void fm_prov_iso_at(int64_t t, char out[32]) {
 /* ---- datasets and the filter whitelist -------------------------------------- */
 
 static const char *const map_status_values[] = {"proposed", "accepted", "rejected",
-                                                "superseded", NULL};
+                                                "superseded", "no_equivalent", NULL};
 static const char *const origin_values[] = {"model", "analyst", "import", NULL};
 static const char *const flag_values[] = {"field_changed", "field_removed", NULL};
 static const char *const role_values[] = {"query", "reference", NULL};

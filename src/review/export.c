@@ -217,7 +217,7 @@ static fm_rc write_header(exporter *x, fm_error *err) {
 #define EXPORT_FROM                                                              \
   " FROM mappings m"                                                             \
   " JOIN fields q ON q.field_id = m.query_field_id"                              \
-  " JOIN fields r ON r.field_id = m.ref_field_id"
+  " LEFT JOIN fields r ON r.field_id = m.ref_field_id"
 #define EXPORT_WHERE " WHERE (?1 IS NULL OR m.status = ?1) AND (?2 IS NULL OR m.decided_at >= ?2)"
 
 static const char export_sql[] =
@@ -242,7 +242,7 @@ fm_rc fm_store_export(fm_store *st, const fm_export_opts *o, const fm_sink *sink
   if (!opts.format) opts.format = FM_EXPORT_CSV;
   if (opts.format < FM_EXPORT_CSV || opts.format > FM_EXPORT_JSON)
     return fm_error_set(err, FM_ERR_ARG, "export: unknown format %d", (int)opts.format);
-  if (opts.status && (opts.status < FM_MAP_PROPOSED || opts.status > FM_MAP_SUPERSEDED))
+  if (opts.status && (opts.status < FM_MAP_PROPOSED || opts.status > FM_MAP_NO_EQUIVALENT))
     return fm_error_set(err, FM_ERR_ARG, "export: unknown status %d", opts.status);
   if (opts.with_candidates < 0 || opts.with_candidates > 1000)
     return fm_error_set(err, FM_ERR_ARG,

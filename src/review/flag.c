@@ -20,7 +20,7 @@ fm_rc fm_review_flag_field(fm_store *st, int64_t fid, const char *flag,
   fm_rc rc = fm_store_prepare(
       st,
       "UPDATE mappings SET flag = ?2 WHERE (query_field_id = ?1 OR ref_field_id = ?1)"
-      " AND status IN ('accepted','proposed') AND flag IS NOT ?2"
+      " AND status IN ('accepted','proposed','no_equivalent') AND flag IS NOT ?2"
       " RETURNING mapping_key, status",
       &s, err);
   if (rc) return rc;

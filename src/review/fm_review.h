@@ -29,7 +29,12 @@ typedef enum fm_map_status {
   FM_MAP_PROPOSED = 1,
   FM_MAP_ACCEPTED,
   FM_MAP_REJECTED,
-  FM_MAP_SUPERSEDED
+  FM_MAP_SUPERSEDED,
+  /* The field has no equivalent in the reference dictionaries: a terminal
+   * decision like an accepted mapping (the field leaves the review queue,
+   * batch runs leave it alone), stored as a row with no reference field
+   * (ref_field 0).  A later accept or pick supersedes it. */
+  FM_MAP_NO_EQUIVALENT
 } fm_map_status;
 
 const char *fm_map_status_name(fm_map_status s); /* static "accepted" ... */
@@ -38,16 +43,17 @@ int fm_map_status_parse(const char *s);          /* -1 if unknown */
 /* A decision about one (query field, reference field) pair. */
 typedef struct fm_decision {
   int64_t query_field;  /* fields.field_id of a query-role field */
-  int64_t ref_field;    /* fields.field_id of a reference-role field */
-  fm_map_status status; /* PROPOSED, ACCEPTED or REJECTED */
+  int64_t ref_field;    /* fields.field_id of a reference-role field; 0 with
+                           NO_EQUIVALENT, or REJECTED of a no-equivalent row */
+  fm_map_status status; /* PROPOSED, ACCEPTED, REJECTED or NO_EQUIVALENT */
   const char *actor;    /* who (analyst name, token owner, "batch:<run>") */
   const char *comment;  /* may be NULL */
   const char *origin;   /* "model", "analyst", "import" */
   double score;         /* model score, or NAN */
   int64_t batch_run;    /* batch run that proposed it, or 0 */
   /* Optimistic concurrency: when >= 0, the decision fails with
-   * FM_ERR_CONFLICT unless the query field's accepted mapping id is this
-   * value (0 = none accepted).  -1: no check. */
+   * FM_ERR_CONFLICT unless the query field's decided row (its accepted or
+   * no_equivalent mapping) has this id (0 = none).  -1: no check. */
   int64_t expect_accepted;
   /* The audit action name; NULL: "propose", "accept" or "reject" from the
    * status ("pick" for an analyst's own choice, "import" ...). */
@@ -59,10 +65,11 @@ typedef struct fm_decision {
 } fm_decision;
 
 /* Apply a decision inside the caller's transaction (or its own when none is
- * open): one row per (query, ref) pair keeps its stable key; accepting
- * supersedes the field's previously accepted mapping; rejecting an accepted
- * mapping leaves the field without one; accepting resolves the field's
- * review queue entry.  Writes the audit row (before/after).  *mapping_id
+ * open): one row per (query, ref) pair keeps its stable key (the pair
+ * (query, none) for NO_EQUIVALENT); accepting or NO_EQUIVALENT supersedes
+ * the field's previous accepted / no_equivalent row and its open proposals,
+ * and resolves the field's review queue entry; rejecting the accepted (or
+ * no_equivalent) row leaves the field undecided and queues it again.  Writes the audit row (before/after).  *mapping_id
  * (optional) receives the row's id. */
 fm_rc fm_store_decide(fm_store *st, const fm_decision *d, int64_t *mapping_id,
                       fm_error *err);
@@ -175,6 +182,7 @@ typedef struct fm_field_view {
   fm_mapping_row *decisions; /* every mapping row of the field, newest first */
   size_t ndecisions;
   const fm_mapping_row *accepted; /* into decisions[], NULL when none */
+  const fm_mapping_row *no_equivalent; /* the field's no_equivalent row, or NULL */
   int queued;              /* an open review queue entry */
   const char *queue_reason; /* NULL unless queued */
   fm_arena arena;
@@ -228,17 +236,22 @@ typedef enum fm_review_action {
   FM_REVIEW_ACCEPT = 1, /* accept a candidate or a proposed mapping */
   FM_REVIEW_REJECT,     /* reject a pair (a candidate, a proposal, the accepted one) */
   FM_REVIEW_PICK,       /* accept any reference field of the store */
-  FM_REVIEW_COMMENT     /* append a comment to an existing mapping */
+  FM_REVIEW_COMMENT,    /* append a comment to an existing mapping */
+  FM_REVIEW_NONE        /* the field has no equivalent (ref_field 0) */
 } fm_review_action;
 
 typedef struct fm_review_req {
   fm_review_action action;
-  int64_t query_field, ref_field; /* fields.field_id (fm_review_resolve) */
+  int64_t query_field, ref_field; /* fields.field_id (fm_review_resolve); ref_field
+                                     0: NONE, or REJECT / COMMENT of the field's
+                                     no-equivalent row */
   const char *by;                 /* who; required */
   const char *comment;            /* may be NULL (required for COMMENT) */
   /* Optimistic check: when >= 0, fail with FM_ERR_CONFLICT unless the
-   * field's accepted reference is this field_id (0 = none accepted). */
+   * field's accepted reference is this field_id (0 = none accepted) and it
+   * is marked no_equivalent exactly when expect_none is set. */
   int64_t expect_ref;
+  int expect_none;
 } fm_review_req;
 
 /* Apply one analyst action in one transaction: checks, then
@@ -261,6 +274,56 @@ enum { FM_EXPORT_ACCEPTED = 1, FM_EXPORT_REJECTED = 2 };
  * Tabs and line breaks inside `by` become spaces.  *nrows optional. */
 fm_rc fm_review_export_pairs(fm_store *st, FILE *fp, unsigned which, size_t *nrows,
                              fm_error *err);
+
+/* Write the query fields decided no_equivalent as TSV to fp: the header
+ * "query_id\tquery_vendor\tby\tat", one row per field ordered by id (the
+ * negatives a learner needs: issue 9).  *nrows optional. */
+fm_rc fm_review_export_none(fm_store *st, FILE *fp, size_t *nrows, fm_error *err);
+
+/* -- progress (stats.c) -- */
+typedef struct fm_review_dict_stats {
+  char vendor[64], source[192]; /* the query dictionary */
+  /* Its active fields, each in exactly one state (the first that holds):
+   * accepted, no_equivalent, queued (open queue entry), proposed (an open
+   * proposal), rejected (only rejections), unmapped. */
+  int64_t total, accepted, no_equivalent, queued, proposed, rejected, unmapped;
+} fm_review_dict_stats;
+
+/* One row per query dictionary (vendor, source), ordered by them.  Caller
+ * owns *out (fm_free), NULL when *n is 0. */
+fm_rc fm_review_stats(fm_store *st, fm_review_dict_stats **out, size_t *n, fm_error *err);
+
+typedef struct fm_review_day {
+  char day[11]; /* YYYY-MM-DD (UTC) */
+  int64_t accepted, rejected, no_equivalent; /* accept + pick; reject; no_equivalent */
+} fm_review_day;
+
+/* Analyst decisions per UTC day over the last `days` days (1..3660), from
+ * the audit log, days with none left out, oldest first.  Caller owns *out
+ * (fm_free). */
+fm_rc fm_review_daily(fm_store *st, int days, fm_review_day **out, size_t *n, fm_error *err);
+
+/* Apply n analyst actions (ACCEPT, REJECT, PICK or NONE) in ONE transaction,
+ * each through the same checks, decision path and audit row as
+ * fm_review_apply: all or nothing.  On failure nothing is changed and
+ * *failed (optional) is the index of the request that failed.
+ * mapping_ids (optional, n entries) receives each row's id. */
+fm_rc fm_review_apply_bulk(fm_store *st, const fm_review_req *reqs, size_t n,
+                           int64_t *mapping_ids, size_t *failed, fm_error *err);
+
+/* -- the open review queue, filtered -- */
+typedef struct fm_queue_filter {
+  const char *vendor;   /* the query field's vendor; NULL: any */
+  const char *category; /* exact category; NULL: any */
+  const char *reason;   /* the queue reason; NULL: any */
+  const char *text;     /* substring of the id or name (case-insensitive); NULL: any */
+  double min_unc, max_unc; /* uncertainty band [min, max]; NAN: open */
+} fm_queue_filter;
+
+/* fm_review_queue over the entries passing f (NULL: all); total counts
+ * those. */
+fm_rc fm_review_queue_find(fm_store *st, const fm_queue_filter *f, size_t limit,
+                           size_t offset, fm_queue_page *out, fm_error *err);
 
 /* -- JSON views (for --json and the HTTP server); NULL on allocation
  * failure; caller owns the result (json_decref). -- */

@@ -176,7 +176,6 @@ static fm_rc parse_file(imap *m, fm_csvfile *f, fm_error *err) {
     for (int k = 0; k < NKEY; k++)
       if (r->cell[k] && k != K_COMMENT) r->cell[k] = trim(r->cell[k]);
     if (!*r->cell[K_QUERY]) ROW_ERROR("empty query id");
-    if (!*r->cell[K_REF]) ROW_ERROR("%s: empty reference id", r->cell[K_QUERY]);
     for (int k = K_QVENDOR; k <= K_RVENDOR; k++)
       if (r->cell[k] && !*r->cell[k]) r->cell[k] = NULL; /* empty: any vendor */
     r->status = FM_MAP_ACCEPTED;
@@ -185,10 +184,14 @@ static fm_rc parse_file(imap *m, fm_csvfile *f, fm_error *err) {
     } else if (r->cell[K_STATUS] && *r->cell[K_STATUS]) {
       int st = fm_map_status_parse(r->cell[K_STATUS]);
       if (st < 0)
-        ROW_ERROR("status '%s' is not accepted, proposed, rejected or superseded",
+        ROW_ERROR("status '%s' is not accepted, proposed, rejected, superseded or "
+                  "no_equivalent",
                   r->cell[K_STATUS]);
       r->status = (fm_map_status)st;
     }
+    /* An export's no_equivalent row has no reference (and is skipped). */
+    if (!*r->cell[K_REF] && r->status != FM_MAP_NO_EQUIVALENT)
+      ROW_ERROR("%s: empty reference id", r->cell[K_QUERY]);
     if (r->cell[K_SCORE] && *r->cell[K_SCORE]) {
       char *end;
       r->score = strtod(r->cell[K_SCORE], &end);
@@ -325,6 +328,12 @@ static fm_rc check_rows(imap *m, fm_error *err) {
     if ((rc = resolve(m, r, r->cell[K_QVENDOR], r->cell[K_QUERY], "query", &r->qid, err)))
       break;
     if (r->error) goto next;
+    /* no_equivalent rows are skipped like superseded ones: a spreadsheet
+     * carries them for reading; 'review none' records the decision. */
+    if (r->status == FM_MAP_NO_EQUIVALENT) {
+      r->action = FM_IMAP_SKIPPED;
+      goto next;
+    }
     if ((rc = resolve(m, r, r->cell[K_RVENDOR], r->cell[K_REF], "reference", &r->rid, err)))
       break;
     if (r->error) goto next;

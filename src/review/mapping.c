@@ -10,14 +10,14 @@
 #include <string.h>
 
 static const char *const status_names[] = {NULL, "proposed", "accepted", "rejected",
-                                           "superseded"};
+                                           "superseded", "no_equivalent"};
 
 const char *fm_map_status_name(fm_map_status s) {
-  return s >= FM_MAP_PROPOSED && s <= FM_MAP_SUPERSEDED ? status_names[s] : "unknown";
+  return s >= FM_MAP_PROPOSED && s <= FM_MAP_NO_EQUIVALENT ? status_names[s] : "unknown";
 }
 
 int fm_map_status_parse(const char *s) {
-  for (int i = FM_MAP_PROPOSED; i <= FM_MAP_SUPERSEDED; i++)
+  for (int i = FM_MAP_PROPOSED; i <= FM_MAP_NO_EQUIVALENT; i++)
     if (s && !strcmp(s, status_names[i])) return i;
   return -1;
 }
@@ -31,7 +31,7 @@ static char *row_json(fm_store *st, int64_t mapping_id) {
           "SELECT m.mapping_key, q.vendor, q.id, r.vendor, r.id, m.status, m.origin,"
           " m.score, m.decided_by, m.decided_at, m.comment, m.flag"
           " FROM mappings m JOIN fields q ON q.field_id = m.query_field_id"
-          " JOIN fields r ON r.field_id = m.ref_field_id WHERE m.mapping_id = ?1",
+          " LEFT JOIN fields r ON r.field_id = m.ref_field_id WHERE m.mapping_id = ?1",
           -1, &s, NULL) != SQLITE_OK)
     return NULL;
   sqlite3_bind_int64(s, 1, mapping_id);
@@ -130,29 +130,40 @@ static fm_rc decide_body(fm_store *st, void *vctx, fm_error *err) {
   const fm_decision *d = c->d;
   field_facts q, r;
   fm_rc rc;
+  /* No reference: the pair (query, none), the field's no-equivalent row. */
+  int none = d->ref_field == 0;
+  memset(&r, 0, sizeof r);
   if ((rc = load_field(st, d->query_field, &q, "query", err)) ||
-      (rc = load_field(st, d->ref_field, &r, "reference", err)))
+      (!none && (rc = load_field(st, d->ref_field, &r, "reference", err))))
     return rc;
   if (strcmp(q.role, "query"))
     return fm_error_set(err, FM_ERR_ARG, "%s %s is a reference field, not a query field",
                         q.vendor, q.fid);
-  if (strcmp(r.role, "reference"))
+  if (!none && strcmp(r.role, "reference"))
     return fm_error_set(err, FM_ERR_ARG, "%s %s is a query field, not a reference field",
                         r.vendor, r.fid);
   if (d->status != FM_MAP_PROPOSED && d->status != FM_MAP_ACCEPTED &&
-      d->status != FM_MAP_REJECTED)
-    return fm_error_set(err, FM_ERR_ARG, "a decision is proposed, accepted or rejected");
+      d->status != FM_MAP_REJECTED && d->status != FM_MAP_NO_EQUIVALENT)
+    return fm_error_set(err, FM_ERR_ARG,
+                        "a decision is proposed, accepted, rejected or no_equivalent");
+  if (none != (d->status == FM_MAP_NO_EQUIVALENT) &&
+      !(none && d->status == FM_MAP_REJECTED))
+    return fm_error_set(err, FM_ERR_ARG,
+                        none ? "%s: a %s decision needs a reference field"
+                             : "%s: no_equivalent takes no reference field",
+                        q.fid, fm_map_status_name(d->status));
 
   char now[32];
   fm_store_now(now, sizeof now);
   char key[20];
   fm_store_mapping_key(q.vendor, q.fid, r.vendor, r.fid, key);
 
-  /* The field's accepted mapping now (0 = none). */
+  /* The field's decided row now, accepted or no_equivalent (0 = none). */
   sqlite3_stmt *s;
   if ((rc = fm_store_prepare(st,
                              "SELECT mapping_id, mapping_key FROM mappings"
-                             " WHERE query_field_id = ?1 AND status = 'accepted'",
+                             " WHERE query_field_id = ?1"
+                             " AND status IN ('accepted', 'no_equivalent')",
                              &s, err)))
     return rc;
   sqlite3_bind_int64(s, 1, q.id);
@@ -168,18 +179,18 @@ static fm_rc decide_body(fm_store *st, void *vctx, fm_error *err) {
     return fm_store_steperr(st, step, err, "read accepted mapping");
   if (d->expect_accepted >= 0 && d->expect_accepted != accepted)
     return fm_error_set(err, FM_ERR_CONFLICT,
-                        "%s: its accepted mapping changed since it was read (expected "
+                        "%s: its decision changed since it was read (expected "
                         "#%lld, now #%lld); reload and decide again",
                         q.fid, (long long)d->expect_accepted, (long long)accepted);
 
   /* The pair's row, if any. */
   if ((rc = fm_store_prepare(st,
                              "SELECT mapping_id, status FROM mappings"
-                             " WHERE query_field_id = ?1 AND ref_field_id = ?2",
+                             " WHERE query_field_id = ?1 AND ref_field_id IS ?2",
                              &s, err)))
     return rc;
   sqlite3_bind_int64(s, 1, q.id);
-  sqlite3_bind_int64(s, 2, r.id);
+  if (!none) sqlite3_bind_int64(s, 2, r.id);
   int64_t mid = 0;
   char old_status[16] = "";
   step = sqlite3_step(s);
@@ -199,9 +210,10 @@ static fm_rc decide_body(fm_store *st, void *vctx, fm_error *err) {
                         "override that",
                         q.fid, r.fid, old_status);
 
-  /* Accepting supersedes the field's other accepted mapping and its open
-   * proposals. */
-  if (d->status == FM_MAP_ACCEPTED) {
+  /* Accepting (or no_equivalent) supersedes the field's other decided row
+   * and its open proposals. */
+  int terminal = d->status == FM_MAP_ACCEPTED || d->status == FM_MAP_NO_EQUIVALENT;
+  if (terminal) {
     if (accepted && accepted != mid &&
         (rc = set_status(st, accepted, accepted_key, "superseded", "supersede", d, now, err)))
       return rc;
@@ -211,11 +223,11 @@ static fm_rc decide_body(fm_store *st, void *vctx, fm_error *err) {
       if ((rc = fm_store_prepare(st,
                                  "SELECT mapping_id, mapping_key FROM mappings"
                                  " WHERE query_field_id = ?1 AND status = 'proposed'"
-                                 " AND ref_field_id <> ?2 LIMIT 64",
+                                 " AND ref_field_id IS NOT ?2 LIMIT 64",
                                  &s, err)))
         return rc;
       sqlite3_bind_int64(s, 1, q.id);
-      sqlite3_bind_int64(s, 2, r.id);
+      if (!none) sqlite3_bind_int64(s, 2, r.id);
       int64_t ids[64];
       char keys[64][20];
       n = 0;
@@ -253,7 +265,7 @@ static fm_rc decide_body(fm_store *st, void *vctx, fm_error *err) {
     if (!rc) {
       sqlite3_bind_text(s, 8, key, -1, SQLITE_STATIC);
       sqlite3_bind_int64(s, 9, q.id);
-      sqlite3_bind_int64(s, 10, r.id);
+      if (!none) sqlite3_bind_int64(s, 10, r.id);
       sqlite3_bind_text(s, 11, d->origin ? d->origin : "analyst", -1, SQLITE_STATIC);
     }
   }
@@ -274,8 +286,9 @@ static fm_rc decide_body(fm_store *st, void *vctx, fm_error *err) {
   }
   if (!mid) mid = sqlite3_last_insert_rowid(fm_store_db(st));
   char *after = row_json(st, mid);
-  const char *action = d->action                      ? d->action
-                       : d->status == FM_MAP_ACCEPTED ? "accept"
+  const char *action = d->action                           ? d->action
+                       : d->status == FM_MAP_NO_EQUIVALENT ? "no_equivalent"
+                       : d->status == FM_MAP_ACCEPTED      ? "accept"
                        : d->status == FM_MAP_REJECTED ? "reject"
                                                       : "propose";
   rc = fm_store_audit(st, d->actor, action, "mapping", key, before, after, err);
@@ -283,9 +296,9 @@ static fm_rc decide_body(fm_store *st, void *vctx, fm_error *err) {
   free(after);
   if (rc) return rc;
 
-  /* The review queue follows the field's state: accepted resolves it; an
-   * accepted mapping rejected puts the field back in the queue. */
-  if (d->status == FM_MAP_ACCEPTED) {
+  /* The review queue follows the field's state: accepted or no_equivalent
+   * resolves it; the decided row rejected puts the field back in the queue. */
+  if (terminal) {
     if ((rc = fm_store_prepare(st,
                                "UPDATE review_queue SET resolved_at = ?2, resolved_by = ?3"
                                " WHERE query_field_id = ?1 AND resolved_at IS NULL",

@@ -1,8 +1,8 @@
 /* review.c: the analyst review workflow over the store: the open queue, one
  * field's view (candidates side by side with decisions), its history, the
  * accepted mapping for curated-first lookups, analyst actions (through
- * fm_store_decide, the one write path) and the export of decisions as
- * training pairs.
+ * fm_store_decide, the one write path), one at a time or in bulk.  The
+ * TSV exports are in review_pairs.c, the JSON views in review_json.c.
  *
  * Every read result owns an arena holding its strings; a failed read still
  * leaves the result freeable.  Reads that take several statements run in
@@ -58,7 +58,7 @@ static int read_field(fm_arena *a, sqlite3_stmt *s, int c0, fm_field_row *f) {
   " m.decided_at, m.comment, m.flag, m.score, m.batch_run_id, " FIELD_COLS("q") ", " \
   FIELD_COLS("r")                                                                   \
   " FROM mappings m JOIN fields q ON q.field_id = m.query_field_id"                 \
-  " JOIN fields r ON r.field_id = m.ref_field_id"
+  " LEFT JOIN fields r ON r.field_id = m.ref_field_id"
 
 static int read_mapping(fm_arena *a, sqlite3_stmt *s, fm_mapping_row *m) {
   const char *status;
@@ -151,6 +151,28 @@ void fm_queue_page_free(fm_queue_page *p) {
 
 fm_rc fm_review_queue(fm_store *st, size_t limit, size_t offset, fm_queue_page *out,
                       fm_error *err) {
+  return fm_review_queue_find(st, NULL, limit, offset, out, err);
+}
+
+/* The filter's WHERE terms; parameters ?3.. bound by bind_filter. */
+#define QUEUE_FILTER                                                                \
+  " AND (?3 IS NULL OR q.vendor = ?3) AND (?4 IS NULL OR q.category = ?4)"          \
+  " AND (?5 IS NULL OR rq.reason = ?5)"                                             \
+  " AND (?6 IS NULL OR instr(lower(q.id), lower(?6)) > 0"                           \
+  "      OR instr(lower(q.name), lower(?6)) > 0)"                                   \
+  " AND (?7 IS NULL OR rq.uncertainty >= ?7) AND (?8 IS NULL OR rq.uncertainty <= ?8)"
+
+static void bind_filter(sqlite3_stmt *s, const fm_queue_filter *f) {
+  if (!f) return;
+  const char *t[] = {f->vendor, f->category, f->reason, f->text};
+  for (int i = 0; i < 4; i++)
+    if (t[i] && *t[i]) sqlite3_bind_text(s, 3 + i, t[i], -1, SQLITE_STATIC);
+  if (!isnan(f->min_unc)) sqlite3_bind_double(s, 7, f->min_unc);
+  if (!isnan(f->max_unc)) sqlite3_bind_double(s, 8, f->max_unc);
+}
+
+fm_rc fm_review_queue_find(fm_store *st, const fm_queue_filter *f, size_t limit,
+                           size_t offset, fm_queue_page *out, fm_error *err) {
   memset(out, 0, sizeof *out);
   fm_arena_init(&out->arena);
   int began;
@@ -159,9 +181,15 @@ fm_rc fm_review_queue(fm_store *st, size_t limit, size_t offset, fm_queue_page *
   sqlite3_stmt *s = NULL;
   size_t cap = 0;
   int step;
-  if ((rc = fm_store_prepare(st, "SELECT count(*) FROM review_queue WHERE resolved_at IS NULL",
+  if ((rc = fm_store_prepare(st,
+                             "SELECT count(*) + 0 * ?1 * ?2 FROM review_queue rq"
+                             " JOIN fields q ON q.field_id = rq.query_field_id"
+                             " WHERE rq.resolved_at IS NULL" QUEUE_FILTER,
                              &s, err)))
     goto out;
+  sqlite3_bind_int(s, 1, 0);
+  sqlite3_bind_int(s, 2, 0);
+  bind_filter(s, f);
   if ((step = sqlite3_step(s)) != SQLITE_ROW) {
     rc = fm_store_steperr(st, step, err, "count review queue");
     goto out;
@@ -178,13 +206,14 @@ fm_rc fm_review_queue(fm_store *st, size_t limit, size_t offset, fm_queue_page *
            "  AND c.batch_run_id = (SELECT max(batch_run_id) FROM candidates c2"
            "                        WHERE c2.query_field_id = rq.query_field_id)"
            " LEFT JOIN fields r ON r.field_id = c.ref_field_id"
-           " WHERE rq.resolved_at IS NULL"
+           " WHERE rq.resolved_at IS NULL" QUEUE_FILTER
            " ORDER BY rq.uncertainty DESC, rq.queued_at, q.vendor, q.id"
            " LIMIT ?1 OFFSET ?2",
            &s, err)))
     goto out;
   sqlite3_bind_int64(s, 1, limit ? (sqlite3_int64)limit : -1);
   sqlite3_bind_int64(s, 2, (sqlite3_int64)offset);
+  bind_filter(s, f);
   while ((step = sqlite3_step(s)) == SQLITE_ROW) {
     if (fm_grow((void **)&out->v, &cap, out->n + 1, sizeof *out->v)) {
       rc = nomem(err, "the review queue");
@@ -330,8 +359,10 @@ fm_rc fm_review_show(fm_store *st, int64_t query_field, fm_field_view *out,
     out->ndecisions++;
   }
   if (step != SQLITE_DONE) rc = fm_store_steperr(st, step, err, "read mappings");
-  for (size_t i = 0; !rc && i < out->ndecisions; i++)
+  for (size_t i = 0; !rc && i < out->ndecisions; i++) {
     if (out->decisions[i].status == FM_MAP_ACCEPTED) out->accepted = &out->decisions[i];
+    if (out->decisions[i].status == FM_MAP_NO_EQUIVALENT) out->no_equivalent = &out->decisions[i];
+  }
 out:
   sqlite3_finalize(s);
   fm_store_read_end(st, began);
@@ -480,28 +511,36 @@ static fm_rc apply_body(fm_store *st, void *vctx, fm_error *err) {
   c->mapping_id = 0;
   char ql[400], rl[400];
   field_label(st, r->query_field, ql, sizeof ql);
-  field_label(st, r->ref_field, rl, sizeof rl);
+  if (r->ref_field) field_label(st, r->ref_field, rl, sizeof rl);
+  else snprintf(rl, sizeof rl, "no equivalent");
   fm_rc rc;
-  int64_t accepted_ref = 0, accepted_id = 0, mid = 0;
+  int64_t accepted_ref = 0, accepted_id = 0, mid = 0, none_now = 0;
   if ((rc = one_int(st,
                     "SELECT ref_field_id FROM mappings WHERE query_field_id = ?1"
                     " AND status = 'accepted'",
                     r->query_field, 0, &accepted_ref, err)) ||
       (rc = one_int(st,
                     "SELECT mapping_id FROM mappings WHERE query_field_id = ?1"
-                    " AND status = 'accepted'",
+                    " AND status IN ('accepted', 'no_equivalent')",
                     r->query_field, 0, &accepted_id, err)) ||
       (rc = one_int(st,
-                    "SELECT mapping_id FROM mappings WHERE query_field_id = ?1"
-                    " AND ref_field_id = ?2",
+                    "SELECT 1 FROM mappings WHERE query_field_id = ?1"
+                    " AND status = 'no_equivalent'",
+                    r->query_field, 0, &none_now, err)) ||
+      (rc = one_int(st,
+                    r->ref_field ? "SELECT mapping_id FROM mappings WHERE query_field_id = ?1"
+                                   " AND ref_field_id = ?2"
+                                 : "SELECT mapping_id FROM mappings WHERE query_field_id = ?1"
+                                   " AND ref_field_id IS NULL AND ?2 = 0",
                     r->query_field, r->ref_field, &mid, err)))
     return rc;
-  if (r->expect_ref >= 0 && r->expect_ref != accepted_ref) {
+  if (r->expect_ref >= 0 &&
+      (r->expect_ref != accepted_ref || (r->expect_none != 0) != (none_now != 0))) {
     char el[400], al[400];
     if (r->expect_ref) field_label(st, r->expect_ref, el, sizeof el);
-    else snprintf(el, sizeof el, "none");
+    else snprintf(el, sizeof el, r->expect_none ? "no equivalent" : "none");
     if (accepted_ref) field_label(st, accepted_ref, al, sizeof al);
-    else snprintf(al, sizeof al, "none");
+    else snprintf(al, sizeof al, none_now ? "no equivalent" : "none");
     return fm_error_set(err, FM_ERR_CONFLICT,
                         "%s: the accepted mapping changed since it was read (expected %s, "
                         "now %s); look again and decide again",
@@ -529,9 +568,14 @@ static fm_rc apply_body(fm_store *st, void *vctx, fm_error *err) {
                           "model did not offer, use 'review pick'",
                           rl, ql);
   }
+  if (r->action == FM_REVIEW_REJECT && !r->ref_field && !none_now)
+    return fm_error_set(err, FM_ERR_ARG,
+                        "%s is not marked no_equivalent: name the reference to reject", ql);
   fm_decision d = {.query_field = r->query_field,
-                   .ref_field = r->ref_field,
-                   .status = r->action == FM_REVIEW_REJECT ? FM_MAP_REJECTED : FM_MAP_ACCEPTED,
+                   .ref_field = r->action == FM_REVIEW_NONE ? 0 : r->ref_field,
+                   .status = r->action == FM_REVIEW_REJECT ? FM_MAP_REJECTED
+                             : r->action == FM_REVIEW_NONE ? FM_MAP_NO_EQUIVALENT
+                                                           : FM_MAP_ACCEPTED,
                    .actor = r->by,
                    .comment = r->comment,
                    .origin = "analyst",
@@ -554,204 +598,63 @@ static fm_rc apply_body(fm_store *st, void *vctx, fm_error *err) {
 
 fm_rc fm_review_apply(fm_store *st, const fm_review_req *req, int64_t *mapping_id,
                       fm_error *err) {
-  if (!req || req->action < FM_REVIEW_ACCEPT || req->action > FM_REVIEW_COMMENT)
+  if (!req || req->action < FM_REVIEW_ACCEPT || req->action > FM_REVIEW_NONE)
     return fm_error_set(err, FM_ERR_ARG, "unknown review action");
   if (!req->by || !*req->by)
     return fm_error_set(err, FM_ERR_ARG, "a review decision needs who made it (--by)");
   if (req->action == FM_REVIEW_COMMENT && (!req->comment || !*req->comment))
     return fm_error_set(err, FM_ERR_ARG, "a comment needs text (--comment)");
-  if (req->query_field <= 0 || req->ref_field <= 0)
+  /* No reference: NONE always; REJECT of the no-equivalent row. */
+  int ref_optional = req->action == FM_REVIEW_NONE || req->action == FM_REVIEW_REJECT ||
+                     req->action == FM_REVIEW_COMMENT;
+  if (req->query_field <= 0 || req->ref_field < 0 || (!ref_optional && !req->ref_field))
     return fm_error_set(err, FM_ERR_ARG, "a review decision needs a query and a reference field");
+  if (req->action == FM_REVIEW_NONE && req->ref_field)
+    return fm_error_set(err, FM_ERR_ARG, "no_equivalent takes no reference field");
   apply_ctx c = {.req = req};
   fm_rc rc = fm_store_tx(st, apply_body, &c, err);
   if (rc == FM_OK && mapping_id) *mapping_id = c.mapping_id;
   return rc;
 }
 
-/* ---- training pairs -------------------------------------------------------- */
+typedef struct bulk_ctx {
+  const fm_review_req *reqs;
+  size_t n, at;
+  int64_t *ids;
+} bulk_ctx;
 
-/* Write s with tabs and line breaks as spaces (they would break the TSV). */
-static void put_clean(FILE *fp, const char *s) {
-  for (; *s; s++) fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, fp);
+static fm_rc bulk_body(fm_store *st, void *vctx, fm_error *err) {
+  bulk_ctx *b = vctx;
+  for (b->at = 0; b->at < b->n; b->at++) {
+    apply_ctx c = {.req = &b->reqs[b->at]};
+    fm_rc rc = apply_body(st, &c, err);
+    if (rc) return rc;
+    if (b->ids) b->ids[b->at] = c.mapping_id;
+  }
+  return FM_OK;
 }
 
-fm_rc fm_review_export_pairs(fm_store *st, FILE *fp, unsigned which, size_t *nrows,
-                             fm_error *err) {
-  if (nrows) *nrows = 0;
-  which &= FM_EXPORT_ACCEPTED | FM_EXPORT_REJECTED;
-  if (!which) return fm_error_set(err, FM_ERR_ARG, "export: no status selected");
-  sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(
-      st,
-      "SELECT q.id, r.id, m.status, m.decided_by, m.decided_at"
-      " FROM mappings m JOIN fields q ON q.field_id = m.query_field_id"
-      " JOIN fields r ON r.field_id = m.ref_field_id"
-      " WHERE (m.status = 'accepted' AND ?1) OR (m.status = 'rejected' AND ?2)"
-      " ORDER BY q.id, r.id, q.vendor, r.vendor",
-      &s, err);
-  if (rc) return rc;
-  sqlite3_bind_int(s, 1, (which & FM_EXPORT_ACCEPTED) != 0);
-  sqlite3_bind_int(s, 2, (which & FM_EXPORT_REJECTED) != 0);
-  fputs("query_id\treference_id\tstatus\tby\tat\n", fp);
-  size_t n = 0;
-  int step;
-  while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-    for (int i = 0; i < 5; i++) {
-      if (i) fputc('\t', fp);
-      const unsigned char *t = sqlite3_column_text(s, i);
-      put_clean(fp, t ? (const char *)t : "");
+fm_rc fm_review_apply_bulk(fm_store *st, const fm_review_req *reqs, size_t n,
+                           int64_t *mapping_ids, size_t *failed, fm_error *err) {
+  for (size_t i = 0; i < n; i++) {
+    const fm_review_req *r = &reqs[i];
+    const char *bad = !r->by || !*r->by ? "a review decision needs who made it"
+                      : r->action == FM_REVIEW_COMMENT || r->action < FM_REVIEW_ACCEPT ||
+                              r->action > FM_REVIEW_NONE
+                          ? "a bulk decision is accept, reject, pick or no_equivalent"
+                      : r->query_field <= 0 ? "a review decision needs a query field"
+                      : (r->action == FM_REVIEW_NONE) != (r->ref_field == 0) &&
+                              r->action != FM_REVIEW_REJECT
+                          ? "a review decision needs a reference field (none for "
+                            "no_equivalent)"
+                          : NULL;
+    if (bad) {
+      if (failed) *failed = i;
+      return fm_error_set(err, FM_ERR_ARG, "decision %zu: %s", i + 1, bad);
     }
-    fputc('\n', fp);
-    n++;
   }
-  if (step != SQLITE_DONE) rc = fm_store_steperr(st, step, err, "read decisions");
-  sqlite3_finalize(s);
-  if (!rc && ferror(fp)) rc = fm_error_set(err, FM_ERR_IO, "export: write failed");
-  if (!rc && nrows) *nrows = n;
+  bulk_ctx b = {.reqs = reqs, .n = n, .ids = mapping_ids};
+  fm_rc rc = fm_store_tx(st, bulk_body, &b, err);
+  if (rc && failed) *failed = b.at;
   return rc;
-}
-
-/* ---- JSON views ------------------------------------------------------------- */
-
-/* json_real for a number, null for NAN. */
-static json_t *jnum(double v) { return isnan(v) ? json_null() : json_real(v); }
-
-/* Set key to v (a new reference); on failure of either, mark *bad. */
-static void jset(json_t *o, const char *key, json_t *v, int *bad) {
-  /* json_object_set_new drops v when o is NULL or not an object. */
-  if (!v || json_object_set_new(o, key, v)) *bad = 1;
-}
-
-static json_t *jstr(const char *s) {
-  if (!s) return json_null();
-  json_t *j = json_string(s);
-  return j ? j : json_stringn_nocheck(s, strlen(s));
-}
-
-json_t *fm_review_field_json(const fm_field_row *f) {
-  json_t *o = json_object();
-  int bad = 0;
-  jset(o, "vendor", jstr(f->vendor), &bad);
-  jset(o, "id", jstr(f->id), &bad);
-  jset(o, "role", jstr(f->role), &bad);
-  jset(o, "name", jstr(f->name), &bad);
-  jset(o, "description", jstr(f->description), &bad);
-  jset(o, "type", jstr(f->type), &bad);
-  jset(o, "category", jstr(f->category), &bad);
-  jset(o, "status", jstr(f->status), &bad);
-  if (bad) {
-    json_decref(o);
-    return NULL;
-  }
-  return o;
-}
-
-json_t *fm_review_mapping_json(const fm_mapping_row *m) {
-  json_t *o = json_object();
-  int bad = 0;
-  jset(o, "mapping_id", json_integer(m->mapping_id), &bad);
-  jset(o, "key", jstr(m->key), &bad);
-  jset(o, "query", fm_review_field_json(&m->query), &bad);
-  jset(o, "ref", fm_review_field_json(&m->ref), &bad);
-  jset(o, "status", jstr(fm_map_status_name(m->status)), &bad);
-  jset(o, "origin", jstr(m->origin), &bad);
-  jset(o, "score", jnum(m->score), &bad);
-  jset(o, "by", jstr(m->by), &bad);
-  jset(o, "at", jstr(m->at), &bad);
-  jset(o, "comment", jstr(m->comment), &bad);
-  jset(o, "flag", jstr(m->flag), &bad);
-  jset(o, "batch_run", m->batch_run ? json_integer(m->batch_run) : json_null(), &bad);
-  if (bad) {
-    json_decref(o);
-    return NULL;
-  }
-  return o;
-}
-
-json_t *fm_review_queue_json(const fm_queue_page *p) {
-  json_t *o = json_object(), *items = json_array();
-  int bad = !items;
-  for (size_t i = 0; i < p->n && !bad; i++) {
-    const fm_queue_item *it = &p->v[i];
-    json_t *j = json_object();
-    jset(j, "field", fm_review_field_json(&it->query), &bad);
-    jset(j, "reason", jstr(it->reason), &bad);
-    jset(j, "queued_at", jstr(it->queued_at), &bad);
-    jset(j, "uncertainty", jnum(it->uncertainty), &bad);
-    jset(j, "top_score", jnum(it->top_score), &bad);
-    jset(j, "margin", jnum(it->margin), &bad);
-    jset(j, "batch_run", it->batch_run ? json_integer(it->batch_run) : json_null(), &bad);
-    if (it->has_top) {
-      json_t *t = json_object();
-      jset(t, "ref", fm_review_field_json(&it->top), &bad);
-      jset(t, "score", jnum(it->top_cand_score), &bad);
-      jset(j, "top", t, &bad);
-    } else {
-      jset(j, "top", json_null(), &bad);
-    }
-    if (!j || json_array_append_new(items, j)) bad = 1;
-  }
-  jset(o, "total", json_integer(p->total), &bad);
-  jset(o, "items", items, &bad);
-  if (bad) {
-    json_decref(o);
-    return NULL;
-  }
-  return o;
-}
-
-json_t *fm_review_view_json(const fm_field_view *v) {
-  json_t *o = json_object(), *cands = json_array(), *decs = json_array();
-  int bad = !cands || !decs;
-  jset(o, "field", fm_review_field_json(&v->field), &bad);
-  jset(o, "queued", json_boolean(v->queued), &bad);
-  jset(o, "queue_reason", jstr(v->queue_reason), &bad);
-  jset(o, "batch_run", v->batch_run ? json_integer(v->batch_run) : json_null(), &bad);
-  for (size_t i = 0; i < v->ncands && !bad; i++) {
-    json_t *j = json_object();
-    jset(j, "rank", json_integer(v->cands[i].rank), &bad);
-    jset(j, "score", jnum(v->cands[i].score), &bad);
-    jset(j, "ref", fm_review_field_json(&v->cands[i].ref), &bad);
-    jset(j, "status",
-         v->cands[i].status ? jstr(fm_map_status_name(v->cands[i].status)) : json_null(),
-         &bad);
-    if (!j || json_array_append_new(cands, j)) bad = 1;
-  }
-  for (size_t i = 0; i < v->ndecisions && !bad; i++) {
-    json_t *j = fm_review_mapping_json(&v->decisions[i]);
-    if (!j || json_array_append_new(decs, j)) bad = 1;
-  }
-  jset(o, "candidates", cands, &bad);
-  jset(o, "decisions", decs, &bad);
-  jset(o, "accepted", v->accepted ? fm_review_mapping_json(v->accepted) : json_null(), &bad);
-  if (bad) {
-    json_decref(o);
-    return NULL;
-  }
-  return o;
-}
-
-json_t *fm_review_history_json(const fm_audit_list *l) {
-  json_t *a = json_array();
-  int bad = !a;
-  for (size_t i = 0; i < l->n && !bad; i++) {
-    const fm_audit_row *r = &l->v[i];
-    json_t *j = json_object();
-    jset(j, "audit_id", json_integer(r->audit_id), &bad);
-    jset(j, "at", jstr(r->at), &bad);
-    jset(j, "actor", jstr(r->actor), &bad);
-    jset(j, "action", jstr(r->action), &bad);
-    jset(j, "key", jstr(r->entity_key), &bad);
-    /* before/after are JSON texts: embed them as values. */
-    json_t *b = r->before ? json_loads(r->before, 0, NULL) : json_null();
-    json_t *af = r->after ? json_loads(r->after, 0, NULL) : json_null();
-    jset(j, "before", b ? b : jstr(r->before), &bad);
-    jset(j, "after", af ? af : jstr(r->after), &bad);
-    if (!j || json_array_append_new(a, j)) bad = 1;
-  }
-  if (bad) {
-    json_decref(a);
-    return NULL;
-  }
-  return a;
 }

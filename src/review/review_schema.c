@@ -39,5 +39,45 @@ static const char *const review_v1 =
     "  resolved_by    TEXT);"
     "CREATE INDEX review_queue_open ON review_queue(resolved_at, uncertainty);";
 
-static const fm_schema_step review_steps[] = {{1, 30, "review", review_v1}};
+/* v6: the terminal decision "no_equivalent" (the field has no counterpart
+ * in the reference dictionaries).  It is a mapping row of its own with no
+ * reference field (ref_field_id NULL), so it shares the one decision path,
+ * the audit trail and the export of the other rows.  SQLite cannot widen a
+ * CHECK or drop a NOT NULL in place: the table is rebuilt (same columns,
+ * same ids, same order) and its indexes made again; nothing references
+ * mappings, so the drop deletes no child row. */
+static const char *const review_v6 =
+    "CREATE TABLE mappings_v6 ("
+    "  mapping_id     INTEGER PRIMARY KEY,"
+    "  mapping_key    TEXT NOT NULL UNIQUE,"
+    "  query_field_id INTEGER NOT NULL REFERENCES fields(field_id),"
+    "  ref_field_id   INTEGER REFERENCES fields(field_id),"
+    "  status         TEXT NOT NULL CHECK (status IN"
+    "                 ('proposed','accepted','rejected','superseded','no_equivalent')),"
+    "  origin         TEXT NOT NULL DEFAULT 'model'"
+    "                 CHECK (origin IN ('model','analyst','import')),"
+    "  score          REAL,"
+    "  batch_run_id   INTEGER REFERENCES batch_runs(batch_run_id),"
+    "  decided_by     TEXT NOT NULL DEFAULT '',"
+    "  decided_at     TEXT NOT NULL DEFAULT " FM_SQL_NOW ","
+    "  comment        TEXT NOT NULL DEFAULT '',"
+    "  flag           TEXT CHECK (flag IN ('field_changed','field_removed')),"
+    "  created_at     TEXT NOT NULL DEFAULT " FM_SQL_NOW ","
+    "  UNIQUE (query_field_id, ref_field_id),"
+    "  CHECK ((ref_field_id IS NULL) = (status = 'no_equivalent') OR"
+    "         (ref_field_id IS NULL AND status IN ('rejected','superseded'))));"
+    "INSERT INTO mappings_v6 SELECT mapping_id, mapping_key, query_field_id, ref_field_id,"
+    " status, origin, score, batch_run_id, decided_by, decided_at, comment, flag, created_at"
+    " FROM mappings ORDER BY mapping_id;"
+    "DROP TABLE mappings;"
+    "ALTER TABLE mappings_v6 RENAME TO mappings;"
+    "CREATE UNIQUE INDEX mappings_one_accepted ON mappings(query_field_id)"
+    "  WHERE status IN ('accepted','no_equivalent');"
+    "CREATE UNIQUE INDEX mappings_one_none ON mappings(query_field_id)"
+    "  WHERE ref_field_id IS NULL;"
+    "CREATE INDEX mappings_status ON mappings(status, decided_at);"
+    "CREATE INDEX mappings_ref ON mappings(ref_field_id);";
+
+static const fm_schema_step review_steps[] = {{1, 30, "review", review_v1},
+                                              {6, 30, "review", review_v6}};
 FM_STORE_SCHEMA(review, review_steps)

@@ -386,6 +386,75 @@ static void test_reimport(void) {
 
 /* Allocation failures and a locked database: every call fails cleanly (no
  * leak under ASan, a message) and a failed decision writes nothing. */
+/* The review app's reads and writes: the queue's filters, the
+ * no_equivalent action through fm_review_apply, progress per dictionary,
+ * decisions per day, and a bulk of decisions that is all or nothing. */
+static void test_app_support(void) {
+  fm_store *st = fixture("app.db");
+  if (!st) return;
+  fm_error e;
+  fm_error_init(&e);
+  fm_queue_page p;
+  fm_queue_filter f = {.text = "bid", .min_unc = NAN, .max_unc = NAN};
+  CHECK(fm_review_queue_find(st, &f, 0, 0, &p, &e) == FM_OK);
+  CHECK(p.total == 1 && p.n == 1 && !strcmp(p.v[0].query.id, "PX_BID"));
+  fm_queue_page_free(&p);
+  f = (fm_queue_filter){.reason = "low_score", .min_unc = 0.5, .max_unc = 0.9};
+  CHECK(fm_review_queue_find(st, &f, 0, 0, &p, &e) == FM_OK);
+  CHECK(p.total == 1 && p.n == 1 && !strcmp(p.v[0].query.id, "PX_ASK"));
+  fm_queue_page_free(&p);
+  f = (fm_queue_filter){.vendor = "nobody", .min_unc = NAN, .max_unc = NAN};
+  CHECK(fm_review_queue_find(st, &f, 0, 0, &p, &e) == FM_OK && p.total == 0 && p.n == 0);
+  fm_queue_page_free(&p);
+
+  /* no_equivalent: out of the queue; a comment on it (ref 0). */
+  fm_review_req none = {.action = FM_REVIEW_NONE, .query_field = qid(st, "CUR_MKT_CAP"),
+                        .by = "ana", .expect_ref = 0};
+  int64_t mid = 0;
+  CHECK(fm_review_apply(st, &none, &mid, &e) == FM_OK && mid > 0);
+  CHECK(fm_review_apply(st, &none, NULL, &e) == FM_ERR_CONFLICT); /* expected none */
+  none.expect_none = 1;
+  CHECK(fm_review_apply(st, &none, NULL, &e) == FM_OK);
+  fm_review_req cm = {.action = FM_REVIEW_COMMENT, .query_field = qid(st, "CUR_MKT_CAP"),
+                      .by = "ana", .comment = "no RDM field", .expect_ref = -1};
+  CHECK(fm_review_apply(st, &cm, NULL, &e) == FM_OK);
+  fm_field_view v;
+  CHECK(fm_review_show(st, qid(st, "CUR_MKT_CAP"), &v, &e) == FM_OK);
+  CHECK(v.no_equivalent && !v.accepted && !v.queued && v.no_equivalent->ref.field_id == 0);
+  CHECK(v.no_equivalent && !strcmp(v.no_equivalent->comment, "no RDM field"));
+  fm_field_view_free(&v);
+
+  /* A bulk with a bad second item writes nothing. */
+  long long audits = count(st, "SELECT count(*) FROM audit_log");
+  fm_review_req bulk[2] = {
+      {.action = FM_REVIEW_ACCEPT, .query_field = qid(st, "PX_BID"), .ref_field = rid(st, "BID"),
+       .by = "ana", .expect_ref = -1},
+      {.action = FM_REVIEW_ACCEPT, .query_field = qid(st, "PX_ASK"),
+       .ref_field = rid(st, "MKT_CAP"), .by = "ana", .expect_ref = -1}};
+  size_t failed = 99;
+  int64_t ids[2] = {0, 0};
+  CHECK(fm_review_apply_bulk(st, bulk, 2, ids, &failed, &e) == FM_ERR_ARG && failed == 1);
+  CHECK(count(st, "SELECT count(*) FROM audit_log") == audits);
+  bulk[1].ref_field = rid(st, "ASK");
+  CHECK(fm_review_apply_bulk(st, bulk, 2, ids, &failed, &e) == FM_OK && ids[0] && ids[1]);
+  CHECK(count(st, "SELECT count(*) FROM audit_log") == audits + 2);
+
+  fm_review_dict_stats *ds = NULL;
+  size_t n = 0;
+  CHECK(fm_review_stats(st, &ds, &n, &e) == FM_OK && n == 1);
+  if (n == 1) {
+    CHECK(ds[0].total == 4 && ds[0].accepted == 2 && ds[0].no_equivalent == 1);
+    CHECK(ds[0].queued + ds[0].proposed + ds[0].rejected + ds[0].unmapped == 1);
+  }
+  fm_free(ds);
+  fm_review_day *days = NULL;
+  CHECK(fm_review_daily(st, 7, &days, &n, &e) == FM_OK && n == 1);
+  if (n == 1) CHECK(days[0].accepted == 2 && days[0].no_equivalent == 2 && days[0].rejected == 0);
+  fm_free(days);
+  CHECK(fm_review_daily(st, 0, &days, &n, &e) == FM_ERR_ARG);
+  fm_store_close(st);
+}
+
 static void test_faults(void) {
   fm_store *st = fixture("f.db");
   if (!st) return;
@@ -460,6 +529,7 @@ int main(void) {
   FM_RUN(test_conflicts);
   FM_RUN(test_export_pairs);
   FM_RUN(test_reimport);
+  FM_RUN(test_app_support);
   FM_RUN(test_faults);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -48,11 +48,13 @@ static void test_schema_order_and_run(void) {
   if (!st) return;
   static const char *const want[] = {
       "dictionaries", "fields", "fields_role_id", "model_runs", "batch_runs", "batch_parts",
-      "candidates", "candidates_query", "mappings", "mappings_one_accepted",
-      "mappings_status", "mappings_ref", "review_queue", "review_queue_open", "audit_log",
+      "candidates", "candidates_query", "review_queue", "review_queue_open", "audit_log",
       "audit_entity", "audit_log_no_update", "audit_log_no_delete", "snapshot_jobs",
       "snapshot_runs", "snapshot_runs_status", "catalog", "api_tokens", "provision_requests",
-      "provision_requests_status", "provision_requests_requester", "fields_id"};
+      "provision_requests_status", "provision_requests_requester", "fields_id",
+      /* v6 rebuilt mappings (no_equivalent): it and its indexes come last */
+      "mappings", "mappings_one_accepted", "mappings_one_none", "mappings_status",
+      "mappings_ref"};
   sqlite3_stmt *q;
   CHECK(sqlite3_prepare_v2(fm_store_db(st),
                            "SELECT name FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid",
@@ -412,6 +414,108 @@ static void test_alloc_faults(void) {
   fm_fieldset_free(&q);
 }
 
+/* v5 -> v6: the mappings table is rebuilt (ref_field_id may be NULL, the
+ * status no_equivalent) with its rows, ids and indexes intact; then the
+ * terminal decision goes through fm_store_decide: audited, the field leaves
+ * the queue, a later accept supersedes it, rejecting it queues the field. */
+static void test_migrate_v5_v6_no_equivalent(void) {
+  fm_store_opts o;
+  fm_store_opts_default(&o);
+  o.target_version = 5;
+  o.create = 1;
+  fm_store *st = NULL;
+  fm_error e;
+  fm_error_init(&e);
+  CHECK(fm_store_open(tmp("v56.db"), &o, &st, &e) == FM_OK);
+  if (!st) return;
+  CHECK(fm_store_schema_version(st) == 5);
+  fm_fieldset q, r;
+  fm_fieldset_init(&q);
+  fm_fieldset_init(&r);
+  add_field(&q, "bloomberg", "PX_LAST", "Last Price", "");
+  add_field(&q, "bloomberg", "EQY_FREE_FLOAT", "Free float", "");
+  add_field(&r, "refinitiv", "TRDPRC_1", "", "");
+  CHECK(fm_store_import_fields(st, "q", FM_ROLE_QUERY, &q, "t", NULL, &e) == FM_OK);
+  CHECK(fm_store_import_fields(st, "r", FM_ROLE_REFERENCE, &r, "t", NULL, &e) == FM_OK);
+  int64_t px = fm_store_field_id(st, NULL, "PX_LAST", FM_ROLE_QUERY);
+  int64_t ff = fm_store_field_id(st, NULL, "EQY_FREE_FLOAT", FM_ROLE_QUERY);
+  int64_t trd = fm_store_field_id(st, NULL, "TRDPRC_1", FM_ROLE_REFERENCE);
+  fm_decision d = {.query_field = px, .ref_field = trd, .status = FM_MAP_ACCEPTED,
+                   .actor = "ana", .origin = "analyst", .score = NAN, .expect_accepted = -1};
+  int64_t m1 = 0;
+  CHECK(fm_store_decide(st, &d, &m1, &e) == FM_OK);
+  /* A v5 store refuses the new status. */
+  CHECK(sqlite3_exec(fm_store_db(st),
+                     "INSERT INTO mappings(mapping_key, query_field_id, ref_field_id, status)"
+                     " VALUES ('x', 1, 1, 'no_equivalent')",
+                     0, 0, 0) != SQLITE_OK);
+  fm_store_close(st);
+
+  st = NULL;
+  CHECK(fm_store_open(tmp("v56.db"), NULL, &st, &e) == FM_OK);
+  if (!st) return;
+  CHECK(fm_store_schema_version(st) == 6);
+  CHECK(count(st, "SELECT count(*) FROM mappings WHERE status='accepted'") == 1);
+  char sql[128];
+  snprintf(sql, sizeof sql, "SELECT mapping_id FROM mappings WHERE ref_field_id = %lld",
+           (long long)trd);
+  CHECK(count(st, sql) == m1);
+  CHECK(count(st, "SELECT count(*) FROM sqlite_master WHERE tbl_name='mappings'"
+                  " AND type='index' AND name LIKE 'mappings_%'") == 4);
+  CHECK(count(st, "SELECT count(*) FROM sqlite_master WHERE name='mappings_v6'") == 0);
+  CHECK(count(st, "SELECT count(*) FROM pragma_foreign_key_check") == 0);
+
+  sqlite3_exec(fm_store_db(st),
+               "INSERT INTO review_queue(query_field_id, reason, uncertainty)"
+               " SELECT field_id, 'low_score', 0.5 FROM fields WHERE id='EQY_FREE_FLOAT'",
+               0, 0, 0);
+  long long audits = count(st, "SELECT count(*) FROM audit_log");
+  fm_decision n = {.query_field = ff, .status = FM_MAP_NO_EQUIVALENT, .actor = "ana",
+                   .comment = "none in RDM", .origin = "analyst", .score = NAN,
+                   .expect_accepted = 0};
+  int64_t mn = 0;
+  CHECK(fm_store_decide(st, &n, &mn, &e) == FM_OK);
+  CHECK(mn > 0);
+  CHECK(count(st, "SELECT count(*) FROM audit_log") == audits + 1);
+  CHECK(count(st, "SELECT count(*) FROM audit_log WHERE action='no_equivalent'") == 1);
+  CHECK(count(st, "SELECT count(*) FROM review_queue WHERE resolved_at IS NULL") == 0);
+  CHECK(count(st, "SELECT count(*) FROM mappings WHERE status='no_equivalent'"
+                  " AND ref_field_id IS NULL") == 1);
+  /* With a reference it is refused; a stale expectation conflicts. */
+  n.ref_field = trd;
+  CHECK(fm_store_decide(st, &n, NULL, &e) == FM_ERR_ARG);
+  n.ref_field = 0;
+  n.expect_accepted = 0;
+  CHECK(fm_store_decide(st, &n, NULL, &e) == FM_ERR_CONFLICT);
+  /* Again (expecting itself): the same row, one more audit row. */
+  n.expect_accepted = mn;
+  int64_t mn2 = 0;
+  CHECK(fm_store_decide(st, &n, &mn2, &e) == FM_OK && mn2 == mn);
+  /* A later accept supersedes it. */
+  fm_decision a = {.query_field = ff, .ref_field = trd, .status = FM_MAP_ACCEPTED,
+                   .actor = "bob", .origin = "analyst", .score = NAN, .expect_accepted = mn};
+  CHECK(fm_store_decide(st, &a, NULL, &e) == FM_OK);
+  snprintf(sql, sizeof sql, "SELECT status = 'superseded' FROM mappings WHERE mapping_id = %lld",
+           (long long)mn);
+  CHECK(count(st, sql) == 1);
+  /* no_equivalent again supersedes the accept; rejecting it requeues. */
+  n.expect_accepted = -1;
+  CHECK(fm_store_decide(st, &n, NULL, &e) == FM_OK);
+  CHECK(count(st, "SELECT count(*) FROM mappings WHERE query_field_id IN"
+                  " (SELECT field_id FROM fields WHERE id='EQY_FREE_FLOAT')"
+                  " AND status IN ('accepted','no_equivalent')") == 1);
+  fm_decision rj = {.query_field = ff, .status = FM_MAP_REJECTED, .actor = "bob",
+                    .origin = "analyst", .score = NAN, .expect_accepted = -1};
+  CHECK(fm_store_decide(st, &rj, NULL, &e) == FM_OK);
+  CHECK(count(st, "SELECT count(*) FROM review_queue WHERE resolved_at IS NULL") == 1);
+  fm_status_count sc[8];
+  size_t nsc = 0;
+  CHECK(fm_review_count_by_status(st, sc, 8, &nsc, &e) == FM_OK);
+  fm_store_close(st);
+  fm_fieldset_free(&q);
+  fm_fieldset_free(&r);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/fm_store_XXXXXX");
   if (!mkdtemp(dir)) return 1;
@@ -421,6 +525,7 @@ int main(void) {
   FM_RUN(test_schema_order_and_run);
   FM_RUN(test_import_and_reimport);
   FM_RUN(test_decisions);
+  FM_RUN(test_migrate_v5_v6_no_equivalent);
   FM_RUN(test_busy_retry);
   FM_RUN(test_alloc_faults);
   char cmd[128];
