@@ -275,17 +275,18 @@ typedef struct fm_learn_pair {
 /* What is learnt (bits of fm_learn_opts.parts). */
 enum {
   FM_LEARN_WEIGHTS = 1u << 0, /* deltas of the score's nine weights */
-  FM_LEARN_ASSOC = 1u << 1,   /* query title word ~ reference title word */
+  FM_LEARN_ASSOC = 1u << 1,   /* query title word ~ reference title word
+                                 the query lacks */
   FM_LEARN_KIND = 1u << 2,    /* query title word ~ reference kind */
   FM_LEARN_TAKEN = 1u << 3    /* penalty: reference accepted for another field */
 };
 
 typedef struct fm_learn_opts {
-  unsigned parts;   /* FM_LEARN_* (default: all) */
+  unsigned parts;   /* FM_LEARN_* (default: WEIGHTS | ASSOC) */
   int pool;         /* candidates re-ranked per query (default 50) */
   float beta;       /* score scale of the pairwise logistic loss (default 10) */
   float l2_weights; /* L2 pull of the weight deltas toward 0 (default 100) */
-  float l2_assoc;   /* L2 on each association (default 1) */
+  float l2_assoc;   /* L2 on each association (default 0.1) */
   float taken;      /* the taken penalty (default 0.05) */
   int epochs;       /* gradient steps (default 200) */
 } fm_learn_opts;

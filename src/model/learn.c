@@ -5,11 +5,12 @@
  *
  *   score' = score + sum_j d_j x_j            (x: the nine components, signed
  *                                              as they enter the score)
- *          + sum_{a in T(q), b in T(r)} A[a,b] / sqrt(|T(q)| |T(r)|)
+ *          + sum_{a in T(q), b in D} A[a,b] / sqrt(|T(q)| |D|)
  *          + sum_{a in T(q)} K[a, kind(r)] / sqrt(|T(q)|)
  *          - taken * [r accepted for another query field]
  *
- * T(.) are the title-block terms of the model's vocabulary, kind(r) the
+ * T(.) are the title-block terms of the model's vocabulary, D = T(r) \ T(q)
+ * the reference's title words the query lacks, kind(r) the
  * reference kind of the prior (file:type).  d, A and K minimise a pairwise
  * logistic ranking loss, log(1 + exp(-beta (s(pos) - s(neg)))), over the
  * decided queries' candidates, plus L2 penalties: l2_weights |d|^2 / 2 pulls
@@ -106,11 +107,13 @@ struct fm_learn {
 };
 
 void fm_learn_opts_default(fm_learn_opts *o) {
-  o->parts = FM_LEARN_WEIGHTS | FM_LEARN_ASSOC | FM_LEARN_KIND | FM_LEARN_TAKEN;
+  /* kind associations and the taken penalty lost top-1 in simulation and
+   * cross-validation (docs/scoring.md): available, not on by default */
+  o->parts = FM_LEARN_WEIGHTS | FM_LEARN_ASSOC;
   o->pool = 50;
   o->beta = 10.0f;
   o->l2_weights = 100.0f;
-  o->l2_assoc = 1.0f;
+  o->l2_assoc = 0.1f;
   o->taken = 0.05f;
   o->epochs = 200;
 }
@@ -159,6 +162,17 @@ static size_t query_title(const fm_matcher *mt, const fm_model *m, const uint32_
   return k;
 }
 
+/* Is v among the ascending a[0..n)? */
+static int in_sorted(const uint32_t *a, size_t n, uint32_t v) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (a[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < n && a[lo] == v;
+}
+
 /* Visit the association features of (query terms qt, reference r): fn(key,
  * value).  Keys: word pairs a << 32 | b; word-kind pairs a << 32 | KIND_BIT
  * | kind. */
@@ -169,10 +183,16 @@ static int each_feat(const fm_model *m, unsigned parts, const uint32_t *qt, size
   const uint32_t *rt;
   size_t nr = ref_title(m, r, &rt);
   if ((parts & FM_LEARN_ASSOC) && nr) {
-    float v = (float)(1.0 / sqrt((double)nq * (double)nr));
-    for (size_t i = 0; i < nq; i++)
-      for (size_t j = 0; j < nr; j++)
-        if (fn(ctx, (uint64_t)qt[i] << 32 | rt[j], v)) return 1;
+    /* the reference's words the query lacks: what tells near-identical
+     * candidates apart ("supplemental", "foreign", "preferred") */
+    size_t nd = 0;
+    for (size_t j = 0; j < nr; j++) nd += !in_sorted(qt, nq, rt[j]);
+    if (nd) {
+      float v = (float)(1.0 / sqrt((double)nq * (double)nd));
+      for (size_t i = 0; i < nq; i++)
+        for (size_t j = 0; j < nr; j++)
+          if (!in_sorted(qt, nq, rt[j]) && fn(ctx, (uint64_t)qt[i] << 32 | rt[j], v)) return 1;
+    }
   }
   uint32_t kind = m->refs[r].kind;
   if ((parts & FM_LEARN_KIND) && kind != FM_NO_KIND) {
