@@ -116,6 +116,7 @@ void fm_learn_opts_default(fm_learn_opts *o) {
   o->l2_assoc = 0.1f;
   o->taken = 0.05f;
   o->epochs = 200;
+  o->model_pairs = 1;
 }
 
 void fm_learn_free(fm_learn *L) {
@@ -415,6 +416,48 @@ nomem:
   return fm_error_set(err, FM_ERR_NOMEM, "out of memory grouping decisions");
 }
 
+/* pairs[0..n) followed by the model's training pairs ("q\tr\n" lines of
+ * its pairs section) as positives, into *out (the caller's: fm_free
+ * (*out)[0].query, the one block of the copied lines, then *out); *out
+ * NULL when the model has none. */
+static fm_rc with_model_pairs(const fm_model *m, const fm_learn_pair *pairs, size_t n,
+                              fm_learn_pair **out, size_t *nout, fm_error *err) {
+  *out = NULL;
+  size_t nm = 0;
+  for (uint64_t i = 0; i < m->pairs_len; i++) nm += m->pairs_tsv[i] == '\n';
+  if (!nm) return FM_OK;
+  char *text = fm_malloc(m->pairs_len + 1);
+  fm_learn_pair *v = fm_malloc((n + nm) * sizeof *v);
+  if (!text || !v) {
+    fm_free(text);
+    fm_free(v);
+    return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  }
+  memcpy(text, m->pairs_tsv, m->pairs_len);
+  text[m->pairs_len] = 0;
+  /* the block's owner comes first, so the caller can free it */
+  size_t k = 0;
+  for (char *p = text; *p && k < nm;) {
+    char *nl = strchr(p, '\n'), *tab = strchr(p, '\t');
+    if (!nl) break;
+    *nl = 0;
+    if (tab && tab < nl) {
+      *tab = 0;
+      v[k++] = (fm_learn_pair){p, tab + 1, FM_LEARN_ACCEPT};
+    }
+    p = nl + 1;
+  }
+  if (!k || v[0].query != text) { /* no line parsed, or the first one was not a pair */
+    fm_free(text);
+    fm_free(v);
+    return FM_OK;
+  }
+  memcpy(v + k, pairs, n * sizeof *v);
+  *out = v;
+  *nout = k + n;
+  return FM_OK;
+}
+
 fm_rc fm_learn_build(const fm_model *m, const fm_learn_pair *pairs, size_t n,
                      const fm_learn_opts *o, fm_learn **out, fm_error *err) {
   *out = NULL;
@@ -433,7 +476,13 @@ fm_rc fm_learn_build(const fm_model *m, const fm_learn_pair *pairs, size_t n,
   for (uint32_t r = 0; r < m->nrefs; r++) L->taken[r] = UINT32_MAX;
   qdec *q = NULL;
   size_t nq = 0;
-  fm_rc rc = group(L, pairs, n, &q, &nq, err);
+  fm_learn_pair *all = NULL;
+  fm_rc rc = L->o.model_pairs ? with_model_pairs(m, pairs, n, &all, &n, err) : FM_OK;
+  if (!rc) rc = group(L, all ? all : pairs, n, &q, &nq, err);
+  if (all) {
+    fm_free((void *)all[0].query); /* the copy of the model's pairs (one block) */
+    fm_free(all);
+  }
   if (rc) {
     fm_learn_free(L);
     return rc;
