@@ -58,7 +58,7 @@ static const fm_cli_opt opts[] = {
     FM_OPT_NUM(sim_args, taken, FM_CLI_REAL_NONNEG, "--taken", 0, 0, "X",
                "penalty for a reference accepted for another field (default 0.05)"),
     FM_OPT_NUM(sim_args, pool, FM_CLI_INT, "--pool", 1, 256, "N",
-               "candidates re-ranked by the layer (default 50)"),
+               "candidates re-ranked by the layer (default: all\nthe model's re-scored candidates)"),
     FM_OPT_FLAG(sim_args, quiet, "--quiet", 'q', "no progress on stderr"),
     FM_OPT_END};
 

@@ -249,7 +249,9 @@ fm_rc fm_eval(const fm_model *m, const fm_pairs *gold, fm_eval_result *res,
  * folds (deterministic by seed); for each fold train with
  * train_pairs = (config pairs + gold) minus that fold and score the fold.
  * Pairs from the config's own train_pairs files that share a query with the
- * fold are held out too.  Aggregated over all folds. */
+ * fold are held out too.  Aggregated over all folds.  folds = FM_EVAL_LOCO:
+ * one fold per query category (leave one category out). */
+#define FM_EVAL_LOCO (-1)
 fm_rc fm_eval_cv(const fm_config *c, const fm_pairs *gold, int folds,
                  int quiet, fm_eval_result *res, fm_error *err);
 
@@ -283,7 +285,8 @@ enum {
 
 typedef struct fm_learn_opts {
   unsigned parts;   /* FM_LEARN_* (default: WEIGHTS | ASSOC) */
-  int pool;         /* candidates re-ranked per query (default 50) */
+  int pool;         /* candidates re-ranked per query (default 0: all the
+                       model's re-scored candidates, fm_model_opts.candidates) */
   float beta;       /* score scale of the pairwise logistic loss (default 10) */
   float l2_weights; /* L2 pull of the weight deltas toward 0 (default 100) */
   float l2_assoc;   /* L2 on each association (default 0.1) */

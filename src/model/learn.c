@@ -110,7 +110,7 @@ void fm_learn_opts_default(fm_learn_opts *o) {
   /* kind associations and the taken penalty lost top-1 in simulation and
    * cross-validation (docs/scoring.md): available, not on by default */
   o->parts = FM_LEARN_WEIGHTS | FM_LEARN_ASSOC;
-  o->pool = 50;
+  o->pool = 0; /* the model's re-scored candidates */
   o->beta = 10.0f;
   o->l2_weights = 100.0f;
   o->l2_assoc = 0.1f;
@@ -466,6 +466,7 @@ fm_rc fm_learn_build(const fm_model *m, const fm_learn_pair *pairs, size_t n,
   L->m = m;
   if (o) L->o = *o;
   else fm_learn_opts_default(&L->o);
+  if (L->o.pool < 1) L->o.pool = m->opts.candidates; /* every re-scored candidate */
   if (L->o.pool < 1) L->o.pool = 1;
   if (L->o.pool > MAX_POOL) L->o.pool = MAX_POOL;
   L->taken = fm_malloc((m->nrefs ? m->nrefs : 1) * sizeof *L->taken);
@@ -541,7 +542,7 @@ fm_rc fm_match_learned(fm_matcher *mt, const fm_learn *L, const char *id, const 
   /* no layer, nothing learnt, or a layer of another model: the model alone */
   if (!L || !L->active || L->m != m || k <= 0) return fm_match(mt, id, q, k, out, nout, err);
   int pool = L->o.pool > k ? L->o.pool : k;
-  fm_candidate stackbuf[64], *buf = pool <= 64 ? stackbuf : fm_malloc((size_t)pool * sizeof *buf);
+  fm_candidate stackbuf[100], *buf = pool <= 100 ? stackbuf : fm_malloc((size_t)pool * sizeof *buf);
   if (!buf) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   int n = 0;
   fm_rc rc = fm_match(mt, id, q, pool, buf, &n, err);
