@@ -61,6 +61,14 @@ expect_in "as training pairs" "$T/err" "1 training pairs"
 run "$FM" train --config "$CONF" -o "$T/m0.fmm" -q
 expect_rc "train without --db" 0
 
+# ---- match --db ranks with what the database's decisions teach ----
+run "$FM" review pick XR_TOT_EQUITY SUPE --db "$DB" --by ana
+run "$FM" match --model "$T/m0.fmm" -k 1 XR_TOT_LIAB
+expect_in "match without --db: the plain total" "$T/out" "TOTL"
+run "$FM" match --model "$T/m0.fmm" --db "$DB" -k 1 XR_TOT_LIAB
+expect_rc "match --db" 0
+expect_in "match --db: the learnt twin" "$T/out" "SUPL"
+
 # ---- serve: a decision re-ranks a sibling without a restart ----
 if ! command -v curl >/dev/null || ! "$FM" --help | grep -q serve; then
   echo "curl or HTTP missing: serve part skipped" >&2
