@@ -20,7 +20,7 @@ static int set_parts(const char *cmd, const char *name, const char *v, void *arg
   (void)name;
   static const struct { const char *n; unsigned bit; } names[] = {
       {"weights", FM_LEARN_WEIGHTS}, {"assoc", FM_LEARN_ASSOC}, {"kind", FM_LEARN_KIND},
-      {"taken", FM_LEARN_TAKEN}, {"none", 0}};
+      {"taken", FM_LEARN_TAKEN}, {"prefix", FM_LEARN_PREFIX}, {"none", 0}};
   a->parts = 0;
   a->parts_set = 1;
   for (const char *p = v; *p;) {
@@ -29,7 +29,7 @@ static int set_parts(const char *cmd, const char *name, const char *v, void *arg
     for (; i < sizeof names / sizeof names[0]; i++)
       if (strlen(names[i].n) == len && !strncmp(p, names[i].n, len)) break;
     if (i == sizeof names / sizeof names[0])
-      return fm_cli_usage(cmd, "--learn: unknown part '%.*s' (weights, assoc, kind, taken, none)",
+      return fm_cli_usage(cmd, "--learn: unknown part '%.*s' (weights, assoc, kind, taken, prefix, none)",
                           (int)len, p);
     a->parts |= names[i].bit;
     p += len + (p[len] == ',');
@@ -50,7 +50,7 @@ static const fm_cli_opt opts[] = {
                "also K-fold cross-validation of the layer"),
     FM_OPT_FLAG(sim_args, loco, "--loco", 0, "also leave-one-category-out"),
     FM_OPT_FN(set_parts, "--learn", "PARTS",
-              "what is learnt: weights,assoc,kind,taken or none\n(default weights,assoc)"),
+              "what is learnt: weights,assoc,kind,taken,prefix\nor none (default weights,assoc)"),
     FM_OPT_NUM(sim_args, l2w, FM_CLI_REAL_NONNEG, "--l2-weights", 0, 0, "X",
                "pull of the weights toward the model's (default 100)"),
     FM_OPT_NUM(sim_args, l2a, FM_CLI_REAL_NONNEG, "--l2-assoc", 0, 0, "X",
@@ -142,9 +142,11 @@ int fm_cmd_simulate(int argc, char **argv) {
   if (status == FM_EXIT_OK && a.json) {
     printf("{\"queries\": %zu, \"decided\": %zu, \"tested\": %zu, \"static_top1\": %.4f, "
            "\"learned_top1\": %.4f, \"learning_gain\": %.4f, \"keystrokes\": %zu, "
+           "\"keystrokes_static\": %zu, "
            "\"seed\": %llu, \"step\": %d, \"curve\": [",
            r.queries, r.decided, r.tested, r.static_top1, r.learned_top1,
-           r.learned_top1 - r.static_top1, r.keystrokes, (unsigned long long)so.seed, so.step);
+           r.learned_top1 - r.static_top1, r.keystrokes, r.keystrokes_static,
+           (unsigned long long)so.seed, so.step);
     for (size_t i = 0; i < r.ncurve; i++)
       printf("%s{\"decided\": %zu, \"top1_remaining\": %.4f}", i ? ", " : "",
              r.curve[i].decided, r.curve[i].top1_remaining);
@@ -154,9 +156,9 @@ int fm_cmd_simulate(int argc, char **argv) {
     printf("}\n");
   } else if (status == FM_EXIT_OK) {
     printf("%s: %zu queries, %zu decided, %zu scored; top-1 static %.3f, learned %.3f "
-           "(gain %+.3f); %zu keystrokes\n",
+           "(gain %+.3f); %zu keystrokes (%zu without learning)\n",
            a.gold, r.queries, r.decided, r.tested, r.static_top1, r.learned_top1,
-           r.learned_top1 - r.static_top1, r.keystrokes);
+           r.learned_top1 - r.static_top1, r.keystrokes, r.keystrokes_static);
     for (size_t i = 0; i < r.ncurve; i++)
       printf("  after %3zu decisions: top-1 of the rest %.3f\n", r.curve[i].decided,
              r.curve[i].top1_remaining);

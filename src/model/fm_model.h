@@ -280,7 +280,9 @@ enum {
   FM_LEARN_ASSOC = 1u << 1,   /* query title word ~ reference title word
                                  the query lacks */
   FM_LEARN_KIND = 1u << 2,    /* query title word ~ reference kind */
-  FM_LEARN_TAKEN = 1u << 3    /* penalty: reference accepted for another field */
+  FM_LEARN_TAKEN = 1u << 3,   /* penalty: reference accepted for another field */
+  FM_LEARN_PREFIX = 1u << 4   /* the query id's first part ("ARDR") ~ reference
+                                 kind, and ~ reference words the query lacks */
 };
 
 typedef struct fm_learn_opts {
@@ -338,6 +340,7 @@ typedef struct fm_sim_result {
   size_t tested;      /* the second half, scored */
   double static_top1, learned_top1; /* on the second half */
   size_t keystrokes;  /* rank r accepted: r keys; a pick: the id + 1 */
+  size_t keystrokes_static; /* the same decisions without learning */
   fm_sim_point *curve; size_t ncurve; /* owned (fm_sim_result_free) */
 } fm_sim_result;
 

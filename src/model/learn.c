@@ -174,15 +174,41 @@ static int in_sorted(const uint32_t *a, size_t n, uint32_t v) {
   return lo < n && a[lo] == v;
 }
 
+/* The prefix family of a query id: its first part ("ARDR" of
+ * "ARDR_TOT_ASSETS"), when the id has more than one, hashed (FNV-1a) into
+ * the keys' upper half with the top two bits set, so it never meets a term
+ * id; 0 when there is none. */
+static uint32_t prefix_key(const char *id) {
+  if (!id) return 0;
+  const char *us = strchr(id, '_');
+  if (!us || us == id || us - id > 8) return 0;
+  uint32_t h = 2166136261u;
+  for (const char *p = id; p < us; p++) {
+    char ch = *p >= 'a' && *p <= 'z' ? (char)(*p - 32) : *p;
+    h = (h ^ (uint8_t)ch) * 16777619u;
+  }
+  return 0xC0000000u | (h & 0x3fffffffu);
+}
+
 /* Visit the association features of (query terms qt, reference r): fn(key,
  * value).  Keys: word pairs a << 32 | b; word-kind pairs a << 32 | KIND_BIT
  * | kind. */
 typedef int (*feat_fn)(void *ctx, uint64_t key, float v);
-static int each_feat(const fm_model *m, unsigned parts, const uint32_t *qt, size_t nq, uint32_t r,
-                     feat_fn fn, void *ctx) {
-  if (!nq) return 0;
+static int each_feat(const fm_model *m, unsigned parts, const uint32_t *qt, size_t nq,
+                     uint32_t pfx, uint32_t r, feat_fn fn, void *ctx) {
   const uint32_t *rt;
   size_t nr = ref_title(m, r, &rt);
+  if ((parts & FM_LEARN_PREFIX) && pfx) {
+    uint64_t hi = (uint64_t)pfx << 32;
+    uint32_t kind = m->refs[r].kind;
+    if (kind != FM_NO_KIND && fn(ctx, hi | KIND_BIT | kind, 1.0f)) return 1;
+    size_t nd = 0;
+    for (size_t j = 0; j < nr; j++) nd += !in_sorted(qt, nq, rt[j]);
+    for (size_t j = 0; j < nr && nd; j++)
+      if (!in_sorted(qt, nq, rt[j]) && fn(ctx, hi | rt[j], (float)(1.0 / sqrt((double)nd))))
+        return 1;
+  }
+  if (!nq) return 0;
   if ((parts & FM_LEARN_ASSOC) && nr) {
     /* the reference's words the query lacks: what tells near-identical
      * candidates apart ("supplemental", "foreign", "preferred") */
@@ -260,6 +286,7 @@ static fm_rc add_query(tdata *td, fm_matcher *mt, const fm_model *m, unsigned pa
   if (rc) return rc;
   const uint32_t *qt;
   size_t nq = query_title(mt, m, &qt);
+  uint32_t pfx = prefix_key(f.id);
   size_t c0 = td->nc;
   for (int i = 0; i < n; i++) {
     if (fm_grow((void **)&td->c, &td->capc, td->nc + 1, sizeof *td->c)) goto nomem;
@@ -267,7 +294,7 @@ static fm_rc add_query(tdata *td, fm_matcher *mt, const fm_model *m, unsigned pa
     c->base = buf[i].score;
     comp_vec(&buf[i], c->x);
     c->f0 = td->nf;
-    if (each_feat(m, parts, qt, nq, buf[i].ref, add_feat, td)) goto nomem;
+    if (each_feat(m, parts, qt, nq, pfx, buf[i].ref, add_feat, td)) goto nomem;
     c->nf = td->nf - c->f0;
   }
   int any = 0;
@@ -551,13 +578,14 @@ fm_rc fm_match_learned(fm_matcher *mt, const fm_learn *L, const char *id, const 
   size_t nq = query_title(mt, m, &qt);
   const char *qid = q ? q->id : id;
   long qi = qid ? fm_model_find_query(m, qid) : -1;
+  uint32_t pfx = prefix_key(qid);
   for (int i = 0; i < n; i++) {
     fm_candidate *c = &buf[i];
     float x[NW];
     comp_vec(c, x);
     apply_ctx a = {.L = L, .s = c->score};
     for (int j = 0; j < NW; j++) a.s += (double)L->d[j] * x[j];
-    if (L->keys.n) each_feat(m, L->o.parts, qt, nq, c->ref, add_theta, &a);
+    if (L->keys.n) each_feat(m, L->o.parts, qt, nq, pfx, c->ref, add_theta, &a);
     uint32_t t = L->taken[c->ref];
     if ((L->o.parts & FM_LEARN_TAKEN) && t != UINT32_MAX && (qi < 0 || t != (uint32_t)qi))
       a.s -= L->o.taken;

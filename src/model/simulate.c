@@ -201,6 +201,11 @@ fm_rc fm_simulate(const fm_model *m, const fm_pairs *gold, const fm_sim_opts *o,
     int nc = 0;
     if ((rc = fm_match_learned(mt, L, q->id, NULL, 10, c, &nc, err))) goto done;
     int r = answer_rank(m, q, c, nc);
+    fm_candidate c0[10];
+    int n0 = 0;
+    if ((rc = fm_match(mt, q->id, NULL, 10, c0, &n0, err))) goto done;
+    int r0 = answer_rank(m, q, c0, n0);
+    res->keystrokes_static += r0 ? (size_t)r0 : strlen(q->refs[0]) + 1;
     if (r) { /* move down to it and accept */
       res->keystrokes += (size_t)r;
       dec[ndec++] = (fm_learn_pair){q->id, fm_str(m, m->refs[c[r - 1].ref].id), FM_LEARN_ACCEPT};
