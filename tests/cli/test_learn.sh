@@ -76,6 +76,7 @@ else
   DB2=$T/db2.sqlite
   "$FM" import --config "$CONF" --db "$DB2" >/dev/null 2>&1
   ANA=$("$FM" token create --db "$DB2" --role analyst --owner ana 2>/dev/null)
+  ADM=$("$FM" token create --db "$DB2" --role admin --owner ada 2>/dev/null)
   "$FM" serve --model "$T/m0.fmm" --db "$DB2" --listen 127.0.0.1:0 --threads 2 2>"$T/log" & PID=$!
   wait_for "the server to log its port" 60 grep -q "listening on port" "$T/log"
   PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$T/log")
@@ -91,6 +92,9 @@ else
   done
   expect_eq "after: the sibling's Supplemental twin first" "$(first XR_TOT_LIAB)" SUPL
   expect_eq "a field without the XR words is unchanged" "$(first TOT_LIAB)" TOTL
+  c=$(curl -s -o "$T/body" -w '%{http_code}' -X POST -H "Authorization: Bearer $ADM" "$B/v1/admin/model/reload")
+  expect_eq "reload 200" "$c" 200
+  expect_eq "after a reload: the layer is rebuilt for the new model" "$(first XR_TOT_LIAB)" SUPL
   kill $PID; wait $PID 2>/dev/null; PID=
   # a restart learns from the same decisions
   "$FM" serve --model "$T/m0.fmm" --db "$DB2" --listen 127.0.0.1:0 --threads 2 2>"$T/log2" & PID=$!
