@@ -294,7 +294,8 @@ typedef struct fm_learn_opts {
   float l2_assoc;   /* L2 on each association (default 0.1) */
   float taken;      /* the taken penalty (default 0.05) */
   int epochs;       /* gradient steps (default 200) */
-  int model_pairs;  /* also learn from the model's training pairs (default 1) */
+  int model_pairs;  /* also learn from the model's training pairs, when there
+                       is at least one decision (default 1) */
 } fm_learn_opts;
 void fm_learn_opts_default(fm_learn_opts *o);
 

@@ -505,7 +505,10 @@ fm_rc fm_learn_build(const fm_model *m, const fm_learn_pair *pairs, size_t n,
   qdec *q = NULL;
   size_t nq = 0;
   fm_learn_pair *all = NULL;
-  fm_rc rc = L->o.model_pairs ? with_model_pairs(m, pairs, n, &all, &n, err) : FM_OK;
+  /* the model's own pairs join the decisions, never stand in for them: with
+   * no decision the layer is empty, and a store without decisions serves
+   * exactly the model's ranking */
+  fm_rc rc = L->o.model_pairs && n ? with_model_pairs(m, pairs, n, &all, &n, err) : FM_OK;
   if (!rc) rc = group(L, all ? all : pairs, n, &q, &nq, err);
   if (all) {
     fm_free((void *)all[0].query); /* the copy of the model's pairs (one block) */
