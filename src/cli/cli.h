@@ -21,6 +21,7 @@ typedef struct fm_cmd {
 int fm_cmd_train(int argc, char **argv);
 int fm_cmd_match(int argc, char **argv);
 int fm_cmd_eval(int argc, char **argv);
+int fm_cmd_simulate(int argc, char **argv);
 int fm_cmd_map(int argc, char **argv);
 int fm_cmd_info(int argc, char **argv);
 int fm_cmd_import(int argc, char **argv);

@@ -1,7 +1,9 @@
 /* cmd_match.c: fieldmatch match --model M [--db D] [-k K] [--json] ID... | -
  * With --db, curated first: a query field's accepted mapping is answered
- * before the model's candidates and marked curated. */
+ * before the model's candidates and marked curated; and the candidates are
+ * ranked with the learning layer built from that database's decisions. */
 #include "cli.h"
+#include "fm_jobs.h"
 
 #include <math.h>
 #include <string.h>
@@ -27,7 +29,8 @@ static const fm_cli_spec spec = {
              "query field of the model is matched as a bare mnemonic.\n"
              "With --db D, a field's accepted mapping in that database (see 'fieldmatch\n"
              "review') comes first, marked curated (\"curated\": true in --json); the\n"
-             "model's candidates follow without repeating it.\n",
+             "model's candidates follow without repeating it, ranked with what the\n"
+             "decisions in D teach (the learning layer, docs/scoring.md).\n",
     .opts = opts,
     .max_pos = -1};
 
@@ -46,12 +49,12 @@ static int curated(fm_store *st, const char *vendor, const char *id, fm_arena *a
   return FM_EXIT_OK;
 }
 
-static int one(fm_matcher *mt, const fm_model *m, fm_store *st, const char *id, int k,
-               int json, fm_candidate *c) {
+static int one(fm_matcher *mt, const fm_learn *L, const fm_model *m, fm_store *st,
+               const char *id, int k, int json, fm_candidate *c) {
   fm_error err;
   fm_error_init(&err);
   int n = 0;
-  if (fm_match(mt, id, NULL, k, c, &n, &err)) return fm_cli_fail(&err);
+  if (fm_match_learned(mt, L, id, NULL, k, c, &n, &err)) return fm_cli_fail(&err);
   long qi = fm_model_find_query(m, id);
   fm_field q;
   if (qi >= 0) fm_model_query(m, (size_t)qi, &q);
@@ -174,15 +177,17 @@ int fm_cmd_match(int argc, char **argv) {
     return FM_EXIT_FAIL;
   }
   fm_matcher *mt;
+  fm_learn *L = NULL;
   fm_candidate *c = fm_calloc((size_t)k, sizeof *c);
   int status = FM_EXIT_OK;
-  if (!c || fm_matcher_new(m, &mt, &err)) {
+  if (!c || (st && fm_jobs_learn_build(st, m, NULL, &L, &err)) || fm_matcher_new(m, &mt, &err)) {
+    fm_learn_free(L);
     fm_free(c);
     fm_model_close(m);
     fm_store_close(st);
     return fm_cli_fail(&err);
   }
-  for (int i = 0; i < nids && status == FM_EXIT_OK; i++) status = one(mt, m, st, ids[i], k, json, c);
+  for (int i = 0; i < nids && status == FM_EXIT_OK; i++) status = one(mt, L, m, st, ids[i], k, json, c);
   if (from_stdin) {
     char line[4096];
     while (status == FM_EXIT_OK && fgets(line, sizeof line, stdin)) {
@@ -190,10 +195,11 @@ int fm_cmd_match(int argc, char **argv) {
       char *s = line;
       while (*s == ' ' || *s == '\t') s++;
       if (!*s) continue;
-      status = one(mt, m, st, s, k, json, c);
+      status = one(mt, L, m, st, s, k, json, c);
     }
   }
   fm_matcher_free(mt);
+  fm_learn_free(L); /* before its model */
   fm_free(c);
   fm_model_close(m);
   fm_store_close(st);

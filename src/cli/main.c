@@ -11,6 +11,7 @@ static const fm_cmd commands[] = {
     {"train", fm_cmd_train, "train a model from a JSON config"},
     {"match", fm_cmd_match, "rank reference fields for query field ids"},
     {"eval", fm_cmd_eval, "score a model against gold pairs"},
+    {"simulate", fm_cmd_simulate, "play an analyst: what learning from decisions gains"},
     {"map", fm_cmd_map, "map every query field to its top-k (CSV or JSON Lines)"},
     {"info", fm_cmd_info, "describe a model file"},
     {"import", fm_cmd_import, "load a config's dictionaries into the database"},

@@ -25,12 +25,21 @@ fm_rc fm_http_rank(fm_http_worker *w, const char *field, int k, double min_score
   if ((size_t)want > nrefs) want = (int)nrefs;
   if (want <= 0) return FM_OK;
   fm_rank_cache *cache = fm_http_rank_cache(w->srv);
+  /* the learning layer of this lookup (learn_ref.c): its generation is
+   * part of the cache key, so a decision's new layer is never served an
+   * older ranking */
+  fm_http_lref *lh = fm_http_learn_acquire(w->srv);
+  uint64_t gen = fm_http_mref_gen(w->mref) ^ (fm_http_lref_gen(lh) << 32);
   unsigned char key[FM_RANK_KEY_MAX];
-  size_t klen = cache ? fm_rank_cache_key(key, sizeof key, fm_http_mref_gen(w->mref), field, k,
-                                               min_score, vendor) : 0;
-  if (klen && fm_rank_cache_get(cache, key, klen, w->cand, n)) return FM_OK;
+  size_t klen = cache ? fm_rank_cache_key(key, sizeof key, gen, field, k, min_score, vendor) : 0;
+  if (klen && fm_rank_cache_get(cache, key, klen, w->cand, n)) {
+    fm_http_learn_release(w->srv, lh);
+    return FM_OK;
+  }
   int got = 0;
-  fm_rc rc = fm_match(w->matcher, field, NULL, want, w->cand, &got, err);
+  fm_rc rc = fm_match_learned(w->matcher, fm_http_lref_layer(lh), field, NULL, want, w->cand,
+                              &got, err);
+  fm_http_learn_release(w->srv, lh);
   if (rc) return rc;
   int out = 0;
   for (int i = 0; i < got && out < k; i++) {

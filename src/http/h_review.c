@@ -232,6 +232,12 @@ enum MHD_Result fm_h_review_decide(fm_http_req *r) {
   } else if (rc) {
     ret = fm_http_reply_rc(r, &err); /* CONFLICT -> 409, BUSY -> 503 */
   } else {
+    /* learn from it at once: the next lookup of a sibling field ranks with
+     * the new layer (learn_ref.c); a failure does not undo the decision */
+    fm_error lerr;
+    fm_error_init(&lerr);
+    if (fm_http_learn_refresh(r->srv, st, &lerr))
+      fm_warn("http: learning layer not rebuilt: %s", lerr.msg);
     const char *aname = "";
     for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
       if (actions[i].action == req.action) aname = actions[i].name;

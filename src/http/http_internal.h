@@ -255,6 +255,28 @@ void fm_http_model_release(fm_http_server *srv, fm_http_mref *h);
  * it; FM_ERR_NOMEM leaves the worker as it was. */
 fm_rc fm_http_worker_sync(fm_http_worker *w, fm_error *err);
 
+/* ---- the served learning layer (learn_ref.c) --------------------------- */
+
+typedef struct fm_http_lref fm_http_lref; /* a reference-counted layer holder */
+typedef struct fm_http_learn_state {
+  pthread_mutex_t mu;       /* guards cur and every holder's refs */
+  pthread_mutex_t build_mu; /* one rebuild at a time */
+  fm_http_lref *cur;        /* NULL until the first build */
+  uint64_t gen;             /* the last generation handed out */
+} fm_http_learn_state;
+/* The server's state (server.c). */
+fm_http_learn_state *fm_http_server_learn(fm_http_server *srv);
+void fm_http_learn_init(fm_http_learn_state *s);
+void fm_http_learn_destroy(fm_http_server *srv, fm_http_learn_state *s);
+/* A reference to the current layer (NULL when none): pair with release. */
+fm_http_lref *fm_http_learn_acquire(fm_http_server *srv);
+void fm_http_learn_release(fm_http_server *srv, fm_http_lref *h);
+const fm_learn *fm_http_lref_layer(const fm_http_lref *h); /* NULL for NULL */
+uint64_t fm_http_lref_gen(const fm_http_lref *h);          /* 0 for NULL */
+/* Rebuild the layer from the store's decisions (on st, the caller's
+ * connection) for the current model and swap it in. */
+fm_rc fm_http_learn_refresh(fm_http_server *srv, fm_store *st, fm_error *err);
+
 /* ---- ranking cache (rank_cache.c) -------------------------------------- */
 
 /* A bounded, thread-safe cache of fm_http_rank results (the model's

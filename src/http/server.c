@@ -56,6 +56,8 @@ void fm_http_model_release(fm_http_server *srv, fm_http_mref *h) {
   fm_http_mref_release(&srv->model_mu, h);
 }
 
+static void learn_from_db(fm_http_server *srv);
+
 fm_rc fm_http_server_reload(fm_http_server *srv, const char *path, fm_model_info *info,
                             fm_error *err) {
   if (!path) path = srv->opts.model_path;
@@ -77,6 +79,7 @@ fm_rc fm_http_server_reload(fm_http_server *srv, const char *path, fm_model_info
   pthread_mutex_unlock(&srv->model_mu);
   fm_http_model_release(srv, old); /* closed when its last request ends */
   if (info) fm_model_info_get(m, info);
+  learn_from_db(srv); /* the layer of the new model */
   pthread_mutex_unlock(&srv->reload_mu);
   return FM_OK;
 }
@@ -84,6 +87,22 @@ const fm_http_opts *fm_http_server_opts(const fm_http_server *srv) { return &srv
 uint16_t fm_http_server_port(const fm_http_server *srv) { return srv ? srv->port : 0; }
 fm_rank_cache *fm_http_rank_cache(const fm_http_server *srv) { return srv->rank_cache; }
 int fm_http_server_has_db(const fm_http_server *srv) { return srv->db_path != NULL; }
+fm_http_learn_state *fm_http_server_learn(fm_http_server *srv) { return &srv->learn; }
+
+/* Rebuild the learning layer from the database on a connection of its own
+ * (start, reload); a failure is logged: lookups go on with the old layer. */
+static void learn_from_db(fm_http_server *srv) {
+  if (!srv->db_path) return;
+  fm_error err;
+  fm_error_init(&err);
+  fm_store *st;
+  fm_rc rc = fm_store_open(srv->db_path, NULL, &st, &err);
+  if (!rc) {
+    rc = fm_http_learn_refresh(srv, st, &err);
+    fm_store_close(st);
+  }
+  if (rc) fm_warn("http: learning layer not rebuilt: %s", err.msg);
+}
 
 void fm_http_server_set_ready(fm_http_server *srv, int ready) {
   __atomic_store_n(&srv->ready, ready ? 1 : 0, __ATOMIC_RELEASE);
@@ -609,6 +628,7 @@ fm_rc fm_http_server_start(const fm_http_opts *opts, const fm_model *model,
   srv->opts = o;
   pthread_mutex_init(&srv->model_mu, NULL);
   pthread_mutex_init(&srv->reload_mu, NULL);
+  fm_http_learn_init(&srv->learn);
   srv->model_gen = 1;
   srv->started_mono = fm_now();
   struct timespec wall;
@@ -630,6 +650,7 @@ fm_rc fm_http_server_start(const fm_http_opts *opts, const fm_model *model,
     rc = fm_store_open(db_path, NULL, &st, err);
     if (!rc) fm_store_close(st);
   }
+  if (!rc) learn_from_db(srv);
   if (!rc) rc = fm_jobs_batch_new(&srv->batch, err);
   if (!rc) {
     if (pthread_key_create(&srv->key, worker_free) != 0)
@@ -684,6 +705,7 @@ void fm_http_server_stop(fm_http_server *srv) {
   }
   fm_jobs_batch_free(srv->batch); /* a running batch stops after its slice */
   if (srv->key_ok) pthread_key_delete(srv->key);
+  fm_http_learn_destroy(srv, &srv->learn); /* its holder pins a model: first */
   fm_http_model_release(srv, srv->cur); /* the last holder: its model closes */
   pthread_mutex_destroy(&srv->model_mu);
   pthread_mutex_destroy(&srv->reload_mu);

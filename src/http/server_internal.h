@@ -47,6 +47,7 @@ struct fm_http_server {
   rate_slot *rate;
   fm_rank_cache *rank_cache; /* NULL when disabled */
   fm_jobs_batch *batch; /* the batch-run thread (fm_jobs_batch_*) */
+  fm_http_learn_state learn; /* the learning layer (learn_ref.c) */
   metric_cell cells[MAX_ROUTES][NSTATUS];
 };
 

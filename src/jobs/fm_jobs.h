@@ -23,6 +23,15 @@
 extern "C" {
 #endif
 
+/* ==== the learning layer from a store (learn.c) ========================= */
+
+/* Build the learning layer of model m from every decision in the store
+ * (accepted: positives, rejected: negatives, "no equivalent": counted) and
+ * the model's own training pairs (fm_learn_opts.model_pairs).  o may be
+ * NULL (defaults).  Caller owns *out (fm_learn_free; before the model). */
+fm_rc fm_jobs_learn_build(fm_store *st, const fm_model *m, const fm_learn_opts *o,
+                          fm_learn **out, fm_error *err);
+
 /* ==== batch runs (batch*.c, docs/batch.md) ============================== */
 
 /* Resumable batch mapping: every query field of a model is ranked, in parts

@@ -137,14 +137,50 @@ fm_rc fm_eval(const fm_model *m, const fm_pairs *gold, fm_eval_result *res,
   return FM_OK;
 }
 
+/* Leave one category out: fold[i] is the index of gold query i's
+ * category (its query field's category: a Data License category, a
+ * BBGsymbols book; "" for a query the dictionaries lack), in order of first
+ * appearance; *nfolds their number. */
+static fm_rc category_folds(const fm_fieldset *qrys, const gold_q *g, size_t ng, int *fold,
+                            int *nfolds, fm_error *err) {
+  fm_strmap ids, cats;
+  fm_strmap_init(&ids);
+  fm_strmap_init(&cats);
+  fm_rc rc = FM_OK;
+  for (size_t i = 0; i < qrys->n && !rc; i++)
+    if (fm_strmap_put(&ids, qrys->v[i].id, strlen(qrys->v[i].id), (uint32_t)i, NULL, NULL))
+      rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  int n = 0;
+  for (size_t i = 0; i < ng && !rc; i++) {
+    uint32_t qi, at;
+    int ins;
+    const char *cat = fm_strmap_get(&ids, g[i].query, strlen(g[i].query), &qi)
+                          ? qrys->v[qi].category : "";
+    if (!cat) cat = "";
+    if (fm_strmap_put(&cats, cat, strlen(cat), (uint32_t)n, &at, &ins)) {
+      rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+      break;
+    }
+    n += ins;
+    fold[i] = (int)at;
+  }
+  fm_strmap_free(&ids);
+  fm_strmap_free(&cats);
+  if (!rc && n < 2)
+    rc = fm_error_set(err, FM_ERR_ARG, "--loco: the gold queries are all of one category");
+  *nfolds = n;
+  return rc;
+}
+
 fm_rc fm_eval_cv(const fm_config *c, const fm_pairs *gold, int folds, int quiet,
                  fm_eval_result *res, fm_error *err) {
   memset(res, 0, sizeof *res);
-  if (folds < 2) return fm_error_set(err, FM_ERR_ARG, "--folds must be at least 2");
+  if (folds < 2 && folds != FM_EVAL_LOCO)
+    return fm_error_set(err, FM_ERR_ARG, "--folds must be at least 2");
   gold_q *g;
   size_t ng;
   if (gold_group(gold, &g, &ng)) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-  if ((size_t)folds > ng) {
+  if (folds != FM_EVAL_LOCO && (size_t)folds > ng) {
     gold_free(g, ng);
     return fm_error_set(err, FM_ERR_ARG, "--folds %d is more than the %zu gold queries",
                         folds, ng);
@@ -165,13 +201,15 @@ fm_rc fm_eval_cv(const fm_config *c, const fm_pairs *gold, int folds, int quiet,
     size_t j = (size_t)(fm_splitmix64(&s) % i);
     size_t tmp = perm[i - 1]; perm[i - 1] = perm[j]; perm[j] = tmp;
   }
-  for (size_t i = 0; i < ng; i++) fold[perm[i]] = (int)(i % (size_t)folds);
+  if (folds != FM_EVAL_LOCO)
+    for (size_t i = 0; i < ng; i++) fold[perm[i]] = (int)(i % (size_t)folds);
   /* every pair a fold may learn from: config train_pairs + gold */
   for (size_t i = 0; i < c->ntrain_pairs; i++)
     if ((rc = fm_pairs_load(c->train_pairs[i], &all, err))) goto done;
   size_t nconf = all.n;
   if ((rc = fm_config_import(c, &refs, &qrys, quiet, err))) goto done;
   imported = 1;
+  if (folds == FM_EVAL_LOCO && (rc = category_folds(&qrys, g, ng, fold, &folds, err))) goto done;
   fm_strmap gidx;
   fm_strmap_init(&gidx);
   for (size_t i = 0; i < ng; i++)

@@ -250,9 +250,123 @@ fm_rc fm_eval(const fm_model *m, const fm_pairs *gold, fm_eval_result *res,
  * folds (deterministic by seed); for each fold train with
  * train_pairs = (config pairs + gold) minus that fold and score the fold.
  * Pairs from the config's own train_pairs files that share a query with the
- * fold are held out too.  Aggregated over all folds. */
+ * fold are held out too.  Aggregated over all folds.  folds = FM_EVAL_LOCO:
+ * one fold per query category (leave one category out). */
+#define FM_EVAL_LOCO (-1)
 fm_rc fm_eval_cv(const fm_config *c, const fm_pairs *gold, int folds,
                  int quiet, fm_eval_result *res, fm_error *err);
+
+/* ---- the learning layer (learn.c, docs/scoring.md "Learning from
+ * decisions") ------------------------------------------------------------
+ * A structure learnt from analysts' decisions and handed to the matcher at
+ * query time; the matcher knows no database: a front end or the jobs layer
+ * reads the decisions (src/review) and builds the layer.  A layer is
+ * immutable once built and may be shared by any number of threads; it
+ * belongs to the model it was built for (borrowed: close the model after
+ * the layer).  A NULL or empty layer changes nothing. */
+typedef enum fm_learn_kind {
+  FM_LEARN_ACCEPT = 1, /* accepted (or a training pair): a positive */
+  FM_LEARN_REJECT = 2, /* rejected: a negative */
+  FM_LEARN_NONE = 3    /* "no equivalent": counted, not ranked on */
+} fm_learn_kind;
+
+typedef struct fm_learn_pair {
+  const char *query, *ref; /* field ids (ref is ignored for FM_LEARN_NONE) */
+  fm_learn_kind kind;
+} fm_learn_pair;
+
+/* What is learnt (bits of fm_learn_opts.parts). */
+enum {
+  FM_LEARN_WEIGHTS = 1u << 0, /* deltas of the score's nine weights */
+  FM_LEARN_ASSOC = 1u << 1,   /* query title word ~ reference title word
+                                 the query lacks */
+  FM_LEARN_KIND = 1u << 2,    /* query title word ~ reference kind */
+  FM_LEARN_TAKEN = 1u << 3,   /* penalty: reference accepted for another field */
+  FM_LEARN_PREFIX = 1u << 4   /* the query id's first part ("ARDR") ~ reference
+                                 kind, and ~ reference words the query lacks */
+};
+
+typedef struct fm_learn_opts {
+  unsigned parts;   /* FM_LEARN_* (default: WEIGHTS | ASSOC) */
+  int pool;         /* candidates re-ranked per query (default 0: all the
+                       model's re-scored candidates, fm_model_opts.candidates) */
+  float beta;       /* score scale of the pairwise logistic loss (default 10) */
+  float l2_weights; /* L2 pull of the weight deltas toward 0 (default 100) */
+  float l2_assoc;   /* L2 on each association (default 0.1) */
+  float taken;      /* the taken penalty (default 0.05) */
+  int epochs;       /* gradient steps (default 200) */
+  int model_pairs;  /* also learn from the model's training pairs, when there
+                       is at least one decision (default 1) */
+} fm_learn_opts;
+void fm_learn_opts_default(fm_learn_opts *o);
+
+typedef struct fm_learn fm_learn;
+
+/* Build a layer for model m from decisions (borrowed; copied as needed).
+ * Pairs naming a field the model does not know are skipped (counted in
+ * fm_learn_info).  o may be NULL (defaults).  Caller owns *out
+ * (fm_learn_free). */
+fm_rc fm_learn_build(const fm_model *m, const fm_learn_pair *pairs, size_t n,
+                     const fm_learn_opts *o, fm_learn **out, fm_error *err);
+void fm_learn_free(fm_learn *L);
+
+typedef struct fm_learn_info {
+  size_t positives, negatives, none, skipped; /* pairs by kind, unknown ids */
+  size_t queries;        /* decided queries ranked on */
+  size_t associations;   /* non-zero learnt associations (word and kind) */
+  float weights[9];      /* the learnt deltas, in fm_weights order */
+} fm_learn_info;
+void fm_learn_info_get(const fm_learn *L, fm_learn_info *info);
+
+/* fm_match with a layer: the best `pool` candidates are re-scored (score +=
+ * learnt deltas x components + associations - taken penalty) and the top k
+ * kept.  L NULL, empty, or built for another model: exactly fm_match. */
+fm_rc fm_match_learned(fm_matcher *mt, const fm_learn *L, const char *id, const fm_field *q,
+                       int k, fm_candidate *out, int *nout, fm_error *err);
+
+/* ---- simulating an analyst (simulate.c) --------------------------------- */
+typedef struct fm_sim_opts {
+  uint64_t seed;      /* the split of the gold queries (default 42) */
+  int step;           /* re-learn after every `step` decisions (default 5) */
+  double threshold, margin; /* the review queue's uncertainty (docs/batch.md;
+                               defaults 2.0 and 0.5, the batch defaults) */
+  const fm_learn_opts *learn; /* NULL: defaults */
+} fm_sim_opts;
+void fm_sim_opts_default(fm_sim_opts *o);
+
+typedef struct fm_sim_point { size_t decided; double top1_remaining; } fm_sim_point;
+
+typedef struct fm_sim_result {
+  size_t queries;     /* distinct gold queries the model knows */
+  size_t decided;     /* the first half, decided */
+  size_t tested;      /* the second half, scored */
+  double static_top1, learned_top1; /* on the second half */
+  size_t keystrokes;  /* rank r accepted: r keys; a pick: the id + 1 */
+  size_t keystrokes_static; /* the same decisions without learning */
+  fm_sim_point *curve; size_t ncurve; /* owned (fm_sim_result_free) */
+} fm_sim_result;
+
+/* Play an analyst who knows the gold (docs/scoring.md): split the gold
+ * queries at random (seed) into halves, decide the first half in queue
+ * order (most uncertain first under the model alone), accepting the
+ * answer when it is among the top 10 and picking it otherwise, re-learning
+ * every step decisions; score the second half with and without the layer.
+ * Caller frees res with fm_sim_result_free. */
+fm_rc fm_simulate(const fm_model *m, const fm_pairs *gold, const fm_sim_opts *o,
+                  fm_sim_result *res, fm_error *err);
+void fm_sim_result_free(fm_sim_result *r);
+
+typedef struct fm_learn_cv_result {
+  size_t queries, folds;
+  double static_top1, learned_top1;
+} fm_learn_cv_result;
+
+/* Top-1 of the gold under cross-validation of the layer: folds >= 2 random
+ * folds (seed), or folds == 0 one fold per query category (leave one
+ * category out); each fold is scored with a layer learnt from the other
+ * folds' pairs and without one. */
+fm_rc fm_learn_cv(const fm_model *m, const fm_pairs *gold, int folds, uint64_t seed,
+                  const fm_learn_opts *lo, fm_learn_cv_result *res, fm_error *err);
 
 #ifdef __cplusplus
 }

@@ -520,6 +520,17 @@ reset:
   return rc;
 }
 
+/* The term ids of the last query this matcher encoded (borrowed from mt,
+ * valid until its next lookup; ascending, title block first) and its model
+ * (m optional): the learning layer (learn.c) reads the query's title words
+ * from them. */
+size_t fm_matcher_last_terms(const fm_matcher *mt, const uint32_t **terms,
+                             const fm_model **m) {
+  if (m) *m = mt->m;
+  *terms = mt->q.term;
+  return mt->q.n;
+}
+
 fm_rc fm_match(fm_matcher *mt, const char *id, const fm_field *q, int k,
                fm_candidate *out, int *nout, fm_error *err) {
   const fm_model *m = mt->m;

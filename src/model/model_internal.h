@@ -151,6 +151,10 @@ fm_rc fm_model_write_begin(const fm_model *m, const char *path, fm_model_wjob **
 fm_rc fm_model_write_end(fm_model_wjob *j, fm_error *err);
 void fm_model_write_cancel(fm_model_wjob *j);
 
+/* The last query's term ids (match.c; for the learning layer, learn.c). */
+size_t fm_matcher_last_terms(const fm_matcher *mt, const uint32_t **terms,
+                             const fm_model **m);
+
 /* ---- featurizer: field -> block token lists ---------------------------- */
 typedef struct fm_featurizer {
   fm_tokenizer *tk;

@@ -325,6 +325,18 @@ typedef struct fm_queue_filter {
 fm_rc fm_review_queue_find(fm_store *st, const fm_queue_filter *f, size_t limit,
                            size_t offset, fm_queue_page *out, fm_error *err);
 
+/* -- decisions, for the learning layer (decisions.c) -- */
+typedef struct fm_decided {
+  const char *query_id, *ref_id; /* field ids */
+  const char *status;            /* "accepted", "rejected" or "no_equivalent" */
+} fm_decided;
+
+/* Every mapping decided accepted, rejected or "no equivalent", oldest
+ * decision first.  *out is the caller's (fm_free), its strings in `arena`
+ * (the caller's); *out is NULL and *n 0 when there are none. */
+fm_rc fm_review_decisions(fm_store *st, fm_arena *arena, fm_decided **out, size_t *n,
+                          fm_error *err);
+
 /* -- JSON views (for --json and the HTTP server); NULL on allocation
  * failure; caller owns the result (json_decref). -- */
 struct json_t *fm_review_field_json(const fm_field_row *f);

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# test_learn.sh: learning from decisions end to end (docs/scoring.md):
+# `simulate --json` keys and determinism for a seed, `train --db` reading
+# the decisions, and `serve` re-ranking a sibling field after a decision,
+# without a restart.  Fixture: tests/data/learn (every glossary total has a
+# "Supplemental" twin; the XR_ fields' answers are the twins).
+#   FIELDMATCH=build/fieldmatch bash tests/cli/test_learn.sh
+set -u
+FM=${FIELDMATCH:-build/fieldmatch}
+T=$(mktemp -d "${TMPDIR:-/tmp}/fm_learn.XXXXXX") || exit 1
+PID=
+trap '[[ -n $PID ]] && kill $PID 2>/dev/null; rm -rf "$T"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+CONF=tests/data/learn/learn.json
+GOLD=tests/data/learn/gold.tsv
+
+# ---- simulate ----
+run "$FM" simulate --config "$CONF" --gold "$GOLD" --seed 1 --step 1 --json --folds 2 --loco
+expect_rc "simulate --json" 0
+cp "$T/out" "$T/sim1"
+expect "simulate keys" python3 - "$T/sim1" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for k in ("queries", "decided", "static_top1", "learned_top1", "learning_gain", "keystrokes", "curve", "cv", "loco"):
+    assert k in d, k
+assert d["queries"] == 8 and d["decided"] == 4, d
+assert abs(d["learning_gain"] - (d["learned_top1"] - d["static_top1"])) < 1e-3, d
+c = d["curve"]
+assert c[0]["decided"] == 0 and c[-1]["decided"] == d["decided"], c
+assert all(set(p) == {"decided", "top1_remaining"} for p in c)
+assert abs(c[0]["top1_remaining"] - d["static_top1"]) < 1e-9 and abs(c[-1]["top1_remaining"] - d["learned_top1"]) < 1e-9
+assert d["learning_gain"] > 0, d
+PY
+run "$FM" simulate --config "$CONF" --gold "$GOLD" --seed 1 --step 1 --json --folds 2 --loco
+expect "same seed, same output" cmp -s "$T/out" "$T/sim1"
+run "$FM" simulate --config "$CONF" --gold "$GOLD" --step 0
+expect_rc "--step 0 is usage" 2
+run "$FM" simulate --config "$CONF"
+expect_rc "--gold required" 2
+expect_in "names --gold" "$T/err" "--gold"
+run "$FM" simulate --config "$CONF" --gold "$GOLD" --learn weights,bogus
+expect_rc "--learn unknown part" 2
+run "$FM" simulate --config "$CONF" --gold "$T/none.tsv"
+expect_rc "missing gold file" 1
+run "$FM" simulate --help
+expect_in "help names learning_gain" "$T/out" "learning_gain"
+
+# ---- train --db ----
+DB=$T/db.sqlite
+run "$FM" train --config "$CONF" -o "$T/m.fmm" --db "$DB"
+expect_rc "train --db without a database fails" 1
+expect_in "and says so" "$T/err" "no database"
+run "$FM" import --config "$CONF" --db "$DB"
+expect_rc "import" 0
+run "$FM" review pick XR_TOT_ASSETS SUPA --db "$DB" --by ana
+expect_rc "pick" 0
+run "$FM" train --config "$CONF" -o "$T/m.fmm" --db "$DB"
+expect_rc "train --db" 0
+expect_in "reads the decisions" "$T/err" "1 accepted decisions"
+expect_in "as training pairs" "$T/err" "1 training pairs"
+run "$FM" train --config "$CONF" -o "$T/m0.fmm" -q
+expect_rc "train without --db" 0
+
+# ---- match --db ranks with what the database's decisions teach ----
+run "$FM" review pick XR_TOT_EQUITY SUPE --db "$DB" --by ana
+run "$FM" match --model "$T/m0.fmm" -k 1 XR_TOT_LIAB
+expect_in "match without --db: the plain total" "$T/out" "TOTL"
+run "$FM" match --model "$T/m0.fmm" --db "$DB" -k 1 XR_TOT_LIAB
+expect_rc "match --db" 0
+expect_in "match --db: the learnt twin" "$T/out" "SUPL"
+
+# ---- serve: a decision re-ranks a sibling without a restart ----
+if ! command -v curl >/dev/null || ! "$FM" --help | grep -q serve; then
+  echo "curl or HTTP missing: serve part skipped" >&2
+else
+  DB2=$T/db2.sqlite
+  "$FM" import --config "$CONF" --db "$DB2" >/dev/null 2>&1
+  ANA=$("$FM" token create --db "$DB2" --role analyst --owner ana 2>/dev/null)
+  ADM=$("$FM" token create --db "$DB2" --role admin --owner ada 2>/dev/null)
+  "$FM" serve --model "$T/m0.fmm" --db "$DB2" --listen 127.0.0.1:0 --threads 2 2>"$T/log" & PID=$!
+  wait_for "the server to log its port" 60 grep -q "listening on port" "$T/log"
+  PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$T/log")
+  B=http://127.0.0.1:$PORT
+  H=(-H "Authorization: Bearer $ANA")
+  first() { curl -s "${H[@]}" "$B/v1/match?field=$1&k=3" | python3 -c "import json,sys; print(json.load(sys.stdin)['candidates'][0]['id'])"; }
+  expect_eq "before: the plain total first" "$(first XR_TOT_LIAB)" TOTL
+  expect_eq "before (cached)" "$(first XR_TOT_LIAB)" TOTL
+  for d in XR_TOT_ASSETS:SUPA XR_TOT_EQUITY:SUPE; do
+    c=$(curl -s -o "$T/body" -w '%{http_code}' "${H[@]}" -d "{\"action\":\"pick\",\"ref\":\"${d#*:}\"}" \
+      "$B/v1/review/bloomberg/${d%%:*}/decisions")
+    expect_eq "decision ${d%%:*} 200" "$c" 200
+  done
+  expect_eq "after: the sibling's Supplemental twin first" "$(first XR_TOT_LIAB)" SUPL
+  expect_eq "a field without the XR words is unchanged" "$(first TOT_LIAB)" TOTL
+  c=$(curl -s -o "$T/body" -w '%{http_code}' -X POST -H "Authorization: Bearer $ADM" "$B/v1/admin/model/reload")
+  expect_eq "reload 200" "$c" 200
+  expect_eq "after a reload: the layer is rebuilt for the new model" "$(first XR_TOT_LIAB)" SUPL
+  kill $PID; wait $PID 2>/dev/null; PID=
+  # a restart learns from the same decisions
+  "$FM" serve --model "$T/m0.fmm" --db "$DB2" --listen 127.0.0.1:0 --threads 2 2>"$T/log2" & PID=$!
+  wait_for "the restarted server to log its port" 60 grep -q "listening on port" "$T/log2"
+  PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$T/log2")
+  B=http://127.0.0.1:$PORT
+  expect_eq "after a restart: learnt from the store" "$(first XR_TOT_LIAB)" SUPL
+fi
+
+echo "test_learn: $passed passed, $failed failed"
+((failed == 0))
