@@ -146,7 +146,14 @@ test('reject (button) and x', async () => {
   const ref = v.candidates[0].ref.id;
   await page.getByRole('button', {name: `Reject ${ref}`, exact: true}).click();
   await until(async () => (await view(id)).candidates[0].status === 'rejected', 'the rejection');
-  await until(async () => fieldId(page) !== id, 'the next field');
+  const id2 = await until(async () => fieldId(page) !== id && fieldId(page), 'the next field');
+  await page.getByRole('heading', {level: 1, name: id2, exact: true}).waitFor();
+  await page.getByRole('button', {name: 'No equivalent'}).waitFor();
+  if ((await view(id2)).candidates.length) {
+    await page.keyboard.press('x');
+    await until(async () => (await view(id2)).candidates[0].status === 'rejected', 'the rejection by x');
+    await until(async () => fieldId(page) !== id2, 'the next field after x');
+  }
   await page.context().close();
 });
 
