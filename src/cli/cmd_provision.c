@@ -37,7 +37,7 @@ static const fm_cli_opt opts[] = {
                "request: mappings, candidates, fields or snapshot"),
     FM_OPT_FN(add_filter, "--filter", "KEY=VALUE", "request: a filter (repeatable)"),
     FM_OPT_STR(prov_args, filters, "--filters", 0, "JSON", "request: all filters as one object"),
-    FM_OPT_STR(prov_args, format, "--format", 0, "F", "request: csv.gz or jsonl.gz"),
+    FM_OPT_STR(prov_args, format, "--format", 0, "F", "request: csv.gz, jsonl.gz or parquet"),
     FM_OPT_STR(prov_args, owner, "--owner", 0, "NAME", "request, list: whose (default $USER)"),
     FM_OPT_NUM(prov_args, ttl, FM_CLI_LONG, "--ttl", 1, 0, "SECONDS", "request: how long the file is kept"),
     FM_OPT_FLAG(prov_args, no_wait, "--no-wait", 0,
@@ -50,7 +50,7 @@ static const fm_cli_opt opts[] = {
 static const fm_cli_spec spec = {
     .cmd = "provision",
     .usage = "usage: fieldmatch provision request --db DB --root DIR --dataset NAME\n"
-             "                  [--filter KEY=VALUE]... [--filters JSON] [--format csv.gz|jsonl.gz]\n"
+             "                  [--filter KEY=VALUE]... [--filters JSON] [--format csv.gz|jsonl.gz|parquet]\n"
              "                  [--owner NAME] [--ttl SECONDS] [--no-wait]\n"
              "       fieldmatch provision status --db DB ID [--json]\n"
              "       fieldmatch provision list   --db DB [--owner NAME | --all] [--json]\n"

@@ -56,7 +56,7 @@ typedef struct fm_prov_request {
   char id[FM_PROV_ID_LEN + 1];
   char requester[FM_TOKEN_OWNER_MAX + 1];
   char dataset[16];
-  char format[16];     /* "csv.gz" | "jsonl.gz" */
+  char format[16];     /* "csv.gz" | "jsonl.gz" | "parquet" */
   fm_prov_status status;
   int64_t rows, bytes;
   int64_t ttl_seconds;

@@ -295,6 +295,11 @@ static fm_rc append_partition(cat_out *o, sqlite3_stmt *s, const char *root,
   if (strcmp(got, want ? want : "") != 0)
     return fm_error_set(err, FM_ERR_CORRUPT, "%s: SHA-256 %s, the catalog says %s", part->buf,
                         got, want ? want : "(none)");
+  if (fmt == FM_SNAPSHOT_PARQUET && nparts > 0) /* a Parquet file has one footer */
+    return fm_error_set(err, FM_ERR_CONFLICT,
+                        "%s: a Parquet snapshot range is provisioned one partition per "
+                        "request; request each hour separately (or read the lake directly)",
+                        loc);
   if (fmt == FM_SNAPSHOT_CSV_GZ && nparts > 0) return copy_csv_body(o, part->buf, hdr, err);
   if (fmt == FM_SNAPSHOT_CSV_GZ) { /* remember the first part's header */
     gzFile g = gzopen(part->buf, "rb");

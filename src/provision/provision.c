@@ -221,7 +221,7 @@ static fm_rc validate(fm_store *st, const char *dataset_name, const char *filter
                         "unknown dataset '%s' (mappings, candidates, fields, snapshot)",
                         dataset_name ? dataset_name : "");
   if (format && fm_snapshot_format_parse(format) < 0)
-    return fm_error_set(err, FM_ERR_ARG, "unknown format '%s' (csv.gz, jsonl.gz)", format);
+    return fm_error_set(err, FM_ERR_ARG, "unknown format '%s' (csv.gz, jsonl.gz, parquet)", format);
   json_t *f = NULL, *canon = json_object();
   if (!canon) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   fm_rc rc = FM_OK;

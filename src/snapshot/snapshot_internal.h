@@ -14,6 +14,13 @@ fm_rc fm_snapshot_write_sql_ex(sqlite3 *db, const char *sql, fm_snapshot_format 
                                const char *path, int drop_rows, const char *die_stage,
                                fm_snapshot_file *out, fm_error *err);
 
+/* The Parquet backend of the writer (writer_parquet.c): step s (prepared,
+ * bound, not yet stepped) to its end, writing every row to the Parquet file
+ * tmp_path (created; removed again on any failure); drop_rows as above.
+ * Fills out->rows, bytes and sha256 (the caller renames the file). */
+fm_rc fm_snapshot_write_parquet_rows(sqlite3 *db, sqlite3_stmt *s, const char *tmp_path,
+                                     int drop_rows, fm_snapshot_file *out, fm_error *err);
+
 /* Test hook: raise SIGKILL when the environment variable FM_SNAPSHOT_DIE_AT
  * equals stage (the crash tests). */
 void fm_snapshot_die_at(const char *stage);

@@ -47,6 +47,9 @@ db.execute("INSERT INTO mappings (mapping_key, query_field_id, ref_field_id, sta
            " VALUES ('m_2', 2, 5, 'proposed', NULL)")
 db.execute("INSERT INTO mappings (mapping_key, query_field_id, ref_field_id, status, score)"
            " VALUES ('m_3', 3, 6, 'accepted', 2.5)")
+# the snapshot-range requests below concatenate gzip'd CSV partitions: keep
+# the mappings job at csv.gz (new stores snapshot as Parquet)
+db.execute("UPDATE snapshot_jobs SET format = 'csv.gz' WHERE name = 'mappings'")
 db.commit()
 EOF
 # The last snapshot of the mappings job is 3 hours old.

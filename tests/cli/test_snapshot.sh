@@ -57,6 +57,11 @@ db.execute("INSERT INTO mappings (mapping_key, query_field_id, ref_field_id, sta
            " VALUES ('m_2', 2, 5, 'proposed', NULL)")
 db.execute("INSERT INTO audit_log (actor, action, entity, entity_key, after)"
            " VALUES ('ana', 'accept', 'mapping', 'm_1', '{\"a\":1}')")
+# a new store's jobs are Parquet (schema 7); this script tests the gzip'd
+# CSV / JSON Lines writers (Parquet: test_lake.sh)
+assert {r[0] for r in db.execute("SELECT DISTINCT format FROM snapshot_jobs")} == {'parquet'}
+db.execute("UPDATE snapshot_jobs SET format = CASE name WHEN 'audit_log' THEN 'jsonl.gz'"
+           " ELSE 'csv.gz' END")
 db.commit()
 EOF
 

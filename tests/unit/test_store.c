@@ -50,9 +50,11 @@ static void test_schema_order_and_run(void) {
       "dictionaries", "fields", "fields_role_id", "model_runs", "batch_runs", "batch_parts",
       "candidates", "candidates_query", "mappings", "mappings_one_accepted",
       "mappings_status", "mappings_ref", "review_queue", "review_queue_open", "audit_log",
-      "audit_entity", "audit_log_no_update", "audit_log_no_delete", "snapshot_jobs",
-      "snapshot_runs", "snapshot_runs_status", "catalog", "api_tokens", "provision_requests",
-      "provision_requests_status", "provision_requests_requester", "fields_id"};
+      "audit_entity", "audit_log_no_update", "audit_log_no_delete", "snapshot_runs",
+      "snapshot_runs_status", "catalog", "api_tokens", "fields_id",
+      /* version 7 rebuilds these two tables (new CHECKs), so they come last */
+      "snapshot_jobs", "provision_requests", "provision_requests_status",
+      "provision_requests_requester"};
   sqlite3_stmt *q;
   CHECK(sqlite3_prepare_v2(fm_store_db(st),
                            "SELECT name FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid",
