@@ -32,7 +32,7 @@ static int add_filter(const char *cmd, const char *name, const char *v, void *ar
 
 static const fm_cli_opt opts[] = {
     FM_OPT_DB(prov_args, db),
-    FM_OPT_STR(prov_args, root, "--root", 0, "DIR", "the snapshot root; files go to DIR/provision/"),
+    FM_OPT_STR(prov_args, root, "--root", 0, "DIR", "the snapshot root; files go to DIR.provision/"),
     FM_OPT_STR(prov_args, dataset, "--dataset", 0, "NAME",
                "request: mappings, candidates, fields or snapshot"),
     FM_OPT_FN(add_filter, "--filter", "KEY=VALUE", "request: a filter (repeatable)"),
@@ -57,7 +57,7 @@ static const fm_cli_spec spec = {
              "       fieldmatch provision fetch  --db DB --root DIR ID -o FILE\n"
              "       fieldmatch provision expire --db DB --root DIR\n",
     .about = "Datasets: mappings, candidates, fields, snapshot (filters job, from, to).\n"
-             "request prints the id; without --no-wait it writes DIR/provision/ID.FORMAT\n"
+             "request prints the id; without --no-wait it writes DIR.provision/ID.FORMAT\n"
              "before returning.  --owner defaults to $USER.  DB must exist.\n"
              "See docs/provision.md.\n",
     .opts = opts,
@@ -151,7 +151,7 @@ int fm_cmd_provision(int argc, char **argv) {
                   (!strcmp(sub, "request") && !no_wait);
   const char *usage = NULL;
   if (need_root && !root)
-    usage = "--root DIR is required (the snapshot root; files go to DIR/provision/)";
+    usage = "--root DIR is required (the snapshot root; files go to DIR.provision/)";
   else if (!strcmp(sub, "request") && !dataset)
     usage = "request needs --dataset";
   else if (!strcmp(sub, "request") && filters && json_object_size(kv))

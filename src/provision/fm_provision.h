@@ -110,7 +110,7 @@ void fm_prov_list_free(fm_prov_request *v, size_t n);
 /* Claim and materialize request id: in one transaction take it (pending,
  * or running with an expired lease) and mark it running with a lease of
  * lease_seconds (<= 0: 600) and attempts + 1; then write
- * <root>/provision/<id>.<format> atomically with the snapshot writer,
+ * fm_prov_dir(root)/<id>.<format> atomically with the snapshot writer,
  * reading through a read-only connection; then mark it ready (rows,
  * bytes, sha256, path, finished_at, expires_at = finished_at + ttl) or
  * failed (error).  A request claimed FM_PROV_MAX_ATTEMPTS times already is
@@ -138,9 +138,19 @@ fm_rc fm_prov_recover(fm_store *st, size_t *n, fm_error *err);
 fm_rc fm_prov_expire(fm_store *st, const char *root, int64_t now, size_t *n,
                      fm_error *err);
 
-/* The absolute path of a ready request's file under root (caller owns,
- * fm_free); NULL when r has no path or on allocation failure. */
+/* Where a lake's provisioned files go: "<root>.provision", a sibling of
+ * the lake root (trailing slashes of root dropped), so a reader that globs
+ * the lake never reads them and the lake's runner never sees them.  Caller
+ * owns the string (fm_free); NULL on allocation failure. */
+char *fm_prov_dir(const char *root);
+
+/* The absolute path of a ready request's file (caller owns, fm_free): its
+ * stored path is a file name in fm_prov_dir(root), or, for a request
+ * written before that layout, "provision/<file>" under root.  NULL when r
+ * has no path or on allocation failure. */
 char *fm_prov_file_path(const char *root, const fm_prov_request *r);
+/* The same for a stored path. */
+char *fm_prov_resolve(const char *root, const char *stored);
 
 #ifdef __cplusplus
 }

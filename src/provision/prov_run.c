@@ -430,6 +430,7 @@ fm_rc fm_prov_materialize(fm_store *st, const char *root, const char *id, int le
   fm_buf_init(&rel);
   fm_buf_init(&dir);
   fm_buf_init(&path);
+  char *pdir = NULL;
   json_t *filters = json_loads(r.filters, 0, NULL);
   const dataset *d = fm_prov_find_dataset(r.dataset);
   int fmt = fm_snapshot_format_parse(r.format);
@@ -437,9 +438,8 @@ fm_rc fm_prov_materialize(fm_store *st, const char *root, const char *id, int le
   if (!filters || !d || fmt < 0) {
     wrc = fm_error_set(&e, filters ? FM_ERR_INTERNAL : FM_ERR_NOMEM,
                        "request %s: stored dataset, format or filters are not valid", id);
-  } else if (fm_buf_printf(&rel, "provision/%s.%s", r.id, r.format) ||
-             fm_buf_printf(&dir, "%s/provision", root) ||
-             fm_buf_printf(&path, "%s/%s", root, rel.buf)) {
+  } else if (fm_buf_printf(&rel, "%s.%s", r.id, r.format) || !(pdir = fm_prov_dir(root)) ||
+             fm_buf_puts(&dir, pdir) || fm_buf_printf(&path, "%s/%s", pdir, rel.buf)) {
     wrc = fm_error_set(&e, FM_ERR_NOMEM, "out of memory");
   } else if ((wrc = fm_mkdirs(dir.buf, &e)) == FM_OK) {
     wrc = d->cols ? write_table(st, d, filters, (fm_snapshot_format)fmt, path.buf, &f, &e)
@@ -463,6 +463,7 @@ fm_rc fm_prov_materialize(fm_store *st, const char *root, const char *id, int le
   fm_buf_free(&rel);
   fm_buf_free(&dir);
   fm_buf_free(&path);
+  fm_free(pdir);
   return rc;
 }
 
@@ -568,7 +569,7 @@ fm_rc fm_prov_expire(fm_store *st, const char *root, int64_t now, size_t *n, fm_
     }
     fm_prov_copy_text(v[nv].id, sizeof v[nv].id, s, 0);
     const char *p = (const char *)sqlite3_column_text(s, 1);
-    v[nv].path = p ? fm_path_join(root, p) : NULL;
+    v[nv].path = p ? fm_prov_resolve(root, p) : NULL;
     if (p && !v[nv].path) {
       rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
       break;
