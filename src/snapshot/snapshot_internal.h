@@ -3,6 +3,7 @@
 #define FM_SNAPSHOT_INTERNAL_H
 
 #include "fm_lease.h"
+#include "fm_parquet.h"
 #include "fm_snapshot.h"
 #include "fm_store_sql.h"
 
@@ -20,6 +21,23 @@ fm_rc fm_snapshot_write_sql_ex(sqlite3 *db, const char *sql, fm_snapshot_format 
  * Fills out->rows, bytes and sha256 (the caller renames the file). */
 fm_rc fm_snapshot_write_parquet_rows(sqlite3 *db, sqlite3_stmt *s, const char *tmp_path,
                                      int drop_rows, fm_snapshot_file *out, fm_error *err);
+
+/* The Parquet type of a column from its declared type and name (the rule
+ * of docs/snapshot.md, "Parquet"); the engine DDL uses the same rule. */
+fm_pq_type fm_snapshot_pq_type(const char *decltype_, const char *name);
+
+/* Beside catalog.json: catalog.hive.sql and catalog.duckdb.sql (one
+ * statement per job of catalog_json, the catalog as
+ * fm_snapshot_catalog_json builds it), each written atomically through
+ * <root>/_tmp.  Errors name the file. */
+fm_rc fm_snapshot_write_engine_files(const char *root, const char *catalog_json,
+                                     fm_error *err);
+
+/* The hour-complete marker <root>/_hours/dt=YYYY-MM-DD/hr=HH/_HOUR_SUCCESS:
+ * written (atomically, listing each job's version and rows) when every
+ * enabled job has a succeeded partition of that hour in the catalog,
+ * removed when not.  Errors name the file. */
+fm_rc fm_snapshot_hour_marker(fm_store *st, const char *root, int64_t hour, fm_error *err);
 
 /* Test hook: raise SIGKILL when the environment variable FM_SNAPSHOT_DIE_AT
  * equals stage (the crash tests). */

@@ -584,6 +584,8 @@ static fm_rc run_span(fm_store *st, const char *root, int64_t from, int64_t to,
   fm_error ce;
   fm_error_init(&ce);
   fm_rc crc = fm_snapshot_write_catalog(st, root, &ce);
+  for (int64_t h = from; h <= to && crc == FM_OK; h++)
+    crc = fm_snapshot_hour_marker(st, root, h, &ce);
   if (crc == FM_OK && opts->retention)
     crc = fm_snapshot_retention(st, root, (int64_t)time(NULL), r.res, &ce);
   if (r.first.rc) {

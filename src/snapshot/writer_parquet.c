@@ -6,8 +6,8 @@
  *
  * Column types come from the statement's declared types (SQLite affinity
  * rules, docs/snapshot.md "Parquet"): INTEGER -> INT64, REAL -> DOUBLE,
- * TEXT -> UTF8 string, except TEXT columns whose name ends in "_at" (the
- * store's UTC timestamps) -> TIMESTAMP(UTC, micros); anything else (BLOB,
+ * TEXT -> UTF8 string, except TEXT columns named "at" or ending in "_at"
+ * (the store's UTC timestamps) -> TIMESTAMP(UTC, micros); anything else (BLOB,
  * NUMERIC, an expression) -> string.  A column is REQUIRED only when it is
  * a NOT NULL (or INTEGER PRIMARY KEY) column of a table; otherwise
  * OPTIONAL. */
@@ -46,11 +46,12 @@ static int ends_with(const char *s, const char *suf) {
   return a >= b && !strcmp(s + a - b, suf);
 }
 
-static fm_pq_type fm_snapshot_pq_type(const char *decltype_, const char *name) {
+fm_pq_type fm_snapshot_pq_type(const char *decltype_, const char *name) {
   const char *t = decltype_ ? decltype_ : "";
   if (has_ci(t, "INT")) return FM_PQ_INT64;
   if (has_ci(t, "CHAR") || has_ci(t, "CLOB") || has_ci(t, "TEXT"))
-    return name && ends_with(name, "_at") ? FM_PQ_TIMESTAMP_MICROS : FM_PQ_STRING;
+    return name && (ends_with(name, "_at") || !strcmp(name, "at")) ? FM_PQ_TIMESTAMP_MICROS
+                                                                   : FM_PQ_STRING;
   if (has_ci(t, "REAL") || has_ci(t, "FLOA") || has_ci(t, "DOUB")) return FM_PQ_DOUBLE;
   return FM_PQ_STRING;
 }

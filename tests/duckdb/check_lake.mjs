@@ -10,6 +10,8 @@
 //                    "columns": [{"name", "kind"}],   kind: int|double|string|ts
 //                    "rows": [[value...]...]}],        ints and ts (epoch micros)
 //                                                      as decimal strings
+//    "views": PATH,                                    catalog.duckdb.sql: run it, then
+//                                                      every job's view has its rows
 //    "provisioned": [{"path", "rows"}],                Parquet files from provisioning
 //    "sql": [{"query", "want"}]}                       extra checks: first column of
 //                                                      the first row, as a string
@@ -91,6 +93,18 @@ for (const f of exp.provisioned || []) {
   const n = Number((await q(`SELECT count(*) FROM read_parquet(${sqlStr(f.path)})`))[0][0]);
   if (n !== f.rows) problem(`${f.path}: ${n} rows, want ${f.rows}`);
   else console.log(`${f.path}: ${n} rows`);
+}
+// The view script beside catalog.json: one view per job, every row, hr a number.
+if (exp.views) {
+  await con.run(readFileSync(exp.views, 'utf8'));
+  for (const [job, parts] of byJob) {
+    const n = Number((await q(`SELECT count(*) FROM ${ident(job)}`))[0][0]);
+    const want = parts.reduce((a, p) => a + p.rows.length, 0);
+    if (n !== want) problem(`view ${job}: ${n} rows, want ${want}`);
+    const t = (await q(`SELECT typeof(hr) FROM ${ident(job)} LIMIT 1`))[0][0];
+    if (t !== 'INTEGER') problem(`view ${job}: hr is ${t}, want INTEGER`);
+  }
+  console.log(`${exp.views}: ${byJob.size} views read`);
 }
 for (const s of exp.sql || []) {
   const r = await q(s.query);
