@@ -138,6 +138,22 @@ fm_rc fm_prov_recover(fm_store *st, size_t *n, fm_error *err);
 fm_rc fm_prov_expire(fm_store *st, const char *root, int64_t now, size_t *n,
                      fm_error *err);
 
+/* An operator's hand on one request, each with its audit row
+ * (provision_resume / provision_fail, actor by):
+ * resume: a pending, running (e.g. its worker was killed mid-write) or
+ *   failed request goes back to pending (lease dropped; a failed one gets
+ *   its attempts back), to be materialized by the next worker or at once
+ *   by the caller (fm_prov_materialize).  A worker still holding the old
+ *   lease is fenced by the next claim and publishes nothing.
+ * fail: a pending or running request becomes failed with error "failed by
+ *   <by>[: reason]" and expires ttl from now; a worker still writing it is
+ *   fenced (its finish finds the row failed) and removes its file.
+ * FM_ERR_NOTFOUND for an unknown id; FM_ERR_CONFLICT (naming the status)
+ * for a request in a state the action does not apply to. */
+fm_rc fm_prov_resume(fm_store *st, const char *id, const char *by, fm_error *err);
+fm_rc fm_prov_fail(fm_store *st, const char *id, const char *by, const char *reason,
+                   fm_error *err);
+
 /* Where a lake's provisioned files go: "<root>.provision", a sibling of
  * the lake root (trailing slashes of root dropped), so a reader that globs
  * the lake never reads them and the lake's runner never sees them.  Caller

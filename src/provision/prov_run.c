@@ -422,6 +422,15 @@ fm_rc fm_prov_materialize(fm_store *st, const char *root, const char *id, int le
                         FM_PROV_MAX_ATTEMPTS);
   fm_prov_request r;
   if ((rc = fm_prov_get(st, id, &r, err))) return rc;
+  /* Temp files of writers that died (a killed worker's "<id>.<fmt>.tmp.<pid>"). */
+  {
+    char *pd = fm_prov_dir(root);
+    fm_error le;
+    fm_error_init(&le);
+    if (pd && fm_snapshot_remove_leftovers(pd, 0, NULL, &le))
+      fm_warn("provisioning: %s", le.msg);
+    fm_free(pd);
+  }
   fm_error e;
   fm_error_init(&e);
   fm_snapshot_file f;

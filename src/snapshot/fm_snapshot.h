@@ -77,6 +77,17 @@ fm_rc fm_snapshot_write_sql_params(sqlite3 *db, const char *sql, const char *con
                                    int nparams, fm_snapshot_format fmt, const char *path,
                                    fm_snapshot_file *out, fm_error *err);
 
+/* Remove the leftovers of crashed writers in dir: with all = 1 every
+ * entry (files, and flat directories such as a partition being built),
+ * with all = 0 only "*.tmp.*" files; in both cases only those no live
+ * writer owns: the pid in the name ("<name>.<pid>", "<name>.tmp.<pid>", a
+ * run id "...-<pid>-<n>") is not a process of this host, or, without a
+ * pid, the entry is older than a day.  A missing dir is not an error.
+ * *removed (optional) is incremented per entry removed.  Runs call it at
+ * their start (snapshot: <root>/_tmp and <root>; provisioning: its file
+ * directory). */
+fm_rc fm_snapshot_remove_leftovers(const char *dir, int all, size_t *removed, fm_error *err);
+
 /* ---- hours ---------------------------------------------------------------- */
 
 /* Partitions are UTC hours, counted as hours since 1970-01-01T00Z. */

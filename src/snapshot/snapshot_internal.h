@@ -39,6 +39,18 @@ fm_rc fm_snapshot_write_engine_files(const char *root, const char *catalog_json,
  * removed when not.  Errors name the file. */
 fm_rc fm_snapshot_hour_marker(fm_store *st, const char *root, int64_t hour, fm_error *err);
 
+/* snapshot_repair.c.  Refuse (FM_ERR_ARG, naming hour and job) an hour
+ * after the current one, or older than a selected job's retention window
+ * (its partition would be deleted by the same run's retention). */
+fm_rc fm_snapshot_check_hours(fm_store *st, const char *only, const int64_t *hours, size_t n,
+                              int64_t now, fm_error *err);
+/* The hours `due` owes, oldest first, at most max_hours (<= 0: 48), the
+ * current hour always among them: per selected job, every hour inside its
+ * retention window, from its first attempted hour on, without a succeeded
+ * (or expired) partition.  Caller owns *out (fm_free). */
+fm_rc fm_snapshot_due_hours(fm_store *st, const char *only, int64_t now, int max_hours,
+                            int64_t **out, size_t *nout, fm_error *err);
+
 /* Test hook: raise SIGKILL when the environment variable FM_SNAPSHOT_DIE_AT
  * equals stage (the crash tests). */
 void fm_snapshot_die_at(const char *stage);

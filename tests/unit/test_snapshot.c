@@ -491,6 +491,16 @@ static void test_retention_backfill_due(void) {
   o.job = "fields";
   o.retention = 0;
   fm_snapshot_result res = {0};
+  /* Hours the job's retention would delete at once, and future hours, are
+   * refused before anything is touched. */
+  CHECK(fm_snapshot_backfill(st, root, h - 7, h - 3, &o, &res, &e) == FM_ERR_ARG);
+  CHECK(strstr(e.msg, "outside the retention window of snapshot job 'fields'") != NULL);
+  fm_error_init(&e);
+  CHECK(fm_snapshot_run(st, root, h + 1, &o, &res, &e) == FM_ERR_ARG);
+  CHECK(strstr(e.msg, "in the future") != NULL);
+  CHECK(res.written == 0 && !exists(root));
+  CHECK(fm_store_exec(st, "UPDATE snapshot_jobs SET retention_hours = 8 WHERE name='fields'",
+                      &e) == FM_OK);
   CHECK(fm_snapshot_backfill(st, root, h - 7, h - 3, &o, &res, &e) == FM_OK);
   CHECK(res.written == 5);
   CHECK(count(st, "SELECT count(*) FROM catalog") == 5);
@@ -500,7 +510,18 @@ static void test_retention_backfill_due(void) {
   CHECK(res.written == 3 && res.skipped == 0);
   memset(&res, 0, sizeof res);
   CHECK(fm_snapshot_run_due(st, root, now, &o, &res, &e) == FM_OK);
-  CHECK(res.written == 0 && res.skipped == 1);
+  CHECK(res.written == 0 && res.failed == 0);
+  /* A failed hour in the middle is owed again: due rewrites it. */
+  CHECK(fm_store_exec(st,
+                      "UPDATE snapshot_runs SET status = 'failed' WHERE job = 'fields' AND"
+                      " snapshot_run_id = (SELECT min(snapshot_run_id) + 3 FROM snapshot_runs"
+                      " WHERE job = 'fields')",
+                      &e) == FM_OK);
+  memset(&res, 0, sizeof res);
+  CHECK(fm_snapshot_run_due(st, root, now, &o, &res, &e) == FM_OK);
+  CHECK(res.written == 1 && res.failed == 0);
+  CHECK(fm_store_exec(st, "UPDATE snapshot_jobs SET retention_hours = 5 WHERE name='fields'",
+                      &e) == FM_OK);
   /* Retention 5 h: h-7 .. h-5 go (files and catalog rows), the rest stay. */
   memset(&res, 0, sizeof res);
   CHECK(fm_snapshot_retention(st, root, now, &res, &e) == FM_OK);
@@ -512,9 +533,10 @@ static void test_retention_backfill_due(void) {
   CHECK(!exists(d));
   part_dir(d, sizeof d, root, "fields", h - 4);
   CHECK(exists(d));
-  /* An expired hour is not rewritten by a later backfill. */
+  /* An expired hour is not rewritten by a later backfill (it is outside
+   * the window, so refused). */
   memset(&res, 0, sizeof res);
-  CHECK(fm_snapshot_backfill(st, root, h - 6, h - 6, &o, &res, &e) == FM_OK);
+  CHECK(fm_snapshot_backfill(st, root, h - 6, h - 6, &o, &res, &e) == FM_ERR_ARG);
   CHECK(res.written == 0);
   /* The catch-up bound. */
   fm_store *st2 = populated("due.db");
@@ -523,7 +545,16 @@ static void test_retention_backfill_due(void) {
   CHECK(fm_snapshot_backfill(st2, tmp("root5"), h - 100, h - 100, &o, &res, &e) == FM_OK);
   memset(&res, 0, sizeof res);
   CHECK(fm_snapshot_run_due(st2, tmp("root5"), now, &o, &res, &e) == FM_OK);
-  CHECK(res.written == 4);
+  CHECK(res.written == 4); /* the 3 oldest missing hours and the current one */
+  part_dir(d, sizeof d, tmp("root5"), "fields", h - 99);
+  CHECK(exists(d));
+  part_dir(d, sizeof d, tmp("root5"), "fields", h);
+  CHECK(exists(d));
+  memset(&res, 0, sizeof res);
+  CHECK(fm_snapshot_run_due(st2, tmp("root5"), now, &o, &res, &e) == FM_OK);
+  CHECK(res.written == 4); /* the next 4 oldest: the gap closes a bounded step per run */
+  part_dir(d, sizeof d, tmp("root5"), "fields", h - 93);
+  CHECK(exists(d));
   fm_store_close(st2);
   fm_store_close(st);
 }
