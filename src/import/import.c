@@ -25,11 +25,14 @@ static UChar32 next_cp(const char *s, size_t pos, size_t n, int32_t *len) {
 fm_rc fm_imp_utf8_check(const char *path, const char *s, size_t n,
                         fm_error *err) {
   uint32_t line = 1;
-  size_t i = 0;
+  size_t i = 0, line_start = 0;
   while (i < n) {
     unsigned char b = (unsigned char)s[i];
     if (b < 0x80) {
-      if (b == '\n') line++;
+      if (b == '\n') {
+        line++;
+        line_start = i + 1;
+      }
       else if (b == 0)
         return fm_error_set(err, FM_ERR_PARSE, "%s:%u: NUL byte in text",
                             path, line);
@@ -39,7 +42,9 @@ fm_rc fm_imp_utf8_check(const char *path, const char *s, size_t n,
     int32_t len;
     if (next_cp(s, i, n, &len) < 0)
       return fm_error_set(err, FM_ERR_PARSE,
-                          "%s:%u: invalid UTF-8 (byte 0x%02X)", path, line, b);
+                          "%s:%u: invalid UTF-8 (byte 0x%02X at column %zu); "
+                          "convert the file to UTF-8",
+                          path, line, b, i - line_start + 1);
     i += (size_t)len;
   }
   return FM_OK;

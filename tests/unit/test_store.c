@@ -168,6 +168,41 @@ static void test_migrate_from_every_version(void) {
   }
 }
 
+/* Invalid UTF-8 never enters the store: a field set built by any importer
+ * and a decision are refused, naming source, line and attribute. */
+static void test_invalid_utf8_refused(void) {
+  fm_store *st = open_db("u8.db");
+  if (!st) return;
+  fm_error e;
+  fm_error_init(&e);
+  fm_fieldset q;
+  fm_fieldset_init(&q);
+  add_field(&q, "bloomberg", "PX_LAST", "Last Price", "last trade price");
+  add_field(&q, "bloomberg", "PX_BAD", "Bad", "caf\xe9 au lait"); /* latin-1 */
+  fm_dict_result res;
+  CHECK(fm_store_import_fields(st, "bbg.csv", FM_ROLE_QUERY, &q, "tester", &res, &e) ==
+        FM_ERR_PARSE);
+  if (!strstr(e.msg, ":2: field 'description': invalid UTF-8 at byte 3 (0xE9) (id 'PX_BAD')"))
+    fprintf(stderr, "got: %s\n", e.msg);
+  CHECK(strstr(e.msg, ":2: field 'description': invalid UTF-8 at byte 3 (0xE9) (id 'PX_BAD')"));
+  CHECK(count(st, "SELECT count(*) FROM fields") == 0);
+  CHECK(count(st, "SELECT count(*) FROM dictionaries") == 0);
+  fm_fieldset_free(&q);
+  fm_fieldset_init(&q);
+  add_field(&q, "bloomberg", "PX_LAST", "Last Price", "last trade price");
+  CHECK(fm_store_import_fields(st, "bbg.csv", FM_ROLE_QUERY, &q, "tester", &res, &e) == FM_OK);
+  int64_t px = fm_store_field_id(st, "bloomberg", "PX_LAST", FM_ROLE_QUERY);
+  fm_decision d = {.query_field = px, .ref_field = px, .status = FM_MAP_REJECTED,
+                   .actor = "ana", .comment = "bad \xc0\xaf overlong", .origin = "analyst",
+                   .score = NAN, .expect_accepted = -1};
+  fm_error_init(&e);
+  CHECK(fm_store_decide(st, &d, NULL, &e) == FM_ERR_ARG);
+  CHECK(strstr(e.msg, "comment: invalid UTF-8 at byte 4") != NULL);
+  CHECK(count(st, "SELECT count(*) FROM mappings") == 0);
+  fm_fieldset_free(&q);
+  fm_store_close(st);
+}
+
 static void test_import_and_reimport(void) {
   fm_store *st = open_db("i.db");
   if (!st) return;
@@ -420,6 +455,7 @@ int main(void) {
   FM_RUN(test_open_and_migrate);
   FM_RUN(test_open_never_creates);
   FM_RUN(test_migrate_from_every_version);
+  FM_RUN(test_invalid_utf8_refused);
   FM_RUN(test_schema_order_and_run);
   FM_RUN(test_import_and_reimport);
   FM_RUN(test_decisions);
