@@ -291,6 +291,48 @@ static void test_snapshot_range(void) {
   fm_store_close(st);
 }
 
+/* Parquet: a table dataset is one Parquet file; a snapshot range of a
+ * Parquet job is served for one partition (the file as it is, checked) and
+ * refused for more (a Parquet file has one footer). */
+static void test_parquet(void) {
+  fm_store *st = populated("pq.sqlite");
+  if (!st) return;
+  const char *root = tmp("root_pq");
+  fm_error e;
+  fm_error_init(&e);
+  char id[33];
+  CHECK(make(st, root, "rita", "mappings", NULL, "parquet", 0, id, &e) == FM_OK);
+  fm_prov_request r;
+  CHECK(fm_prov_get(st, id, &r, &e) == FM_OK && r.rows == 4 && !strcmp(r.format, "parquet"));
+  char *path = fm_prov_file_path(root, &r);
+  size_t n = 0;
+  unsigned char *raw = path ? read_bytes(path, &n) : NULL;
+  CHECK(raw && n == (size_t)r.bytes && !memcmp(raw, "PAR1", 4) && !memcmp(raw + n - 4, "PAR1", 4));
+  fm_free(raw);
+  fm_free(path);
+  fm_prov_request_free(&r);
+  CHECK(fm_store_exec(st, "UPDATE snapshot_jobs SET format = 'parquet' WHERE name = 'fields'",
+                      &e) == FM_OK);
+  int64_t h;
+  CHECK(fm_snapshot_parse_hour("2024-05-01T10", &h, &e) == FM_OK);
+  fm_snapshot_opts so;
+  fm_snapshot_opts_default(&so);
+  so.retention = 0;
+  so.job = "fields";
+  CHECK(fm_snapshot_backfill(st, root, h, h + 1, &so, NULL, &e) == FM_OK);
+  CHECK(make(st, root, "rita", "snapshot",
+             "{\"job\":\"fields\",\"from\":\"2024-05-01T10\",\"to\":\"2024-05-01T10\"}",
+             NULL, 0, id, &e) == FM_OK);
+  CHECK(fm_prov_get(st, id, &r, &e) == FM_OK && r.status == FM_PROV_READY && r.rows == 8);
+  fm_prov_request_free(&r);
+  fm_error_init(&e);
+  CHECK(make(st, root, "rita", "snapshot",
+             "{\"job\":\"fields\",\"from\":\"2024-05-01T10\",\"to\":\"2024-05-01T11\"}",
+             NULL, 0, id, &e) == FM_ERR_CONFLICT);
+  CHECK(strstr(e.msg, "one partition per request") != NULL);
+  fm_store_close(st);
+}
+
 static void test_expire_recover_attempts(void) {
   fm_store *st = populated("x.sqlite");
   if (!st) return;
@@ -440,6 +482,7 @@ int main(void) {
   FM_RUN(test_validation);
   FM_RUN(test_materialize_rows);
   FM_RUN(test_snapshot_range);
+  FM_RUN(test_parquet);
   FM_RUN(test_expire_recover_attempts);
   FM_RUN(test_faults);
   FM_RUN(test_runner);
