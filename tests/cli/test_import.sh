@@ -88,7 +88,7 @@ open(p, 'wb').write(b'\n'.join(lines))
 PY
 run "$FM" import --config "$T/c.json" --db "$T/fm.db"
 expect_rc "a bad byte" 1
-expect_in "bad byte: file, line and column named" "$T/err" "fields.csv:5: invalid UTF-8 (byte 0xFF at column 7)"
+expect_in "bad byte: file, line and column named" "$T/err" "fields.csv:5: invalid UTF-8 (byte 0xFF at column 7, field 'mnemonic')"
 expect_eq "bad byte: nothing written" "$(q 'SELECT count(*) FROM audit_log')" "$before"
 cp $S/bloomberg/fields.csv "$T/s/bloomberg/"
 run "$FM" import --config "$T/c.json" --db "$T/fm.db" --by "$(printf 'an\xe9')"
