@@ -156,6 +156,8 @@ bad400() { # body code-want detail-substring
 bad400 '{"dataset":"secrets"}' 1001 "unknown dataset"
 bad400 '{"dataset":"mappings","filters":{"1=1; DROP TABLE mappings; --":"x"}}' 1001 "unknown filter"
 bad400 '{"dataset":"mappings","filters":{"status":"maybe"}}' 1001 "not a valid value"
+# invalid UTF-8 never enters the store: a body that is not UTF-8 is not JSON (jansson)
+bad400 "$(printf '{"dataset":"mappings","filters":{"status":"acc\xffepted"}}')" 1000 "decode byte 0xff"
 bad400 '{"dataset":"mappings","format":"xlsx"}' 1001 "unknown format"
 bad400 '{"dataset":"mappings","sql":"SELECT 1"}' 1000 "unknown member"
 bad400 '{"dataset":' 1000 "expected"
