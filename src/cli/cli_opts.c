@@ -39,6 +39,12 @@ static void print_range(FILE *fp, const fm_cli_opt *o) {
 /* Store the value of a valued option; FM_EXIT_USAGE after the message. */
 static int store(const fm_cli_spec *sp, const fm_cli_opt *o, const char *v, void *args) {
   char *dst = (char *)args + o->off;
+  /* Option text may end up in the store (comments, names, owners, paths):
+   * invalid UTF-8 never gets that far. */
+  size_t bad = fm_utf8_invalid_at(v, strlen(v));
+  if (bad != (size_t)-1)
+    return fm_cli_usage(sp->cmd, "%s: not valid UTF-8 (byte 0x%02X at offset %zu)", o->name,
+                        (unsigned char)v[bad], bad);
   if (o->kind == FM_CLI_STR) {
     *(const char **)dst = v;
     return FM_EXIT_OK;

@@ -14,7 +14,7 @@
 #include <time.h>
 
 typedef struct prov_args {
-  const char *db, *root, *dataset, *filters, *format, *owner, *out;
+  const char *db, *root, *dataset, *filters, *format, *owner, *out, *reason;
   long ttl;
   int json, all, no_wait;
   json_t *kv; /* the --filter KEY=VALUE pairs */
@@ -32,12 +32,12 @@ static int add_filter(const char *cmd, const char *name, const char *v, void *ar
 
 static const fm_cli_opt opts[] = {
     FM_OPT_DB(prov_args, db),
-    FM_OPT_STR(prov_args, root, "--root", 0, "DIR", "the snapshot root; files go to DIR/provision/"),
+    FM_OPT_STR(prov_args, root, "--root", 0, "DIR", "the snapshot root; files go to DIR.provision/"),
     FM_OPT_STR(prov_args, dataset, "--dataset", 0, "NAME",
                "request: mappings, candidates, fields or snapshot"),
     FM_OPT_FN(add_filter, "--filter", "KEY=VALUE", "request: a filter (repeatable)"),
     FM_OPT_STR(prov_args, filters, "--filters", 0, "JSON", "request: all filters as one object"),
-    FM_OPT_STR(prov_args, format, "--format", 0, "F", "request: csv.gz or jsonl.gz"),
+    FM_OPT_STR(prov_args, format, "--format", 0, "F", "request: csv.gz, jsonl.gz or parquet"),
     FM_OPT_STR(prov_args, owner, "--owner", 0, "NAME", "request, list: whose (default $USER)"),
     FM_OPT_NUM(prov_args, ttl, FM_CLI_LONG, "--ttl", 1, 0, "SECONDS", "request: how long the file is kept"),
     FM_OPT_FLAG(prov_args, no_wait, "--no-wait", 0,
@@ -45,20 +45,26 @@ static const fm_cli_opt opts[] = {
     FM_OPT_FLAG(prov_args, all, "--all", 0, "list: every owner's requests"),
     FM_OPT_FLAG(prov_args, json, "--json", 0, "status, list: JSON"),
     FM_OPT_STR(prov_args, out, "--output", 'o', "FILE", "fetch: copy the file to FILE"),
+    FM_OPT_STR(prov_args, reason, "--reason", 0, "TEXT", "fail: why (kept in the request's error)"),
     FM_OPT_END};
 
 static const fm_cli_spec spec = {
     .cmd = "provision",
     .usage = "usage: fieldmatch provision request --db DB --root DIR --dataset NAME\n"
-             "                  [--filter KEY=VALUE]... [--filters JSON] [--format csv.gz|jsonl.gz]\n"
+             "                  [--filter KEY=VALUE]... [--filters JSON] [--format csv.gz|jsonl.gz|parquet]\n"
              "                  [--owner NAME] [--ttl SECONDS] [--no-wait]\n"
              "       fieldmatch provision status --db DB ID [--json]\n"
              "       fieldmatch provision list   --db DB [--owner NAME | --all] [--json]\n"
              "       fieldmatch provision fetch  --db DB --root DIR ID -o FILE\n"
-             "       fieldmatch provision expire --db DB --root DIR\n",
+             "       fieldmatch provision expire --db DB --root DIR\n"
+             "       fieldmatch provision resume --db DB --root DIR ID [--no-wait]\n"
+             "       fieldmatch provision fail   --db DB ID [--reason TEXT]\n",
     .about = "Datasets: mappings, candidates, fields, snapshot (filters job, from, to).\n"
-             "request prints the id; without --no-wait it writes DIR/provision/ID.FORMAT\n"
-             "before returning.  --owner defaults to $USER.  DB must exist.\n"
+             "request prints the id first; without --no-wait it then writes\n"
+             "DIR.provision/ID.FORMAT before returning.  resume puts a pending, running (its\n"
+             "worker killed) or failed request back to pending and, without --no-wait,\n"
+             "materializes it; fail marks a pending or running one failed.  --owner\n"
+             "defaults to $USER.  DB must exist.\n"
              "See docs/provision.md.\n",
     .opts = opts,
     .max_pos = 1};
@@ -124,14 +130,17 @@ static fm_rc fetch_copy(const char *src, const char *dst, const char *want, fm_e
 }
 
 int fm_cmd_provision(int argc, char **argv) {
-  if (argc < 2) return fm_cli_usage("provision", "give a subcommand: request, status, list, fetch or expire");
+  if (argc < 2)
+    return fm_cli_usage("provision",
+                        "give a subcommand: request, status, list, fetch, expire, resume or fail");
   const char *sub = argv[1];
   if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
     fm_cli_help(&spec, stdout);
     return FM_EXIT_OK;
   }
   if (strcmp(sub, "request") && strcmp(sub, "status") && strcmp(sub, "list") &&
-      strcmp(sub, "fetch") && strcmp(sub, "expire"))
+      strcmp(sub, "fetch") && strcmp(sub, "expire") && strcmp(sub, "resume") &&
+      strcmp(sub, "fail"))
     return fm_cli_usage("provision", "unknown subcommand '%s'", sub);
   prov_args a = {.db = FM_CLI_DB_DEFAULT, .kv = json_object()};
   if (!a.kv) return FM_EXIT_FAIL;
@@ -148,15 +157,17 @@ int fm_cmd_provision(int argc, char **argv) {
   long ttl = a.ttl;
   int json = a.json, all = a.all, no_wait = a.no_wait;
   int need_root = !strcmp(sub, "fetch") || !strcmp(sub, "expire") ||
-                  (!strcmp(sub, "request") && !no_wait);
+                  ((!strcmp(sub, "request") || !strcmp(sub, "resume")) && !no_wait);
   const char *usage = NULL;
   if (need_root && !root)
-    usage = "--root DIR is required (the snapshot root; files go to DIR/provision/)";
+    usage = "--root DIR is required (the snapshot root; files go to DIR.provision/)";
   else if (!strcmp(sub, "request") && !dataset)
     usage = "request needs --dataset";
   else if (!strcmp(sub, "request") && filters && json_object_size(kv))
     usage = "give --filters JSON or --filter KEY=VALUE, not both";
-  else if ((!strcmp(sub, "status") || !strcmp(sub, "fetch")) && !id)
+  else if ((!strcmp(sub, "status") || !strcmp(sub, "fetch") || !strcmp(sub, "resume") ||
+            !strcmp(sub, "fail")) &&
+           !id)
     usage = "give the request id";
   else if (!strcmp(sub, "fetch") && !out)
     usage = "fetch needs -o FILE";
@@ -183,11 +194,24 @@ int fm_cmd_provision(int argc, char **argv) {
       ret = fm_cli_usage("provision", "%s", err.msg);
     } else if (rc) {
       ret = fm_cli_fail(&err);
-    } else if (!no_wait && fm_prov_materialize(st, root, nid, 0, &err)) {
-      fprintf(stderr, "%s\n", nid);
+    } else {
+      /* The id first: whoever waits on a long write can follow it
+       * (status) or take it over (resume, fail) at once. */
+      printf("%s\n", nid);
+      fflush(stdout);
+      if (!no_wait && fm_prov_materialize(st, root, nid, 0, &err)) ret = fm_cli_fail(&err);
+    }
+  } else if (!strcmp(sub, "resume") || !strcmp(sub, "fail")) {
+    const char *by = owner ? owner : fm_cli_user();
+    fm_rc rc = !strcmp(sub, "fail") ? fm_prov_fail(st, id, by, a.reason, &err)
+                                    : fm_prov_resume(st, id, by, &err);
+    if (rc) {
       ret = fm_cli_fail(&err);
     } else {
-      printf("%s\n", nid);
+      printf("%s\n", id);
+      fflush(stdout);
+      if (!strcmp(sub, "resume") && !no_wait && fm_prov_materialize(st, root, id, 0, &err))
+        ret = fm_cli_fail(&err);
     }
   } else if (!strcmp(sub, "status")) {
     if (fm_prov_get(st, id, &r, &err))

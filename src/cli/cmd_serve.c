@@ -69,7 +69,7 @@ static const fm_cli_opt opts[] = {
                 "serve without tokens: everyone is admin (local\nuse only)"),
     FM_OPT_STR(serve_args, snap_root, "--snapshot-root", 0, "DIR",
                "run due snapshots now (catching up missed hours)\nand at the top of every hour, "
-               "and provision\nfiles under DIR/provision/ (docs/provision.md,\ndocs/snapshot.md)"),
+               "and provision\nfiles under DIR.provision/ (docs/provision.md,\ndocs/snapshot.md)"),
     FM_OPT_FLAG(serve_args, no_sched, "--no-scheduler", 0,
                 "with --snapshot-root: provisioning only, no\nsnapshots"),
     FM_OPT_NUM(serve_args, o.provision_ttl, FM_CLI_LONG, "--provision-ttl", 1, 0, "S",

@@ -30,6 +30,8 @@ static const fm_cli_opt opts[] = {
                "POST a JSON description of a failure to an\nhttp:// URL"),
     FM_OPT_NUM(snap_args, o.lease_seconds, FM_CLI_INT, "--lease", 1, 86400, "SECONDS",
                "partition lease length (default 900)"),
+    FM_OPT_NUM(snap_args, o.max_catchup_hours, FM_CLI_INT, "--max-hours", 1, 10000, "N",
+               "due: hours written per run at most (default 48)"),
     FM_OPT_FLAG(snap_args, no_retention, "--no-retention", 0,
                 "do not remove expired partitions after the run"),
     FM_OPT_NUM(snap_args, limit, FM_CLI_LONG, "--limit", 1, 0, "N", "status: rows"),
@@ -48,8 +50,11 @@ static const fm_cli_spec spec = {
              "       fieldmatch snapshot verify   --root DIR [--db DB] [--quiet]\n",
     .about =
         "TIME is ISO-8601 UTC at hour granularity (2024-05-01T13:00:00Z, 2024-05-01T13)\n"
-        "or 'now' (the default for run).  'due' writes the current hour and catches up\n"
-        "missed hours (at most 48), as 'fieldmatch serve' does every hour.  DB must\n"
+        "or 'now' (the default for run).  'due' writes every missing or failed hour\n"
+        "inside each job's retention window, oldest first, at most --max-hours (48) per\n"
+        "run with the current hour always among them, as 'fieldmatch serve' does every\n"
+        "hour.  An hour in the future or outside a job's retention window is refused.\n"
+        "Leftovers of crashed runs are removed at the start of a run.  DB must\n"
         "exist: a missing one is an error and the lake is not touched.  'verify'\n"
         "re-reads the lake (and, with --db, checks it belongs to that store).\n"
         "exit status: 0 all partitions written or skipped, 1 a partition failed, 2 usage\n",

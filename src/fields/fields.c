@@ -292,6 +292,19 @@ fm_rc fm_store_import_fields(fm_store *st, const char *source, fm_role role,
                           "%s:%u: field %s has vendor '%s', the dictionary is '%s'",
                           f->source, f->line, f->id, f->vendor, c.vendor);
     const char *parts[] = {f->id, f->name, f->description, f->type, f->category};
+    /* Invalid UTF-8 never enters the store, whatever importer built fs. */
+    static const char *const names[] = {"id", "name", "description", "type", "category"};
+    for (int k = 0; k < 5; k++) {
+      size_t bad = parts[k] ? fm_utf8_invalid_at(parts[k], strlen(parts[k])) : (size_t)-1;
+      if (bad != (size_t)-1)
+        return fm_error_set(err, FM_ERR_PARSE,
+                            "%s:%u: field '%s': invalid UTF-8 at byte %zu (0x%02X)%s%s%s",
+                            f->source ? f->source : source, f->line, names[k], bad,
+                            (unsigned char)parts[k][bad], k ? " (id '" : "",
+                            k && fm_utf8_invalid_at(f->id, strlen(f->id)) == (size_t)-1 ? f->id
+                                                                                    : "",
+                            k ? "')" : "");
+    }
     h = fm_hash64_parts(h, parts, 5, 0x1e);
   }
   snprintf(c.checksum, sizeof c.checksum, "%016llx", (unsigned long long)h);

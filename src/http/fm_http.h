@@ -48,7 +48,7 @@ typedef struct fm_http_opts {
   size_t match_cache;     /* rankings remembered across requests, shared by the
                              threads; 0 = off (default 16384; see docs/http.md) */
   /* Provisioning (h_provision.c, docs/provision.md): the root files are
-   * written under (<root>/provision/), or NULL to answer the provisioning
+   * written under (<root>.provision/, beside the lake), or NULL to answer the provisioning
    * routes with 503.  ttl: seconds a ready file is kept (0: the library's
    * default).  wake (may be NULL) is called after a request is created, so
    * the worker (fm_prov_runner_wake) starts on it at once. */

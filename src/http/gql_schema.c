@@ -576,7 +576,7 @@ static void object_types(fm_gql_schema *s, types *o) {
   fm_gql_type *pin = fm_gql_input(s, "ProvisioningRequestInput", "What POST /v1/provisioning/requests takes.");
   FIELD(pin, "dataset", Sn, "mappings, candidates, fields or snapshot.");
   FIELD(pin, "filters", fm_gql_list(s, NN(fin)), NULL);
-  fm_gql_field_default(s, FIELD(pin, "format", S, "csv.gz or jsonl.gz."), "\"csv.gz\"");
+  fm_gql_field_default(s, FIELD(pin, "format", S, "csv.gz, jsonl.gz or parquet."), "\"csv.gz\"");
   o->ds = ds, o->pst = pst, o->pr = pr, o->field = field, o->fc = fc, o->mst = mst, o->mp = mp;
   o->pin = pin;
 #undef NN

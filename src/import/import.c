@@ -22,14 +22,62 @@ static UChar32 next_cp(const char *s, size_t pos, size_t n, int32_t *len) {
   return c;
 }
 
+/* For a delimited file (a header line split by ',', tab or '|', the one it
+ * holds most; not JSON): the header cell above byte i of the line that
+ * starts at ls, into out (cap bytes; "" when there is none).  Quotes are
+ * respected on both lines.  The caller's buffer is only read. */
+static void header_cell(const char *s, size_t n, size_t ls, size_t i, char *out, size_t cap) {
+  out[0] = '\0';
+  size_t he = 0;
+  while (he < n && s[he] != '\n') he++;
+  if (ls == 0 || he == 0 || s[0] == '{' || s[0] == '[') return;
+  size_t cnt[3] = {0, 0, 0};
+  const char delims[3] = {',', '\t', '|'};
+  for (size_t k = 0; k < he; k++)
+    for (int d = 0; d < 3; d++) cnt[d] += s[k] == delims[d];
+  int d = cnt[1] > cnt[0] ? 1 : 0;
+  if (cnt[2] > cnt[d]) d = 2;
+  if (!cnt[d]) return;
+  char dl = delims[d];
+  size_t col = 0;
+  int q = 0;
+  for (size_t k = ls; k < i; k++) {
+    if (s[k] == '"') q = !q;
+    else if (s[k] == dl && !q) col++;
+  }
+  size_t start = 0, c = 0;
+  q = 0;
+  for (size_t k = 0; k <= he; k++) {
+    if (k < he && s[k] == '"') q = !q;
+    if (k == he || (s[k] == dl && !q)) {
+      if (c == col) {
+        while (start < k && (s[start] == ' ' || s[start] == '"' || s[start] == '\r')) start++;
+        size_t end = k;
+        while (end > start && (s[end - 1] == ' ' || s[end - 1] == '"' || s[end - 1] == '\r'))
+          end--;
+        size_t len = end - start < cap - 1 ? end - start : cap - 1;
+        memcpy(out, s + start, len);
+        out[len] = '\0';
+        fm_utf8_scrub(out); /* the header may be cut mid-character */
+        return;
+      }
+      c++;
+      start = k + 1;
+    }
+  }
+}
+
 fm_rc fm_imp_utf8_check(const char *path, const char *s, size_t n,
                         fm_error *err) {
   uint32_t line = 1;
-  size_t i = 0;
+  size_t i = 0, line_start = 0;
   while (i < n) {
     unsigned char b = (unsigned char)s[i];
     if (b < 0x80) {
-      if (b == '\n') line++;
+      if (b == '\n') {
+        line++;
+        line_start = i + 1;
+      }
       else if (b == 0)
         return fm_error_set(err, FM_ERR_PARSE, "%s:%u: NUL byte in text",
                             path, line);
@@ -37,9 +85,15 @@ fm_rc fm_imp_utf8_check(const char *path, const char *s, size_t n,
       continue;
     }
     int32_t len;
-    if (next_cp(s, i, n, &len) < 0)
+    if (next_cp(s, i, n, &len) < 0) {
+      char field[64];
+      header_cell(s, n, line_start, i, field, sizeof field);
       return fm_error_set(err, FM_ERR_PARSE,
-                          "%s:%u: invalid UTF-8 (byte 0x%02X)", path, line, b);
+                          "%s:%u: invalid UTF-8 (byte 0x%02X at column %zu%s%s%s); "
+                          "convert the file to UTF-8",
+                          path, line, b, i - line_start + 1, field[0] ? ", field '" : "",
+                          field, field[0] ? "'" : "");
+    }
     i += (size_t)len;
   }
   return FM_OK;

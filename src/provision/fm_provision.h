@@ -56,7 +56,7 @@ typedef struct fm_prov_request {
   char id[FM_PROV_ID_LEN + 1];
   char requester[FM_TOKEN_OWNER_MAX + 1];
   char dataset[16];
-  char format[16];     /* "csv.gz" | "jsonl.gz" */
+  char format[16];     /* "csv.gz" | "jsonl.gz" | "parquet" */
   fm_prov_status status;
   int64_t rows, bytes;
   int64_t ttl_seconds;
@@ -110,7 +110,7 @@ void fm_prov_list_free(fm_prov_request *v, size_t n);
 /* Claim and materialize request id: in one transaction take it (pending,
  * or running with an expired lease) and mark it running with a lease of
  * lease_seconds (<= 0: 600) and attempts + 1; then write
- * <root>/provision/<id>.<format> atomically with the snapshot writer,
+ * fm_prov_dir(root)/<id>.<format> atomically with the snapshot writer,
  * reading through a read-only connection; then mark it ready (rows,
  * bytes, sha256, path, finished_at, expires_at = finished_at + ttl) or
  * failed (error).  A request claimed FM_PROV_MAX_ATTEMPTS times already is
@@ -138,9 +138,35 @@ fm_rc fm_prov_recover(fm_store *st, size_t *n, fm_error *err);
 fm_rc fm_prov_expire(fm_store *st, const char *root, int64_t now, size_t *n,
                      fm_error *err);
 
-/* The absolute path of a ready request's file under root (caller owns,
- * fm_free); NULL when r has no path or on allocation failure. */
+/* An operator's hand on one request, each with its audit row
+ * (provision_resume / provision_fail, actor by):
+ * resume: a pending, running (e.g. its worker was killed mid-write) or
+ *   failed request goes back to pending (lease dropped; a failed one gets
+ *   its attempts back), to be materialized by the next worker or at once
+ *   by the caller (fm_prov_materialize).  A worker still holding the old
+ *   lease is fenced by the next claim and publishes nothing.
+ * fail: a pending or running request becomes failed with error "failed by
+ *   <by>[: reason]" and expires ttl from now; a worker still writing it is
+ *   fenced (its finish finds the row failed) and removes its file.
+ * FM_ERR_NOTFOUND for an unknown id; FM_ERR_CONFLICT (naming the status)
+ * for a request in a state the action does not apply to. */
+fm_rc fm_prov_resume(fm_store *st, const char *id, const char *by, fm_error *err);
+fm_rc fm_prov_fail(fm_store *st, const char *id, const char *by, const char *reason,
+                   fm_error *err);
+
+/* Where a lake's provisioned files go: "<root>.provision", a sibling of
+ * the lake root (trailing slashes of root dropped), so a reader that globs
+ * the lake never reads them and the lake's runner never sees them.  Caller
+ * owns the string (fm_free); NULL on allocation failure. */
+char *fm_prov_dir(const char *root);
+
+/* The absolute path of a ready request's file (caller owns, fm_free): its
+ * stored path is a file name in fm_prov_dir(root), or, for a request
+ * written before that layout, "provision/<file>" under root.  NULL when r
+ * has no path or on allocation failure. */
 char *fm_prov_file_path(const char *root, const fm_prov_request *r);
+/* The same for a stored path. */
+char *fm_prov_resolve(const char *root, const char *stored);
 
 #ifdef __cplusplus
 }

@@ -300,6 +300,11 @@ static fm_rc append_partition(cat_out *o, sqlite3_stmt *s, const char *root,
   if (strcmp(got, want ? want : "") != 0)
     return fm_error_set(err, FM_ERR_CORRUPT, "%s: SHA-256 %s, the catalog says %s", part->buf,
                         got, want ? want : "(none)");
+  if (fmt == FM_SNAPSHOT_PARQUET && nparts > 0) /* a Parquet file has one footer */
+    return fm_error_set(err, FM_ERR_CONFLICT,
+                        "%s: a Parquet snapshot range is provisioned one partition per "
+                        "request; request each hour separately (or read the lake directly)",
+                        loc);
   if (fmt == FM_SNAPSHOT_CSV_GZ && nparts > 0) return copy_csv_body(o, part->buf, hdr, err);
   if (fmt == FM_SNAPSHOT_CSV_GZ) { /* remember the first part's header */
     gzFile g = gzopen(part->buf, "rb");
@@ -422,6 +427,15 @@ fm_rc fm_prov_materialize(fm_store *st, const char *root, const char *id, int le
                         FM_PROV_MAX_ATTEMPTS);
   fm_prov_request r;
   if ((rc = fm_prov_get(st, id, &r, err))) return rc;
+  /* Temp files of writers that died (a killed worker's "<id>.<fmt>.tmp.<pid>"). */
+  {
+    char *pd = fm_prov_dir(root);
+    fm_error le;
+    fm_error_init(&le);
+    if (pd && fm_snapshot_remove_leftovers(pd, 0, NULL, &le))
+      fm_warn("provisioning: %s", le.msg);
+    fm_free(pd);
+  }
   fm_error e;
   fm_error_init(&e);
   fm_snapshot_file f;
@@ -430,6 +444,7 @@ fm_rc fm_prov_materialize(fm_store *st, const char *root, const char *id, int le
   fm_buf_init(&rel);
   fm_buf_init(&dir);
   fm_buf_init(&path);
+  char *pdir = NULL;
   json_t *filters = json_loads(r.filters, 0, NULL);
   const dataset *d = fm_prov_find_dataset(r.dataset);
   int fmt = fm_snapshot_format_parse(r.format);
@@ -437,9 +452,8 @@ fm_rc fm_prov_materialize(fm_store *st, const char *root, const char *id, int le
   if (!filters || !d || fmt < 0) {
     wrc = fm_error_set(&e, filters ? FM_ERR_INTERNAL : FM_ERR_NOMEM,
                        "request %s: stored dataset, format or filters are not valid", id);
-  } else if (fm_buf_printf(&rel, "provision/%s.%s", r.id, r.format) ||
-             fm_buf_printf(&dir, "%s/provision", root) ||
-             fm_buf_printf(&path, "%s/%s", root, rel.buf)) {
+  } else if (fm_buf_printf(&rel, "%s.%s", r.id, r.format) || !(pdir = fm_prov_dir(root)) ||
+             fm_buf_puts(&dir, pdir) || fm_buf_printf(&path, "%s/%s", pdir, rel.buf)) {
     wrc = fm_error_set(&e, FM_ERR_NOMEM, "out of memory");
   } else if ((wrc = fm_mkdirs(dir.buf, &e)) == FM_OK) {
     wrc = d->cols ? write_table(st, d, filters, (fm_snapshot_format)fmt, path.buf, &f, &e)
@@ -463,6 +477,7 @@ fm_rc fm_prov_materialize(fm_store *st, const char *root, const char *id, int le
   fm_buf_free(&rel);
   fm_buf_free(&dir);
   fm_buf_free(&path);
+  fm_free(pdir);
   return rc;
 }
 
@@ -568,7 +583,7 @@ fm_rc fm_prov_expire(fm_store *st, const char *root, int64_t now, size_t *n, fm_
     }
     fm_prov_copy_text(v[nv].id, sizeof v[nv].id, s, 0);
     const char *p = (const char *)sqlite3_column_text(s, 1);
-    v[nv].path = p ? fm_path_join(root, p) : NULL;
+    v[nv].path = p ? fm_prov_resolve(root, p) : NULL;
     if (p && !v[nv].path) {
       rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
       break;

@@ -221,7 +221,7 @@ static fm_rc validate(fm_store *st, const char *dataset_name, const char *filter
                         "unknown dataset '%s' (mappings, candidates, fields, snapshot)",
                         dataset_name ? dataset_name : "");
   if (format && fm_snapshot_format_parse(format) < 0)
-    return fm_error_set(err, FM_ERR_ARG, "unknown format '%s' (csv.gz, jsonl.gz)", format);
+    return fm_error_set(err, FM_ERR_ARG, "unknown format '%s' (csv.gz, jsonl.gz, parquet)", format);
   json_t *f = NULL, *canon = json_object();
   if (!canon) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   fm_rc rc = FM_OK;
@@ -400,9 +400,30 @@ json_t *fm_prov_request_json(const fm_prov_request *r) {
   return j;
 }
 
+char *fm_prov_dir(const char *root) {
+  if (!root) return NULL;
+  size_t n = strlen(root);
+  while (n > 1 && root[n - 1] == '/') n--;
+  fm_buf b;
+  fm_buf_init(&b);
+  if (fm_buf_append(&b, root, n) || fm_buf_puts(&b, ".provision")) {
+    fm_buf_free(&b);
+    return NULL;
+  }
+  return b.buf;
+}
+
+char *fm_prov_resolve(const char *root, const char *stored) {
+  if (!root || !stored) return NULL;
+  if (strchr(stored, '/')) return fm_path_join(root, stored); /* the old layout */
+  char *dir = fm_prov_dir(root);
+  char *p = dir ? fm_path_join(dir, stored) : NULL;
+  fm_free(dir);
+  return p;
+}
+
 char *fm_prov_file_path(const char *root, const fm_prov_request *r) {
-  if (!root || !r->path) return NULL;
-  return fm_path_join(root, r->path);
+  return fm_prov_resolve(root, r->path);
 }
 
 /* ---- create ------------------------------------------------------------------ */

@@ -327,6 +327,16 @@ static fm_rc decide_body(fm_store *st, void *vctx, fm_error *err) {
 
 fm_rc fm_store_decide(fm_store *st, const fm_decision *d, int64_t *mapping_id,
                       fm_error *err) {
+  /* Invalid UTF-8 never enters the store (the HTTP API's JSON is valid by
+   * construction; this is every other caller's gate). */
+  const char *texts[] = {d->actor, d->comment, d->origin};
+  static const char *const names[] = {"actor", "comment", "origin"};
+  for (int k = 0; k < 3; k++) {
+    size_t bad = texts[k] ? fm_utf8_invalid_at(texts[k], strlen(texts[k])) : (size_t)-1;
+    if (bad != (size_t)-1)
+      return fm_error_set(err, FM_ERR_ARG, "decision: %s: invalid UTF-8 at byte %zu (0x%02X)",
+                          names[k], bad, (unsigned char)texts[k][bad]);
+  }
   decide_ctx c = {.d = d};
   fm_rc rc = fm_store_tx(st, decide_body, &c, err);
   if (rc == FM_OK && mapping_id) *mapping_id = c.mapping_id;

@@ -33,10 +33,12 @@ extern "C" {
 
 typedef enum fm_snapshot_format {
   FM_SNAPSHOT_CSV_GZ = 1,  /* RFC 4180 CSV with a header row, gzip'd */
-  FM_SNAPSHOT_JSONL_GZ = 2 /* one JSON object per row, gzip'd */
+  FM_SNAPSHOT_JSONL_GZ = 2, /* one JSON object per row, gzip'd */
+  FM_SNAPSHOT_PARQUET = 3   /* Apache Parquet, ZSTD (src/parquet; the default
+                             * for snapshot jobs) */
 } fm_snapshot_format;
 
-/* "csv.gz" / "jsonl.gz" (static storage); parse returns -1 when unknown. */
+/* "csv.gz" / "jsonl.gz" / "parquet" (static storage); parse returns -1 when unknown. */
 const char *fm_snapshot_format_name(fm_snapshot_format f);
 int fm_snapshot_format_parse(const char *s);
 
@@ -59,7 +61,10 @@ void fm_snapshot_file_free(fm_snapshot_file *f); /* frees schema_json; keeps f *
  * read transaction).  CSV: NULL is an empty field, an empty string is "";
  * reals use 17 significant digits; blobs are written as lowercase hex.
  * JSON Lines: typed values (null, integer, real, string; blobs as hex
- * strings).  On success fills *out (caller frees out->schema_json with
+ * strings).  Parquet: one file, columns typed from their declared types
+ * (INTEGER -> INT64, REAL -> DOUBLE, TEXT -> UTF8 string, TEXT "*_at" ->
+ * TIMESTAMP(UTC), others -> string), OPTIONAL unless NOT NULL; row groups
+ * bounded in memory (docs/snapshot.md).  On success fills *out (caller frees out->schema_json with
  * fm_snapshot_file_free).  Errors name path and the failing step. */
 fm_rc fm_snapshot_write_sql(sqlite3 *db, const char *sql, fm_snapshot_format fmt,
                             const char *path, fm_snapshot_file *out, fm_error *err);
@@ -71,6 +76,17 @@ fm_rc fm_snapshot_write_sql(sqlite3 *db, const char *sql, fm_snapshot_format fmt
 fm_rc fm_snapshot_write_sql_params(sqlite3 *db, const char *sql, const char *const *params,
                                    int nparams, fm_snapshot_format fmt, const char *path,
                                    fm_snapshot_file *out, fm_error *err);
+
+/* Remove the leftovers of crashed writers in dir: with all = 1 every
+ * entry (files, and flat directories such as a partition being built),
+ * with all = 0 only "*.tmp.*" files; in both cases only those no live
+ * writer owns: the pid in the name ("<name>.<pid>", "<name>.tmp.<pid>", a
+ * run id "...-<pid>-<n>") is not a process of this host, or, without a
+ * pid, the entry is older than a day.  A missing dir is not an error.
+ * *removed (optional) is incremented per entry removed.  Runs call it at
+ * their start (snapshot: <root>/_tmp and <root>; provisioning: its file
+ * directory). */
+fm_rc fm_snapshot_remove_leftovers(const char *dir, int all, size_t *removed, fm_error *err);
 
 /* ---- hours ---------------------------------------------------------------- */
 

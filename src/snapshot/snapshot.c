@@ -383,6 +383,13 @@ fm_rc fm_snapshot_retention(fm_store *st, const char *root, int64_t now,
     }
     expire x = {v[i].job, v[i].dt, v[i].hr};
     if ((rc = fm_store_tx(st, expire_tx, &x, err))) break;
+    /* The hour is no longer complete: its marker goes too. */
+    char when[40];
+    int64_t h;
+    snprintf(when, sizeof when, "%sT%02d", v[i].dt, v[i].hr);
+    if (fm_snapshot_parse_hour(when, &h, NULL) == FM_OK &&
+        (rc = fm_snapshot_hour_marker(st, root, h, err)))
+      break;
     fm_snapshot_rmdir_flat(trash.buf, NULL);
     /* Drop now-empty dt= directories (rmdir fails harmlessly when not empty). */
     char *dtd = fm_path_dirname(dir.buf);
@@ -517,6 +524,7 @@ fm_rc fm_snapshot_write_catalog(fm_store *st, const char *root, fm_error *err) {
       rc = fm_snapshot_write_atomic(path.buf, tmp.buf, body.buf, body.len, "catalog", err);
     fm_buf_free(&body);
   }
+  if (rc == FM_OK) rc = fm_snapshot_write_engine_files(root, j, err);
   fm_free(j);
   fm_buf_free(&path);
   fm_buf_free(&tmp);

@@ -3,6 +3,7 @@
 #define FM_SNAPSHOT_INTERNAL_H
 
 #include "fm_lease.h"
+#include "fm_parquet.h"
 #include "fm_snapshot.h"
 #include "fm_store_sql.h"
 
@@ -13,6 +14,42 @@
 fm_rc fm_snapshot_write_sql_ex(sqlite3 *db, const char *sql, fm_snapshot_format fmt,
                                const char *path, int drop_rows, const char *die_stage,
                                fm_snapshot_file *out, fm_error *err);
+
+/* The Parquet backend of the writer (writer_parquet.c): step s (prepared,
+ * bound, not yet stepped) to its end, writing every row to the Parquet file
+ * tmp_path (created; removed again on any failure); drop_rows as above.
+ * Fills out->rows, bytes and sha256 (the caller renames the file). */
+fm_rc fm_snapshot_write_parquet_rows(sqlite3 *db, sqlite3_stmt *s, const char *tmp_path,
+                                     int drop_rows, fm_snapshot_file *out, fm_error *err);
+
+/* The Parquet type of a column from its declared type and name (the rule
+ * of docs/snapshot.md, "Parquet"); the engine DDL uses the same rule. */
+fm_pq_type fm_snapshot_pq_type(const char *decltype_, const char *name);
+
+/* Beside catalog.json: catalog.hive.sql and catalog.duckdb.sql (one
+ * statement per job of catalog_json, the catalog as
+ * fm_snapshot_catalog_json builds it), each written atomically through
+ * <root>/_tmp.  Errors name the file. */
+fm_rc fm_snapshot_write_engine_files(const char *root, const char *catalog_json,
+                                     fm_error *err);
+
+/* The hour-complete marker <root>/_hours/dt=YYYY-MM-DD/hr=HH/_HOUR_SUCCESS:
+ * written (atomically, listing each job's version and rows) when every
+ * enabled job has a succeeded partition of that hour in the catalog,
+ * removed when not.  Errors name the file. */
+fm_rc fm_snapshot_hour_marker(fm_store *st, const char *root, int64_t hour, fm_error *err);
+
+/* snapshot_repair.c.  Refuse (FM_ERR_ARG, naming hour and job) an hour
+ * after the current one, or older than a selected job's retention window
+ * (its partition would be deleted by the same run's retention). */
+fm_rc fm_snapshot_check_hours(fm_store *st, const char *only, const int64_t *hours, size_t n,
+                              int64_t now, fm_error *err);
+/* The hours `due` owes, oldest first, at most max_hours (<= 0: 48), the
+ * current hour always among them: per selected job, every hour inside its
+ * retention window, from its first attempted hour on, without a succeeded
+ * (or expired) partition.  Caller owns *out (fm_free). */
+fm_rc fm_snapshot_due_hours(fm_store *st, const char *only, int64_t now, int max_hours,
+                            int64_t **out, size_t *nout, fm_error *err);
 
 /* Test hook: raise SIGKILL when the environment variable FM_SNAPSHOT_DIE_AT
  * equals stage (the crash tests). */

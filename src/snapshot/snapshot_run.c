@@ -531,8 +531,9 @@ static fm_rc run_hour(run *r, const job *jobs, size_t n, int64_t hour, fm_error 
   return FM_OK;
 }
 
-static fm_rc run_span(fm_store *st, const char *root, int64_t from, int64_t to,
-                      const fm_snapshot_opts *opts, fm_snapshot_result *res, fm_error *err) {
+/* Run the given hours (ascending) for the selected jobs. */
+static fm_rc run_hours(fm_store *st, const char *root, const int64_t *hours, size_t nh,
+                       const fm_snapshot_opts *opts, fm_snapshot_result *res, fm_error *err) {
   fm_snapshot_opts def;
   if (!opts) {
     fm_snapshot_opts_default(&def);
@@ -540,9 +541,6 @@ static fm_rc run_span(fm_store *st, const char *root, int64_t from, int64_t to,
   }
   if (!st || !root || !*root)
     return fm_error_set(err, FM_ERR_ARG, "snapshot: no store or no root directory given");
-  if (to < from || to - from >= 10000)
-    return fm_error_set(err, FM_ERR_ARG, "snapshot: bad hour range (%lld hours)",
-                        (long long)(to - from + 1));
   if (opts->lease_seconds <= 0)
     return fm_error_set(err, FM_ERR_ARG, "snapshot: the lease must be at least 1 second");
   fm_snapshot_result local = {0};
@@ -554,9 +552,21 @@ static fm_rc run_span(fm_store *st, const char *root, int64_t from, int64_t to,
   r.res = res ? res : &local;
   fm_error_init(&r.first);
   make_run_id(r.run_id, sizeof r.run_id);
-  /* The lake must be this store's (first: a refused run touches nothing). */
-  fm_rc rc = fm_snapshot_lake_claim(st, root, err);
+  /* No future hour, none its own retention would delete (touch nothing). */
+  fm_rc rc = fm_snapshot_check_hours(st, opts->job, hours, nh, (int64_t)time(NULL), err);
   if (rc) return rc;
+  /* The lake must be this store's (first: a refused run touches nothing). */
+  if ((rc = fm_snapshot_lake_claim(st, root, err))) return rc;
+  /* Leftovers of crashed runs: _tmp entries and temp files at the root. */
+  {
+    fm_buf t;
+    fm_buf_init(&t);
+    if (fm_buf_printf(&t, "%s/_tmp", root)) rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+    if (!rc) rc = fm_snapshot_remove_leftovers(t.buf, 1, NULL, err);
+    if (!rc) rc = fm_snapshot_remove_leftovers(root, 0, NULL, err);
+    fm_buf_free(&t);
+    if (rc) return rc;
+  }
   /* Old versions moved aside by earlier runs that died before removing them. */
   fm_buf trash;
   fm_buf_init(&trash);
@@ -578,20 +588,36 @@ static fm_rc run_span(fm_store *st, const char *root, int64_t from, int64_t to,
   job *jobs;
   size_t n;
   if ((rc = fm_snapshot_load_jobs(st, opts->job, &jobs, &n, err))) return rc;
-  for (int64_t h = from; h <= to && rc == FM_OK; h++) rc = run_hour(&r, jobs, n, h, err);
+  for (size_t i = 0; i < nh && rc == FM_OK; i++) rc = run_hour(&r, jobs, n, hours[i], err);
   fm_snapshot_jobs_free(jobs, n);
   if (rc) return rc;
   fm_error ce;
   fm_error_init(&ce);
   fm_rc crc = fm_snapshot_write_catalog(st, root, &ce);
+  for (size_t i = 0; i < nh && crc == FM_OK; i++)
+    crc = fm_snapshot_hour_marker(st, root, hours[i], &ce);
   if (crc == FM_OK && opts->retention)
     crc = fm_snapshot_retention(st, root, (int64_t)time(NULL), r.res, &ce);
   if (r.first.rc) {
+    if (crc) fm_warn("%s", ce.msg); /* reported too, not lost behind the first failure */
     if (err) *err = r.first;
     return r.first.rc;
   }
   if (crc && err) *err = ce;
   return crc;
+}
+
+static fm_rc run_span(fm_store *st, const char *root, int64_t from, int64_t to,
+                      const fm_snapshot_opts *opts, fm_snapshot_result *res, fm_error *err) {
+  if (to < from || to - from >= 10000)
+    return fm_error_set(err, FM_ERR_ARG, "snapshot: bad hour range (%lld hours)",
+                        (long long)(to - from + 1));
+  int64_t *hours = fm_calloc((size_t)(to - from + 1), sizeof *hours);
+  if (!hours) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  for (int64_t h = from; h <= to; h++) hours[h - from] = h;
+  fm_rc rc = run_hours(st, root, hours, (size_t)(to - from + 1), opts, res, err);
+  fm_free(hours);
+  return rc;
 }
 
 fm_rc fm_snapshot_run(fm_store *st, const char *root, int64_t hour,
@@ -613,30 +639,14 @@ fm_rc fm_snapshot_run_due(fm_store *st, const char *root, int64_t now,
     fm_snapshot_opts_default(&def);
     opts = &def;
   }
-  int64_t to = fm_snapshot_hour_of(now);
-  int cap = opts->max_catchup_hours > 0 ? opts->max_catchup_hours : 48;
-  /* The oldest "latest succeeded hour" over the selected jobs; jobs never
-   * written start now. */
-  sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(
-      st,
-      "SELECT min(last) FROM (SELECT j.name, (SELECT max(r.dt || 'T' || printf('%02d', r.hr))"
-      " FROM snapshot_runs r WHERE r.job = j.name AND r.status IN ('succeeded','expired'))"
-      " AS last FROM snapshot_jobs j WHERE j.enabled = 1 AND (?1 IS NULL OR j.name = ?1))"
-      " WHERE last IS NOT NULL",
-      &s, err);
-  if (rc) return rc;
-  sqlite3_bind_text(s, 1, opts->job, -1, SQLITE_STATIC);
-  int64_t from = to;
-  if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
-    int64_t last;
-    fm_error pe;
-    if (fm_snapshot_parse_hour((const char *)sqlite3_column_text(s, 0), &last, &pe) == FM_OK &&
-        last + 1 < to)
-      from = last + 1;
-  }
-  sqlite3_finalize(s);
-  if (to - from + 1 > cap) from = to - cap + 1;
-  return run_span(st, root, from, to, opts, res, err);
+  if (!st || !root || !*root)
+    return fm_error_set(err, FM_ERR_ARG, "snapshot: no store or no root directory given");
+  /* Every missing or failed hour inside the retention windows, oldest
+   * first, bounded (snapshot_repair.c). */
+  int64_t *hours = NULL;
+  size_t n = 0;
+  fm_rc rc = fm_snapshot_due_hours(st, opts->job, now, opts->max_catchup_hours, &hours, &n, err);
+  if (rc == FM_OK) rc = run_hours(st, root, hours, n, opts, res, err);
+  fm_free(hours);
+  return rc;
 }
-

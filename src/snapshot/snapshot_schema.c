@@ -66,5 +66,42 @@ static const char *const snapshot_v2 =
     "  added_at     TEXT NOT NULL DEFAULT " FM_SQL_NOW ","
     "  PRIMARY KEY (job, dt, hr));";
 
-static const fm_schema_step snapshot_steps[] = {{2, 10, "snapshot", snapshot_v2}};
+/* Version 7 (issue 19): Parquet is a format and the default; a job name
+ * starts with a letter or digit, so no job lands in the runner's own
+ * folders (_tmp, _trash) or a hidden one.  SQLite cannot change a CHECK,
+ * so the table is rebuilt.  A job of an older store named otherwise is
+ * kept, disabled (the CHECK allows that only disabled).  The seeded jobs
+ * switch to Parquet only while nothing of them is in the catalog: an
+ * existing lake does not change format under its readers. */
+static const char *const snapshot_v7 =
+    "CREATE TABLE snapshot_jobs_v7 ("
+    "  name            TEXT PRIMARY KEY CHECK ((name GLOB '[A-Za-z0-9]*' OR enabled = 0)"
+    "                  AND name GLOB '[A-Za-z0-9_]*'"
+    "                  AND name NOT GLOB '*[^A-Za-z0-9_-]*'),"
+    "  source_table    TEXT NOT NULL,"
+    "  columns         TEXT NOT NULL DEFAULT '*',"
+    "  filter          TEXT,"
+    "  format          TEXT NOT NULL DEFAULT 'parquet'"
+    "                  CHECK (format IN ('parquet','csv.gz','jsonl.gz')),"
+    "  schedule        TEXT NOT NULL DEFAULT 'hourly' CHECK (schedule IN ('hourly')),"
+    "  retention_hours INTEGER NOT NULL DEFAULT 720 CHECK (retention_hours > 0),"
+    "  enabled         INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0,1)),"
+    "  created_at      TEXT NOT NULL DEFAULT " FM_SQL_NOW ");"
+    "INSERT INTO snapshot_jobs_v7 (name, source_table, columns, filter, format, schedule,"
+    "  retention_hours, enabled, created_at)"
+    "  SELECT name, source_table, columns, filter,"
+    "  CASE WHEN ((name IN ('mappings','candidates','fields') AND source_table = name"
+    "              AND format = 'csv.gz')"
+    "          OR (name = 'audit_log' AND source_table = name AND format = 'jsonl.gz'))"
+    "       AND NOT EXISTS (SELECT 1 FROM catalog c WHERE c.job = snapshot_jobs.name)"
+    "       AND NOT EXISTS (SELECT 1 FROM snapshot_runs r WHERE r.job = snapshot_jobs.name)"
+    "  THEN 'parquet' ELSE format END,"
+    "  schedule, retention_hours,"
+    "  CASE WHEN name GLOB '[A-Za-z0-9]*' THEN enabled ELSE 0 END, created_at"
+    "  FROM snapshot_jobs;"
+    "DROP TABLE snapshot_jobs;"
+    "ALTER TABLE snapshot_jobs_v7 RENAME TO snapshot_jobs;";
+
+static const fm_schema_step snapshot_steps[] = {{2, 10, "snapshot", snapshot_v2},
+                                                {7, 10, "snapshot", snapshot_v7}};
 FM_STORE_SCHEMA(snapshot, snapshot_steps)

@@ -1,4 +1,5 @@
-/* writer.c: one SELECT's rows to a gzip'd CSV or JSON Lines file,
+/* writer.c: one SELECT's rows to a gzip'd CSV or JSON Lines file (or, through
+ * writer_parquet.c, a Parquet file),
  * atomically, with its row count, size and SHA-256; and the small
  * filesystem helpers (fsync a directory, mkdir -p, atomic small files) the
  * snapshot and provisioning code share. */
@@ -20,6 +21,7 @@ const char *fm_snapshot_format_name(fm_snapshot_format f) {
   switch (f) {
   case FM_SNAPSHOT_CSV_GZ: return "csv.gz";
   case FM_SNAPSHOT_JSONL_GZ: return "jsonl.gz";
+  case FM_SNAPSHOT_PARQUET: return "parquet";
   }
   return "?";
 }
@@ -27,6 +29,7 @@ const char *fm_snapshot_format_name(fm_snapshot_format f) {
 int fm_snapshot_format_parse(const char *s) {
   if (s && !strcmp(s, "csv.gz")) return FM_SNAPSHOT_CSV_GZ;
   if (s && !strcmp(s, "jsonl.gz")) return FM_SNAPSHOT_JSONL_GZ;
+  if (s && !strcmp(s, "parquet")) return FM_SNAPSHOT_PARQUET;
   return -1;
 }
 
@@ -244,7 +247,7 @@ static fm_rc write_core(sqlite3 *db, const char *sql, const char *const *params,
                         int drop_rows, const char *die_stage, fm_snapshot_file *out,
                         fm_error *err) {
   memset(out, 0, sizeof *out);
-  if (!db || !sql || !path || (fmt != FM_SNAPSHOT_CSV_GZ && fmt != FM_SNAPSHOT_JSONL_GZ))
+  if (!db || !sql || !path || fm_snapshot_format_parse(fm_snapshot_format_name(fmt)) < 0)
     return fm_error_set(err, FM_ERR_ARG, "snapshot writer: bad arguments for %s",
                         path ? path : "(no path)");
   fm_rc rc = FM_OK;
@@ -297,6 +300,17 @@ static fm_rc write_core(sqlite3 *db, const char *sql, const char *const *params,
   }
   o->fd = -1;
   o->path = tmp.buf;
+  if (fmt == FM_SNAPSHOT_PARQUET) { /* its own streaming encoder; same rename */
+    if ((rc = fm_snapshot_write_parquet_rows(db, s, tmp.buf, drop_rows, out, err))) goto done;
+    fm_snapshot_die_at(die_stage);
+    if (rename(tmp.buf, path) != 0) {
+      rc = fm_error_set(err, FM_ERR_IO, "%s: cannot rename to %s: %s", tmp.buf, path,
+                        strerror(errno));
+      goto done;
+    }
+    rc = fm_snapshot_fsync_dir(dir, err);
+    goto done;
+  }
   sha256_init(&o->sha);
   o->fd = open(tmp.buf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (o->fd < 0) {

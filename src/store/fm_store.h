@@ -29,7 +29,7 @@ extern "C" {
 
 /* The schema version this build writes (PRAGMA user_version).  Opening a
  * database with a higher version fails with FM_ERR_VERSION. */
-#define FM_STORE_SCHEMA_VERSION 6
+#define FM_STORE_SCHEMA_VERSION 7
 
 typedef struct fm_store fm_store;
 

@@ -121,6 +121,10 @@ void fm_utf8_scrub(char *s);
 /* Length in bytes (1-4) of the valid UTF-8 character at s[0..n), or 0 when
  * n is 0 or s does not start one. */
 size_t fm_utf8_char_len(const char *s, size_t n);
+/* Offset of the first byte of s[0..n) that does not start a valid UTF-8
+ * character (or is NUL), or (size_t)-1 when all of s is valid UTF-8
+ * (fm_utf8_char_len's rules: no overlongs, surrogates, > U+10FFFF). */
+size_t fm_utf8_invalid_at(const char *s, size_t n);
 
 /* Append s (n bytes) as one RFC 4180 CSV cell: quoted (quotes doubled) when
  * it holds a comma, quote, CR or LF, starts or ends with a blank or tab

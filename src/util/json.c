@@ -44,6 +44,21 @@ size_t fm_utf8_char_len(const char *s, size_t n) {
   return n ? utf8_len((const unsigned char *)s, n) : 0;
 }
 
+size_t fm_utf8_invalid_at(const char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    if ((unsigned char)s[i] < 0x80) {
+      if (!s[i]) return i;
+      i++;
+      continue;
+    }
+    size_t l = utf8_len((const unsigned char *)s + i, n - i);
+    if (!l) return i;
+    i += l;
+  }
+  return (size_t)-1;
+}
+
 void fm_utf8_scrub(char *s) {
   unsigned char *p = (unsigned char *)s;
   size_t n = strlen(s);

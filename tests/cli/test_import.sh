@@ -77,6 +77,24 @@ expect_rc "malformed csv" 1
 expect_in "malformed csv names the file" "$T/err" "fundamentals.csv"
 expect_eq "nothing written" "$(q 'SELECT count(*) FROM audit_log')" "$before"
 cp $S/refinitiv/fundamentals.csv "$T/s/refinitiv/"
+# Invalid UTF-8 never enters the store: a bad byte is refused, naming the
+# file, line and column, and nothing is written.
+python3 - "$T/s/bloomberg/fields.csv" <<'PY'
+import sys
+p = sys.argv[1]
+lines = open(p, 'rb').read().split(b'\n')
+lines[4] = lines[4][:6] + b'\xff' + lines[4][6:]
+open(p, 'wb').write(b'\n'.join(lines))
+PY
+run "$FM" import --config "$T/c.json" --db "$T/fm.db"
+expect_rc "a bad byte" 1
+expect_in "bad byte: file, line and column named" "$T/err" "fields.csv:5: invalid UTF-8 (byte 0xFF at column 7, field 'mnemonic')"
+expect_eq "bad byte: nothing written" "$(q 'SELECT count(*) FROM audit_log')" "$before"
+cp $S/bloomberg/fields.csv "$T/s/bloomberg/"
+run "$FM" import --config "$T/c.json" --db "$T/fm.db" --by "$(printf 'an\xe9')"
+expect_rc "an option that is not UTF-8" 2
+expect_in "option named" "$T/err" "--by: not valid UTF-8 (byte 0xE9 at offset 2)"
+expect_eq "bad option: nothing written" "$(q 'SELECT count(*) FROM audit_log')" "$before"
 run "$FM" import --config "$T/c.json" --db "$T/nodir/x.db"
 expect_rc "unwritable db" 1
 expect_in "db named" "$T/err" "x.db"

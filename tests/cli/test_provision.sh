@@ -47,6 +47,9 @@ db.execute("INSERT INTO mappings (mapping_key, query_field_id, ref_field_id, sta
            " VALUES ('m_2', 2, 5, 'proposed', NULL)")
 db.execute("INSERT INTO mappings (mapping_key, query_field_id, ref_field_id, status, score)"
            " VALUES ('m_3', 3, 6, 'accepted', 2.5)")
+# the snapshot-range requests below concatenate gzip'd CSV partitions: keep
+# the mappings job at csv.gz (new stores snapshot as Parquet)
+db.execute("UPDATE snapshot_jobs SET format = 'csv.gz' WHERE name = 'mappings'")
 db.commit()
 EOF
 # The last snapshot of the mappings job is 3 hours old.
@@ -156,6 +159,8 @@ bad400() { # body code-want detail-substring
 bad400 '{"dataset":"secrets"}' 1001 "unknown dataset"
 bad400 '{"dataset":"mappings","filters":{"1=1; DROP TABLE mappings; --":"x"}}' 1001 "unknown filter"
 bad400 '{"dataset":"mappings","filters":{"status":"maybe"}}' 1001 "not a valid value"
+# invalid UTF-8 never enters the store: a body that is not UTF-8 is not JSON (jansson)
+bad400 "$(printf '{"dataset":"mappings","filters":{"status":"acc\xffepted"}}')" 1000 "decode byte 0xff"
 bad400 '{"dataset":"mappings","format":"xlsx"}' 1001 "unknown format"
 bad400 '{"dataset":"mappings","sql":"SELECT 1"}' 1000 "unknown member"
 bad400 '{"dataset":' 1000 "expected"
@@ -181,7 +186,7 @@ expect "one header, 12 rows" test "$(gunzip -c "$T/body" | python3 -c "import cs
 # --provision-poll-ms).  A short TTL would race the downloads above on a
 # busy machine, so the first request's expiry is moved into the past.
 python3 -c "import sqlite3; c=sqlite3.connect('$DB'); c.execute(\"UPDATE provision_requests SET expires_at='2000-01-01T00:00:00.000Z' WHERE id='$ID'\"); c.commit()"
-F=$ROOT/provision/$ID.jsonl.gz
+F=$ROOT.provision/$ID.jsonl.gz
 wait_for "the worker to remove the expired file" 60 test ! -f "$F"
 # the worker removes the file first, then marks the row (docs/provision.md)
 status_is() { as "$2" "$B/v1/provisioning/requests/$1" >/dev/null; [[ $(jget "['status']") == "$3" ]]; }
@@ -198,7 +203,7 @@ claimed() { as "$RITA" "$B/v1/provisioning/requests/$BIG" >/dev/null; [[ $(jget 
 wait_for "the worker to claim request $BIG" 60 claimed
 kill -TERM $PID; wait $PID; rc=$?; PID=
 expect "clean exit on SIGTERM" test $rc -eq 0
-expect "no temp file left" test -z "$(ls "$ROOT/provision" | grep tmp)"
+expect "no temp file left" test -z "$(ls "$ROOT.provision" | grep tmp)"
 st=$(python3 -c "import sqlite3; print(sqlite3.connect('$DB').execute(\"SELECT status FROM provision_requests WHERE id='$BIG'\").fetchone()[0])")
 expect "not left half-done ($st)" test "$st" = ready -o "$st" = pending
 # a server killed outright leaves a request running: the next one retries it
@@ -218,7 +223,7 @@ expect "cli status ready" grep -q '"status":"ready"' "$T/st"
 expect "cli fetch" test "$(gunzip -c "$T/got.csv.gz" | wc -l)" = 2
 "$FM" provision list --db "$DB" --owner rita >"$T/list"
 expect "cli list" grep -q "$CID" "$T/list"
-echo x >>"$ROOT/provision/$CID.csv.gz"
+echo x >>"$ROOT.provision/$CID.csv.gz"
 "$FM" provision fetch --db "$DB" --root "$ROOT" "$CID" -o "$T/bad.csv.gz" 2>"$T/err"
 expect "fetch refuses a damaged file" test $? -eq 1
 expect "... and says so" grep -q "SHA-256" "$T/err"

@@ -57,6 +57,13 @@ db.execute("INSERT INTO mappings (mapping_key, query_field_id, ref_field_id, sta
            " VALUES ('m_2', 2, 5, 'proposed', NULL)")
 db.execute("INSERT INTO audit_log (actor, action, entity, entity_key, after)"
            " VALUES ('ana', 'accept', 'mapping', 'm_1', '{\"a\":1}')")
+# a new store's jobs are Parquet (schema 7); this script tests the gzip'd
+# CSV / JSON Lines writers (Parquet: test_lake.sh)
+assert {r[0] for r in db.execute("SELECT DISTINCT format FROM snapshot_jobs")} == {'parquet'}
+db.execute("UPDATE snapshot_jobs SET format = CASE name WHEN 'audit_log' THEN 'jsonl.gz'"
+           " ELSE 'csv.gz' END")
+# the fixed hours below (2020..2023) lie inside the retention window
+db.execute("UPDATE snapshot_jobs SET retention_hours = 1000000")
 db.commit()
 EOF
 
@@ -121,13 +128,13 @@ expect "force recorded" test "$(scalar "SELECT max(version) FROM snapshot_runs W
 
 # ---- SIGKILL at each stage, then restart --------------------------------------
 lease_out() {
-  test "$(scalar "SELECT count(*) FROM snapshot_runs WHERE dt='2030-01-01' AND hr=5 AND lease_expires > strftime('%Y-%m-%dT%H:%M:%S.000Z', 'now')")" = 0
+  test "$(scalar "SELECT count(*) FROM snapshot_runs WHERE dt='2020-01-01' AND hr=5 AND lease_expires > strftime('%Y-%m-%dT%H:%M:%S.000Z', 'now')")" = 0
 }
 for stage in claimed written manifest renamed succeeded catalog; do
   R=$T/kill-$stage
   # In a subshell that reports the status, so bash's "Killed" line stays quiet.
   (FM_SNAPSHOT_DIE_AT=$stage "$FM" snapshot backfill --db "$DB" --root "$R" --lease 1 \
-    --from 2030-01-01T05 --to 2030-01-01T05 --no-retention >/dev/null 2>&1
+    --from 2020-01-01T05 --to 2020-01-01T05 --no-retention >/dev/null 2>&1
   echo $? >"$T/rc") 2>/dev/null
   rc=$(cat "$T/rc")
   expect_rc "killed at $stage" 137
@@ -137,16 +144,16 @@ for stage in claimed written manifest renamed succeeded catalog; do
   # the restart must find the killed run's lease (--lease 1) run out, as
   # the runner compares it: ISO text against the current second
   wait_for "the lease of the run killed at $stage to run out" 60 lease_out
-  run "$FM" snapshot backfill --db "$DB" --root "$R" --from 2030-01-01T05 --to 2030-01-01T05 --no-retention
+  run "$FM" snapshot backfill --db "$DB" --root "$R" --from 2020-01-01T05 --to 2020-01-01T05 --no-retention
   expect_rc "restart after $stage" 0
   expect "one succeeded run per partition after $stage" test \
-    "$(scalar "SELECT count(*) FROM snapshot_runs WHERE dt='2030-01-01' AND hr=5 AND status='succeeded' AND rows_read=rows_written")" = 4
+    "$(scalar "SELECT count(*) FROM snapshot_runs WHERE dt='2020-01-01' AND hr=5 AND status='succeeded' AND rows_read=rows_written")" = 4
   expect "nothing else after $stage" test \
-    "$(scalar "SELECT count(*) FROM snapshot_runs WHERE dt='2030-01-01' AND hr=5 AND status<>'succeeded'")" = 0
-  run "$FM" snapshot backfill --db "$DB" --root "$R" --from 2030-01-01T05 --to 2030-01-01T05 --no-retention
+    "$(scalar "SELECT count(*) FROM snapshot_runs WHERE dt='2020-01-01' AND hr=5 AND status<>'succeeded'")" = 0
+  run "$FM" snapshot backfill --db "$DB" --root "$R" --from 2020-01-01T05 --to 2020-01-01T05 --no-retention
   expect_in "then a no-op ($stage)" "$T/err" "0 written, 4 skipped"
   # Reset the 2030 rows so the next stage starts clean.
-  python3 -c 'import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); d.execute("DELETE FROM snapshot_runs WHERE dt=?", ("2030-01-01",)); d.execute("DELETE FROM catalog WHERE dt=?", ("2030-01-01",)); d.commit()' "$DB"
+  python3 -c 'import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); d.execute("DELETE FROM snapshot_runs WHERE dt=?", ("2020-01-01",)); d.execute("DELETE FROM catalog WHERE dt=?", ("2020-01-01",)); d.commit()' "$DB"
 done
 
 # ---- two concurrent runners on one partition -----------------------------------
@@ -155,19 +162,19 @@ R=$T/two
 # once its claim is in the table it is stopped (SIGSTOP), so the second
 # runner meets the lease however slowly it starts, then continued.  The
 # hold (20 s) only bounds how late the claim may be seen (load 28 missed 5 s).
-FM_SNAPSHOT_TEST_HOLD_MS=20000 "$FM" snapshot run --db "$DB" --root "$R" --at 2031-01-01T00 \
+FM_SNAPSHOT_TEST_HOLD_MS=20000 "$FM" snapshot run --db "$DB" --root "$R" --at 2021-01-01T00 \
   --job fields --no-retention >"$T/a.out" 2>&1 &
 A=$!
-claimed_2031() { test "$(scalar "SELECT count(*) FROM snapshot_runs WHERE dt='2031-01-01' AND status='running'")" = 1; }
-wait_for "the first runner to claim 2031-01-01T00" 60 claimed_2031
+claimed_2021() { test "$(scalar "SELECT count(*) FROM snapshot_runs WHERE dt='2021-01-01' AND status='running'")" = 1; }
+wait_for "the first runner to claim 2021-01-01T00" 60 claimed_2021
 kill -STOP $A
-"$FM" snapshot run --db "$DB" --root "$R" --at 2031-01-01T00 \
+"$FM" snapshot run --db "$DB" --root "$R" --at 2021-01-01T00 \
   --job fields --no-retention >"$T/b.out" 2>&1
 kill -CONT $A
 wait $A
 expect_in "first runner writes" "$T/a.out" "1 written"
 expect_in "second runner skips" "$T/b.out" "leased by"
-expect "one run row" test "$(scalar "SELECT count(*) FROM snapshot_runs WHERE dt='2031-01-01'")" = 1
+expect "one run row" test "$(scalar "SELECT count(*) FROM snapshot_runs WHERE dt='2021-01-01'")" = 1
 
 # ---- audit mismatch: fails, notifies (command and webhook) ------------------------
 PORT_FILE=$T/port
@@ -185,30 +192,30 @@ s.handle_request()
 EOF
 W=$!
 wait_for "the webhook receiver to write its port" 60 test -s "$PORT_FILE"
-FM_SNAPSHOT_TEST_MISMATCH=mappings run "$FM" snapshot run --db "$DB" --root "$T/mm" --at 2032-01-01T07 \
+FM_SNAPSHOT_TEST_MISMATCH=mappings run "$FM" snapshot run --db "$DB" --root "$T/mm" --at 2022-01-01T07 \
   --job mappings --no-retention --webhook "http://127.0.0.1:$(cat "$PORT_FILE")/hook"
 wait $W 2>/dev/null
 expect_rc "mismatch fails" 1
 expect_in "mismatch names the audit" "$T/err" "audit failed"
-expect "no partition for the failed run" test ! -e "$T/mm/mappings/dt=2032-01-01/hr=07"
-expect "status failed" test "$(scalar "SELECT status FROM snapshot_runs WHERE dt='2032-01-01'")" = failed
+expect "no partition for the failed run" test ! -e "$T/mm/mappings/dt=2022-01-01/hr=07"
+expect "status failed" test "$(scalar "SELECT status FROM snapshot_runs WHERE dt='2022-01-01'")" = failed
 expect "webhook got the failure" python3 -c '
 import json, sys; j = json.load(open(sys.argv[1]))
 assert j["event"] == "snapshot.failed" and j["job"] == "mappings" and j["rows_read"] == 2 and j["rows_written"] == 1, j' "$T/hook.json"
 HOOK_OUT=$T/hook.txt FM_SNAPSHOT_TEST_MISMATCH=mappings run "$FM" snapshot run --db "$DB" --root "$T/mm" \
-  --at 2032-01-01T07 --job mappings --no-retention \
+  --at 2022-01-01T07 --job mappings --no-retention \
   --on-failure 'echo "$FM_SNAPSHOT_JOB $FM_SNAPSHOT_DT $FM_SNAPSHOT_HR $FM_SNAPSHOT_ROWS_READ $FM_SNAPSHOT_ROWS_WRITTEN" > "$HOOK_OUT"'
 expect_rc "mismatch again fails" 1
-expect "on-failure command ran" test "$(cat "$T/hook.txt" 2>/dev/null)" = "mappings 2032-01-01 07 2 1"
-run "$FM" snapshot run --db "$DB" --root "$T/mm" --at 2032-01-01T07 --job mappings --no-retention
+expect "on-failure command ran" test "$(cat "$T/hook.txt" 2>/dev/null)" = "mappings 2022-01-01 07 2 1"
+run "$FM" snapshot run --db "$DB" --root "$T/mm" --at 2022-01-01T07 --job mappings --no-retention
 expect_rc "retry succeeds" 0
-expect "retry is attempt 3" test "$(scalar "SELECT attempt FROM snapshot_runs WHERE dt='2032-01-01'")" = 3
+expect "retry is attempt 3" test "$(scalar "SELECT attempt FROM snapshot_runs WHERE dt='2022-01-01'")" = 3
 
 # ---- backfill ---------------------------------------------------------------------------
-run "$FM" snapshot backfill --db "$DB" --root "$T/bf" --from 2033-03-01T22 --to 2033-03-02T01 --job fields --no-retention
+run "$FM" snapshot backfill --db "$DB" --root "$T/bf" --from 2023-03-01T22 --to 2023-03-02T01 --job fields --no-retention
 expect_rc "backfill" 0
 expect_in "backfill writes 4 hours" "$T/err" "4 written"
-expect "backfill crosses midnight" test -f "$T/bf/fields/dt=2033-03-02/hr=01/_SUCCESS"
+expect "backfill crosses midnight" test -f "$T/bf/fields/dt=2023-03-02/hr=01/_SUCCESS"
 
 # ---- a lake belongs to one store; verify re-reads it --------------------------------------
 expect "the first run wrote the lake's identity" test -f "$ROOT/_fieldmatch_lake.json"

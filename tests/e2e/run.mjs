@@ -173,6 +173,9 @@ test('pick through the search, then undo', async () => {
   picked = id;
   // undo: a new decision that restores "no decision" (the pick is rejected)
   await until(async () => fieldId(page) !== id, 'the next field');
+  // the keys work once the next field's page is rendered (its handler is
+  // attached after the field is read): wait for its heading, not the URL
+  await page.getByRole('heading', {level: 1, name: fieldId(page), exact: true}).waitFor();
   await page.keyboard.press('u');
   await until(async () => (await view(id)).accepted === null, 'the undo');
   const h = (await apiGet(`/v1/review/bloomberg/${id}/history`)).history;

@@ -29,6 +29,15 @@ static size_t count_lines(const char *s) {
 static fm_store *populated(const char *name) {
   fm_store *st = open_db(name);
   if (!st) return NULL;
+  /* These tests read the gzip'd CSV / JSON Lines files back: keep the jobs
+   * at those formats (Parquet, the default since schema 7, has its own
+   * tests: test_snapshot_parquet and tests/cli/test_lake.sh). */
+  CHECK(fm_store_exec(st,
+                      "UPDATE snapshot_jobs SET format = CASE name WHEN 'audit_log'"
+                      " THEN 'jsonl.gz' ELSE 'csv.gz' END",
+                      NULL) == FM_OK);
+  /* The fixed hours of these tests (2024) lie inside the retention window. */
+  CHECK(fm_store_exec(st, "UPDATE snapshot_jobs SET retention_hours = 1000000", NULL) == FM_OK);
   fm_fieldset q, r;
   fm_fieldset_init(&q);
   fm_fieldset_init(&r);
@@ -78,7 +87,7 @@ static void test_validation(void) {
     const char *ds, *filters, *fmt, *want;
   } bad[] = {
       {"nope", NULL, NULL, "unknown dataset"},
-      {"mappings", NULL, "parquet", "unknown format"},
+      {"mappings", NULL, "orc", "unknown format"},
       {"mappings", "[1]", NULL, "must be a JSON object"},
       {"mappings", "{\"x\":1", NULL, "not JSON"},
       {"mappings", "{\"mapping_id; DROP TABLE mappings\":1}", NULL, "unknown filter"},
@@ -144,7 +153,7 @@ static void test_materialize_rows(void) {
   CHECK(r.attempts == 1 && r.started_at[0] && r.finished_at[0] && r.expires_at[0]);
   CHECK(strcmp(r.expires_at, r.finished_at) > 0);
   char *path = fm_prov_file_path(root, &r);
-  CHECK(path && strstr(path, "/provision/") && exists(path));
+  CHECK(path && strstr(path, ".provision/") && strncmp(path, root, strlen(root) + 1) != 0 && exists(path));
   char *text = path ? gunzip(path) : NULL;
   CHECK(text && count_lines(text) == 3);
   sqlite3_stmt *s;
@@ -279,6 +288,48 @@ static void test_snapshot_range(void) {
              "{\"job\":\"mappings\",\"from\":\"2024-05-01T11\",\"to\":\"2024-05-01T11\"}", NULL,
              0, id, &e) == FM_ERR_CORRUPT);
   CHECK(strstr(e.msg, "SHA-256") != NULL);
+  fm_store_close(st);
+}
+
+/* Parquet: a table dataset is one Parquet file; a snapshot range of a
+ * Parquet job is served for one partition (the file as it is, checked) and
+ * refused for more (a Parquet file has one footer). */
+static void test_parquet(void) {
+  fm_store *st = populated("pq.sqlite");
+  if (!st) return;
+  const char *root = tmp("root_pq");
+  fm_error e;
+  fm_error_init(&e);
+  char id[33];
+  CHECK(make(st, root, "rita", "mappings", NULL, "parquet", 0, id, &e) == FM_OK);
+  fm_prov_request r;
+  CHECK(fm_prov_get(st, id, &r, &e) == FM_OK && r.rows == 4 && !strcmp(r.format, "parquet"));
+  char *path = fm_prov_file_path(root, &r);
+  size_t n = 0;
+  unsigned char *raw = path ? read_bytes(path, &n) : NULL;
+  CHECK(raw && n == (size_t)r.bytes && !memcmp(raw, "PAR1", 4) && !memcmp(raw + n - 4, "PAR1", 4));
+  fm_free(raw);
+  fm_free(path);
+  fm_prov_request_free(&r);
+  CHECK(fm_store_exec(st, "UPDATE snapshot_jobs SET format = 'parquet' WHERE name = 'fields'",
+                      &e) == FM_OK);
+  int64_t h;
+  CHECK(fm_snapshot_parse_hour("2024-05-01T10", &h, &e) == FM_OK);
+  fm_snapshot_opts so;
+  fm_snapshot_opts_default(&so);
+  so.retention = 0;
+  so.job = "fields";
+  CHECK(fm_snapshot_backfill(st, root, h, h + 1, &so, NULL, &e) == FM_OK);
+  CHECK(make(st, root, "rita", "snapshot",
+             "{\"job\":\"fields\",\"from\":\"2024-05-01T10\",\"to\":\"2024-05-01T10\"}",
+             NULL, 0, id, &e) == FM_OK);
+  CHECK(fm_prov_get(st, id, &r, &e) == FM_OK && r.status == FM_PROV_READY && r.rows == 8);
+  fm_prov_request_free(&r);
+  fm_error_init(&e);
+  CHECK(make(st, root, "rita", "snapshot",
+             "{\"job\":\"fields\",\"from\":\"2024-05-01T10\",\"to\":\"2024-05-01T11\"}",
+             NULL, 0, id, &e) == FM_ERR_CONFLICT);
+  CHECK(strstr(e.msg, "one partition per request") != NULL);
   fm_store_close(st);
 }
 
@@ -431,6 +482,7 @@ int main(void) {
   FM_RUN(test_validation);
   FM_RUN(test_materialize_rows);
   FM_RUN(test_snapshot_range);
+  FM_RUN(test_parquet);
   FM_RUN(test_expire_recover_attempts);
   FM_RUN(test_faults);
   FM_RUN(test_runner);

@@ -23,6 +23,13 @@
 static fm_store *populated(const char *name) {
   fm_store *st = open_db(name);
   if (!st) return NULL;
+  /* These tests read the gzip'd CSV / JSON Lines files back: keep the jobs
+   * at those formats (Parquet, the default since schema 7, has its own
+   * tests: test_snapshot_parquet and tests/cli/test_lake.sh). */
+  CHECK(fm_store_exec(st,
+                      "UPDATE snapshot_jobs SET format = CASE name WHEN 'audit_log'"
+                      " THEN 'jsonl.gz' ELSE 'csv.gz' END",
+                      NULL) == FM_OK);
   fm_fieldset q, r;
   fm_fieldset_init(&q);
   fm_fieldset_init(&r);
@@ -160,6 +167,74 @@ static void test_writer(void) {
     fm_error_init(&e);
     fm_rc rc = fm_snapshot_write_sql(db, "SELECT * FROM t", FM_SNAPSHOT_JSONL_GZ,
                                      tmp("oom.jsonl.gz"), &f, &e);
+    fm_fault_malloc_after(0);
+    CHECK(rc == FM_OK || rc == FM_ERR_NOMEM);
+    if (rc == FM_OK) fm_snapshot_file_free(&f);
+  }
+  CHECK(no_temp_files());
+  sqlite3_close(db);
+}
+
+/* The Parquet backend: a framed file (PAR1 ... PAR1) whose size and SHA-256
+ * are what the writer reports; values that do not fit the declared type,
+ * a "_at" text that is no UTC time and invalid UTF-8 fail naming the file,
+ * row and column, and leave no temp file.  (Values are read back by DuckDB
+ * in tests/cli/test_lake.sh.) */
+static void test_writer_parquet(void) {
+  sqlite3 *db;
+  CHECK(sqlite3_open(tmp("p.db"), &db) == SQLITE_OK);
+  sqlite3_exec(db,
+               "CREATE TABLE t(i INTEGER PRIMARY KEY, r REAL, s TEXT NOT NULL, b BLOB,"
+               " created_at TEXT);"
+               "INSERT INTO t VALUES (1, 0.5, 'plain', NULL, '2026-12-04T17:46:58.123Z'),"
+               "(2, NULL, '', x'00ff', NULL), (3, 2, 'é \"q\"', NULL, '2026-12-04');",
+               NULL, NULL, NULL);
+  fm_snapshot_file f;
+  fm_error e;
+  fm_error_init(&e);
+  CHECK(fm_snapshot_write_sql(db, "SELECT * FROM t ORDER BY i", FM_SNAPSHOT_PARQUET,
+                              tmp("t.parquet"), &f, &e) == FM_OK);
+  CHECK(f.rows == 3);
+  size_t n = 0;
+  unsigned char *raw = read_bytes(tmp("t.parquet"), &n);
+  CHECK(raw && n == f.bytes && n > 8 && !memcmp(raw, "PAR1", 4) && !memcmp(raw + n - 4, "PAR1", 4));
+  struct sha256_ctx c;
+  uint8_t dg[32];
+  char hex[65];
+  sha256_init(&c);
+  sha256_update(&c, n, raw);
+  sha256_digest(&c, 32, dg);
+  for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", dg[i]);
+  CHECK_STR(f.sha256, hex);
+  fm_free(raw);
+  fm_snapshot_file_free(&f);
+  CHECK(!strcmp(fm_snapshot_format_name(FM_SNAPSHOT_PARQUET), "parquet") &&
+        fm_snapshot_format_parse("parquet") == FM_SNAPSHOT_PARQUET);
+  /* Refused values: the message names the row and the column. */
+  struct {
+    const char *sql, *want;
+  } bad[] = {
+      {"UPDATE t SET created_at = 'yesterday' WHERE i = 2", "created_at"},
+      {"UPDATE t SET created_at = NULL, s = CAST(x'41ff42' AS TEXT) WHERE i = 2",
+       "invalid UTF-8"},
+      {"UPDATE t SET s = 'x', r = 'not a number' WHERE i = 2", "column 'r'"},
+  };
+  for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+    CHECK(sqlite3_exec(db, bad[k].sql, NULL, NULL, NULL) == SQLITE_OK);
+    fm_error_init(&e);
+    CHECK(fm_snapshot_write_sql(db, "SELECT * FROM t ORDER BY i", FM_SNAPSHOT_PARQUET,
+                                tmp("bad.parquet"), &f, &e) != FM_OK);
+    if (!strstr(e.msg, bad[k].want)) fprintf(stderr, "case %zu: %s\n", k, e.msg);
+    CHECK(strstr(e.msg, bad[k].want) != NULL && strstr(e.msg, "row 2") != NULL);
+    CHECK(access(tmp("bad.parquet"), F_OK) != 0);
+  }
+  CHECK(no_temp_files());
+  sqlite3_exec(db, "UPDATE t SET r = NULL WHERE i = 2", NULL, NULL, NULL);
+  for (long k = 1; k < 80; k++) {
+    fm_fault_malloc_after(k);
+    fm_error_init(&e);
+    fm_rc rc = fm_snapshot_write_sql(db, "SELECT * FROM t WHERE i <> 2", FM_SNAPSHOT_PARQUET,
+                                     tmp("oom.parquet"), &f, &e);
     fm_fault_malloc_after(0);
     CHECK(rc == FM_OK || rc == FM_ERR_NOMEM);
     if (rc == FM_OK) fm_snapshot_file_free(&f);
@@ -416,6 +491,16 @@ static void test_retention_backfill_due(void) {
   o.job = "fields";
   o.retention = 0;
   fm_snapshot_result res = {0};
+  /* Hours the job's retention would delete at once, and future hours, are
+   * refused before anything is touched. */
+  CHECK(fm_snapshot_backfill(st, root, h - 7, h - 3, &o, &res, &e) == FM_ERR_ARG);
+  CHECK(strstr(e.msg, "outside the retention window of snapshot job 'fields'") != NULL);
+  fm_error_init(&e);
+  CHECK(fm_snapshot_run(st, root, h + 1, &o, &res, &e) == FM_ERR_ARG);
+  CHECK(strstr(e.msg, "in the future") != NULL);
+  CHECK(res.written == 0 && !exists(root));
+  CHECK(fm_store_exec(st, "UPDATE snapshot_jobs SET retention_hours = 8 WHERE name='fields'",
+                      &e) == FM_OK);
   CHECK(fm_snapshot_backfill(st, root, h - 7, h - 3, &o, &res, &e) == FM_OK);
   CHECK(res.written == 5);
   CHECK(count(st, "SELECT count(*) FROM catalog") == 5);
@@ -425,7 +510,18 @@ static void test_retention_backfill_due(void) {
   CHECK(res.written == 3 && res.skipped == 0);
   memset(&res, 0, sizeof res);
   CHECK(fm_snapshot_run_due(st, root, now, &o, &res, &e) == FM_OK);
-  CHECK(res.written == 0 && res.skipped == 1);
+  CHECK(res.written == 0 && res.failed == 0);
+  /* A failed hour in the middle is owed again: due rewrites it. */
+  CHECK(fm_store_exec(st,
+                      "UPDATE snapshot_runs SET status = 'failed' WHERE job = 'fields' AND"
+                      " snapshot_run_id = (SELECT min(snapshot_run_id) + 3 FROM snapshot_runs"
+                      " WHERE job = 'fields')",
+                      &e) == FM_OK);
+  memset(&res, 0, sizeof res);
+  CHECK(fm_snapshot_run_due(st, root, now, &o, &res, &e) == FM_OK);
+  CHECK(res.written == 1 && res.failed == 0);
+  CHECK(fm_store_exec(st, "UPDATE snapshot_jobs SET retention_hours = 5 WHERE name='fields'",
+                      &e) == FM_OK);
   /* Retention 5 h: h-7 .. h-5 go (files and catalog rows), the rest stay. */
   memset(&res, 0, sizeof res);
   CHECK(fm_snapshot_retention(st, root, now, &res, &e) == FM_OK);
@@ -437,9 +533,10 @@ static void test_retention_backfill_due(void) {
   CHECK(!exists(d));
   part_dir(d, sizeof d, root, "fields", h - 4);
   CHECK(exists(d));
-  /* An expired hour is not rewritten by a later backfill. */
+  /* An expired hour is not rewritten by a later backfill (it is outside
+   * the window, so refused). */
   memset(&res, 0, sizeof res);
-  CHECK(fm_snapshot_backfill(st, root, h - 6, h - 6, &o, &res, &e) == FM_OK);
+  CHECK(fm_snapshot_backfill(st, root, h - 6, h - 6, &o, &res, &e) == FM_ERR_ARG);
   CHECK(res.written == 0);
   /* The catch-up bound. */
   fm_store *st2 = populated("due.db");
@@ -448,7 +545,16 @@ static void test_retention_backfill_due(void) {
   CHECK(fm_snapshot_backfill(st2, tmp("root5"), h - 100, h - 100, &o, &res, &e) == FM_OK);
   memset(&res, 0, sizeof res);
   CHECK(fm_snapshot_run_due(st2, tmp("root5"), now, &o, &res, &e) == FM_OK);
-  CHECK(res.written == 4);
+  CHECK(res.written == 4); /* the 3 oldest missing hours and the current one */
+  part_dir(d, sizeof d, tmp("root5"), "fields", h - 99);
+  CHECK(exists(d));
+  part_dir(d, sizeof d, tmp("root5"), "fields", h);
+  CHECK(exists(d));
+  memset(&res, 0, sizeof res);
+  CHECK(fm_snapshot_run_due(st2, tmp("root5"), now, &o, &res, &e) == FM_OK);
+  CHECK(res.written == 4); /* the next 4 oldest: the gap closes a bounded step per run */
+  part_dir(d, sizeof d, tmp("root5"), "fields", h - 93);
+  CHECK(exists(d));
   fm_store_close(st2);
   fm_store_close(st);
 }
@@ -565,6 +671,7 @@ int main(void) {
   if (!mkdtemp(dir)) return 1;
   FM_RUN(test_hours);
   FM_RUN(test_writer);
+  FM_RUN(test_writer_parquet);
   FM_RUN(test_run_idempotent_force);
   FM_RUN(test_mismatch_notifies_then_retry);
   FM_RUN(test_sigkill_each_stage);

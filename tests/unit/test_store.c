@@ -49,12 +49,14 @@ static void test_schema_order_and_run(void) {
   static const char *const want[] = {
       "dictionaries", "fields", "fields_role_id", "model_runs", "batch_runs", "batch_parts",
       "candidates", "candidates_query", "review_queue", "review_queue_open", "audit_log",
-      "audit_entity", "audit_log_no_update", "audit_log_no_delete", "snapshot_jobs",
-      "snapshot_runs", "snapshot_runs_status", "catalog", "api_tokens", "provision_requests",
-      "provision_requests_status", "provision_requests_requester", "fields_id",
-      /* v6 rebuilt mappings (no_equivalent): it and its indexes come last */
+      "audit_entity", "audit_log_no_update", "audit_log_no_delete", "snapshot_runs",
+      "snapshot_runs_status", "catalog", "api_tokens", "fields_id",
+      /* v6 rebuilt mappings (no_equivalent): it and its indexes follow */
       "mappings", "mappings_one_accepted", "mappings_one_none", "mappings_status",
-      "mappings_ref"};
+      "mappings_ref",
+      /* version 7 rebuilds these two tables (new CHECKs), so they come last */
+      "snapshot_jobs", "provision_requests", "provision_requests_status",
+      "provision_requests_requester"};
   sqlite3_stmt *q;
   CHECK(sqlite3_prepare_v2(fm_store_db(st),
                            "SELECT name FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid",
@@ -166,6 +168,41 @@ static void test_migrate_from_every_version(void) {
     if (v == 0) CHECK(count(st, "SELECT count(*) FROM unrelated") == 1);
     fm_store_close(st);
   }
+}
+
+/* Invalid UTF-8 never enters the store: a field set built by any importer
+ * and a decision are refused, naming source, line and attribute. */
+static void test_invalid_utf8_refused(void) {
+  fm_store *st = open_db("u8.db");
+  if (!st) return;
+  fm_error e;
+  fm_error_init(&e);
+  fm_fieldset q;
+  fm_fieldset_init(&q);
+  add_field(&q, "bloomberg", "PX_LAST", "Last Price", "last trade price");
+  add_field(&q, "bloomberg", "PX_BAD", "Bad", "caf\xe9 au lait"); /* latin-1 */
+  fm_dict_result res;
+  CHECK(fm_store_import_fields(st, "bbg.csv", FM_ROLE_QUERY, &q, "tester", &res, &e) ==
+        FM_ERR_PARSE);
+  if (!strstr(e.msg, ":2: field 'description': invalid UTF-8 at byte 3 (0xE9) (id 'PX_BAD')"))
+    fprintf(stderr, "got: %s\n", e.msg);
+  CHECK(strstr(e.msg, ":2: field 'description': invalid UTF-8 at byte 3 (0xE9) (id 'PX_BAD')"));
+  CHECK(count(st, "SELECT count(*) FROM fields") == 0);
+  CHECK(count(st, "SELECT count(*) FROM dictionaries") == 0);
+  fm_fieldset_free(&q);
+  fm_fieldset_init(&q);
+  add_field(&q, "bloomberg", "PX_LAST", "Last Price", "last trade price");
+  CHECK(fm_store_import_fields(st, "bbg.csv", FM_ROLE_QUERY, &q, "tester", &res, &e) == FM_OK);
+  int64_t px = fm_store_field_id(st, "bloomberg", "PX_LAST", FM_ROLE_QUERY);
+  fm_decision d = {.query_field = px, .ref_field = px, .status = FM_MAP_REJECTED,
+                   .actor = "ana", .comment = "bad \xc0\xaf overlong", .origin = "analyst",
+                   .score = NAN, .expect_accepted = -1};
+  fm_error_init(&e);
+  CHECK(fm_store_decide(st, &d, NULL, &e) == FM_ERR_ARG);
+  CHECK(strstr(e.msg, "comment: invalid UTF-8 at byte 4") != NULL);
+  CHECK(count(st, "SELECT count(*) FROM mappings") == 0);
+  fm_fieldset_free(&q);
+  fm_store_close(st);
 }
 
 static void test_import_and_reimport(void) {
@@ -454,7 +491,7 @@ static void test_migrate_v5_v6_no_equivalent(void) {
   st = NULL;
   CHECK(fm_store_open(tmp("v56.db"), NULL, &st, &e) == FM_OK);
   if (!st) return;
-  CHECK(fm_store_schema_version(st) == 6);
+  CHECK(fm_store_schema_version(st) == FM_STORE_SCHEMA_VERSION);
   CHECK(count(st, "SELECT count(*) FROM mappings WHERE status='accepted'") == 1);
   char sql[128];
   snprintf(sql, sizeof sql, "SELECT mapping_id FROM mappings WHERE ref_field_id = %lld",
@@ -522,6 +559,7 @@ int main(void) {
   FM_RUN(test_open_and_migrate);
   FM_RUN(test_open_never_creates);
   FM_RUN(test_migrate_from_every_version);
+  FM_RUN(test_invalid_utf8_refused);
   FM_RUN(test_schema_order_and_run);
   FM_RUN(test_import_and_reimport);
   FM_RUN(test_decisions);
