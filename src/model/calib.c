@@ -27,14 +27,15 @@ static const int coef_sign[FM_CALIB_NF] = {+1, +1, -1, -1, 0};
 
 void fm_calib_fallback(fm_calib *c) {
   /* Fitted with `fieldmatch train` on train/bbg-refinitiv.json plus the
-   * dev gold of ../shared as calibration_pairs and the round-2
-   * no-equivalent lists (docs/scoring.md, "Confidence"). */
+   * dev gold of ../shared (both rounds) as calibration_pairs and the
+   * round-2 no-equivalent lists as no_equivalent: 4,390 candidates
+   * (docs/scoring.md, "Confidence"). */
   static const float fb[FM_CALIB_NFLOATS] = {
       1, 0,
-      /* mean */ 2.0f, 0.1f, 0.3f, 1.5f, 0.5f,
-      /* sd   */ 0.5f, 0.15f, 0.3f, 0.7f, 0.5f,
-      /* rank 1  */ -0.5f, 1.5f, 0.8f, 0.0f, 0.0f, -0.5f,
-      /* rank 2+ */ -3.0f, 1.0f, 0.5f, -1.0f, -0.5f, 0.0f};
+      /* mean */ 1.99425f, 0.0895552f, 0.597684f, 1.51044f, 0.605923f,
+      /* sd   */ 0.569672f, 0.157123f, 0.480542f, 0.695408f, 0.488652f,
+      /* rank 1  */ -2.20155f, 0.842702f, 0.350949f, 0.0f, 0.0f, -0.153923f,
+      /* rank 2+ */ -4.0638f, 0.469031f, 0.33189f, -0.429756f, -0.586393f, -0.175316f};
   memcpy(c->v, fb, sizeof fb);
 }
 
