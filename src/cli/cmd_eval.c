@@ -59,6 +59,7 @@ static void print_json(const fm_eval_result *r, size_t overlap, int folds, int n
          r->queries, r->top1, r->recall_at_3, r->recall_at_5, r->recall_at_10, r->mrr_at_10,
          r->missing_queries, r->missing_refs, overlap, folds);
   jnum("ece", r->ece);
+  jnum("ece_null", r->ece_null);
   jnum("auto_threshold", FM_AUTO_CONFIDENCE);
   jnum("auto_precision", r->auto_precision);
   jnum("auto_coverage", r->auto_coverage);
@@ -66,6 +67,7 @@ static void print_json(const fm_eval_result *r, size_t overlap, int folds, int n
     printf(", \"none_queries\": %zu", r->none_queries);
     jnum("none_proposed", r->none_proposed);
     jnum("none_auroc", r->none_auroc);
+    jnum("ece_all", r->ece_all);
   }
   printf("}\n");
 }

@@ -14,11 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OFF_MU = 2, OFF_SD = 2 + FM_CALIB_NF, OFF_W1 = 2 + 2 * FM_CALIB_NF,
-       OFF_WR = OFF_W1 + FM_CALIB_NF + 1, NP = FM_CALIB_NF + 1 };
+enum { OFF_MU = 2, OFF_SD = 2 + FM_CALIB_NF, OFF_W = 2 + 2 * FM_CALIB_NF,
+       NP = FM_CALIB_NF + 1, NGROUP = 3 };
+
+/* The model of a feature vector: 0 rank 1 of a described query, 1 rank 1
+ * of a bare query, 2 ranks below. */
+static int group_of(const float x[FM_CALIB_NF]) {
+  return x[3] > 0 ? 2 : x[4] > 0.5f ? 1 : 0;
+}
 
 /* Sign constraint of each coefficient: +1 kept >= 0, -1 kept <= 0, 0 free. */
-static const int coef_sign[FM_CALIB_NF] = {+1, +1, -1, -1, 0};
+static const int coef_sign[FM_CALIB_NF] = {+1, +1, -1, -1, 0, +1, +1, +1};
 
 /* Ridge penalty on the standardized coefficients (not the bias), in units
  * of observations' weight: strong enough that a few pairs cannot swing a
@@ -32,10 +38,11 @@ void fm_calib_fallback(fm_calib *c) {
    * (docs/scoring.md, "Confidence"). */
   static const float fb[FM_CALIB_NFLOATS] = {
       1, 0,
-      /* mean */ 1.99425f, 0.0895552f, 0.597684f, 1.51044f, 0.605923f,
-      /* sd   */ 0.569672f, 0.157123f, 0.480542f, 0.695408f, 0.488652f,
-      /* rank 1  */ -2.20155f, 0.842702f, 0.350949f, 0.0f, 0.0f, -0.153923f,
-      /* rank 2+ */ -4.0638f, 0.469031f, 0.33189f, -0.429756f, -0.586393f, -0.175316f};
+      /* mean */ 2.0f, 0.1f, 0.6f, 1.5f, 0.6f, 0.3f, 0.4f, 0.6f,
+      /* sd   */ 0.57f, 0.16f, 0.48f, 0.7f, 0.49f, 0.2f, 0.2f, 0.15f,
+      /* rank 1  */ -1.8f, 0.8f, 0.3f, 0, 0, 0, 0, 0, 0,
+      /* rank 1, bare */ -2.4f, 0.8f, 0.4f, 0, 0, 0, 0, 0, 0,
+      /* rank 2+ */ -4.0f, 0.5f, 0.3f, -0.4f, -0.6f, 0, 0, 0, 0};
   memcpy(c->v, fb, sizeof fb);
 }
 
@@ -55,7 +62,7 @@ static double sigmoid(double z) {
 }
 
 double fm_calib_prob(const fm_calib *c, const float x[FM_CALIB_NF]) {
-  const float *w = x[3] > 0 ? c->v + OFF_WR : c->v + OFF_W1;
+  const float *w = c->v + OFF_W + group_of(x) * NP;
   double z = w[0];
   for (int j = 0; j < FM_CALIB_NF; j++)
     z += (double)w[1 + j] * ((double)x[j] - c->v[OFF_MU + j]) / c->v[OFF_SD + j];
@@ -71,6 +78,9 @@ void fm_calib_features(const fm_candidate *cand, int n, int i, float next_score,
   x[2] = cand[0].score - s;
   x[3] = (float)log((double)i + 1.0);
   x[4] = bare ? 1.0f : 0.0f;
+  x[5] = cand[i].s_title;
+  x[6] = cand[i].s_chars;
+  x[7] = cand[i].s_lsa;
 }
 
 void fm_calib_fill(const fm_calib *c, fm_candidate *cand, int n, float next_score, int bare) {
@@ -181,10 +191,10 @@ fm_rc fm_calib_fit(const fm_calib_obs *obs, size_t n, fm_calib *c) {
     c->v[OFF_SD + j] = (float)sd[j];
   }
   c->v[1] = (float)n;
-  for (int grp = 0; grp < 2; grp++) {
+  for (int grp = 0; grp < NGROUP; grp++) {
     size_t m = 0, pos = 0;
     for (size_t i = 0; i < n; i++) {
-      if ((obs[i].x[3] > 0) != grp) continue;
+      if (group_of(obs[i].x) != grp) continue;
       for (int j = 0; j < FM_CALIB_NF; j++)
         z[m * FM_CALIB_NF + j] = (obs[i].x[j] - mu[j]) / sd[j];
       y[m] = obs[i].y > 0.5f;
@@ -192,8 +202,8 @@ fm_rc fm_calib_fit(const fm_calib_obs *obs, size_t n, fm_calib *c) {
       pos += obs[i].y > 0.5f;
       m++;
     }
-    float *dst = c->v + (grp ? OFF_WR : OFF_W1);
-    const float *fbw = fb.v + (grp ? OFF_WR : OFF_W1);
+    float *dst = c->v + OFF_W + grp * NP;
+    const float *fbw = fb.v + OFF_W + grp * NP;
     if (m < FM_CALIB_MIN_OBS || pos == 0 || pos == m) {
       /* too little to fit: the fallback's model, re-expressed on this
        * standardization (same probabilities for the same raw features) */

@@ -16,17 +16,21 @@
  *   2 gap              the top candidate's score - score (0 at rank 1)
  *   3 log rank         log(rank), rank 1-based
  *   4 bare             1 when the query had neither name nor description
- *                      (a bare mnemonic, e.g. a field the model does not know) */
-enum { FM_CALIB_NF = 5 };
+ *                      (a bare mnemonic, e.g. a field the model does not know)
+ *   5 title            the title-word cosine (fm_candidate.s_title)
+ *   6 chars            the character n-gram cosine (s_chars)
+ *   7 lsa              the LSA cosine (s_lsa) */
+enum { FM_CALIB_NF = 8 };
 
 /* The section "calib" of a format-5 model: FM_CALIB_NFLOATS floats.
  *   [0]            version of this layout (1)
  *   [1]            number of observations it was fitted on (0: the fallback)
  *   [2 .. 2+NF)    feature means, [2+NF .. 2+2NF) standard deviations (> 0)
- *   then two logistic models of NF+1 floats (bias, then one coefficient per
- *   standardized feature): rank 1, then ranks 2 and below.
+ *   then three logistic models of NF+1 floats (bias, then one coefficient
+ *   per standardized feature): rank 1 of a described query, rank 1 of a
+ *   bare query, ranks 2 and below.
  * confidence = 1 / (1 + exp(-(bias + sum coef_j * (x_j - mean_j) / sd_j))). */
-enum { FM_CALIB_NFLOATS = 2 + 2 * FM_CALIB_NF + 2 * (FM_CALIB_NF + 1) };
+enum { FM_CALIB_NFLOATS = 2 + 2 * FM_CALIB_NF + 3 * (FM_CALIB_NF + 1) };
 typedef struct fm_calib {
   float v[FM_CALIB_NFLOATS];
 } fm_calib;
@@ -43,8 +47,9 @@ typedef struct fm_calib_obs {
  * config with no pairs) uses. */
 void fm_calib_fallback(fm_calib *c);
 
-/* Fit c on obs[0..n) (rank read from x[3]: rank 1 when x[3] == 0).  Ridge-
- * regularized logistic regression (Newton steps) per rank group, with the
+/* Fit c on obs[0..n) (rank read from x[3]: rank 1 when x[3] == 0; bare
+ * from x[4]).  Ridge-regularized logistic regression (Newton steps) per
+ * group (rank 1 described, rank 1 bare, ranks below), with the
  * coefficients of score and margin kept >= 0 and of gap and log rank
  * <= 0, so confidence never falls as the score or margin grows.  A group
  * with fewer than FM_CALIB_MIN_OBS observations or one class only keeps

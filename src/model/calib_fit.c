@@ -36,7 +36,7 @@ typedef struct obsvec {
  * whose right answers are ans[0..nans) (reference ids; none for a field
  * with no equivalent). */
 static fm_rc add_ranking(const fm_model *mm, const fm_candidate *cand, int n, float next,
-                         int bare, const char *const *ans, size_t nans, obsvec *ov) {
+                         int bare, const char *const *ans, size_t nans, float w, obsvec *ov) {
   for (int i = 0; i < n; i++) {
     if (fm_grow((void **)&ov->v, &ov->cap, ov->n + 1, sizeof *ov->v)) return FM_ERR_NOMEM;
     fm_calib_obs *o = &ov->v[ov->n++];
@@ -45,7 +45,7 @@ static fm_rc add_ranking(const fm_model *mm, const fm_candidate *cand, int n, fl
     int y = 0;
     for (size_t a = 0; a < nans && !y; a++) y = strcmp(rid, ans[a]) == 0;
     o->y = (float)y;
-    o->w = 1.0f;
+    o->w = w;
   }
   return FM_OK;
 }
@@ -53,7 +53,8 @@ static fm_rc add_ranking(const fm_model *mm, const fm_candidate *cand, int n, fl
 /* Score one query (by id) with model mm, full and bare, into ov.  A query
  * the model does not hold is skipped. */
 static fm_rc score_query(const fm_model *mm, fm_matcher *mt, const char *qid,
-                         const char *const *ans, size_t nans, obsvec *ov, fm_error *err) {
+                         const char *const *ans, size_t nans, float w, obsvec *ov,
+                         fm_error *err) {
   long qi = fm_model_find_query(mm, qid);
   if (qi < 0) return FM_OK;
   fm_field f;
@@ -75,7 +76,7 @@ static fm_rc score_query(const fm_model *mm, fm_matcher *mt, const char *qid,
     float next = n > CALIB_K ? cand[CALIB_K].score : NAN;
     int nn = n > CALIB_K ? CALIB_K : n;
     int isbare = bare || (!f.name[0] && !f.description[0]);
-    if (add_ranking(mm, cand, nn, next, isbare, ans, nans, ov))
+    if (add_ranking(mm, cand, nn, next, isbare, ans, nans, w, ov))
       return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   }
   return FM_OK;
@@ -95,7 +96,7 @@ static int query_fold(const char *q, uint64_t seed, int folds) {
 /* Score every distinct query of ps (fold < 0: all; else those of that fold)
  * with mm; a pair's ref "" marks a field with no equivalent. */
 static fm_rc score_pairs(const fm_model *mm, const fm_pairs *ps, int fold, int folds,
-                         uint64_t seed, obsvec *ov, fm_error *err) {
+                         uint64_t seed, float w, obsvec *ov, fm_error *err) {
   fm_matcher *mt;
   fm_rc rc = fm_matcher_new(mm, &mt, err);
   if (rc) return rc;
@@ -115,7 +116,7 @@ static fm_rc score_pairs(const fm_model *mm, const fm_pairs *ps, int fold, int f
     size_t nans = 0;
     for (size_t j = i; j < ps->n; j++)
       if (!strcmp(ps->v[j].query, q) && ps->v[j].ref[0]) ans[nans++] = ps->v[j].ref;
-    rc = score_query(mm, mt, q, ans, nans, ov, err);
+    rc = score_query(mm, mt, q, ans, nans, w, ov, err);
   }
   fm_free(ans);
   fm_strmap_free(&seen);
@@ -161,7 +162,7 @@ static fm_rc crossfit(const fm_train_input *in, const fm_pairs *tp, const fm_fie
     fin.no_calibrate = 1;
     fm_model *fm;
     if ((rc = fm_train(&fin, &fm, err))) break;
-    rc = score_pairs(fm, tp, f, folds, seed, ov, err);
+    rc = score_pairs(fm, tp, f, folds, seed, 1.0f, ov, err);
     fm_model_close(fm);
   }
   fm_free(sub.v); /* entries borrowed from tp */
@@ -186,8 +187,9 @@ fm_rc fm_calib_train(fm_model *m, const fm_train_input *in, const fm_pairs *tp,
   int folds = c->calibration_folds;
   if (rc == FM_OK && folds >= 2 && tp->n > 0)
     rc = crossfit(in, tp, refs, qrys, folds, &ov, err);
-  if (rc == FM_OK && calp && calp->n) rc = score_pairs(m, calp, -1, 1, 0, &ov, err);
-  if (rc == FM_OK && nonep && nonep->n) rc = score_pairs(m, nonep, -1, 1, 0, &ov, err);
+  if (rc == FM_OK && calp && calp->n) rc = score_pairs(m, calp, -1, 1, 0, 1.0f, &ov, err);
+  if (rc == FM_OK && nonep && nonep->n && c->no_equivalent_weight > 0)
+    rc = score_pairs(m, nonep, -1, 1, 0, (float)c->no_equivalent_weight, &ov, err);
   if (rc == FM_OK && ov.n > 0 && fm_calib_fit(ov.v, ov.n, &m->calib))
     rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory fitting the calibrator");
   if (rc == FM_OK && !in->quiet && ov.n > 0)

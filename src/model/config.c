@@ -257,6 +257,7 @@ fm_rc fm_config_load(const char *path, fm_config **out, fm_error *err) {
   fm_arena_init(&c->arena);
   fm_model_opts_default(&c->opts);
   c->calibration_folds = 5;
+  c->no_equivalent_weight = 1.0;
   fm_rc rc = FM_OK;
   char *dir = NULL;
   json_error_t jerr;
@@ -279,7 +280,7 @@ fm_rc fm_config_load(const char *path, fm_config **out, fm_error *err) {
   if (!dir) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
   static const char *const known[] = {"name", "reference", "query", "train_pairs",
                                       "abbreviations", "model", "calibration_pairs",
-                                      "no_equivalent", NULL};
+                                      "no_equivalent", "no_equivalent_weight", NULL};
   if ((rc = check_keys(c, root, "config", known, err))) goto done;
   const char *name;
   if ((rc = get_str(c, root, "name", "config", 0, &name, err))) goto done;
@@ -313,6 +314,13 @@ fm_rc fm_config_load(const char *path, fm_config **out, fm_error *err) {
       (rc = parse_paths(c, root, "no_equivalent", dir, &c->no_equivalent, &c->nno_equivalent,
                         err)))
     goto done;
+  json_t *nw = json_object_get(root, "no_equivalent_weight");
+  if (nw && (!json_is_number(nw) || json_number_value(nw) < 0 || json_number_value(nw) > 100)) {
+    rc = fm_error_set(err, FM_ERR_ARG, "%s: \"no_equivalent_weight\" must be a number from 0 to 100",
+                      path);
+    goto done;
+  }
+  if (nw) c->no_equivalent_weight = json_number_value(nw);
   const char *ab;
   if ((rc = get_str(c, root, "abbreviations", "config", 0, &ab, err))) goto done;
   if (ab) {

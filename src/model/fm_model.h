@@ -86,6 +86,8 @@ typedef struct fm_config {
   char **no_equivalent;      size_t nno_equivalent;
   int calibration_folds; /* cross-fitting folds over train_pairs (default 5;
                             0: train pairs do not feed the calibrator) */
+  double no_equivalent_weight; /* weight of a no-equivalent field's
+                                  observations in the fit (default 1) */
   fm_model_opts opts;
   fm_arena arena;        /* owns the strings of the specs */
 } fm_config;
@@ -254,6 +256,12 @@ typedef struct fm_eval_result {
    * FM_AUTO_CONFIDENCE (auto_coverage) and the share of those whose top
    * candidate is right (auto_precision, NAN when none is). */
   double ece, auto_precision, auto_coverage;
+  /* ece_null: the ECE a perfectly calibrated predictor with the same
+   * confidences would show on this many queries (the mean over 200 draws of
+   * labels from the confidences: the noise floor of ece); ece_all: the ECE
+   * over the gold queries and the no-equivalent fields together (a none
+   * field's top candidate is wrong), NAN without none fields. */
+  double ece_null, ece_all;
   /* With no-equivalent fields (fm_eval_none, fm_eval_cv_none): how many
    * were in the model, the share of them at or above FM_AUTO_CONFIDENCE, and
    * the AUROC of top-1 confidence, answered gold queries against them. */
