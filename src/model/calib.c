@@ -88,6 +88,10 @@ void fm_calib_fill(const fm_calib *c, fm_candidate *cand, int n, float next_scor
     float x[FM_CALIB_NF];
     fm_calib_features(cand, n, i, next_score, bare, x);
     cand[i].confidence = (float)fm_calib_prob(c, x);
+    /* a candidate ranked lower is never the surer one: the rank-1 and the
+     * lower ranks' models are fitted apart and could cross */
+    if (i > 0 && cand[i].confidence > cand[i - 1].confidence)
+      cand[i].confidence = cand[i - 1].confidence;
   }
 }
 

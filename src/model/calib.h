@@ -68,7 +68,8 @@ double fm_calib_prob(const fm_calib *c, const float x[FM_CALIB_NF]);
 void fm_calib_features(const fm_candidate *cand, int n, int i, float next_score, int bare,
                        float x[FM_CALIB_NF]);
 
-/* Fill cand[i].confidence for every i < n from c (next_score as above). */
+/* Fill cand[i].confidence for every i < n from c (next_score as above),
+ * capped at the confidence of the candidate above it. */
 void fm_calib_fill(const fm_calib *c, fm_candidate *cand, int n, float next_score, int bare);
 
 /* Expected calibration error of (p, y) pairs: 10 equal-width bins of p,
