@@ -128,6 +128,21 @@ run "$FM" eval --model "$M" --gold $D/tiny-gold.tsv --none "$T/no-such.tsv"
 expect_rc "eval --none missing file" 1
 expect_in "eval --none missing file named" "$T/err" "no-such.tsv"
 
+# a format-4 model (tests/data/model/tiny-v4.fmm, trained on tiny.json by the
+# release before the calibrator) is still read, with the fallback calibrator
+run "$FM" info $D/tiny-v4.fmm
+expect_rc "info of a format-4 model" 0
+expect "info says format 4" grep -Eq '^format: +4$' "$T/out"
+run "$FM" match --model $D/tiny-v4.fmm --json PX_BID
+expect_rc "match with a format-4 model" 0
+expect "format-4 model: confidence from the fallback calibrator" py '
+import json, sys
+c = json.loads(open(sys.argv[1]).read())["candidates"]
+assert c and all(0 <= x["confidence"] <= 1 for x in c), c
+' "$T/out"
+run "$FM" info "$M"
+expect "a new model is format 5" grep -Eq '^format: +5$' "$T/out"
+
 # plain output lists the misses with the expected answers and the top hits
 printf 'bloomberg_field\trefinitiv_field\nPX_BID\tTURNOVER\nPX_ASK\tNO_SUCH_REF\nPX_OPEN\tOPEN_PRC\nNOT_IN_MODEL\tBID\n' \
   >"$T/miss.tsv"
