@@ -69,6 +69,15 @@ static void print_json(const fm_eval_result *r, size_t overlap, int folds, int n
     jnum("none_auroc", r->none_auroc);
     jnum("ece_all", r->ece_all);
   }
+  printf(", \"auto_curve\": [");
+  for (int i = 0; i < FM_EVAL_CURVE; i++) {
+    printf("%s{\"threshold\": %.2f", i ? ", " : "", r->curve_t[i]);
+    jnum("precision", r->curve_precision[i]);
+    jnum("coverage", r->curve_coverage[i]);
+    if (none) jnum("none_proposed", r->curve_none[i]);
+    printf("}");
+  }
+  printf("]");
   printf("}\n");
 }
 

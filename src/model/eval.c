@@ -181,22 +181,34 @@ static double ece_all(const conf_acc *a) {
   return e;
 }
 
-static void finish(fm_eval_result *res, const conf_acc *a) {
-  res->ece = fm_calib_ece(a->p, a->ok, a->n);
-  res->ece_null = ece_null(a->p, a->n);
-  res->ece_all = ece_all(a);
-  size_t nauto = 0, nright = 0;
+/* Precision and coverage of the gold queries, and the share of none fields,
+ * at or above threshold t. */
+static void at_threshold(const conf_acc *a, size_t nq, double t, double *prec, double *cov,
+                         double *none) {
+  size_t nauto = 0, nright = 0, nprop = 0;
   for (size_t i = 0; i < a->n; i++)
-    if (a->p[i] >= FM_AUTO_CONFIDENCE) {
+    if (a->p[i] >= t) {
       nauto++;
       nright += a->ok[i] != 0;
     }
-  res->auto_coverage = res->queries ? (double)nauto / (double)res->queries : 0;
-  res->auto_precision = nauto ? (double)nright / (double)nauto : NAN;
+  for (size_t i = 0; i < a->nn; i++) nprop += a->np[i] >= t;
+  *cov = nq ? (double)nauto / (double)nq : 0;
+  *prec = nauto ? (double)nright / (double)nauto : NAN;
+  *none = a->nn ? (double)nprop / (double)a->nn : NAN;
+}
+
+static void finish(fm_eval_result *res, const conf_acc *a) {
+  for (int i = 0; i < FM_EVAL_CURVE; i++) {
+    res->curve_t[i] = 0.5 + 0.05 * i;
+    at_threshold(a, res->queries, res->curve_t[i], &res->curve_precision[i],
+                 &res->curve_coverage[i], &res->curve_none[i]);
+  }
+  res->ece = fm_calib_ece(a->p, a->ok, a->n);
+  res->ece_null = ece_null(a->p, a->n);
+  res->ece_all = ece_all(a);
   res->none_queries = a->nn;
-  size_t nprop = 0;
-  for (size_t i = 0; i < a->nn; i++) nprop += a->np[i] >= FM_AUTO_CONFIDENCE;
-  res->none_proposed = a->nn ? (double)nprop / (double)a->nn : NAN;
+  at_threshold(a, res->queries, FM_AUTO_CONFIDENCE, &res->auto_precision, &res->auto_coverage,
+               &res->none_proposed);
   res->none_auroc = fm_calib_auroc(a->p, a->n, a->np, a->nn);
   if (res->queries) {
     double n = (double)res->queries;

@@ -246,6 +246,7 @@ fm_rc fm_match_range_ordered(const fm_model *m, size_t lo, size_t hi, int k, int
 
 /* ---- evaluation -------------------------------------------------------- */
 
+#define FM_EVAL_CURVE 10
 typedef struct fm_eval_result {
   size_t queries;          /* gold queries found in the model */
   size_t missing_queries;  /* gold queries not in the model's query fields */
@@ -267,6 +268,10 @@ typedef struct fm_eval_result {
    * the AUROC of top-1 confidence, answered gold queries against them. */
   size_t none_queries;
   double none_proposed, none_auroc;
+  /* The same at other thresholds: curve_t[i] = 0.5 + 0.05 i (0.5 .. 0.95):
+   * precision (NAN when no query reaches it), coverage, none proposed. */
+  double curve_t[FM_EVAL_CURVE], curve_precision[FM_EVAL_CURVE],
+      curve_coverage[FM_EVAL_CURVE], curve_none[FM_EVAL_CURVE];
 } fm_eval_result;
 
 /* Per-query detail for reports (optional). */
