@@ -34,15 +34,19 @@ static const int coef_sign[FM_CALIB_NF] = {+1, +1, -1, -1, 0, +1, +1, +1};
 void fm_calib_fallback(fm_calib *c) {
   /* Fitted with `fieldmatch train` on train/bbg-refinitiv.json plus the
    * dev gold of ../shared (both rounds) as calibration_pairs and the
-   * round-2 no-equivalent lists as no_equivalent: 4,390 candidates
+   * round-2 no-equivalent lists as no_equivalent (weight 1): 4,390
+   * candidates; coefficients that came out as 1e-14 written as 0
    * (docs/scoring.md, "Confidence"). */
   static const float fb[FM_CALIB_NFLOATS] = {
-      1, 0,
-      /* mean */ 2.0f, 0.1f, 0.6f, 1.5f, 0.6f, 0.3f, 0.4f, 0.6f,
-      /* sd   */ 0.57f, 0.16f, 0.48f, 0.7f, 0.49f, 0.2f, 0.2f, 0.15f,
-      /* rank 1  */ -1.8f, 0.8f, 0.3f, 0, 0, 0, 0, 0, 0,
-      /* rank 1, bare */ -2.4f, 0.8f, 0.4f, 0, 0, 0, 0, 0, 0,
-      /* rank 2+ */ -4.0f, 0.5f, 0.3f, -0.4f, -0.6f, 0, 0, 0, 0};
+      1, 0, /* 0 observations: marks the fallback */
+      /* mean */ 1.99425f, 0.0895552f, 0.597684f, 1.51044f, 0.605923f, 0.452974f, 0.490184f,
+      0.638417f,
+      /* sd   */ 0.569672f, 0.157123f, 0.480542f, 0.695408f, 0.488652f, 0.19507f, 0.207924f,
+      0.180808f,
+      /* rank 1, described */ -1.84741f, 0.474821f, 0.263649f, 0, 0, 0, 0.0940749f, 0.309422f, 0,
+      /* rank 1, bare */ -2.43823f, 0.700246f, 0.38465f, 0, 0, 0, 0.125607f, 0.211655f, 0,
+      /* ranks 2+ */ -4.06743f, 0.333217f, 0.318646f, -0.424569f, -0.588104f, -0.1614f,
+      0.158884f, 0.00580974f, 0.00736296f};
   memcpy(c->v, fb, sizeof fb);
 }
 
