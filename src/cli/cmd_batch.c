@@ -10,7 +10,8 @@
 
 static const char usage[] =
     "usage: fieldmatch batch run --model MODEL.fmm [--db " FM_CLI_DB_DEFAULT "]\n"
-    "                            [--batch-size 500] [--threshold T] [--margin M]\n"
+    "                            [--batch-size 500] [--min-confidence P]\n"
+    "                            [--threshold T] [--margin M]\n"
     "                            [-k 10] [--by NAME] [--threads N] [--max-parts N]\n"
     "                            [--busy-timeout MS] [-v] [--quiet]\n"
     "       fieldmatch batch run --resume RUN --model MODEL.fmm [--db D] [-v]\n"
@@ -20,11 +21,12 @@ static const char usage[] =
 static const char about[] =
     "run: rank every query field of the model and route it: a field with an\n"
     "accepted mapping is left alone (already curated); a confident best\n"
-    "candidate (score >= threshold, default 2.0, and best - runner-up >= margin,\n"
-    "default 0.5) becomes a proposed mapping; the rest go to the review queue.\n"
+    "candidate (calibrated confidence >= --min-confidence, default 0.9; and, when\n"
+    "given, score >= --threshold and best - runner-up >= --margin) becomes a\n"
+    "proposed mapping; the rest go to the review queue, lowest confidence first.\n"
     "Fields are written in parts of --batch-size, each part in one transaction,\n"
     "so a run that was killed resumes with --resume RUN (same model file; the\n"
-    "run's recorded batch size, k, threshold and margin are used).\n"
+    "run's recorded batch size, k, min confidence, threshold and margin are used).\n"
     "--max-parts N stops after N parts (resume later).  -v prints a line per\n"
     "part.  status: per-part counts and totals of RUN (default: the latest).\n"
     "A new run creates the database when it does not exist (it imports the\n"
@@ -36,7 +38,7 @@ typedef struct run_args {
   const char *db, *model, *by;
   int64_t resume;
   int batch_size, k, threads, busy_ms, verbose, quiet;
-  double threshold, margin;
+  double threshold, margin, min_confidence;
   int64_t max_parts;
 } run_args;
 
@@ -47,10 +49,12 @@ static const fm_cli_opt run_opts[] = {
     FM_OPT_NUM(run_args, batch_size, FM_CLI_INT, "--batch-size", 1, 1000000, "N",
                "query fields per part (default 500)"),
     FM_OPT_NUM(run_args, k, FM_CLI_INT, "-k", 1, 100, "K", "candidates kept per field (default 10)"),
+    FM_OPT_NUM(run_args, min_confidence, FM_CLI_REAL_NONNEG, "--min-confidence", 0, 0, "P",
+               "minimum confidence of the best candidate to propose (default 0.9)"),
     FM_OPT_NUM(run_args, threshold, FM_CLI_REAL, "--threshold", 0, 0, "T",
-               "minimum best score to propose (default 2.0)"),
+               "also: minimum best score to propose (default 0: off)"),
     FM_OPT_NUM(run_args, margin, FM_CLI_REAL_NONNEG, "--margin", 0, 0, "M",
-               "minimum best - runner-up to propose (default 0.5)"),
+               "also: minimum best - runner-up to propose (default 0: off)"),
     FM_OPT_STR(run_args, by, "--by", 0, "NAME", "who runs it (default $USER)"),
     FM_OPT_NUM(run_args, threads, FM_CLI_INT, "--threads", 1, 64, "N", "matching threads"),
     FM_OPT_NUM(run_args, max_parts, FM_CLI_I64, "--max-parts", 1, 0, "N", "stop after N parts"),
@@ -100,13 +104,18 @@ static void print_counts(const fm_batch_counts *c) {
 }
 
 static int cmd_run(int argc, char **argv) {
-  run_args a = {.db = FM_CLI_DB_DEFAULT, .threshold = NAN, .margin = NAN};
+  run_args a = {.db = FM_CLI_DB_DEFAULT, .threshold = NAN, .margin = NAN,
+                .min_confidence = NAN};
   int npos, prc = fm_cli_parse(&run_spec, argc, argv, &a, &npos);
   if (prc >= 0) return prc;
   const char *db = a.db, *model = a.model;
   fm_batch_opts o;
   fm_batch_opts_default(&o);
-  int tuned = a.batch_size || a.k || !isnan(a.threshold) || !isnan(a.margin);
+  int tuned = a.batch_size || a.k || !isnan(a.threshold) || !isnan(a.margin) ||
+              !isnan(a.min_confidence);
+  if (!isnan(a.min_confidence) && a.min_confidence > 1)
+    return fm_cli_usage("batch run", "--min-confidence must be from 0 to 1");
+  if (!isnan(a.min_confidence)) o.min_confidence = a.min_confidence;
   if (a.batch_size) o.batch_size = a.batch_size;
   if (a.k) o.k = a.k;
   if (!isnan(a.threshold)) o.threshold = a.threshold;
@@ -117,8 +126,8 @@ static int cmd_run(int argc, char **argv) {
   o.quiet = a.quiet;
   if (o.resume_run && tuned)
     return fm_cli_usage("batch run",
-                        "--resume uses the run's recorded --batch-size, -k, --threshold "
-                        "and --margin; do not pass them");
+                        "--resume uses the run's recorded --batch-size, -k, "
+                        "--min-confidence, --threshold and --margin; do not pass them");
   o.actor = a.by ? a.by : fm_cli_user();
   o.model_path = model;
   if (a.verbose) o.on_part = on_part;

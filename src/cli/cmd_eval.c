@@ -1,10 +1,11 @@
 /* cmd_eval.c: fieldmatch eval --model M --gold G [--json] [--folds K --config C] */
 #include "cli.h"
 
+#include <math.h>
 #include <string.h>
 
 typedef struct eval_args {
-  const char *model, *config;
+  const char *model, *config, *none;
   const char *golds[64];
   int ngold, json, folds, candidates, loco;
   long misses;
@@ -28,6 +29,9 @@ static const fm_cli_opt opts[] = {
     FM_OPT_NUM(eval_args, candidates, FM_CLI_INT, "--candidates", 1, 0, "N",
                "re-scored per query (default: the model's)"),
     FM_OPT_STR(eval_args, config, "--config", 0, "CONFIG.json", "with --folds: the training config"),
+    FM_OPT_STR(eval_args, none, "--none", 0, "NONE.tsv",
+               "fields with no equivalent (header, one id a line): report\n"
+               "none_proposed and none_auroc"),
     FM_OPT_NUM(eval_args, folds, FM_CLI_INT, "--folds", 2, 0, "K", "K-fold cross-validation"),
     FM_OPT_FLAG(eval_args, loco, "--loco", 0,
                 "with --config: leave one query category out\n(one fold per category)"),
@@ -38,7 +42,8 @@ static const fm_cli_spec spec = {
     .usage = "usage: fieldmatch eval --model MODEL.fmm --gold GOLD.tsv [--gold ...] [--json]\n"
              "                       [--misses N] [--candidates N]\n"
              "       fieldmatch eval --config CONFIG.json --gold GOLD.tsv --folds K [--json]\n"
-             "       fieldmatch eval --config CONFIG.json --gold GOLD.tsv --loco [--json]\n",
+             "       fieldmatch eval --config CONFIG.json --gold GOLD.tsv --loco [--json]\n"
+             "       (either form: [--none NONE.tsv])\n",
     .about = "Scores ranking against gold pairs (TSV: header, query id, reference id).\n"
              "--folds K runs K-fold cross-validation: each gold pair is scored by a\n"
              "model trained (from CONFIG) without the pairs of its fold.  --loco does\n"
@@ -46,19 +51,51 @@ static const fm_cli_spec spec = {
              "BBGsymbols book): the honest proxy for fields of an unseen kind.\n",
     .opts = opts};
 
-static void print_json(const fm_eval_result *r, size_t overlap, int folds) {
-  printf("{\"queries\": %zu, \"top1\": %.4f, \"recall_at_3\": %.4f, \"recall_at_5\": %.4f, \"recall_at_10\": %.4f, "
-         "\"mrr_at_10\": %.4f, \"missing_queries\": %zu, \"missing_refs\": %zu, "
-         "\"train_overlap\": %zu, \"folds\": %d}\n",
-         r->queries, r->top1, r->recall_at_3, r->recall_at_5, r->recall_at_10, r->mrr_at_10,
-         r->missing_queries, r->missing_refs, overlap, folds);
+/* A number as JSON (null when NAN), 4 decimals. */
+static void jnum(const char *key, double v) {
+  if (isnan(v)) printf(", \"%s\": null", key);
+  else printf(", \"%s\": %.4f", key, v);
 }
 
-static void print_plain(const char *gold, const fm_eval_result *r) {
+static void print_json(const fm_eval_result *r, size_t overlap, int folds, int none) {
+  printf("{\"queries\": %zu, \"top1\": %.4f, \"recall_at_3\": %.4f, \"recall_at_5\": %.4f, \"recall_at_10\": %.4f, "
+         "\"mrr_at_10\": %.4f, \"missing_queries\": %zu, \"missing_refs\": %zu, "
+         "\"train_overlap\": %zu, \"folds\": %d",
+         r->queries, r->top1, r->recall_at_3, r->recall_at_5, r->recall_at_10, r->mrr_at_10,
+         r->missing_queries, r->missing_refs, overlap, folds);
+  jnum("ece", r->ece);
+  jnum("ece_null", r->ece_null);
+  jnum("auto_threshold", FM_AUTO_CONFIDENCE);
+  jnum("auto_precision", r->auto_precision);
+  jnum("auto_coverage", r->auto_coverage);
+  if (none) {
+    printf(", \"none_queries\": %zu", r->none_queries);
+    jnum("none_proposed", r->none_proposed);
+    jnum("none_auroc", r->none_auroc);
+    jnum("ece_all", r->ece_all);
+  }
+  printf(", \"auto_curve\": [");
+  for (int i = 0; i < FM_EVAL_CURVE; i++) {
+    printf("%s{\"threshold\": %.2f", i ? ", " : "", r->curve_t[i]);
+    jnum("precision", r->curve_precision[i]);
+    jnum("coverage", r->curve_coverage[i]);
+    if (none) jnum("none_proposed", r->curve_none[i]);
+    printf("}");
+  }
+  printf("]");
+  printf("}\n");
+}
+
+static void print_plain(const char *gold, const fm_eval_result *r, int none) {
   printf("%s: queries=%zu top1=%.3f recall@3=%.3f recall@5=%.3f recall@10=%.3f mrr@10=%.3f"
          " missing_queries=%zu\n",
          gold, r->queries, r->top1, r->recall_at_3, r->recall_at_5, r->recall_at_10, r->mrr_at_10,
          r->missing_queries);
+  printf("  confidence: ece=%.3f auto(>=%.2f) precision=%.3f coverage=%.3f\n", r->ece,
+         FM_AUTO_CONFIDENCE, r->auto_precision, r->auto_coverage);
+  if (none)
+    printf("  no equivalent: fields=%zu proposed=%.3f auroc=%.3f\n", r->none_queries,
+           r->none_proposed, r->none_auroc);
 }
 
 /* The worst misses: queries whose answer is not in the top 10, then those
@@ -107,11 +144,23 @@ int fm_cmd_eval(int argc, char **argv) {
   fm_error err;
   fm_error_init(&err);
   int status = FM_EXIT_OK;
+  fm_pairs none;
+  fm_pairs_init(&none);
+  if (a.none && fm_none_load(a.none, &none, &err)) {
+    fm_pairs_free(&none);
+    return fm_cli_fail(&err);
+  }
+  const fm_pairs *nonep = a.none ? &none : NULL;
+  int hasnone = a.none != NULL;
   fm_model *m = NULL;
   fm_config *c = NULL;
   if (folds) {
-    if (fm_config_load(config, &c, &err)) return fm_cli_fail(&err);
+    if (fm_config_load(config, &c, &err)) {
+      fm_pairs_free(&none);
+      return fm_cli_fail(&err);
+    }
   } else if (!(m = fm_cli_open_model(model))) {
+    fm_pairs_free(&none);
     return FM_EXIT_FAIL;
   } else if (candidates) {
     fm_model_set_candidates(m, candidates);
@@ -127,12 +176,12 @@ int fm_cmd_eval(int argc, char **argv) {
     fm_eval_result r;
     size_t overlap = 0;
     if (folds) {
-      if (fm_eval_cv(c, &gold, folds, json, &r, &err)) status = fm_cli_fail(&err);
-      else if (json) print_json(&r, 0, folds);
+      if (fm_eval_cv_none(c, &gold, nonep, folds, json, &r, &err)) status = fm_cli_fail(&err);
+      else if (json) print_json(&r, 0, folds, hasnone);
       else {
         if (folds == FM_EVAL_LOCO) printf("[leave-one-category-out] ");
         else printf("[%d-fold cross-validation] ", folds);
-        print_plain(golds[gi], &r);
+        print_plain(golds[gi], &r, hasnone);
       }
     } else {
       overlap = fm_model_train_overlap(m, &gold);
@@ -144,10 +193,11 @@ int fm_cmd_eval(int argc, char **argv) {
                 overlap, gold.n, golds[gi]);
       fm_eval_query *d = NULL;
       size_t nd = 0;
-      if (fm_eval(m, &gold, &r, json ? NULL : &d, &nd, &err)) status = fm_cli_fail(&err);
-      else if (json) print_json(&r, overlap, 0);
+      if (fm_eval_none(m, &gold, nonep, &r, json ? NULL : &d, &nd, &err))
+        status = fm_cli_fail(&err);
+      else if (json) print_json(&r, overlap, 0, hasnone);
       else {
-        print_plain(golds[gi], &r);
+        print_plain(golds[gi], &r, hasnone);
         if (overlap) printf("  (WARNING: %zu pairs of this file were training pairs)\n", overlap);
         if (misses) print_misses(m, &gold, d, nd, (int)misses);
       }
@@ -157,5 +207,6 @@ int fm_cmd_eval(int argc, char **argv) {
   }
   fm_model_close(m);
   fm_config_free(c);
+  fm_pairs_free(&none);
   return status;
 }

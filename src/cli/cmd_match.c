@@ -120,10 +120,10 @@ static int one(fm_matcher *mt, const fm_learn *L, const fm_model *m, fm_store *s
       fm_cli_json_str(stdout, r.type);
       printf(", \"vendor\": ");
       fm_cli_json_str(stdout, r.vendor);
-      printf(", \"score\": %.4f, %s\"components\": {\"title\": %.4f, \"full\": %.4f, "
-             "\"chars\": %.4f, \"lsa\": %.4f, \"prior\": %.4f, \"variant\": %.0f, "
-             "\"order\": %.4f, \"other\": %.0f, \"date\": %.0f}}",
-             c[i].score, st ? "\"curated\": false, " : "", c[i].s_title, c[i].s_full,
+      printf(", \"score\": %.4f, \"confidence\": %.4f, %s\"components\": {\"title\": %.4f, "
+             "\"full\": %.4f, \"chars\": %.4f, \"lsa\": %.4f, \"prior\": %.4f, "
+             "\"variant\": %.0f, \"order\": %.4f, \"other\": %.0f, \"date\": %.0f}}",
+             c[i].score, c[i].confidence, st ? "\"curated\": false, " : "", c[i].s_title, c[i].s_full,
              c[i].s_chars, c[i].s_lsa, c[i].s_prior, c[i].s_variant, c[i].s_order,
              c[i].s_other, c[i].s_date);
     }

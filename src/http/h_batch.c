@@ -68,14 +68,18 @@ enum MHD_Result fm_h_batch_start(fm_http_req *r) {
   const char *bad = json_is_object(in) ? NULL : "the body must be a JSON object";
   if (!bad) json_object_foreach(in, key, v) {
       if (strcmp(key, "batch_size") && strcmp(key, "k") && strcmp(key, "threshold") &&
-          strcmp(key, "margin") && strcmp(key, "threads") && strcmp(key, "resume"))
-        bad = "unknown member (allowed: batch_size, k, threshold, margin, threads, resume)";
+          strcmp(key, "margin") && strcmp(key, "min_confidence") && strcmp(key, "threads") &&
+          strcmp(key, "resume"))
+        bad = "unknown member (allowed: batch_size, k, min_confidence, threshold, margin, "
+              "threads, resume)";
     }
   if (!bad && num_member(in, "batch_size", 1, 1000000, 1, &bs)) bad = "batch_size: 1..1000000";
   if (!bad && num_member(in, "k", 1, 100, 1, &k)) bad = "k: 1..100";
   if (!bad && num_member(in, "threshold", -1e300, 1e300, 0, &o.threshold))
     bad = "threshold must be a number";
   if (!bad && num_member(in, "margin", 0, 1e300, 0, &o.margin)) bad = "margin: a number >= 0";
+  if (!bad && num_member(in, "min_confidence", 0, 1, 0, &o.min_confidence))
+    bad = "min_confidence: a number from 0 to 1";
   if (!bad && num_member(in, "threads", 1, 64, 1, &th)) bad = "threads: 1..64";
   if (!bad && num_member(in, "resume", 1, 9e15, 1, &resume)) bad = "resume: a run id";
   json_decref(in);

@@ -105,11 +105,11 @@ static fm_rc curated_first(fm_http_worker *w, const char *field, json_t *cands) 
     }
   }
   if (!cur)
-    cur = json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:o,s:b}", "rank", 1, "id", m.ref.id, "vendor",
-                    m.ref.vendor, "name", m.ref.name, "description", m.ref.description,
-                    "type", m.ref.type, "score",
+    cur = json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:b}", "rank", 1, "id", m.ref.id,
+                    "vendor", m.ref.vendor, "name", m.ref.name, "description",
+                    m.ref.description, "type", m.ref.type, "score",
                     isnan(m.score) ? json_null() : json_real(round(m.score * 1e4) / 1e4),
-                    "curated", 0);
+                    "confidence", json_null(), "curated", 0);
   fm_arena_free(&arena);
   if (!cur) return FM_ERR_NOMEM;
   if (json_object_set_new(cur, "curated", json_true())) {
@@ -147,10 +147,11 @@ static json_t *match_json(fm_http_worker *w, const char *field, int k, double mi
   for (int i = 0; i < n; i++) {
     fm_field rf;
     fm_model_ref(m, w->cand[i].ref, &rf);
-    json_t *c = json_pack("{s:i,s:s?,s:s?,s:s?,s:s?,s:s?,s:f,s:b}", "rank", i + 1, "id", rf.id,
-                          "vendor", rf.vendor, "name", rf.name, "description", rf.description,
-                          "type", rf.type, "score", round(w->cand[i].score * 1e4) / 1e4,
-                          "curated", 0);
+    json_t *c = json_pack("{s:i,s:s?,s:s?,s:s?,s:s?,s:s?,s:f,s:f,s:b}", "rank", i + 1, "id",
+                          rf.id, "vendor", rf.vendor, "name", rf.name, "description",
+                          rf.description, "type", rf.type, "score",
+                          round(w->cand[i].score * 1e4) / 1e4, "confidence",
+                          round(w->cand[i].confidence * 1e4) / 1e4, "curated", 0);
     /* parts=1: the score's unweighted components, for the review app's
      * "why" bars (docs/scoring.md); penalty sums the 0/1 penalty flags. */
     const fm_candidate *cd = &w->cand[i];
@@ -234,6 +235,8 @@ static fm_rc match_text(fm_http_worker *w, const char *field, int k, double min_
     STR(rf.type);
     PUT(",\"score\":");
     if ((rc = fm_jw_score4(b, w->cand[i].score, &jerr))) goto fail;
+    PUT(",\"confidence\":");
+    if ((rc = fm_jw_score4(b, w->cand[i].confidence, &jerr))) goto fail;
     PUT(",\"curated\":false}");
   }
   PUT("]}");

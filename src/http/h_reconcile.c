@@ -14,9 +14,12 @@
  *
  * A query's "query" string is matched like GET /v1/match's field.  The
  * field's accepted (curated) mapping, when it has one, comes first and is
- * the only candidate with "match": true: an analyst decided it.  A model
- * score alone is not a certainty, so OpenRefine leaves the choice to the
- * analyst (docs/http.md, "OpenRefine"). */
+ * the only candidate with "match": true: an analyst decided it.  Without
+ * one, the model's best candidate has "match": true when its calibrated
+ * confidence is at least FM_AUTO_CONFIDENCE (the batch auto-propose
+ * threshold), so OpenRefine auto-matches exactly what a batch run would
+ * propose; every candidate carries its confidence as the feature
+ * "confidence" (docs/http.md, "OpenRefine"). */
 #include "http_internal.h"
 
 #include <math.h>
@@ -64,17 +67,29 @@ static long curated_ref(fm_http_worker *w, const fm_model *m, const char *q) {
   return ref;
 }
 
-static json_t *candidate(const fm_model *m, size_t ref, double score, int match) {
+/* One candidate; conf < 0: none known (a curated reference the model did
+ * not rank), no "confidence" feature. */
+static json_t *candidate(const fm_model *m, size_t ref, double score, double conf, int match) {
   fm_field f;
   fm_model_ref(m, ref, &f);
-  return json_pack("{s:s,s:s,s:s,s:f,s:b,s:[{s:s,s:s}]}", "id", f.id, "name",
-                   f.name && *f.name ? f.name : f.id, "description",
-                   f.description ? f.description : "", "score", round(score * 1e4) / 1e4,
-                   "match", match, "type", "id", FM_RECON_TYPE_ID, "name", FM_RECON_TYPE_NAME);
+  json_t *c = json_pack("{s:s,s:s,s:s,s:f,s:b,s:[{s:s,s:s}]}", "id", f.id, "name",
+                        f.name && *f.name ? f.name : f.id, "description",
+                        f.description ? f.description : "", "score", round(score * 1e4) / 1e4,
+                        "match", match, "type", "id", FM_RECON_TYPE_ID, "name",
+                        FM_RECON_TYPE_NAME);
+  if (c && conf >= 0 &&
+      json_object_set_new(c, "features",
+                          json_pack("[{s:s,s:f}]", "id", "confidence", "value",
+                                    round(conf * 1e4) / 1e4))) {
+    json_decref(c);
+    return NULL;
+  }
+  return c;
 }
 
 /* The result list of one query: the curated reference first (match: true),
- * then the model's ranking without it. */
+ * then the model's ranking without it; with no curated reference, the
+ * model's best candidate is a match when confident (FM_AUTO_CONFIDENCE). */
 static json_t *one_query(fm_http_worker *w, const fm_model *m, const char *q, int k,
                          fm_error *err) {
   int n = 0;
@@ -82,14 +97,20 @@ static json_t *one_query(fm_http_worker *w, const fm_model *m, const char *q, in
   long cur = curated_ref(w, m, q);
   json_t *res = json_array();
   if (res && cur >= 0) {
-    double sc = 1.0;
+    double sc = 1.0, cf = -1;
     for (int i = 0; i < n; i++)
-      if (w->cand[i].ref == (size_t)cur) sc = w->cand[i].score;
-    if (json_array_append_new(res, candidate(m, (size_t)cur, sc, 1))) goto oom;
+      if (w->cand[i].ref == (size_t)cur) {
+        sc = w->cand[i].score;
+        cf = w->cand[i].confidence;
+      }
+    if (json_array_append_new(res, candidate(m, (size_t)cur, sc, cf, 1))) goto oom;
   }
   for (int i = 0; res && i < n && (int)json_array_size(res) < k; i++) {
     if (cur >= 0 && w->cand[i].ref == (size_t)cur) continue;
-    if (json_array_append_new(res, candidate(m, w->cand[i].ref, w->cand[i].score, 0))) goto oom;
+    int match = cur < 0 && i == 0 && w->cand[i].confidence >= FM_AUTO_CONFIDENCE;
+    if (json_array_append_new(res, candidate(m, w->cand[i].ref, w->cand[i].score,
+                                             w->cand[i].confidence, match)))
+      goto oom;
   }
   if (res) return res;
 oom:

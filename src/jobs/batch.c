@@ -32,6 +32,7 @@ void fm_batch_opts_default(fm_batch_opts *o) {
   memset(o, 0, sizeof *o);
   o->batch_size = FM_BATCH_DEFAULT_SIZE;
   o->k = FM_BATCH_DEFAULT_K;
+  o->min_confidence = FM_BATCH_DEFAULT_CONFIDENCE;
   o->threshold = FM_BATCH_DEFAULT_THRESHOLD;
   o->margin = FM_BATCH_DEFAULT_MARGIN;
 }
@@ -87,6 +88,8 @@ fm_rc fm_batch_step_done(fm_store *st, sqlite3_stmt *s, const char *what, fm_err
 static char *params_json(const run_params *p) {
   json_t *o = json_pack("{s:i, s:i, s:f, s:f}", "batch_size", p->batch_size, "k", p->k,
                         "threshold", p->threshold, "margin", p->margin);
+  if (o && !isnan(p->min_confidence))
+    json_object_set_new(o, "min_confidence", json_real(p->min_confidence));
   char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   json_decref(o);
   return s; /* caller frees with free() */
@@ -96,9 +99,9 @@ static fm_rc params_parse(const char *text, run_params *p, int64_t run, fm_error
   json_error_t je;
   json_t *o = json_loads(text ? text : "", 0, &je);
   int bs = 0, k = 0;
-  double t = NAN, m = NAN;
-  if (o) json_unpack(o, "{s?i, s?i, s?F, s?F}", "batch_size", &bs, "k", &k, "threshold",
-                     &t, "margin", &m);
+  double t = NAN, m = NAN, mc = NAN;
+  if (o) json_unpack(o, "{s?i, s?i, s?F, s?F, s?F}", "batch_size", &bs, "k", &k, "threshold",
+                     &t, "margin", &m, "min_confidence", &mc);
   json_decref(o);
   if (bs <= 0 || k <= 0 || isnan(t) || isnan(m))
     return fm_error_set(err, FM_ERR_CORRUPT,
@@ -108,6 +111,7 @@ static fm_rc params_parse(const char *text, run_params *p, int64_t run, fm_error
   p->k = k;
   p->threshold = t;
   p->margin = m;
+  p->min_confidence = mc; /* absent in runs recorded before confidence */
   return FM_OK;
 }
 

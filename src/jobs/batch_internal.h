@@ -26,6 +26,7 @@ void fm_batch_kill_maybe(const kill_hook *k, int64_t part, int stage);
 typedef struct run_params {
   int batch_size, k;
   double threshold, margin;
+  double min_confidence; /* NAN: a run recorded before confidence (old key) */
 } run_params;
 
 /* The state of one run. */

@@ -121,13 +121,17 @@ static fm_rc route_field(fm_store *st, batch_ctx *c, part_stmts *p, size_t i,
   }
   double score = best >= 0 ? cand[best].score : NAN;
   double margin = second >= 0 ? score - cand[second].score : NAN;
-  const char *reason = best < 0                          ? "no_candidates"
-                       : score < c->p.threshold          ? "low_score"
-                       : second >= 0 && margin < c->p.margin ? "small_margin"
-                                                         : NULL;
+  double conf = best >= 0 ? cand[best].confidence : 0;
+  int use_conf = !isnan(c->p.min_confidence); /* NAN: a run recorded before confidence */
+  const char *reason = best < 0                                  ? "no_candidates"
+                       : use_conf && conf < c->p.min_confidence   ? "low_confidence"
+                       : score < c->p.threshold                  ? "low_score"
+                       : second >= 0 && margin < c->p.margin     ? "small_margin"
+                                                                 : NULL;
   if (reason) {
-    double u = fm_batch_uncertainty(best < 0 ? 0 : 1, score, margin, second >= 0,
-                                    c->p.threshold, c->p.margin);
+    double u = use_conf ? (best < 0 ? 1.0 : 1.0 - conf)
+                        : fm_batch_uncertainty(best < 0 ? 0 : 1, score, margin, second >= 0,
+                                               c->p.threshold, c->p.margin);
     sqlite3_bind_int64(p->queue, 1, q);
     sqlite3_bind_int64(p->queue, 2, c->run_id);
     sqlite3_bind_text(p->queue, 3, reason, -1, SQLITE_STATIC);

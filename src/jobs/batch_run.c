@@ -38,6 +38,8 @@ static fm_rc check_opts(fm_store *st, const fm_model *m, const fm_batch_opts *op
     return fm_error_set(err, FM_ERR_ARG, "k must be in 1..100 (got %d)", opts->k);
   if (!isfinite(opts->threshold) || !isfinite(opts->margin) || opts->margin < 0)
     return fm_error_set(err, FM_ERR_ARG, "threshold must be a number and margin a number >= 0");
+  if (!(opts->min_confidence >= 0 && opts->min_confidence <= 1))
+    return fm_error_set(err, FM_ERR_ARG, "min_confidence must be a number from 0 to 1");
   return FM_OK;
 }
 
@@ -198,7 +200,8 @@ fm_rc fm_batch_run(fm_store *st, const fm_model *m, const fm_batch_opts *opts,
   if (!c.info.name) c.info.name = "";
   snprintf(c.checksum, sizeof c.checksum, "%08x", (unsigned)c.info.checksum);
   fm_batch_kill_parse(opts->kill_at ? opts->kill_at : getenv("FM_BATCH_KILL_AT"), &c.kill);
-  c.p = (run_params){opts->batch_size, opts->k, opts->threshold, opts->margin};
+  c.p = (run_params){opts->batch_size, opts->k, opts->threshold, opts->margin,
+                     opts->min_confidence};
   c.n_fields = (int64_t)fm_model_nqueries(m);
   if (c.n_fields == 0)
     return fm_error_set(err, FM_ERR_ARG, "model '%s' has no query fields", c.info.name);

@@ -40,11 +40,15 @@ fm_rc fm_jobs_learn_build(fm_store *st, const fm_model *m, const fm_learn_opts *
  * keyed by (run, part number), so a run killed anywhere resumes where the
  * last committed part left off, with no duplicate and no missing field. */
 
-/* Defaults for the routing rule, chosen by measurement (docs/batch.md): a
- * field's best candidate is proposed when score >= threshold and
- * score - runner-up >= margin; otherwise the field is queued for review. */
-#define FM_BATCH_DEFAULT_THRESHOLD 2.0
-#define FM_BATCH_DEFAULT_MARGIN 0.5
+/* The routing rule (docs/batch.md): a field's best candidate is proposed
+ * when its calibrated confidence (fm_candidate.confidence) >= min_confidence
+ * (default FM_AUTO_CONFIDENCE) and, as optional extra gates, score >=
+ * threshold and score - runner-up >= margin (both off by default: the
+ * confidence already weighs score and margin); otherwise the field is
+ * queued for review, most uncertain (lowest confidence) first. */
+#define FM_BATCH_DEFAULT_CONFIDENCE FM_AUTO_CONFIDENCE
+#define FM_BATCH_DEFAULT_THRESHOLD 0.0
+#define FM_BATCH_DEFAULT_MARGIN 0.0
 #define FM_BATCH_DEFAULT_SIZE 500
 #define FM_BATCH_DEFAULT_K 10
 
@@ -66,6 +70,7 @@ typedef struct fm_batch_opts {
                           threshold and margin win over the fields below) */
   int batch_size;      /* query fields per part (default 500) */
   int k;               /* candidates stored per field (default 10, 1..100) */
+  double min_confidence; /* minimum confidence of the best candidate to propose */
   double threshold;    /* minimum best score to propose */
   double margin;       /* minimum best - runner-up to propose */
   int threads;         /* matching threads; 0 = online CPUs */
@@ -143,7 +148,11 @@ void fm_batch_info_free(fm_batch_info *info);
 fm_rc fm_batch_list(fm_store *st, fm_batch_info **out, size_t *n, fm_error *err);
 void fm_batch_list_free(fm_batch_info *v, size_t n);
 
-/* The review queue's sort key for a field the run could not propose:
+/* The review queue's sort key of a field the run could not propose is
+ * 1 - the best candidate's confidence (1.0 with no candidate).  Runs
+ * recorded before confidence existed (no min_confidence in their
+ * parameters) resume with the score/margin key below:
+ * The former sort key for a field the run could not propose:
  * 1.0 with no candidate, else
  *   1 - 0.5 * clamp(score / threshold, 0, 1) - 0.5 * clamp(margin / margin_min, 0, 1)
  * (a missing runner-up counts as a full margin; a zero threshold or margin_min

@@ -41,6 +41,8 @@ void fm_config_free(fm_config *c) {
   fm_free(c->reference);
   fm_free(c->query);
   fm_free(c->train_pairs);
+  fm_free(c->calibration_pairs);
+  fm_free(c->no_equivalent);
   fm_arena_free(&c->arena);
   fm_free(c);
 }
@@ -169,6 +171,29 @@ static fm_rc get_num(fm_config *c, json_t *obj, const char *key, double lo,
   return FM_OK;
 }
 
+/* An optional array of paths (resolved against dir) at root[key] into
+ * *out / *n (owned by c: fm_config_free). */
+static fm_rc parse_paths(fm_config *c, json_t *root, const char *key, const char *dir,
+                         char ***out, size_t *n, fm_error *err) {
+  json_t *tp = json_object_get(root, key);
+  if (!tp) return FM_OK;
+  if (!json_is_array(tp))
+    return fm_error_set(err, FM_ERR_ARG, "%s: \"%s\" must be an array of paths", c->path, key);
+  *n = json_array_size(tp);
+  *out = fm_calloc(*n ? *n : 1, sizeof **out);
+  if (!*out) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  for (size_t i = 0; i < *n; i++) {
+    json_t *p = json_array_get(tp, i);
+    if (!json_is_string(p))
+      return fm_error_set(err, FM_ERR_ARG, "%s: %s[%zu] must be a string", c->path, key, i);
+    char *full = fm_path_join(dir, json_string_value(p));
+    (*out)[i] = full ? fm_arena_strdup(&c->arena, full) : NULL;
+    fm_free(full);
+    if (!(*out)[i]) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  }
+  return FM_OK;
+}
+
 static fm_rc parse_model(fm_config *c, json_t *m, fm_error *err) {
   fm_model_opts *o = &c->opts;
   if (!m) return FM_OK;
@@ -176,7 +201,7 @@ static fm_rc parse_model(fm_config *c, json_t *m, fm_error *err) {
     return fm_error_set(err, FM_ERR_ARG, "%s: \"model\" must be an object", c->path);
   static const char *known[] = {"dims", "seed", "power_iters", "oversample",
                                 "candidates", "mine_min_support", "prose_min_count", "threads",
-                                "weights", NULL};
+                                "weights", "calibration_folds", NULL};
   const char *k;
   json_t *val;
   json_object_foreach(m, k, val) {
@@ -200,6 +225,12 @@ static fm_rc parse_model(fm_config *c, json_t *m, fm_error *err) {
   NUM("prose_min_count", 0, 1000000, prose_min_count, uint32_t)
   NUM("threads", 0, 1024, threads, int)
 #undef NUM
+  d = c->calibration_folds;
+  if ((rc = get_num(c, m, "calibration_folds", 0, 20, 1, &d, err))) return rc;
+  if (d == 1)
+    return fm_error_set(err, FM_ERR_ARG, "%s: model.calibration_folds must be 0 or 2..20",
+                        c->path);
+  c->calibration_folds = (int)d;
   json_t *w = json_object_get(m, "weights");
   if (w) {
     if (!json_is_object(w))
@@ -225,6 +256,8 @@ fm_rc fm_config_load(const char *path, fm_config **out, fm_error *err) {
   if (!c) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   fm_arena_init(&c->arena);
   fm_model_opts_default(&c->opts);
+  c->calibration_folds = 5;
+  c->no_equivalent_weight = 1.0;
   fm_rc rc = FM_OK;
   char *dir = NULL;
   json_error_t jerr;
@@ -246,7 +279,8 @@ fm_rc fm_config_load(const char *path, fm_config **out, fm_error *err) {
   dir = fm_path_dirname(path);
   if (!dir) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
   static const char *const known[] = {"name", "reference", "query", "train_pairs",
-                                      "abbreviations", "model", NULL};
+                                      "abbreviations", "model", "calibration_pairs",
+                                      "no_equivalent", "no_equivalent_weight", NULL};
   if ((rc = check_keys(c, root, "config", known, err))) goto done;
   const char *name;
   if ((rc = get_str(c, root, "name", "config", 0, &name, err))) goto done;
@@ -275,6 +309,18 @@ fm_rc fm_config_load(const char *path, fm_config **out, fm_error *err) {
       if (!c->train_pairs[i]) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
     }
   }
+  if ((rc = parse_paths(c, root, "calibration_pairs", dir, &c->calibration_pairs,
+                        &c->ncalibration_pairs, err)) ||
+      (rc = parse_paths(c, root, "no_equivalent", dir, &c->no_equivalent, &c->nno_equivalent,
+                        err)))
+    goto done;
+  json_t *nw = json_object_get(root, "no_equivalent_weight");
+  if (nw && (!json_is_number(nw) || json_number_value(nw) < 0 || json_number_value(nw) > 100)) {
+    rc = fm_error_set(err, FM_ERR_ARG, "%s: \"no_equivalent_weight\" must be a number from 0 to 100",
+                      path);
+    goto done;
+  }
+  if (nw) c->no_equivalent_weight = json_number_value(nw);
   const char *ab;
   if ((rc = get_str(c, root, "abbreviations", "config", 0, &ab, err))) goto done;
   if (ab) {

@@ -26,7 +26,14 @@
 extern "C" {
 #endif
 
-#define FM_MODEL_FORMAT_VERSION 4
+#define FM_MODEL_FORMAT_VERSION 5
+
+/* Auto-propose threshold on a candidate's calibrated confidence
+ * (fm_candidate.confidence): batch routing proposes a field's best candidate
+ * only at or above it, the reconciliation API marks "match": true only at or
+ * above it, and `eval` reports auto_precision / auto_coverage at it
+ * (docs/scoring.md, "Confidence"). */
+#define FM_AUTO_CONFIDENCE 0.9
 
 /* ---- configuration ----------------------------------------------------- */
 
@@ -73,6 +80,15 @@ typedef struct fm_config {
   fm_source_spec *query;     size_t nquery;
   char **train_pairs;        size_t ntrain_pairs;
   char *abbreviations;   /* curated table path, or NULL for the default */
+  /* Calibration only (docs/configs.md): pairs the calibrator is fitted on
+   * but the model does not learn from, and files of query fields with no
+   * counterpart (one column, header row) it takes as negatives. */
+  char **calibration_pairs;  size_t ncalibration_pairs;
+  char **no_equivalent;      size_t nno_equivalent;
+  int calibration_folds; /* cross-fitting folds over train_pairs (default 5;
+                            0: train pairs do not feed the calibrator) */
+  double no_equivalent_weight; /* weight of a no-equivalent field's
+                                  observations in the fit (default 1) */
   fm_model_opts opts;
   fm_arena arena;        /* owns the strings of the specs */
 } fm_config;
@@ -103,6 +119,13 @@ typedef struct fm_train_input {
    * background thread while the prior is computed.  On any error nothing is
    * left at the path (an existing file there is kept). */
   const char *output;
+  /* Confidence calibration (calib_fit.c).  no_calibrate: keep the fallback
+   * calibrator (the inner trainings of cross-fitting).  The overrides, when
+   * their use_ flag is set, replace config->calibration_pairs and
+   * config->no_equivalent (cross-validation holds a fold out of them). */
+  int no_calibrate;
+  const fm_pairs *calib_override; int use_calib_override;
+  const fm_pairs *none_override; int use_none_override; /* .query only */
 } fm_train_input;
 
 /* Train a model in memory (and write it to in->output when set).  Caller
@@ -169,6 +192,8 @@ typedef struct fm_candidate {
   float s_date;    /* 1 when both fields have a vendor type and exactly one
                       of them is a date or a time (scored as -w_date),
                       else 0 */
+  float confidence; /* calibrated probability that this candidate is a right
+                       answer (docs/scoring.md, "Confidence") */
 } fm_candidate;
 
 typedef struct fm_matcher fm_matcher; /* per-thread scratch space */
@@ -222,11 +247,32 @@ fm_rc fm_match_range_ordered(const fm_model *m, size_t lo, size_t hi, int k, int
 
 /* ---- evaluation -------------------------------------------------------- */
 
+#define FM_EVAL_CURVE 10
 typedef struct fm_eval_result {
   size_t queries;          /* gold queries found in the model */
   size_t missing_queries;  /* gold queries not in the model's query fields */
   size_t missing_refs;     /* gold answers not in the reference universe */
   double top1, recall_at_3, recall_at_5, recall_at_10, mrr_at_10;
+  /* Confidence of the top candidate (docs/scoring.md, "Confidence"): ECE
+   * over 10 equal-width bins; share of queries at or above
+   * FM_AUTO_CONFIDENCE (auto_coverage) and the share of those whose top
+   * candidate is right (auto_precision, NAN when none is). */
+  double ece, auto_precision, auto_coverage;
+  /* ece_null: the ECE a perfectly calibrated predictor with the same
+   * confidences would show on this many queries (the mean over 200 draws of
+   * labels from the confidences: the noise floor of ece); ece_all: the ECE
+   * over the gold queries and the no-equivalent fields together (a none
+   * field's top candidate is wrong), NAN without none fields. */
+  double ece_null, ece_all;
+  /* With no-equivalent fields (fm_eval_none, fm_eval_cv_none): how many
+   * were in the model, the share of them at or above FM_AUTO_CONFIDENCE, and
+   * the AUROC of top-1 confidence, answered gold queries against them. */
+  size_t none_queries;
+  double none_proposed, none_auroc;
+  /* The same at other thresholds: curve_t[i] = 0.5 + 0.05 i (0.5 .. 0.95):
+   * precision (NAN when no query reaches it), coverage, none proposed. */
+  double curve_t[FM_EVAL_CURVE], curve_precision[FM_EVAL_CURVE],
+      curve_coverage[FM_EVAL_CURVE], curve_none[FM_EVAL_CURVE];
 } fm_eval_result;
 
 /* Per-query detail for reports (optional). */
@@ -367,6 +413,22 @@ typedef struct fm_learn_cv_result {
  * folds' pairs and without one. */
 fm_rc fm_learn_cv(const fm_model *m, const fm_pairs *gold, int folds, uint64_t seed,
                   const fm_learn_opts *lo, fm_learn_cv_result *res, fm_error *err);
+
+/* fm_eval and fm_eval_cv with no-equivalent fields too (none: .query only,
+ * may be NULL): fills none_queries, none_proposed and none_auroc.  Under
+ * cross-validation the none fields are split into the same number of folds
+ * (by seed); each fold's model is calibrated with the others as negatives
+ * (besides the config's no_equivalent files, minus this fold's fields). */
+fm_rc fm_eval_none(const fm_model *m, const fm_pairs *gold, const fm_pairs *none,
+                   fm_eval_result *res, fm_eval_query **details, size_t *ndetails,
+                   fm_error *err);
+fm_rc fm_eval_cv_none(const fm_config *c, const fm_pairs *gold, const fm_pairs *none,
+                      int folds, int quiet, fm_eval_result *res, fm_error *err);
+
+/* Load a file of query ids (header row, first column; further columns
+ * ignored) into out as pairs with an empty reference: the no-equivalent
+ * lists (the round-2 none-dev files of ../shared/gold). */
+fm_rc fm_none_load(const char *path, fm_pairs *out, fm_error *err);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,7 @@
  * Ownership: fm_learn_build returns a layer the caller frees with
  * fm_learn_free; it borrows the model (close the model after the layer)
  * and copies nothing else from the pairs.  Immutable once built. */
+#include "calib.h"
 #include "model_internal.h"
 
 #include <math.h>
@@ -596,6 +597,20 @@ fm_rc fm_match_learned(fm_matcher *mt, const fm_learn *L, const char *id, const 
   }
   qsort(buf, (size_t)n, sizeof *buf, cand_cmp);
   *nout = n < k ? n : k;
+  /* the confidences follow the new order: the calibrator reads the learnt
+   * scores and margins (the (k+1)-th gives the k-th its margin), so a
+   * candidate the layer moved up is not left with its old rank's value */
+  int bare = 0;
+  if (q) {
+    bare = !(q->name && q->name[0]) && !(q->description && q->description[0]);
+  } else if (qi >= 0) {
+    fm_field qf;
+    fm_model_query(m, (size_t)qi, &qf);
+    bare = !(qf.name && qf.name[0]) && !(qf.description && qf.description[0]);
+  } else {
+    bare = 1;
+  }
+  fm_calib_fill(&m->calib, buf, *nout, n > *nout ? buf[*nout].score : NAN, bare);
   memcpy(out, buf, (size_t)*nout * sizeof *out);
 done:
   if (buf != stackbuf) fm_free(buf);

@@ -3,6 +3,7 @@
  * the best `candidates` are re-scored with the LSA cosine and the
  * category/type prior, and the top k kept with a bounded heap. */
 #include "model_internal.h"
+#include "calib.h"
 #include "linalg_internal.h"
 #include "topk.h"
 
@@ -458,17 +459,19 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
     }
   }
   /* 4. re-score the candidates and keep the top k */
-  if (k > mt->fcap) {
-    float *fs = fm_realloc(mt->fscore, (size_t)k * sizeof *fs);
+  /* one candidate beyond k: the margin of the k-th (its confidence) */
+  int kin = k + 1;
+  if (kin > mt->fcap) {
+    float *fs = fm_realloc(mt->fscore, (size_t)kin * sizeof *fs);
     if (!fs) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto reset; }
     mt->fscore = fs;
-    uint32_t *fi = fm_realloc(mt->fidx, (size_t)k * sizeof *fi);
+    uint32_t *fi = fm_realloc(mt->fidx, (size_t)kin * sizeof *fi);
     if (!fi) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto reset; }
     mt->fidx = fi;
-    mt->fcap = k;
+    mt->fcap = kin;
   }
   fm_topk fin;
-  fm_topk_init(&fin, k, mt->fscore, mt->fidx);
+  fm_topk_init(&fin, kin, mt->fscore, mt->fidx);
   const float *prow = (qkind != FM_NO_KIND && qkind < m->nqk) ? m->prior + (size_t)qkind * m->nrk : NULL;
   for (size_t i = 0; i < mt->q.n; i++) mt->qdense[mt->q.term[i]] = mt->q.val[i];
   set_qbits(mt, 1);
@@ -507,13 +510,17 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   fm_topk_sorted(&fin);
   /* 5. the winners, with the components computed above (refs are distinct
    *    among the candidates, so the lookup is unambiguous) */
-  for (int i = 0; i < fin.n; i++)
+  int nfin = fin.n < k ? fin.n : k;
+  for (int i = 0; i < nfin; i++)
     for (int j = 0; j < nc; j++)
       if (mt->cand[j].ref == fin.idx[i]) {
         out[i] = mt->cand[j];
         break;
       }
-  *nout = fin.n;
+  /* 6. confidence (calib.c), the (k+1)-th score giving the k-th margin */
+  fm_calib_fill(&m->calib, out, nfin, fin.n > k ? fin.score[k] : NAN,
+                !(f->name && f->name[0]) && !(f->description && f->description[0]));
+  *nout = nfin;
 reset:
   for (size_t i = 0; i < mt->q.n; i++) mt->qdense[mt->q.term[i]] = 0;
   set_qbits(mt, 0);

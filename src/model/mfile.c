@@ -463,6 +463,7 @@ struct fm_mfile {
   const unsigned char *map;
   uint64_t size;
   uint32_t checksum;
+  uint32_t version;
   size_t n;
   rsec *secs;
 };
@@ -523,11 +524,11 @@ static fm_rc validate(fm_mfile *f, fm_error *err) {
                         "header alone is %u)",
                         path, (unsigned long long)size, HDR_SIZE);
   uint32_t version = get32(m + H_VERSION);
-  if (version != FM_MFILE_VERSION)
+  if (version < FM_MFILE_VERSION_MIN || version > FM_MFILE_VERSION)
     return fm_error_set(err, FM_ERR_VERSION,
                         "model file %s has format version %u; this build "
-                        "reads version %d",
-                        path, version, FM_MFILE_VERSION);
+                        "reads versions %d to %d",
+                        path, version, FM_MFILE_VERSION_MIN, FM_MFILE_VERSION);
   if (size < HDR_SIZE)
     return fm_error_set(err, FM_ERR_CORRUPT,
                         "%s: model file truncated to %llu bytes (the "
@@ -637,6 +638,7 @@ static fm_rc validate(fm_mfile *f, fm_error *err) {
                         "%s: model file checksum mismatch", path);
   f->n = nsec;
   f->checksum = fcrc;
+  f->version = version;
   return FM_OK;
 }
 
@@ -724,5 +726,6 @@ const char *fm_mfile_section_tag(const fm_mfile *f, size_t i, uint64_t *len) {
 }
 
 uint32_t fm_mfile_checksum(const fm_mfile *f) { return f->checksum; }
+uint32_t fm_mfile_version(const fm_mfile *f) { return f->version; }
 uint64_t fm_mfile_size(const fm_mfile *f) { return f->size; }
 const char *fm_mfile_path(const fm_mfile *f) { return f->path; }

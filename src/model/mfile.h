@@ -36,10 +36,13 @@
 extern "C" {
 #endif
 
-/* The one format version this build writes and reads; older files are
- * refused rather than half-read (retrain them).  What each version added
- * is in docs/model-format.md (4: lsa_row, LSA rows of reference words only). */
-#define FM_MFILE_VERSION 4
+/* The format version this build writes, and the oldest it reads; older
+ * files are refused rather than half-read (retrain them).  What each version
+ * added is in docs/model-format.md (4: lsa_row, LSA rows of reference words
+ * only; 5: the confidence calibrator, section "calib" -- a version 4 file is
+ * read with the fallback calibrator). */
+#define FM_MFILE_VERSION 5
+#define FM_MFILE_VERSION_MIN 4
 /* Longest section tag, not counting the NUL. */
 #define FM_MFILE_TAG_MAX 15
 /* Alignment of every section payload within the file. */
@@ -138,7 +141,7 @@ typedef struct fm_mfile fm_mfile;
  *   FM_ERR_FORMAT   not a model file at all (empty, wrong magic), or a model
  *                   file of the other byte order
  *   FM_ERR_VERSION  "model file X has format version N; this build reads
- *                   version M"
+ *                   versions MIN to M"
  *   FM_ERR_CORRUPT  truncated, trailing bytes, bad table/offsets/tags, or a
  *                   checksum mismatch (naming the section)
  *   FM_ERR_NOMEM */
@@ -167,6 +170,9 @@ const char *fm_mfile_section_tag(const fm_mfile *f, size_t i, uint64_t *len);
  * docs/model-format.md), verified at open: identifies the model's exact
  * bytes, for reports and logs. */
 uint32_t fm_mfile_checksum(const fm_mfile *f);
+
+/* The file's format version (FM_MFILE_VERSION_MIN .. FM_MFILE_VERSION). */
+uint32_t fm_mfile_version(const fm_mfile *f);
 
 /* Size of the file in bytes. */
 uint64_t fm_mfile_size(const fm_mfile *f);

@@ -16,6 +16,7 @@ fm_model *fm_model_alloc(void) {
   fm_strmap_init(&m->qid_map);
   fm_strmap_init(&m->rid_map);
   fm_strmap_init(&m->qkind_map);
+  fm_calib_fallback(&m->calib);
   return m;
 }
 
@@ -237,7 +238,7 @@ fm_rc fm_model_index(fm_model *m, fm_error *err) {
 void fm_model_info_get(const fm_model *m, fm_model_info *info) {
   memset(info, 0, sizeof *info);
   info->name = m->name;
-  info->format_version = FM_MODEL_FORMAT_VERSION;
+  info->format_version = m->mf ? fm_mfile_version(m->mf) : FM_MODEL_FORMAT_VERSION;
   info->checksum = m->checksum;
   info->nrefs = m->nrefs;
   info->nqueries = m->nqrys;
@@ -328,10 +329,11 @@ static fm_rc model_sections(const fm_model *m, int later_prior, fm_model_wjob **
       SEC("ref_order", m->ref_order, m->nrefs),
       {"abbrev", m->abbrev_tsv, m->abbrev_len},
       {"pairs", m->pairs_tsv, m->pairs_len},
+      SEC("calib", m->calib.v, FM_CALIB_NFLOATS),
   };
   fm_rc rc = FM_OK;
   for (size_t i = 0; i < sizeof secs / sizeof secs[0] && rc == FM_OK; i++) {
-    if (later_prior && !strcmp(secs[i].tag, "prior"))
+    if (later_prior && (!strcmp(secs[i].tag, "prior") || !strcmp(secs[i].tag, "calib")))
       rc = fm_mfile_add_later(j->w, secs[i].tag, secs[i].len, err);
     else
       rc = fm_mfile_add_ref(j->w, secs[i].tag, secs[i].len ? secs[i].p : "", secs[i].len, err);
@@ -357,6 +359,7 @@ fm_rc fm_model_write_end(fm_model_wjob *j, fm_error *err) {
   const fm_model *m = j->m;
   uint64_t n = (uint64_t)m->nqk * m->nrk;
   fm_rc rc = fm_mfile_fill(j->w, "prior", n ? (const void *)m->prior : "", err);
+  if (rc == FM_OK) rc = fm_mfile_fill(j->w, "calib", m->calib.v, err);
   if (rc == FM_OK) rc = fm_mfile_write_end(j->w, err);
   fm_model_write_cancel(j); /* after an error in fill: removes the temp file */
   return rc;
@@ -606,6 +609,17 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
   if ((rc = get_sec(m, "ref_order", 4, m->nrefs, (const void **)&m->ref_order, err))) goto fail;
   if ((rc = need_sec(m, "abbrev", (const void **)&m->abbrev_tsv, &m->abbrev_len, err))) goto fail;
   if ((rc = need_sec(m, "pairs", (const void **)&m->pairs_tsv, &m->pairs_len, err))) goto fail;
+  /* format 5 holds the fitted calibrator; a format-4 file keeps the
+   * fallback set by fm_model_alloc (docs/model-format.md) */
+  if (fm_mfile_version(m->mf) >= 5) {
+    const float *cv;
+    if ((rc = get_sec(m, "calib", 4, FM_CALIB_NFLOATS, (const void **)&cv, err))) goto fail;
+    memcpy(m->calib.v, cv, sizeof m->calib.v);
+    if (!fm_calib_valid(&m->calib)) {
+      rc = bad(m, "calib", "calibrator values out of range", err);
+      goto fail;
+    }
+  }
   if ((rc = validate(m, err))) goto fail;
   if ((rc = fm_model_index(m, err))) goto fail;
   *out = m;

@@ -4,6 +4,7 @@
 #define FM_MODEL_INTERNAL_H
 
 #include "fm_model.h"
+#include "calib.h"
 #include "fm_text.h"
 #include "mfile.h"
 #include "sparse.h"
@@ -91,6 +92,8 @@ struct fm_model {
 
   const char *abbrev_tsv; uint64_t abbrev_len; /* "abbr\texp\tsupport\n"* */
   const char *pairs_tsv; uint64_t pairs_len;   /* training pairs used */
+  fm_calib calib;            /* confidence calibrator (section "calib",
+                                format 5; the fallback for format 4) */
 
   /* runtime indexes, always owned */
   fm_strmap term_map, qid_map, rid_map, qkind_map;

@@ -1110,6 +1110,10 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   if (in->output && (rc = fm_model_write_begin(m, in->output, &wj, err))) goto done;
   double t3 = fm_now();
   if ((rc = build_prior(&t, err))) goto done;
+  /* confidence: fitted on the finished model (and, for the training pairs,
+   * on models trained without them: calib_fit.c) */
+  if (!in->no_calibrate && (rc = fm_calib_train(m, in, &t.pairs, t.refs, t.qrys, err)))
+    goto done;
   double t4 = fm_now();
   if (wj) {
     rc = fm_model_write_end(wj, err);
@@ -1119,7 +1123,7 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   if (!in->quiet && getenv("FM_TIMING"))
     fprintf(stderr,
             "train: import %.3fs, abbreviations %.3fs, features %.3fs, svd %.3fs, "
-            "kinds+index %.3fs, prior %.3fs, write %.3fs\n",
+            "kinds+index %.3fs, prior+calibration %.3fs, write %.3fs\n",
             t0 - ti, ta - t0, t1 - ta, t2 - t1, t3 - t2, t4 - t3, fm_now() - t4);
 done:
   fm_model_write_cancel(wj); /* a write begun, when a later step failed */

@@ -100,8 +100,48 @@ for k in ("top1", "recall_at_5", "recall_at_10", "mrr_at_10"):
     assert 0 <= r[k] <= 1, r
 assert r["top1"] <= r["recall_at_5"] <= r["recall_at_10"], r
 assert r["recall_at_10"] >= 0.7, r
+# calibrated confidence (docs/scoring.md, "Confidence")
+for k in ("ece", "ece_null", "auto_threshold", "auto_precision", "auto_coverage"):
+    assert k in r, k
+assert 0 <= r["ece"] <= 1 and 0 <= r["ece_null"] <= 1 and 0 <= r["auto_coverage"] <= 1, r
+assert r["auto_threshold"] == 0.9, r
+assert r["auto_precision"] is None or 0 <= r["auto_precision"] <= 1, r
+assert "none_proposed" not in r, r
 ' "$T/out"
 expect_not_in "eval of a held-out gold: no warning" "$T/err" "WARNING"
+
+# --none: fields with no equivalent (one column, header row)
+printf 'bloomberg_field\nPX_ASK\nNOT_IN_MODEL\n' >"$T/none.tsv"
+run "$FM" eval --model "$M" --gold $D/tiny-gold.tsv --none "$T/none.tsv" --json
+expect_rc "eval --none" 0
+expect "eval --none JSON" py '
+import json, sys
+r = json.loads(open(sys.argv[1]).read())
+for k in ("none_queries", "none_proposed", "none_auroc", "ece_all", "ece", "auto_precision",
+          "auto_coverage"):
+    assert k in r, k
+assert r["none_queries"] == 1, r   # NOT_IN_MODEL is not a query field of the model
+assert r["none_proposed"] in (0, 1), r
+assert 0 <= r["none_auroc"] <= 1, r
+' "$T/out"
+run "$FM" eval --model "$M" --gold $D/tiny-gold.tsv --none "$T/no-such.tsv"
+expect_rc "eval --none missing file" 1
+expect_in "eval --none missing file named" "$T/err" "no-such.tsv"
+
+# a format-4 model (tests/data/model/tiny-v4.fmm, trained on tiny.json by the
+# release before the calibrator) is still read, with the fallback calibrator
+run "$FM" info $D/tiny-v4.fmm
+expect_rc "info of a format-4 model" 0
+expect "info says format 4" grep -Eq '^format: +4$' "$T/out"
+run "$FM" match --model $D/tiny-v4.fmm --json PX_BID
+expect_rc "match with a format-4 model" 0
+expect "format-4 model: confidence from the fallback calibrator" py '
+import json, sys
+c = json.loads(open(sys.argv[1]).read())["candidates"]
+assert c and all(0 <= x["confidence"] <= 1 for x in c), c
+' "$T/out"
+run "$FM" info "$M"
+expect "a new model is format 5" grep -Eq '^format: +5$' "$T/out"
 
 # plain output lists the misses with the expected answers and the top hits
 printf 'bloomberg_field\trefinitiv_field\nPX_BID\tTURNOVER\nPX_ASK\tNO_SUCH_REF\nPX_OPEN\tOPEN_PRC\nNOT_IN_MODEL\tBID\n' \
@@ -141,6 +181,14 @@ import json, sys
 r = json.loads(open(sys.argv[1]).read())
 assert r["queries"] == 14 and r["folds"] == 2, r
 assert 0 <= r["top1"] <= r["recall_at_5"] <= r["recall_at_10"] <= 1, r
+assert 0 <= r["ece"] <= 1 and 0 <= r["auto_coverage"] <= 1, r
+' "$T/out"
+run "$FM" eval --config $D/tiny.json --gold $D/tiny-gold.tsv --none "$T/none.tsv" --folds 2 --json
+expect_rc "eval --folds 2 --none" 0
+expect "eval --folds --none JSON" py '
+import json, sys
+r = json.loads(open(sys.argv[1]).read())
+assert r["folds"] == 2 and r["none_queries"] == 1 and "none_auroc" in r, r
 ' "$T/out"
 run "$FM" eval --config $D/tiny.json --gold $D/tiny-gold.tsv --folds 1
 expect_rc "eval --folds 1" 2

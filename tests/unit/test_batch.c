@@ -78,6 +78,9 @@ static fm_batch_opts opts(int batch_size) {
   o.actor = "tester";
   o.model_path = "sample.fmm";
   o.threads = 2;
+  /* the score/margin gates on as well, so their reasons stay covered */
+  o.threshold = 2.0;
+  o.margin = 0.5;
   return o;
 }
 
@@ -135,6 +138,11 @@ static void test_full_run(void) {
                   " AND (top_score < 2.0 OR margin >= 0.5)") == 0);
   CHECK(count(st, "SELECT count(*) FROM review_queue WHERE uncertainty < 0"
                   " OR uncertainty > 1") == 0);
+  /* The confidence gate (FM_AUTO_CONFIDENCE) routes fields too: some are
+   * queued for it alone, with uncertainty 1 - confidence > 1 - 0.9. */
+  CHECK(count(st, "SELECT count(*) FROM review_queue WHERE reason = 'low_confidence'") > 0);
+  CHECK(count(st, "SELECT count(*) FROM review_queue WHERE reason = 'low_confidence'"
+                  " AND uncertainty <= 0.1") == 0);
   /* One model_runs row with the checksum as hex; start/finish audited. */
   CHECK(count(st, "SELECT count(*) FROM model_runs WHERE length(model_checksum) = 8") == 1);
   CHECK(count(st, "SELECT count(*) FROM audit_log WHERE action = 'batch_start'") == 1);

@@ -679,6 +679,71 @@ done:
   fm_http_server_stop(nocache);
 }
 
+/* Confidence (issues 16.5, 18.3): every /v1/match candidate carries a
+ * calibrated confidence in [0, 1], non-increasing down the list; a query the
+ * model does not know whose text matches nothing well is "known": false
+ * with a low confidence, and the reconciliation API does not call any of
+ * its candidates a match. */
+static void test_confidence(void) {
+  fm_http_opts o;
+  fm_http_opts_default(&o);
+  o.no_auth = 1;
+  fm_http_server *srv = start(&o, NULL);
+  if (!srv) return;
+  uint16_t p = fm_http_server_port(srv);
+  double top[2] = {-1, -1};
+  const char *fields[2] = {"PX_LAST", "ZZZ_NOT_A_FIELD_QQ"};
+  for (int f = 0; f < 2; f++) {
+    char path[128];
+    snprintf(path, sizeof path, "/v1/match?field=%s&k=5", fields[f]);
+    CHECK(get(p, path, NULL) == 200);
+    json_t *j = body_json(resp);
+    CHECK(j != NULL);
+    if (!j) continue;
+    CHECK(json_is_true(json_object_get(j, "known")) == (f == 0));
+    json_t *cands = json_object_get(j, "candidates");
+    CHECK(json_array_size(cands) > 0);
+    double prev = 1.0;
+    size_t i;
+    json_t *c;
+    json_array_foreach(cands, i, c) {
+      json_t *cf = json_object_get(c, "confidence");
+      CHECK(json_is_number(cf));
+      double v = json_number_value(cf);
+      CHECK(v >= 0 && v <= 1 && v <= prev + 1e-9);
+      prev = v;
+      if (i == 0) top[f] = v;
+    }
+    json_decref(j);
+  }
+  /* the nonsense query: low, far below the auto-propose threshold and below
+   * a real field's */
+  CHECK(top[1] >= 0 && top[1] < 0.2);
+  CHECK(top[1] < top[0]);
+  CHECK(top[1] < FM_AUTO_CONFIDENCE);
+  /* the batch POST form says the same */
+  CHECK(post(p, "/v1/match", "application/json",
+             "{\"fields\":[\"ZZZ_NOT_A_FIELD_QQ\"],\"k\":2}") == 200);
+  CHECK(strstr(resp, "\"known\": false") || strstr(resp, "\"known\":false"));
+  CHECK(strstr(resp, "\"confidence\""));
+  /* reconciliation: match only at or above the threshold */
+  CHECK(get(p, "/reconcile?queries=%7B%22q0%22%3A%7B%22query%22%3A%22ZZZ_NOT_A_FIELD_QQ%22%7D%7D",
+            NULL) == 200);
+  json_t *j = body_json(resp);
+  json_t *res = json_object_get(json_object_get(j, "q0"), "result");
+  CHECK(json_array_size(res) > 0);
+  size_t i;
+  json_t *c;
+  json_array_foreach(res, i, c) {
+    CHECK(json_is_false(json_object_get(c, "match")));
+    json_t *feat = json_array_get(json_object_get(c, "features"), 0);
+    CHECK_STR(json_string_value(json_object_get(feat, "id")), "confidence");
+    CHECK(json_number_value(json_object_get(feat, "value")) < FM_AUTO_CONFIDENCE);
+  }
+  json_decref(j);
+  fm_http_server_stop(srv);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/fm_http_XXXXXX");
   if (!mkdtemp(dir)) return 1;
@@ -701,6 +766,7 @@ int main(void) {
   FM_RUN(test_auth_and_rate);
   FM_RUN(test_conn_limit);
   FM_RUN(test_match_renderers_agree);
+  FM_RUN(test_confidence);
   FM_RUN(test_store_endpoints);
   fm_model_close(model);
   fm_config_free(c);
