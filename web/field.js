@@ -28,8 +28,11 @@ export async function fieldView(root, [vendor, id]) {
 }
 
 function render(root, vendor, id, v, match, hist, conflict) {
-  const parts = {};
-  for (const c of (match && match.candidates) || []) if (c.parts) parts[c.id] = c.parts;
+  const parts = {}, conf = {};
+  for (const c of (match && match.candidates) || []) {
+    if (c.parts) parts[c.id] = c.parts;
+    if (typeof c.confidence === 'number') conf[c.id] = c.confidence;
+  }
   const decide = canDecide();
   const f = v.field;
   const comment = h('textarea', {id: 'comment', rows: 2, maxlength: 4000});
@@ -77,7 +80,8 @@ function render(root, vendor, id, v, match, hist, conflict) {
       c.status ? h('span.badge', c.status) : null,
       h('p.desc', c.ref.description || '(no description)'),
       h('p.meta', `type: ${c.ref.type || '–'} · category: ${c.ref.category || '–'} · vendor: ${c.ref.vendor}`),
-      h('div.bars', bar('score', c.score, maxScore, 'score'),
+      h('div.bars', c.ref.id in conf ? bar('confidence', conf[c.ref.id], 1, 'conf') : null,
+        bar('score', c.score, maxScore, 'score'),
         p ? PARTS.map(([k, label]) => bar(label, p[k], 1, k === 'penalty' ? 'neg' : '')) : null),
       decide ? h('div.row',
         h('button.accept', {type: 'button', onclick: () => send({action: 'accept', ref: c.ref.id, ref_vendor: c.ref.vendor}, `accepted ${c.ref.id}`)}, `Accept ${c.ref.id}`),

@@ -116,6 +116,8 @@ test('accept by click, then the next field opens', async () => {
   await page.getByRole('heading', {level: 1, name: first, exact: true}).waitFor();
   const v = await view(first);
   const ref = v.candidates[0].ref.id;
+  // each candidate shows the calibrated confidence (from /v1/match) as a bar
+  await page.getByRole('img', {name: /^confidence \d\.\d{3}$/}).first().waitFor();
   await shot(page, 'field');
   await axe(page, 'field');
   await page.getByRole('button', {name: `Accept ${ref}`, exact: true}).click();
