@@ -2,7 +2,7 @@
  * features -> vocabulary and idf -> reference matrices -> truncated SVD ->
  * category/type prior (self-trained from confident matches, plus training
  * pairs) -> an in-memory model ready to match or write. */
-#include "model_internal.h"
+#include "train_internal.h"
 #include "linalg_internal.h"
 #include "svd.h"
 
@@ -49,12 +49,8 @@ fm_rc fm_config_import(const fm_config *c, fm_fieldset *refs, fm_fieldset *queri
 }
 
 /* ---- strings blob with de-duplication ---------------------------------- */
-typedef struct strtab {
-  fm_buf blob;
-  fm_strmap seen;
-} strtab;
 
-static fm_rc strtab_add(strtab *st, const char *s, uint32_t *off) {
+fm_rc fm_train_strtab_add(strtab *st, const char *s, uint32_t *off) {
   size_t n = strlen(s);
   uint32_t v;
   if (fm_strmap_get(&st->seen, s, n, &v)) { *off = v; return FM_OK; }
@@ -71,11 +67,12 @@ static fm_rc add_recs(strtab *st, const fm_fieldset *fs, fm_field_rec *recs) {
   for (size_t i = 0; i < fs->n; i++) {
     const fm_field *f = &fs->v[i];
     fm_field_rec *r = &recs[i];
-    if (strtab_add(st, f->vendor, &r->vendor) || strtab_add(st, f->id, &r->id) ||
-        strtab_add(st, f->name, &r->name) || strtab_add(st, f->description, &r->description) ||
-        strtab_add(st, f->type, &r->type) || strtab_add(st, f->category, &r->category) ||
-        strtab_add(st, f->source, &r->source))
-      return FM_ERR_NOMEM;
+    const char *s[] = {f->vendor, f->id,       f->name,  f->description,
+                       f->type,   f->category, f->source};
+    uint32_t *o[] = {&r->vendor, &r->id,       &r->name,  &r->description,
+                     &r->type,   &r->category, &r->source};
+    for (size_t k = 0; k < sizeof s / sizeof s[0]; k++)
+      if (fm_train_strtab_add(st, s[k], o[k])) return FM_ERR_NOMEM;
     r->line = f->line;
     r->kind = FM_NO_KIND;
   }
@@ -83,27 +80,11 @@ static fm_rc add_recs(strtab *st, const fm_fieldset *fs, fm_field_rec *recs) {
 }
 
 /* ---- training state ----------------------------------------------------- */
-typedef struct trainer {
-  const fm_config *c;
-  fm_model_opts o;
-  const fm_fieldset *refs, *qrys;
-  fm_pairs pairs;
-  fm_model *m;
-  strtab st;
-  fm_strmap vocab[FM_NBLK];  /* key -> provisional id within block */
-  uint32_t *df[FM_NBLK];
-  size_t dfcap[FM_NBLK];
-  /* per document (the references, then the queries): provisional
-   * (block, id) lists, packed block << 30 | id */
-  uint32_t *dterm;
-  uint64_t *dptr;            /* ndocs + 1 */
-  int nthreads;
-  int quiet;
-} trainer;
+/* struct trainer: train_internal.h */
 
 /* The featurizer flags of a field: FM_FEAT_ID_CODE when it comes from a
  * source the config marks "id_is_code" (fields keep their source's path). */
-static unsigned feat_flags(const trainer *t, const fm_field *f) {
+unsigned fm_train_feat_flags(const trainer *t, const fm_field *f) {
   const fm_config *c = t->c;
   for (size_t i = 0; c && i < c->nreference + c->nquery; i++) {
     const fm_source_spec *sp =
@@ -205,12 +186,12 @@ static fm_rc load_abbrev(trainer *t, fm_featurizer *fz, fm_abbrev *ab, fm_error 
   size_t k = 0;
   /* (an id that is a code abbreviates nothing) */
   for (size_t i = 0; i < t->refs->n; i++) {
-    if (!t->refs->v[i].name[0] || feat_flags(t, &t->refs->v[i])) continue;
+    if (!t->refs->v[i].name[0] || fm_train_feat_flags(t, &t->refs->v[i])) continue;
     mn[k] = t->refs->v[i].id;
     nm[k++] = t->refs->v[i].name;
   }
   for (size_t i = 0; i < t->qrys->n; i++) {
-    if (!t->qrys->v[i].name[0] || feat_flags(t, &t->qrys->v[i])) continue;
+    if (!t->qrys->v[i].name[0] || fm_train_feat_flags(t, &t->qrys->v[i])) continue;
     mn[k] = t->qrys->v[i].id;
     nm[k++] = t->qrys->v[i].name;
   }
@@ -239,288 +220,6 @@ static fm_rc load_abbrev(trainer *t, fm_featurizer *fz, fm_abbrev *ab, fm_error 
   if (rc == FM_OK && fm_abbrev_index_words(ab))
     rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory indexing abbreviations");
   return rc == FM_OK ? keep_prose_words(t, ab, err) : rc;
-}
-
-/* ---- features, in threads ---------------------------------------------- */
-
-/* One thread's share of the featurization: documents [lo, hi) of the
- * references followed by the queries.  Terms get local ids in the order of
- * their first occurrence in the share; merging the shares in document order
- * (merge_part) then gives every term the id a single pass over all
- * documents would have given it, so the vocabulary, the numbering and the
- * model bytes do not depend on the number of threads. */
-typedef struct feat_part {
-  const trainer *t;
-  const fm_abbrev *ab;
-  size_t lo, hi;
-  fm_strmap vocab[FM_NBLK];   /* key -> local id */
-  uint32_t *df[FM_NBLK];      /* documents of the share holding the term */
-  uint32_t *lastdoc[FM_NBLK]; /* 1 + the last document counted */
-  size_t dfcap[FM_NBLK];
-  uint32_t *term;             /* packed block << 30 | local id */
-  size_t nterm, capterm;
-  fm_strmap grams;            /* title token -> offset in gram_ids */
-  uint32_t *gram_ids;         /* per token: count, then its n-grams' local ids */
-  size_t ngram_ids, capgram_ids;
-  uint64_t *ptr;              /* hi - lo + 1, relative to term */
-  fm_progress *pg;            /* thread 0 only */
-  fm_rc rc;
-  fm_error err;
-} feat_part;
-
-static const fm_field *doc_field(const trainer *t, size_t d) {
-  return d < t->refs->n ? &t->refs->v[d] : &t->qrys->v[d - t->refs->n];
-}
-
-/* The share's local id of a term (block b, token tok), inserted when new. */
-static fm_rc term_id(feat_part *fp, fm_buf *key, int b, const char *tok, uint32_t *id) {
-  if (fm_feat_key(key, b, tok)) return FM_ERR_NOMEM;
-  int ins;
-  uint32_t next = (uint32_t)fm_strmap_count(&fp->vocab[b]);
-  if (fm_strmap_put(&fp->vocab[b], key->buf, key->len, next, id, &ins)) return FM_ERR_NOMEM;
-  if (ins) {
-    size_t cap = fp->dfcap[b];
-    if (fm_grow((void **)&fp->lastdoc[b], &cap, next + 1, sizeof(uint32_t)) ||
-        fm_grow((void **)&fp->df[b], &fp->dfcap[b], next + 1, sizeof(uint32_t)))
-      return FM_ERR_NOMEM;
-    fp->df[b][next] = 0;
-    fp->lastdoc[b][next] = 0;
-  }
-  return FM_OK;
-}
-
-/* Record one occurrence of term id of block b in document doc. */
-static void count_term(feat_part *fp, int b, uint32_t id, uint32_t doc) {
-  if (fp->lastdoc[b][id] != doc) { /* first occurrence in this document */
-    fp->lastdoc[b][id] = doc;
-    fp->df[b][id]++;
-  }
-  fp->term[fp->nterm++] = (uint32_t)b << 30 | id;
-}
-
-/* The character n-grams of a title token, as local ids: looked up once per
- * distinct token and share (their vocabulary lookups were most of
- * featurization: ~40 of a field's ~56 terms), then replayed.  The first
- * time a token is seen its grams are looked up in fm_feat_grams' order,
- * exactly when the field-by-field loop would have, so ids, counts and term
- * lists are the same.  *ids points into fp->gram_ids (count first). */
-static fm_rc gram_ids(feat_part *fp, fm_tokens *scratch, fm_buf *gram, fm_buf *key,
-                      const char *tok, const uint32_t **ids) {
-  size_t len = strlen(tok);
-  uint32_t off;
-  if (fm_strmap_get(&fp->grams, tok, len, &off)) {
-    *ids = fp->gram_ids + off;
-    return FM_OK;
-  }
-  fm_tokens_reset(scratch);
-  if (fm_feat_grams(gram, tok, scratch)) return FM_ERR_NOMEM;
-  size_t at = fp->ngram_ids;
-  if (at + 1 + scratch->n > UINT32_MAX ||
-      fm_grow((void **)&fp->gram_ids, &fp->capgram_ids, at + 1 + scratch->n, sizeof(uint32_t)))
-    return FM_ERR_NOMEM;
-  fp->gram_ids[at] = (uint32_t)scratch->n;
-  for (size_t i = 0; i < scratch->n; i++)
-    if (term_id(fp, key, FM_BLK_CHARS, fm_tokens_get(scratch, i), &fp->gram_ids[at + 1 + i]))
-      return FM_ERR_NOMEM;
-  fp->ngram_ids = at + 1 + scratch->n;
-  if (fm_strmap_put(&fp->grams, tok, len, (uint32_t)at, NULL, NULL)) return FM_ERR_NOMEM;
-  *ids = fp->gram_ids + at;
-  return FM_OK;
-}
-
-/* Count document frequencies of a field's terms and record its list. */
-static fm_rc add_doc(feat_part *fp, fm_featurizer *fz, fm_tokens toks[FM_NBLK], fm_buf *key,
-                     const fm_field *f, uint32_t doc) {
-  fm_rc rc = fm_feat_field(fz, f, feat_flags(fp->t, f) | FM_FEAT_NO_CHARS, toks, &fp->err);
-  if (rc) {
-    fm_error_prefix(&fp->err, "%s:%u: field %s", f->source, f->line, f->id);
-    return rc;
-  }
-  for (int b = 0; b < FM_BLK_CHARS; b++) {
-    if (fm_grow((void **)&fp->term, &fp->capterm, fp->nterm + toks[b].n, sizeof *fp->term))
-      return FM_ERR_NOMEM;
-    for (size_t i = 0; i < toks[b].n; i++) {
-      uint32_t id;
-      if (term_id(fp, key, b, fm_tokens_get(&toks[b], i), &id)) return FM_ERR_NOMEM;
-      count_term(fp, b, id, doc);
-    }
-  }
-  /* chars: toks[FM_BLK_CHARS] is only scratch here */
-  for (size_t i = 0; i < toks[FM_BLK_TITLE].n; i++) {
-    const uint32_t *ids;
-    if (gram_ids(fp, &toks[FM_BLK_CHARS], &fz->gram, key, fm_tokens_get(&toks[FM_BLK_TITLE], i),
-                 &ids))
-      return FM_ERR_NOMEM;
-    if (fm_grow((void **)&fp->term, &fp->capterm, fp->nterm + ids[0], sizeof *fp->term))
-      return FM_ERR_NOMEM;
-    for (uint32_t j = 0; j < ids[0]; j++) count_term(fp, FM_BLK_CHARS, ids[1 + j], doc);
-  }
-  return FM_OK;
-}
-
-static void feat_part_run(void *ctx, int tid, int nt) {
-  feat_part *fp = (feat_part *)ctx + tid;
-  (void)nt;
-  fm_featurizer fz;
-  fm_tokens toks[FM_NBLK];
-  for (int b = 0; b < FM_NBLK; b++) fm_tokens_init(&toks[b]);
-  fm_buf key;
-  fm_buf_init(&key);
-  fm_rc rc = fm_feat_init(&fz, fp->ab, &fp->err);
-  if (rc == FM_OK) {
-    fp->ptr = fm_calloc(fp->hi - fp->lo + 1, sizeof *fp->ptr);
-    if (!fp->ptr) rc = FM_ERR_NOMEM;
-  }
-  for (size_t d = fp->lo; d < fp->hi && rc == FM_OK; d++) {
-    rc = add_doc(fp, &fz, toks, &key, doc_field(fp->t, d), (uint32_t)(d - fp->lo + 1));
-    fp->ptr[d - fp->lo + 1] = fp->nterm;
-    /* thread 0's share of the cost stands for all of it */
-    if (fp->pg && ((d - fp->lo) & 1023) == 0)
-      fm_progress_update(fp->pg, (uint64_t)((double)(d - fp->lo) * (double)fp->pg->total /
-                                            (double)(fp->hi - fp->lo)));
-  }
-  if (rc == FM_ERR_NOMEM) fm_error_set(&fp->err, rc, "out of memory building features");
-  fp->rc = rc;
-  fm_buf_free(&key);
-  for (int b = 0; b < FM_NBLK; b++) fm_tokens_free(&toks[b]);
-  fm_feat_free(&fz);
-}
-
-static void feat_part_free(feat_part *fp) {
-  fm_strmap_free(&fp->grams);
-  fm_free(fp->gram_ids);
-  for (int b = 0; b < FM_NBLK; b++) {
-    fm_strmap_free(&fp->vocab[b]);
-    fm_free(fp->df[b]);
-    fm_free(fp->lastdoc[b]);
-  }
-  fm_free(fp->term);
-  fm_free(fp->ptr);
-}
-
-/* Fold a share into the trainer's vocabulary and document frequencies and
- * turn its term lists into provisional global ids. */
-static fm_rc merge_part(trainer *t, feat_part *fp) {
-  uint32_t *map[FM_NBLK] = {NULL, NULL, NULL};
-  fm_rc rc = FM_OK;
-  for (int b = 0; b < FM_NBLK && rc == FM_OK; b++) {
-    size_t n = fm_strmap_count(&fp->vocab[b]);
-    map[b] = fm_malloc((n ? n : 1) * sizeof *map[b]);
-    if (!map[b]) { rc = FM_ERR_NOMEM; break; }
-    for (size_t i = 0; i < n; i++) {
-      size_t len;
-      const char *k = fm_strmap_key(&fp->vocab[b], i, &len);
-      uint32_t id, next = (uint32_t)fm_strmap_count(&t->vocab[b]);
-      int ins;
-      if (fm_strmap_put(&t->vocab[b], k, len, next, &id, &ins)) { rc = FM_ERR_NOMEM; break; }
-      if (ins) {
-        if (fm_grow((void **)&t->df[b], &t->dfcap[b], next + 1, sizeof(uint32_t))) {
-          rc = FM_ERR_NOMEM;
-          break;
-        }
-        t->df[b][next] = 0;
-      }
-      t->df[b][id] += fp->df[b][i];
-      map[b][i] = id;
-    }
-  }
-  if (rc == FM_OK)
-    for (size_t i = 0; i < fp->nterm; i++) {
-      uint32_t x = fp->term[i];
-      fp->term[i] = (x & ~0x3fffffffu) | map[x >> 30][x & 0x3fffffffu];
-    }
-  for (int b = 0; b < FM_NBLK; b++) fm_free(map[b]);
-  return rc;
-}
-
-/* The estimated featurization cost of a document: its text bytes (the ICU
- * tokenizer, the abbreviation expansion and the lookups all grow with
- * them) plus a fixed cost per field worth about 16 bytes (bbg-refinitiv,
- * one thread: ~0.9 us per field + ~57 ns per byte, the same fit for the
- * short Bloomberg fields and the long-described references).  Splitting by
- * document count instead gave the first thread the references and it ran
- * ~3x longer than the second (0.19 s against 0.07 s). */
-static size_t doc_cost(const fm_field *f) {
-  return 16 + strlen(f->id) + strlen(f->name) + strlen(f->description);
-}
-
-/* Split documents [0, ndocs) into nt contiguous shares of about equal
- * doc_cost; share i is [lo[i], lo[i + 1]).  lo (nt + 1 entries) is the
- * caller's.  Any split gives the same output (see feat_part). */
-static void split_docs(const trainer *t, size_t ndocs, int nt, size_t *lo) {
-  size_t total = 0;
-  for (size_t d = 0; d < ndocs; d++) total += doc_cost(doc_field(t, d));
-  lo[0] = 0;
-  size_t d = 0, acc = 0;
-  for (int i = 1; i < nt; i++) {
-    /* the first document at which the running cost reaches i/nt of it */
-    size_t goal = (size_t)((double)total * i / nt);
-    while (d < ndocs && acc < goal) acc += doc_cost(doc_field(t, d++));
-    lo[i] = d;
-  }
-  lo[nt] = ndocs;
-}
-
-/* Featurize every document on t->nthreads threads: the vocabulary and its
- * document frequencies, and t->dterm/t->dptr. */
-static fm_rc featurize(trainer *t, fm_error *err) {
-  size_t ndocs = t->refs->n + t->qrys->n;
-  int nt = t->nthreads;
-  if ((size_t)nt > ndocs) nt = ndocs ? (int)ndocs : 1;
-  feat_part *parts = fm_calloc((size_t)nt, sizeof *parts);
-  size_t *lo = fm_malloc(((size_t)nt + 1) * sizeof *lo);
-  if (!parts || !lo) {
-    fm_free(parts);
-    fm_free(lo);
-    return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-  }
-  split_docs(t, ndocs, nt, lo);
-  fm_progress pg;
-  fm_progress_start(&pg, "features", ndocs);
-  if (t->quiet) pg.enabled = 0;
-  for (int i = 0; i < nt; i++) {
-    feat_part *fp = &parts[i];
-    fp->t = t;
-    fp->ab = t->m->abbrev;
-    fp->lo = lo[i];
-    fp->hi = lo[i + 1];
-    fp->pg = i == 0 ? &pg : NULL;
-    for (int b = 0; b < FM_NBLK; b++) fm_strmap_init(&fp->vocab[b]);
-    fm_strmap_init(&fp->grams);
-    fm_error_init(&fp->err);
-  }
-  fm_par_run(nt, feat_part_run, parts);
-  fm_progress_finish(&pg);
-  fm_rc rc = FM_OK;
-  for (int i = 0; i < nt && rc == FM_OK; i++)
-    if (parts[i].rc) {
-      rc = parts[i].rc;
-      if (err) *err = parts[i].err;
-    }
-  size_t total = 0;
-  for (int i = 0; i < nt && rc == FM_OK; i++) {
-    if (merge_part(t, &parts[i])) rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-    total += parts[i].nterm;
-  }
-  if (rc == FM_OK) {
-    t->dptr = fm_malloc((ndocs + 1) * sizeof *t->dptr);
-    t->dterm = fm_malloc((total ? total : 1) * sizeof *t->dterm);
-    if (!t->dptr || !t->dterm) rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-  }
-  if (rc == FM_OK) {
-    uint64_t off = 0;
-    t->dptr[0] = 0;
-    for (int i = 0; i < nt; i++) {
-      feat_part *fp = &parts[i];
-      if (fp->nterm) memcpy(t->dterm + off, fp->term, fp->nterm * sizeof *fp->term);
-      for (size_t d = fp->lo; d < fp->hi; d++) t->dptr[d + 1] = off + fp->ptr[d - fp->lo + 1];
-      off += fp->nterm;
-    }
-  }
-  for (int i = 0; i < nt; i++) feat_part_free(&parts[i]);
-  fm_free(parts);
-  fm_free(lo);
-  return rc;
 }
 
 /* Per-block L2-normalized sublinear tf-idf rows of documents [d0, d1), as
@@ -608,7 +307,7 @@ static fm_rc build_vocab_and_matrices(trainer *t, fm_error *err) {
   fm_model *m = t->m;
   fm_rc rc = FM_OK;
   size_t nref = t->refs->n, nq = t->qrys->n;
-  if ((rc = featurize(t, err))) return rc;
+  if ((rc = fm_train_featurize(t, err))) return rc;
   /* final numbering: block by block */
   uint32_t base[FM_NBLK], nterms = 0;
   for (int b = 0; b < FM_NBLK; b++) {
@@ -626,7 +325,7 @@ static fm_rc build_vocab_and_matrices(trainer *t, fm_error *err) {
     for (uint32_t i = 0; i < m->nblk[b]; i++) {
       size_t len;
       const char *k = fm_strmap_key(&t->vocab[b], i, &len);
-      if (strtab_add(&t->st, k, &term_off[base[b] + i]))
+      if (fm_train_strtab_add(&t->st, k, &term_off[base[b] + i]))
         return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
       idf[base[b] + i] = (float)(log((1.0 + N) / (1.0 + t->df[b][i])) + 1.0);
     }
@@ -760,171 +459,6 @@ done:
   fm_free(R.col);
   fm_free(R.val);
   fm_free(S);
-  return rc;
-}
-
-/* Kinds of fields (query "vendor:category", reference "file:type"). */
-static fm_rc assign_kinds(trainer *t, fm_field_rec *qrecs, fm_field_rec *rrecs,
-                          fm_strmap *rk, fm_error *err) {
-  fm_model *m = t->m;
-  fm_buf b;
-  fm_buf_init(&b);
-  fm_rc rc = FM_OK;
-  for (size_t i = 0; i < t->qrys->n && rc == FM_OK; i++) {
-    if (fm_kind_query(&b, &t->qrys->v[i])) { rc = FM_ERR_NOMEM; break; }
-    uint32_t id;
-    rc = fm_strmap_put(&m->qkind_map, b.buf, b.len, (uint32_t)fm_strmap_count(&m->qkind_map), &id, NULL);
-    qrecs[i].kind = id;
-  }
-  for (size_t i = 0; i < t->refs->n && rc == FM_OK; i++) {
-    if (fm_kind_ref(&b, &t->refs->v[i])) { rc = FM_ERR_NOMEM; break; }
-    uint32_t id;
-    rc = fm_strmap_put(rk, b.buf, b.len, (uint32_t)fm_strmap_count(rk), &id, NULL);
-    rrecs[i].kind = id;
-  }
-  fm_buf_free(&b);
-  if (rc) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-  m->nqk = (uint32_t)fm_strmap_count(&m->qkind_map);
-  m->nrk = (uint32_t)fm_strmap_count(rk);
-  uint32_t *qo = fm_calloc(m->nqk ? m->nqk : 1, sizeof *qo);
-  uint32_t *ro = fm_calloc(m->nrk ? m->nrk : 1, sizeof *ro);
-  size_t nprior = (size_t)m->nqk * m->nrk;
-  float *prior = fm_calloc(nprior ? nprior : 1, sizeof *prior);
-  if (fm_model_own_n(m, 3, (void *[]){qo, ro, prior}))
-    return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-  for (uint32_t i = 0; i < m->nqk; i++)
-    if (strtab_add(&t->st, fm_strmap_key(&m->qkind_map, i, NULL), &qo[i]))
-      return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-  for (uint32_t i = 0; i < m->nrk; i++)
-    if (strtab_add(&t->st, fm_strmap_key(rk, i, NULL), &ro[i]))
-      return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-  m->qkind_off = qo;
-  m->rkind_off = ro;
-  m->prior = prior;
-  return FM_OK;
-}
-
-/* The prior: PMI of (query kind, reference kind) estimated from confident
- * matches of a deterministic sample of queries (self-training), plus every
- * training pair counted PAIR_WEIGHT times.  Smoothed towards independence. */
-#define PRIOR_SAMPLE 8000
-#define PAIR_WEIGHT 5.0
-#define PRIOR_ALPHA 20.0
-
-/* One thread's share of the self-training sample: blocks of PRIOR_BLOCK
- * samples (sample s is query s * step) taken from a shared cursor, so a
- * thread slowed down by other work (the model file being written beside
- * the prior) takes fewer of them; counted into its own arrays.  The counts
- * are whole numbers, so their sum does not depend on which thread counted
- * what, and the prior does not depend on the number of threads. */
-#define PRIOR_BLOCK 64
-typedef struct prior_part {
-  const fm_model *m;
-  size_t step, nsample, nr;
-  atomic_size_t *next; /* shared cursor (samples) */
-  float wsum;
-  double *cnt, *rowc;  /* nqk x nrk, nqk */
-  fm_progress *pg;     /* thread 0 only */
-  fm_rc rc;
-  fm_error err;
-} prior_part;
-
-static void prior_part_run(void *ctx, int tid, int nt) {
-  prior_part *pp = (prior_part *)ctx + tid;
-  const fm_model *m = pp->m;
-  fm_matcher *mt = NULL;
-  (void)nt;
-  fm_error_init(&pp->err);
-  pp->rc = fm_matcher_new(m, &mt, &pp->err);
-  while (pp->rc == FM_OK) {
-    size_t lo = atomic_fetch_add(pp->next, PRIOR_BLOCK);
-    if (lo >= pp->nsample) break;
-    size_t hi = lo + PRIOR_BLOCK < pp->nsample ? lo + PRIOR_BLOCK : pp->nsample;
-    if (pp->pg) fm_progress_update(pp->pg, lo);
-    for (size_t s = lo; s < hi && pp->rc == FM_OK; s++) {
-      size_t i = s * pp->step;
-      fm_field f;
-      fm_rec_to_field(m, &m->qrys[i], &f);
-      fm_candidate c[2];
-      int n = 0;
-      if ((pp->rc = fm_match_vec(mt, &f, FM_NO_KIND, 2, c, &n, &pp->err))) break;
-      if (n < 2 || c[0].score < 0.25f * pp->wsum || c[0].score - c[1].score < 0.05f) continue;
-      uint32_t qk = m->qrys[i].kind, rk = m->refs[c[0].ref].kind;
-      pp->cnt[(size_t)qk * pp->nr + rk] += 1;
-      pp->rowc[qk] += 1;
-    }
-  }
-  fm_matcher_free(mt);
-}
-
-static fm_rc build_prior(trainer *t, fm_error *err) {
-  fm_model *m = t->m;
-  size_t nq = m->nqk, nr = m->nrk;
-  if (!nq || !nr || t->o.w.prior == 0) return FM_OK;
-  size_t step = m->nqrys > PRIOR_SAMPLE ? m->nqrys / PRIOR_SAMPLE : 1;
-  size_t nsample = (m->nqrys + step - 1) / step;
-  int nt = t->nthreads;
-  if ((size_t)nt > nsample / 64 + 1) nt = (int)(nsample / 64 + 1);
-  prior_part *parts = fm_calloc((size_t)nt, sizeof *parts);
-  double *pr = fm_calloc(nr, sizeof *pr);
-  fm_rc rc = FM_OK;
-  if (!parts || !pr) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
-  for (uint32_t i = 0; i < m->nrefs; i++) pr[m->refs[i].kind] += 1.0 / m->nrefs;
-  fm_progress pg;
-  fm_progress_start(&pg, "prior", nsample);
-  if (t->quiet) pg.enabled = 0;
-  atomic_size_t next;
-  atomic_init(&next, 0);
-  for (int i = 0; i < nt; i++) {
-    prior_part *pp = &parts[i];
-    pp->m = m;
-    pp->step = step;
-    pp->nsample = nsample;
-    pp->next = &next;
-    pp->nr = nr;
-    pp->wsum = t->o.w.title + t->o.w.full + t->o.w.chars + t->o.w.lsa;
-    pp->pg = i == 0 ? &pg : NULL;
-    pp->cnt = fm_calloc(nq * nr, sizeof *pp->cnt);
-    pp->rowc = fm_calloc(nq, sizeof *pp->rowc);
-    if (!pp->cnt || !pp->rowc) rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-  }
-  if (rc) goto done;
-  fm_par_run(nt, prior_part_run, parts);
-  fm_progress_finish(&pg);
-  for (int i = 0; i < nt; i++)
-    if (parts[i].rc) {
-      rc = parts[i].rc;
-      if (err) *err = parts[i].err;
-      goto done;
-    }
-  /* the shares' counts, summed into share 0 in thread order */
-  double *cnt = parts[0].cnt, *rowc = parts[0].rowc;
-  for (int i = 1; i < nt; i++) {
-    for (size_t j = 0; j < nq * nr; j++) cnt[j] += parts[i].cnt[j];
-    for (size_t j = 0; j < nq; j++) rowc[j] += parts[i].rowc[j];
-  }
-  for (size_t i = 0; i < t->pairs.n; i++) {
-    long q = fm_model_find_query(m, t->pairs.v[i].query);
-    long r = fm_model_find_ref(m, t->pairs.v[i].ref);
-    if (q < 0 || r < 0) continue;
-    uint32_t qk = m->qrys[q].kind, rk = m->refs[r].kind;
-    cnt[(size_t)qk * nr + rk] += PAIR_WEIGHT;
-    rowc[qk] += PAIR_WEIGHT;
-  }
-  float *prior = (float *)m->prior;
-  for (size_t a = 0; a < nq; a++)
-    for (size_t b = 0; b < nr; b++) {
-      double p = (cnt[a * nr + b] + PRIOR_ALPHA * pr[b]) / (rowc[a] + PRIOR_ALPHA);
-      double v = pr[b] > 0 ? log(p / pr[b]) : 0;
-      prior[a * nr + b] = (float)(v > 3 ? 3 : v < -3 ? -3 : v);
-    }
-done:
-  for (int i = 0; parts && i < nt; i++) {
-    fm_free(parts[i].cnt);
-    fm_free(parts[i].rowc);
-  }
-  fm_free(parts);
-  fm_free(pr);
   return rc;
 }
 
@@ -1089,7 +623,7 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   double t1 = fm_now();
   if ((rc = build_lsa(&t, err))) goto done;
   double t2 = fm_now();
-  if ((rc = assign_kinds(&t, qrecs, rrecs, &rk, err))) goto done;
+  if ((rc = fm_train_assign_kinds(&t, qrecs, rrecs, &rk, err))) goto done;
   if ((rc = build_blobs(&t, err))) goto done;
   /* freeze the strings blob: everything that references it is built */
   char *blob = t.st.blob.buf;
@@ -1109,7 +643,7 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   if ((rc = build_meta(&t, err))) goto done;
   if (in->output && (rc = fm_model_write_begin(m, in->output, &wj, err))) goto done;
   double t3 = fm_now();
-  if ((rc = build_prior(&t, err))) goto done;
+  if ((rc = fm_train_build_prior(&t, err))) goto done;
   /* confidence: fitted on the finished model (and, for the training pairs,
    * on models trained without them: calib_fit.c) */
   if (!in->no_calibrate && (rc = fm_calib_train(m, in, &t.pairs, t.refs, t.qrys, err)))
