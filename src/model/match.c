@@ -343,18 +343,13 @@ static void lsa_cosines(fm_matcher *mt, const uint32_t *idx, int n) {
   }
 }
 
-fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
-                   fm_candidate *out, int *nout, fm_error *err) {
+/* Steps 1 and 2 of fm_match_vec for the query encoded in mt: walk the
+ * inverted index (selective postings first) accumulating sparse scores,
+ * then keep the best m->opts.candidates in mt->cidx (clearing the
+ * accumulators on the way).  Returns how many were kept.  Uses only mt's
+ * own buffers. */
+static inline int gather_candidates(fm_matcher *mt) {
   const fm_model *m = mt->m;
-  *nout = 0;
-  if (k <= 0) return FM_OK;
-  fm_rc rc = stored_query(mt, f) ? FM_OK : encode(mt, f, err);
-  if (rc) return rc;
-  uint32_t nword = m->nblk[0] + m->nblk[1];
-  if (m->k > 0)
-    for (size_t i = 0; i < AHEAD && i < mt->q.n && mt->q.term[i] < nword; i++)
-      if (m->lsa_row[mt->q.term[i]] != FM_NO_ROW)
-        fm_prefetch_floats(m->lsa_v + (size_t)m->lsa_row[mt->q.term[i]] * m->k, (size_t)m->k);
   /* 1. candidate generation over the inverted index.  Only selective
    *    postings (at most MAX_POSTING references) are walked: a term shared by
    *    thousands of references (a common character n-gram, "price") adds
@@ -432,6 +427,14 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
     }
   }
   for (int i = 0; i < nc; i++) mt->cidx[i] = UINT32_MAX - (uint32_t)ckey[i];
+  return nc;
+}
+
+/* Step 3 of fm_match_vec: the query's L2-normalized LSA embedding in
+ * mt->emb (word blocks, same weights as training), prefetching the first
+ * rows of the nc candidates of mt->cidx.  nword: the word terms' count. */
+static inline void embed_query(fm_matcher *mt, int nc, uint32_t nword) {
+  const fm_model *m = mt->m;
   const uint32_t *cidx = mt->cidx;
   /* 3. LSA embedding of the query (word blocks, same weights as training) */
   int K = m->k;
@@ -458,6 +461,23 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
       for (int j = 0; j < K; j++) mt->emb[j] *= inv;
     }
   }
+}
+
+fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
+                   fm_candidate *out, int *nout, fm_error *err) {
+  const fm_model *m = mt->m;
+  *nout = 0;
+  if (k <= 0) return FM_OK;
+  fm_rc rc = stored_query(mt, f) ? FM_OK : encode(mt, f, err);
+  if (rc) return rc;
+  uint32_t nword = m->nblk[0] + m->nblk[1];
+  if (m->k > 0)
+    for (size_t i = 0; i < AHEAD && i < mt->q.n && mt->q.term[i] < nword; i++)
+      if (m->lsa_row[mt->q.term[i]] != FM_NO_ROW)
+        fm_prefetch_floats(m->lsa_v + (size_t)m->lsa_row[mt->q.term[i]] * m->k, (size_t)m->k);
+  int nc = gather_candidates(mt);
+  const uint32_t *cidx = mt->cidx;
+  embed_query(mt, nc, nword);
   /* 4. re-score the candidates and keep the top k */
   /* one candidate beyond k: the margin of the k-th (its confidence) */
   int kin = k + 1;
