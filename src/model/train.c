@@ -538,6 +538,43 @@ nomem:
   return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
 }
 
+/* The run's training pairs into t->pairs (t's): the caller's override,
+ * copied into t's arena, or the config's train_pairs files. */
+static fm_rc load_pairs(trainer *t, const fm_train_input *in, fm_error *err) {
+  fm_rc rc = FM_OK;
+  if (in->use_pairs_override) {
+    for (size_t i = 0; in->pairs_override && i < in->pairs_override->n; i++) {
+      fm_pair p = in->pairs_override->v[i];
+      if (fm_grow((void **)&t->pairs.v, &t->pairs.cap, t->pairs.n + 1, sizeof p)) {
+        rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+        return rc;
+      }
+      p.query = fm_arena_strdup(&t->pairs.arena, p.query);
+      p.ref = fm_arena_strdup(&t->pairs.arena, p.ref);
+      if (!p.query || !p.ref) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); return rc; }
+      t->pairs.v[t->pairs.n++] = p;
+    }
+  } else {
+    for (size_t i = 0; i < t->c->ntrain_pairs; i++)
+      if ((rc = fm_pairs_load(t->c->train_pairs[i], &t->pairs, err))) return rc;
+  }
+  return rc;
+}
+
+/* Freeze the strings blob: everything that references it is built; the
+ * model takes it over (t->st.blob is left empty). */
+static fm_rc freeze_strings(trainer *t, fm_error *err) {
+  fm_rc rc = FM_OK;
+  char *blob = t->st.blob.buf;
+  if (!blob && fm_buf_append(&t->st.blob, "", 1)) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); return rc; }
+  blob = t->st.blob.buf;
+  if (fm_model_own(t->m, blob)) { fm_buf_init(&t->st.blob); rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); return rc; }
+  t->m->strings = blob;
+  t->m->strings_len = t->st.blob.len;
+  fm_buf_init(&t->st.blob);
+  return rc;
+}
+
 fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   *out = NULL;
   trainer t;
@@ -579,22 +616,7 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
     rc = fm_error_set(err, FM_ERR_ARG, "too many fields");
     goto done;
   }
-  if (in->use_pairs_override) {
-    for (size_t i = 0; in->pairs_override && i < in->pairs_override->n; i++) {
-      fm_pair p = in->pairs_override->v[i];
-      if (fm_grow((void **)&t.pairs.v, &t.pairs.cap, t.pairs.n + 1, sizeof p)) {
-        rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-        goto done;
-      }
-      p.query = fm_arena_strdup(&t.pairs.arena, p.query);
-      p.ref = fm_arena_strdup(&t.pairs.arena, p.ref);
-      if (!p.query || !p.ref) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
-      t.pairs.v[t.pairs.n++] = p;
-    }
-  } else {
-    for (size_t i = 0; i < t.c->ntrain_pairs; i++)
-      if ((rc = fm_pairs_load(t.c->train_pairs[i], &t.pairs, err))) goto done;
-  }
+  if ((rc = load_pairs(&t, in, err))) goto done;
   double t0 = fm_now();
   /* abbreviations */
   if (fm_abbrev_new(&m->abbrev)) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
@@ -625,14 +647,7 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   double t2 = fm_now();
   if ((rc = fm_train_assign_kinds(&t, qrecs, rrecs, &rk, err))) goto done;
   if ((rc = build_blobs(&t, err))) goto done;
-  /* freeze the strings blob: everything that references it is built */
-  char *blob = t.st.blob.buf;
-  if (!blob && fm_buf_append(&t.st.blob, "", 1)) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
-  blob = t.st.blob.buf;
-  if (fm_model_own(m, blob)) { fm_buf_init(&t.st.blob); rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
-  m->strings = blob;
-  m->strings_len = t.st.blob.len;
-  fm_buf_init(&t.st.blob);
+  if ((rc = freeze_strings(&t, err))) goto done;
   /* qkind_map was filled by assign_kinds; index the rest */
   fm_strmap_free(&m->qkind_map);
   fm_strmap_init(&m->qkind_map);
