@@ -129,6 +129,54 @@ static fm_rc fetch_copy(const char *src, const char *dst, const char *want, fm_e
   return fm_atomic_commit(&a, err);
 }
 
+/* provision list: the requests of owner (NULL: everyone's), newest first,
+ * as rows or JSON.  Returns the exit status. */
+static int run_list(fm_store *st, const char *owner, int json) {
+  fm_error err;
+  fm_error_init(&err);
+  fm_prov_request *v = NULL;
+  size_t n = 0;
+  int ret = FM_EXIT_OK;
+  if (fm_prov_list(st, owner, 1000, &v, &n, &err)) {
+    ret = fm_cli_fail(&err);
+  } else if (json) {
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) json_array_append_new(arr, fm_prov_request_json(&v[i]));
+    ret = print_json(arr);
+  } else {
+    for (size_t i = 0; i < n; i++) print_row(&v[i]);
+  }
+  fm_prov_list_free(v, n);
+  return ret;
+}
+
+/* provision fetch: copy ready request id's file under root to out,
+ * checking its SHA-256.  Returns the exit status. */
+static int run_fetch(fm_store *st, const char *root, const char *id, const char *out) {
+  fm_error err;
+  fm_error_init(&err);
+  fm_prov_request r;
+  memset(&r, 0, sizeof r);
+  int ret = FM_EXIT_OK;
+  if (fm_prov_get(st, id, &r, &err)) {
+    ret = fm_cli_fail(&err);
+  } else if (r.status != FM_PROV_READY) {
+    fm_error_set(&err, FM_ERR_ARG, "request %s is %s%s%s", r.id, fm_prov_status_name(r.status),
+                 r.error ? ": " : "", r.error ? r.error : "");
+    ret = fm_cli_fail(&err);
+  } else {
+    char *src = fm_prov_file_path(root, &r);
+    if (!src || fetch_copy(src, out, r.sha256, &err))
+      ret = fm_cli_fail(&err);
+    else
+      fprintf(stderr, "%s: %lld rows, %lld bytes, sha256 %s\n", out, (long long)r.rows,
+              (long long)r.bytes, r.sha256);
+    fm_free(src);
+  }
+  fm_prov_request_free(&r);
+  return ret;
+}
+
 int fm_cmd_provision(int argc, char **argv) {
   if (argc < 2)
     return fm_cli_usage("provision",
@@ -221,34 +269,9 @@ int fm_cmd_provision(int argc, char **argv) {
     else
       print_row(&r);
   } else if (!strcmp(sub, "list")) {
-    fm_prov_request *v = NULL;
-    size_t n = 0;
-    if (fm_prov_list(st, all ? NULL : owner ? owner : fm_cli_user(), 1000, &v, &n, &err)) {
-      ret = fm_cli_fail(&err);
-    } else if (json) {
-      json_t *arr = json_array();
-      for (size_t i = 0; arr && i < n; i++) json_array_append_new(arr, fm_prov_request_json(&v[i]));
-      ret = print_json(arr);
-    } else {
-      for (size_t i = 0; i < n; i++) print_row(&v[i]);
-    }
-    fm_prov_list_free(v, n);
+    ret = run_list(st, all ? NULL : owner ? owner : fm_cli_user(), json);
   } else if (!strcmp(sub, "fetch")) {
-    if (fm_prov_get(st, id, &r, &err)) {
-      ret = fm_cli_fail(&err);
-    } else if (r.status != FM_PROV_READY) {
-      fm_error_set(&err, FM_ERR_ARG, "request %s is %s%s%s", r.id, fm_prov_status_name(r.status),
-                   r.error ? ": " : "", r.error ? r.error : "");
-      ret = fm_cli_fail(&err);
-    } else {
-      char *src = fm_prov_file_path(root, &r);
-      if (!src || fetch_copy(src, out, r.sha256, &err))
-        ret = fm_cli_fail(&err);
-      else
-        fprintf(stderr, "%s: %lld rows, %lld bytes, sha256 %s\n", out, (long long)r.rows,
-                (long long)r.bytes, r.sha256);
-      fm_free(src);
-    }
+    ret = run_fetch(st, root, id, out);
   } else { /* expire */
     size_t n = 0;
     if (fm_prov_expire(st, root, (int64_t)time(NULL), &n, &err))
