@@ -55,49 +55,54 @@ typedef struct import_ctx {
   fm_dict_result res;
 } import_ctx;
 
-static fm_rc import_body(fm_store *st, void *vctx, fm_error *err) {
-  import_ctx *c = vctx;
-  memset(&c->res, 0, sizeof c->res);
-  sqlite3_stmt *latest = NULL, *ins_dict = NULL, *get = NULL, *ins = NULL, *upd = NULL,
-               *keep = NULL, *gone = NULL;
-  fm_strmap seen;
-  fm_strmap_init(&seen);
+/* The newest version of c's dictionary: *version is the one this import
+ * will get (1 when there is none). When the stored checksum equals
+ * c->checksum, fills c->res as "unchanged" and sets *unchanged. The
+ * statement is this function's; c stays the caller's. */
+static fm_rc latest_version(fm_store *st, import_ctx *c, int *version, int *unchanged,
+                            fm_error *err) {
+  sqlite3_stmt *latest = NULL;
   fm_rc rc;
-  char now[32];
-  fm_store_now(now, sizeof now);
-
-  /* Latest version of this dictionary, if any. */
+  *version = 1;
+  *unchanged = 0;
   if ((rc = fm_store_prepare(st,
                              "SELECT dict_id, version, checksum FROM dictionaries"
                              " WHERE vendor = ?1 AND source = ?2"
                              " ORDER BY version DESC LIMIT 1",
                              &latest, err)))
-    goto out;
+    return rc;
   sqlite3_bind_text(latest, 1, c->vendor, -1, SQLITE_STATIC);
   sqlite3_bind_text(latest, 2, c->source, -1, SQLITE_STATIC);
   int step = fm_store_step(st, latest);
-  int version = 1;
   if (step == SQLITE_ROW) {
-    version = sqlite3_column_int(latest, 1) + 1;
+    *version = sqlite3_column_int(latest, 1) + 1;
     if (!strcmp((const char *)sqlite3_column_text(latest, 2), c->checksum)) {
       c->res.dict_id = sqlite3_column_int64(latest, 0);
-      c->res.version = version - 1;
+      c->res.version = *version - 1;
       c->res.unchanged = 1;
       c->res.kept = c->fs->n;
-      rc = FM_OK;
-      goto out;
+      *unchanged = 1;
     }
   } else if (step != SQLITE_DONE) {
     rc = fm_store_steperr(st, step, err, "read dictionaries");
-    goto out;
   }
+  sqlite3_finalize(latest);
+  return rc;
+}
 
+/* Inserts the dictionaries row for version `version` of c's dictionary and
+ * records its id in c->res and *dict_id. The statement is this function's;
+ * c and now stay the caller's. */
+static fm_rc insert_dictionary(fm_store *st, import_ctx *c, int version, const char *now,
+                               int64_t *dict_id, fm_error *err) {
+  sqlite3_stmt *ins_dict = NULL;
+  fm_rc rc;
   if ((rc = fm_store_prepare(st,
                              "INSERT INTO dictionaries(vendor, source, role, version,"
                              " checksum, n_fields, imported_at, imported_by)"
                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                              &ins_dict, err)))
-    goto out;
+    return rc;
   sqlite3_bind_text(ins_dict, 1, c->vendor, -1, SQLITE_STATIC);
   sqlite3_bind_text(ins_dict, 2, c->source, -1, SQLITE_STATIC);
   sqlite3_bind_text(ins_dict, 3, role_name(c->role), -1, SQLITE_STATIC);
@@ -106,148 +111,199 @@ static fm_rc import_body(fm_store *st, void *vctx, fm_error *err) {
   sqlite3_bind_int64(ins_dict, 6, (sqlite3_int64)c->fs->n);
   sqlite3_bind_text(ins_dict, 7, now, -1, SQLITE_STATIC);
   sqlite3_bind_text(ins_dict, 8, c->actor ? c->actor : "", -1, SQLITE_STATIC);
-  if ((step = fm_store_step(st, ins_dict)) != SQLITE_DONE) {
+  int step = fm_store_step(st, ins_dict);
+  if (step != SQLITE_DONE) {
     rc = fm_store_steperr(st, step, err, "insert dictionary");
-    goto out;
+  } else {
+    *dict_id = sqlite3_last_insert_rowid(fm_store_db(st));
+    c->res.dict_id = *dict_id;
+    c->res.version = version;
   }
-  int64_t dict_id = sqlite3_last_insert_rowid(fm_store_db(st));
-  c->res.dict_id = dict_id;
-  c->res.version = version;
+  sqlite3_finalize(ins_dict);
+  return rc;
+}
 
+/* The statements the field loop reuses for every field; import_fields
+ * prepares and finalizes them, import_field only resets and binds. */
+typedef struct field_stmts {
+  sqlite3_stmt *get, *ins, *upd, *keep;
+} field_stmts;
+
+/* One field of the new version: added, kept (same content, dict_id moved
+ * on), or changed (and its mappings flagged). q is import_fields'; f, c and
+ * now stay the caller's. */
+static fm_rc import_field(fm_store *st, import_ctx *c, const field_stmts *q,
+                          const fm_field *f, int64_t dict_id, const char *now,
+                          fm_error *err) {
+  fm_rc rc;
+  char h[17];
+  field_hash(f, h);
+  sqlite3_reset(q->get);
+  sqlite3_bind_text(q->get, 1, c->vendor, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q->get, 2, f->id, -1, SQLITE_STATIC);
+  int step = fm_store_step(st, q->get);
+  if (step == SQLITE_DONE) {
+    sqlite3_reset(q->ins);
+    sqlite3_bind_text(q->ins, 1, c->vendor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q->ins, 2, f->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q->ins, 3, role_name(c->role), -1, SQLITE_STATIC);
+    sqlite3_bind_text(q->ins, 4, f->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q->ins, 5, f->description, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q->ins, 6, f->type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q->ins, 7, f->category, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q->ins, 8, dict_id);
+    sqlite3_bind_text(q->ins, 9, h, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q->ins, 10, now, -1, SQLITE_STATIC);
+    if ((step = fm_store_step(st, q->ins)) != SQLITE_DONE) {
+      rc = fm_store_steperr(st, step, err, "insert field");
+      fm_error_prefix(err, "%s:%u: field %s", f->source, f->line, f->id);
+      return rc;
+    }
+    c->res.added++;
+    return FM_OK;
+  }
+  if (step != SQLITE_ROW) return fm_store_steperr(st, step, err, "read field");
+  int64_t fid = sqlite3_column_int64(q->get, 0);
+  int same = !strcmp((const char *)sqlite3_column_text(q->get, 1), h);
+  int removed = !strcmp((const char *)sqlite3_column_text(q->get, 2), "removed");
+  if (strcmp((const char *)sqlite3_column_text(q->get, 3), role_name(c->role)))
+    return fm_error_set(err, FM_ERR_CONFLICT,
+                        "%s:%u: field %s of vendor %s is already in the store as a %s "
+                        "field, not a %s field",
+                        f->source, f->line, f->id, c->vendor,
+                        (const char *)sqlite3_column_text(q->get, 3), role_name(c->role));
+  sqlite3_reset(q->get);
+  if (same && !removed) {
+    sqlite3_reset(q->keep);
+    sqlite3_bind_int64(q->keep, 1, fid);
+    sqlite3_bind_int64(q->keep, 2, dict_id);
+    if ((step = fm_store_step(st, q->keep)) != SQLITE_DONE)
+      return fm_store_steperr(st, step, err, "update field");
+    c->res.kept++;
+    return FM_OK;
+  }
+  sqlite3_reset(q->upd);
+  sqlite3_bind_int64(q->upd, 1, fid);
+  sqlite3_bind_text(q->upd, 2, f->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q->upd, 3, f->description, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q->upd, 4, f->type, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q->upd, 5, f->category, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q->upd, 6, dict_id);
+  sqlite3_bind_text(q->upd, 7, h, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q->upd, 8, now, -1, SQLITE_STATIC);
+  if ((step = fm_store_step(st, q->upd)) != SQLITE_DONE)
+    return fm_store_steperr(st, step, err, "update field");
+  c->res.changed++;
+  /* A field that comes back after removal is "changed" too: whoever
+   * accepted a mapping to it should look again. */
+  return fm_review_flag_field(st, fid, "field_changed", c->actor, &c->res.flagged, err);
+}
+
+/* Every field of c->fs into version dict_id, in file order; a repeated id:
+ * the first wins. The statements and the seen-id map are this function's;
+ * c and now stay the caller's. */
+static fm_rc import_fields(fm_store *st, import_ctx *c, int64_t dict_id, const char *now,
+                           fm_error *err) {
+  field_stmts q = {0};
+  fm_strmap seen;
+  fm_strmap_init(&seen);
+  fm_rc rc;
   if ((rc = fm_store_prepare(st,
                              "SELECT field_id, content_hash, status, role FROM fields"
                              " WHERE vendor = ?1 AND id = ?2",
-                             &get, err)) ||
+                             &q.get, err)) ||
       (rc = fm_store_prepare(st,
                              "INSERT INTO fields(vendor, id, role, name, description, type,"
                              " category, dict_id, content_hash, updated_at)"
                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                             &ins, err)) ||
+                             &q.ins, err)) ||
       (rc = fm_store_prepare(st,
                              "UPDATE fields SET name = ?2, description = ?3, type = ?4,"
                              " category = ?5, dict_id = ?6, content_hash = ?7,"
                              " status = 'active', updated_at = ?8 WHERE field_id = ?1",
-                             &upd, err)) ||
+                             &q.upd, err)) ||
       (rc = fm_store_prepare(st, "UPDATE fields SET dict_id = ?2 WHERE field_id = ?1",
-                             &keep, err)))
+                             &q.keep, err)))
     goto out;
 
   for (size_t i = 0; i < c->fs->n; i++) {
     const fm_field *f = &c->fs->v[i];
-    size_t idlen = strlen(f->id);
     int inserted = 0;
-    if (fm_strmap_put(&seen, f->id, idlen, 1, NULL, &inserted)) {
+    if (fm_strmap_put(&seen, f->id, strlen(f->id), 1, NULL, &inserted)) {
       rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory importing %s", c->source);
       goto out;
     }
     if (!inserted) continue; /* a repeated id: the first wins */
-    char h[17];
-    field_hash(f, h);
-    sqlite3_reset(get);
-    sqlite3_bind_text(get, 1, c->vendor, -1, SQLITE_STATIC);
-    sqlite3_bind_text(get, 2, f->id, -1, SQLITE_STATIC);
-    step = fm_store_step(st, get);
-    if (step == SQLITE_DONE) {
-      sqlite3_reset(ins);
-      sqlite3_bind_text(ins, 1, c->vendor, -1, SQLITE_STATIC);
-      sqlite3_bind_text(ins, 2, f->id, -1, SQLITE_STATIC);
-      sqlite3_bind_text(ins, 3, role_name(c->role), -1, SQLITE_STATIC);
-      sqlite3_bind_text(ins, 4, f->name, -1, SQLITE_STATIC);
-      sqlite3_bind_text(ins, 5, f->description, -1, SQLITE_STATIC);
-      sqlite3_bind_text(ins, 6, f->type, -1, SQLITE_STATIC);
-      sqlite3_bind_text(ins, 7, f->category, -1, SQLITE_STATIC);
-      sqlite3_bind_int64(ins, 8, dict_id);
-      sqlite3_bind_text(ins, 9, h, -1, SQLITE_STATIC);
-      sqlite3_bind_text(ins, 10, now, -1, SQLITE_STATIC);
-      if ((step = fm_store_step(st, ins)) != SQLITE_DONE) {
-        rc = fm_store_steperr(st, step, err, "insert field");
-        fm_error_prefix(err, "%s:%u: field %s", f->source, f->line, f->id);
-        goto out;
-      }
-      c->res.added++;
-      continue;
-    }
-    if (step != SQLITE_ROW) {
-      rc = fm_store_steperr(st, step, err, "read field");
-      goto out;
-    }
-    int64_t fid = sqlite3_column_int64(get, 0);
-    int same = !strcmp((const char *)sqlite3_column_text(get, 1), h);
-    int removed = !strcmp((const char *)sqlite3_column_text(get, 2), "removed");
-    if (strcmp((const char *)sqlite3_column_text(get, 3), role_name(c->role))) {
-      rc = fm_error_set(err, FM_ERR_CONFLICT,
-                        "%s:%u: field %s of vendor %s is already in the store as a %s "
-                        "field, not a %s field",
-                        f->source, f->line, f->id, c->vendor,
-                        (const char *)sqlite3_column_text(get, 3), role_name(c->role));
-      goto out;
-    }
-    sqlite3_reset(get);
-    if (same && !removed) {
-      sqlite3_reset(keep);
-      sqlite3_bind_int64(keep, 1, fid);
-      sqlite3_bind_int64(keep, 2, dict_id);
-      if ((step = fm_store_step(st, keep)) != SQLITE_DONE) {
-        rc = fm_store_steperr(st, step, err, "update field");
-        goto out;
-      }
-      c->res.kept++;
-      continue;
-    }
-    sqlite3_reset(upd);
-    sqlite3_bind_int64(upd, 1, fid);
-    sqlite3_bind_text(upd, 2, f->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(upd, 3, f->description, -1, SQLITE_STATIC);
-    sqlite3_bind_text(upd, 4, f->type, -1, SQLITE_STATIC);
-    sqlite3_bind_text(upd, 5, f->category, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(upd, 6, dict_id);
-    sqlite3_bind_text(upd, 7, h, -1, SQLITE_STATIC);
-    sqlite3_bind_text(upd, 8, now, -1, SQLITE_STATIC);
-    if ((step = fm_store_step(st, upd)) != SQLITE_DONE) {
-      rc = fm_store_steperr(st, step, err, "update field");
-      goto out;
-    }
-    c->res.changed++;
-    /* A field that comes back after removal is "changed" too: whoever
-     * accepted a mapping to it should look again. */
-    if ((rc = fm_review_flag_field(st, fid, "field_changed", c->actor, &c->res.flagged, err)))
-      goto out;
+    if ((rc = import_field(st, c, &q, f, dict_id, now, err))) goto out;
   }
 
-  /* Fields of earlier versions of this dictionary that are gone now. */
+out:
+  sqlite3_finalize(q.get);
+  sqlite3_finalize(q.ins);
+  sqlite3_finalize(q.upd);
+  sqlite3_finalize(q.keep);
+  fm_strmap_free(&seen);
+  return rc;
+}
+
+/* Fields of earlier versions of c's dictionary that are gone now: marks them
+ * removed and flags their mappings. The statement and the id list are this
+ * function's; c and now stay the caller's. */
+static fm_rc mark_gone(fm_store *st, import_ctx *c, int64_t dict_id, const char *now,
+                       fm_error *err) {
+  sqlite3_stmt *gone = NULL;
+  fm_rc rc;
   if ((rc = fm_store_prepare(st,
                              "UPDATE fields SET status = 'removed', updated_at = ?4"
                              " WHERE status = 'active' AND dict_id IN (SELECT dict_id"
                              " FROM dictionaries WHERE vendor = ?1 AND source = ?2"
                              " AND dict_id <> ?3) RETURNING field_id",
                              &gone, err)))
-    goto out;
+    return rc;
   sqlite3_bind_text(gone, 1, c->vendor, -1, SQLITE_STATIC);
   sqlite3_bind_text(gone, 2, c->source, -1, SQLITE_STATIC);
   sqlite3_bind_int64(gone, 3, dict_id);
   sqlite3_bind_text(gone, 4, now, -1, SQLITE_STATIC);
   int64_t *ids = NULL;
   size_t nids = 0, cap = 0;
+  int step;
   while ((step = fm_store_step(st, gone)) == SQLITE_ROW) {
     if (fm_grow((void **)&ids, &cap, nids + 1, sizeof *ids)) {
       fm_free(ids);
-      rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory importing %s", c->source);
-      goto out;
+      sqlite3_finalize(gone);
+      return fm_error_set(err, FM_ERR_NOMEM, "out of memory importing %s", c->source);
     }
     ids[nids++] = sqlite3_column_int64(gone, 0);
   }
   sqlite3_finalize(gone);
-  gone = NULL;
   if (step != SQLITE_DONE) {
     fm_free(ids);
-    rc = fm_store_steperr(st, step, err, "mark removed fields");
-    goto out;
+    return fm_store_steperr(st, step, err, "mark removed fields");
   }
   c->res.removed = nids;
   for (size_t i = 0; i < nids && !rc; i++)
     rc = fm_review_flag_field(st, ids[i], "field_removed", c->actor, &c->res.flagged, err);
   fm_free(ids);
-  if (rc) goto out;
+  return rc;
+}
+
+/* The import transaction (run by fm_store_tx): a new dictionary version
+ * unless the checksum is unchanged, its fields, the removed ones, and one
+ * audit row. c (the caller's) receives the counts in c->res. */
+static fm_rc import_body(fm_store *st, void *vctx, fm_error *err) {
+  import_ctx *c = vctx;
+  memset(&c->res, 0, sizeof c->res);
+  fm_rc rc;
+  char now[32];
+  fm_store_now(now, sizeof now);
+
+  int version, unchanged;
+  if ((rc = latest_version(st, c, &version, &unchanged, err)) || unchanged) return rc;
+  int64_t dict_id = 0;
+  if ((rc = insert_dictionary(st, c, version, now, &dict_id, err)) ||
+      (rc = import_fields(st, c, dict_id, now, err)) ||
+      (rc = mark_gone(st, c, dict_id, now, err)))
+    return rc;
 
   char key[512], after[256];
   snprintf(key, sizeof key, "%s/%s", c->vendor, c->source);
@@ -256,18 +312,7 @@ static fm_rc import_body(fm_store *st, void *vctx, fm_error *err) {
            "\"removed\":%zu,\"kept\":%zu,\"flagged\":%zu}",
            version, c->checksum, c->res.added, c->res.changed, c->res.removed,
            c->res.kept, c->res.flagged);
-  rc = fm_store_audit(st, c->actor, "import", "dictionary", key, NULL, after, err);
-
-out:
-  sqlite3_finalize(latest);
-  sqlite3_finalize(ins_dict);
-  sqlite3_finalize(get);
-  sqlite3_finalize(ins);
-  sqlite3_finalize(upd);
-  sqlite3_finalize(keep);
-  sqlite3_finalize(gone);
-  fm_strmap_free(&seen);
-  return rc;
+  return fm_store_audit(st, c->actor, "import", "dictionary", key, NULL, after, err);
 }
 
 fm_rc fm_store_import_fields(fm_store *st, const char *source, fm_role role,

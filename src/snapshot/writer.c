@@ -240,8 +240,108 @@ static char *schema_of(sqlite3_stmt *s, int ncol) {
 
 /* ---- the writer ----------------------------------------------------------------- */
 
+/* Prepares sql as exactly one read-only SELECT that returns columns and binds
+ * params (may be NULL when nparams is 0) as text to ?1..?nparams. *s is the
+ * caller's to finalize, on failure too; sql, params and path stay the
+ * caller's. */
+static fm_rc prepare_query(sqlite3 *db, const char *sql, const char *const *params,
+                           int nparams, const char *path, sqlite3_stmt **s, fm_error *err) {
+  const char *tail = NULL;
+  if (sqlite3_prepare_v2(db, sql, -1, s, &tail) != SQLITE_OK)
+    return fm_error_set(err, FM_ERR_ARG, "%s: bad query: %s", path, sqlite3_errmsg(db));
+  while (tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == ';')) tail++;
+  if (!*s || (tail && *tail) || !sqlite3_stmt_readonly(*s) || sqlite3_column_count(*s) == 0)
+    return fm_error_set(err, FM_ERR_ARG,
+                        "%s: the query must be exactly one read-only SELECT", path);
+  if (nparams < 0 || sqlite3_bind_parameter_count(*s) != nparams)
+    return fm_error_set(err, FM_ERR_ARG, "%s: the query has %d parameters, %d given", path,
+                        sqlite3_bind_parameter_count(*s), nparams);
+  for (int i = 0; i < nparams; i++)
+    if (!params[i] ||
+        sqlite3_bind_text(*s, i + 1, params[i], -1, SQLITE_TRANSIENT) != SQLITE_OK)
+      return fm_error_set(err, params[i] ? FM_ERR_NOMEM : FM_ERR_ARG,
+                          "%s: cannot bind parameter %d", path, i + 1);
+  return FM_OK;
+}
+
+/* The last step of every format: the FM_SNAPSHOT_DIE_AT hook, the rename of
+ * the finished temp file onto path, and an fsync of dir. All strings stay
+ * the caller's; the caller unlinks tmp when this fails. */
+static fm_rc publish(const char *tmp, const char *path, const char *dir,
+                     const char *die_stage, fm_error *err) {
+  fm_snapshot_die_at(die_stage);
+  if (rename(tmp, path) != 0)
+    return fm_error_set(err, FM_ERR_IO, "%s: cannot rename to %s: %s", tmp, path,
+                        strerror(errno));
+  return fm_snapshot_fsync_dir(dir, err);
+}
+
+/* The CSV header (the column names) into line, which stays the caller's. */
+static fm_rc csv_header(sqlite3_stmt *s, int ncol, fm_buf *line, const char *path,
+                        fm_error *err) {
+  for (int c = 0; c < ncol; c++) {
+    const char *n = sqlite3_column_name(s, c);
+    if ((c && fm_buf_putc(line, ',')) || fm_buf_csv_cell(line, n, strlen(n), 1))
+      return fm_error_set(err, FM_ERR_NOMEM, "%s: out of memory", path);
+  }
+  if (fm_buf_putc(line, '\n')) return fm_error_set(err, FM_ERR_NOMEM, "%s: out of memory", path);
+  return FM_OK;
+}
+
+/* Streams s's rows as a gzip'd CSV or JSON Lines file into o->path (the temp
+ * file), counting them in out->rows, then fsyncs and closes it. o and line
+ * are write_core's: it frees o's zlib state, closes o->fd when still >= 0
+ * and unlinks the temp file on failure. drop_rows is a test hook. */
+static fm_rc write_gz(sqlite3 *db, sqlite3_stmt *s, int ncol, fm_snapshot_format fmt,
+                      out_stream *o, fm_buf *line, const char *path, int drop_rows,
+                      fm_snapshot_file *out, fm_error *err) {
+  fm_rc rc;
+  sha256_init(&o->sha);
+  o->fd = open(o->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (o->fd < 0)
+    return fm_error_set(err, FM_ERR_IO, "%s: cannot create: %s", o->path, strerror(errno));
+  /* windowBits 15 + 16: a gzip wrapper with mtime 0, so the same rows give
+   * the same bytes. */
+  if (deflateInit2(&o->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    return fm_error_set(err, FM_ERR_NOMEM, "%s: zlib init failed", path);
+  o->z_live = 1;
+  if (fmt == FM_SNAPSHOT_CSV_GZ && (rc = csv_header(s, ncol, line, path, err))) return rc;
+  int step;
+  while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+    if (drop_rows > 0) { /* test hook: lose a row on the way out */
+      drop_rows--;
+      continue;
+    }
+    int badcol = -1;
+    fm_rc r = fmt == FM_SNAPSHOT_CSV_GZ ? csv_row(s, ncol, line)
+                                         : json_row(s, ncol, line, &badcol);
+    if (r == FM_ERR_PARSE)
+      return fm_error_set(err, FM_ERR_PARSE,
+                          "%s: row %llu, column '%s': text is not valid UTF-8", path,
+                          (unsigned long long)out->rows + 1, sqlite3_column_name(s, badcol));
+    if (r) return fm_error_set(err, FM_ERR_NOMEM, "%s: out of memory", path);
+    out->rows++;
+    if ((rc = emit(o, line, 0, err))) return rc;
+  }
+  if (step != SQLITE_DONE)
+    return fm_error_set(err, (step & 0xff) == SQLITE_BUSY ? FM_ERR_BUSY : FM_ERR_DB,
+                        "%s: reading rows: %s", path, sqlite3_errmsg(db));
+  if ((rc = emit(o, line, 1, err))) return rc;
+  if ((rc = deflate_some(o, NULL, 0, Z_FINISH, err))) return rc;
+  if (fsync(o->fd) != 0)
+    return fm_error_set(err, FM_ERR_IO, "%s: fsync failed: %s", o->path, strerror(errno));
+  if (close(o->fd) != 0) {
+    o->fd = -1;
+    return fm_error_set(err, FM_ERR_IO, "%s: close failed: %s", o->path, strerror(errno));
+  }
+  o->fd = -1;
+  return FM_OK;
+}
+
 /* The writer behind every public entry point: params (may be NULL when
- * nparams is 0) are bound as text to ?1..?nparams. */
+ * nparams is 0) are bound as text to ?1..?nparams. Owns the statement, the
+ * output stream, the temp path and the read transaction (when it began
+ * one); out is the caller's, its schema_json freed again on failure. */
 static fm_rc write_core(sqlite3 *db, const char *sql, const char *const *params,
                         int nparams, fm_snapshot_format fmt, const char *path,
                         int drop_rows, const char *die_stage, fm_snapshot_file *out,
@@ -265,29 +365,7 @@ static fm_rc write_core(sqlite3 *db, const char *sql, const char *const *params,
     own_tx = 0;
     goto done;
   }
-  const char *tail = NULL;
-  if (sqlite3_prepare_v2(db, sql, -1, &s, &tail) != SQLITE_OK) {
-    rc = fm_error_set(err, FM_ERR_ARG, "%s: bad query: %s", path, sqlite3_errmsg(db));
-    goto done;
-  }
-  while (tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == ';')) tail++;
-  if (!s || (tail && *tail) || !sqlite3_stmt_readonly(s) || sqlite3_column_count(s) == 0) {
-    rc = fm_error_set(err, FM_ERR_ARG,
-                      "%s: the query must be exactly one read-only SELECT", path);
-    goto done;
-  }
-  if (nparams < 0 || sqlite3_bind_parameter_count(s) != nparams) {
-    rc = fm_error_set(err, FM_ERR_ARG, "%s: the query has %d parameters, %d given", path,
-                      sqlite3_bind_parameter_count(s), nparams);
-    goto done;
-  }
-  for (int i = 0; i < nparams; i++)
-    if (!params[i] ||
-        sqlite3_bind_text(s, i + 1, params[i], -1, SQLITE_TRANSIENT) != SQLITE_OK) {
-      rc = fm_error_set(err, params[i] ? FM_ERR_NOMEM : FM_ERR_ARG,
-                        "%s: cannot bind parameter %d", path, i + 1);
-      goto done;
-    }
+  if ((rc = prepare_query(db, sql, params, nparams, path, &s, err))) goto done;
   ncol = sqlite3_column_count(s);
   if (!(out->schema_json = schema_of(s, ncol))) {
     rc = fm_error_set(err, FM_ERR_NOMEM, "%s: out of memory", path);
@@ -302,84 +380,12 @@ static fm_rc write_core(sqlite3 *db, const char *sql, const char *const *params,
   o->path = tmp.buf;
   if (fmt == FM_SNAPSHOT_PARQUET) { /* its own streaming encoder; same rename */
     if ((rc = fm_snapshot_write_parquet_rows(db, s, tmp.buf, drop_rows, out, err))) goto done;
-    fm_snapshot_die_at(die_stage);
-    if (rename(tmp.buf, path) != 0) {
-      rc = fm_error_set(err, FM_ERR_IO, "%s: cannot rename to %s: %s", tmp.buf, path,
-                        strerror(errno));
-      goto done;
-    }
-    rc = fm_snapshot_fsync_dir(dir, err);
+    rc = publish(tmp.buf, path, dir, die_stage, err);
     goto done;
   }
-  sha256_init(&o->sha);
-  o->fd = open(tmp.buf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (o->fd < 0) {
-    rc = fm_error_set(err, FM_ERR_IO, "%s: cannot create: %s", tmp.buf, strerror(errno));
+  if ((rc = write_gz(db, s, ncol, fmt, o, &line, path, drop_rows, out, err)) ||
+      (rc = publish(tmp.buf, path, dir, die_stage, err)))
     goto done;
-  }
-  /* windowBits 15 + 16: a gzip wrapper with mtime 0, so the same rows give
-   * the same bytes. */
-  if (deflateInit2(&o->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    rc = fm_error_set(err, FM_ERR_NOMEM, "%s: zlib init failed", path);
-    goto done;
-  }
-  o->z_live = 1;
-  if (fmt == FM_SNAPSHOT_CSV_GZ) {
-    for (int c = 0; c < ncol && rc == FM_OK; c++) {
-      const char *n = sqlite3_column_name(s, c);
-      if ((c && fm_buf_putc(&line, ',')) || fm_buf_csv_cell(&line, n, strlen(n), 1))
-        rc = fm_error_set(err, FM_ERR_NOMEM, "%s: out of memory", path);
-    }
-    if (rc == FM_OK && fm_buf_putc(&line, '\n'))
-      rc = fm_error_set(err, FM_ERR_NOMEM, "%s: out of memory", path);
-    if (rc) goto done;
-  }
-  int step;
-  while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-    if (drop_rows > 0) { /* test hook: lose a row on the way out */
-      drop_rows--;
-      continue;
-    }
-    int badcol = -1;
-    fm_rc r = fmt == FM_SNAPSHOT_CSV_GZ ? csv_row(s, ncol, &line)
-                                         : json_row(s, ncol, &line, &badcol);
-    if (r == FM_ERR_PARSE) {
-      rc = fm_error_set(err, FM_ERR_PARSE,
-                        "%s: row %llu, column '%s': text is not valid UTF-8", path,
-                        (unsigned long long)out->rows + 1, sqlite3_column_name(s, badcol));
-      goto done;
-    }
-    if (r) {
-      rc = fm_error_set(err, FM_ERR_NOMEM, "%s: out of memory", path);
-      goto done;
-    }
-    out->rows++;
-    if ((rc = emit(o, &line, 0, err))) goto done;
-  }
-  if (step != SQLITE_DONE) {
-    rc = fm_error_set(err, (step & 0xff) == SQLITE_BUSY ? FM_ERR_BUSY : FM_ERR_DB,
-                      "%s: reading rows: %s", path, sqlite3_errmsg(db));
-    goto done;
-  }
-  if ((rc = emit(o, &line, 1, err))) goto done;
-  if ((rc = deflate_some(o, NULL, 0, Z_FINISH, err))) goto done;
-  if (fsync(o->fd) != 0) {
-    rc = fm_error_set(err, FM_ERR_IO, "%s: fsync failed: %s", tmp.buf, strerror(errno));
-    goto done;
-  }
-  if (close(o->fd) != 0) {
-    o->fd = -1;
-    rc = fm_error_set(err, FM_ERR_IO, "%s: close failed: %s", tmp.buf, strerror(errno));
-    goto done;
-  }
-  o->fd = -1;
-  fm_snapshot_die_at(die_stage);
-  if (rename(tmp.buf, path) != 0) {
-    rc = fm_error_set(err, FM_ERR_IO, "%s: cannot rename to %s: %s", tmp.buf, path,
-                      strerror(errno));
-    goto done;
-  }
-  if ((rc = fm_snapshot_fsync_dir(dir, err))) goto done;
   out->bytes = o->bytes;
   uint8_t dg[SHA256_DIGEST_SIZE];
   sha256_digest(&o->sha, sizeof dg, dg);
