@@ -20,17 +20,16 @@ fm_rc fm_review_export_pairs(fm_store *st, FILE *fp, unsigned which, size_t *nro
   which &= FM_EXPORT_ACCEPTED | FM_EXPORT_REJECTED;
   if (!which) return fm_error_set(err, FM_ERR_ARG, "export: no status selected");
   sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(
-      st,
+  fm_rc rc = fm_store_query(
+      st, &s, err,
       "SELECT q.id, r.id, m.status, m.decided_by, m.decided_at"
       " FROM mappings m JOIN fields q ON q.field_id = m.query_field_id"
       " JOIN fields r ON r.field_id = m.ref_field_id"
       " WHERE (m.status = 'accepted' AND ?1) OR (m.status = 'rejected' AND ?2)"
       " ORDER BY q.id, r.id, q.vendor, r.vendor",
-      &s, err);
+      "ii", (int64_t)((which & FM_EXPORT_ACCEPTED) != 0),
+      (int64_t)((which & FM_EXPORT_REJECTED) != 0));
   if (rc) return rc;
-  sqlite3_bind_int(s, 1, (which & FM_EXPORT_ACCEPTED) != 0);
-  sqlite3_bind_int(s, 2, (which & FM_EXPORT_REJECTED) != 0);
   fputs("query_id\treference_id\tstatus\tby\tat\n", fp);
   size_t n = 0;
   int step;
