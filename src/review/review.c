@@ -138,13 +138,19 @@ fm_rc fm_review_resolve(fm_store *st, const char *vendor, const char *id, fm_rol
   return rc;
 }
 
+/* Free a result that holds its rows in the array v and their text in
+ * arena, and zero the result (p, size bytes): the shared end of the
+ * page/list free functions below. */
+static void rows_free(void *v, fm_arena *arena, void *p, size_t size) {
+  fm_free(v);
+  fm_arena_free(arena);
+  memset(p, 0, size);
+}
+
 /* ---- the queue ------------------------------------------------------------ */
 
 void fm_queue_page_free(fm_queue_page *p) {
-  if (!p) return;
-  fm_free(p->v);
-  fm_arena_free(&p->arena);
-  memset(p, 0, sizeof *p);
+  if (p) rows_free(p->v, &p->arena, p, sizeof *p);
 }
 
 fm_rc fm_review_queue(fm_store *st, size_t limit, size_t offset, fm_queue_page *out,
@@ -380,10 +386,7 @@ fm_rc fm_review_accepted(fm_store *st, int64_t query_field, fm_arena *arena,
 /* ---- history -------------------------------------------------------------- */
 
 void fm_audit_list_free(fm_audit_list *l) {
-  if (!l) return;
-  fm_free(l->v);
-  fm_arena_free(&l->arena);
-  memset(l, 0, sizeof *l);
+  if (l) rows_free(l->v, &l->arena, l, sizeof *l);
 }
 
 fm_rc fm_review_history(fm_store *st, int64_t query_field, fm_audit_list *out,
