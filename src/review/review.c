@@ -149,6 +149,16 @@ static void rows_free(void *v, fm_arena *arena, void *p, size_t size) {
 
 /* ---- the queue ------------------------------------------------------------ */
 
+/* Zero the result out (size bytes), start its arena and open a read
+ * snapshot (fm_store_read_begin): the opening of the reads that fill a
+ * result holding its text in an arena.  The caller ends the read. */
+static fm_rc read_open(fm_store *st, void *out, size_t size, fm_arena *arena, int *began,
+                       fm_error *err) {
+  memset(out, 0, size);
+  fm_arena_init(arena);
+  return fm_store_read_begin(st, began, err);
+}
+
 void fm_queue_page_free(fm_queue_page *p) {
   if (p) rows_free(p->v, &p->arena, p, sizeof *p);
 }
@@ -177,10 +187,8 @@ static void bind_filter(sqlite3_stmt *s, const fm_queue_filter *f) {
 
 fm_rc fm_review_queue_find(fm_store *st, const fm_queue_filter *f, size_t limit,
                            size_t offset, fm_queue_page *out, fm_error *err) {
-  memset(out, 0, sizeof *out);
-  fm_arena_init(&out->arena);
   int began;
-  fm_rc rc = fm_store_read_begin(st, &began, err);
+  fm_rc rc = read_open(st, out, sizeof *out, &out->arena, &began, err);
   if (rc) return rc;
   sqlite3_stmt *s = NULL;
   size_t cap = 0;
@@ -261,10 +269,8 @@ void fm_field_view_free(fm_field_view *v) {
 
 fm_rc fm_review_show(fm_store *st, int64_t query_field, fm_field_view *out,
                      fm_error *err) {
-  memset(out, 0, sizeof *out);
-  fm_arena_init(&out->arena);
   int began;
-  fm_rc rc = fm_store_read_begin(st, &began, err);
+  fm_rc rc = read_open(st, out, sizeof *out, &out->arena, &began, err);
   if (rc) return rc;
   sqlite3_stmt *s = NULL;
   size_t cap = 0;

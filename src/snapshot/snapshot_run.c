@@ -502,16 +502,26 @@ static fm_rc run_hour(run *r, const job *jobs, size_t n, int64_t hour, fm_error 
   return FM_OK;
 }
 
+/* The opening of the run entry points: *opts, or when it is NULL the
+ * defaults filled into *def (the caller's storage); then a store and a root
+ * directory are required. */
+static fm_rc entry_check(fm_store *st, const char *root, const fm_snapshot_opts **opts,
+                         fm_snapshot_opts *def, fm_error *err) {
+  if (!*opts) {
+    fm_snapshot_opts_default(def);
+    *opts = def;
+  }
+  if (!st || !root || !*root)
+    return fm_error_set(err, FM_ERR_ARG, "snapshot: no store or no root directory given");
+  return FM_OK;
+}
+
 /* Run the given hours (ascending) for the selected jobs. */
 static fm_rc run_hours(fm_store *st, const char *root, const int64_t *hours, size_t nh,
                        const fm_snapshot_opts *opts, fm_snapshot_result *res, fm_error *err) {
   fm_snapshot_opts def;
-  if (!opts) {
-    fm_snapshot_opts_default(&def);
-    opts = &def;
-  }
-  if (!st || !root || !*root)
-    return fm_error_set(err, FM_ERR_ARG, "snapshot: no store or no root directory given");
+  fm_rc rc = entry_check(st, root, &opts, &def, err);
+  if (rc) return rc;
   if (opts->lease_seconds <= 0)
     return fm_error_set(err, FM_ERR_ARG, "snapshot: the lease must be at least 1 second");
   fm_snapshot_result local = {0};
@@ -524,7 +534,7 @@ static fm_rc run_hours(fm_store *st, const char *root, const int64_t *hours, siz
   fm_error_init(&r.first);
   make_run_id(r.run_id, sizeof r.run_id);
   /* No future hour, none its own retention would delete (touch nothing). */
-  fm_rc rc = fm_snapshot_check_hours(st, opts->job, hours, nh, (int64_t)time(NULL), err);
+  rc = fm_snapshot_check_hours(st, opts->job, hours, nh, (int64_t)time(NULL), err);
   if (rc) return rc;
   /* The lake must be this store's (first: a refused run touches nothing). */
   if ((rc = fm_snapshot_lake_claim(st, root, err))) return rc;
@@ -606,17 +616,13 @@ fm_rc fm_snapshot_run_due(fm_store *st, const char *root, int64_t now,
                           const fm_snapshot_opts *opts, fm_snapshot_result *res,
                           fm_error *err) {
   fm_snapshot_opts def;
-  if (!opts) {
-    fm_snapshot_opts_default(&def);
-    opts = &def;
-  }
-  if (!st || !root || !*root)
-    return fm_error_set(err, FM_ERR_ARG, "snapshot: no store or no root directory given");
+  fm_rc rc = entry_check(st, root, &opts, &def, err);
+  if (rc) return rc;
   /* Every missing or failed hour inside the retention windows, oldest
    * first, bounded (snapshot_repair.c). */
   int64_t *hours = NULL;
   size_t n = 0;
-  fm_rc rc = fm_snapshot_due_hours(st, opts->job, now, opts->max_catchup_hours, &hours, &n, err);
+  rc = fm_snapshot_due_hours(st, opts->job, now, opts->max_catchup_hours, &hours, &n, err);
   if (rc == FM_OK) rc = run_hours(st, root, hours, n, opts, res, err);
   fm_free(hours);
   return rc;
