@@ -14,6 +14,32 @@ static void put_clean(FILE *fp, const char *s) {
   for (; *s; s++) fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, fp);
 }
 
+/* Write header, then every row of s (its first ncols columns, cleaned,
+ * tab-separated) to fp, and finalize s; *nrows (optional) gets the row
+ * count on success.  The shared body of the two exports: a step error
+ * names `what`, a write error is "export: write failed". */
+static fm_rc write_tsv(fm_store *st, sqlite3_stmt *s, FILE *fp, const char *header, int ncols,
+                       const char *what, size_t *nrows, fm_error *err) {
+  fm_rc rc = FM_OK;
+  fputs(header, fp);
+  size_t n = 0;
+  int step;
+  while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+    for (int i = 0; i < ncols; i++) {
+      if (i) fputc('\t', fp);
+      const unsigned char *t = sqlite3_column_text(s, i);
+      put_clean(fp, t ? (const char *)t : "");
+    }
+    fputc('\n', fp);
+    n++;
+  }
+  if (step != SQLITE_DONE) rc = fm_store_steperr(st, step, err, what);
+  sqlite3_finalize(s);
+  if (!rc && ferror(fp)) rc = fm_error_set(err, FM_ERR_IO, "export: write failed");
+  if (!rc && nrows) *nrows = n;
+  return rc;
+}
+
 fm_rc fm_review_export_pairs(fm_store *st, FILE *fp, unsigned which, size_t *nrows,
                              fm_error *err) {
   if (nrows) *nrows = 0;
@@ -30,23 +56,8 @@ fm_rc fm_review_export_pairs(fm_store *st, FILE *fp, unsigned which, size_t *nro
       "ii", (int64_t)((which & FM_EXPORT_ACCEPTED) != 0),
       (int64_t)((which & FM_EXPORT_REJECTED) != 0));
   if (rc) return rc;
-  fputs("query_id\treference_id\tstatus\tby\tat\n", fp);
-  size_t n = 0;
-  int step;
-  while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-    for (int i = 0; i < 5; i++) {
-      if (i) fputc('\t', fp);
-      const unsigned char *t = sqlite3_column_text(s, i);
-      put_clean(fp, t ? (const char *)t : "");
-    }
-    fputc('\n', fp);
-    n++;
-  }
-  if (step != SQLITE_DONE) rc = fm_store_steperr(st, step, err, "read decisions");
-  sqlite3_finalize(s);
-  if (!rc && ferror(fp)) rc = fm_error_set(err, FM_ERR_IO, "export: write failed");
-  if (!rc && nrows) *nrows = n;
-  return rc;
+  return write_tsv(st, s, fp, "query_id\treference_id\tstatus\tby\tat\n", 5, "read decisions",
+                   nrows, err);
 }
 
 fm_rc fm_review_export_none(fm_store *st, FILE *fp, size_t *nrows, fm_error *err) {
@@ -59,21 +70,6 @@ fm_rc fm_review_export_none(fm_store *st, FILE *fp, size_t *nrows, fm_error *err
       " WHERE m.status = 'no_equivalent' ORDER BY q.id, q.vendor",
       &s, err);
   if (rc) return rc;
-  fputs("query_id\tquery_vendor\tby\tat\n", fp);
-  size_t n = 0;
-  int step;
-  while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-    for (int i = 0; i < 4; i++) {
-      if (i) fputc('\t', fp);
-      const unsigned char *t = sqlite3_column_text(s, i);
-      put_clean(fp, t ? (const char *)t : "");
-    }
-    fputc('\n', fp);
-    n++;
-  }
-  if (step != SQLITE_DONE) rc = fm_store_steperr(st, step, err, "read no_equivalent fields");
-  sqlite3_finalize(s);
-  if (!rc && ferror(fp)) rc = fm_error_set(err, FM_ERR_IO, "export: write failed");
-  if (!rc && nrows) *nrows = n;
-  return rc;
+  return write_tsv(st, s, fp, "query_id\tquery_vendor\tby\tat\n", 4,
+                   "read no_equivalent fields", nrows, err);
 }
