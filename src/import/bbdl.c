@@ -22,19 +22,19 @@ static int blank(const char *s) {
 
 fm_rc fm_import_bbdl(const fm_source_spec *spec, fm_fieldset *out,
                      fm_error *err) {
-  const char *path = spec->path;
-  char *buf;
-  fm_csv r;
-  fm_imp im;
-  fm_rc rc = fm_imp_csv_open(spec, out, &buf, &r, &im, err);
-  if (!buf) return rc;
-  int got = 0;
-  fm_buf cat;
-  fm_buf_init(&cat);
   char **hdr = NULL; /* header cells (pointers into buf) */
   unsigned char *is_class = NULL;
   size_t ncols = 0;
   long c_id = -1, c_cat = -1, c_type = -1;
+  fm_csv r;
+  fm_imp im;
+  char *buf;
+  fm_rc rc = fm_imp_csv_open(spec, out, &buf, &r, &im, err);
+  if (!buf) return rc;
+  const char *path = spec->path;
+  fm_buf cat;
+  fm_buf_init(&cat);
+  int got = 0;
   if (!rc) {
     static const char *const need[3] = {"Field Mnemonic",
                                         "Data License Category", "Field Type"};
@@ -77,11 +77,8 @@ fm_rc fm_import_bbdl(const fm_source_spec *spec, fm_fieldset *out,
     rc = fm_imp_add(&im, r.cell[c_id], "", "", r.cell[c_type],
                     cat.buf ? cat.buf : "", r.rec_line, NULL, err);
   }
-  rc = fm_imp_end(&im, rc);
   fm_free(hdr);
   fm_free(is_class);
   fm_buf_free(&cat);
-  fm_csv_free(&r);
-  fm_free(buf);
-  return rc;
+  return fm_imp_csv_close(buf, &r, &im, rc);
 }

@@ -162,6 +162,13 @@ fm_rc fm_imp_csv_open(const fm_source_spec *spec, fm_fieldset *out, char **buf,
   return rc;
 }
 
+fm_rc fm_imp_csv_close(char *buf, fm_csv *r, fm_imp *im, fm_rc rc) {
+  rc = fm_imp_end(im, rc);
+  fm_csv_free(r);
+  fm_free(buf);
+  return rc;
+}
+
 fm_rc fm_csv_next_row(fm_csv *r, size_t ncols, int *got, fm_error *err) {
   fm_rc rc = fm_csv_next(r, got, err);
   if (rc || !*got) return rc;
@@ -221,8 +228,5 @@ fm_rc fm_import_csv(const fm_source_spec *spec, fm_fieldset *out,
     rc = fm_imp_add(&im, v[FM_IMP_ID], v[FM_IMP_NAME], v[FM_IMP_DESC], v[FM_IMP_TYPE],
                     v[FM_IMP_CAT], r.rec_line, NULL, err);
   }
-  rc = fm_imp_end(&im, rc);
-  fm_csv_free(&r);
-  fm_free(buf);
-  return rc;
+  return fm_imp_csv_close(buf, &r, &im, rc);
 }

@@ -131,6 +131,10 @@ fm_rc fm_csv_next(fm_csv *r, int *got, fm_error *err);
 fm_rc fm_imp_csv_open(const fm_source_spec *spec, fm_fieldset *out, char **buf,
                       fm_csv *r, fm_imp *im, fm_error *err);
 
+/* The common closing of the CSV-shaped importers: fm_imp_end(im, rc), then
+ * free *r and buf (from fm_imp_csv_open).  Returns what fm_imp_end does. */
+fm_rc fm_imp_csv_close(char *buf, fm_csv *r, fm_imp *im, fm_rc rc);
+
 /* The next data record into *r, checked against the header's width:
  * *got = 0 at the end; a record of another width is FM_ERR_PARSE
  * "path:line: N fields, but the header has M". */
