@@ -506,10 +506,7 @@ fm_rc fm_gql_execute(const fm_gql_schema *s, const fm_gql_request *req,
   *outcome = FM_GQL_REQUEST_ERROR;
   if (!s || !s->finished) return fm_error_set(err, FM_ERR_ARG, "graphql: the schema is not finished");
   fm_gql_limits def;
-  if (!lim) {
-    fm_gql_limits_default(&def);
-    lim = &def;
-  }
+  lim = gql_limits_or_default(lim, &def);
   gql_doc doc;
   gql_loc where;
   fm_error e;

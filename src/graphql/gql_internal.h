@@ -226,4 +226,14 @@ fm_rc gql_error_add(json_t *errors, const gql_loc *loc, const char *fmt, ...)
 fm_rc gql_validate(const fm_gql_schema *s, const gql_doc *doc, const fm_gql_limits *lim,
                    json_t *errors, fm_error *err);
 
+/* lim, or when it is NULL the defaults filled into *def (the caller's
+ * storage, which must outlive the use): how the entry points read
+ * "NULL limits mean the defaults". */
+static inline const fm_gql_limits *gql_limits_or_default(const fm_gql_limits *lim,
+                                                         fm_gql_limits *def) {
+  if (lim) return lim;
+  fm_gql_limits_default(def);
+  return def;
+}
+
 #endif

@@ -186,6 +186,22 @@ static fm_rc introspect_resolve(const fm_gql_resolve_info *info, json_t **out, f
   return *out ? FM_OK : fm_error_set(err, FM_ERR_NOMEM, "out of memory in introspection");
 }
 
+/* The "name: String!" and "description: String" fields that open __Field,
+ * __InputValue, __EnumValue and __Directive (in that order). */
+static void add_name_description(fm_gql_schema *s, fm_gql_type *t, fm_gql_type *str_nn,
+                                 fm_gql_type *str) {
+  fm_gql_field_add(s, t, "name", str_nn, NULL, NULL, NULL);
+  fm_gql_field_add(s, t, "description", str, NULL, NULL, NULL);
+}
+
+/* The "isDeprecated: Boolean!" and "deprecationReason: String" fields that
+ * close __Field, __InputValue and __EnumValue (in that order). */
+static void add_deprecation(fm_gql_schema *s, fm_gql_type *t, fm_gql_type *boo_nn,
+                            fm_gql_type *str) {
+  fm_gql_field_add(s, t, "isDeprecated", boo_nn, NULL, NULL, NULL);
+  fm_gql_field_add(s, t, "deprecationReason", str, NULL, NULL, NULL);
+}
+
 void gql_introspection_add(fm_gql_schema *s) {
   static const char *const kinds[] = {"SCALAR", "OBJECT", "INTERFACE", "UNION", "ENUM",
                                       "INPUT_OBJECT", "LIST", "NON_NULL", NULL};
@@ -234,28 +250,21 @@ void gql_introspection_add(fm_gql_schema *s) {
   fm_gql_arg_add(s, f, "includeDeprecated", boo, NULL, "false");
   fm_gql_field_add(s, typ, "ofType", typ, NULL, R, s);
 
-  fm_gql_field_add(s, fld, "name", str_nn, NULL, NULL, NULL);
-  fm_gql_field_add(s, fld, "description", str, NULL, NULL, NULL);
+  add_name_description(s, fld, str_nn, str);
   f = fm_gql_field_add(s, fld, "args", inv_list, NULL, NULL, NULL);
   fm_gql_arg_add(s, f, "includeDeprecated", boo, NULL, "false");
   fm_gql_field_add(s, fld, "type", typ_nn, NULL, R, s);
-  fm_gql_field_add(s, fld, "isDeprecated", boo_nn, NULL, NULL, NULL);
-  fm_gql_field_add(s, fld, "deprecationReason", str, NULL, NULL, NULL);
+  add_deprecation(s, fld, boo_nn, str);
 
-  fm_gql_field_add(s, inv, "name", str_nn, NULL, NULL, NULL);
-  fm_gql_field_add(s, inv, "description", str, NULL, NULL, NULL);
+  add_name_description(s, inv, str_nn, str);
   fm_gql_field_add(s, inv, "type", typ_nn, NULL, R, s);
   fm_gql_field_add(s, inv, "defaultValue", str, "A GraphQL-formatted string representing the default value for this input value.", NULL, NULL);
-  fm_gql_field_add(s, inv, "isDeprecated", boo_nn, NULL, NULL, NULL);
-  fm_gql_field_add(s, inv, "deprecationReason", str, NULL, NULL, NULL);
+  add_deprecation(s, inv, boo_nn, str);
 
-  fm_gql_field_add(s, env, "name", str_nn, NULL, NULL, NULL);
-  fm_gql_field_add(s, env, "description", str, NULL, NULL, NULL);
-  fm_gql_field_add(s, env, "isDeprecated", boo_nn, NULL, NULL, NULL);
-  fm_gql_field_add(s, env, "deprecationReason", str, NULL, NULL, NULL);
+  add_name_description(s, env, str_nn, str);
+  add_deprecation(s, env, boo_nn, str);
 
-  fm_gql_field_add(s, dir, "name", str_nn, NULL, NULL, NULL);
-  fm_gql_field_add(s, dir, "description", str, NULL, NULL, NULL);
+  add_name_description(s, dir, str_nn, str);
   fm_gql_field_add(s, dir, "isRepeatable", boo_nn, NULL, NULL, NULL);
   fm_gql_field_add(s, dir, "locations", fm_gql_nonnull(s, fm_gql_list(s, fm_gql_nonnull(s, dl))), NULL, NULL, NULL);
   f = fm_gql_field_add(s, dir, "args", inv_list, NULL, NULL, NULL);

@@ -443,10 +443,7 @@ void gql_doc_free(gql_doc *doc) {
 fm_rc fm_gql_parse_check(const char *query, size_t len, const fm_gql_limits *lim,
                          fm_error *err) {
   fm_gql_limits def;
-  if (!lim) {
-    fm_gql_limits_default(&def);
-    lim = &def;
-  }
+  lim = gql_limits_or_default(lim, &def);
   gql_doc doc;
   gql_loc where;
   fm_rc rc = gql_parse(query, len, lim, &doc, &where, err);

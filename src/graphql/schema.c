@@ -149,27 +149,29 @@ fm_gql_type *fm_gql_enum(fm_gql_schema *s, const char *name, const char *descrip
   return t;
 }
 
-fm_gql_type *fm_gql_list(fm_gql_schema *s, fm_gql_type *of) {
-  if (!of || s->rc) return NULL;
-  if (of->as_list) return of->as_list;
-  fm_gql_type *t = type_new(s, GK_LIST, NULL, NULL);
+/* The wrapper type of kind k (list or non-null) around of, made once and
+ * kept in *cache (of->as_list or of->as_nonnull), so every [T] / T! is one
+ * type owned by the schema. */
+static fm_gql_type *wrapper(fm_gql_schema *s, gql_kind k, fm_gql_type *of,
+                            fm_gql_type **cache) {
+  if (*cache) return *cache;
+  fm_gql_type *t = type_new(s, k, NULL, NULL);
   if (t) {
     t->of = of;
-    of->as_list = t;
+    *cache = t;
   }
   return t;
+}
+
+fm_gql_type *fm_gql_list(fm_gql_schema *s, fm_gql_type *of) {
+  if (!of || s->rc) return NULL;
+  return wrapper(s, GK_LIST, of, &of->as_list);
 }
 
 fm_gql_type *fm_gql_nonnull(fm_gql_schema *s, fm_gql_type *of) {
   if (!of || s->rc) return NULL;
   if (of->kind == GK_NONNULL) return fail(s, FM_ERR_ARG, "schema: non-null of non-null%s", NULL);
-  if (of->as_nonnull) return of->as_nonnull;
-  fm_gql_type *t = type_new(s, GK_NONNULL, NULL, NULL);
-  if (t) {
-    t->of = of;
-    of->as_nonnull = t;
-  }
-  return t;
+  return wrapper(s, GK_NONNULL, of, &of->as_nonnull);
 }
 
 static fm_gql_field *field_new(fm_gql_schema *s, const char *name, fm_gql_type *type,

@@ -19,6 +19,13 @@
 #define QUEUE_MAX 1000
 #define MAX_COMMENT 4000
 
+/* 200 with the body j (taken), or 500 "out of memory" when building j
+ * failed (NULL). */
+static enum MHD_Result reply_ok(fm_http_req *r, json_t *j) {
+  return j ? fm_http_reply_json(r, MHD_HTTP_OK, j)
+           : fm_http_reply_error(r, FM_EC_INTERNAL, "out of memory");
+}
+
 /* Resolve the {vendor}/{id} of the path to a query field.  An unknown id,
  * or one that is only a reference field, is 404 (the resource does not
  * exist); other failures go through fm_http_reply_rc. */
@@ -50,8 +57,7 @@ static enum MHD_Result reply_view(fm_http_req *r, fm_store *st, int64_t fid, jso
       j = NULL;
     }
     json_decref(extra);
-    ret = j ? fm_http_reply_json(r, MHD_HTTP_OK, j)
-            : fm_http_reply_error(r, FM_EC_INTERNAL, "out of memory");
+    ret = reply_ok(r, j);
   }
   fm_field_view_free(&v);
   return ret;
@@ -82,8 +88,7 @@ enum MHD_Result fm_h_review_queue(fm_http_req *r) {
       json_object_set_new(j, "limit", json_integer(limit));
       json_object_set_new(j, "offset", json_integer(offset));
     }
-    ret = j ? fm_http_reply_json(r, MHD_HTTP_OK, j)
-            : fm_http_reply_error(r, FM_EC_INTERNAL, "out of memory");
+    ret = reply_ok(r, j);
   }
   fm_queue_page_free(&p);
   return ret;

@@ -22,26 +22,19 @@ static int blank(const char *s) {
 
 fm_rc fm_import_bbdl(const fm_source_spec *spec, fm_fieldset *out,
                      fm_error *err) {
-  const char *path = spec->path;
-  char *buf, *body;
-  size_t len;
-  fm_rc rc = fm_imp_read_utf8(path, &buf, &body, &len, err);
-  if (rc) return rc;
-  fm_csv r;
-  fm_csv_init(&r, path, body, len);
-  fm_buf cat;
-  fm_buf_init(&cat);
   char **hdr = NULL; /* header cells (pointers into buf) */
   unsigned char *is_class = NULL;
   size_t ncols = 0;
   long c_id = -1, c_cat = -1, c_type = -1;
+  fm_csv r;
   fm_imp im;
-  rc = fm_imp_begin(&im, spec, out, err);
+  char *buf;
+  fm_rc rc = fm_imp_csv_open(spec, out, &buf, &r, &im, err);
+  if (!buf) return rc;
+  const char *path = spec->path;
+  fm_buf cat;
+  fm_buf_init(&cat);
   int got = 0;
-  if (!rc) rc = fm_csv_next(&r, &got, err);
-  if (!rc && !got)
-    rc = fm_error_set(err, FM_ERR_PARSE, "%s:1: empty file (no header row)",
-                      path);
   if (!rc) {
     static const char *const need[3] = {"Field Mnemonic",
                                         "Data License Category", "Field Type"};
@@ -66,13 +59,7 @@ fm_rc fm_import_bbdl(const fm_source_spec *spec, fm_fieldset *out,
     }
   }
   while (!rc) {
-    if ((rc = fm_csv_next(&r, &got, err)) || !got) break;
-    if (r.n != ncols) {
-      rc = fm_error_set(err, FM_ERR_PARSE,
-                        "%s:%u: %zu fields, but the header has %zu", path,
-                        r.rec_line, r.n, ncols);
-      break;
-    }
+    if ((rc = fm_csv_next_row(&r, ncols, &got, err)) || !got) break;
     fm_buf_reset(&cat);
     const char *dlc = r.cell[c_cat];
     int nclass = 0;
@@ -90,11 +77,8 @@ fm_rc fm_import_bbdl(const fm_source_spec *spec, fm_fieldset *out,
     rc = fm_imp_add(&im, r.cell[c_id], "", "", r.cell[c_type],
                     cat.buf ? cat.buf : "", r.rec_line, NULL, err);
   }
-  rc = fm_imp_end(&im, rc);
   fm_free(hdr);
   fm_free(is_class);
   fm_buf_free(&cat);
-  fm_csv_free(&r);
-  fm_free(buf);
-  return rc;
+  return fm_imp_csv_close(buf, &r, &im, rc);
 }

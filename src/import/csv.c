@@ -128,13 +128,56 @@ fm_rc fm_csv_next(fm_csv *r, int *got, fm_error *err) {
 
 /* ---- the "csv" importer ----------------------------------------------------- */
 
-enum { COL_ID, COL_NAME, COL_DESC, COL_TYPE, COL_CAT, NCOL };
+static const char *const col_default[FM_IMP_NCOL] = {"id", "name", "description",
+                                                     "type", "category"};
+const char *const fm_imp_col_what[FM_IMP_NCOL] = {"col_id", "col_name", "col_description",
+                                                  "col_type", "col_category"};
 
-static const char *const col_default[NCOL] = {"id", "name", "description",
-                                              "type", "category"};
-static const char *const col_what[NCOL] = {"col_id", "col_name",
-                                           "col_description", "col_type",
-                                           "col_category"};
+void fm_imp_col_names(const fm_source_spec *spec, const char *want[FM_IMP_NCOL],
+                      const char *name[FM_IMP_NCOL]) {
+  want[FM_IMP_ID] = spec->col_id;
+  want[FM_IMP_NAME] = spec->col_name;
+  want[FM_IMP_DESC] = spec->col_description;
+  want[FM_IMP_TYPE] = spec->col_type;
+  want[FM_IMP_CAT] = spec->col_category;
+  for (int k = 0; k < FM_IMP_NCOL; k++) name[k] = want[k] ? want[k] : col_default[k];
+}
+
+fm_rc fm_imp_csv_open(const fm_source_spec *spec, fm_fieldset *out, char **buf,
+                      fm_csv *r, fm_imp *im, fm_error *err) {
+  char *body;
+  size_t len;
+  fm_rc rc = fm_imp_read_utf8(spec->path, buf, &body, &len, err);
+  if (rc) {
+    *buf = NULL;
+    return rc;
+  }
+  fm_csv_init(r, spec->path, body, len);
+  rc = fm_imp_begin(im, spec, out, err);
+  int got = 0;
+  if (!rc) rc = fm_csv_next(r, &got, err);
+  if (!rc && !got)
+    rc = fm_error_set(err, FM_ERR_PARSE, "%s:1: empty file (no header row)",
+                      spec->path);
+  return rc;
+}
+
+fm_rc fm_imp_csv_close(char *buf, fm_csv *r, fm_imp *im, fm_rc rc) {
+  rc = fm_imp_end(im, rc);
+  fm_csv_free(r);
+  fm_free(buf);
+  return rc;
+}
+
+fm_rc fm_csv_next_row(fm_csv *r, size_t ncols, int *got, fm_error *err) {
+  fm_rc rc = fm_csv_next(r, got, err);
+  if (rc || !*got) return rc;
+  if (r->n != ncols)
+    return fm_error_set(err, FM_ERR_PARSE,
+                        "%s:%u: %zu fields, but the header has %zu", r->path,
+                        r->rec_line, r->n, ncols);
+  return FM_OK;
+}
 
 /* Index of the header cell equal to name after trimming spaces, or -1. */
 long fm_csv_find_col(const fm_csv *r, const char *name) {
@@ -152,55 +195,38 @@ long fm_csv_find_col(const fm_csv *r, const char *name) {
 fm_rc fm_import_csv(const fm_source_spec *spec, fm_fieldset *out,
                     fm_error *err) {
   const char *path = spec->path;
-  char *buf, *body;
-  size_t len;
-  fm_rc rc = fm_imp_read_utf8(path, &buf, &body, &len, err);
-  if (rc) return rc;
+  char *buf;
   fm_csv r;
-  fm_csv_init(&r, path, body, len);
   fm_imp im;
-  rc = fm_imp_begin(&im, spec, out, err);
+  fm_rc rc = fm_imp_csv_open(spec, out, &buf, &r, &im, err);
+  if (!buf) return rc;
   int got = 0;
-  if (!rc) rc = fm_csv_next(&r, &got, err);
-  if (!rc && !got)
-    rc = fm_error_set(err, FM_ERR_PARSE, "%s:1: empty file (no header row)",
-                      path);
-  long col[NCOL];
-  const char *want[NCOL] = {spec->col_id, spec->col_name,
-                            spec->col_description, spec->col_type,
-                            spec->col_category};
+  long col[FM_IMP_NCOL];
+  const char *want[FM_IMP_NCOL], *names[FM_IMP_NCOL];
+  fm_imp_col_names(spec, want, names);
   size_t ncols = r.n;
-  for (int k = 0; !rc && k < NCOL; k++) {
-    const char *name = want[k] ? want[k] : col_default[k];
+  for (int k = 0; !rc && k < FM_IMP_NCOL; k++) {
+    const char *name = names[k];
     col[k] = fm_csv_find_col(&r, name);
     /* The id column is always required; another column only when the
      * caller named it explicitly. */
-    if (col[k] < 0 && (k == COL_ID || want[k]))
+    if (col[k] < 0 && (k == FM_IMP_ID || want[k]))
       rc = fm_error_set(err, FM_ERR_PARSE,
                         "%s:%u: column '%s' (%s) not in the header", path,
-                        r.rec_line, name, col_what[k]);
+                        r.rec_line, name, fm_imp_col_what[k]);
   }
   while (!rc) {
-    if ((rc = fm_csv_next(&r, &got, err)) || !got) break;
-    if (r.n != ncols) {
-      rc = fm_error_set(err, FM_ERR_PARSE,
-                        "%s:%u: %zu fields, but the header has %zu", path,
-                        r.rec_line, r.n, ncols);
-      break;
-    }
-    const char *v[NCOL];
-    for (int k = 0; k < NCOL; k++) {
+    if ((rc = fm_csv_next_row(&r, ncols, &got, err)) || !got) break;
+    const char *v[FM_IMP_NCOL];
+    for (int k = 0; k < FM_IMP_NCOL; k++) {
       v[k] = "";
       if (col[k] < 0) continue;
       v[k] = r.cell[col[k]];
       /* R's write.csv writes missing values as a bare NA. */
       if (!r.quoted[col[k]] && strcmp(v[k], "NA") == 0) v[k] = "";
     }
-    rc = fm_imp_add(&im, v[COL_ID], v[COL_NAME], v[COL_DESC], v[COL_TYPE],
-                    v[COL_CAT], r.rec_line, NULL, err);
+    rc = fm_imp_add(&im, v[FM_IMP_ID], v[FM_IMP_NAME], v[FM_IMP_DESC], v[FM_IMP_TYPE],
+                    v[FM_IMP_CAT], r.rec_line, NULL, err);
   }
-  rc = fm_imp_end(&im, rc);
-  fm_csv_free(&r);
-  fm_free(buf);
-  return rc;
+  return fm_imp_csv_close(buf, &r, &im, rc);
 }

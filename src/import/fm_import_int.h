@@ -122,6 +122,37 @@ long fm_csv_find_col(const fm_csv *r, const char *name);
  * line where the bad cell starts. */
 fm_rc fm_csv_next(fm_csv *r, int *got, fm_error *err);
 
+/* The common opening of the CSV-shaped importers (csv, bbdl): read
+ * spec->path as UTF-8 (fm_imp_read_utf8), start *r on it, fm_imp_begin *im
+ * and read the header row into *r ("path:1: empty file (no header row)"
+ * when there is none).  *buf is NULL when the file could not be read, and
+ * then nothing else was started; otherwise the caller owns *buf (fm_free),
+ * *r (fm_csv_free) and *im (fm_imp_end, even when this returns an error). */
+fm_rc fm_imp_csv_open(const fm_source_spec *spec, fm_fieldset *out, char **buf,
+                      fm_csv *r, fm_imp *im, fm_error *err);
+
+/* The common closing of the CSV-shaped importers: fm_imp_end(im, rc), then
+ * free *r and buf (from fm_imp_csv_open).  Returns what fm_imp_end does. */
+fm_rc fm_imp_csv_close(char *buf, fm_csv *r, fm_imp *im, fm_rc rc);
+
+/* The next data record into *r, checked against the header's width:
+ * *got = 0 at the end; a record of another width is FM_ERR_PARSE
+ * "path:line: N fields, but the header has M". */
+fm_rc fm_csv_next_row(fm_csv *r, size_t ncols, int *got, fm_error *err);
+
+/* ---- the field columns (csv) and keys (jsonl) ------------------------- */
+
+enum { FM_IMP_ID, FM_IMP_NAME, FM_IMP_DESC, FM_IMP_TYPE, FM_IMP_CAT, FM_IMP_NCOL };
+
+/* The spec option behind each column ("col_id", ...), for messages. */
+extern const char *const fm_imp_col_what[FM_IMP_NCOL];
+
+/* want[k]: the name spec gives column k (NULL when it names none);
+ * name[k]: the name to look for, want[k] or the default ("id", "name",
+ * "description", "type", "category"). */
+void fm_imp_col_names(const fm_source_spec *spec, const char *want[FM_IMP_NCOL],
+                      const char *name[FM_IMP_NCOL]);
+
 /* ---- per-format importers (all: append to out, roll back on failure) --- */
 
 fm_rc fm_import_rdm(const fm_source_spec *spec, fm_fieldset *out,

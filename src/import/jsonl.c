@@ -11,14 +11,6 @@
 #include <jansson.h>
 #include <string.h>
 
-enum { K_ID, K_NAME, K_DESC, K_TYPE, K_CAT, NKEY };
-
-static const char *const key_default[NKEY] = {"id", "name", "description",
-                                              "type", "category"};
-static const char *const key_what[NKEY] = {"col_id", "col_name",
-                                           "col_description", "col_type",
-                                           "col_category"};
-
 /* Text of a scalar JSON value into tmp (or borrowed from v); NULL when v is
  * an array or object. */
 static const char *scalar_text(json_t *v, char *tmp, size_t tmpsz) {
@@ -44,12 +36,9 @@ fm_rc fm_import_jsonl(const fm_source_spec *spec, fm_fieldset *out,
   size_t len;
   fm_rc rc = fm_imp_read_utf8(path, &buf, &body, &len, err);
   if (rc) return rc;
-  const char *want[NKEY] = {spec->col_id, spec->col_name,
-                            spec->col_description, spec->col_type,
-                            spec->col_category};
-  const char *key[NKEY];
-  int seen[NKEY] = {0};
-  for (int k = 0; k < NKEY; k++) key[k] = want[k] ? want[k] : key_default[k];
+  const char *want[FM_IMP_NCOL], *key[FM_IMP_NCOL];
+  int seen[FM_IMP_NCOL] = {0};
+  fm_imp_col_names(spec, want, key);
   fm_imp im;
   rc = fm_imp_begin(&im, spec, out, err);
   uint32_t line = 0, nobj = 0;
@@ -78,15 +67,15 @@ fm_rc fm_import_jsonl(const fm_source_spec *spec, fm_fieldset *out,
       break;
     }
     nobj++;
-    const char *v[NKEY];
-    char tmp[NKEY][64];
-    for (int k = 0; k < NKEY && !rc; k++) {
+    const char *v[FM_IMP_NCOL];
+    char tmp[FM_IMP_NCOL][64];
+    for (int k = 0; k < FM_IMP_NCOL && !rc; k++) {
       json_t *jv = json_object_get(obj, key[k]);
       v[k] = "";
       if (!jv) {
-        if (k == K_ID)
+        if (k == FM_IMP_ID)
           rc = fm_error_set(err, FM_ERR_PARSE, "%s:%u: no key '%s' (%s)",
-                            path, line, key[k], key_what[k]);
+                            path, line, key[k], fm_imp_col_what[k]);
         continue;
       }
       seen[k] = 1;
@@ -96,15 +85,15 @@ fm_rc fm_import_jsonl(const fm_source_spec *spec, fm_fieldset *out,
                           path, line, key[k]);
     }
     if (!rc)
-      rc = fm_imp_add(&im, v[K_ID], v[K_NAME], v[K_DESC], v[K_TYPE],
-                      v[K_CAT], line, NULL, err);
+      rc = fm_imp_add(&im, v[FM_IMP_ID], v[FM_IMP_NAME], v[FM_IMP_DESC], v[FM_IMP_TYPE],
+                      v[FM_IMP_CAT], line, NULL, err);
     json_decref(obj);
   }
-  for (int k = 1; !rc && nobj && k < NKEY; k++)
+  for (int k = 1; !rc && nobj && k < FM_IMP_NCOL; k++)
     if (want[k] && !seen[k])
       rc = fm_error_set(err, FM_ERR_PARSE,
                         "%s:1: key '%s' (%s) is in none of the %u objects",
-                        path, key[k], key_what[k], nobj);
+                        path, key[k], fm_imp_col_what[k], nobj);
   rc = fm_imp_end(&im, rc);
   fm_free(buf);
   return rc;

@@ -62,6 +62,17 @@ static fm_rc run_update(fm_store *st, sqlite3_stmt *s, const char *what, fm_erro
   return FM_OK;
 }
 
+/* Prepare sql, a statement built by sqlite3_mprintf from the table's
+ * column names (NULL when that ran out of memory), and free it: the sql is
+ * this function's, the statement the caller's (run_update or finalize). */
+static fm_rc prepare_built(fm_store *st, char *sql, sqlite3_stmt **s, fm_error *err) {
+  *s = NULL;
+  if (!sql) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  fm_rc rc = fm_store_prepare(st, sql, s, err);
+  sqlite3_free(sql);
+  return rc;
+}
+
 /* Read the unit's state: status, owner, expiry, attempts. */
 static fm_rc read_unit(fm_store *st, const claim_ctx *c, char status[32], char expires[32],
                        int *attempts, fm_error *err) {
@@ -69,10 +80,8 @@ static fm_rc read_unit(fm_store *st, const claim_ctx *c, char status[32], char e
   char *sql = sqlite3_mprintf("SELECT \"%w\", %s%w%s, \"%w\", \"%w\" FROM \"%w\" WHERE rowid = ?1",
                               t->status, t->owner ? "\"" : "", t->owner ? t->owner : "NULL",
                               t->owner ? "\"" : "", t->expires, t->attempts, t->table);
-  if (!sql) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(st, sql, &s, err);
-  sqlite3_free(sql);
+  fm_rc rc = prepare_built(st, sql, &s, err);
   if (rc) return rc;
   sqlite3_bind_int64(s, 1, c->unit);
   int step = fm_store_step(st, s);
@@ -103,10 +112,8 @@ static fm_rc give_up(fm_store *st, const claim_ctx *c, const char *now, int atte
       t->owner ? "\" = NULL" : "", t->finished ? ", \"" : "", t->finished ? t->finished : "",
       t->finished ? "\" = ?3" : "", t->error ? ", \"" : "", t->error ? t->error : "",
       t->error ? "\" = ?4" : "");
-  if (!sql) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(st, sql, &s, err);
-  sqlite3_free(sql);
+  fm_rc rc = prepare_built(st, sql, &s, err);
   if (rc) return rc;
   sqlite3_bind_int64(s, 1, c->unit);
   sqlite3_bind_text(s, 2, t->failed, -1, SQLITE_STATIC);
@@ -125,10 +132,8 @@ static fm_rc take(fm_store *st, const claim_ctx *c, const char *now, fm_error *e
       t->started ? t->started : "", t->started ? "\" = ?5" : "", t->finished ? ", \"" : "",
       t->finished ? t->finished : "", t->finished ? "\" = NULL" : "", t->error ? ", \"" : "",
       t->error ? t->error : "", t->error ? "\" = NULL" : "");
-  if (!sql) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(st, sql, &s, err);
-  sqlite3_free(sql);
+  fm_rc rc = prepare_built(st, sql, &s, err);
   if (rc) return rc;
   sqlite3_bind_int64(s, 1, c->unit);
   sqlite3_bind_text(s, 2, t->running, -1, SQLITE_STATIC);
@@ -215,10 +220,8 @@ static fm_rc held_tx(fm_store *st, void *vctx, fm_error *err) {
                           t->error ? "\" = ?7" : "");
   char *sql = set ? fenced(set, t) : NULL;
   sqlite3_free(set);
-  if (!sql) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(st, sql, &s, err);
-  sqlite3_free(sql);
+  fm_rc rc = prepare_built(st, sql, &s, err);
   if (rc) return rc;
   char now[32];
   fm_store_now(now, sizeof now);
@@ -275,10 +278,8 @@ static fm_rc reclaim_tx(fm_store *st, void *vctx, fm_error *err) {
       t->status, t->expires, t->owner ? ", \"" : "", t->owner ? t->owner : "",
       t->owner ? "\" = NULL" : "", t->status, c->all ? "" : " AND \"",
       c->all ? "" : t->expires, c->all ? "" : "\" < ?3");
-  if (!sql) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(st, sql, &s, err);
-  sqlite3_free(sql);
+  fm_rc rc = prepare_built(st, sql, &s, err);
   if (rc) return rc;
   char now[32];
   fm_store_now(now, sizeof now);

@@ -33,6 +33,20 @@ static inline size_t fm_split_rows(const uint64_t *ptr, size_t n, int i, int nt)
   return lo;
 }
 
+#if defined(__GNUC__)
+/* Four float lanes (GCC/Clang vector extensions) for the loops below. */
+typedef float fm_v4f __attribute__((vector_size(16)));
+
+/* The 16 floats at p (any alignment) into v[0..3], four each, in order;
+ * inlined, the array lives in registers. */
+static inline void fm_load16(fm_v4f v[4], const float *p) {
+  memcpy(&v[0], p, 16);
+  memcpy(&v[1], p + 4, 16);
+  memcpy(&v[2], p + 8, 16);
+  memcpy(&v[3], p + 12, 16);
+}
+#endif
+
 /* y[0..n) += a * x[0..n).  Each element gets exactly one multiply and one
  * add (no fused multiply-add), so scalar and vector paths agree bit for
  * bit.  Written with GCC/Clang vector extensions because the project builds
@@ -51,27 +65,21 @@ static inline void fm_axpy_pf(float *restrict y, const float *restrict x, float 
                               const float *pf) {
   size_t i = 0;
 #if defined(__GNUC__)
-  typedef float v4f __attribute__((vector_size(16)));
+  typedef fm_v4f v4f;
   v4f av = {a, a, a, a};
   for (; i + 16 <= n; i += 16) {
     if (pf) __builtin_prefetch(pf + i);
-    v4f x0, x1, x2, x3, y0, y1, y2, y3;
-    memcpy(&x0, x + i, 16);
-    memcpy(&x1, x + i + 4, 16);
-    memcpy(&x2, x + i + 8, 16);
-    memcpy(&x3, x + i + 12, 16);
-    memcpy(&y0, y + i, 16);
-    memcpy(&y1, y + i + 4, 16);
-    memcpy(&y2, y + i + 8, 16);
-    memcpy(&y3, y + i + 12, 16);
-    y0 += av * x0;
-    y1 += av * x1;
-    y2 += av * x2;
-    y3 += av * x3;
-    memcpy(y + i, &y0, 16);
-    memcpy(y + i + 4, &y1, 16);
-    memcpy(y + i + 8, &y2, 16);
-    memcpy(y + i + 12, &y3, 16);
+    v4f xv[4], yv[4];
+    fm_load16(xv, x + i);
+    fm_load16(yv, y + i);
+    yv[0] += av * xv[0];
+    yv[1] += av * xv[1];
+    yv[2] += av * xv[2];
+    yv[3] += av * xv[3];
+    memcpy(y + i, &yv[0], 16);
+    memcpy(y + i + 4, &yv[1], 16);
+    memcpy(y + i + 8, &yv[2], 16);
+    memcpy(y + i + 12, &yv[3], 16);
   }
   for (; i + 4 <= n; i += 4) {
     v4f x0, y0;
@@ -109,23 +117,17 @@ static inline float fm_dot_pf(const float *restrict x, const float *restrict y, 
   size_t i = 0;
   float s = 0;
 #if defined(__GNUC__)
-  typedef float v4f __attribute__((vector_size(16)));
+  typedef fm_v4f v4f;
   v4f a0 = {0, 0, 0, 0}, a1 = a0, a2 = a0, a3 = a0;
   for (; i + 16 <= n; i += 16) {
     if (pf) __builtin_prefetch(pf + i);
-    v4f x0, x1, x2, x3, y0, y1, y2, y3;
-    memcpy(&x0, x + i, 16);
-    memcpy(&x1, x + i + 4, 16);
-    memcpy(&x2, x + i + 8, 16);
-    memcpy(&x3, x + i + 12, 16);
-    memcpy(&y0, y + i, 16);
-    memcpy(&y1, y + i + 4, 16);
-    memcpy(&y2, y + i + 8, 16);
-    memcpy(&y3, y + i + 12, 16);
-    a0 += x0 * y0;
-    a1 += x1 * y1;
-    a2 += x2 * y2;
-    a3 += x3 * y3;
+    v4f xv[4], yv[4];
+    fm_load16(xv, x + i);
+    fm_load16(yv, y + i);
+    a0 += xv[0] * yv[0];
+    a1 += xv[1] * yv[1];
+    a2 += xv[2] * yv[2];
+    a3 += xv[3] * yv[3];
   }
   v4f t = (a0 + a1) + (a2 + a3);
   s = (t[0] + t[1]) + (t[2] + t[3]);
@@ -146,7 +148,7 @@ static inline void fm_axpy4(float *restrict y, const float *restrict x0,
                             float a3, size_t n) {
   size_t i = 0;
 #if defined(__GNUC__)
-  typedef float v4f __attribute__((vector_size(16)));
+  typedef fm_v4f v4f;
   v4f b0 = {a0, a0, a0, a0}, b1 = {a1, a1, a1, a1}, b2 = {a2, a2, a2, a2},
       b3 = {a3, a3, a3, a3};
   for (; i + 8 <= n; i += 8) {

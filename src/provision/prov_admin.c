@@ -19,10 +19,10 @@ typedef struct admin_ctx {
 static fm_rc admin_tx(fm_store *st, void *arg, fm_error *err) {
   admin_ctx *c = arg;
   sqlite3_stmt *s = NULL;
-  fm_rc rc = fm_store_prepare(st, "SELECT status FROM provision_requests WHERE id = ?1", &s,
-                              err);
+  fm_rc rc = fm_store_query(st, &s, err,
+                            "SELECT status FROM provision_requests WHERE id = ?1",
+                            "t", c->id);
   if (rc) return rc;
-  sqlite3_bind_text(s, 1, c->id, -1, SQLITE_STATIC);
   int step = sqlite3_step(s);
   if (step == SQLITE_ROW) fm_prov_copy_text(c->was, sizeof c->was, s, 0);
   sqlite3_finalize(s);

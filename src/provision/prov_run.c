@@ -40,28 +40,21 @@ typedef struct claim_ctx {
  * by a millisecond on a busy machine, and expires_at - finished_at would not
  * be the TTL the docs promise. */
 static fm_rc set_expiry(fm_store *st, const char *id, fm_error *err) {
-  sqlite3_stmt *s = NULL;
-  fm_rc rc = fm_store_prepare(st,
-                              "UPDATE provision_requests SET expires_at ="
-                              " strftime('%Y-%m-%dT%H:%M:%fZ', COALESCE(finished_at, 'now'),"
-                              " '+' || ttl_seconds ||"
-                              " ' seconds') WHERE id = ?1",
-                              &s, err);
-  if (rc) return rc;
-  sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-  int step = fm_store_step(st, s);
-  sqlite3_finalize(s);
-  if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "finishing a request");
-  return FM_OK;
+  return fm_store_run(st, "finishing a request", NULL, err,
+                      "UPDATE provision_requests SET expires_at ="
+                      " strftime('%Y-%m-%dT%H:%M:%fZ', COALESCE(finished_at, 'now'),"
+                      " '+' || ttl_seconds ||"
+                      " ' seconds') WHERE id = ?1",
+                      "t", id);
 }
 
 static fm_rc claim_tx(fm_store *st, void *arg, fm_error *err) {
   claim_ctx *c = arg;
   sqlite3_stmt *s = NULL;
-  fm_rc rc = fm_store_prepare(st, "SELECT rowid FROM provision_requests WHERE id = ?1", &s,
-                              err);
+  fm_rc rc = fm_store_query(st, &s, err,
+                            "SELECT rowid FROM provision_requests WHERE id = ?1",
+                            "t", c->id);
   if (rc) return rc;
-  sqlite3_bind_text(s, 1, c->id, -1, SQLITE_STATIC);
   int step = sqlite3_step(s);
   int64_t unit = step == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
   sqlite3_finalize(s);
@@ -94,21 +87,11 @@ static fm_rc finish_tx(fm_store *st, void *arg, fm_error *err) {
   if (rc) return rc;
   /* expires_at counts from finished_at, when the file became visible. */
   if ((rc = set_expiry(st, c->id, err)) || !c->ok) return rc;
-  sqlite3_stmt *s = NULL;
-  if ((rc = fm_store_prepare(st,
-                             "UPDATE provision_requests SET rows = ?2, bytes = ?3,"
-                             " sha256 = ?4, path = ?5 WHERE id = ?1",
-                             &s, err)))
-    return rc;
-  sqlite3_bind_text(s, 1, c->id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 2, (int64_t)c->f->rows);
-  sqlite3_bind_int64(s, 3, (int64_t)c->f->bytes);
-  sqlite3_bind_text(s, 4, c->f->sha256, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 5, c->path, -1, SQLITE_STATIC);
-  int step = fm_store_step(st, s);
-  sqlite3_finalize(s);
-  if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "finishing a request");
-  return FM_OK;
+  return fm_store_run(st, "finishing a request", NULL, err,
+                      "UPDATE provision_requests SET rows = ?2, bytes = ?3,"
+                      " sha256 = ?4, path = ?5 WHERE id = ?1",
+                      "tiitt", c->id, (int64_t)c->f->rows, (int64_t)c->f->bytes, c->f->sha256,
+                      c->path);
 }
 
 /* ---- writing a table dataset ------------------------------------------------- */
@@ -326,16 +309,13 @@ static fm_rc write_snapshot_range(fm_store *st, const char *root, json_t *f,
     return fm_error_set(err, FM_ERR_INTERNAL, "stored snapshot filters are not valid");
   sqlite3_stmt *s = NULL;
   /* Hours compare as "YYYY-MM-DDTHH"; from/to are "YYYY-MM-DDTHH:00:00Z". */
-  fm_rc rc = fm_store_prepare(
-      st,
+  fm_rc rc = fm_store_query(
+      st, &s, err,
       "SELECT location, format, rows, sha256, columns FROM catalog WHERE job = ?1"
       " AND dt || 'T' || printf('%02d', hr) BETWEEN substr(?2, 1, 13) AND substr(?3, 1, 13)"
       " ORDER BY dt, hr",
-      &s, err);
+      "ttt", job, from, to);
   if (rc) return rc;
-  sqlite3_bind_text(s, 1, job, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 2, from, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 3, to, -1, SQLITE_STATIC);
   fm_buf tmp, part, hdr;
   fm_buf_init(&tmp);
   fm_buf_init(&part);
@@ -489,13 +469,12 @@ fm_rc fm_prov_run_next(fm_store *st, const char *root, int lease_seconds, int *d
     char now[32], id[FM_PROV_ID_LEN + 1] = "";
     fm_store_now(now, sizeof now);
     sqlite3_stmt *s = NULL;
-    fm_rc rc = fm_store_prepare(st,
-                                "SELECT id FROM provision_requests WHERE status = 'pending'"
-                                " OR (status = 'running' AND lease_expires < ?1)"
-                                " ORDER BY created_at, id LIMIT 1",
-                                &s, err);
+    fm_rc rc = fm_store_query(st, &s, err,
+                              "SELECT id FROM provision_requests WHERE status = 'pending'"
+                              " OR (status = 'running' AND lease_expires < ?1)"
+                              " ORDER BY created_at, id LIMIT 1",
+                              "t", now);
     if (rc) return rc;
-    sqlite3_bind_text(s, 1, now, -1, SQLITE_STATIC);
     int step = sqlite3_step(s);
     if (step == SQLITE_ROW) fm_prov_copy_text(id, sizeof id, s, 0);
     sqlite3_finalize(s);
@@ -524,9 +503,8 @@ static fm_rc exec_count_tx(fm_store *st, void *arg, fm_error *err) {
   count_ctx *c = arg;
   c->n = 0;
   sqlite3_stmt *s = NULL;
-  fm_rc rc = fm_store_prepare(st, c->sql, &s, err);
+  fm_rc rc = fm_store_query(st, &s, err, c->sql, "t", c->arg);
   if (rc) return rc;
-  if (c->arg) sqlite3_bind_text(s, 1, c->arg, -1, SQLITE_STATIC);
   int step = fm_store_step(st, s);
   sqlite3_finalize(s);
   if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "updating requests");
@@ -562,12 +540,11 @@ fm_rc fm_prov_expire(fm_store *st, const char *root, int64_t now, size_t *n, fm_
   char at[32];
   fm_prov_iso_at(now, at);
   sqlite3_stmt *s = NULL;
-  fm_rc rc = fm_store_prepare(st,
-                              "SELECT id, path FROM provision_requests WHERE status IN"
-                              " ('ready','failed') AND expires_at <= ?1 ORDER BY expires_at",
-                              &s, err);
+  fm_rc rc = fm_store_query(st, &s, err,
+                            "SELECT id, path FROM provision_requests WHERE status IN"
+                            " ('ready','failed') AND expires_at <= ?1 ORDER BY expires_at",
+                            "t", at);
   if (rc) return rc;
-  sqlite3_bind_text(s, 1, at, -1, SQLITE_STATIC);
   /* Collect first: the updates need the write lock, not an open read. */
   typedef struct item {
     char id[FM_PROV_ID_LEN + 1];

@@ -196,9 +196,10 @@ static fm_rc check_filters(const dataset *d, json_t *f, json_t *canon, fm_error 
 /* The snapshot job's format, or FM_ERR_ARG when there is no such job. */
 static fm_rc snapshot_job_format(fm_store *st, const char *job, char fmt[16], fm_error *err) {
   sqlite3_stmt *s = NULL;
-  fm_rc rc = fm_store_prepare(st, "SELECT format FROM snapshot_jobs WHERE name = ?1", &s, err);
+  fm_rc rc = fm_store_query(st, &s, err,
+                            "SELECT format FROM snapshot_jobs WHERE name = ?1",
+                            "t", job);
   if (rc) return rc;
-  sqlite3_bind_text(s, 1, job, -1, SQLITE_STATIC);
   int step = sqlite3_step(s);
   if (step == SQLITE_ROW)
     snprintf(fmt, 16, "%s", (const char *)sqlite3_column_text(s, 0));
@@ -442,21 +443,12 @@ typedef struct create_ctx {
 
 static fm_rc create_tx(fm_store *st, void *arg, fm_error *err) {
   create_ctx *c = arg;
-  sqlite3_stmt *s = NULL;
-  fm_rc rc = fm_store_prepare(st,
-                              "INSERT INTO provision_requests (id, requester, dataset, "
-                              "filters, format, ttl_seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                              &s, err);
+  fm_rc rc = fm_store_run(st, "inserting a request", NULL, err,
+                          "INSERT INTO provision_requests (id, requester, dataset, "
+                          "filters, format, ttl_seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                          "ttttti", c->id, c->requester, c->dataset, c->filters, c->format,
+                          (int64_t)c->ttl);
   if (rc) return rc;
-  sqlite3_bind_text(s, 1, c->id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 2, c->requester, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 3, c->dataset, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 4, c->filters, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 5, c->format, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 6, c->ttl);
-  int step = fm_store_step(st, s);
-  sqlite3_finalize(s);
-  if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "inserting a request");
   fm_buf after;
   fm_buf_init(&after);
   if (fm_buf_printf(&after, "{\"dataset\":\"%s\",\"format\":\"%s\",\"filters\":%s}",

@@ -92,13 +92,11 @@ fm_rc fm_review_resolve(fm_store *st, const char *vendor, const char *id, fm_rol
   *field_id = 0;
   if (!id || !*id) return fm_error_set(err, FM_ERR_ARG, "empty %s field id", role_name(role));
   sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(st,
-                              "SELECT field_id, vendor, role FROM fields WHERE id = ?1"
-                              " AND (?2 IS NULL OR vendor = ?2) ORDER BY vendor",
-                              &s, err);
+  fm_rc rc = fm_store_query(st, &s, err,
+                            "SELECT field_id, vendor, role FROM fields WHERE id = ?1"
+                            " AND (?2 IS NULL OR vendor = ?2) ORDER BY vendor",
+                            "tt", id, vendor);
   if (rc) return rc;
-  sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-  if (vendor) sqlite3_bind_text(s, 2, vendor, -1, SQLITE_STATIC);
   /* Matches of the wanted role (their vendors listed for an ambiguity), and
    * whether the id exists in the other role. */
   fm_buf vendors;
@@ -140,13 +138,29 @@ fm_rc fm_review_resolve(fm_store *st, const char *vendor, const char *id, fm_rol
   return rc;
 }
 
+/* Free a result that holds its rows in the array v and their text in
+ * arena, and zero the result (p, size bytes): the shared end of the
+ * page/list free functions below. */
+static void rows_free(void *v, fm_arena *arena, void *p, size_t size) {
+  fm_free(v);
+  fm_arena_free(arena);
+  memset(p, 0, size);
+}
+
 /* ---- the queue ------------------------------------------------------------ */
 
+/* Zero the result out (size bytes), start its arena and open a read
+ * snapshot (fm_store_read_begin): the opening of the reads that fill a
+ * result holding its text in an arena.  The caller ends the read. */
+static fm_rc read_open(fm_store *st, void *out, size_t size, fm_arena *arena, int *began,
+                       fm_error *err) {
+  memset(out, 0, size);
+  fm_arena_init(arena);
+  return fm_store_read_begin(st, began, err);
+}
+
 void fm_queue_page_free(fm_queue_page *p) {
-  if (!p) return;
-  fm_free(p->v);
-  fm_arena_free(&p->arena);
-  memset(p, 0, sizeof *p);
+  if (p) rows_free(p->v, &p->arena, p, sizeof *p);
 }
 
 fm_rc fm_review_queue(fm_store *st, size_t limit, size_t offset, fm_queue_page *out,
@@ -173,22 +187,18 @@ static void bind_filter(sqlite3_stmt *s, const fm_queue_filter *f) {
 
 fm_rc fm_review_queue_find(fm_store *st, const fm_queue_filter *f, size_t limit,
                            size_t offset, fm_queue_page *out, fm_error *err) {
-  memset(out, 0, sizeof *out);
-  fm_arena_init(&out->arena);
   int began;
-  fm_rc rc = fm_store_read_begin(st, &began, err);
+  fm_rc rc = read_open(st, out, sizeof *out, &out->arena, &began, err);
   if (rc) return rc;
   sqlite3_stmt *s = NULL;
   size_t cap = 0;
   int step;
-  if ((rc = fm_store_prepare(st,
-                             "SELECT count(*) + 0 * ?1 * ?2 FROM review_queue rq"
-                             " JOIN fields q ON q.field_id = rq.query_field_id"
-                             " WHERE rq.resolved_at IS NULL" QUEUE_FILTER,
-                             &s, err)))
+  if ((rc = fm_store_query(st, &s, err,
+                           "SELECT count(*) + 0 * ?1 * ?2 FROM review_queue rq"
+                           " JOIN fields q ON q.field_id = rq.query_field_id"
+                           " WHERE rq.resolved_at IS NULL" QUEUE_FILTER,
+                           "ii", (int64_t)0, (int64_t)0)))
     goto out;
-  sqlite3_bind_int(s, 1, 0);
-  sqlite3_bind_int(s, 2, 0);
   bind_filter(s, f);
   if ((step = sqlite3_step(s)) != SQLITE_ROW) {
     rc = fm_store_steperr(st, step, err, "count review queue");
@@ -197,22 +207,20 @@ fm_rc fm_review_queue_find(fm_store *st, const fm_queue_filter *f, size_t limit,
   out->total = sqlite3_column_int64(s, 0);
   sqlite3_finalize(s);
   /* The top candidate comes from the field's latest batch run with any. */
-  if ((rc = fm_store_prepare(
-           st,
-           "SELECT rq.reason, rq.queued_at, rq.uncertainty, rq.top_score, rq.margin,"
-           " rq.batch_run_id, " FIELD_COLS("q") ", c.score, " FIELD_COLS("r")
-           " FROM review_queue rq JOIN fields q ON q.field_id = rq.query_field_id"
-           " LEFT JOIN candidates c ON c.query_field_id = rq.query_field_id AND c.rank = 1"
-           "  AND c.batch_run_id = (SELECT max(batch_run_id) FROM candidates c2"
-           "                        WHERE c2.query_field_id = rq.query_field_id)"
-           " LEFT JOIN fields r ON r.field_id = c.ref_field_id"
-           " WHERE rq.resolved_at IS NULL" QUEUE_FILTER
-           " ORDER BY rq.uncertainty DESC, rq.queued_at, q.vendor, q.id"
-           " LIMIT ?1 OFFSET ?2",
-           &s, err)))
+  if ((rc = fm_store_query(
+             st, &s, err,
+             "SELECT rq.reason, rq.queued_at, rq.uncertainty, rq.top_score, rq.margin,"
+             " rq.batch_run_id, " FIELD_COLS("q") ", c.score, " FIELD_COLS("r")
+             " FROM review_queue rq JOIN fields q ON q.field_id = rq.query_field_id"
+             " LEFT JOIN candidates c ON c.query_field_id = rq.query_field_id AND c.rank = 1"
+             "  AND c.batch_run_id = (SELECT max(batch_run_id) FROM candidates c2"
+             "                        WHERE c2.query_field_id = rq.query_field_id)"
+             " LEFT JOIN fields r ON r.field_id = c.ref_field_id"
+             " WHERE rq.resolved_at IS NULL" QUEUE_FILTER
+             " ORDER BY rq.uncertainty DESC, rq.queued_at, q.vendor, q.id"
+             " LIMIT ?1 OFFSET ?2",
+             "ii", (int64_t)(limit ? (sqlite3_int64)limit : -1), (int64_t)(sqlite3_int64)offset)))
     goto out;
-  sqlite3_bind_int64(s, 1, limit ? (sqlite3_int64)limit : -1);
-  sqlite3_bind_int64(s, 2, (sqlite3_int64)offset);
   bind_filter(s, f);
   while ((step = sqlite3_step(s)) == SQLITE_ROW) {
     if (fm_grow((void **)&out->v, &cap, out->n + 1, sizeof *out->v)) {
@@ -261,25 +269,22 @@ void fm_field_view_free(fm_field_view *v) {
 
 fm_rc fm_review_show(fm_store *st, int64_t query_field, fm_field_view *out,
                      fm_error *err) {
-  memset(out, 0, sizeof *out);
-  fm_arena_init(&out->arena);
   int began;
-  fm_rc rc = fm_store_read_begin(st, &began, err);
+  fm_rc rc = read_open(st, out, sizeof *out, &out->arena, &began, err);
   if (rc) return rc;
   sqlite3_stmt *s = NULL;
   size_t cap = 0;
   int step;
   /* The field, its open queue entry and its latest batch run with
    * candidates. */
-  if ((rc = fm_store_prepare(
-           st,
-           "SELECT " FIELD_COLS("f") ", rq.reason,"
-           " (SELECT max(batch_run_id) FROM candidates WHERE query_field_id = f.field_id)"
-           " FROM fields f LEFT JOIN review_queue rq ON rq.query_field_id = f.field_id"
-           "  AND rq.resolved_at IS NULL WHERE f.field_id = ?1",
-           &s, err)))
+  if ((rc = fm_store_query(
+             st, &s, err,
+             "SELECT " FIELD_COLS("f") ", rq.reason,"
+             " (SELECT max(batch_run_id) FROM candidates WHERE query_field_id = f.field_id)"
+             " FROM fields f LEFT JOIN review_queue rq ON rq.query_field_id = f.field_id"
+             "  AND rq.resolved_at IS NULL WHERE f.field_id = ?1",
+             "i", (int64_t)query_field)))
     goto out;
-  sqlite3_bind_int64(s, 1, query_field);
   step = sqlite3_step(s);
   if (step == SQLITE_DONE) {
     rc = fm_error_set(err, FM_ERR_NOTFOUND, "query field #%lld is not in the store",
@@ -306,17 +311,14 @@ fm_rc fm_review_show(fm_store *st, int64_t query_field, fm_field_view *out,
   }
 
   if (out->batch_run) {
-    if ((rc = fm_store_prepare(
-             st,
-             "SELECT c.rank, c.score, m.status, " FIELD_COLS("r")
-             " FROM candidates c JOIN fields r ON r.field_id = c.ref_field_id"
-             " LEFT JOIN mappings m ON m.query_field_id = c.query_field_id"
-             "  AND m.ref_field_id = c.ref_field_id"
-             " WHERE c.batch_run_id = ?1 AND c.query_field_id = ?2 ORDER BY c.rank",
-             &s, err)))
+    if ((rc = fm_store_query(st, &s, err,
+                             "SELECT c.rank, c.score, m.status, " FIELD_COLS("r")
+                             " FROM candidates c JOIN fields r ON r.field_id = c.ref_field_id"
+                             " LEFT JOIN mappings m ON m.query_field_id = c.query_field_id"
+                             "  AND m.ref_field_id = c.ref_field_id"
+                             " WHERE c.batch_run_id = ?1 AND c.query_field_id = ?2 ORDER BY c.rank",
+                             "ii", (int64_t)out->batch_run, (int64_t)query_field)))
       goto out;
-    sqlite3_bind_int64(s, 1, out->batch_run);
-    sqlite3_bind_int64(s, 2, query_field);
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
       if (fm_grow((void **)&out->cands, &cap, out->ncands + 1, sizeof *out->cands)) {
         rc = nomem(err, "candidates");
@@ -343,12 +345,11 @@ fm_rc fm_review_show(fm_store *st, int64_t query_field, fm_field_view *out,
   }
 
   cap = 0;
-  if ((rc = fm_store_prepare(st,
-                             MAPPING_SELECT " WHERE m.query_field_id = ?1"
-                                            " ORDER BY m.decided_at DESC, m.mapping_id DESC",
-                             &s, err)))
+  if ((rc = fm_store_query(st, &s, err,
+                           MAPPING_SELECT " WHERE m.query_field_id = ?1"
+                           " ORDER BY m.decided_at DESC, m.mapping_id DESC",
+                           "i", (int64_t)query_field)))
     goto out;
-  sqlite3_bind_int64(s, 1, query_field);
   while ((step = sqlite3_step(s)) == SQLITE_ROW) {
     if (fm_grow((void **)&out->decisions, &cap, out->ndecisions + 1,
                 sizeof *out->decisions) ||
@@ -391,10 +392,7 @@ fm_rc fm_review_accepted(fm_store *st, int64_t query_field, fm_arena *arena,
 /* ---- history -------------------------------------------------------------- */
 
 void fm_audit_list_free(fm_audit_list *l) {
-  if (!l) return;
-  fm_free(l->v);
-  fm_arena_free(&l->arena);
-  memset(l, 0, sizeof *l);
+  if (l) rows_free(l->v, &l->arena, l, sizeof *l);
 }
 
 fm_rc fm_review_history(fm_store *st, int64_t query_field, fm_audit_list *out,
@@ -402,15 +400,13 @@ fm_rc fm_review_history(fm_store *st, int64_t query_field, fm_audit_list *out,
   memset(out, 0, sizeof *out);
   fm_arena_init(&out->arena);
   sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(
-      st,
-      "SELECT audit_id, at, actor, action, entity, entity_key, before, after"
-      " FROM audit_log WHERE entity = 'mapping' AND entity_key IN"
-      " (SELECT mapping_key FROM mappings WHERE query_field_id = ?1)"
-      " ORDER BY audit_id",
-      &s, err);
+  fm_rc rc = fm_store_query(st, &s, err,
+                            "SELECT audit_id, at, actor, action, entity, entity_key, before, after"
+                            " FROM audit_log WHERE entity = 'mapping' AND entity_key IN"
+                            " (SELECT mapping_key FROM mappings WHERE query_field_id = ?1)"
+                            " ORDER BY audit_id",
+                            "i", (int64_t)query_field);
   if (rc) return rc;
-  sqlite3_bind_int64(s, 1, query_field);
   size_t cap = 0;
   int step;
   while ((step = sqlite3_step(s)) == SQLITE_ROW) {
@@ -448,10 +444,8 @@ typedef struct apply_ctx {
 static fm_rc one_int(fm_store *st, const char *sql, int64_t a, int64_t b, int64_t *out,
                      fm_error *err) {
   sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(st, sql, &s, err);
+  fm_rc rc = fm_store_query(st, &s, err, sql, "ii", (int64_t)a, (int64_t)b);
   if (rc) return rc;
-  sqlite3_bind_int64(s, 1, a);
-  sqlite3_bind_int64(s, 2, b);
   int step = sqlite3_step(s);
   *out = step == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
   sqlite3_finalize(s);
@@ -477,22 +471,20 @@ static fm_rc comment_body(fm_store *st, const fm_review_req *r, int64_t mid,
                           fm_error *err) {
   char key[20];
   sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(st, "SELECT mapping_key FROM mappings WHERE mapping_id = ?1",
-                              &s, err);
+  fm_rc rc = fm_store_query(st, &s, err,
+                            "SELECT mapping_key FROM mappings WHERE mapping_id = ?1",
+                            "i", (int64_t)mid);
   if (rc) return rc;
-  sqlite3_bind_int64(s, 1, mid);
   int step = sqlite3_step(s);
   if (step == SQLITE_ROW) snprintf(key, sizeof key, "%s", sqlite3_column_text(s, 0));
   sqlite3_finalize(s);
   if (step != SQLITE_ROW) return fm_store_steperr(st, step, err, "read mapping");
   /* Comments accumulate, one per line; the audit row carries the new one. */
-  if ((rc = fm_store_prepare(st,
-                             "UPDATE mappings SET comment = CASE WHEN comment = '' THEN ?2"
-                             " ELSE comment || char(10) || ?2 END WHERE mapping_id = ?1",
-                             &s, err)))
+  if ((rc = fm_store_query(st, &s, err,
+                           "UPDATE mappings SET comment = CASE WHEN comment = '' THEN ?2"
+                           " ELSE comment || char(10) || ?2 END WHERE mapping_id = ?1",
+                           "it", (int64_t)mid, r->comment)))
     return rc;
-  sqlite3_bind_int64(s, 1, mid);
-  sqlite3_bind_text(s, 2, r->comment, -1, SQLITE_STATIC);
   step = fm_store_step(st, s);
   sqlite3_finalize(s);
   if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "add comment");
@@ -584,13 +576,11 @@ static fm_rc apply_body(fm_store *st, void *vctx, fm_error *err) {
                    .action = r->action == FM_REVIEW_PICK ? "pick" : NULL};
   /* The score of the candidate being decided, for the record. */
   sqlite3_stmt *s;
-  if ((rc = fm_store_prepare(st,
-                             "SELECT score FROM candidates WHERE query_field_id = ?1"
-                             " AND ref_field_id = ?2 ORDER BY batch_run_id DESC LIMIT 1",
-                             &s, err)))
+  if ((rc = fm_store_query(st, &s, err,
+                           "SELECT score FROM candidates WHERE query_field_id = ?1"
+                           " AND ref_field_id = ?2 ORDER BY batch_run_id DESC LIMIT 1",
+                           "ii", (int64_t)r->query_field, (int64_t)r->ref_field)))
     return rc;
-  sqlite3_bind_int64(s, 1, r->query_field);
-  sqlite3_bind_int64(s, 2, r->ref_field);
   if (sqlite3_step(s) == SQLITE_ROW) d.score = sqlite3_column_double(s, 0);
   sqlite3_finalize(s);
   return fm_store_decide(st, &d, &c->mapping_id, err);

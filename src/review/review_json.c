@@ -19,6 +19,16 @@ static void jset(json_t *o, const char *key, json_t *v, int *bad) {
   if (!v || json_object_set_new(o, key, v)) *bad = 1;
 }
 
+/* v, or NULL (v released) when building it failed (bad): the shared end
+ * of the builders below, which return a new reference or NULL. */
+static json_t *built(json_t *v, int bad) {
+  if (bad) {
+    json_decref(v);
+    return NULL;
+  }
+  return v;
+}
+
 static json_t *jstr(const char *s) {
   if (!s) return json_null();
   json_t *j = json_string(s);
@@ -36,11 +46,7 @@ json_t *fm_review_field_json(const fm_field_row *f) {
   jset(o, "type", jstr(f->type), &bad);
   jset(o, "category", jstr(f->category), &bad);
   jset(o, "status", jstr(f->status), &bad);
-  if (bad) {
-    json_decref(o);
-    return NULL;
-  }
-  return o;
+  return built(o, bad);
 }
 
 json_t *fm_review_mapping_json(const fm_mapping_row *m) {
@@ -58,11 +64,7 @@ json_t *fm_review_mapping_json(const fm_mapping_row *m) {
   jset(o, "comment", jstr(m->comment), &bad);
   jset(o, "flag", jstr(m->flag), &bad);
   jset(o, "batch_run", m->batch_run ? json_integer(m->batch_run) : json_null(), &bad);
-  if (bad) {
-    json_decref(o);
-    return NULL;
-  }
-  return o;
+  return built(o, bad);
 }
 
 json_t *fm_review_queue_json(const fm_queue_page *p) {
@@ -90,11 +92,7 @@ json_t *fm_review_queue_json(const fm_queue_page *p) {
   }
   jset(o, "total", json_integer(p->total), &bad);
   jset(o, "items", items, &bad);
-  if (bad) {
-    json_decref(o);
-    return NULL;
-  }
-  return o;
+  return built(o, bad);
 }
 
 json_t *fm_review_view_json(const fm_field_view *v) {
@@ -123,11 +121,7 @@ json_t *fm_review_view_json(const fm_field_view *v) {
   jset(o, "accepted", v->accepted ? fm_review_mapping_json(v->accepted) : json_null(), &bad);
   jset(o, "no_equivalent",
        v->no_equivalent ? fm_review_mapping_json(v->no_equivalent) : json_null(), &bad);
-  if (bad) {
-    json_decref(o);
-    return NULL;
-  }
-  return o;
+  return built(o, bad);
 }
 
 json_t *fm_review_history_json(const fm_audit_list *l) {
@@ -148,9 +142,5 @@ json_t *fm_review_history_json(const fm_audit_list *l) {
     jset(j, "after", af ? af : jstr(r->after), &bad);
     if (!j || json_array_append_new(a, j)) bad = 1;
   }
-  if (bad) {
-    json_decref(a);
-    return NULL;
-  }
-  return a;
+  return built(a, bad);
 }

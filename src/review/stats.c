@@ -68,18 +68,16 @@ fm_rc fm_review_daily(fm_store *st, int days, fm_review_day **out, size_t *n,
   if (days < 1 || days > 3660)
     return fm_error_set(err, FM_ERR_ARG, "days must be 1 to 3660, not %d", days);
   sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(
-      st,
-      "SELECT substr(at, 1, 10) AS day,"
-      " sum(action IN ('accept', 'pick')), sum(action = 'reject'),"
-      " sum(action = 'no_equivalent')"
-      " FROM audit_log WHERE entity = 'mapping'"
-      " AND action IN ('accept', 'pick', 'reject', 'no_equivalent')"
-      " AND at >= strftime('%Y-%m-%d', 'now', printf('-%d days', ?1 - 1))"
-      " GROUP BY day ORDER BY day",
-      &s, err);
+  fm_rc rc = fm_store_query(st, &s, err,
+                            "SELECT substr(at, 1, 10) AS day,"
+                            " sum(action IN ('accept', 'pick')), sum(action = 'reject'),"
+                            " sum(action = 'no_equivalent')"
+                            " FROM audit_log WHERE entity = 'mapping'"
+                            " AND action IN ('accept', 'pick', 'reject', 'no_equivalent')"
+                            " AND at >= strftime('%Y-%m-%d', 'now', printf('-%d days', ?1 - 1))"
+                            " GROUP BY day ORDER BY day",
+                            "i", (int64_t)days);
   if (rc) return rc;
-  sqlite3_bind_int(s, 1, days);
   size_t cap = 0;
   int step;
   while ((step = sqlite3_step(s)) == SQLITE_ROW) {

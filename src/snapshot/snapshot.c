@@ -131,13 +131,12 @@ fm_rc fm_snapshot_load_jobs(fm_store *st, const char *only, job **out, size_t *n
   *out = NULL;
   *nout = 0;
   sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(st,
-                              "SELECT name, source_table, columns, filter, format, "
-                              "retention_hours FROM snapshot_jobs WHERE enabled = 1 AND "
-                              "(?1 IS NULL OR name = ?1) ORDER BY name",
-                              &s, err);
+  fm_rc rc = fm_store_query(st, &s, err,
+                            "SELECT name, source_table, columns, filter, format, "
+                            "retention_hours FROM snapshot_jobs WHERE enabled = 1 AND "
+                            "(?1 IS NULL OR name = ?1) ORDER BY name",
+                            "t", only);
   if (rc) return rc;
-  sqlite3_bind_text(s, 1, only, -1, SQLITE_STATIC);
   job *v = NULL;
   size_t n = 0, cap = 0;
   int step;
@@ -303,15 +302,9 @@ static fm_rc expire_tx(fm_store *st, void *ctx, fm_error *err) {
       "UPDATE snapshot_runs SET status = 'expired' WHERE job = ?1 AND dt = ?2 AND hr = ?3 "
       "AND status = 'succeeded'"};
   for (int i = 0; i < 2; i++) {
-    sqlite3_stmt *s;
-    fm_rc rc = fm_store_prepare(st, sql[i], &s, err);
+    fm_rc rc = fm_store_run(st, "expire partition", NULL, err, sql[i], "tti", x->job, x->dt,
+                            (int64_t)x->hr);
     if (rc) return rc;
-    sqlite3_bind_text(s, 1, x->job, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, x->dt, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, x->hr);
-    int step = fm_store_step(st, s);
-    sqlite3_finalize(s);
-    if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "expire partition");
   }
   return FM_OK;
 }
@@ -535,16 +528,14 @@ fm_rc fm_snapshot_status_json(fm_store *st, const char *job, int limit, char **j
                               fm_error *err) {
   *json = NULL;
   sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(st,
-                              "SELECT snapshot_run_id, job, dt, hr, version, run_id, status,"
-                              " attempt, started_at, finished_at, rows_read, rows_written, "
-                              "bytes, sha256, location, error, lease_owner, lease_expires "
-                              "FROM snapshot_runs WHERE (?1 IS NULL OR job = ?1) ORDER BY "
-                              "dt DESC, hr DESC, job, version DESC LIMIT ?2",
-                              &s, err);
+  fm_rc rc = fm_store_query(st, &s, err,
+                            "SELECT snapshot_run_id, job, dt, hr, version, run_id, status,"
+                            " attempt, started_at, finished_at, rows_read, rows_written, "
+                            "bytes, sha256, location, error, lease_owner, lease_expires "
+                            "FROM snapshot_runs WHERE (?1 IS NULL OR job = ?1) ORDER BY "
+                            "dt DESC, hr DESC, job, version DESC LIMIT ?2",
+                            "ti", job, (int64_t)(limit > 0 ? limit : 100));
   if (rc) return rc;
-  sqlite3_bind_text(s, 1, job, -1, SQLITE_STATIC);
-  sqlite3_bind_int(s, 2, limit > 0 ? limit : 100);
   json_t *a = json_array();
   rc = a ? rows_to_json(st, s, a, err, "snapshot_runs")
          : fm_error_set(err, FM_ERR_NOMEM, "out of memory");

@@ -69,13 +69,12 @@ static fm_rc job_missing(fm_store *st, const job *j, int64_t now_hour, int64_t *
   int64_t lo = now_hour - j->retention_hours + 1;
   if (now_hour - lo >= 10000) lo = now_hour - 9999; /* a bound on the scan */
   sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(st,
-                              "SELECT dt || 'T' || printf('%02d', hr),"
-                              " max(status IN ('succeeded','expired')) FROM snapshot_runs"
-                              " WHERE job = ?1 GROUP BY dt, hr ORDER BY dt, hr",
-                              &s, err);
+  fm_rc rc = fm_store_query(st, &s, err,
+                            "SELECT dt || 'T' || printf('%02d', hr),"
+                            " max(status IN ('succeeded','expired')) FROM snapshot_runs"
+                            " WHERE job = ?1 GROUP BY dt, hr ORDER BY dt, hr",
+                            "t", j->name);
   if (rc) return rc;
-  sqlite3_bind_text(s, 1, j->name, -1, SQLITE_STATIC);
   size_t span = (size_t)(now_hour - lo + 1);
   unsigned char *done = fm_calloc(span, 1);
   int64_t first = now_hour;

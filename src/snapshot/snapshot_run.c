@@ -42,15 +42,12 @@ typedef struct claim {
  * status. */
 static fm_rc latest_row(fm_store *st, claim *c, int *have, char status[16], fm_error *err) {
   sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(st,
-                              "SELECT snapshot_run_id, status, version FROM snapshot_runs"
-                              " WHERE job = ? AND dt = ? AND hr = ? ORDER BY version DESC"
-                              " LIMIT 1",
-                              &s, err);
+  fm_rc rc = fm_store_query(st, &s, err,
+                            "SELECT snapshot_run_id, status, version FROM snapshot_runs"
+                            " WHERE job = ? AND dt = ? AND hr = ? ORDER BY version DESC"
+                            " LIMIT 1",
+                            "tti", c->job, c->dt, (int64_t)c->hr);
   if (rc) return rc;
-  sqlite3_bind_text(s, 1, c->job, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 2, c->dt, -1, SQLITE_STATIC);
-  sqlite3_bind_int(s, 3, c->hr);
   int step = fm_store_step(st, s);
   *have = step == SQLITE_ROW;
   status[0] = '\0';
@@ -96,20 +93,12 @@ static fm_rc claim_tx(fm_store *st, void *ctx, fm_error *err) {
   }
   if (!have || done) { /* first write, or --force: a new version to claim */
     c->version = have ? c->version + 1 : 1;
-    sqlite3_stmt *s;
-    if ((rc = fm_store_prepare(st,
-                               "INSERT INTO snapshot_runs (job, dt, hr, version, run_id,"
-                               " status, attempt) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0)",
-                               &s, err)))
+    if ((rc = fm_store_run(st, "claim snapshot partition", NULL, err,
+                           "INSERT INTO snapshot_runs (job, dt, hr, version, run_id,"
+                           " status, attempt) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0)",
+                           "ttiit", c->job, c->dt, (int64_t)c->hr, (int64_t)c->version,
+                           c->run_id)))
       return rc;
-    sqlite3_bind_text(s, 1, c->job, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, c->dt, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, c->hr);
-    sqlite3_bind_int(s, 4, c->version);
-    sqlite3_bind_text(s, 5, c->run_id, -1, SQLITE_STATIC);
-    int step = fm_store_step(st, s);
-    sqlite3_finalize(s);
-    if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "claim snapshot partition");
     c->id = sqlite3_last_insert_rowid(fm_store_db(st));
   }
   if ((rc = fm_lease_claim(st, &snapshot_leases, c->id, c->run_id, c->lease_seconds, &c->l,
@@ -152,14 +141,11 @@ static fm_rc finish_tx(fm_store *st, void *ctx, fm_error *err) {
   fm_rc rc = fm_lease_finish(st, &snapshot_leases, f->l, f->ok, f->ok ? NULL : f->error, err);
   if (rc) return rc;
   sqlite3_stmt *s;
-  rc = fm_store_prepare(st,
-                        "UPDATE snapshot_runs SET rows_read = ?2, rows_written = ?3, bytes = ?4,"
-                        " sha256 = ?5, location = ?6 WHERE snapshot_run_id = ?1",
-                        &s, err);
+  rc = fm_store_query(st, &s, err,
+                      "UPDATE snapshot_runs SET rows_read = ?2, rows_written = ?3, bytes = ?4,"
+                      " sha256 = ?5, location = ?6 WHERE snapshot_run_id = ?1",
+                      "iii", (int64_t)f->l->unit, (int64_t)f->rows_read, (int64_t)f->rows_written);
   if (rc) return rc;
-  sqlite3_bind_int64(s, 1, f->l->unit);
-  sqlite3_bind_int64(s, 2, f->rows_read);
-  sqlite3_bind_int64(s, 3, f->rows_written);
   if (f->ok) {
     sqlite3_bind_int64(s, 4, f->bytes);
     sqlite3_bind_text(s, 5, f->sha256, -1, SQLITE_STATIC);
@@ -169,29 +155,14 @@ static fm_rc finish_tx(fm_store *st, void *ctx, fm_error *err) {
   sqlite3_finalize(s);
   if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "update snapshot_runs");
   if (!f->ok) return FM_OK;
-  rc = fm_store_prepare(st,
-                        "INSERT OR REPLACE INTO catalog (job, source_table, dt, hr, version,"
-                        " format, location, columns, rows, bytes, sha256, run_id, added_at)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        &s, err);
-  if (rc) return rc;
-  sqlite3_bind_text(s, 1, f->j->name, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 2, f->j->table, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 3, f->dt, -1, SQLITE_STATIC);
-  sqlite3_bind_int(s, 4, f->hr);
-  sqlite3_bind_int(s, 5, f->version);
-  sqlite3_bind_text(s, 6, fm_snapshot_format_name(f->j->fmt), -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 7, f->location, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 8, f->columns, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 9, f->rows_written);
-  sqlite3_bind_int64(s, 10, f->bytes);
-  sqlite3_bind_text(s, 11, f->sha256, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 12, f->l->owner, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 13, f->now, -1, SQLITE_STATIC);
-  step = fm_store_step(st, s);
-  sqlite3_finalize(s);
-  if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, "update catalog");
-  return FM_OK;
+  return fm_store_run(st, "update catalog", NULL, err,
+                      "INSERT OR REPLACE INTO catalog (job, source_table, dt, hr, version,"
+                      " format, location, columns, rows, bytes, sha256, run_id, added_at)"
+                      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                      "tttiitttiittt", f->j->name, f->j->table, f->dt, (int64_t)f->hr,
+                      (int64_t)f->version, fm_snapshot_format_name(f->j->fmt), f->location,
+                      f->columns, (int64_t)f->rows_written, (int64_t)f->bytes, f->sha256,
+                      f->l->owner, f->now);
 }
 
 /* ---- one run -------------------------------------------------------------------- */
@@ -531,16 +502,26 @@ static fm_rc run_hour(run *r, const job *jobs, size_t n, int64_t hour, fm_error 
   return FM_OK;
 }
 
+/* The opening of the run entry points: *opts, or when it is NULL the
+ * defaults filled into *def (the caller's storage); then a store and a root
+ * directory are required. */
+static fm_rc entry_check(fm_store *st, const char *root, const fm_snapshot_opts **opts,
+                         fm_snapshot_opts *def, fm_error *err) {
+  if (!*opts) {
+    fm_snapshot_opts_default(def);
+    *opts = def;
+  }
+  if (!st || !root || !*root)
+    return fm_error_set(err, FM_ERR_ARG, "snapshot: no store or no root directory given");
+  return FM_OK;
+}
+
 /* Run the given hours (ascending) for the selected jobs. */
 static fm_rc run_hours(fm_store *st, const char *root, const int64_t *hours, size_t nh,
                        const fm_snapshot_opts *opts, fm_snapshot_result *res, fm_error *err) {
   fm_snapshot_opts def;
-  if (!opts) {
-    fm_snapshot_opts_default(&def);
-    opts = &def;
-  }
-  if (!st || !root || !*root)
-    return fm_error_set(err, FM_ERR_ARG, "snapshot: no store or no root directory given");
+  fm_rc rc = entry_check(st, root, &opts, &def, err);
+  if (rc) return rc;
   if (opts->lease_seconds <= 0)
     return fm_error_set(err, FM_ERR_ARG, "snapshot: the lease must be at least 1 second");
   fm_snapshot_result local = {0};
@@ -553,7 +534,7 @@ static fm_rc run_hours(fm_store *st, const char *root, const int64_t *hours, siz
   fm_error_init(&r.first);
   make_run_id(r.run_id, sizeof r.run_id);
   /* No future hour, none its own retention would delete (touch nothing). */
-  fm_rc rc = fm_snapshot_check_hours(st, opts->job, hours, nh, (int64_t)time(NULL), err);
+  rc = fm_snapshot_check_hours(st, opts->job, hours, nh, (int64_t)time(NULL), err);
   if (rc) return rc;
   /* The lake must be this store's (first: a refused run touches nothing). */
   if ((rc = fm_snapshot_lake_claim(st, root, err))) return rc;
@@ -635,17 +616,13 @@ fm_rc fm_snapshot_run_due(fm_store *st, const char *root, int64_t now,
                           const fm_snapshot_opts *opts, fm_snapshot_result *res,
                           fm_error *err) {
   fm_snapshot_opts def;
-  if (!opts) {
-    fm_snapshot_opts_default(&def);
-    opts = &def;
-  }
-  if (!st || !root || !*root)
-    return fm_error_set(err, FM_ERR_ARG, "snapshot: no store or no root directory given");
+  fm_rc rc = entry_check(st, root, &opts, &def, err);
+  if (rc) return rc;
   /* Every missing or failed hour inside the retention windows, oldest
    * first, bounded (snapshot_repair.c). */
   int64_t *hours = NULL;
   size_t n = 0;
-  fm_rc rc = fm_snapshot_due_hours(st, opts->job, now, opts->max_catchup_hours, &hours, &n, err);
+  rc = fm_snapshot_due_hours(st, opts->job, now, opts->max_catchup_hours, &hours, &n, err);
   if (rc == FM_OK) rc = run_hours(st, root, hours, n, opts, res, err);
   fm_free(hours);
   return rc;

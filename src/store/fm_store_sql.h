@@ -49,6 +49,13 @@ fm_rc fm_store_exec(fm_store *st, const char *sql, fm_error *err);
 fm_rc fm_store_run(fm_store *st, const char *what, int *changes, fm_error *err,
                    const char *sql, const char *types, ...);
 
+/* Prepare sql and bind the arguments that follow from ?1 as `types` says
+ * (the letters of fm_store_run: 't' text, copied, NULL binds NULL; 'i'
+ * int64_t; 'f' double).  The caller owns *out (steps it, sqlite3_finalize);
+ * on error *out is NULL.  The shared opening of every one-off query. */
+fm_rc fm_store_query(fm_store *st, sqlite3_stmt **out, fm_error *err, const char *sql,
+                     const char *types, ...);
+
 /* A statement for a hot path, prepared once per store (persistent) and
  * finalized by fm_store_close; sql is the cache key (compared as text).
  * The statement stays the store's: the caller binds, steps, then

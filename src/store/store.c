@@ -85,14 +85,11 @@ fm_rc fm_store_prepare_cached(fm_store *st, const char *sql, sqlite3_stmt **out,
   return FM_OK;
 }
 
-fm_rc fm_store_run(fm_store *st, const char *what, int *changes, fm_error *err,
-                   const char *sql, const char *types, ...) {
-  if (changes) *changes = 0;
-  sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(st, sql, &s, err);
-  if (rc) return rc;
-  va_list ap;
-  va_start(ap, types);
+/* Bind the arguments in ap from ?1 as `types` says (see fm_store_run); on a
+ * bad type letter finalizes s and sets err naming `what`.  Shared by
+ * fm_store_run and fm_store_query; s stays the caller's otherwise. */
+static fm_rc bind_args(sqlite3_stmt *s, const char *what, fm_error *err,
+                       const char *types, va_list ap) {
   for (int i = 0; types[i]; i++) {
     const char *t;
     switch (types[i]) {
@@ -103,17 +100,41 @@ fm_rc fm_store_run(fm_store *st, const char *what, int *changes, fm_error *err,
     case 'i': sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t)); break;
     case 'f': sqlite3_bind_double(s, i + 1, va_arg(ap, double)); break;
     default:
-      va_end(ap);
       sqlite3_finalize(s);
       return fm_error_set(err, FM_ERR_INTERNAL, "%s: bad parameter type '%c'", what, types[i]);
     }
   }
+  return FM_OK;
+}
+
+fm_rc fm_store_run(fm_store *st, const char *what, int *changes, fm_error *err,
+                   const char *sql, const char *types, ...) {
+  if (changes) *changes = 0;
+  sqlite3_stmt *s;
+  fm_rc rc = fm_store_prepare(st, sql, &s, err);
+  if (rc) return rc;
+  va_list ap;
+  va_start(ap, types);
+  rc = bind_args(s, what, err, types, ap);
   va_end(ap);
+  if (rc) return rc;
   int step = fm_store_step(st, s);
   sqlite3_finalize(s);
   if (step != SQLITE_DONE) return fm_store_steperr(st, step, err, what);
   if (changes) *changes = sqlite3_changes(st->db);
   return FM_OK;
+}
+
+fm_rc fm_store_query(fm_store *st, sqlite3_stmt **out, fm_error *err, const char *sql,
+                     const char *types, ...) {
+  fm_rc rc = fm_store_prepare(st, sql, out, err);
+  if (rc) return rc;
+  va_list ap;
+  va_start(ap, types);
+  rc = bind_args(*out, "query", err, types, ap);
+  va_end(ap);
+  if (rc) *out = NULL;
+  return rc;
 }
 
 fm_rc fm_store_exec(fm_store *st, const char *sql, fm_error *err) {
