@@ -49,6 +49,18 @@ static int curated(fm_store *st, const char *vendor, const char *id, fm_arena *a
   return FM_EXIT_OK;
 }
 
+/* The reference field's keys of a --json candidate, from "id" to "vendor"
+ * (strings borrowed from the caller). */
+static void print_ref(const char *id, const char *name, const char *description,
+                      const char *type, const char *vendor) {
+  const char *key[] = {"id", "name", "description", "type", "vendor"};
+  const char *val[] = {id, name, description, type, vendor};
+  for (int i = 0; i < 5; i++) {
+    printf("%s\"%s\": ", i ? ", " : "", key[i]);
+    fm_cli_json_str(stdout, val[i]);
+  }
+}
+
 static int one(fm_matcher *mt, const fm_learn *L, const fm_model *m, fm_store *st,
                const char *id, int k, int json, fm_candidate *c) {
   fm_error err;
@@ -87,16 +99,8 @@ static int one(fm_matcher *mt, const fm_learn *L, const fm_model *m, fm_store *s
     fm_cli_json_str(stdout, id);
     printf(", \"known\": %s, \"candidates\": [", qi >= 0 ? "true" : "false");
     if (has_cur) {
-      printf("{\"rank\": 1, \"id\": ");
-      fm_cli_json_str(stdout, cur.ref.id);
-      printf(", \"name\": ");
-      fm_cli_json_str(stdout, cur.ref.name);
-      printf(", \"description\": ");
-      fm_cli_json_str(stdout, cur.ref.description);
-      printf(", \"type\": ");
-      fm_cli_json_str(stdout, cur.ref.type);
-      printf(", \"vendor\": ");
-      fm_cli_json_str(stdout, cur.ref.vendor);
+      printf("{\"rank\": 1, ");
+      print_ref(cur.ref.id, cur.ref.name, cur.ref.description, cur.ref.type, cur.ref.vendor);
       if (isnan(cur_score)) printf(", \"score\": null");
       else printf(", \"score\": %.4f", cur_score);
       printf(", \"curated\": true, \"by\": ");
@@ -110,16 +114,8 @@ static int one(fm_matcher *mt, const fm_learn *L, const fm_model *m, fm_store *s
     for (int i = 0; i < n; i++) {
       fm_field r;
       fm_model_ref(m, c[i].ref, &r);
-      printf("%s{\"rank\": %d, \"id\": ", i + base ? ", " : "", i + 1 + base);
-      fm_cli_json_str(stdout, r.id);
-      printf(", \"name\": ");
-      fm_cli_json_str(stdout, r.name);
-      printf(", \"description\": ");
-      fm_cli_json_str(stdout, r.description);
-      printf(", \"type\": ");
-      fm_cli_json_str(stdout, r.type);
-      printf(", \"vendor\": ");
-      fm_cli_json_str(stdout, r.vendor);
+      printf("%s{\"rank\": %d, ", i + base ? ", " : "", i + 1 + base);
+      print_ref(r.id, r.name, r.description, r.type, r.vendor);
       printf(", \"score\": %.4f, \"confidence\": %.4f, %s\"components\": {\"title\": %.4f, "
              "\"full\": %.4f, \"chars\": %.4f, \"lsa\": %.4f, \"prior\": %.4f, "
              "\"variant\": %.0f, \"order\": %.4f, \"other\": %.0f, \"date\": %.0f}}",

@@ -97,34 +97,37 @@ static fm_rc new_section(fm_mfile_writer *w, const char *tag, const void *data,
   return FM_OK;
 }
 
-fm_rc fm_mfile_add(fm_mfile_writer *w, const char *tag, const void *data,
-                   uint64_t len, fm_error *err) {
+/* Append section tag over data[0..len): borrowed (the caller keeps it alive
+ * until the write ends), or copied when copy is set (the copy is the
+ * writer's, freed with it). */
+static fm_rc add_section(fm_mfile_writer *w, const char *tag, const void *data, uint64_t len,
+                         int copy, fm_error *err) {
   wsec *s = NULL; /* set by new_section on FM_OK; gcc -O3 cannot see that */
   fm_rc rc = new_section(w, tag, data, len, &s, err);
   if (rc) return rc;
-  if (len > 0) {
+  if (copy && len > 0) {
     s->owned = fm_malloc((size_t)len);
     if (!s->owned)
       return fm_error_set(err, FM_ERR_NOMEM,
                           "model section '%s': out of memory (%llu bytes)",
                           tag, (unsigned long long)len);
     memcpy(s->owned, data, (size_t)len);
-    s->data = s->owned;
-    s->len = len;
+    data = s->owned;
   }
-  w->n++;
-  return FM_OK;
-}
-
-fm_rc fm_mfile_add_ref(fm_mfile_writer *w, const char *tag, const void *data,
-                       uint64_t len, fm_error *err) {
-  wsec *s = NULL; /* set by new_section on FM_OK; gcc -O3 cannot see that */
-  fm_rc rc = new_section(w, tag, data, len, &s, err);
-  if (rc) return rc;
   s->data = len > 0 ? data : NULL;
   s->len = len;
   w->n++;
   return FM_OK;
+}
+
+fm_rc fm_mfile_add(fm_mfile_writer *w, const char *tag, const void *data,
+                   uint64_t len, fm_error *err) {
+  return add_section(w, tag, data, len, 1, err);
+}
+
+fm_rc fm_mfile_add_ref(fm_mfile_writer *w, const char *tag, const void *data,
+                       uint64_t len, fm_error *err) {
+  return add_section(w, tag, data, len, 0, err);
 }
 
 fm_rc fm_mfile_add_later(fm_mfile_writer *w, const char *tag, uint64_t len,
