@@ -56,53 +56,11 @@ void fm_http_model_release(fm_http_server *srv, fm_http_mref *h) {
   fm_http_mref_release(&srv->model_mu, h);
 }
 
-static void learn_from_db(fm_http_server *srv);
-
-fm_rc fm_http_server_reload(fm_http_server *srv, const char *path, fm_model_info *info,
-                            fm_error *err) {
-  if (!path) path = srv->opts.model_path;
-  if (!path) return fm_error_set(err, FM_ERR_ARG, "http: the server was started without a model path");
-  pthread_mutex_lock(&srv->reload_mu);
-  fm_model *m = NULL;
-  fm_http_mref *h = NULL;
-  fm_rc rc = fm_model_open(path, &m, err);
-  if (!rc) rc = fm_http_mref_new(m, m, srv->model_gen + 1, &h, err);
-  if (rc) {
-    if (!h) fm_model_close(m);
-    pthread_mutex_unlock(&srv->reload_mu);
-    return rc;
-  }
-  pthread_mutex_lock(&srv->model_mu);
-  fm_http_mref *old = srv->cur;
-  srv->cur = h;
-  srv->model_gen++;
-  pthread_mutex_unlock(&srv->model_mu);
-  fm_http_model_release(srv, old); /* closed when its last request ends */
-  if (info) fm_model_info_get(m, info);
-  learn_from_db(srv); /* the layer of the new model */
-  pthread_mutex_unlock(&srv->reload_mu);
-  return FM_OK;
-}
 const fm_http_opts *fm_http_server_opts(const fm_http_server *srv) { return &srv->opts; }
 uint16_t fm_http_server_port(const fm_http_server *srv) { return srv ? srv->port : 0; }
 fm_rank_cache *fm_http_rank_cache(const fm_http_server *srv) { return srv->rank_cache; }
 int fm_http_server_has_db(const fm_http_server *srv) { return srv->db_path != NULL; }
 fm_http_learn_state *fm_http_server_learn(fm_http_server *srv) { return &srv->learn; }
-
-/* Rebuild the learning layer from the database on a connection of its own
- * (start, reload); a failure is logged: lookups go on with the old layer. */
-static void learn_from_db(fm_http_server *srv) {
-  if (!srv->db_path) return;
-  fm_error err;
-  fm_error_init(&err);
-  fm_store *st;
-  fm_rc rc = fm_store_open(srv->db_path, NULL, &st, &err);
-  if (!rc) {
-    rc = fm_http_learn_refresh(srv, st, &err);
-    fm_store_close(st);
-  }
-  if (rc) fm_warn("http: learning layer not rebuilt: %s", err.msg);
-}
 
 void fm_http_server_set_ready(fm_http_server *srv, int ready) {
   __atomic_store_n(&srv->ready, ready ? 1 : 0, __ATOMIC_RELEASE);
@@ -650,7 +608,7 @@ fm_rc fm_http_server_start(const fm_http_opts *opts, const fm_model *model,
     rc = fm_store_open(db_path, NULL, &st, err);
     if (!rc) fm_store_close(st);
   }
-  if (!rc) learn_from_db(srv);
+  if (!rc) fm_http_learn_from_db(srv);
   if (!rc) rc = fm_jobs_batch_new(&srv->batch, err);
   if (!rc) {
     if (pthread_key_create(&srv->key, worker_free) != 0)
