@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -258,6 +259,16 @@ static int version_steps(int v, const fm_schema_step **out) {
 
 /* Every version up to FM_STORE_SCHEMA_VERSION has at least one step, and
  * none has two steps with the same seq (their order would be undefined). */
+/* SQLite's process-wide settings, made once before its first use.  Memory
+ * statistics off: with them on, every allocation of every connection takes
+ * one global mutex, which serialised the server's workers on the per-request
+ * token and curated-mapping reads (nothing here reads sqlite3_memory_used).
+ * sqlite3_config fails harmlessly with SQLITE_MISUSE when the host program
+ * initialised SQLite first; the setting is then SQLite's default. */
+static void sqlite_settings(void) {
+  (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static fm_rc check_registry(const char *path, fm_error *err) {
   if (schema_overflow)
     return fm_error_set(err, FM_ERR_INTERNAL, "%s: more than %d schema owners registered",
@@ -360,6 +371,8 @@ fm_rc fm_store_open(const char *path, const fm_store_opts *opts, fm_store **out,
   int flags = st->opts.readonly ? SQLITE_OPEN_READONLY
                                 : SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
   flags |= SQLITE_OPEN_NOMUTEX; /* one connection per thread */
+  static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
+  pthread_once(&settings_once, sqlite_settings);
   if ((rc = check_registry(path, err))) goto fail;
   if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
     rc = fm_store_sqlerr(st, err, "open");

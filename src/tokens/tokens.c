@@ -165,6 +165,9 @@ static fm_rc touch_tx(fm_store *st, void *vctx, fm_error *err) {
   return step == SQLITE_DONE ? FM_OK : fm_store_steperr(st, step, err, "touch token");
 }
 
+static const char *const token_check_sql =
+    "SELECT " TOKEN_COLS " FROM api_tokens WHERE secret_sha256 = ?1";
+
 fm_rc fm_store_token_check(fm_store *st, const char *secret, fm_token_info *out,
                            fm_error *err) {
   memset(out, 0, sizeof *out);
@@ -172,14 +175,16 @@ fm_rc fm_store_token_check(fm_store *st, const char *secret, fm_token_info *out,
     return fm_error_set(err, FM_ERR_DENIED, "invalid or revoked token");
   char hash[65];
   sha256_hex(secret, hash);
+  /* every authenticated request comes here: the statement is prepared once
+   * per connection (the store owns it; reset, never finalized, here) */
   sqlite3_stmt *s;
-  fm_rc rc = fm_store_prepare(
-      st, "SELECT " TOKEN_COLS " FROM api_tokens WHERE secret_sha256 = ?1", &s, err);
+  fm_rc rc = fm_store_prepare_cached(st, token_check_sql, &s, err);
   if (rc) return rc;
   sqlite3_bind_text(s, 1, hash, -1, SQLITE_STATIC);
   int step = sqlite3_step(s);
   if (step == SQLITE_ROW) row_info(s, out);
-  sqlite3_finalize(s);
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
   if (step != SQLITE_ROW && step != SQLITE_DONE)
     return fm_store_steperr(st, step, err, "check token");
   if (step == SQLITE_DONE || out->revoked_at[0]) {
@@ -188,10 +193,18 @@ fm_rc fm_store_token_check(fm_store *st, const char *secret, fm_token_info *out,
   }
   /* Touch last_used_at when it is more than a minute old (ISO text compares
    * in time order).  A failure here (busy) must not deny a valid token. */
-  char now[32], stale[32];
-  fm_store_now(now, sizeof now);
-  fm_time_utc((int64_t)time(NULL) - 60, "%Y-%m-%dT%H:%M:%S", stale, sizeof stale);
+  /* The threshold is formatted once per second per thread, not per request
+   * (this runs on every authenticated request). */
+  static _Thread_local int64_t stale_sec = -1;
+  static _Thread_local char stale[32];
+  int64_t sec = (int64_t)time(NULL);
+  if (sec != stale_sec) {
+    fm_time_utc(sec - 60, "%Y-%m-%dT%H:%M:%S", stale, sizeof stale);
+    stale_sec = sec;
+  }
   if (strcmp(out->last_used_at, stale) < 0) {
+    char now[32];
+    fm_store_now(now, sizeof now);
     fm_token_info touched = *out;
     snprintf(touched.last_used_at, sizeof touched.last_used_at, "%s", now);
     if (fm_store_tx(st, touch_tx, &touched, NULL) == FM_OK)

@@ -81,6 +81,20 @@ fm_rc fm_buf_json_str(fm_buf *b, const char *s, size_t n, fm_error *err) {
   char *o = b->buf + b->len;
   *o++ = '"';
   while (p < end) {
+    /* eight plain bytes at a time (no control byte, quote, backslash or
+     * non-ASCII byte: the word tests below are exact for "any such byte") */
+    while (end - p >= 8) {
+      uint64_t v;
+      memcpy(&v, p, 8);
+      const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+      uint64_t q = v ^ (ones * '"'), bs = v ^ (ones * '\\');
+      if ((((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | v) & high)
+        break;
+      memcpy(o, p, 8);
+      o += 8;
+      p += 8;
+    }
+    if (p == end) break;
     unsigned char c = *p;
     if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
       *o++ = (char)c;

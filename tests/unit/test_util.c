@@ -204,6 +204,61 @@ static void test_hash_hex_writers(void) {
   fm_buf_free(&b);
 }
 
+/* fm_buf_json_str copies runs of plain bytes eight at a time: every byte
+ * that needs care (each control byte, quote, backslash, the plain bytes
+ * next to them in ASCII, DEL, a two-byte UTF-8 character, an invalid
+ * byte) at every position of a 24-byte string gives what a byte-by-byte
+ * encoder written here gives. */
+static size_t json_ref(const unsigned char *s, size_t n, char *o) {
+  size_t k = 0;
+  o[k++] = '"';
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = s[i];
+    const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n"
+                    : c == '\r' ? "\\r" : c == '\t' ? "\\t" : c == '\b' ? "\\b"
+                    : c == '\f' ? "\\f" : NULL;
+    if (esc)
+      k += (size_t)sprintf(o + k, "%s", esc);
+    else if (c < 0x20)
+      k += (size_t)sprintf(o + k, "\\u%04X", c);
+    else
+      o[k++] = (char)c;
+  }
+  o[k++] = '"';
+  return k;
+}
+
+static void test_json_str_words(void) {
+  const unsigned char special[] = {0x00, 0x01, 0x08, 0x09, 0x0a, 0x1f, 0x20, 0x21, '"', 0x23,
+                                   0x5b, '\\', 0x5d, 0x7f};
+  fm_buf b;
+  fm_buf_init(&b);
+  int bad = 0;
+  for (size_t k = 0; k < sizeof special + 2; k++)
+    for (size_t at = 0; at < 23; at++) {
+      unsigned char in[24];
+      memset(in, 'a' + (int)(at % 26), sizeof in);
+      size_t n = sizeof in;
+      if (k < sizeof special) {
+        in[at] = special[k];
+      } else {
+        in[at] = k == sizeof special ? 0xc3 : 0xff; /* \xc3\xa9 is e-acute */
+        in[at + 1] = 0xa9;
+      }
+      fm_buf_reset(&b);
+      fm_rc rc = fm_buf_json_str(&b, (const char *)in, n, NULL);
+      if (k == sizeof special + 1) {
+        bad += rc != FM_ERR_ARG || b.len != 0;
+        continue;
+      }
+      char want[24 * 6 + 3];
+      size_t wn = json_ref(in, n, want);
+      bad += rc != FM_OK || b.len != wn || memcmp(b.buf, want, wn) != 0;
+    }
+  CHECK(bad == 0);
+  fm_buf_free(&b);
+}
+
 /* fm_buf_fixed4 and fm_buf_u64 write what printf writes, byte for byte:
  * exact ties (1/32 -> 312.5 ten-thousandths), negative zero, tiny
  * negatives, huge and non-finite values, and a sweep over float bit
@@ -250,6 +305,7 @@ static void test_fixed4(void) {
 int main(void) {
   FM_RUN(test_fixed4);
   FM_RUN(test_hash_hex_writers);
+  FM_RUN(test_json_str_words);
   FM_RUN(test_strmap);
   FM_RUN(test_crc);
   FM_RUN(test_error);
