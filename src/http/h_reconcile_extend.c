@@ -4,17 +4,20 @@
  *   GET /reconcile/extend/propose[?type=field&limit=N]  the properties
  *   /reconcile with extend={"ids":[...],"properties":[{"id":...}]}
  * The properties (fm_recon_props) are the reference field's own attributes
- * from the model, and, from the store, the Bloomberg fields curated onto it
+ * from the model (its FID as an integer, fm_field.code), and, from the store, the Bloomberg fields curated onto it
  * and that mapping's status.  An id that is not a reference field gets
  * empty values (OpenRefine leaves the cells blank). */
 #include "http_internal.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_IDS 1000
 #define MAX_MAPPED 20
 
 const fm_recon_prop fm_recon_props[] = {
+    {"fid", "FID", "the field's number in the RDM field dictionary (real-time fields only)"},
     {"name", "Name", "the field's long name (RDM DDE acronym, glossary name)"},
     {"type", "Vendor type", "the vendor's type of the field (PRICE, Real, ...)"},
     {"description", "Description", "the vendor's definition of the field"},
@@ -77,7 +80,22 @@ static void mapped(fm_http_req *r, const fm_field *f, fm_arena *a, fm_ref_mappin
     *n = 0;
 }
 
+/* [{"int": n}] for a field's numeric code (the RDM FID), [] without one. */
+static json_t *int_values(const char *code) {
+  json_t *a = json_array();
+  char *end;
+  errno = 0;
+  long long v = code && *code ? strtoll(code, &end, 10) : 0;
+  if (a && code && *code && !*end && !errno &&
+      json_array_append_new(a, json_pack("{s:I}", "int", (json_int_t)v))) {
+    json_decref(a);
+    return NULL;
+  }
+  return a;
+}
+
 static json_t *prop_values(fm_http_req *r, const fm_field *f, const char *prop) {
+  if (!strcmp(prop, "fid")) return int_values(f->code);
   if (!strcmp(prop, "name")) return str_values(f->name);
   if (!strcmp(prop, "type")) return str_values(f->type);
   if (!strcmp(prop, "description")) return str_values(f->description);

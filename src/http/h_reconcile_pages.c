@@ -61,6 +61,7 @@ static fm_rc field_block(fm_buf *b, const fm_field *f, const char *head) {
   if (!rc) rc = put(b, ">", f->id);
   if (!rc) rc = put(b, "</", head);
   if (!rc) rc = put(b, "><dl><dt>Name</dt><dd>", f->name);
+  if (!rc && f->code && *f->code) rc = put(b, "</dd><dt>FID</dt><dd>", f->code);
   if (!rc) rc = put(b, "</dd><dt>Type</dt><dd>", f->type);
   if (!rc) rc = put(b, "</dd><dt>Dictionary</dt><dd>", f->vendor);
   if (!rc && f->category && *f->category) rc = put(b, "</dd><dt>Category</dt><dd>", f->category);

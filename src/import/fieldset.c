@@ -32,6 +32,7 @@ static fm_rc copy_field(fm_arena *a, const fm_field *f, fm_field *dst) {
       !(dst->description = dup_or_empty(a, f->description)) ||
       !(dst->type = dup_or_empty(a, f->type)) ||
       !(dst->category = dup_or_empty(a, f->category)) ||
+      !(dst->code = dup_or_empty(a, f->code)) ||
       !(dst->source = dup_or_empty(a, f->source)))
     return FM_ERR_NOMEM;
   return FM_OK;
@@ -48,7 +49,7 @@ fm_rc fm_fieldset_add(fm_fieldset *s, const fm_field *f) {
 }
 
 /* Merge `src` into the existing field *dst: the longer description wins
- * (ties keep dst), empty name/type/category are filled.  Cannot fail: the
+ * (ties keep dst), empty name/type/category/code are filled.  Cannot fail: the
  * strings of src are already in dst's set. */
 static void merge_into(fm_field *dst, const fm_field *src) {
   if (strlen(src->description) > strlen(dst->description))
@@ -56,6 +57,7 @@ static void merge_into(fm_field *dst, const fm_field *src) {
   if (!*dst->name) dst->name = src->name;
   if (!*dst->type) dst->type = src->type;
   if (!*dst->category) dst->category = src->category;
+  if (!*dst->code) dst->code = src->code;
 }
 
 /* Two phases so that *out never changes on failure: (1) everything that

@@ -26,6 +26,10 @@ typedef struct fm_field {
   const char *description; /* free text, whitespace runs collapsed */
   const char *type;        /* vendor type (PRICE, Real, Income, ...) */
   const char *category;    /* vendor category (Data License Category, book) */
+  const char *code;        /* the vendor's numeric code of the field: the RDM FID
+                              ("22" for BID); "" where the source has none.
+                              Not matched on: it only travels with the field
+                              (model file, reconciliation data extension) */
   const char *source;      /* path of the file it came from */
   uint32_t line;           /* 1-based line where its record starts */
 } fm_field;

@@ -230,6 +230,7 @@ fm_rc fm_imp_add(fm_imp *im, const char *id, const char *name,
   fm_field f;
   f.vendor = im->vendor;
   f.source = im->path;
+  f.code = ""; /* set by the caller through *idx where the format has one */
   f.line = line;
   if (!(f.id = fm_imp_text(a, id, strlen(id), 0))) goto nomem;
   if (!*f.id) {

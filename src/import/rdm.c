@@ -55,8 +55,10 @@ static int is_int(const char *s) {
 }
 
 /* Parse one definition line (NUL-terminated, mutated in place).  On success
- * sets *acr, *dde, *ftype and returns NULL; else returns what is wrong. */
-static const char *parse_def(char *s, char **acr, char **dde, char **ftype) {
+ * sets *acr, *dde, *fid, *ftype and returns NULL; else returns what is
+ * wrong. */
+static const char *parse_def(char *s, char **acr, char **dde, char **fid,
+                             char **ftype) {
   while (is_blank(*s)) s++;
   *acr = s;
   while (*s && !is_blank(*s) && *s != '"') s++;
@@ -97,6 +99,7 @@ static const char *parse_def(char *s, char **acr, char **dde, char **ftype) {
   if (!is_int(t[0])) return "FID is not an integer";
   if (!is_int(t[3])) return "LENGTH is not an integer";
   if (!is_int(t[5])) return "RWF_LEN is not an integer";
+  *fid = t[0];
   *ftype = t[2];
   return NULL;
 }
@@ -163,15 +166,19 @@ fm_rc fm_import_rdm(const fm_source_spec *spec, fm_fieldset *out,
     while (cut < sl && cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80) cut--;
     memcpy(shown, s, cut);
     shown[cut] = '\0';
-    char *acr, *dde, *ftype;
-    const char *why = parse_def(s, &acr, &dde, &ftype);
+    char *acr, *dde, *fid, *ftype;
+    const char *why = parse_def(s, &acr, &dde, &fid, &ftype);
     if (why) {
       rc = fm_error_set(err, FM_ERR_PARSE,
                         "%s:%u: not a field definition (%s): '%s%s'", path,
                         line, why, shown, cut < sl ? "..." : "");
       break;
     }
-    rc = fm_imp_add(&im, acr, dde, "", ftype, "", line, NULL, err);
+    size_t at;
+    rc = fm_imp_add(&im, acr, dde, "", ftype, "", line, &at, err);
+    if (!rc && at != SIZE_MAX &&
+        !(out->v[at].code = fm_imp_text(&out->arena, fid, strlen(fid), 0)))
+      rc = fm_error_set(err, FM_ERR_NOMEM, "%s:%u: out of memory", path, line);
   }
   if (!rc && flush(out, from, &desc))
     rc = fm_error_set(err, FM_ERR_NOMEM, "%s: out of memory", path);

@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define FM_MODEL_FORMAT_VERSION 5
+#define FM_MODEL_FORMAT_VERSION 6
 
 /* Auto-propose threshold on a candidate's calibrated confidence
  * (fm_candidate.confidence): batch routing proposes a field's best candidate

@@ -61,6 +61,10 @@ void fm_rec_to_field(const fm_model *m, const fm_field_rec *r, fm_field *f) {
   f->category = fm_str(m, r->category);
   f->source = fm_str(m, r->source);
   f->line = r->line;
+  /* r is a row of m->refs or of m->qrys; codes holds the refs first */
+  size_t at = r >= m->refs && r < m->refs + m->nrefs ? (size_t)(r - m->refs)
+                                                      : m->nrefs + (size_t)(r - m->qrys);
+  f->code = fm_str(m, m->codes[at]);
 }
 
 void fm_model_set_candidates(fm_model *m, int n) {
@@ -327,6 +331,7 @@ static fm_rc model_sections(const fm_model *m, int later_prior, fm_model_wjob **
       SEC("rkinds", m->rkind_off, m->nrk),
       SEC("prior", m->prior, (uint64_t)m->nqk * m->nrk),
       SEC("ref_order", m->ref_order, m->nrefs),
+      SEC("codes", m->codes, (uint64_t)m->nrefs + m->nqrys),
       {"abbrev", m->abbrev_tsv, m->abbrev_len},
       {"pairs", m->pairs_tsv, m->pairs_len},
       SEC("calib", m->calib.v, FM_CALIB_NFLOATS),
@@ -432,6 +437,21 @@ static int all_finite(const float *v, uint64_t n) {
   return !((a0 | a1 | a2 | a3) & 0x8000000080000000ull);
 }
 
+/* The fields' codes: section "codes" of a format-6 file; for an older
+ * file, an owned array pointing every field at "" (the blob's final NUL, so
+ * that validate and fm_rec_to_field treat every version alike). */
+static fm_rc load_codes(fm_model *m, fm_error *err) {
+  uint64_t n = (uint64_t)m->nrefs + m->nqrys;
+  if (fm_mfile_version(m->mf) >= 6)
+    return get_sec(m, "codes", 4, n, (const void **)&m->codes, err);
+  uint32_t *c = fm_malloc((n ? n : 1) * sizeof *c);
+  if (fm_model_own(m, c)) /* frees c on failure; NULL fails */
+    return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  for (uint64_t i = 0; i < n; i++) c[i] = (uint32_t)(m->strings_len - 1);
+  m->codes = c;
+  return FM_OK;
+}
+
 /* Validate everything that later code indexes with, so a crafted file with
  * valid checksums still cannot make lookups read out of bounds. */
 static fm_rc validate(fm_model *m, fm_error *err) {
@@ -454,6 +474,8 @@ static fm_rc validate(fm_model *m, fm_error *err) {
       if ((s == 0 || r->kind != FM_NO_KIND) && r->kind >= nk)
         return bad(m, tags[s], "field kind out of range", err);
     }
+  for (uint64_t i = 0; i < (uint64_t)m->nrefs + m->nqrys; i++)
+    if (m->codes[i] >= m->strings_len) return bad(m, "codes", "code offset out of range", err);
   for (uint32_t t = 0; t < m->nterms; t++)
     if (m->term_off[t] >= m->strings_len) return bad(m, "terms", "term offset out of range", err);
   for (uint32_t t = 0; t < m->nqk; t++)
@@ -607,6 +629,7 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
   if ((rc = get_sec(m, "rkinds", 4, m->nrk, (const void **)&m->rkind_off, err))) goto fail;
   if ((rc = get_sec(m, "prior", 4, (uint64_t)m->nqk * m->nrk, (const void **)&m->prior, err))) goto fail;
   if ((rc = get_sec(m, "ref_order", 4, m->nrefs, (const void **)&m->ref_order, err))) goto fail;
+  if ((rc = load_codes(m, err))) goto fail;
   if ((rc = need_sec(m, "abbrev", (const void **)&m->abbrev_tsv, &m->abbrev_len, err))) goto fail;
   if ((rc = need_sec(m, "pairs", (const void **)&m->pairs_tsv, &m->pairs_len, err))) goto fail;
   /* format 5 holds the fitted calibrator; a format-4 file keeps the

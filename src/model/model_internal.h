@@ -89,6 +89,9 @@ struct fm_model {
   const uint32_t *qkind_off, *rkind_off; /* offsets into strings */
   const float *prior;        /* nqk x nrk */
   const float *ref_order;    /* nrefs: position prior (fm_candidate.s_order) */
+  const uint32_t *codes;     /* nrefs + nqrys, references first: each field's
+                                fm_field.code, an offset into strings (format 6;
+                                an older file gets an owned array of "") */
 
   const char *abbrev_tsv; uint64_t abbrev_len; /* "abbr\texp\tsupport\n"* */
   const char *pairs_tsv; uint64_t pairs_len;   /* training pairs used */

@@ -63,10 +63,13 @@ fm_rc fm_train_strtab_add(strtab *st, const char *s, uint32_t *off) {
   return FM_OK;
 }
 
-static fm_rc add_recs(strtab *st, const fm_fieldset *fs, fm_field_rec *recs) {
+/* The records of fs into recs, and each field's code into codes (offsets
+ * into the strings table st). */
+static fm_rc add_recs(strtab *st, const fm_fieldset *fs, fm_field_rec *recs, uint32_t *codes) {
   for (size_t i = 0; i < fs->n; i++) {
     const fm_field *f = &fs->v[i];
     fm_field_rec *r = &recs[i];
+    if (fm_train_strtab_add(st, f->code ? f->code : "", &codes[i])) return FM_ERR_NOMEM;
     const char *s[] = {f->vendor, f->id,       f->name,  f->description,
                        f->type,   f->category, f->source};
     uint32_t *o[] = {&r->vendor, &r->id,       &r->name,  &r->description,
@@ -629,16 +632,18 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   m->nqrys = (uint32_t)t.qrys->n;
   fm_field_rec *rrecs = fm_calloc(m->nrefs, sizeof *rrecs);
   fm_field_rec *qrecs = fm_calloc(m->nqrys, sizeof *qrecs);
-  if (fm_model_own_n(m, 2, (void *[]){rrecs, qrecs})) {
+  uint32_t *codes = fm_calloc((size_t)m->nrefs + m->nqrys + 1, sizeof *codes);
+  if (fm_model_own_n(m, 3, (void *[]){rrecs, qrecs, codes})) {
     rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
     goto done;
   }
-  if (add_recs(&t.st, t.refs, rrecs) || add_recs(&t.st, t.qrys, qrecs)) {
+  if (add_recs(&t.st, t.refs, rrecs, codes) || add_recs(&t.st, t.qrys, qrecs, codes + m->nrefs)) {
     rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
     goto done;
   }
   m->refs = rrecs;
   m->qrys = qrecs;
+  m->codes = codes;
   if ((rc = build_order(&t, err))) goto done;
   if ((rc = build_vocab_and_matrices(&t, err))) goto done;
   release_doc_terms(&t);

@@ -140,8 +140,14 @@ import json, sys
 c = json.loads(open(sys.argv[1]).read())["candidates"]
 assert c and all(0 <= x["confidence"] <= 1 for x in c), c
 ' "$T/out"
+# a format-5 model (tests/data/model/tiny-v5.fmm, trained on tiny.json by the
+# release before field codes) is still read: its fields have no code
+run "$FM" info $D/tiny-v5.fmm
+expect "info says format 5" grep -Eq '^format: +5$' "$T/out"
+run "$FM" match --model $D/tiny-v5.fmm --json PX_BID
+expect_rc "match with a format-5 model" 0
 run "$FM" info "$M"
-expect "a new model is format 5" grep -Eq '^format: +5$' "$T/out"
+expect "a new model is format 6" grep -Eq '^format: +6$' "$T/out"
 
 # plain output lists the misses with the expected answers and the top hits
 printf 'bloomberg_field\trefinitiv_field\nPX_BID\tTURNOVER\nPX_ASK\tNO_SUCH_REF\nPX_OPEN\tOPEN_PRC\nNOT_IN_MODEL\tBID\n' \

@@ -83,6 +83,7 @@ st, ct, html = get(tmpl(manifest["preview"]["url"], "TRDPRC_1"))
 check(st == 200 and ct.startswith("text/html") and "TRDPRC_1" in html, "preview is an HTML card")
 st, ct, html = get(tmpl(manifest["view"]["url"], "TRDPRC_1"))
 check(st == 200 and ct.startswith("text/html") and "PX_LAST" in html, "view names the curated field")
+check("<dt>FID</dt><dd>6</dd>" in html, "view shows the FID")
 st, ct, html = get(tmpl(manifest["view"]["url"], "PX_LAST"))
 check("Top candidates" in html and "TRDPRC_1" in html, "view of a Bloomberg field")
 
@@ -100,7 +101,7 @@ st, ct, body = get(p["service_url"] + p["service_path"] + "?type=field")
 props = json.loads(body)
 valid("data-extension-property-proposal", props)
 ids = [x["id"] for x in props["properties"]]
-check({"type", "description", "dictionary", "curated_mapping", "mapping_status"} <= set(ids),
+check({"fid", "type", "description", "dictionary", "curated_mapping", "mapping_status"} <= set(ids),
       "proposed properties")
 
 ext = {"ids": ["TRDPRC_1", "NO_SUCH_FIELD"], "properties": [{"id": i} for i in ids]}
@@ -112,6 +113,7 @@ row = doc["rows"]["TRDPRC_1"]
 check(row["curated_mapping"] == [{"str": "PX_LAST"}], "extend: curated mapping")
 check(row["mapping_status"] == [{"str": "accepted"}], "extend: mapping status")
 check(row["type"] and row["description"], "extend: type and description")
+check(row["fid"] == [{"int": 6}], "extend: FID of TRDPRC_1 from the RDM dictionary")
 check(all(v == [] for v in doc["rows"]["NO_SUCH_FIELD"].values()), "extend: unknown id is empty")
 
 bad = service.replace("/t/fm_", "/t/fm_0")

@@ -61,6 +61,7 @@ static void test_rdm(void) {
     CHECK_STR(f->vendor, "refinitiv");
     CHECK_STR(f->source, D "mini.rdm");
     CHECK(f->line == 7);
+    CHECK_STR(f->code, "1"); /* the FID */
     /* the file header comment is not a description; lines are joined */
     CHECK_STR(f->description, "Product permissions information.");
   }
@@ -84,12 +85,14 @@ static void test_rdm(void) {
   {
     FIELD(&s, "RDN_EXCHID", f); /* "( 3 )" enumeration length */
     CHECK_STR(f->name, "IDN EXCHANGE ID");
+    CHECK_STR(f->code, "4");
     CHECK_STR(f->type, "ENUMERATED");
     CHECK_STR(f->description, "Identifier for the market.");
   }
   {
     FIELD(&s, "NEG_FID", f); /* an empty comment block ends the run */
     CHECK_STR(f->description, "");
+    CHECK_STR(f->code, "-22"); /* negative FIDs are real (RDM's local fields) */
   }
   {
     FIELD(&s, "CAF_LAT1", f); /* valid UTF-8 passes through */
@@ -192,6 +195,7 @@ static void test_bbdl(void) {
   {
     FIELD(&s, "NO_CLASS", f);
     CHECK_STR(f->category, "Misc");
+    CHECK_STR(f->code, ""); /* only the RDM dictionary has codes */
     CHECK_STR(f->type, "Real");
   }
   fm_fieldset_free(&s);

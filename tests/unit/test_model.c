@@ -289,6 +289,7 @@ static void test_train_roundtrip(void) {
     CHECK_STR(f.vendor, "bloomberg");
     CHECK_STR(f.name, "Currency");
     CHECK(f.line == 12);
+    CHECK_STR(f.code, ""); /* a CSV source has no codes */
   }
 
   fm_error err;
@@ -313,6 +314,14 @@ static void test_train_roundtrip(void) {
   CHECK_STR(li.config_json, in.config_json);
   CHECK(li.checksum != 0);
   same_matches(m, l);
+  /* the RDM FIDs travel with the reference fields (section "codes") */
+  long ri = fm_model_find_ref(l, "BID");
+  CHECK(ri >= 0);
+  if (ri >= 0) {
+    fm_field f;
+    fm_model_ref(l, (size_t)ri, &f);
+    CHECK_STR(f.code, "22");
+  }
 
   /* a loaded model written again gives the same bytes */
   CHECK(fm_model_write(l, tmp("again.fmm"), &err) == FM_OK);
