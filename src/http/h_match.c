@@ -251,6 +251,37 @@ nomem:
   return fm_error_set(err, FM_ERR_NOMEM, "out of memory building the reply");
 }
 
+/* The result object of one field appended to b as JSON text: the bytes of
+ * match_json + json_dumps with the reply's flags, for GET and for each field
+ * of a POST.  When no curated mapping can go first (no database, or the
+ * field has no accepted mapping: one indexed lookup on a statement prepared
+ * once per worker), the text is rendered straight (match_text).  Otherwise
+ * the jansson tree is built for curated_first to edit, then dumped.  A
+ * failed lookup takes the tree path, which reports or tolerates it as
+ * before.  On failure b may hold part of the object; err is set. */
+static fm_rc match_one(fm_http_worker *w, const char *field, int k, double min_score,
+                       const char *vendor, int parts, fm_buf *b, fm_error *err) {
+  int curated = 0;
+  if (fm_http_server_has_db(w->srv)) {
+    fm_store *st;
+    fm_error serr;
+    fm_error_init(&serr);
+    curated = 1;
+    if (fm_http_worker_store(w, &st, &serr) == FM_OK &&
+        fm_store_has_accepted(st, field, &curated, &serr) != FM_OK)
+      curated = 1;
+  }
+  if (!curated && !parts) return match_text(w, field, k, min_score, vendor, b, err);
+  json_t *o = match_json(w, field, k, min_score, vendor, parts, err);
+  if (!o) return err->rc;
+  char *text = json_dumps(o, FM_HTTP_JSON_FLAGS);
+  json_decref(o);
+  fm_rc rc = text ? fm_buf_append(b, text, strlen(text)) : FM_ERR_NOMEM;
+  free(text);
+  if (rc) return fm_error_set(err, FM_ERR_NOMEM, "out of memory building the reply");
+  return FM_OK;
+}
+
 static int field_ok(const char *f) {
   size_t n = f ? strlen(f) : 0;
   return n > 0 && n <= MAX_FIELD_LEN;
@@ -274,30 +305,10 @@ enum MHD_Result fm_h_match_get(fm_http_req *r) {
   fm_error_init(&err);
   fm_http_worker *w = fm_http_worker_get(r->srv, &err);
   if (!w) return fm_http_reply_rc(r, &err);
-  /* When no curated mapping can go first (no database, or the field has no
-   * accepted mapping: one indexed lookup on a statement prepared once per
-   * worker), the reply is rendered straight to text.  Otherwise the jansson
-   * tree is built for curated_first to edit.  A failed lookup takes the
-   * tree path, which reports or tolerates it as before. */
-  int curated = 0;
-  if (fm_http_server_has_db(r->srv)) {
-    fm_store *st;
-    fm_error serr;
-    fm_error_init(&serr);
-    curated = 1;
-    if (fm_http_worker_store(w, &st, &serr) == FM_OK &&
-        fm_store_has_accepted(st, field, &curated, &serr) != FM_OK)
-      curated = 1;
-  }
-  if (!curated && !parts) {
-    fm_buf_reset(&w->out);
-    if (match_text(w, field, (int)k, min_score, vendor, &w->out, &err))
-      return fm_http_reply_rc(r, &err);
-    return fm_http_reply_bytes(r, MHD_HTTP_OK, "application/json", w->out.buf, w->out.len);
-  }
-  json_t *o = match_json(w, field, (int)k, min_score, vendor, (int)parts, &err);
-  if (!o) return fm_http_reply_rc(r, &err);
-  return fm_http_reply_json(r, MHD_HTTP_OK, o);
+  fm_buf_reset(&w->out);
+  if (match_one(w, field, (int)k, min_score, vendor, (int)parts, &w->out, &err))
+    return fm_http_reply_rc(r, &err);
+  return fm_http_reply_bytes(r, MHD_HTTP_OK, "application/json", w->out.buf, w->out.len);
 }
 
 enum MHD_Result fm_h_match_post(fm_http_req *r) {
@@ -349,26 +360,36 @@ enum MHD_Result fm_h_match_post(fm_http_req *r) {
   fm_error err;
   fm_error_init(&err);
   fm_http_worker *w = fm_http_worker_get(r->srv, &err);
-  json_t *results = json_array();
-  if (!w || !results) {
-    json_decref(results);
-    if (!w) {
-      ret = fm_http_reply_rc(r, &err);
-      goto done;
-    }
-    ret = fm_http_reply_error(r, FM_EC_INTERNAL, "out of memory");
+  if (!w) {
+    ret = fm_http_reply_rc(r, &err);
     goto done;
   }
+  /* {"results":[one,...]}: each field's object as GET renders it.  The
+   * fields' curated mappings are read in one snapshot of the store (one
+   * read transaction for the batch, not one per field); without it (no
+   * database, BEGIN refused) each lookup reads on its own, as GET does. */
+  fm_store *st = NULL;
+  int began = 0;
+  fm_error serr;
+  fm_error_init(&serr);
+  if (fm_http_server_has_db(r->srv) && fm_http_worker_store(w, &st, &serr) == FM_OK &&
+      fm_store_read_begin(st, &began, &serr) != FM_OK)
+    began = 0;
+  fm_buf_reset(&w->out);
+  fm_rc rc = fm_buf_append(&w->out, "{\"results\":[", 12);
   json_array_foreach(fields, i, f) {
-    json_t *one = match_json(w, json_string_value(f), (int)k, min_score, vendor, 0, &err);
-    if (!one || json_array_append_new(results, one)) {
-      json_decref(results);
-      if (!err.rc) fm_error_set(&err, FM_ERR_NOMEM, "out of memory");
-      ret = fm_http_reply_rc(r, &err);
-      goto done;
-    }
+    if (!rc && i) rc = fm_buf_append(&w->out, ",", 1);
+    if (!rc) rc = match_one(w, json_string_value(f), (int)k, min_score, vendor, 0, &w->out, &err);
+    if (rc) break;
   }
-  ret = fm_http_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "results", results));
+  if (st) fm_store_read_end(st, began);
+  if (!rc) rc = fm_buf_append(&w->out, "]}", 2);
+  if (rc) {
+    if (!err.rc) fm_error_set(&err, FM_ERR_NOMEM, "out of memory building the reply");
+    ret = fm_http_reply_rc(r, &err);
+    goto done;
+  }
+  ret = fm_http_reply_bytes(r, MHD_HTTP_OK, "application/json", w->out.buf, w->out.len);
 done:
   json_decref(in);
   return ret;

@@ -77,6 +77,9 @@ typedef struct fm_http_worker {
 } fm_http_worker;
 
 #define FM_HTTP_MAX_K 100
+/* How every JSON reply body is written (fm_http_reply_json); the direct
+ * renderers (jw.c, match_text) give these bytes without a tree. */
+#define FM_HTTP_JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9))
 #define FM_HTTP_MAX_CAND 1000
 
 /* Longest X-Request-Id taken from a client; a longer one, or one with a

@@ -99,7 +99,7 @@ enum MHD_Result fm_http_reply_bytes(fm_http_req *r, unsigned status, const char 
 }
 
 enum MHD_Result fm_http_reply_json(fm_http_req *r, unsigned status, json_t *j) {
-  char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) : NULL;
+  char *text = j ? json_dumps(j, FM_HTTP_JSON_FLAGS) : NULL;
   json_decref(j);
   if (!text) {
     /* Out of memory building the body: a fixed error, no allocation. */

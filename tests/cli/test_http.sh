@@ -129,6 +129,18 @@ code "${R[@]}" "$B/v1/review/bloomberg/VOLUME/history" >/dev/null
 expect "history names the analyst" grep -Eq '"actor":"(ana|bob)","action":"accept"' "$T/body"
 code "${R[@]}" "$B/v1/match?field=VOLUME&k=3" >/dev/null
 expect "curated mapping first" python3 -c "import json; c=json.load(open('$T/body'))['candidates'][0]; assert c['curated'] and c['rank']==1"
+# a batch POST gives each field the bytes GET gives it: a curated field
+# (VOLUME, the tree path) and model-only ones (the direct renderer)
+cp "$T/body" "$T/get.VOLUME"
+code "${R[@]}" "$B/v1/match?field=PX_LAST&k=3" >/dev/null
+cp "$T/body" "$T/get.PX_LAST"
+code "${R[@]}" "$B/v1/match?field=NO_SUCH_FIELD_QQ&k=3" >/dev/null
+cp "$T/body" "$T/get.NO_SUCH_FIELD_QQ"
+code "${R[@]}" -H "Content-Type: application/json" \
+  -d '{"fields":["PX_LAST","VOLUME","NO_SUCH_FIELD_QQ"],"k":3}' "$B/v1/match" >/dev/null
+printf '{"results":[%s,%s,%s]}' "$(cat "$T/get.PX_LAST")" "$(cat "$T/get.VOLUME")" \
+  "$(cat "$T/get.NO_SUCH_FIELD_QQ")" >"$T/want.post"
+expect "batch POST: each result byte-identical to its GET" cmp -s "$T/body" "$T/want.post"
 
 for f in csv jsonl; do
   for st in all accepted proposed; do
