@@ -133,9 +133,11 @@ static fm_rc parse_object_value(P *p, int is_const, gql_value *v) {
   vec items = {0}, keys = {0}, locs = {0};
   fm_rc rc = next(p);
   while (!rc && !is_punct(p, '}')) {
-    const char *k;
-    gql_loc kl;
-    gql_value *it;
+    /* set on every path that reaches the pushes; initialised because gcc
+     * -O3 (a Release build) cannot see that through take_name */
+    const char *k = NULL;
+    gql_loc kl = {0};
+    gql_value *it = NULL;
     rc = take_name(p, &k, &kl);
     if (!rc) rc = expect(p, ':');
     if (!rc) rc = parse_value(p, is_const, &it);
@@ -286,7 +288,7 @@ static fm_rc parse_selset(P *p, gql_selset *out) {
   vec sels = {0};
   fm_rc rc = next(p);
   do {
-    gql_sel *s;
+    gql_sel *s = NULL; /* initialised for gcc -O3, as above */
     if (!rc) rc = parse_selection(p, &s);
     if (!rc) rc = vec_push(p, &sels, &s, sizeof s);
   } while (!rc && !is_punct(p, '}'));
