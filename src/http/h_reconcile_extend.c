@@ -4,8 +4,8 @@
  *   GET /reconcile/extend/propose[?type=field&limit=N]  the properties
  *   /reconcile with extend={"ids":[...],"properties":[{"id":...}]}
  * The properties (fm_recon_props) are the reference field's own attributes
- * from the model (its FID as an integer, fm_field.code), and, from the store, the Bloomberg fields curated onto it
- * and that mapping's status.  An id that is not a reference field gets
+ * from the model (its FID as an integer: fm_field.code), and, from the
+ * store, the Bloomberg fields curated onto it and that mapping's status.  An id that is not a reference field gets
  * empty values (OpenRefine leaves the cells blank). */
 #include "http_internal.h"
 

@@ -61,9 +61,12 @@ void fm_rec_to_field(const fm_model *m, const fm_field_rec *r, fm_field *f) {
   f->category = fm_str(m, r->category);
   f->source = fm_str(m, r->source);
   f->line = r->line;
-  /* r is a row of m->refs or of m->qrys; codes holds the refs first */
-  size_t at = r >= m->refs && r < m->refs + m->nrefs ? (size_t)(r - m->refs)
-                                                      : m->nrefs + (size_t)(r - m->qrys);
+  /* r is a row of m->refs or of m->qrys (two arrays: compared as
+   * addresses); codes holds the refs first */
+  uintptr_t a = (uintptr_t)r, r0 = (uintptr_t)m->refs;
+  size_t at = a >= r0 && a < r0 + (uintptr_t)m->nrefs * sizeof *r
+                  ? (size_t)((a - r0) / sizeof *r)
+                  : m->nrefs + (size_t)((a - (uintptr_t)m->qrys) / sizeof *r);
   f->code = fm_str(m, m->codes[at]);
 }
 

@@ -69,11 +69,10 @@ static fm_rc add_recs(strtab *st, const fm_fieldset *fs, fm_field_rec *recs, uin
   for (size_t i = 0; i < fs->n; i++) {
     const fm_field *f = &fs->v[i];
     fm_field_rec *r = &recs[i];
-    if (fm_train_strtab_add(st, f->code ? f->code : "", &codes[i])) return FM_ERR_NOMEM;
-    const char *s[] = {f->vendor, f->id,       f->name,  f->description,
-                       f->type,   f->category, f->source};
-    uint32_t *o[] = {&r->vendor, &r->id,       &r->name,  &r->description,
-                     &r->type,   &r->category, &r->source};
+    const char *s[] = {f->vendor, f->id,       f->name,   f->description,
+                       f->type,   f->category, f->source, f->code};
+    uint32_t *o[] = {&r->vendor, &r->id,       &r->name,   &r->description,
+                     &r->type,   &r->category, &r->source, &codes[i]};
     for (size_t k = 0; k < sizeof s / sizeof s[0]; k++)
       if (fm_train_strtab_add(st, s[k], o[k])) return FM_ERR_NOMEM;
     r->line = f->line;
@@ -632,6 +631,7 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   m->nqrys = (uint32_t)t.qrys->n;
   fm_field_rec *rrecs = fm_calloc(m->nrefs, sizeof *rrecs);
   fm_field_rec *qrecs = fm_calloc(m->nqrys, sizeof *qrecs);
+  /* + 1: never a zero-size request (calloc may return NULL for it) */
   uint32_t *codes = fm_calloc((size_t)m->nrefs + m->nqrys + 1, sizeof *codes);
   if (fm_model_own_n(m, 3, (void *[]){rrecs, qrecs, codes})) {
     rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");

@@ -257,8 +257,6 @@ static int version_steps(int v, const fm_schema_step **out) {
   return n;
 }
 
-/* Every version up to FM_STORE_SCHEMA_VERSION has at least one step, and
- * none has two steps with the same seq (their order would be undefined). */
 /* SQLite's process-wide settings, made once before its first use.  Memory
  * statistics off: with them on, every allocation of every connection takes
  * one global mutex, which serialised the server's workers on the per-request
@@ -269,6 +267,8 @@ static void sqlite_settings(void) {
   (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+/* Every version up to FM_STORE_SCHEMA_VERSION has at least one step, and
+ * none has two steps with the same seq (their order would be undefined). */
 static fm_rc check_registry(const char *path, fm_error *err) {
   if (schema_overflow)
     return fm_error_set(err, FM_ERR_INTERNAL, "%s: more than %d schema owners registered",
