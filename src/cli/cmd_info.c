@@ -21,9 +21,9 @@ int fm_cmd_info(int argc, char **argv) {
   fm_model_info_get(m, &i);
   printf("model:        %s\nformat:       %u\nchecksum:     %08x\nreferences:   %zu\n"
          "queries:      %zu\nterms:        %zu\ndims:         %d\nabbreviations: %zu\n"
-         "train pairs:  %zu\nsettings:     %s\n",
+         "train pairs:  %zu\npairs layer:  %zu queries\nsettings:     %s\n",
          i.name, i.format_version, i.checksum, i.nrefs, i.nqueries, i.nterms, i.dims,
-         i.nabbrev, i.ntrain_pairs, i.config_json);
+         i.nabbrev, i.ntrain_pairs, i.pairs_layer_queries, i.config_json);
   fm_model_close(m);
   return FM_EXIT_OK;
 }

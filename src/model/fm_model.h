@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define FM_MODEL_FORMAT_VERSION 6
+#define FM_MODEL_FORMAT_VERSION 7
 
 /* Auto-propose threshold on a candidate's calibrated confidence
  * (fm_candidate.confidence): batch routing proposes a field's best candidate
@@ -156,6 +156,9 @@ typedef struct fm_model_info {
   int dims;
   const char *config_json; /* the training configuration as JSON */
   size_t ntrain_pairs;
+  size_t pairs_layer_queries; /* query fields of the training pairs the model's
+                                 own learning layer ranks with (format 7;
+                                 docs/scoring.md), 0 when it has none */
 } fm_model_info;
 void fm_model_info_get(const fm_model *m, fm_model_info *info);
 

@@ -179,7 +179,7 @@ static int in_sorted(const uint32_t *a, size_t n, uint32_t v) {
  * "ARDR_TOT_ASSETS"), when the id has more than one, hashed (FNV-1a) into
  * the keys' upper half with the top two bits set, so it never meets a term
  * id; 0 when there is none. */
-static uint32_t prefix_key(const char *id) {
+uint32_t fm_learn_prefix(const char *id) {
   if (!id) return 0;
   const char *us = strchr(id, '_');
   if (!us || us == id || us - id > 8) return 0;
@@ -287,7 +287,7 @@ static fm_rc add_query(tdata *td, fm_matcher *mt, const fm_model *m, unsigned pa
   if (rc) return rc;
   const uint32_t *qt;
   size_t nq = query_title(mt, m, &qt);
-  uint32_t pfx = prefix_key(f.id);
+  uint32_t pfx = fm_learn_prefix(f.id);
   size_t c0 = td->nc;
   for (int i = 0; i < n; i++) {
     if (fm_grow((void **)&td->c, &td->capc, td->nc + 1, sizeof *td->c)) goto nomem;
@@ -327,8 +327,9 @@ nomem:
 
 /* Minimise the regularised pairwise loss by preconditioned gradient
  * descent (each parameter's step is the inverse of a bound on its own
- * curvature, damped by half).  Deterministic. */
-static void fit(fm_learn *L, const tdata *td, size_t ntheta) {
+ * curvature, damped by half).  Deterministic.  Returns 0, or 1 when out of
+ * memory (nothing learnt). */
+static int fit(fm_learn *L, const tdata *td, size_t ntheta) {
   const fm_learn_opts *o = &L->o;
   int learn_w = (o->parts & FM_LEARN_WEIGHTS) != 0;
   float beta = o->beta;
@@ -336,6 +337,8 @@ static void fit(fm_learn *L, const tdata *td, size_t ntheta) {
   double *ht = fm_calloc(ntheta ? ntheta : 1, sizeof *ht);
   double *gt = fm_calloc(ntheta ? ntheta : 1, sizeof *gt);
   float *diff = fm_calloc(ntheta ? ntheta : 1, sizeof *diff);
+  float *sc = NULL;
+  int nomem = 1;
   if (!ht || !gt || !diff) goto out;
   /* curvature bounds: beta^2 / 4 * sum w * (dx)^2 + l2 */
   for (size_t p = 0; p < td->np; p++) {
@@ -357,8 +360,8 @@ static void fit(fm_learn *L, const tdata *td, size_t ntheta) {
   }
   for (int j = 0; j < NW; j++) hw[j] += o->l2_weights;
   for (size_t k = 0; k < ntheta; k++) ht[k] += o->l2_assoc;
-  float *sc = fm_malloc((td->nc ? td->nc : 1) * sizeof *sc);
-  if (!sc) goto out;
+  if (!(sc = fm_malloc((td->nc ? td->nc : 1) * sizeof *sc))) goto out;
+  nomem = 0;
   for (int e = 0; e < o->epochs; e++) {
     for (size_t c = 0; c < td->nc; c++) {
       const tcand *t = &td->c[c];
@@ -382,11 +385,12 @@ static void fit(fm_learn *L, const tdata *td, size_t ntheta) {
       for (int j = 0; j < NW; j++) L->d[j] -= (float)(0.5 * gw[j] / hw[j]);
     for (size_t k = 0; k < ntheta; k++) L->theta[k] -= (float)(0.5 * gt[k] / ht[k]);
   }
-  fm_free(sc);
 out:
+  fm_free(sc);
   fm_free(ht);
   fm_free(gt);
   fm_free(diff);
+  return nomem;
 }
 
 /* Group the pairs by query field (model indexes); unknown ids skipped. */
@@ -480,7 +484,7 @@ static fm_rc with_model_pairs(const fm_model *m, const fm_learn_pair *pairs, siz
     fm_free(v);
     return FM_OK;
   }
-  memcpy(v + k, pairs, n * sizeof *v);
+  if (n) memcpy(v + k, pairs, n * sizeof *v);
   *out = v;
   *nout = k + n;
   return FM_OK;
@@ -508,8 +512,11 @@ fm_rc fm_learn_build(const fm_model *m, const fm_learn_pair *pairs, size_t n,
   fm_learn_pair *all = NULL;
   /* the model's own pairs join the decisions, never stand in for them: with
    * no decision the layer is empty, and a store without decisions serves
-   * exactly the model's ranking */
-  fm_rc rc = L->o.model_pairs && n ? with_model_pairs(m, pairs, n, &all, &n, err) : FM_OK;
+   * exactly the model's ranking.  A model with its own pairs layer (format
+   * 7) already ranks with them: the decisions are learnt on top of it. */
+  fm_rc rc = L->o.model_pairs && n && !m->pairs_layer
+                 ? with_model_pairs(m, pairs, n, &all, &n, err)
+                 : FM_OK;
   if (!rc) rc = group(L, all ? all : pairs, n, &q, &nq, err);
   if (all) {
     fm_free((void *)all[0].query); /* the copy of the model's pairs (one block) */
@@ -528,7 +535,8 @@ fm_rc fm_learn_build(const fm_model *m, const fm_learn_pair *pairs, size_t n,
     rc = add_query(&td, mt, m, L->o.parts, L->o.pool, &q[i], buf, &L->info.queries, err);
   if (!rc && L->keys.n && !(L->theta = fm_calloc(L->keys.n, sizeof *L->theta)))
     rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-  if (!rc && td.np) fit(L, &td, L->keys.n);
+  if (!rc && td.np && fit(L, &td, L->keys.n))
+    rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory fitting the learning layer");
   fm_matcher_free(mt);
   fm_free(buf);
   fm_free(td.c);
@@ -559,6 +567,38 @@ static int add_theta(void *ctx, uint64_t key, float v) {
   return 0;
 }
 
+int fm_learn_active(const fm_learn *L) { return L && L->active; }
+
+double fm_learn_delta(const fm_learn *L, const uint32_t *qt, size_t nq, uint32_t pfx,
+                      const fm_candidate *c) {
+  float x[NW];
+  comp_vec(c, x);
+  apply_ctx a = {.L = L, .s = 0};
+  for (int j = 0; j < NW; j++) a.s += (double)L->d[j] * x[j];
+  if (L->keys.n) each_feat(L->m, L->o.parts, qt, nq, pfx, c->ref, add_theta, &a);
+  return a.s;
+}
+
+/* The model's training pairs as a layer: see model_internal.h. */
+fm_rc fm_model_pairs_layer(fm_model *m, fm_error *err) {
+  if (m->pairs_layer || !m->pairs_len) return FM_OK;
+  fm_learn_pair *all = NULL;
+  size_t n = 0;
+  fm_rc rc = with_model_pairs(m, NULL, 0, &all, &n, err);
+  if (rc || !all) return rc;
+  fm_learn_opts o;
+  fm_learn_opts_default(&o);
+  o.model_pairs = 0; /* they are the pairs */
+  fm_learn *L = NULL;
+  rc = fm_learn_build(m, all, n, &o, &L, err);
+  fm_free((void *)all[0].query); /* the copy of the pairs (one block) */
+  fm_free(all);
+  if (rc) return rc;
+  if (L->active) m->pairs_layer = L;
+  else fm_learn_free(L);
+  return FM_OK;
+}
+
 static int cand_cmp(const void *pa, const void *pb) {
   const fm_candidate *a = pa, *b = pb;
   if (a->score != b->score) return a->score > b->score ? -1 : 1;
@@ -582,18 +622,14 @@ fm_rc fm_match_learned(fm_matcher *mt, const fm_learn *L, const char *id, const 
   size_t nq = query_title(mt, m, &qt);
   const char *qid = q ? q->id : id;
   long qi = qid ? fm_model_find_query(m, qid) : -1;
-  uint32_t pfx = prefix_key(qid);
+  uint32_t pfx = fm_learn_prefix(qid);
   for (int i = 0; i < n; i++) {
     fm_candidate *c = &buf[i];
-    float x[NW];
-    comp_vec(c, x);
-    apply_ctx a = {.L = L, .s = c->score};
-    for (int j = 0; j < NW; j++) a.s += (double)L->d[j] * x[j];
-    if (L->keys.n) each_feat(m, L->o.parts, qt, nq, pfx, c->ref, add_theta, &a);
+    double s = c->score + fm_learn_delta(L, qt, nq, pfx, c);
     uint32_t t = L->taken[c->ref];
     if ((L->o.parts & FM_LEARN_TAKEN) && t != UINT32_MAX && (qi < 0 || t != (uint32_t)qi))
-      a.s -= L->o.taken;
-    c->score = (float)a.s;
+      s -= L->o.taken;
+    c->score = (float)s;
   }
   qsort(buf, (size_t)n, sizeof *buf, cand_cmp);
   *nout = n < k ? n : k;

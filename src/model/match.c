@@ -504,6 +504,12 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   for (size_t i = 0; i < mt->q.n && mt->q.term[i] < m->nblk[0]; i++)
     qqual |= fm_qual_term(m, mt->q.term[i]);
   lsa_cosines(mt, cidx, nc);
+  /* the model's own learning layer (its training pairs, learn.c) moves
+   * every candidate's score before the top k are chosen */
+  const fm_learn *pl = m->pairs_layer;
+  size_t nqt = 0;
+  while (pl && nqt < mt->q.n && mt->q.term[nqt] < m->nblk[0]) nqt++;
+  uint32_t pfx = pl ? fm_learn_prefix(f->id) : 0;
   for (int i = 0; i < nc; i++) {
     fm_candidate *c = &mt->cand[i];
     uint32_t r = cidx[i];
@@ -525,6 +531,7 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
                m->opts.w.lsa * c->s_lsa + m->opts.w.prior * c->s_prior -
                m->opts.w.variant * c->s_variant + m->opts.w.order * c->s_order -
                m->opts.w.other * c->s_other - m->opts.w.date * c->s_date;
+    if (pl) c->score = (float)(c->score + fm_learn_delta(pl, mt->q.term, nqt, pfx, c));
     fm_topk_push(&fin, c->score, r);
   }
   fm_topk_sorted(&fin);

@@ -41,7 +41,7 @@ extern "C" {
  * added is in docs/model-format.md (4: lsa_row, LSA rows of reference words
  * only; 5: the confidence calibrator, section "calib" -- a version 4 file is
  * read with the fallback calibrator). */
-#define FM_MFILE_VERSION 6
+#define FM_MFILE_VERSION 7
 #define FM_MFILE_VERSION_MIN 4
 /* Longest section tag, not counting the NUL. */
 #define FM_MFILE_TAG_MAX 15

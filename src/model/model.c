@@ -48,6 +48,7 @@ void fm_model_close(fm_model *m) {
   fm_strmap_free(&m->rid_map);
   fm_strmap_free(&m->qkind_map);
   fm_abbrev_free(m->abbrev);
+  fm_learn_free(m->pairs_layer); /* before the sections it reads */
   if (m->mf) fm_mfile_close(m->mf);
   fm_free(m);
 }
@@ -256,6 +257,9 @@ void fm_model_info_get(const fm_model *m, fm_model_info *info) {
   size_t np = 0;
   for (uint64_t i = 0; i < m->pairs_len; i++) np += m->pairs_tsv[i] == '\n';
   info->ntrain_pairs = np;
+  fm_learn_info li;
+  fm_learn_info_get(m->pairs_layer, &li);
+  info->pairs_layer_queries = li.queries;
 }
 
 size_t fm_model_train_overlap(const fm_model *m, const fm_pairs *gold) {
@@ -648,6 +652,9 @@ fm_rc fm_model_open(const char *path, fm_model **out, fm_error *err) {
   }
   if ((rc = validate(m, err))) goto fail;
   if ((rc = fm_model_index(m, err))) goto fail;
+  /* format 7: the training pairs rank as a learning layer (format 6 and
+   * older files keep the ranking they were calibrated with) */
+  if (fm_mfile_version(m->mf) >= 7 && (rc = fm_model_pairs_layer(m, err))) goto fail;
   *out = m;
   return FM_OK;
 fail:

@@ -97,6 +97,9 @@ struct fm_model {
   const char *pairs_tsv; uint64_t pairs_len;   /* training pairs used */
   fm_calib calib;            /* confidence calibrator (section "calib",
                                 format 5; the fallback for format 4) */
+  fm_learn *pairs_layer;     /* owned, NULL when none: the learning layer of the
+                                training pairs (format 7, fm_model_pairs_layer),
+                                applied by every lookup (fm_match_vec) */
 
   /* runtime indexes, always owned */
   fm_strmap term_map, qid_map, rid_map, qkind_map;
@@ -160,6 +163,25 @@ void fm_model_write_cancel(fm_model_wjob *j);
 /* The last query's term ids (match.c; for the learning layer, learn.c). */
 size_t fm_matcher_last_terms(const fm_matcher *mt, const uint32_t **terms,
                              const fm_model **m);
+
+/* ---- the model's own learning layer (learn.c) --------------------------
+ * fm_model_pairs_layer builds m->pairs_layer from the model's training
+ * pairs (section "pairs") as positives, once, when a model is trained (before
+ * its calibrator is fitted) or a format-7 file is opened; a model without
+ * pairs, or whose pairs name no field it holds, gets none.  The layer is
+ * built on the model's plain ranking (m->pairs_layer is NULL meanwhile). */
+fm_rc fm_model_pairs_layer(fm_model *m, fm_error *err);
+/* What layer L adds to candidate c's score for a query with title-block
+ * terms qt[0..nq) and id prefix key pfx (fm_learn_prefix): the learnt
+ * weight deltas times c's components plus its associations.  The taken
+ * penalty is not included (fm_match_learned applies it). */
+double fm_learn_delta(const fm_learn *L, const uint32_t *qt, size_t nq, uint32_t pfx,
+                      const fm_candidate *c);
+/* The prefix family key of a query id ("ARDR" of "ARDR_TOT_ASSETS"), 0 when
+ * none; id may be NULL. */
+uint32_t fm_learn_prefix(const char *id);
+/* Is L built and non-empty? */
+int fm_learn_active(const fm_learn *L);
 
 /* ---- featurizer: field -> block token lists ---------------------------- */
 typedef struct fm_featurizer {

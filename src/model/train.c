@@ -664,6 +664,9 @@ fm_rc fm_train(const fm_train_input *in, fm_model **out, fm_error *err) {
   if (in->output && (rc = fm_model_write_begin(m, in->output, &wj, err))) goto done;
   double t3 = fm_now();
   if ((rc = fm_train_build_prior(&t, err))) goto done;
+  /* the training pairs' learning layer, on the finished ranking, before the
+   * calibrator that reads its scores (docs/scoring.md) */
+  if ((rc = fm_model_pairs_layer(m, err))) goto done;
   /* confidence: fitted on the finished model (and, for the training pairs,
    * on models trained without them: calib_fit.c) */
   if (!in->no_calibrate && (rc = fm_calib_train(m, in, &t.pairs, t.refs, t.qrys, err)))

@@ -43,6 +43,7 @@ expect "info counts" grep -Eq '^references: +35$' "$T/out"
 expect "info queries" grep -Eq '^queries: +30$' "$T/out"
 expect "info dims" grep -Eq '^dims: +8$' "$T/out"
 expect "info train pairs" grep -Eq '^train pairs: +7$' "$T/out"
+expect "info: the pairs rank as the model's own layer" grep -Eq '^pairs layer: +[1-7] queries$' "$T/out"
 expect_in "info settings" "$T/out" '"seed":7'
 
 # ---- match ----------------------------------------------------------------
@@ -147,7 +148,7 @@ expect "info says format 5" grep -Eq '^format: +5$' "$T/out"
 run "$FM" match --model $D/tiny-v5.fmm --json PX_BID
 expect_rc "match with a format-5 model" 0
 run "$FM" info "$M"
-expect "a new model is format 6" grep -Eq '^format: +6$' "$T/out"
+expect "a new model is format 7" grep -Eq '^format: +7$' "$T/out"
 
 # plain output lists the misses with the expected answers and the top hits
 printf 'bloomberg_field\trefinitiv_field\nPX_BID\tTURNOVER\nPX_ASK\tNO_SUCH_REF\nPX_OPEN\tOPEN_PRC\nNOT_IN_MODEL\tBID\n' \

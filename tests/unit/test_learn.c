@@ -4,6 +4,7 @@
  * "XR_" fields whose answer is the twin. */
 #include "fm_model.h"
 #include "fm_test.h"
+#include "fm_test_util.h"
 
 #include <math.h>
 #include <string.h>
@@ -131,6 +132,79 @@ static void test_sibling_moves(void) {
   fm_model_close(m);
 }
 
+/* The model's own pairs layer (format 7): a model trained with the two
+ * "XR_" pairs ranks the Supplemental twin of their sibling first with no
+ * decision at all, keeps the plain total for a field without the XR
+ * words, ranks the same after a write and an open (the layer is rebuilt
+ * from the pairs section), and a decisions layer on it learns on top of the
+ * pairs instead of counting them again.  A format-5 file with pairs has no
+ * layer (it keeps the ranking its calibrator was fitted on). */
+static void test_pairs_layer(void) {
+  fm_error err;
+  fm_error_init(&err);
+  fm_config *c = NULL;
+  CHECK(fm_config_load(CONF, &c, &err) == FM_OK);
+  if (!c) return;
+  fm_pairs tp;
+  fm_pairs_init(&tp);
+  tp.n = tp.cap = 2;
+  tp.v = (fm_pair[]){{.query = "XR_TOT_ASSETS", .ref = "SUPA"},
+                     {.query = "XR_TOT_EQUITY", .ref = "SUPE"}};
+  const char *path = tmp("pairs.fmm");
+  fm_train_input in = {.config = c, .quiet = 1, .pairs_override = &tp,
+                       .use_pairs_override = 1, .output = path};
+  fm_model *m = NULL, *f = NULL;
+  CHECK(fm_train(&in, &m, &err) == FM_OK);
+  fm_config_free(c);
+  if (!m) return;
+  fm_model_info info;
+  fm_model_info_get(m, &info);
+  CHECK(info.ntrain_pairs == 2 && info.pairs_layer_queries == 2);
+  fm_matcher *mt = NULL, *mf = NULL;
+  CHECK(fm_matcher_new(m, &mt, &err) == FM_OK);
+  CHECK(rank_of(mt, m, NULL, "XR_TOT_LIAB", "SUPL", NULL) == 1);
+  CHECK(rank_of(mt, m, NULL, "TOT_LIAB", "TOTL", NULL) == 1);
+  CHECK(fm_model_open(path, &f, &err) == FM_OK);
+  if (f) {
+    fm_model_info_get(f, &info);
+    CHECK(info.format_version == FM_MODEL_FORMAT_VERSION && info.pairs_layer_queries == 2);
+    CHECK(fm_matcher_new(f, &mf, &err) == FM_OK);
+    for (size_t qi = 0; mf && qi < fm_model_nqueries(m); qi++) {
+      fm_field q;
+      fm_model_query(m, qi, &q);
+      fm_candidate a[5], b[5];
+      int na = 0, nb = 0;
+      CHECK(fm_match(mt, q.id, NULL, 5, a, &na, &err) == FM_OK);
+      CHECK(fm_match(mf, q.id, NULL, 5, b, &nb, &err) == FM_OK);
+      CHECK(na == nb);
+      for (int i = 0; i < na && i < nb; i++) /* same process: same arithmetic */
+        CHECK(a[i].ref == b[i].ref && a[i].score == b[i].score &&
+              a[i].confidence == b[i].confidence);
+    }
+  }
+  /* decisions stack on the pairs: the model's pairs are not positives again */
+  fm_learn_pair d = {"XR_TOT_LIAB", "SUPL", FM_LEARN_ACCEPT};
+  fm_learn *L = NULL;
+  CHECK(fm_learn_build(m, &d, 1, NULL, &L, &err) == FM_OK);
+  fm_learn_info li;
+  fm_learn_info_get(L, &li);
+  CHECK(li.positives == 1 && li.queries == 1);
+  CHECK(rank_of(mt, m, L, "XR_TOT_LIAB", "SUPL", NULL) == 1);
+  fm_learn_free(L);
+  fm_matcher_free(mt);
+  fm_matcher_free(mf);
+  fm_model_close(m);
+  fm_model_close(f);
+  /* an older file keeps its ranking: no layer */
+  fm_model *old = NULL;
+  CHECK(fm_model_open("tests/data/model/tiny-v5.fmm", &old, &err) == FM_OK);
+  if (old) {
+    fm_model_info_get(old, &info);
+    CHECK(info.format_version == 5 && info.ntrain_pairs > 0 && info.pairs_layer_queries == 0);
+  }
+  fm_model_close(old);
+}
+
 /* Regularisation: at the optimum, l2_weights * d_j = -(gradient of the
  * loss), and one query's loss gradient is at most beta * D_j, D_j the
  * spread of component j among its candidates (cosines: <= 1; the prior:
@@ -207,9 +281,12 @@ static void test_simulate(void) {
 }
 
 int main(void) {
+  if (scratch_make("fm_learn_")) return 1;
   FM_RUN(test_empty_is_noop);
   FM_RUN(test_sibling_moves);
+  FM_RUN(test_pairs_layer);
   FM_RUN(test_one_pair_bounded);
   FM_RUN(test_simulate);
+  scratch_remove();
   FM_TEST_EXIT();
 }
