@@ -156,6 +156,9 @@ static int cmd_run(int argc, char **argv) {
               (long long)run, (long long)run, model, db);
     rc = FM_EXIT_FAIL;
   } else if (r.finished) {
+    if (a.verbose && r.learnt_fields)
+      fprintf(stderr, "batch run %lld: ranked with what %zu decided field(s) teach\n",
+              (long long)r.run_id, r.learnt_fields);
     printf("batch run %lld: succeeded in %lld part(s)%s, %.1fs: ", (long long)r.run_id,
            (long long)r.n_parts, r.parts_skipped ? " (resumed)" : "", r.seconds);
     print_counts(&r.total);

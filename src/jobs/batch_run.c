@@ -22,6 +22,8 @@ typedef struct run_state {
   int *ncand;         /* batch_size */
   unsigned char *done; /* committed parts, by part number - 1 */
   int64_t ran, skipped, held;
+  fm_learn *layer;    /* owned: the store's decisions as the run (or this
+                         resume) began; NULL when there are none */
 } run_state;
 
 static fm_rc check_opts(fm_store *st, const fm_model *m, const fm_batch_opts *opts,
@@ -90,8 +92,8 @@ static fm_rc one_part(fm_store *st, batch_ctx *c, run_state *rs, int *skipped,
     rs->skipped++;
     return FM_OK;
   }
-  rc = fm_match_range_ordered(c->m, c->lo, c->hi, c->p.k, rs->threads, 1, 0, rs->cand,
-                              rs->ncand, NULL, NULL, err);
+  rc = fm_match_range_learned(c->m, rs->layer, c->lo, c->hi, c->p.k, rs->threads, 1, 0,
+                              rs->cand, rs->ncand, NULL, NULL, err);
   if (rc) {
     /* Some matcher paths return a bare code; say at least where. */
     if (err && !err->msg[0]) fm_error_set(err, rc, "%s", fm_rc_name(rc));
@@ -214,6 +216,18 @@ fm_rc fm_batch_run(fm_store *st, const fm_model *m, const fm_batch_opts *opts,
   if ((rc = state_alloc(&c, &rs, err)) ||
       (rc = fm_batch_committed_parts(st, &c, rs.done, err)))
     goto out;
+  /* rank with what the analysts' decisions teach (docs/scoring.md,
+   * "Learning from decisions"): the decisions as of now; a resume learns
+   * from the decisions as of the resume */
+  if ((rc = fm_jobs_learn_build(st, m, NULL, &rs.layer, err))) {
+    fm_error_prefix(err, "batch run %lld: learning from decisions", (long long)c.run_id);
+    goto out;
+  }
+  if (report) {
+    fm_learn_info li;
+    fm_learn_info_get(rs.layer, &li);
+    report->learnt_fields = li.queries;
+  }
   rc = run_parts(st, &c, &rs, err);
   if (report) {
     report->parts_run = rs.ran;
@@ -228,6 +242,7 @@ out:
     report->n_parts = c.n_parts;
     report->seconds = fm_now() - t0;
   }
+  fm_learn_free(rs.layer);
   fm_free(rs.cand);
   fm_free(rs.ncand);
   fm_free(rs.done);

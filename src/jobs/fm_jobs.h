@@ -97,6 +97,8 @@ typedef struct fm_batch_report {
   int finished;             /* 1: run reconciled and marked succeeded/failed */
   fm_batch_counts total;    /* over all committed parts of the run */
   double seconds;           /* wall time of this call */
+  size_t learnt_fields;     /* decided fields whose decisions this call ranked
+                               with (the store's learning layer as it began) */
 } fm_batch_report;
 
 /* Run (or, with opts->resume_run, resume) a batch mapping run of model m

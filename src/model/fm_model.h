@@ -248,6 +248,14 @@ fm_rc fm_match_range_ordered(const fm_model *m, size_t lo, size_t hi, int k, int
                              int quiet, size_t chunk, fm_candidate *out, int *nout,
                              fm_match_sink sink, void *ctx, fm_error *err);
 
+/* fm_match_range_ordered ranking with a learning layer (fm_match_learned
+ * for every query; L borrowed, NULL or empty: exactly
+ * fm_match_range_ordered).  Batch runs rank with the store's decisions. */
+typedef struct fm_learn fm_learn;
+fm_rc fm_match_range_learned(const fm_model *m, const fm_learn *L, size_t lo, size_t hi, int k,
+                             int threads, int quiet, size_t chunk, fm_candidate *out,
+                             int *nout, fm_match_sink sink, void *ctx, fm_error *err);
+
 /* ---- evaluation -------------------------------------------------------- */
 
 #define FM_EVAL_CURVE 10
@@ -345,11 +353,12 @@ typedef struct fm_learn_opts {
   float taken;      /* the taken penalty (default 0.05) */
   int epochs;       /* gradient steps (default 200) */
   int model_pairs;  /* also learn from the model's training pairs, when there
-                       is at least one decision (default 1) */
+                       is at least one decision and the model has no pairs
+                       layer of its own (a format-6 or older file; default 1) */
 } fm_learn_opts;
 void fm_learn_opts_default(fm_learn_opts *o);
 
-typedef struct fm_learn fm_learn;
+/* (fm_learn is declared with fm_match_range_learned above.) */
 
 /* Build a layer for model m from decisions (borrowed; copied as needed).
  * Pairs naming a field the model does not know are skipped (counted in

@@ -18,6 +18,7 @@
  * matching instead of after it, one call at a time. */
 typedef struct job {
   const fm_model *m;
+  const fm_learn *L;    /* borrowed, may be NULL: fm_match_learned */
   int k;
   fm_candidate *out;    /* row of query i: out + (i - lo) * k */
   int *nout;            /* of query i: nout[i - lo] */
@@ -85,8 +86,9 @@ static void *worker(void *arg) {
     for (size_t i = start; i < end && rc == FM_OK; i++) {
       fm_field f;
       fm_rec_to_field(j->m, &j->m->qrys[i], &f);
-      rc = fm_match_vec(mt, &f, j->m->qrys[i].kind, j->k, j->out + (i - j->lo) * (size_t)j->k,
-                        &j->nout[i - j->lo], &err);
+      fm_candidate *o = j->out + (i - j->lo) * (size_t)j->k;
+      rc = j->L ? fm_match_learned(mt, j->L, NULL, &f, j->k, o, &j->nout[i - j->lo], &err)
+                : fm_match_vec(mt, &f, j->m->qrys[i].kind, j->k, o, &j->nout[i - j->lo], &err);
     }
     pthread_mutex_lock(&j->lock);
     j->done += end - start;
@@ -104,6 +106,13 @@ static void *worker(void *arg) {
 fm_rc fm_match_range_ordered(const fm_model *m, size_t lo, size_t hi, int k, int threads,
                              int quiet, size_t chunk, fm_candidate *out, int *nout,
                              fm_match_sink sink, void *sink_ctx, fm_error *err) {
+  return fm_match_range_learned(m, NULL, lo, hi, k, threads, quiet, chunk, out, nout, sink,
+                                sink_ctx, err);
+}
+
+fm_rc fm_match_range_learned(const fm_model *m, const fm_learn *L, size_t lo, size_t hi, int k,
+                             int threads, int quiet, size_t chunk, fm_candidate *out,
+                             int *nout, fm_match_sink sink, void *sink_ctx, fm_error *err) {
   if (k <= 0) return fm_error_set(err, FM_ERR_ARG, "k must be positive");
   if (lo > hi || hi > m->nqrys)
     return fm_error_set(err, FM_ERR_ARG, "query range [%zu, %zu) outside the model's %zu",
@@ -114,7 +123,8 @@ fm_rc fm_match_range_ordered(const fm_model *m, size_t lo, size_t hi, int k, int
   }
   if (threads > 64) threads = 64;
   if (chunk == 0) chunk = CHUNK;
-  job j = {.m = m, .k = k, .out = out, .nout = nout, .lo = lo, .hi = hi, .next = lo,
+  if (!fm_learn_active(L)) L = NULL; /* the model alone: fm_match_vec */
+  job j = {.m = m, .L = L, .k = k, .out = out, .nout = nout, .lo = lo, .hi = hi, .next = lo,
            .chunk = chunk, .sink = sink, .sink_ctx = sink_ctx, .rc = FM_OK};
   j.nunits = (hi - lo) / chunk + ((hi - lo) % chunk != 0);
   if (sink && !(j.unit_done = fm_calloc(j.nunits ? j.nunits : 1, 1)))

@@ -69,6 +69,29 @@ run "$FM" match --model "$T/m0.fmm" --db "$DB" -k 1 XR_TOT_LIAB
 expect_rc "match --db" 0
 expect_in "match --db: the learnt twin" "$T/out" "SUPL"
 
+# ---- a full retrain picks the decisions up: its pairs are the model's own
+# layer (format 7), so the model ranks the twin without any --db ----
+run "$FM" train --config "$CONF" -o "$T/m2.fmm" --db "$DB" -q
+expect_rc "train --db (two decisions)" 0
+run "$FM" info "$T/m2.fmm"
+expect "info: two pair queries in the model's own layer" grep -Eq '^pairs layer: +2 queries$' "$T/out"
+run "$FM" match --model "$T/m2.fmm" -k 1 XR_TOT_LIAB
+expect_in "retrained model, no --db: the learnt twin" "$T/out" "SUPL"
+run "$FM" match --model "$T/m2.fmm" -k 1 TOT_LIAB
+expect_in "retrained model: the plain field keeps the plain total" "$T/out" "TOTL"
+
+# ---- a batch run ranks with the store's decisions ----
+run "$FM" batch run --model "$T/m0.fmm" --db "$DB" -v --quiet --by tester
+expect_rc "batch run" 0
+expect_in "batch run says what it learnt from" "$T/err" "ranked with what 2 decided field(s) teach"
+run "$FM" review show XR_TOT_LIAB --db "$DB" --json
+expect "batch candidates: the sibling's twin first" python3 - "$T/out" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+c = d["candidates"]
+assert c[0]["ref"]["id"] == "SUPL" and c[1]["ref"]["id"] == "TOTL", [x["ref"]["id"] for x in c]
+PY
+
 # ---- serve: a decision re-ranks a sibling without a restart ----
 if ! command -v curl >/dev/null || ! "$FM" --help | grep -q serve; then
   echo "curl or HTTP missing: serve part skipped" >&2
