@@ -101,6 +101,9 @@ struct fm_learn {
   float d[NW];       /* weight deltas */
   kmap keys;         /* association key -> index into theta */
   float *theta;
+  uint8_t *qword;    /* title-block terms: 1 when some word association
+                        A[a, .] with the term as a is non-zero (lookups
+                        skip the others); NULL when there is none */
   uint32_t *taken;   /* nrefs: query index that accepted it, UINT32_MAX none,
                         UINT32_MAX - 1 several */
   int active;        /* anything to apply */
@@ -125,6 +128,7 @@ void fm_learn_free(fm_learn *L) {
   kmap_free(&L->keys);
   fm_free(L->theta);
   fm_free(L->taken);
+  fm_free(L->qword);
   fm_free(L);
 }
 
@@ -553,6 +557,19 @@ fm_rc fm_learn_build(const fm_model *m, const fm_learn_pair *pairs, size_t n,
   }
   for (int j = 0; j < NW; j++) L->info.weights[j] = L->d[j];
   for (size_t k = 0; k < L->keys.n; k++) L->info.associations += L->theta[k] != 0;
+  /* the query words that carry an association: a lookup's other words
+   * contribute nothing, so they are not paired with the reference's */
+  for (size_t i = 0; i < L->keys.cap; i++) {
+    uint32_t k = L->keys.val[i];
+    uint64_t key = L->keys.key[i];
+    uint32_t a = (uint32_t)(key >> 32), b = (uint32_t)key;
+    if (k == UINT32_MAX || L->theta[k] == 0 || a >= m->nblk[0] || (b & KIND_BIT)) continue;
+    if (!L->qword && !(L->qword = fm_calloc(m->nblk[0], 1))) {
+      fm_learn_free(L);
+      return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+    }
+    L->qword[a] = 1;
+  }
   L->active = td.np > 0 || ((L->o.parts & FM_LEARN_TAKEN) && L->info.positives && L->o.taken != 0);
   *out = L;
   return FM_OK;
@@ -569,13 +586,41 @@ static int add_theta(void *ctx, uint64_t key, float v) {
 
 int fm_learn_active(const fm_learn *L) { return L && L->active; }
 
+/* The word associations of (query title qt, reference r), by the formula
+ * of each_feat's FM_LEARN_ASSOC part, visiting only the query words that
+ * carry one (L->qword): the same sum, without a hash lookup per word pair
+ * that cannot be there. */
+static double assoc_sum(const fm_learn *L, const uint32_t *qt, size_t nq, uint32_t r) {
+  const fm_model *m = L->m;
+  if (!L->qword || !nq) return 0;
+  uint32_t act[64];
+  size_t na = 0;
+  for (size_t i = 0; i < nq && na < 64; i++)
+    if (L->qword[qt[i]]) act[na++] = qt[i];
+  if (!na) return 0;
+  const uint32_t *rt;
+  size_t nr = ref_title(m, r, &rt), nd = 0;
+  for (size_t j = 0; j < nr; j++) nd += !in_sorted(qt, nq, rt[j]);
+  if (!nd) return 0;
+  apply_ctx a = {.L = L, .s = 0};
+  for (size_t j = 0; j < nr; j++)
+    if (!in_sorted(qt, nq, rt[j]))
+      for (size_t i = 0; i < na; i++) add_theta(&a, (uint64_t)act[i] << 32 | rt[j], 1.0f);
+  return a.s / sqrt((double)nq * (double)nd);
+}
+
 double fm_learn_delta(const fm_learn *L, const uint32_t *qt, size_t nq, uint32_t pfx,
                       const fm_candidate *c) {
   float x[NW];
   comp_vec(c, x);
   apply_ctx a = {.L = L, .s = 0};
   for (int j = 0; j < NW; j++) a.s += (double)L->d[j] * x[j];
-  if (L->keys.n) each_feat(L->m, L->o.parts, qt, nq, pfx, c->ref, add_theta, &a);
+  if (!L->keys.n) return a.s;
+  /* the default parts take the fast path; the others the general one */
+  unsigned rest = L->o.parts & ~(unsigned)(FM_LEARN_WEIGHTS | FM_LEARN_ASSOC);
+  int fast = !rest && nq <= 64;
+  if (fast) a.s += assoc_sum(L, qt, nq, c->ref);
+  else each_feat(L->m, L->o.parts, qt, nq, pfx, c->ref, add_theta, &a);
   return a.s;
 }
 
