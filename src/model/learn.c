@@ -24,42 +24,18 @@
  * Ownership: fm_learn_build returns a layer the caller frees with
  * fm_learn_free; it borrows the model (close the model after the layer)
  * and copies nothing else from the pairs.  Immutable once built. */
-#include "calib.h"
-#include "model_internal.h"
+#include "learn_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { NW = FM_NWEIGHTS, MAX_POOL = 256, NEG_PER_QUERY = 20 };
-#define KIND_BIT 0x80000000u
-
-/* ---- a u64 -> index map (open addressing, linear probing) ------------- */
-typedef struct kmap {
-  uint64_t *key;
-  uint32_t *val; /* UINT32_MAX: empty */
-  size_t cap, n;
-} kmap;
+enum { MAX_POOL = 256, NEG_PER_QUERY = 20 };
 
 static void kmap_free(kmap *h) {
   fm_free(h->key);
   fm_free(h->val);
   memset(h, 0, sizeof *h);
-}
-
-static size_t kmap_slot(uint64_t k, size_t cap) {
-  k ^= k >> 33;
-  k *= 0xff51afd7ed558ccdULL;
-  k ^= k >> 33;
-  return (size_t)k & (cap - 1);
-}
-
-static uint32_t kmap_get(const kmap *h, uint64_t k) {
-  if (!h->cap) return UINT32_MAX;
-  for (size_t i = kmap_slot(k, h->cap);; i = (i + 1) & (h->cap - 1)) {
-    if (h->val[i] == UINT32_MAX) return UINT32_MAX;
-    if (h->key[i] == k) return h->val[i];
-  }
 }
 
 /* The index of k, inserted as h->n when new; UINT32_MAX on NOMEM. */
@@ -95,21 +71,6 @@ static uint32_t kmap_put(kmap *h, uint64_t k) {
   return h->val[i];
 }
 
-struct fm_learn {
-  const fm_model *m; /* borrowed */
-  fm_learn_opts o;
-  float d[NW];       /* weight deltas */
-  kmap keys;         /* association key -> index into theta */
-  float *theta;
-  uint8_t *qword;    /* title-block terms: 1 when some word association
-                        A[a, .] with the term as a is non-zero (lookups
-                        skip the others); NULL when there is none */
-  uint32_t *taken;   /* nrefs: query index that accepted it, UINT32_MAX none,
-                        UINT32_MAX - 1 several */
-  int active;        /* anything to apply */
-  fm_learn_info info;
-};
-
 void fm_learn_opts_default(fm_learn_opts *o) {
   /* kind associations and the taken penalty lost top-1 in simulation and
    * cross-validation (docs/scoring.md): available, not on by default */
@@ -141,7 +102,7 @@ void fm_learn_info_get(const fm_learn *L, fm_learn_info *info) {
 }
 
 /* The components of c as they enter the score (fm_weights order). */
-static void comp_vec(const fm_candidate *c, float x[NW]) {
+void fm_learn_comp_vec(const fm_candidate *c, float x[NW]) {
   x[0] = c->s_title;
   x[1] = c->s_full;
   x[2] = c->s_chars;
@@ -154,7 +115,7 @@ static void comp_vec(const fm_candidate *c, float x[NW]) {
 }
 
 /* Title-block terms of reference r (borrowed from the model's CSR row). */
-static size_t ref_title(const fm_model *m, uint32_t r, const uint32_t **t) {
+size_t fm_learn_ref_title(const fm_model *m, uint32_t r, const uint32_t **t) {
   uint64_t p = m->csr_ptr[r], e = m->csr_ptr[r + 1], q = p;
   while (q < e && m->csr_col[q] < m->nblk[0]) q++;
   *t = m->csr_col + p;
@@ -162,14 +123,14 @@ static size_t ref_title(const fm_model *m, uint32_t r, const uint32_t **t) {
 }
 
 /* Title-block terms of the matcher's last query. */
-static size_t query_title(const fm_matcher *mt, const fm_model *m, const uint32_t **t) {
+size_t fm_learn_query_title(const fm_matcher *mt, const fm_model *m, const uint32_t **t) {
   size_t n = fm_matcher_last_terms(mt, t, NULL), k = 0;
   while (k < n && (*t)[k] < m->nblk[0]) k++;
   return k;
 }
 
 /* Is v among the ascending a[0..n)? */
-static int in_sorted(const uint32_t *a, size_t n, uint32_t v) {
+int fm_learn_in_sorted(const uint32_t *a, size_t n, uint32_t v) {
   size_t lo = 0, hi = n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -198,19 +159,19 @@ uint32_t fm_learn_prefix(const char *id) {
 /* Visit the association features of (query terms qt, reference r): fn(key,
  * value).  Keys: word pairs a << 32 | b; word-kind pairs a << 32 | KIND_BIT
  * | kind. */
-typedef int (*feat_fn)(void *ctx, uint64_t key, float v);
-static int each_feat(const fm_model *m, unsigned parts, const uint32_t *qt, size_t nq,
-                     uint32_t pfx, uint32_t r, feat_fn fn, void *ctx) {
+int fm_learn_each_feat(const fm_model *m, unsigned parts, const uint32_t *qt, size_t nq,
+                       uint32_t pfx, uint32_t r, feat_fn fn, void *ctx) {
   const uint32_t *rt;
-  size_t nr = ref_title(m, r, &rt);
+  size_t nr = fm_learn_ref_title(m, r, &rt);
   if ((parts & FM_LEARN_PREFIX) && pfx) {
     uint64_t hi = (uint64_t)pfx << 32;
     uint32_t kind = m->refs[r].kind;
     if (kind != FM_NO_KIND && fn(ctx, hi | KIND_BIT | kind, 1.0f)) return 1;
     size_t nd = 0;
-    for (size_t j = 0; j < nr; j++) nd += !in_sorted(qt, nq, rt[j]);
+    for (size_t j = 0; j < nr; j++) nd += !fm_learn_in_sorted(qt, nq, rt[j]);
     for (size_t j = 0; j < nr && nd; j++)
-      if (!in_sorted(qt, nq, rt[j]) && fn(ctx, hi | rt[j], (float)(1.0 / sqrt((double)nd))))
+      if (!fm_learn_in_sorted(qt, nq, rt[j]) &&
+          fn(ctx, hi | rt[j], (float)(1.0 / sqrt((double)nd))))
         return 1;
   }
   if (!nq) return 0;
@@ -218,12 +179,13 @@ static int each_feat(const fm_model *m, unsigned parts, const uint32_t *qt, size
     /* the reference's words the query lacks: what tells near-identical
      * candidates apart ("supplemental", "foreign", "preferred") */
     size_t nd = 0;
-    for (size_t j = 0; j < nr; j++) nd += !in_sorted(qt, nq, rt[j]);
+    for (size_t j = 0; j < nr; j++) nd += !fm_learn_in_sorted(qt, nq, rt[j]);
     if (nd) {
       float v = (float)(1.0 / sqrt((double)nq * (double)nd));
       for (size_t i = 0; i < nq; i++)
         for (size_t j = 0; j < nr; j++)
-          if (!in_sorted(qt, nq, rt[j]) && fn(ctx, (uint64_t)qt[i] << 32 | rt[j], v)) return 1;
+          if (!fm_learn_in_sorted(qt, nq, rt[j]) && fn(ctx, (uint64_t)qt[i] << 32 | rt[j], v))
+            return 1;
     }
   }
   uint32_t kind = m->refs[r].kind;
@@ -290,16 +252,16 @@ static fm_rc add_query(tdata *td, fm_matcher *mt, const fm_model *m, unsigned pa
   fm_rc rc = fm_match(mt, f.id, NULL, pool, buf, &n, err);
   if (rc) return rc;
   const uint32_t *qt;
-  size_t nq = query_title(mt, m, &qt);
+  size_t nq = fm_learn_query_title(mt, m, &qt);
   uint32_t pfx = fm_learn_prefix(f.id);
   size_t c0 = td->nc;
   for (int i = 0; i < n; i++) {
     if (fm_grow((void **)&td->c, &td->capc, td->nc + 1, sizeof *td->c)) goto nomem;
     tcand *c = &td->c[td->nc++];
     c->base = buf[i].score;
-    comp_vec(&buf[i], c->x);
+    fm_learn_comp_vec(&buf[i], c->x);
     c->f0 = td->nf;
-    if (each_feat(m, parts, qt, nq, pfx, buf[i].ref, add_feat, td)) goto nomem;
+    if (fm_learn_each_feat(m, parts, qt, nq, pfx, buf[i].ref, add_feat, td)) goto nomem;
     c->nf = td->nf - c->f0;
   }
   int any = 0;
@@ -456,8 +418,8 @@ nomem:
  * its pairs section) as positives, into *out (the caller's: fm_free
  * (*out)[0].query, the one block of the copied lines, then *out); *out
  * NULL when the model has none. */
-static fm_rc with_model_pairs(const fm_model *m, const fm_learn_pair *pairs, size_t n,
-                              fm_learn_pair **out, size_t *nout, fm_error *err) {
+fm_rc fm_learn_with_model_pairs(const fm_model *m, const fm_learn_pair *pairs, size_t n,
+                                fm_learn_pair **out, size_t *nout, fm_error *err) {
   *out = NULL;
   size_t nm = 0;
   for (uint64_t i = 0; i < m->pairs_len; i++) nm += m->pairs_tsv[i] == '\n';
@@ -519,7 +481,7 @@ fm_rc fm_learn_build(const fm_model *m, const fm_learn_pair *pairs, size_t n,
    * exactly the model's ranking.  A model with its own pairs layer (format
    * 7) already ranks with them: the decisions are learnt on top of it. */
   fm_rc rc = L->o.model_pairs && n && !m->pairs_layer
-                 ? with_model_pairs(m, pairs, n, &all, &n, err)
+                 ? fm_learn_with_model_pairs(m, pairs, n, &all, &n, err)
                  : FM_OK;
   if (!rc) rc = group(L, all ? all : pairs, n, &q, &nq, err);
   if (all) {
@@ -575,125 +537,3 @@ fm_rc fm_learn_build(const fm_model *m, const fm_learn_pair *pairs, size_t n,
   return FM_OK;
 }
 
-/* ---- applying ------------------------------------------------------------ */
-typedef struct apply_ctx { const fm_learn *L; double s; } apply_ctx;
-static int add_theta(void *ctx, uint64_t key, float v) {
-  apply_ctx *a = ctx;
-  uint32_t k = kmap_get(&a->L->keys, key);
-  if (k != UINT32_MAX) a->s += (double)a->L->theta[k] * v;
-  return 0;
-}
-
-int fm_learn_active(const fm_learn *L) { return L && L->active; }
-
-/* The word associations of (query title qt, reference r), by the formula
- * of each_feat's FM_LEARN_ASSOC part, visiting only the query words that
- * carry one (L->qword): the same sum, without a hash lookup per word pair
- * that cannot be there. */
-static double assoc_sum(const fm_learn *L, const uint32_t *qt, size_t nq, uint32_t r) {
-  const fm_model *m = L->m;
-  if (!L->qword || !nq) return 0;
-  uint32_t act[64];
-  size_t na = 0;
-  for (size_t i = 0; i < nq && na < 64; i++)
-    if (L->qword[qt[i]]) act[na++] = qt[i];
-  if (!na) return 0;
-  const uint32_t *rt;
-  size_t nr = ref_title(m, r, &rt), nd = 0;
-  for (size_t j = 0; j < nr; j++) nd += !in_sorted(qt, nq, rt[j]);
-  if (!nd) return 0;
-  apply_ctx a = {.L = L, .s = 0};
-  for (size_t j = 0; j < nr; j++)
-    if (!in_sorted(qt, nq, rt[j]))
-      for (size_t i = 0; i < na; i++) add_theta(&a, (uint64_t)act[i] << 32 | rt[j], 1.0f);
-  return a.s / sqrt((double)nq * (double)nd);
-}
-
-double fm_learn_delta(const fm_learn *L, const uint32_t *qt, size_t nq, uint32_t pfx,
-                      const fm_candidate *c) {
-  float x[NW];
-  comp_vec(c, x);
-  apply_ctx a = {.L = L, .s = 0};
-  for (int j = 0; j < NW; j++) a.s += (double)L->d[j] * x[j];
-  if (!L->keys.n) return a.s;
-  /* the default parts take the fast path; the others the general one */
-  unsigned rest = L->o.parts & ~(unsigned)(FM_LEARN_WEIGHTS | FM_LEARN_ASSOC);
-  int fast = !rest && nq <= 64;
-  if (fast) a.s += assoc_sum(L, qt, nq, c->ref);
-  else each_feat(L->m, L->o.parts, qt, nq, pfx, c->ref, add_theta, &a);
-  return a.s;
-}
-
-/* The model's training pairs as a layer: see model_internal.h. */
-fm_rc fm_model_pairs_layer(fm_model *m, fm_error *err) {
-  if (m->pairs_layer || !m->pairs_len) return FM_OK;
-  fm_learn_pair *all = NULL;
-  size_t n = 0;
-  fm_rc rc = with_model_pairs(m, NULL, 0, &all, &n, err);
-  if (rc || !all) return rc;
-  fm_learn_opts o;
-  fm_learn_opts_default(&o);
-  o.model_pairs = 0; /* they are the pairs */
-  fm_learn *L = NULL;
-  rc = fm_learn_build(m, all, n, &o, &L, err);
-  fm_free((void *)all[0].query); /* the copy of the pairs (one block) */
-  fm_free(all);
-  if (rc) return rc;
-  if (L->active) m->pairs_layer = L;
-  else fm_learn_free(L);
-  return FM_OK;
-}
-
-static int cand_cmp(const void *pa, const void *pb) {
-  const fm_candidate *a = pa, *b = pb;
-  if (a->score != b->score) return a->score > b->score ? -1 : 1;
-  return a->ref < b->ref ? -1 : a->ref > b->ref;
-}
-
-fm_rc fm_match_learned(fm_matcher *mt, const fm_learn *L, const char *id, const fm_field *q,
-                       int k, fm_candidate *out, int *nout, fm_error *err) {
-  const fm_model *m = NULL;
-  const uint32_t *unused;
-  (void)fm_matcher_last_terms(mt, &unused, &m);
-  /* no layer, nothing learnt, or a layer of another model: the model alone */
-  if (!L || !L->active || L->m != m || k <= 0) return fm_match(mt, id, q, k, out, nout, err);
-  int pool = L->o.pool > k ? L->o.pool : k;
-  fm_candidate stackbuf[100], *buf = pool <= 100 ? stackbuf : fm_malloc((size_t)pool * sizeof *buf);
-  if (!buf) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-  int n = 0;
-  fm_rc rc = fm_match(mt, id, q, pool, buf, &n, err);
-  if (rc) goto done;
-  const uint32_t *qt;
-  size_t nq = query_title(mt, m, &qt);
-  const char *qid = q ? q->id : id;
-  long qi = qid ? fm_model_find_query(m, qid) : -1;
-  uint32_t pfx = fm_learn_prefix(qid);
-  for (int i = 0; i < n; i++) {
-    fm_candidate *c = &buf[i];
-    double s = c->score + fm_learn_delta(L, qt, nq, pfx, c);
-    uint32_t t = L->taken[c->ref];
-    if ((L->o.parts & FM_LEARN_TAKEN) && t != UINT32_MAX && (qi < 0 || t != (uint32_t)qi))
-      s -= L->o.taken;
-    c->score = (float)s;
-  }
-  qsort(buf, (size_t)n, sizeof *buf, cand_cmp);
-  *nout = n < k ? n : k;
-  /* the confidences follow the new order: the calibrator reads the learnt
-   * scores and margins (the (k+1)-th gives the k-th its margin), so a
-   * candidate the layer moved up is not left with its old rank's value */
-  int bare = 0;
-  if (q) {
-    bare = !(q->name && q->name[0]) && !(q->description && q->description[0]);
-  } else if (qi >= 0) {
-    fm_field qf;
-    fm_model_query(m, (size_t)qi, &qf);
-    bare = !(qf.name && qf.name[0]) && !(qf.description && qf.description[0]);
-  } else {
-    bare = 1;
-  }
-  fm_calib_fill(&m->calib, buf, *nout, n > *nout ? buf[*nout].score : NAN, bare);
-  memcpy(out, buf, (size_t)*nout * sizeof *out);
-done:
-  if (buf != stackbuf) fm_free(buf);
-  return rc;
-}
