@@ -1,12 +1,13 @@
 /* cmd_simulate.c: fieldmatch simulate --config C --gold G [--seed S]
- * [--step N] [--json] [--folds K] [--loco]: what learning from decisions
+ * [--step N] [--json] [--folds K] [--loco] [--none FILE]: what learning from decisions
  * buys (fm_simulate, fm_learn_cv; docs/scoring.md). */
 #include "cli.h"
 
+#include <math.h>
 #include <string.h>
 
 typedef struct sim_args {
-  const char *config, *model, *gold;
+  const char *config, *model, *gold, *none;
   int json, step, folds, loco, quiet, pool;
   int64_t seed_arg;
   double l2w, l2a, taken;
@@ -49,6 +50,8 @@ static const fm_cli_opt opts[] = {
     FM_OPT_NUM(sim_args, folds, FM_CLI_INT, "--folds", 2, 0, "K",
                "also K-fold cross-validation of the layer"),
     FM_OPT_FLAG(sim_args, loco, "--loco", 0, "also leave-one-category-out"),
+    FM_OPT_STR(sim_args, none, "--none", 0, "NONE.tsv",
+               "fields with no equivalent: half decided as such,\nhalf scored (none_proposed, none_auroc)"),
     FM_OPT_FN(set_parts, "--learn", "PARTS",
               "what is learnt: weights,assoc,kind,taken,prefix\nor none (default weights,assoc)"),
     FM_OPT_NUM(sim_args, l2w, FM_CLI_REAL_NONNEG, "--l2-weights", 0, 0, "X",
@@ -89,6 +92,33 @@ static void print_cv(const char *name, const fm_learn_cv_result *r, int json) {
            r->learned_top1 - r->static_top1);
 }
 
+/* A JSON number, or null for NAN (an empty side of an AUROC). */
+static void print_num(double x) {
+  if (isnan(x)) printf("null");
+  else printf("%.4f", x);
+}
+
+/* The no-equivalent part (--none): JSON "none" object, or text lines. */
+static void print_none(const fm_sim_result *r, int json) {
+  if (json) {
+    printf(", \"none\": {\"queries\": %zu, \"decided\": %zu, \"tested\": %zu",
+           r->none_queries, r->none_decided, r->none_tested);
+    for (int w = 0; w < 2; w++) {
+      printf(", \"%s\": {\"none_proposed\": ", w ? "learned" : "static");
+      print_num(r->none_proposed[w]);
+      printf(", \"none_auroc\": ");
+      print_num(r->none_auroc[w]);
+      printf("}");
+    }
+    printf("}");
+    return;
+  }
+  printf("  no equivalent: %zu fields, %zu decided as such, %zu scored; proposed at %.2f "
+         "static %.3f, learned %.3f; AUROC against the gold static %.3f, learned %.3f\n",
+         r->none_queries, r->none_decided, r->none_tested, FM_AUTO_CONFIDENCE,
+         r->none_proposed[0], r->none_proposed[1], r->none_auroc[0], r->none_auroc[1]);
+}
+
 int fm_cmd_simulate(int argc, char **argv) {
   sim_args a = {.step = 5, .seed_arg = 42, .l2w = -1, .l2a = -1, .taken = -1};
   int npos, prc = fm_cli_parse(&spec, argc, argv, &a, &npos);
@@ -107,6 +137,13 @@ int fm_cmd_simulate(int argc, char **argv) {
   fm_pairs_init(&gold);
   if (fm_pairs_load(a.gold, &gold, &err)) {
     fm_pairs_free(&gold);
+    return fm_cli_fail(&err);
+  }
+  fm_pairs none;
+  fm_pairs_init(&none);
+  if (a.none && fm_none_load(a.none, &none, &err)) {
+    fm_pairs_free(&gold);
+    fm_pairs_free(&none);
     return fm_cli_fail(&err);
   }
   fm_model *m = NULL;
@@ -132,6 +169,7 @@ int fm_cmd_simulate(int argc, char **argv) {
   so.seed = (uint64_t)a.seed_arg;
   so.step = a.step;
   so.learn = &lo;
+  so.none = a.none ? &none : NULL;
   fm_sim_result r = {0};
   if (status == FM_EXIT_OK && fm_simulate(m, &gold, &so, &r, &err)) status = fm_cli_fail(&err);
   fm_learn_cv_result cv = {0}, loco = {0};
@@ -153,6 +191,7 @@ int fm_cmd_simulate(int argc, char **argv) {
     printf("]");
     if (a.folds) print_cv("cv", &cv, 1);
     if (a.loco) print_cv("loco", &loco, 1);
+    if (a.none) print_none(&r, 1);
     printf("}\n");
   } else if (status == FM_EXIT_OK) {
     printf("%s: %zu queries, %zu decided, %zu scored; top-1 static %.3f, learned %.3f "
@@ -164,9 +203,11 @@ int fm_cmd_simulate(int argc, char **argv) {
              r.curve[i].top1_remaining);
     if (a.folds) print_cv("cross-validation", &cv, 0);
     if (a.loco) print_cv("leave-one-category-out", &loco, 0);
+    if (a.none) print_none(&r, 0);
   }
   fm_sim_result_free(&r);
   fm_model_close(m);
   fm_pairs_free(&gold);
+  fm_pairs_free(&none);
   return status;
 }

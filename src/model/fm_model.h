@@ -389,6 +389,9 @@ typedef struct fm_sim_opts {
   double threshold, margin; /* the review queue's uncertainty (docs/batch.md;
                                defaults 2.0 and 0.5, the batch defaults) */
   const fm_learn_opts *learn; /* NULL: defaults */
+  const fm_pairs *none; /* fields with no equivalent (.query only; NULL: none):
+                           split by the seed like the gold, the first half
+                           decided "no equivalent", the second half scored */
 } fm_sim_opts;
 void fm_sim_opts_default(fm_sim_opts *o);
 
@@ -402,6 +405,13 @@ typedef struct fm_sim_result {
   size_t keystrokes;  /* rank r accepted: r keys; a pick: the id + 1 */
   size_t keystrokes_static; /* the same decisions without learning */
   fm_sim_point *curve; size_t ncurve; /* owned (fm_sim_result_free) */
+  /* with opts.none: its fields the model knows, decided and scored; of the
+   * scored ones the share whose top-1 confidence is at or above
+   * FM_AUTO_CONFIDENCE, and the AUROC of top-1 confidence between the
+   * scored gold and them, without ([0]) and with ([1]) the final layer
+   * (NAN when either side is empty) */
+  size_t none_queries, none_decided, none_tested;
+  double none_proposed[2], none_auroc[2];
 } fm_sim_result;
 
 /* Play an analyst who knows the gold (docs/scoring.md): split the gold

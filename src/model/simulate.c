@@ -159,6 +159,82 @@ static fm_rc add_point(fm_sim_result *r, size_t *cap, size_t decided, double top
   return FM_OK;
 }
 
+/* Top-1 confidence of each of ids[0..n) with layer L (NULL: none) into p. */
+static fm_rc top1_conf(fm_matcher *mt, const fm_learn *L, const char *const *ids, size_t n,
+                       double *p, fm_error *err) {
+  for (size_t i = 0; i < n; i++) {
+    fm_candidate c[1];
+    int nc = 0;
+    fm_rc rc = fm_match_learned(mt, L, ids[i], NULL, 1, c, &nc, err);
+    if (rc) return rc;
+    p[i] = nc ? c[0].confidence : 0.0;
+  }
+  return FM_OK;
+}
+
+/* The no-equivalent part of a simulation (opts.none): the none fields the
+ * model knows, shuffled by the seed; the first half joins the decisions as
+ * FM_LEARN_NONE (dec has room for them) and the layer is rebuilt; then the
+ * second half and the tested gold are scored without and with it. */
+static fm_rc sim_none(fm_matcher *mt, const fm_model *m, const fm_sim_opts *o, const gq *g,
+                      const size_t *test, size_t ntest, fm_learn_pair *dec, size_t ndec,
+                      fm_learn **L, fm_sim_result *res, fm_error *err) {
+  const fm_pairs *none = o->none;
+  const char **ids = fm_malloc((none->n ? none->n : 1) * sizeof *ids);
+  size_t *perm = fm_malloc((none->n ? none->n : 1) * sizeof *perm);
+  double *pg = fm_malloc((ntest ? ntest : 1) * sizeof *pg);
+  double *pn = fm_malloc((none->n ? none->n : 1) * sizeof *pn);
+  const char **tid = fm_malloc((ntest + none->n ? ntest + none->n : 1) * sizeof *tid);
+  fm_strmap seen;
+  fm_strmap_init(&seen);
+  fm_rc rc = FM_OK;
+  if (!ids || !perm || !pg || !pn || !tid) {
+    rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  size_t nn = 0;
+  for (size_t i = 0; i < none->n; i++) {
+    const char *q = none->v[i].query;
+    int ins = 0;
+    if (fm_model_find_query(m, q) < 0) continue;
+    if (fm_strmap_put(&seen, q, strlen(q), (uint32_t)nn, NULL, &ins)) {
+      rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+      goto done;
+    }
+    if (ins) ids[nn++] = q;
+  }
+  shuffle(perm, nn, o->seed ^ 0x0e0e0e0eULL);
+  size_t nfirst = (nn + 1) / 2, ntn = nn - nfirst;
+  for (size_t i = 0; i < nfirst; i++)
+    dec[ndec++] = (fm_learn_pair){ids[perm[i]], NULL, FM_LEARN_NONE};
+  fm_learn_free(*L);
+  *L = NULL;
+  if ((rc = fm_learn_build(m, dec, ndec, o->learn, L, err))) goto done;
+  for (size_t i = 0; i < ntest; i++) tid[i] = g[test[i]].id;
+  for (size_t i = 0; i < ntn; i++) tid[ntest + i] = ids[perm[nfirst + i]];
+  for (int w = 0; w < 2 && !rc; w++) {
+    const fm_learn *lw = w ? *L : NULL;
+    if ((rc = top1_conf(mt, lw, tid, ntest, pg, err)) ||
+        (rc = top1_conf(mt, lw, tid + ntest, ntn, pn, err)))
+      break;
+    size_t prop = 0;
+    for (size_t i = 0; i < ntn; i++) prop += pn[i] >= FM_AUTO_CONFIDENCE;
+    res->none_proposed[w] = ntn ? (double)prop / ntn : NAN;
+    res->none_auroc[w] = fm_calib_auroc(pg, ntest, pn, ntn);
+  }
+  res->none_queries = nn;
+  res->none_decided = nfirst;
+  res->none_tested = ntn;
+done:
+  fm_strmap_free(&seen);
+  fm_free(tid);
+  fm_free(ids);
+  fm_free(perm);
+  fm_free(pg);
+  fm_free(pn);
+  return rc;
+}
+
 fm_rc fm_simulate(const fm_model *m, const fm_pairs *gold, const fm_sim_opts *o,
                   fm_sim_result *res, fm_error *err) {
   memset(res, 0, sizeof *res);
@@ -174,7 +250,7 @@ fm_rc fm_simulate(const fm_model *m, const fm_pairs *gold, const fm_sim_opts *o,
                         ng, ng == 1 ? "" : "s");
   }
   size_t *perm = fm_malloc(ng * sizeof *perm);
-  fm_learn_pair *dec = fm_malloc(ng * sizeof *dec);
+  fm_learn_pair *dec = fm_malloc((ng + (o->none ? o->none->n : 0)) * sizeof *dec);
   fm_matcher *mt = NULL;
   fm_learn *L = NULL;
   if (!perm || !dec) {
@@ -223,6 +299,7 @@ fm_rc fm_simulate(const fm_model *m, const fm_pairs *gold, const fm_sim_opts *o,
   }
   res->decided = ndec;
   res->learned_top1 = res->curve[res->ncurve - 1].top1_remaining;
+  if (o->none && (rc = sim_none(mt, m, o, g, test, ntest, dec, ndec, &L, res, err))) goto done;
 done:
   fm_learn_free(L);
   fm_matcher_free(mt);

@@ -33,6 +33,22 @@ assert d["learning_gain"] > 0, d
 PY
 run "$FM" simulate --config "$CONF" --gold "$GOLD" --seed 1 --step 1 --json --folds 2 --loco
 expect "same seed, same output" cmp -s "$T/out" "$T/sim1"
+# --none: half the no-equivalent fields decided as such, half scored with
+# and without the layer (a field the model does not hold is left out)
+printf 'bloomberg_field\nCASH_EQUIV\nNET_INCOME\nNOT_A_FIELD\n' >"$T/none.tsv"
+run "$FM" simulate --config "$CONF" --gold "$GOLD" --seed 1 --json --none "$T/none.tsv"
+expect_rc "simulate --none" 0
+expect "simulate --none keys" python3 - "$T/out" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+n = d["none"]
+assert n["queries"] == 2 and n["decided"] == 1 and n["tested"] == 1, n
+for w in ("static", "learned"):
+    assert 0 <= n[w]["none_proposed"] <= 1 and 0 <= n[w]["none_auroc"] <= 1, n
+PY
+run "$FM" simulate --config "$CONF" --gold "$GOLD" --none "$T/absent.tsv"
+expect_rc "simulate --none: a missing file fails" 1
+expect_in "and names it" "$T/err" "absent.tsv"
 run "$FM" simulate --config "$CONF" --gold "$GOLD" --step 0
 expect_rc "--step 0 is usage" 2
 run "$FM" simulate --config "$CONF"
