@@ -254,15 +254,14 @@ static fm_rc add_query(tdata *td, fm_matcher *mt, const fm_model *m, unsigned pa
   const uint32_t *qt;
   size_t nq = fm_learn_query_title(mt, m, &qt);
   uint32_t pfx = fm_learn_prefix(f.id);
-  size_t c0 = td->nc;
+  size_t c0 = td->nc, p0 = td->np;
   for (int i = 0; i < n; i++) {
     if (fm_grow((void **)&td->c, &td->capc, td->nc + 1, sizeof *td->c)) goto nomem;
     tcand *c = &td->c[td->nc++];
     c->base = buf[i].score;
     fm_learn_comp_vec(&buf[i], c->x);
     c->f0 = td->nf;
-    if (fm_learn_each_feat(m, parts, qt, nq, pfx, buf[i].ref, add_feat, td)) goto nomem;
-    c->nf = td->nf - c->f0;
+    c->nf = 0; /* features below, for the candidates a pair names */
   }
   int any = 0;
   for (int i = 0; i < n; i++) {
@@ -286,6 +285,20 @@ static fm_rc add_query(tdata *td, fm_matcher *mt, const fm_model *m, unsigned pa
       any = 1;
     }
   *used += any;
+  /* the association features of the candidates some pair names: the fit
+   * never scores the others, and a key only they carry would stay 0 */
+  unsigned char named[MAX_POOL] = {0};
+  for (size_t p = p0; p < td->np; p++) {
+    named[td->p[p].pos - c0] = 1;
+    named[td->p[p].neg - c0] = 1;
+  }
+  for (int i = 0; i < n; i++) {
+    if (!named[i]) continue;
+    tcand *c = &td->c[c0 + (size_t)i];
+    c->f0 = td->nf;
+    if (fm_learn_each_feat(m, parts, qt, nq, pfx, buf[i].ref, add_feat, td)) goto nomem;
+    c->nf = td->nf - c->f0;
+  }
   return FM_OK;
 nomem:
   return fm_error_set(err, FM_ERR_NOMEM, "out of memory learning from decisions");
@@ -304,6 +317,7 @@ static int fit(fm_learn *L, const tdata *td, size_t ntheta) {
   double *gt = fm_calloc(ntheta ? ntheta : 1, sizeof *gt);
   float *diff = fm_calloc(ntheta ? ntheta : 1, sizeof *diff);
   float *sc = NULL;
+  uint32_t *used = NULL;
   int nomem = 1;
   if (!ht || !gt || !diff) goto out;
   /* curvature bounds: beta^2 / 4 * sum w * (dx)^2 + l2 */
@@ -326,10 +340,24 @@ static int fit(fm_learn *L, const tdata *td, size_t ntheta) {
   }
   for (int j = 0; j < NW; j++) hw[j] += o->l2_weights;
   for (size_t k = 0; k < ntheta; k++) ht[k] += o->l2_assoc;
+  /* only the candidates some preference pair names are ever scored (about
+   * a third: the accepted ones and their first NEG_PER_QUERY rivals) */
   if (!(sc = fm_malloc((td->nc ? td->nc : 1) * sizeof *sc))) goto out;
+  if (!(used = fm_malloc((td->nc ? td->nc : 1) * sizeof *used))) goto out;
+  size_t nused = 0;
+  memset(sc, 0, (td->nc ? td->nc : 1) * sizeof *sc);
+  for (size_t p = 0; p < td->np; p++) {
+    uint32_t ab[2] = {td->p[p].pos, td->p[p].neg};
+    for (int i = 0; i < 2; i++)
+      if (sc[ab[i]] == 0) { /* 0 marks "not yet listed" while listing */
+        sc[ab[i]] = 1;
+        used[nused++] = ab[i];
+      }
+  }
   nomem = 0;
   for (int e = 0; e < o->epochs; e++) {
-    for (size_t c = 0; c < td->nc; c++) {
+    for (size_t u = 0; u < nused; u++) {
+      size_t c = used[u];
       const tcand *t = &td->c[c];
       double s = t->base;
       for (int j = 0; j < NW; j++) s += (double)L->d[j] * t->x[j];
@@ -352,6 +380,7 @@ static int fit(fm_learn *L, const tdata *td, size_t ntheta) {
     for (size_t k = 0; k < ntheta; k++) L->theta[k] -= (float)(0.5 * gt[k] / ht[k]);
   }
 out:
+  fm_free(used);
   fm_free(sc);
   fm_free(ht);
   fm_free(gt);
