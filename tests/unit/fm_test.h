@@ -46,6 +46,18 @@ static int fm_test_checks;
     }                                                                      \
   } while (0)
 
+/* Fault injection over whole trainings runs single-threaded (the
+ * countdown is not thread-safe), so ThreadSanitizer has nothing to check
+ * in it, and under TSan it costs minutes: the TSan pass of
+ * scripts/test.sh sets FM_TEST_NO_TRAIN_FAULTS=1 and the other passes run
+ * it.  True (and says so) when the caller should skip `what`. */
+static inline int fm_test_skip_train_faults(const char *what) {
+  const char *v = getenv("FM_TEST_NO_TRAIN_FAULTS");
+  if (!v || !*v || !strcmp(v, "0")) return 0;
+  fprintf(stderr, "  %s: fault injection skipped (FM_TEST_NO_TRAIN_FAULTS)\n", what);
+  return 1;
+}
+
 #define FM_RUN(fn)                                                         \
   do {                                                                     \
     int fm_before_ = fm_test_failures;                                     \
