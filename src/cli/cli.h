@@ -132,6 +132,9 @@ int fm_cli_open_store(const char *path, unsigned how, int busy_ms, fm_store **ou
 
 /* JSON string output (jansson-escaped) of s to fp. */
 void fm_cli_json_str(FILE *fp, const char *s);
+/* `, "key": v` on stdout, v with 4 decimals, or null when v is NAN (an
+ * AUROC with an empty side, an ECE of nothing). */
+void fm_cli_json_num(const char *key, double v);
 
 /* Load a model or print the error; NULL on failure. */
 fm_model *fm_cli_open_model(const char *path);

@@ -51,35 +51,29 @@ static const fm_cli_spec spec = {
              "BBGsymbols book): the honest proxy for fields of an unseen kind.\n",
     .opts = opts};
 
-/* A number as JSON (null when NAN), 4 decimals. */
-static void jnum(const char *key, double v) {
-  if (isnan(v)) printf(", \"%s\": null", key);
-  else printf(", \"%s\": %.4f", key, v);
-}
-
 static void print_json(const fm_eval_result *r, size_t overlap, int folds, int none) {
   printf("{\"queries\": %zu, \"top1\": %.4f, \"recall_at_3\": %.4f, \"recall_at_5\": %.4f, \"recall_at_10\": %.4f, "
          "\"mrr_at_10\": %.4f, \"missing_queries\": %zu, \"missing_refs\": %zu, "
          "\"train_overlap\": %zu, \"folds\": %d",
          r->queries, r->top1, r->recall_at_3, r->recall_at_5, r->recall_at_10, r->mrr_at_10,
          r->missing_queries, r->missing_refs, overlap, folds);
-  jnum("ece", r->ece);
-  jnum("ece_null", r->ece_null);
-  jnum("auto_threshold", FM_AUTO_CONFIDENCE);
-  jnum("auto_precision", r->auto_precision);
-  jnum("auto_coverage", r->auto_coverage);
+  fm_cli_json_num("ece", r->ece);
+  fm_cli_json_num("ece_null", r->ece_null);
+  fm_cli_json_num("auto_threshold", FM_AUTO_CONFIDENCE);
+  fm_cli_json_num("auto_precision", r->auto_precision);
+  fm_cli_json_num("auto_coverage", r->auto_coverage);
   if (none) {
     printf(", \"none_queries\": %zu", r->none_queries);
-    jnum("none_proposed", r->none_proposed);
-    jnum("none_auroc", r->none_auroc);
-    jnum("ece_all", r->ece_all);
+    fm_cli_json_num("none_proposed", r->none_proposed);
+    fm_cli_json_num("none_auroc", r->none_auroc);
+    fm_cli_json_num("ece_all", r->ece_all);
   }
   printf(", \"auto_curve\": [");
   for (int i = 0; i < FM_EVAL_CURVE; i++) {
     printf("%s{\"threshold\": %.2f", i ? ", " : "", r->curve_t[i]);
-    jnum("precision", r->curve_precision[i]);
-    jnum("coverage", r->curve_coverage[i]);
-    if (none) jnum("none_proposed", r->curve_none[i]);
+    fm_cli_json_num("precision", r->curve_precision[i]);
+    fm_cli_json_num("coverage", r->curve_coverage[i]);
+    if (none) fm_cli_json_num("none_proposed", r->curve_none[i]);
     printf("}");
   }
   printf("]");

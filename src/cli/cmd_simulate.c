@@ -92,22 +92,15 @@ static void print_cv(const char *name, const fm_learn_cv_result *r, int json) {
            r->learned_top1 - r->static_top1);
 }
 
-/* A JSON number, or null for NAN (an empty side of an AUROC). */
-static void print_num(double x) {
-  if (isnan(x)) printf("null");
-  else printf("%.4f", x);
-}
-
 /* The no-equivalent part (--none): JSON "none" object, or text lines. */
 static void print_none(const fm_sim_result *r, int json) {
   if (json) {
     printf(", \"none\": {\"queries\": %zu, \"decided\": %zu, \"tested\": %zu",
            r->none_queries, r->none_decided, r->none_tested);
     for (int w = 0; w < 2; w++) {
-      printf(", \"%s\": {\"none_proposed\": ", w ? "learned" : "static");
-      print_num(r->none_proposed[w]);
-      printf(", \"none_auroc\": ");
-      print_num(r->none_auroc[w]);
+      printf(", \"%s\": {\"threshold\": %.2f", w ? "learned" : "static", FM_AUTO_CONFIDENCE);
+      fm_cli_json_num("none_proposed", r->none_proposed[w]);
+      fm_cli_json_num("none_auroc", r->none_auroc[w]);
       printf("}");
     }
     printf("}");

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 static const fm_cmd commands[] = {
@@ -52,6 +53,11 @@ void fm_cli_json_str(FILE *fp, const char *s) {
   fputs(d ? d : "\"\"", fp);
   free(d);
   json_decref(j);
+}
+
+void fm_cli_json_num(const char *key, double v) {
+  if (isnan(v)) printf(", \"%s\": null", key);
+  else printf(", \"%s\": %.4f", key, v);
 }
 
 fm_model *fm_cli_open_model(const char *path) {

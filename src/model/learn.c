@@ -156,11 +156,9 @@ uint32_t fm_learn_prefix(const char *id) {
   return 0xC0000000u | (h & 0x3fffffffu);
 }
 
-/* Visit the association features of (query terms qt, reference r): fn(key,
- * value).  Keys: word pairs a << 32 | b; word-kind pairs a << 32 | KIND_BIT
- * | kind. */
+/* See learn_internal.h. */
 int fm_learn_each_feat(const fm_model *m, unsigned parts, const uint32_t *qt, size_t nq,
-                       uint32_t pfx, uint32_t r, feat_fn fn, void *ctx) {
+                       uint32_t pfx, const uint8_t *only, uint32_t r, feat_fn fn, void *ctx) {
   const uint32_t *rt;
   size_t nr = fm_learn_ref_title(m, r, &rt);
   if ((parts & FM_LEARN_PREFIX) && pfx) {
@@ -182,10 +180,12 @@ int fm_learn_each_feat(const fm_model *m, unsigned parts, const uint32_t *qt, si
     for (size_t j = 0; j < nr; j++) nd += !fm_learn_in_sorted(qt, nq, rt[j]);
     if (nd) {
       float v = (float)(1.0 / sqrt((double)nq * (double)nd));
-      for (size_t i = 0; i < nq; i++)
+      for (size_t i = 0; i < nq; i++) {
+        if (only && !only[qt[i]]) continue;
         for (size_t j = 0; j < nr; j++)
           if (!fm_learn_in_sorted(qt, nq, rt[j]) && fn(ctx, (uint64_t)qt[i] << 32 | rt[j], v))
             return 1;
+      }
     }
   }
   uint32_t kind = m->refs[r].kind;
@@ -254,15 +254,8 @@ static fm_rc add_query(tdata *td, fm_matcher *mt, const fm_model *m, unsigned pa
   const uint32_t *qt;
   size_t nq = fm_learn_query_title(mt, m, &qt);
   uint32_t pfx = fm_learn_prefix(f.id);
-  size_t c0 = td->nc, p0 = td->np;
-  for (int i = 0; i < n; i++) {
-    if (fm_grow((void **)&td->c, &td->capc, td->nc + 1, sizeof *td->c)) goto nomem;
-    tcand *c = &td->c[td->nc++];
-    c->base = buf[i].score;
-    fm_learn_comp_vec(&buf[i], c->x);
-    c->f0 = td->nf;
-    c->nf = 0; /* features below, for the candidates a pair names */
-  }
+  /* the preference pairs first, in the pool's indexes */
+  size_t p0 = td->np;
   int any = 0;
   for (int i = 0; i < n; i++) {
     if (!has(qd->acc, qd->nacc, buf[i].ref)) continue;
@@ -272,7 +265,7 @@ static fm_rc add_query(tdata *td, fm_matcher *mt, const fm_model *m, unsigned pa
     for (int j = 0; j < n && seen < nneg; j++) {
       if (has(qd->acc, qd->nacc, buf[j].ref)) continue;
       seen++;
-      if (add_pair(td, (uint32_t)(c0 + i), (uint32_t)(c0 + j), 1.0f / (float)nneg)) goto nomem;
+      if (add_pair(td, (uint32_t)i, (uint32_t)j, 1.0f / (float)nneg)) goto nomem;
     }
     any = 1;
   }
@@ -281,23 +274,29 @@ static fm_rc add_query(tdata *td, fm_matcher *mt, const fm_model *m, unsigned pa
     if (!has(qd->rej, qd->nrej, buf[i].ref)) best = i;
   for (int i = 0; i < n && best >= 0; i++)
     if (has(qd->rej, qd->nrej, buf[i].ref)) {
-      if (add_pair(td, (uint32_t)(c0 + best), (uint32_t)(c0 + i), 1.0f)) goto nomem;
+      if (add_pair(td, (uint32_t)best, (uint32_t)i, 1.0f)) goto nomem;
       any = 1;
     }
   *used += any;
-  /* the association features of the candidates some pair names: the fit
+  /* then the candidates some pair names, with their features: the fit
    * never scores the others, and a key only they carry would stay 0 */
-  unsigned char named[MAX_POOL] = {0};
-  for (size_t p = p0; p < td->np; p++) {
-    named[td->p[p].pos - c0] = 1;
-    named[td->p[p].neg - c0] = 1;
-  }
+  uint32_t at[MAX_POOL]; /* pool index -> td->c index, UINT32_MAX: unnamed */
+  for (int i = 0; i < n; i++) at[i] = UINT32_MAX;
+  for (size_t p = p0; p < td->np; p++) at[td->p[p].pos] = at[td->p[p].neg] = 0;
   for (int i = 0; i < n; i++) {
-    if (!named[i]) continue;
-    tcand *c = &td->c[c0 + (size_t)i];
+    if (at[i] == UINT32_MAX) continue;
+    if (fm_grow((void **)&td->c, &td->capc, td->nc + 1, sizeof *td->c)) goto nomem;
+    at[i] = (uint32_t)td->nc;
+    tcand *c = &td->c[td->nc++];
+    c->base = buf[i].score;
+    fm_learn_comp_vec(&buf[i], c->x);
     c->f0 = td->nf;
-    if (fm_learn_each_feat(m, parts, qt, nq, pfx, buf[i].ref, add_feat, td)) goto nomem;
+    if (fm_learn_each_feat(m, parts, qt, nq, pfx, NULL, buf[i].ref, add_feat, td)) goto nomem;
     c->nf = td->nf - c->f0;
+  }
+  for (size_t p = p0; p < td->np; p++) {
+    td->p[p].pos = at[td->p[p].pos];
+    td->p[p].neg = at[td->p[p].neg];
   }
   return FM_OK;
 nomem:
@@ -317,7 +316,6 @@ static int fit(fm_learn *L, const tdata *td, size_t ntheta) {
   double *gt = fm_calloc(ntheta ? ntheta : 1, sizeof *gt);
   float *diff = fm_calloc(ntheta ? ntheta : 1, sizeof *diff);
   float *sc = NULL;
-  uint32_t *used = NULL;
   int nomem = 1;
   if (!ht || !gt || !diff) goto out;
   /* curvature bounds: beta^2 / 4 * sum w * (dx)^2 + l2 */
@@ -340,24 +338,10 @@ static int fit(fm_learn *L, const tdata *td, size_t ntheta) {
   }
   for (int j = 0; j < NW; j++) hw[j] += o->l2_weights;
   for (size_t k = 0; k < ntheta; k++) ht[k] += o->l2_assoc;
-  /* only the candidates some preference pair names are ever scored (about
-   * a third: the accepted ones and their first NEG_PER_QUERY rivals) */
   if (!(sc = fm_malloc((td->nc ? td->nc : 1) * sizeof *sc))) goto out;
-  if (!(used = fm_malloc((td->nc ? td->nc : 1) * sizeof *used))) goto out;
-  size_t nused = 0;
-  memset(sc, 0, (td->nc ? td->nc : 1) * sizeof *sc);
-  for (size_t p = 0; p < td->np; p++) {
-    uint32_t ab[2] = {td->p[p].pos, td->p[p].neg};
-    for (int i = 0; i < 2; i++)
-      if (sc[ab[i]] == 0) { /* 0 marks "not yet listed" while listing */
-        sc[ab[i]] = 1;
-        used[nused++] = ab[i];
-      }
-  }
   nomem = 0;
   for (int e = 0; e < o->epochs; e++) {
-    for (size_t u = 0; u < nused; u++) {
-      size_t c = used[u];
+    for (size_t c = 0; c < td->nc; c++) {
       const tcand *t = &td->c[c];
       double s = t->base;
       for (int j = 0; j < NW; j++) s += (double)L->d[j] * t->x[j];
@@ -380,7 +364,6 @@ static int fit(fm_learn *L, const tdata *td, size_t ntheta) {
     for (size_t k = 0; k < ntheta; k++) L->theta[k] -= (float)(0.5 * gt[k] / ht[k]);
   }
 out:
-  fm_free(used);
   fm_free(sc);
   fm_free(ht);
   fm_free(gt);
@@ -548,18 +531,17 @@ fm_rc fm_learn_build(const fm_model *m, const fm_learn_pair *pairs, size_t n,
   }
   for (int j = 0; j < NW; j++) L->info.weights[j] = L->d[j];
   for (size_t k = 0; k < L->keys.n; k++) L->info.associations += L->theta[k] != 0;
-  /* the query words that carry an association: a lookup's other words
-   * contribute nothing, so they are not paired with the reference's */
-  for (size_t i = 0; i < L->keys.cap; i++) {
+  /* the query words that carry a word association: a lookup pairs only
+   * them with the reference's words (the others would find nothing) */
+  if (L->keys.n && !(L->qword = fm_calloc(m->nblk[0] ? m->nblk[0] : 1, 1))) {
+    fm_learn_free(L);
+    return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  }
+  for (size_t i = 0; L->qword && i < L->keys.cap; i++) {
     uint32_t k = L->keys.val[i];
     uint64_t key = L->keys.key[i];
     uint32_t a = (uint32_t)(key >> 32), b = (uint32_t)key;
-    if (k == UINT32_MAX || L->theta[k] == 0 || a >= m->nblk[0] || (b & KIND_BIT)) continue;
-    if (!L->qword && !(L->qword = fm_calloc(m->nblk[0], 1))) {
-      fm_learn_free(L);
-      return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-    }
-    L->qword[a] = 1;
+    if (k != UINT32_MAX && L->theta[k] != 0 && a < m->nblk[0] && !(b & KIND_BIT)) L->qword[a] = 1;
   }
   L->active = td.np > 0 || ((L->o.parts & FM_LEARN_TAKEN) && L->info.positives && L->o.taken != 0);
   *out = L;

@@ -18,41 +18,14 @@ static int add_theta(void *ctx, uint64_t key, float v) {
 
 int fm_learn_active(const fm_learn *L) { return L && L->active; }
 
-/* The word associations of (query title qt, reference r), by the formula
- * of fm_learn_each_feat's FM_LEARN_ASSOC part, visiting only the query words that
- * carry one (L->qword): the same sum, without a hash lookup per word pair
- * that cannot be there. */
-static double assoc_sum(const fm_learn *L, const uint32_t *qt, size_t nq, uint32_t r) {
-  const fm_model *m = L->m;
-  if (!L->qword || !nq) return 0;
-  uint32_t act[64];
-  size_t na = 0;
-  for (size_t i = 0; i < nq && na < 64; i++)
-    if (L->qword[qt[i]]) act[na++] = qt[i];
-  if (!na) return 0;
-  const uint32_t *rt;
-  size_t nr = fm_learn_ref_title(m, r, &rt), nd = 0;
-  for (size_t j = 0; j < nr; j++) nd += !fm_learn_in_sorted(qt, nq, rt[j]);
-  if (!nd) return 0;
-  apply_ctx a = {.L = L, .s = 0};
-  for (size_t j = 0; j < nr; j++)
-    if (!fm_learn_in_sorted(qt, nq, rt[j]))
-      for (size_t i = 0; i < na; i++) add_theta(&a, (uint64_t)act[i] << 32 | rt[j], 1.0f);
-  return a.s / sqrt((double)nq * (double)nd);
-}
-
 double fm_learn_delta(const fm_learn *L, const uint32_t *qt, size_t nq, uint32_t pfx,
                       const fm_candidate *c) {
   float x[NW];
   fm_learn_comp_vec(c, x);
   apply_ctx a = {.L = L, .s = 0};
   for (int j = 0; j < NW; j++) a.s += (double)L->d[j] * x[j];
-  if (!L->keys.n) return a.s;
-  /* the default parts take the fast path; the others the general one */
-  unsigned rest = L->o.parts & ~(unsigned)(FM_LEARN_WEIGHTS | FM_LEARN_ASSOC);
-  int fast = !rest && nq <= 64;
-  if (fast) a.s += assoc_sum(L, qt, nq, c->ref);
-  else fm_learn_each_feat(L->m, L->o.parts, qt, nq, pfx, c->ref, add_theta, &a);
+  if (L->keys.n)
+    fm_learn_each_feat(L->m, L->o.parts, qt, nq, pfx, L->qword, c->ref, add_theta, &a);
   return a.s;
 }
 

@@ -501,14 +501,13 @@ fm_rc fm_match_vec(fm_matcher *mt, const fm_field *f, uint32_t qkind, int k,
   /* the query's FM_QUAL_* bits: its type, and whether its title names a
    * residual item (terms are sorted and the title block comes first) */
   unsigned qqual = fm_type_qual(f->type);
-  for (size_t i = 0; i < mt->q.n && mt->q.term[i] < m->nblk[0]; i++)
-    qqual |= fm_qual_term(m, mt->q.term[i]);
+  size_t nqt = 0; /* the title block's terms */
+  for (; nqt < mt->q.n && mt->q.term[nqt] < m->nblk[0]; nqt++)
+    qqual |= fm_qual_term(m, mt->q.term[nqt]);
   lsa_cosines(mt, cidx, nc);
   /* the model's own learning layer (its training pairs, learn.c) moves
    * every candidate's score before the top k are chosen */
   const fm_learn *pl = m->pairs_layer;
-  size_t nqt = 0;
-  while (pl && nqt < mt->q.n && mt->q.term[nqt] < m->nblk[0]) nqt++;
   uint32_t pfx = pl ? fm_learn_prefix(f->id) : 0;
   for (int i = 0; i < nc; i++) {
     fm_candidate *c = &mt->cand[i];

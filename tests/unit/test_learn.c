@@ -12,7 +12,9 @@
 #define CONF "tests/data/learn/learn.json"
 #define GOLD "tests/data/learn/gold.tsv"
 
-static fm_model *train_fixture(void) {
+/* The fixture's model, trained with the config's own pairs, or with
+ * `pairs` when not NULL; written to `output` too when not NULL. */
+static fm_model *train_fixture_with(const fm_pairs *pairs, const char *output) {
   fm_error err;
   fm_error_init(&err);
   fm_config *c = NULL;
@@ -21,11 +23,14 @@ static fm_model *train_fixture(void) {
     fprintf(stderr, "%s\n", err.msg);
     return NULL;
   }
-  fm_train_input in = {.config = c, .quiet = 1};
+  fm_train_input in = {.config = c, .quiet = 1, .pairs_override = pairs,
+                       .use_pairs_override = pairs != NULL, .output = output};
   if (fm_train(&in, &m, &err)) fprintf(stderr, "%s\n", err.msg);
   fm_config_free(c);
   return m;
 }
+
+static fm_model *train_fixture(void) { return train_fixture_with(NULL, NULL); }
 
 /* Rank of reference `ref` for query `q` (1-based; 0 when not in the top k),
  * and its score into *score (optional). */
@@ -142,21 +147,16 @@ static void test_sibling_moves(void) {
 static void test_pairs_layer(void) {
   fm_error err;
   fm_error_init(&err);
-  fm_config *c = NULL;
-  CHECK(fm_config_load(CONF, &c, &err) == FM_OK);
-  if (!c) return;
   fm_pairs tp;
   fm_pairs_init(&tp);
   tp.n = tp.cap = 2;
   tp.v = (fm_pair[]){{.query = "XR_TOT_ASSETS", .ref = "SUPA"},
                      {.query = "XR_TOT_EQUITY", .ref = "SUPE"}};
   const char *path = tmp("pairs.fmm");
-  fm_train_input in = {.config = c, .quiet = 1, .pairs_override = &tp,
-                       .use_pairs_override = 1, .output = path};
-  fm_model *m = NULL, *f = NULL;
-  CHECK(fm_train(&in, &m, &err) == FM_OK);
-  fm_config_free(c);
+  fm_model *m = train_fixture_with(&tp, path), *f = NULL;
+  CHECK(m != NULL); /* the config loaded and the model trained */
   if (!m) return;
+  CHECK(fm_model_nqueries(m) == 8);
   fm_model_info info;
   fm_model_info_get(m, &info);
   CHECK(info.ntrain_pairs == 2 && info.pairs_layer_queries == 2);
