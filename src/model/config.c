@@ -172,13 +172,16 @@ static fm_rc get_num(fm_config *c, json_t *obj, const char *key, double lo,
 }
 
 /* An optional array of paths (resolved against dir) at root[key] into
- * *out / *n (owned by c: fm_config_free). */
+ * *out / *n (owned by c: fm_config_free).  Present, it replaces what a base
+ * config ("extends") set; absent, that stays. */
 static fm_rc parse_paths(fm_config *c, json_t *root, const char *key, const char *dir,
                          char ***out, size_t *n, fm_error *err) {
   json_t *tp = json_object_get(root, key);
   if (!tp) return FM_OK;
   if (!json_is_array(tp))
     return fm_error_set(err, FM_ERR_ARG, "%s: \"%s\" must be an array of paths", c->path, key);
+  fm_free(*out);
+  *out = NULL;
   *n = json_array_size(tp);
   *out = fm_calloc(*n ? *n : 1, sizeof **out);
   if (!*out) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
@@ -250,14 +253,15 @@ static fm_rc parse_model(fm_config *c, json_t *m, fm_error *err) {
   return FM_OK;
 }
 
-fm_rc fm_config_load(const char *path, fm_config **out, fm_error *err) {
-  *out = NULL;
-  fm_config *c = fm_calloc(1, sizeof *c);
-  if (!c) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-  fm_arena_init(&c->arena);
-  fm_model_opts_default(&c->opts);
-  c->calibration_folds = 5;
-  c->no_equivalent_weight = 1.0;
+/* How many configs an "extends" chain may hold; more is taken for a cycle. */
+#define FM_CONFIG_MAX_DEPTH 8
+
+/* Parse the config at path into c, over what the configs it extends set:
+ * first the base (its paths resolved against its own folder), then every
+ * key of this file, which replaces the base's; "model" and "model.weights"
+ * are merged key by key.  c->path names this file while its keys are
+ * parsed, so every error names the file that holds the key. */
+static fm_rc load_level(fm_config *c, const char *path, int depth, fm_error *err) {
   fm_rc rc = FM_OK;
   char *dir = NULL;
   json_error_t jerr;
@@ -278,38 +282,48 @@ fm_rc fm_config_load(const char *path, fm_config **out, fm_error *err) {
   }
   dir = fm_path_dirname(path);
   if (!dir) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
-  static const char *const known[] = {"name", "reference", "query", "train_pairs",
+  static const char *const known[] = {"name", "extends", "reference", "query", "train_pairs",
                                       "abbreviations", "model", "calibration_pairs",
                                       "no_equivalent", "no_equivalent_weight", NULL};
   if ((rc = check_keys(c, root, "config", known, err))) goto done;
-  const char *name;
-  if ((rc = get_str(c, root, "name", "config", 0, &name, err))) goto done;
-  c->name = (char *)(name ? name : fm_arena_strdup(&c->arena, "model"));
-  if ((rc = parse_sources(c, root, "reference", dir, &c->reference, &c->nreference, err)))
-    goto done;
-  if ((rc = parse_sources(c, root, "query", dir, &c->query, &c->nquery, err))) goto done;
-  json_t *tp = json_object_get(root, "train_pairs");
-  if (tp) {
-    if (!json_is_array(tp)) {
-      rc = fm_error_set(err, FM_ERR_ARG, "%s: \"train_pairs\" must be an array of paths", path);
+  const char *base;
+  if ((rc = get_str(c, root, "extends", "config", 0, &base, err))) goto done;
+  if (base) {
+    if (depth + 1 >= FM_CONFIG_MAX_DEPTH) {
+      rc = fm_error_set(err, FM_ERR_ARG,
+                        "%s: \"extends\" chains more than %d configs (is there a cycle?)",
+                        path, FM_CONFIG_MAX_DEPTH);
       goto done;
     }
-    c->ntrain_pairs = json_array_size(tp);
-    c->train_pairs = fm_calloc(c->ntrain_pairs, sizeof *c->train_pairs);
-    if (!c->train_pairs) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
-    for (size_t i = 0; i < c->ntrain_pairs; i++) {
-      json_t *p = json_array_get(tp, i);
-      if (!json_is_string(p)) {
-        rc = fm_error_set(err, FM_ERR_ARG, "%s: train_pairs[%zu] must be a string", path, i);
-        goto done;
-      }
-      char *full = fm_path_join(dir, json_string_value(p));
-      c->train_pairs[i] = full ? fm_arena_strdup(&c->arena, full) : NULL;
-      fm_free(full);
-      if (!c->train_pairs[i]) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+    char *full = fm_path_join(dir, base);
+    if (!full) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
+    rc = load_level(c, full, depth + 1, err);
+    fm_free(full);
+    if (rc) {
+      /* the base's error names the base; say which file extends it */
+      fm_error_prefix(err, "%s: extends", path);
+      goto done;
     }
+    c->path = fm_arena_strdup(&c->arena, path);
+    if (!c->path) { rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory"); goto done; }
   }
-  if ((rc = parse_paths(c, root, "calibration_pairs", dir, &c->calibration_pairs,
+  const char *name;
+  if ((rc = get_str(c, root, "name", "config", 0, &name, err))) goto done;
+  if (name) c->name = (char *)name;
+  if (json_object_get(root, "reference")) {
+    fm_free(c->reference);
+    c->reference = NULL;
+    if ((rc = parse_sources(c, root, "reference", dir, &c->reference, &c->nreference, err)))
+      goto done;
+  }
+  if (json_object_get(root, "query")) {
+    fm_free(c->query);
+    c->query = NULL;
+    if ((rc = parse_sources(c, root, "query", dir, &c->query, &c->nquery, err))) goto done;
+  }
+  if ((rc = parse_paths(c, root, "train_pairs", dir, &c->train_pairs, &c->ntrain_pairs,
+                        err)) ||
+      (rc = parse_paths(c, root, "calibration_pairs", dir, &c->calibration_pairs,
                         &c->ncalibration_pairs, err)) ||
       (rc = parse_paths(c, root, "no_equivalent", dir, &c->no_equivalent, &c->nno_equivalent,
                         err)))
@@ -333,6 +347,29 @@ fm_rc fm_config_load(const char *path, fm_config **out, fm_error *err) {
 done:
   json_decref(root);
   fm_free(dir);
+  return rc;
+}
+
+fm_rc fm_config_load(const char *path, fm_config **out, fm_error *err) {
+  *out = NULL;
+  fm_config *c = fm_calloc(1, sizeof *c);
+  if (!c) return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  fm_arena_init(&c->arena);
+  fm_model_opts_default(&c->opts);
+  c->calibration_folds = 5;
+  c->no_equivalent_weight = 1.0;
+  fm_rc rc = load_level(c, path, 0, err);
+  /* reference and query are required of the chain as a whole */
+  if (rc == FM_OK && !c->nreference)
+    rc = fm_error_set(err, FM_ERR_ARG, "%s: \"reference\" must be a non-empty array of sources",
+                      path);
+  if (rc == FM_OK && !c->nquery)
+    rc = fm_error_set(err, FM_ERR_ARG, "%s: \"query\" must be a non-empty array of sources",
+                      path);
+  if (rc == FM_OK && !c->name) {
+    c->name = fm_arena_strdup(&c->arena, "model");
+    if (!c->name) rc = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+  }
   if (rc) fm_config_free(c);
   else *out = c;
   return rc;

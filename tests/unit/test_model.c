@@ -2,7 +2,7 @@
  * (tests/data/model: 35 RDM reference fields, 30 Bloomberg-style query
  * fields, gold and training pairs).
  *
- * Covers: config errors (each message names the file and the key), training,
+ * Covers: training (config errors: test_config.c),
  * write -> open round trip (every match identical), deterministic bytes,
  * another seed, damaged model files (truncation, byte flips, wrong kinds of
  * file, and inconsistent contents under valid checksums), top-k ordering against a rank-everything run, evaluation and the
@@ -96,127 +96,6 @@ static fm_model *train_tiny_threads(uint64_t seed, int use_seed, int threads) {
 
 static fm_model *train_tiny(uint64_t seed, int use_seed) {
   return train_tiny_threads(seed, use_seed, 0);
-}
-
-/* ---- configuration errors ------------------------------------------------ */
-
-/* Load a config written from text; expect failure with rc and a message
- * holding the config path and every given substring. */
-static void config_fails(const char *name, const char *json, fm_rc want,
-                         const char *sub1, const char *sub2) {
-  const char *path = tmp(name);
-  CHECK(write_text(path, json) == 0);
-  fm_config *c = (fm_config *)1;
-  fm_error err;
-  fm_error_init(&err);
-  fm_rc rc = fm_config_load(path, &c, &err);
-  CHECK(rc == want);
-  CHECK(c == NULL);
-  CHECK(strstr(err.msg, path) != NULL);
-  if (sub1) CHECK(strstr(err.msg, sub1) != NULL);
-  if (sub2) CHECK(strstr(err.msg, sub2) != NULL);
-  if (rc != want || !strstr(err.msg, path) || (sub1 && !strstr(err.msg, sub1)) ||
-      (sub2 && !strstr(err.msg, sub2)))
-    fprintf(stderr, "  %s: rc=%s msg=%s\n", name, fm_rc_name(rc), err.msg);
-}
-
-#define REF_OK "\"reference\": [{\"vendor\": \"r\", \"format\": \"rdm\", \"path\": \"x\"}]"
-#define QRY_OK "\"query\": [{\"vendor\": \"b\", \"format\": \"csv\", \"path\": \"y\"}]"
-
-static void test_config_errors(void) {
-  fm_config *c = NULL;
-  fm_error err;
-  fm_error_init(&err);
-  /* missing file: an I/O error naming the path */
-  fm_rc rc = fm_config_load(D "no-such-config.json", &c, &err);
-  CHECK(rc == FM_ERR_IO);
-  CHECK(c == NULL);
-  CHECK(strstr(err.msg, D "no-such-config.json") != NULL);
-  CHECK(strstr(err.msg, ":-1:") == NULL); /* no made-up line number */
-
-  config_fails("badjson.json", "{\n  \"name\": \"x\",\n  oops\n}\n", FM_ERR_PARSE,
-               "badjson.json:3:", NULL);
-  config_fails("dupkey.json", "{\"name\": \"a\", \"name\": \"b\"}", FM_ERR_PARSE, NULL, NULL);
-  config_fails("array.json", "[1, 2]", FM_ERR_PARSE, "JSON object", NULL);
-  config_fails("noref.json", "{" QRY_OK "}", FM_ERR_ARG, "\"reference\"", NULL);
-  config_fails("emptyref.json", "{\"reference\": [], " QRY_OK "}", FM_ERR_ARG,
-               "\"reference\"", NULL);
-  config_fails("noquery.json", "{" REF_OK "}", FM_ERR_ARG, "\"query\"", NULL);
-  config_fails("badformat.json",
-               "{\"reference\": [{\"vendor\": \"r\", \"format\": \"xml\", \"path\": \"x\"}], "
-               QRY_OK "}", FM_ERR_ARG, "unknown format \"xml\"", "reference[0]");
-  config_fails("nopath.json",
-               "{" REF_OK ", \"query\": [{\"vendor\": \"b\", \"format\": \"csv\"}]}",
-               FM_ERR_ARG, "query[0]", "\"path\"");
-  config_fails("numvendor.json",
-               "{\"reference\": [{\"vendor\": 3, \"format\": \"rdm\", \"path\": \"x\"}], "
-               QRY_OK "}", FM_ERR_ARG, "\"vendor\" must be a string", NULL);
-  config_fails("badcol.json",
-               "{" REF_OK ", \"query\": [{\"vendor\": \"b\", \"format\": \"csv\", "
-               "\"path\": \"y\", \"columns\": {\"idd\": \"x\"}}]}",
-               FM_ERR_ARG, "unknown key \"idd\"", "query[0].columns");
-  config_fails("rootkey.json", "{" REF_OK ", " QRY_OK ", \"train_pair\": [\"p.tsv\"]}",
-               FM_ERR_ARG, "unknown key \"train_pair\"", "config");
-  config_fails("srckey.json",
-               "{" REF_OK ", \"query\": [{\"vendor\": \"b\", \"format\": \"csv\", "
-               "\"path\": \"y\", \"colums\": {}}]}",
-               FM_ERR_ARG, "unknown key \"colums\"", "query[0]");
-  config_fails("modelkey.json", "{" REF_OK ", " QRY_OK ", \"model\": {\"dimz\": 8}}",
-               FM_ERR_ARG, "unknown key \"dimz\"", "model");
-  config_fails("idcode.json",
-               "{\"reference\": [{\"vendor\": \"r\", \"format\": \"rdm\", \"path\": \"x\", "
-               "\"id_is_code\": \"yes\"}], " QRY_OK "}",
-               FM_ERR_ARG, "\"id_is_code\" must be true or false", "reference[0]");
-  config_fails("order.json",
-               "{\"reference\": [{\"vendor\": \"r\", \"format\": \"rdm\", \"path\": \"x\", "
-               "\"order_prior\": 1}], " QRY_OK "}",
-               FM_ERR_ARG, "\"order_prior\" must be true or false", "reference[0]");
-  config_fails("weightkey.json",
-               "{" REF_OK ", " QRY_OK ", \"model\": {\"weights\": {\"lsb\": 1}}}",
-               FM_ERR_ARG, "unknown key \"lsb\"", "model.weights");
-  config_fails("dims0.json", "{" REF_OK ", " QRY_OK ", \"model\": {\"dims\": 0}}",
-               FM_ERR_ARG, "model.dims", "out of range");
-  config_fails("dimsstr.json", "{" REF_OK ", " QRY_OK ", \"model\": {\"dims\": \"8\"}}",
-               FM_ERR_ARG, "model.dims", "number");
-  config_fails("prose.json", "{" REF_OK ", " QRY_OK ", \"model\": {\"prose_min_count\": -1}}",
-               FM_ERR_ARG, "model.prose_min_count", "out of range");
-  config_fails("pairsnotarr.json", "{" REF_OK ", " QRY_OK ", \"train_pairs\": \"p.tsv\"}",
-               FM_ERR_ARG, "train_pairs", NULL);
-  config_fails("pairsnum.json", "{" REF_OK ", " QRY_OK ", \"train_pairs\": [\"a\", 2]}",
-               FM_ERR_ARG, "train_pairs[1]", NULL);
-
-  /* a valid config: paths resolved against the config's folder */
-  fm_error_init(&err);
-  rc = fm_config_load(TINY, &c, &err);
-  CHECK(rc == FM_OK);
-  if (rc == FM_OK) {
-    CHECK_STR(c->name, "tiny");
-    CHECK(c->nreference == 1 && c->nquery == 1 && c->ntrain_pairs == 1);
-    CHECK_STR(c->reference[0].path, D "RDMFieldDictionary.tiny");
-    CHECK_STR(c->query[0].col_id, "mnemonic");
-    CHECK_STR(c->train_pairs[0], D "tiny-train.tsv");
-    CHECK_STR(c->abbreviations, D "../../../data/abbreviations.tsv");
-    CHECK(c->opts.dims == 8 && c->opts.seed == 7);
-    CHECK(c->opts.prose_min_count == 2); /* the default */
-    fm_config_free(c);
-  }
-
-  /* a config whose dictionary is missing fails at training, naming it */
-  const char *path = tmp("missingdict.json");
-  CHECK(write_text(path, "{\"reference\": [{\"vendor\": \"r\", \"format\": \"rdm\", "
-                         "\"path\": \"nowhere.rdm\"}], " QRY_OK "}") == 0);
-  fm_error_init(&err);
-  rc = fm_config_load(path, &c, &err);
-  CHECK(rc == FM_OK);
-  if (rc == FM_OK) {
-    fm_train_input in = {.config = c, .quiet = 1};
-    fm_model *m = (fm_model *)1;
-    rc = fm_train(&in, &m, &err);
-    CHECK(rc == FM_ERR_IO);
-    CHECK(strstr(err.msg, "nowhere.rdm") != NULL);
-    if (rc == FM_OK) fm_model_close(m);
-    fm_config_free(c);
-  }
 }
 
 /* ---- training, round trip, determinism ----------------------------------- */
@@ -1341,7 +1220,6 @@ static void test_faults(void) {
 
 int main(void) {
   if (scratch_make("fm_model_")) return 1;
-  FM_RUN(test_config_errors);
   FM_RUN(test_train_roundtrip);
   FM_RUN(test_determinism);
   FM_RUN(test_uneven_shares);
