@@ -253,11 +253,59 @@ static void test_extends_faults(void) {
   CHECK(ok && nomem > 0 && other == 0);
 }
 
+/* ---- the shipped configs ---------------------------------------------------- */
+
+static int same_str(const char *a, const char *b) {
+  return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* Every config in train/ loads (loading resolves paths, it reads no data),
+ * and the supervised Bloomberg config is the unsupervised one plus pairs:
+ * the same sources with the same options and the same model, so what it
+ * measures is what the pairs add (it once lacked the glossary's
+ * id_is_code and the RDM's order_prior, added to the base later). */
+static void test_shipped_configs(void) {
+  static const char *const names[] = {"train/sample.json", "train/bbg-refinitiv.json",
+                                      "train/bbg-refinitiv-pairs.json",
+                                      "train/mimic3-omop.json"};
+  fm_config *c[4] = {0};
+  for (int i = 0; i < 4; i++) {
+    fm_error err;
+    fm_error_init(&err);
+    CHECK(fm_config_load(names[i], &c[i], &err) == FM_OK);
+    if (!c[i]) fprintf(stderr, "  %s\n", err.msg);
+  }
+  const fm_config *base = c[1], *sup = c[2];
+  if (base && sup) {
+    CHECK(base->ntrain_pairs == 0 && sup->ntrain_pairs >= 2);
+    CHECK(sup->nno_equivalent >= 2);
+    CHECK(sup->nreference == base->nreference && sup->nquery == base->nquery);
+    for (size_t i = 0; i < base->nreference + base->nquery && sup->nreference == base->nreference
+                       && sup->nquery == base->nquery; i++) {
+      const fm_source_spec *a = i < base->nreference ? &base->reference[i]
+                                                     : &base->query[i - base->nreference];
+      const fm_source_spec *b = i < base->nreference ? &sup->reference[i]
+                                                     : &sup->query[i - base->nreference];
+      CHECK(same_str(a->vendor, b->vendor) && same_str(a->format, b->format));
+      CHECK(same_str(a->path, b->path));
+      CHECK(same_str(a->col_id, b->col_id) && same_str(a->col_name, b->col_name) &&
+            same_str(a->col_description, b->col_description) &&
+            same_str(a->col_type, b->col_type) && same_str(a->col_category, b->col_category));
+      CHECK(a->id_is_code == b->id_is_code && a->order_prior == b->order_prior);
+    }
+    CHECK(memcmp(&base->opts, &sup->opts, sizeof base->opts) == 0);
+    CHECK(base->calibration_folds == sup->calibration_folds);
+    CHECK(same_str(base->abbreviations, sup->abbreviations));
+  }
+  for (int i = 0; i < 4; i++) fm_config_free(c[i]);
+}
+
 int main(void) {
   if (scratch_make("fm_config_")) return 1;
   FM_RUN(test_config_errors);
   FM_RUN(test_extends);
   FM_RUN(test_extends_faults);
+  FM_RUN(test_shipped_configs);
   unlink(tmp("sub/mid.json"));
   rmdir(tmp("sub"));
   scratch_remove();
