@@ -487,11 +487,18 @@ static fm_rc build_meta(trainer *t, fm_error *err) {
     json_object_set_new(w, fm_weight_fields[i].name,
                         json_real(short_double(fm_weight_get(&o->w, i))));
   json_t *files = json_array();
-  /* file names only: the same inputs give the same bytes from any cwd */
-  for (size_t i = 0; t->c && i < t->c->ntrain_pairs; i++) {
-    const char *base = strrchr(t->c->train_pairs[i], '/');
-    json_array_append_new(files, json_string(base ? base + 1 : t->c->train_pairs[i]));
+  /* each path less the folder all of them share (a lone file: its name),
+   * so the same inputs give the same bytes from any cwd and two files of
+   * one name in different folders stay apart ("round2/x.tsv") */
+  size_t nf = t->c ? t->c->ntrain_pairs : 0, cut = 0;
+  const char *p0 = nf ? t->c->train_pairs[0] : "", *slash = strrchr(p0, '/');
+  cut = slash ? (size_t)(slash - p0) + 1 : 0;
+  for (size_t i = 1, j; i < nf; cut = j, i++) {
+    for (j = 0; j < cut && t->c->train_pairs[i][j] == p0[j]; j++) {}
+    while (j > 0 && p0[j - 1] != '/') j--; /* back to a whole folder */
   }
+  for (size_t i = 0; i < nf; i++)
+    json_array_append_new(files, json_string(t->c->train_pairs[i] + cut));
   json_object_set_new(root, "name", json_string(m->name));
   json_object_set_new(root, "format_version", json_integer(FM_MODEL_FORMAT_VERSION));
   json_object_set_new(root, "dims", json_integer(m->k));

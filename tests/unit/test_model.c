@@ -98,6 +98,41 @@ static fm_model *train_tiny(uint64_t seed, int use_seed) {
   return train_tiny_threads(seed, use_seed, 0);
 }
 
+/* The settings record each pairs file less the folder they all share: two
+ * files of one name in different folders stay apart, and no cwd-dependent
+ * prefix enters the model's bytes. */
+static void test_pairs_file_names(void) {
+  size_t n = 0;
+  unsigned char *pairs = read_bytes(TRAIN, &n);
+  CHECK(pairs != NULL);
+  if (!pairs) return;
+  CHECK(mkdir(tmp("a"), 0700) == 0 && mkdir(tmp("b"), 0700) == 0);
+  CHECK(write_bytes(tmp("a/p.tsv"), pairs, n) == 0 && write_bytes(tmp("b/p.tsv"), pairs, n) == 0);
+  fm_free(pairs);
+  char json[1024];
+  snprintf(json, sizeof json, "{\"extends\": \"%s/" TINY "\", \"train_pairs\": "
+           "[\"a/p.tsv\", \"b/p.tsv\"]}", getcwd((char[4096]){0}, 4096));
+  CHECK(write_text(tmp("twofiles.json"), json) == 0);
+  fm_model *m = train_file(tmp("twofiles.json"), 0, NULL);
+  if (m) {
+    fm_model_info info;
+    fm_model_info_get(m, &info);
+    CHECK(strstr(info.config_json, "\"train_pairs_files\":[\"a/p.tsv\",\"b/p.tsv\"]") != NULL);
+    fm_model_close(m);
+  }
+  m = train_tiny(0, 0); /* one file: its name */
+  if (m) {
+    fm_model_info info;
+    fm_model_info_get(m, &info);
+    CHECK(strstr(info.config_json, "\"train_pairs_files\":[\"tiny-train.tsv\"]") != NULL);
+    fm_model_close(m);
+  }
+  unlink(tmp("a/p.tsv"));
+  unlink(tmp("b/p.tsv"));
+  rmdir(tmp("a"));
+  rmdir(tmp("b"));
+}
+
 /* ---- training, round trip, determinism ----------------------------------- */
 
 static void same_matches(const fm_model *a, const fm_model *b) {
@@ -1221,6 +1256,7 @@ static void test_faults(void) {
 int main(void) {
   if (scratch_make("fm_model_")) return 1;
   FM_RUN(test_train_roundtrip);
+  FM_RUN(test_pairs_file_names);
   FM_RUN(test_determinism);
   FM_RUN(test_uneven_shares);
   FM_RUN(test_query_without_terms);
