@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # test_cli.sh: the fieldmatch command end to end on the tiny fixture
 # (tests/data/model): train, info, match (table, JSON, stdin), eval (plain,
-# JSON, misses, the training-overlap warning, cross-validation), map (CSV,
-# JSON Lines), and the error paths: each must exit non-zero with a message
-# naming the file or option, and leave no half-written output behind.
+# JSON, misses, the training-overlap warning, cross-validation), a config
+# that extends another, map (CSV, JSON Lines), and the error paths: each
+# must exit non-zero with a message naming the file or option, and leave no
+# half-written output behind.
 #
 # Run by ctest from the repo root with FIELDMATCH = the binary; by hand:
 #   FIELDMATCH=build/fieldmatch bash tests/cli/test_cli.sh
@@ -45,6 +46,24 @@ expect "info dims" grep -Eq '^dims: +8$' "$T/out"
 expect "info train pairs" grep -Eq '^train pairs: +7$' "$T/out"
 expect "info: the pairs rank as the model's own layer" grep -Eq '^pairs layer: +[1-7] queries$' "$T/out"
 expect_in "info settings" "$T/out" '"seed":7'
+
+# a config that extends tiny.json: the same model but for what it changes
+mkdir -p "$T/ext"
+printf '{"extends": "%s/%s/tiny.json", "name": "tiny-ext", "model": {"seed": 8}}\n' \
+  "$PWD" "$D" > "$T/ext/ext.json"
+run "$FM" train --config "$T/ext/ext.json" -o "$T/ext.fmm" --quiet
+expect_rc "train an extending config" 0
+run "$FM" info "$T/ext.fmm"
+expect "extends: its own name" grep -Eq '^model: +tiny-ext$' "$T/out"
+expect "extends: the base's pairs" grep -Eq '^train pairs: +7$' "$T/out"
+expect_in "extends: its own seed, the base's dims" "$T/out" '"dims":8,'
+expect_in "extends: its own seed" "$T/out" '"seed":8'
+printf '{"extends": "b.json"}\n' > "$T/ext/a.json"
+printf '{"extends": "a.json", "name": "b"}\n' > "$T/ext/b.json"
+run "$FM" train --config "$T/ext/a.json" -o "$T/ext/cycle.fmm"
+expect_rc "train an extends cycle" 1
+expect_in "extends cycle explained" "$T/err" "(is there a cycle?)"
+expect "extends cycle: no model" test ! -e "$T/ext/cycle.fmm"
 
 # ---- match ----------------------------------------------------------------
 run "$FM" match --model "$M" -k 3 PX_BID FOO_BAR
