@@ -93,8 +93,9 @@ typedef struct fm_config {
   fm_arena arena;        /* owns the strings of the specs */
 } fm_config;
 
-/* Parse a config file; errors name the file and the offending key. Caller
- * owns *out (fm_config_free). */
+/* Parse a config file, over the configs it "extends" (docs/configs.md);
+ * errors name the file and the offending key.  Caller owns *out
+ * (fm_config_free). */
 fm_rc fm_config_load(const char *path, fm_config **out, fm_error *err);
 void fm_config_free(fm_config *c);
 

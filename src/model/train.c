@@ -490,9 +490,9 @@ static fm_rc build_meta(trainer *t, fm_error *err) {
   /* each path less the folder all of them share (a lone file: its name),
    * so the same inputs give the same bytes from any cwd and two files of
    * one name in different folders stay apart ("round2/x.tsv") */
-  size_t nf = t->c ? t->c->ntrain_pairs : 0, cut = 0;
+  size_t nf = t->c ? t->c->ntrain_pairs : 0;
   const char *p0 = nf ? t->c->train_pairs[0] : "", *slash = strrchr(p0, '/');
-  cut = slash ? (size_t)(slash - p0) + 1 : 0;
+  size_t cut = slash ? (size_t)(slash - p0) + 1 : 0;
   for (size_t i = 1, j; i < nf; cut = j, i++) {
     for (j = 0; j < cut && t->c->train_pairs[i][j] == p0[j]; j++) {}
     while (j > 0 && p0[j - 1] != '/') j--; /* back to a whole folder */
