@@ -158,7 +158,8 @@ uint32_t fm_learn_prefix(const char *id) {
 
 /* See learn_internal.h. */
 int fm_learn_each_feat(const fm_model *m, unsigned parts, const uint32_t *qt, size_t nq,
-                       uint32_t pfx, const uint8_t *only, uint32_t r, feat_fn fn, void *ctx) {
+                       uint32_t pfx, const uint8_t *only, const uint8_t *only_ref, uint32_t r,
+                       feat_fn fn, void *ctx) {
   const uint32_t *rt;
   size_t nr = fm_learn_ref_title(m, r, &rt);
   if ((parts & FM_LEARN_PREFIX) && pfx) {
@@ -177,14 +178,21 @@ int fm_learn_each_feat(const fm_model *m, unsigned parts, const uint32_t *qt, si
     /* the reference's words the query lacks: what tells near-identical
      * candidates apart ("supplemental", "foreign", "preferred") */
     size_t nd = 0;
-    for (size_t j = 0; j < nr; j++) nd += !fm_learn_in_sorted(qt, nq, rt[j]);
+    uint64_t lack = 0; /* bit j: the query lacks rt[j] (j < 64; past that, searched again) */
+    for (size_t j = 0; j < nr; j++)
+      if (!fm_learn_in_sorted(qt, nq, rt[j])) {
+        nd++;
+        if (j < 64) lack |= 1ull << j;
+      }
     if (nd) {
       float v = (float)(1.0 / sqrt((double)nq * (double)nd));
       for (size_t i = 0; i < nq; i++) {
         if (only && !only[qt[i]]) continue;
-        for (size_t j = 0; j < nr; j++)
-          if (!fm_learn_in_sorted(qt, nq, rt[j]) && fn(ctx, (uint64_t)qt[i] << 32 | rt[j], v))
-            return 1;
+        for (size_t j = 0; j < nr; j++) {
+          if (j < 64 ? !(lack >> j & 1) : fm_learn_in_sorted(qt, nq, rt[j])) continue;
+          if (only_ref && !only_ref[rt[j]]) continue;
+          if (fn(ctx, (uint64_t)qt[i] << 32 | rt[j], v)) return 1;
+        }
       }
     }
   }
@@ -291,7 +299,8 @@ static fm_rc add_query(tdata *td, fm_matcher *mt, const fm_model *m, unsigned pa
     c->base = buf[i].score;
     fm_learn_comp_vec(&buf[i], c->x);
     c->f0 = td->nf;
-    if (fm_learn_each_feat(m, parts, qt, nq, pfx, NULL, buf[i].ref, add_feat, td)) goto nomem;
+    if (fm_learn_each_feat(m, parts, qt, nq, pfx, NULL, NULL, buf[i].ref, add_feat, td))
+      goto nomem;
     c->nf = td->nf - c->f0;
   }
   for (size_t p = p0; p < td->np; p++) {
@@ -531,17 +540,21 @@ fm_rc fm_learn_build(const fm_model *m, const fm_learn_pair *pairs, size_t n,
   }
   for (int j = 0; j < NW; j++) L->info.weights[j] = L->d[j];
   for (size_t k = 0; k < L->keys.n; k++) L->info.associations += L->theta[k] != 0;
-  /* the query words that carry a word association: a lookup pairs only
-   * them with the reference's words (the others would find nothing) */
-  if (L->keys.n && !(L->qword = fm_calloc(m->nblk[0] ? m->nblk[0] : 1, 1))) {
+  /* the query words and the reference words that carry a word association:
+   * a lookup pairs only them (the others would find nothing) */
+  size_t nt = m->nblk[0] ? m->nblk[0] : 1;
+  if (L->keys.n && !(L->qword = fm_calloc(2 * nt, 1))) {
     fm_learn_free(L);
     return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
   }
+  if (L->qword) L->rword = L->qword + nt;
   for (size_t i = 0; L->qword && i < L->keys.cap; i++) {
     uint32_t k = L->keys.val[i];
     uint64_t key = L->keys.key[i];
     uint32_t a = (uint32_t)(key >> 32), b = (uint32_t)key;
-    if (k != UINT32_MAX && L->theta[k] != 0 && a < m->nblk[0] && !(b & KIND_BIT)) L->qword[a] = 1;
+    if (k != UINT32_MAX && L->theta[k] != 0 && a < m->nblk[0] && !(b & KIND_BIT) &&
+        b < m->nblk[0])
+      L->qword[a] = L->rword[b] = 1;
   }
   L->active = td.np > 0 || ((L->o.parts & FM_LEARN_TAKEN) && L->info.positives && L->o.taken != 0);
   *out = L;

@@ -25,7 +25,8 @@ double fm_learn_delta(const fm_learn *L, const uint32_t *qt, size_t nq, uint32_t
   apply_ctx a = {.L = L, .s = 0};
   for (int j = 0; j < NW; j++) a.s += (double)L->d[j] * x[j];
   if (L->keys.n)
-    fm_learn_each_feat(L->m, L->o.parts, qt, nq, pfx, L->qword, c->ref, add_theta, &a);
+    fm_learn_each_feat(L->m, L->o.parts, qt, nq, pfx, L->qword, L->rword, c->ref,
+                       add_theta, &a);
   return a.s;
 }
 

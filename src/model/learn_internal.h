@@ -42,6 +42,8 @@ struct fm_learn {
   uint8_t *qword;    /* title-block terms: 1 when some word association
                         A[a, .] with the term as a is non-zero (lookups
                         skip the others); NULL when there are no keys */
+  uint8_t *rword;    /* the same for the term as b, A[., b] (inside the
+                        qword block: not freed on its own) */
   uint32_t *taken;   /* nrefs: query index that accepted it, UINT32_MAX none,
                         UINT32_MAX - 1 several */
   int active;        /* anything to apply */
@@ -60,10 +62,12 @@ int fm_learn_in_sorted(const uint32_t *a, size_t n, uint32_t v);
  * value); a non-zero return of fn stops the visit and is returned.  Keys:
  * word pairs a << 32 | b; word-kind pairs a << 32 | KIND_BIT | kind.
  * only (NULL: every word) restricts the word pairs to query words a with
- * only[a] set: a lookup passes the layer's qword, training NULL. */
+ * only[a] set and reference words b with only_ref[b] set (NULL: every
+ * word): a lookup passes the layer's qword and rword, training NULL. */
 typedef int (*feat_fn)(void *ctx, uint64_t key, float v);
 int fm_learn_each_feat(const fm_model *m, unsigned parts, const uint32_t *qt, size_t nq,
-                       uint32_t pfx, const uint8_t *only, uint32_t r, feat_fn fn, void *ctx);
+                       uint32_t pfx, const uint8_t *only, const uint8_t *only_ref, uint32_t r,
+                       feat_fn fn, void *ctx);
 /* pairs[0..n) followed by the model's training pairs as positives, into
  * *out (the caller's: fm_free((*out)[0].query), the one block of the
  * copied lines, then *out); *out NULL when the model has none. */
