@@ -57,7 +57,7 @@ run_build() {
 # OpenBLAS kernel this CPU can run (OPENBLAS_CORETYPE: each rounds
 # differently; docs/model-format.md, "Reproducibility", says what must hold
 # across them), so a test that pins one kernel's bits fails on any machine.
-kernel_tests='^(test_match_golden|test_model|test_linalg|test_pipeline|cli_test_cli)$'
+kernel_tests='^(test_match_golden|test_model|test_eval|test_score|test_linalg|test_pipeline|cli_test_cli)$'
 run_kernels() {
   local dir=$1 t0=$SECONDS ct failed=() types=() flags
   flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null) "

@@ -33,6 +33,11 @@ static inline int write_bytes(const char *path, const void *p, size_t n) {
   return (fclose(fp) == 0 && w == n) ? 0 : -1;
 }
 
+/* A NUL-terminated text as the whole file at path; 0 or -1. */
+static inline int write_text(const char *path, const char *s) {
+  return write_bytes(path, s, strlen(s));
+}
+
 /* Whole file, caller frees with fm_free; NULL on error. */
 static inline unsigned char *read_bytes(const char *path, size_t *n) {
   char *buf = NULL;

@@ -13,10 +13,6 @@
 #define D "tests/data/model/"
 #define TINY D "tiny.json"
 
-static int write_text(const char *path, const char *s) {
-  return write_bytes(path, s, strlen(s));
-}
-
 /* ---- configuration errors ------------------------------------------------ */
 
 /* Load a config written from text (or already written, json NULL); expect failure with rc and a message
