@@ -1,6 +1,6 @@
 /* cmd_simulate.c: fieldmatch simulate --config C --gold G [--seed S]
- * [--step N] [--json] [--folds K] [--loco] [--none FILE]: what learning from decisions
- * buys (fm_simulate, fm_learn_cv; docs/scoring.md). */
+ * [--step N] [--json] [--folds K] [--loco] [--none FILE] [--seeds N]: what
+ * learning from decisions buys (fm_simulate, fm_learn_cv; docs/scoring.md). */
 #include "cli.h"
 
 #include <math.h>
@@ -8,7 +8,7 @@
 
 typedef struct sim_args {
   const char *config, *model, *gold, *none;
-  int json, step, folds, loco, quiet, pool;
+  int json, step, folds, loco, quiet, pool, seeds;
   int64_t seed_arg;
   double l2w, l2a, taken;
   unsigned parts;
@@ -46,6 +46,8 @@ static const fm_cli_opt opts[] = {
                "the random split of the gold queries (default 42)"),
     FM_OPT_NUM(sim_args, step, FM_CLI_INT, "--step", 1, 0, "N",
                "re-learn after every N decisions (default 5)"),
+    FM_OPT_NUM(sim_args, seeds, FM_CLI_INT, "--seeds", 1, 1000, "N",
+               "also play seeds S .. S+N-1 and report the mean,\nspread and range of the gain (one split moves\nby whole queries)"),
     FM_OPT_FLAG(sim_args, json, "--json", 0, "one JSON object"),
     FM_OPT_NUM(sim_args, folds, FM_CLI_INT, "--folds", 2, 0, "K",
                "also K-fold cross-validation of the layer"),
@@ -68,7 +70,7 @@ static const fm_cli_opt opts[] = {
 static const fm_cli_spec spec = {
     .cmd = "simulate",
     .usage = "usage: fieldmatch simulate --config CONFIG.json --gold GOLD.tsv [--seed S]\n"
-             "                           [--step N] [--json] [--folds K] [--loco]\n"
+             "                           [--step N] [--json] [--folds K] [--loco] [--seeds N]\n"
              "       fieldmatch simulate --model MODEL.fmm --gold GOLD.tsv ...\n",
     .about = "Plays an analyst who knows the gold answers.  The gold queries are split\n"
              "at random (--seed) into halves; the first half is decided in review-queue\n"
@@ -78,7 +80,9 @@ static const fm_cli_spec spec = {
              "scored with what was learnt and without: learning_gain = learned_top1 -\n"
              "static_top1; curve[] is the second half's top-1 as decisions accumulate.\n"
              "--folds K and --loco add the layer's top-1 under K-fold and leave-one-\n"
-             "category-out cross-validation (learnt from the other folds' gold pairs).\n",
+             "category-out cross-validation (learnt from the other folds' gold pairs).\n"
+             "--seeds N repeats the play over N splits: the gain of one split of a\n"
+             "small gold moves by whole queries, its mean over splits much less.\n",
     .opts = opts};
 
 static void print_cv(const char *name, const fm_learn_cv_result *r, int json) {
@@ -90,6 +94,62 @@ static void print_cv(const char *name, const fm_learn_cv_result *r, int json) {
     printf("%s: %zu folds, %zu queries, top-1 static %.3f, learned %.3f (%+.3f)\n", name,
            r->folds, r->queries, r->static_top1, r->learned_top1,
            r->learned_top1 - r->static_top1);
+}
+
+/* The gain over seeds o->seed .. o->seed + n - 1 (--seeds): each split
+ * played as the first one is, with progress on stderr unless quiet. */
+typedef struct seeds_summary {
+  int n;
+  double gain_mean, gain_sd, gain_min, gain_max, static_mean, learned_mean;
+  double *gains; /* n, owned (fm_free) */
+} seeds_summary;
+
+static fm_rc play_seeds(const fm_model *m, const fm_pairs *gold, const fm_sim_opts *o, int n,
+                        int quiet, seeds_summary *out, fm_error *err) {
+  memset(out, 0, sizeof *out);
+  out->gains = fm_calloc((size_t)n, sizeof *out->gains);
+  if (!out->gains) return fm_error_set(err, FM_ERR_NOMEM, "simulate: out of memory");
+  out->n = n;
+  out->gain_min = INFINITY;
+  out->gain_max = -INFINITY;
+  for (int i = 0; i < n; i++) {
+    fm_sim_opts so = *o;
+    so.seed = o->seed + (uint64_t)i;
+    so.none = NULL; /* the none fields' figures are the first split's */
+    fm_sim_result r = {0};
+    if (!quiet) fprintf(stderr, "simulate: seed %llu (%d of %d)\n", (unsigned long long)so.seed, i + 1, n);
+    fm_rc rc = fm_simulate(m, gold, &so, &r, err);
+    double g = r.learned_top1 - r.static_top1;
+    out->static_mean += r.static_top1 / n;
+    out->learned_mean += r.learned_top1 / n;
+    fm_sim_result_free(&r);
+    if (rc) return rc;
+    out->gains[i] = g;
+    out->gain_mean += g / n;
+    if (g < out->gain_min) out->gain_min = g;
+    if (g > out->gain_max) out->gain_max = g;
+  }
+  double ss = 0;
+  for (int i = 0; i < n; i++) ss += (out->gains[i] - out->gain_mean) * (out->gains[i] - out->gain_mean);
+  out->gain_sd = n > 1 ? sqrt(ss / (n - 1)) : 0;
+  return FM_OK;
+}
+
+static void print_seeds(const seeds_summary *s, uint64_t first, int json) {
+  if (json) {
+    printf(", \"seeds\": {\"n\": %d, \"first\": %llu, \"static_top1_mean\": %.4f, "
+           "\"learned_top1_mean\": %.4f, \"learning_gain\": {\"mean\": %.4f, \"sd\": %.4f, "
+           "\"min\": %.4f, \"max\": %.4f}, \"gains\": [",
+           s->n, (unsigned long long)first, s->static_mean, s->learned_mean, s->gain_mean,
+           s->gain_sd, s->gain_min, s->gain_max);
+    for (int i = 0; i < s->n; i++) printf("%s%.4f", i ? ", " : "", s->gains[i]);
+    printf("]}");
+    return;
+  }
+  printf("over %d seeds (%llu .. %llu): top-1 static %.3f, learned %.3f; gain mean %+.3f "
+         "(sd %.3f, min %+.3f, max %+.3f)\n",
+         s->n, (unsigned long long)first, (unsigned long long)(first + (uint64_t)s->n - 1),
+         s->static_mean, s->learned_mean, s->gain_mean, s->gain_sd, s->gain_min, s->gain_max);
 }
 
 /* The no-equivalent part (--none): JSON "none" object, or text lines. */
@@ -165,6 +225,10 @@ int fm_cmd_simulate(int argc, char **argv) {
   so.none = a.none ? &none : NULL;
   fm_sim_result r = {0};
   if (status == FM_EXIT_OK && fm_simulate(m, &gold, &so, &r, &err)) status = fm_cli_fail(&err);
+  seeds_summary seeds = {0};
+  if (status == FM_EXIT_OK && a.seeds &&
+      play_seeds(m, &gold, &so, a.seeds, a.quiet, &seeds, &err))
+    status = fm_cli_fail(&err);
   fm_learn_cv_result cv = {0}, loco = {0};
   if (status == FM_EXIT_OK && a.folds && fm_learn_cv(m, &gold, a.folds, so.seed, &lo, &cv, &err))
     status = fm_cli_fail(&err);
@@ -185,6 +249,7 @@ int fm_cmd_simulate(int argc, char **argv) {
     if (a.folds) print_cv("cv", &cv, 1);
     if (a.loco) print_cv("loco", &loco, 1);
     if (a.none) print_none(&r, 1);
+    if (a.seeds) print_seeds(&seeds, so.seed, 1);
     printf("}\n");
   } else if (status == FM_EXIT_OK) {
     printf("%s: %zu queries, %zu decided, %zu scored; top-1 static %.3f, learned %.3f "
@@ -197,7 +262,9 @@ int fm_cmd_simulate(int argc, char **argv) {
     if (a.folds) print_cv("cross-validation", &cv, 0);
     if (a.loco) print_cv("leave-one-category-out", &loco, 0);
     if (a.none) print_none(&r, 0);
+    if (a.seeds) print_seeds(&seeds, so.seed, 0);
   }
+  fm_free(seeds.gains);
   fm_sim_result_free(&r);
   fm_model_close(m);
   fm_pairs_free(&gold);

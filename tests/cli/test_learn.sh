@@ -33,6 +33,23 @@ assert d["learning_gain"] > 0, d
 PY
 run "$FM" simulate --config "$CONF" --gold "$GOLD" --seed 1 --step 1 --json --folds 2 --loco
 expect "same seed, same output" cmp -s "$T/out" "$T/sim1"
+# --seeds: the first split is the one reported above, the rest follow it
+run "$FM" simulate --config "$CONF" --gold "$GOLD" --seed 1 --step 1 --json --seeds 4 -q
+expect_rc "simulate --seeds" 0
+expect "simulate --seeds summary" python3 - "$T/out" "$T/sim1" <<'PY'
+import json, sys
+d, one = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+s = d["seeds"]
+assert s["n"] == 4 and s["first"] == 1 and len(s["gains"]) == 4, s
+assert abs(s["gains"][0] - one["learning_gain"]) < 1e-3, (s, one["learning_gain"])
+g = s["gains"]
+lg = s["learning_gain"]
+assert abs(lg["mean"] - sum(g) / 4) < 1e-3 and lg["min"] == min(g) and lg["max"] == max(g), s
+assert lg["min"] <= lg["mean"] <= lg["max"] and lg["sd"] >= 0, s
+assert abs(s["learned_top1_mean"] - s["static_top1_mean"] - lg["mean"]) < 1e-3, s
+PY
+run "$FM" simulate --config "$CONF" --gold "$GOLD" --seeds 0
+expect_rc "--seeds 0 is usage" 2
 # --none: half the no-equivalent fields decided as such, half scored with
 # and without the layer (a field the model does not hold is left out)
 printf 'bloomberg_field\nCASH_EQUIV\nNET_INCOME\nNOT_A_FIELD\n' >"$T/none.tsv"
