@@ -1,118 +1,28 @@
 /* test_http.c: the HTTP service in process.  Trains the sample model,
  * starts the real server on 127.0.0.1 port 0 and talks to it with a minimal
- * blocking socket client: success paths, each error status (400, 401, 403,
- * 404, 405 with Allow, 413, 414, 429, 503), CORS preflight, auth roles, and
- * the contract test: every route of the static table is in
- * api/openapi.yaml and every path/method there is served.  The end-to-end
- * shell test (tests/cli/test_http.sh) covers the CLI, the reconciliation
- * schemas and shutdown under load. */
+ * blocking socket client (fm_test_http.h): success paths, each error status
+ * (400, 401, 404, 405 with Allow, 413, 414, 429, 503), CORS preflight, auth
+ * roles, the match renderers agreeing byte for byte, confidence, and the
+ * contract test: every route of the static table is in api/openapi.yaml
+ * and every path/method there is served.  The review, mapping and
+ * batch-run endpoints on a database (403 among them) are in
+ * test_http_store.c.  The end-to-end shell test (tests/cli/test_http.sh)
+ * covers the CLI, the reconciliation schemas and shutdown under load. */
 #include "fm_http.h"
 #include "fm_store.h"
 #include "fm_test.h"
 #include "fm_test_util.h"
+#include "fm_test_store.h"
+#include "fm_test_http.h"
 #include "http_internal.h" /* fm_http_load: the open connections */
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-static fm_model *model;
-
-/* One request on a fresh connection; returns the status and copies up to
- * n-1 bytes of the whole response (headers + body) into out. */
-static int http(uint16_t port, const char *req, char *out, size_t n) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  size_t len = strlen(req), off = 0;
-  while (off < len) {
-    ssize_t w = write(fd, req + off, len - off);
-    if (w <= 0) break;
-    off += (size_t)w;
-  }
-  size_t got = 0;
-  ssize_t r;
-  while (got + 1 < n && (r = read(fd, out + got, n - 1 - got)) > 0) got += (size_t)r;
-  out[got] = '\0';
-  close(fd);
-  int status = -1;
-  if (sscanf(out, "HTTP/1.1 %d", &status) != 1) status = -1;
-  return status;
-}
-
-static char resp[1 << 16];
-
-/* GET path with an optional bearer secret. */
-static int get(uint16_t port, const char *path, const char *secret) {
-  char req[8192];
-  snprintf(req, sizeof req,
-           "GET %s HTTP/1.1\r\nHost: localhost\r\n%s%s%sConnection: close\r\n\r\n", path,
-           secret ? "Authorization: Bearer " : "", secret ? secret : "", secret ? "\r\n" : "");
-  return http(port, req, resp, sizeof resp);
-}
-
-static int post(uint16_t port, const char *path, const char *ctype, const char *body) {
-  char req[8192];
-  snprintf(req, sizeof req,
-           "POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: %s\r\n"
-           "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-           path, ctype, strlen(body), body);
-  return http(port, req, resp, sizeof resp);
-}
-
-/* POST with an optional bearer secret into out. */
-static int post_to(uint16_t port, const char *path, const char *secret, const char *body,
-                   char *out, size_t n) {
-  char req[8192];
-  snprintf(req, sizeof req,
-           "POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-           "%s%s%sContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-           path, secret ? "Authorization: Bearer " : "", secret ? secret : "",
-           secret ? "\r\n" : "", strlen(body), body);
-  return http(port, req, out, n);
-}
-
-static int post_auth(uint16_t port, const char *path, const char *secret, const char *body) {
-  return post_to(port, path, secret, body, resp, sizeof resp);
-}
-
-/* The JSON body of the last response (new reference) or NULL. */
-static json_t *body_json(const char *r) {
-  const char *b = strstr(r, "\r\n\r\n");
-  return b ? json_loads(b + 4, 0, NULL) : NULL;
-}
-
-/* Store options that create the scratch database (a test's store is new). */
-static const fm_store_opts *create_opts(void) {
-  static fm_store_opts o;
-  fm_store_opts_default(&o);
-  o.create = 1;
-  return &o;
-}
-
-static fm_http_server *start(fm_http_opts *o, const char *db) {
-  fm_error err;
-  fm_error_init(&err);
-  fm_http_server *srv = NULL;
-  o->listen = "127.0.0.1:0";
-  o->access_log = NULL;
-  fm_rc rc = fm_http_server_start(o, model, db, &srv, &err);
-  if (rc) fprintf(stderr, "start: %s\n", err.msg);
-  CHECK(rc == FM_OK && srv && fm_http_server_port(srv) > 0);
-  return srv;
-}
 
 static void test_routes_and_errors(void) {
   fm_http_opts o;
@@ -309,239 +219,6 @@ static void test_bad_start(void) {
   o.threads = 0;
   CHECK(fm_http_server_start(&o, model, NULL, &srv, &err) == FM_ERR_ARG);
   fm_http_server_stop(NULL);
-}
-
-/* Two analysts decide on the same field at once, both having seen it with
- * no accepted mapping ("expect": null). */
-typedef struct racer {
-  uint16_t port;
-  const char *secret, *path, *body;
-  int status;
-  char out[8192];
-} racer;
-
-static void *race(void *arg) {
-  racer *r = arg;
-  r->status = post_to(r->port, r->path, r->secret, r->body, r->out, sizeof r->out);
-  return NULL;
-}
-
-/* Whether the batch run at path is still running: its status in *info
- * (replaced; the caller owns it). */
-static int run_running(uint16_t p, const char *path, const char *token, json_t **info) {
-  if (get(p, path, token) != 200) return 1;
-  json_decref(*info);
-  *info = body_json(resp);
-  const char *stt = json_string_value(json_object_get(*info, "status"));
-  return !stt || !strcmp(stt, "running");
-}
-
-/* Whether no batch run is active (the list's "active" flag). */
-static int batch_idle(uint16_t p, const char *token) {
-  return get(p, "/v1/batch-runs", token) == 200 && !strstr(resp, "\"active\":true");
-}
-
-/* The review, mapping and batch-run endpoints on a real database: a batch
- * run started over HTTP (roles, 202, one at a time, progress, counts that
- * reconcile), the queue and a field's view, decisions (roles, bad bodies,
- * unknown fields, the owner recorded as analyst, two concurrent decisions
- * with the same expect: one 200, one 409), history, curated-first lookup,
- * the mapping list with filters and paging, the streamed export's headers,
- * and --no-auth recording "local". */
-static void test_store_endpoints(void) {
-  const char *db = tmp("store.db");
-  unlink(db);
-  fm_error err;
-  fm_error_init(&err);
-  fm_store *st;
-  char reader[FM_TOKEN_SECRET_LEN + 1], analyst[FM_TOKEN_SECRET_LEN + 1],
-      admin[FM_TOKEN_SECRET_LEN + 1], analyst2[FM_TOKEN_SECRET_LEN + 1];
-  CHECK(fm_store_open(db, create_opts(), &st, &err) == FM_OK);
-  if (err.rc) return;
-  CHECK(fm_store_token_create(st, "rita", FM_TOKEN_READER, "test", NULL, reader, &err) == 0);
-  CHECK(fm_store_token_create(st, "ana", FM_TOKEN_ANALYST, "test", NULL, analyst, &err) == 0);
-  CHECK(fm_store_token_create(st, "bob", FM_TOKEN_ANALYST, "test", NULL, analyst2, &err) == 0);
-  CHECK(fm_store_token_create(st, "ada", FM_TOKEN_ADMIN, "test", NULL, admin, &err) == 0);
-  fm_store_close(st);
-  fm_http_opts o;
-  fm_http_opts_default(&o);
-  fm_http_server *srv = start(&o, db);
-  if (!srv) return;
-  uint16_t p = fm_http_server_port(srv);
-
-  /* Batch runs: roles, bad bodies, 202, then one at a time. */
-  CHECK(post_auth(p, "/v1/batch-runs", NULL, "{}") == 401);
-  CHECK(post_auth(p, "/v1/batch-runs", analyst, "{}") == 403);
-  CHECK(strstr(resp, "\"code\":1101") != NULL);
-  CHECK(post_auth(p, "/v1/batch-runs", admin, "{\"k\":0}") == 400);
-  CHECK(post_auth(p, "/v1/batch-runs", admin, "{\"nope\":1}") == 400);
-  CHECK(post_auth(p, "/v1/batch-runs", admin, "{\"resume\":999}") == 404);
-  int st202 = post_auth(p, "/v1/batch-runs", admin, "{\"batch_size\":7}");
-  if (st202 != 202) fprintf(stderr, "%s\n", resp);
-  CHECK(st202 == 202);
-  json_t *j = body_json(resp);
-  json_int_t run = json_integer_value(json_object_get(j, "run"));
-  json_decref(j);
-  CHECK(run > 0);
-  int second = post_auth(p, "/v1/batch-runs", admin, "{}");
-  CHECK(second == 409 || second == 202); /* 202 only if the first had finished */
-  if (second == 409) CHECK(strstr(resp, "\"code\":1801") != NULL);
-  char path[512];
-  snprintf(path, sizeof path, "/v1/batch-runs/%lld", (long long)run);
-  json_t *info = NULL;
-  WAIT_FOR("the batch run to finish", !run_running(p, path, reader, &info));
-  CHECK(info && !strcmp(json_string_value(json_object_get(info, "status")), "succeeded"));
-  json_t *tot = json_object_get(info, "total");
-  json_int_t n_in = json_integer_value(json_object_get(tot, "n_in"));
-  CHECK(n_in > 0 && n_in == json_integer_value(json_object_get(info, "n_fields")));
-  CHECK(n_in == json_integer_value(json_object_get(tot, "n_proposed")) +
-                    json_integer_value(json_object_get(tot, "n_queued")) +
-                    json_integer_value(json_object_get(tot, "n_curated")) +
-                    json_integer_value(json_object_get(tot, "n_failed")));
-  CHECK(json_integer_value(json_object_get(info, "parts_committed")) ==
-        json_integer_value(json_object_get(info, "n_parts")));
-  CHECK(json_array_size(json_object_get(info, "parts")) ==
-        (size_t)json_integer_value(json_object_get(info, "n_parts")));
-  CHECK(!strcmp(json_string_value(json_object_get(info, "started_by")), "ada"));
-  json_decref(info);
-  if (second == 409) {
-    /* the run's status is final before its worker lets go of the slot */
-    WAIT_FOR("the first run's worker to finish", batch_idle(p, reader));
-    CHECK(post_auth(p, "/v1/batch-runs", admin, "{}") == 202);
-  }
-  /* let the latest run finish before deciding */
-  WAIT_FOR("no batch run active", batch_idle(p, reader));
-  CHECK(strstr(resp, "\"runs\":[") != NULL);
-  CHECK(get(p, "/v1/batch-runs/999", reader) == 404);
-  CHECK(strstr(resp, "\"code\":1202") != NULL);
-  CHECK(get(p, "/v1/batch-runs/x", reader) == 404);
-
-  /* The queue and one field. */
-  CHECK(get(p, "/v1/review/queue?limit=5", reader) == 200);
-  CHECK(strstr(resp, "\"total\":") && strstr(resp, "\"items\":["));
-  CHECK(get(p, "/v1/review/queue?limit=0", reader) == 400);
-  CHECK(get(p, "/v1/review/bloomberg/PX_LAST", NULL) == 401);
-  CHECK(get(p, "/v1/review/bloomberg/NO_SUCH", reader) == 404);
-  CHECK(get(p, "/v1/review/refinitiv/TRDPRC_1", reader) == 404); /* a reference field */
-  CHECK(get(p, "/v1/review/bloomberg/PX_LAST", reader) == 200);
-  j = body_json(resp);
-  json_t *cands = json_object_get(j, "candidates");
-  CHECK(json_array_size(cands) >= 2);
-  char ref1[128] = "", ref2[128] = "";
-  snprintf(ref1, sizeof ref1, "%s",
-           json_string_value(json_object_get(json_object_get(json_array_get(cands, 0), "ref"), "id")));
-  snprintf(ref2, sizeof ref2, "%s",
-           json_string_value(json_object_get(json_object_get(json_array_get(cands, 1), "ref"), "id")));
-  CHECK(json_is_null(json_object_get(j, "accepted")));
-  json_decref(j);
-
-  /* Decisions: roles, bad bodies, unknown things. */
-  const char *dec = "/v1/review/bloomberg/PX_LAST/decisions";
-  char body[512];
-  snprintf(body, sizeof body, "{\"action\":\"accept\",\"ref\":\"%s\",\"expect\":null}", ref1);
-  CHECK(post_auth(p, dec, reader, body) == 403);
-  CHECK(post_auth(p, dec, NULL, body) == 401);
-  CHECK(post_auth(p, "/v1/review/bloomberg/NO_SUCH/decisions", analyst, body) == 404);
-  CHECK(post_auth(p, dec, analyst, "{\"action\":\"accept\"") == 400);
-  CHECK(strstr(resp, "\"code\":1000") != NULL);
-  CHECK(post_auth(p, dec, analyst, "{\"action\":\"approve\",\"ref\":\"X\"}") == 400);
-  CHECK(post_auth(p, dec, analyst, "{\"action\":\"accept\",\"ref\":\"NOPE\"}") == 400);
-  CHECK(post_auth(p, dec, analyst, "{\"action\":\"comment\",\"ref\":\"TRDPRC_1\"}") == 400);
-  CHECK(post_auth(p, dec, analyst, "{\"action\":\"accept\",\"ref\":\"TRDPRC_1\",\"by\":\"x\"}") == 400);
-  CHECK(post_auth(p, dec, analyst, "{\"action\":\"accept\",\"ref\":\"TRDPRC_1\",\"expect\":5}") == 400);
-
-  /* The race: both saw no accepted mapping; exactly one wins. */
-  racer ra[2];
-  char b0[512], b1[512];
-  snprintf(b0, sizeof b0, "{\"action\":\"accept\",\"ref\":\"%s\",\"expect\":null}", ref1);
-  snprintf(b1, sizeof b1, "{\"action\":\"accept\",\"ref\":\"%s\",\"expect\":null}", ref2);
-  ra[0] = (racer){.port = p, .secret = analyst, .path = dec, .body = b0};
-  ra[1] = (racer){.port = p, .secret = analyst2, .path = dec, .body = b1};
-  pthread_t th[2];
-  for (int i = 0; i < 2; i++) CHECK(pthread_create(&th[i], NULL, race, &ra[i]) == 0);
-  for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
-  CHECK((ra[0].status == 200 && ra[1].status == 409) ||
-        (ra[0].status == 409 && ra[1].status == 200));
-  racer *won = ra[0].status == 200 ? &ra[0] : &ra[1], *lost = won == &ra[0] ? &ra[1] : &ra[0];
-  const char *winner_ref = won == &ra[0] ? ref1 : ref2;
-  const char *winner = won == &ra[0] ? "ana" : "bob";
-  CHECK(strstr(lost->out, "\"code\":1800") && strstr(lost->out, "GET the field again") &&
-        strstr(lost->out, "expected none"));
-  j = body_json(won->out);
-  CHECK(!strcmp(json_string_value(json_object_get(json_object_get(j, "decision"), "by")), winner));
-  CHECK(!strcmp(json_string_value(json_object_get(json_object_get(json_object_get(j, "accepted"), "ref"), "id")),
-                winner_ref));
-  json_decref(j);
-  /* The loser re-reads and decides again with the new expect. */
-  snprintf(body, sizeof body,
-           "{\"action\":\"comment\",\"ref\":\"%s\",\"comment\":\"checked\",\"expect\":\"%s\"}",
-           winner_ref, winner_ref);
-  CHECK(post_auth(p, dec, analyst, body) == 200);
-
-  /* History: the decisions with their analysts. */
-  CHECK(get(p, "/v1/review/bloomberg/PX_LAST/history", reader) == 200);
-  j = body_json(resp);
-  json_t *h = json_object_get(j, "history");
-  CHECK(json_array_size(h) >= 2);
-  int saw_accept = 0, saw_comment = 0;
-  size_t i;
-  json_t *row;
-  json_array_foreach(h, i, row) {
-    const char *act = json_string_value(json_object_get(row, "action"));
-    const char *by = json_string_value(json_object_get(row, "actor"));
-    saw_accept |= act && by && !strcmp(act, "accept") && !strcmp(by, winner);
-    saw_comment |= act && by && !strcmp(act, "comment") && !strcmp(by, "ana");
-  }
-  CHECK(saw_accept && saw_comment);
-  json_decref(j);
-
-  /* Lookup: the accepted mapping first, curated. */
-  CHECK(get(p, "/v1/match?field=PX_LAST&k=3", reader) == 200);
-  j = body_json(resp);
-  json_t *c0 = json_array_get(json_object_get(j, "candidates"), 0);
-  CHECK(json_is_true(json_object_get(c0, "curated")) &&
-        !strcmp(json_string_value(json_object_get(c0, "id")), winner_ref) &&
-        json_integer_value(json_object_get(c0, "rank")) == 1);
-  CHECK(json_is_false(json_object_get(json_array_get(json_object_get(j, "candidates"), 1), "curated")));
-  json_decref(j);
-
-  /* Mappings: list, filters, paging. */
-  CHECK(get(p, "/v1/mappings?status=accepted", reader) == 200);
-  j = body_json(resp);
-  CHECK(json_integer_value(json_object_get(j, "total")) == 1);
-  CHECK(!strcmp(json_string_value(json_object_get(json_array_get(json_object_get(j, "mappings"), 0),
-                                                  "ref_id")), winner_ref));
-  json_decref(j);
-  CHECK(get(p, "/v1/mappings?status=accepted&vendor=nobody", reader) == 200);
-  CHECK(strstr(resp, "\"total\":0") != NULL);
-  CHECK(get(p, "/v1/mappings?status=accepted&changed_since=2999-01-01", reader) == 200);
-  CHECK(strstr(resp, "\"total\":0") != NULL);
-  CHECK(get(p, "/v1/mappings?limit=2&offset=1", reader) == 200);
-  j = body_json(resp);
-  json_int_t total = json_integer_value(json_object_get(j, "total"));
-  CHECK(total > 2 && json_array_size(json_object_get(j, "mappings")) == 2);
-  json_decref(j);
-  CHECK(get(p, "/v1/mappings?status=maybe", reader) == 400);
-  CHECK(get(p, "/v1/mappings?changed_since=yesterday", reader) == 400);
-  CHECK(get(p, "/v1/mappings/export?format=csv&status=accepted", reader) == 200);
-  CHECK(strstr(resp, "Content-Type: text/csv; charset=utf-8") &&
-        strstr(resp, "Content-Disposition: attachment; filename=\"mappings-accepted.csv\"") &&
-        strstr(resp, "mapping_key,query_vendor,query_id") && strstr(resp, winner_ref));
-  CHECK(get(p, "/v1/mappings/export?format=jsonl", reader) == 200);
-  CHECK(strstr(resp, "application/x-ndjson") && strstr(resp, "\"mapping_key\":"));
-  CHECK(get(p, "/v1/mappings/export?format=xml", reader) == 400);
-  fm_http_server_stop(srv);
-
-  /* --no-auth: the analyst recorded is "local". */
-  o.no_auth = 1;
-  srv = start(&o, db);
-  if (!srv) return;
-  p = fm_http_server_port(srv);
-  snprintf(body, sizeof body, "{\"action\":\"comment\",\"ref\":\"%s\",\"comment\":\"ok\"}",
-           winner_ref);
-  CHECK(post_auth(p, dec, NULL, body) == 200);
-  CHECK(strstr(resp, "\"by\":\"local\"") != NULL);
-  fm_http_server_stop(srv);
 }
 
 /* The contract: api/openapi.yaml's paths and methods == the route table.
@@ -745,21 +422,8 @@ static void test_confidence(void) {
 }
 
 int main(void) {
-  snprintf(dir, sizeof dir, "/tmp/fm_http_XXXXXX");
-  if (!mkdtemp(dir)) return 1;
-  fm_error err;
-  fm_error_init(&err);
   fm_config *c = NULL;
-  if (fm_config_load("train/sample.json", &c, &err)) {
-    fprintf(stderr, "%s\n", err.msg);
-    return 1;
-  }
-  fm_train_input in = {.config = c, .quiet = 1};
-  if (fm_train(&in, &model, &err)) {
-    fprintf(stderr, "%s\n", err.msg);
-    fm_config_free(c);
-    return 1;
-  }
+  if (fm_http_fixture_begin("fm_http_", &c)) return 1;
   FM_RUN(test_openapi_contract);
   FM_RUN(test_bad_start);
   FM_RUN(test_routes_and_errors);
@@ -767,11 +431,6 @@ int main(void) {
   FM_RUN(test_conn_limit);
   FM_RUN(test_match_renderers_agree);
   FM_RUN(test_confidence);
-  FM_RUN(test_store_endpoints);
-  fm_model_close(model);
-  fm_config_free(c);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (system(cmd)) return 1;
+  if (fm_http_fixture_end(c)) return 1;
   FM_TEST_EXIT();
 }
