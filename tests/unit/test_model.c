@@ -424,17 +424,34 @@ static void test_corruption(void) {
 
 /* ---- ranking ----------------------------------------------------------------- */
 
-static void test_topk(void) {
-  fm_model *m = train_tiny(0, 0);
-  if (!m) return;
+/* The tiny model trained and a matcher on it, for the ranking tests; 0 on
+ * success, else -1 with nothing left to free (the failure counted). */
+static int ranker_new(fm_model **m, fm_matcher **mt) {
   fm_error err;
   fm_error_init(&err);
-  fm_matcher *mt = NULL;
-  CHECK(fm_matcher_new(m, &mt, &err) == FM_OK);
-  if (!mt) {
-    fm_model_close(m);
-    return;
-  }
+  *mt = NULL;
+  *m = train_tiny(0, 0);
+  if (!*m) return -1;
+  CHECK(fm_matcher_new(*m, mt, &err) == FM_OK);
+  if (*mt) return 0;
+  fm_model_close(*m);
+  *m = NULL;
+  return -1;
+}
+
+static void ranker_free(fm_model *m, fm_matcher *mt) {
+  fm_matcher_free(mt);
+  fm_model_close(m);
+}
+
+/* Top-k against a rank-everything run: the same best, a prefix of it,
+ * distinct valid references, and the same ranking for an explicit field. */
+static void test_topk(void) {
+  fm_model *m;
+  fm_matcher *mt;
+  if (ranker_new(&m, &mt)) return;
+  fm_error err;
+  fm_error_init(&err);
   const int nrefs = (int)fm_model_nrefs(m);
   const int kall = nrefs + 17; /* more than there are references */
   fm_candidate *all = fm_calloc((size_t)kall, sizeof *all);
@@ -488,7 +505,16 @@ static void test_topk(void) {
     }
   }
   fm_free(all);
+  ranker_free(m, mt);
+}
 
+/* The obvious answers come first; k = 0, a missing id, bare mnemonics. */
+static void test_topk_answers(void) {
+  fm_model *m;
+  fm_matcher *mt;
+  if (ranker_new(&m, &mt)) return;
+  fm_error err;
+  fm_error_init(&err);
   /* the obvious answers come first */
   struct { const char *q, *want; } obvious[] = {
       {"PX_BID", "BID"}, {"PX_ASK", "ASK"}, {"CRNCY", "CURRENCY"},
@@ -528,8 +554,17 @@ static void test_topk(void) {
   n = -1;
   CHECK(fm_match(mt, "", NULL, 4, c, &n, &err) == FM_OK);
   CHECK(n >= 0 && n <= 4);
+  ranker_free(m, mt);
+}
 
-  /* fm_match_all agrees with fm_match, with 1 and several threads */
+/* fm_match_all agrees with fm_match, with 1 and several threads, and
+ * refuses k = 0. */
+static void test_topk_match_all(void) {
+  fm_model *m;
+  fm_matcher *mt;
+  if (ranker_new(&m, &mt)) return;
+  fm_error err;
+  fm_error_init(&err);
   size_t nq = fm_model_nqueries(m);
   fm_candidate *ma = fm_calloc(nq * 5, sizeof *ma);
   int *na = fm_calloc(nq, sizeof *na);
@@ -554,8 +589,7 @@ static void test_topk(void) {
   if (ma && na) CHECK(fm_match_all(m, 0, 1, 1, ma, na, &err) == FM_ERR_ARG);
   fm_free(ma);
   fm_free(na);
-  fm_matcher_free(mt);
-  fm_model_close(m);
+  ranker_free(m, mt);
 }
 
 /* ---- fault injection --------------------------------------------------------- */
@@ -705,6 +739,8 @@ int main(void) {
   FM_RUN(test_query_without_terms);
   FM_RUN(test_corruption);
   FM_RUN(test_topk);
+  FM_RUN(test_topk_answers);
+  FM_RUN(test_topk_match_all);
   FM_RUN(test_faults);
   scratch_remove();
   FM_TEST_EXIT();
