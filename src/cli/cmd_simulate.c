@@ -97,7 +97,9 @@ static void print_cv(const char *name, const fm_learn_cv_result *r, int json) {
 }
 
 /* The gain over seeds o->seed .. o->seed + n - 1 (--seeds): each split
- * played as the first one is, with progress on stderr unless quiet. */
+ * played as the first one is (without o->none), with progress on stderr
+ * unless quiet.  out->gains is the caller's to fm_free, also after an
+ * error (then the summary is partial and must not be printed). */
 typedef struct seeds_summary {
   int n;
   double gain_mean, gain_sd, gain_min, gain_max, static_mean, learned_mean;
