@@ -66,21 +66,6 @@ sys.exit(0 if ok else 1)
   expect "$g: no training overlap" grep -q '"train_overlap": 0' "$T/$g.json"
 done
 
-# the curated table decides every frequent unexpanded Data License part
-# (train/abbrev_candidates.py --check): each is expanded or left out by name
-expect "abbrev_candidates --check: every candidate decided" \
-  python3 train/abbrev_candidates.py --check "$SHARED" 8
-# and the selection can fail: a table without the section leaves its parts
-sed '/^# ---- Data License pricing and derived parts/,/^$/d' data/abbreviations.tsv >"$T/ab.tsv"
-mkdir -p "$T/chk/train" "$T/chk/data"
-cp train/abbrev_candidates.py "$T/chk/train/"
-cp "$T/ab.tsv" "$T/chk/data/abbreviations.tsv"
-if python3 "$T/chk/train/abbrev_candidates.py" --check "$SHARED" 8 2>"$T/chk.err"; then
-  bad "abbrev_candidates --check passes a table without its Data License section"
-else
-  expect "abbrev_candidates --check names an undecided part" grep -q "trr (96)" "$T/chk.err"
-fi
-
 # map covers every query field of the model, ranks 1..n, scores descending
 nq=$("$FM" info "$M" | sed -n 's/^queries: *//p')
 expect "info gives the query count" test -n "$nq"
