@@ -96,18 +96,20 @@ static void print_cv(const char *name, const fm_learn_cv_result *r, int json) {
            r->learned_top1 - r->static_top1);
 }
 
-/* The gain over seeds o->seed .. o->seed + n - 1 (--seeds): each split
- * played as the first one is (without o->none), with progress on stderr
- * unless quiet.  out->gains is the caller's to fm_free, also after an
- * error (then the summary is partial and must not be printed). */
+/* The gain over seeds o->seed .. o->seed + n - 1 (--seeds): the first
+ * split is `first`, already played; the others are played as it was
+ * (without o->none), with progress on stderr unless quiet.  out->gains is
+ * the caller's to fm_free, also after an error (then the summary is
+ * partial and must not be printed). */
 typedef struct seeds_summary {
   int n;
   double gain_mean, gain_sd, gain_min, gain_max, static_mean, learned_mean;
   double *gains; /* n, owned (fm_free) */
 } seeds_summary;
 
-static fm_rc play_seeds(const fm_model *m, const fm_pairs *gold, const fm_sim_opts *o, int n,
-                        int quiet, seeds_summary *out, fm_error *err) {
+static fm_rc play_seeds(const fm_model *m, const fm_pairs *gold, const fm_sim_opts *o,
+                        const fm_sim_result *first, int n, int quiet, seeds_summary *out,
+                        fm_error *err) {
   memset(out, 0, sizeof *out);
   out->gains = fm_calloc((size_t)n, sizeof *out->gains);
   if (!out->gains) return fm_error_set(err, FM_ERR_NOMEM, "simulate: out of memory");
@@ -115,21 +117,29 @@ static fm_rc play_seeds(const fm_model *m, const fm_pairs *gold, const fm_sim_op
   out->gain_min = INFINITY;
   out->gain_max = -INFINITY;
   for (int i = 0; i < n; i++) {
-    fm_sim_opts so = *o;
-    so.seed = o->seed + (uint64_t)i;
-    so.none = NULL; /* the none fields' figures are the first split's */
     fm_sim_result r = {0};
-    if (!quiet) fprintf(stderr, "simulate: seed %llu (%d of %d)\n", (unsigned long long)so.seed, i + 1, n);
-    fm_rc rc = fm_simulate(m, gold, &so, &r, err);
-    double g = r.learned_top1 - r.static_top1;
-    out->static_mean += r.static_top1 / n;
-    out->learned_mean += r.learned_top1 / n;
-    fm_sim_result_free(&r);
-    if (rc) return rc;
+    const fm_sim_result *ri = first;
+    if (i > 0) {
+      fm_sim_opts so = *o;
+      so.seed = o->seed + (uint64_t)i;
+      so.none = NULL; /* the none fields' figures are the first split's */
+      if (!quiet)
+        fprintf(stderr, "simulate: seed %llu (%d of %d)\n", (unsigned long long)so.seed, i + 1, n);
+      fm_rc rc = fm_simulate(m, gold, &so, &r, err);
+      if (rc) {
+        fm_sim_result_free(&r);
+        return rc;
+      }
+      ri = &r;
+    }
+    double g = ri->learned_top1 - ri->static_top1;
+    out->static_mean += ri->static_top1 / n;
+    out->learned_mean += ri->learned_top1 / n;
     out->gains[i] = g;
     out->gain_mean += g / n;
     if (g < out->gain_min) out->gain_min = g;
     if (g > out->gain_max) out->gain_max = g;
+    fm_sim_result_free(&r);
   }
   double ss = 0;
   for (int i = 0; i < n; i++) ss += (out->gains[i] - out->gain_mean) * (out->gains[i] - out->gain_mean);
@@ -229,7 +239,7 @@ int fm_cmd_simulate(int argc, char **argv) {
   if (status == FM_EXIT_OK && fm_simulate(m, &gold, &so, &r, &err)) status = fm_cli_fail(&err);
   seeds_summary seeds = {0};
   if (status == FM_EXIT_OK && a.seeds &&
-      play_seeds(m, &gold, &so, a.seeds, a.quiet, &seeds, &err))
+      play_seeds(m, &gold, &so, &r, a.seeds, a.quiet, &seeds, &err))
     status = fm_cli_fail(&err);
   fm_learn_cv_result cv = {0}, loco = {0};
   if (status == FM_EXIT_OK && a.folds && fm_learn_cv(m, &gold, a.folds, so.seed, &lo, &cv, &err))
