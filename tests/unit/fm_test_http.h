@@ -26,19 +26,27 @@
 /* The sample model every server serves; fm_http_fixture_begin trains it. */
 static fm_model *model;
 
-/* One request on a fresh connection; returns the status and copies up to
- * n-1 bytes of the whole response (headers + body) into out. */
-static inline int http(uint16_t port, const char *req, char *out, size_t n) {
+/* A TCP connection to 127.0.0.1:port; the caller closes the returned fd,
+ * -1 when it cannot be made. */
+static inline int connect_local(uint16_t port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a;
   memset(&a, 0, sizeof a);
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-    if (fd >= 0) close(fd);
-    return -1;
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    close(fd);
+    fd = -1;
   }
+  return fd;
+}
+
+/* One request on a fresh connection; returns the status and copies up to
+ * n-1 bytes of the whole response (headers + body) into out. */
+static inline int http(uint16_t port, const char *req, char *out, size_t n) {
+  int fd = connect_local(port);
+  if (fd < 0) return -1;
   size_t len = strlen(req), off = 0;
   while (off < len) {
     ssize_t w = write(fd, req + off, len - off);

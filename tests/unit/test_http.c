@@ -185,17 +185,12 @@ static void test_conn_limit(void) {
   if (!srv) return;
   uint16_t p = fm_http_server_port(srv);
   /* Hold one idle connection open; the next one gets 429. */
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons(p);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+  int fd = connect_local(p);
+  CHECK(fd >= 0);
   WAIT_FOR("the server to count the idle connection", open_conns(srv) == 1);
   CHECK(get(p, "/v1/match?field=PX_LAST", NULL) == 429);
   CHECK(strstr(resp, "\"code\":1501") != NULL);
-  close(fd);
+  if (fd >= 0) close(fd);
   WAIT_FOR("the server to see the idle connection closed", open_conns(srv) == 0);
   CHECK(get(p, "/v1/match?field=PX_LAST", NULL) == 200);
   fm_http_server_stop(srv);

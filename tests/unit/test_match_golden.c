@@ -37,6 +37,8 @@
  *   FM_WRITE_GOLDEN=1 build/tests/test_match_golden */
 #include "fm_model.h"
 #include "fm_test.h"
+#include "fm_test_util.h"
+#include "fm_test_train.h"
 #include "fm_util.h"
 #include "model_internal.h" /* inv_min_ok: both candidate-generation paths */
 
@@ -259,24 +261,10 @@ static int same_rows(const fm_candidate *a, const fm_candidate *b, int n) {
 }
 
 static void test_golden(void) {
+  fm_model *m = train_file(CONFIG, 0, NULL);
+  if (!m) return;
   fm_error err;
   fm_error_init(&err);
-  fm_config *c = NULL;
-  fm_rc rc = fm_config_load(CONFIG, &c, &err);
-  CHECK(rc == FM_OK);
-  if (rc) {
-    fprintf(stderr, "  config: %s\n", err.msg);
-    return;
-  }
-  fm_train_input in = {.config = c, .quiet = 1};
-  fm_model *m = NULL;
-  rc = fm_train(&in, &m, &err);
-  fm_config_free(c);
-  CHECK(rc == FM_OK);
-  if (rc) {
-    fprintf(stderr, "  train: %s\n", err.msg);
-    return;
-  }
   fm_matcher *mt = NULL;
   CHECK(fm_matcher_new(m, &mt, &err) == FM_OK);
   size_t nq = fm_model_nqueries(m);

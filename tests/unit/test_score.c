@@ -13,6 +13,15 @@
 
 #include <math.h>
 
+/* 1 when both models of a with/without pair trained; else closes the one
+ * that did (the failure is already counted) and returns 0. */
+static int both_trained(fm_model *m, fm_model *m0) {
+  if (m && m0) return 1;
+  fm_model_close(m);
+  fm_model_close(m0);
+  return 0;
+}
+
 /* ---- the position prior, end to end --------------------------------------- */
 
 /* Four references with the same text in an "order_prior" source (when
@@ -44,11 +53,7 @@ static fm_model *train_order(int ordered, double w_order) {
 
 static void test_order_prior(void) {
   fm_model *m = train_order(1, 1.0), *m0 = train_order(0, 1.0);
-  if (!m || !m0) {
-    if (m) fm_model_close(m);
-    if (m0) fm_model_close(m0);
-    return;
-  }
+  if (!both_trained(m, m0)) return;
   /* the expected prior: 1 - log(1 + i) / log(1 + n), centered on the source */
   double want[4], mean = 0;
   for (int i = 0; i < 4; i++) mean += (want[i] = 1 - log1p(i + 1.0) / log1p(4.0)) / 4;
@@ -203,11 +208,7 @@ static const char *check_penalty(fm_model *m, fm_model *m0, const char *id, floa
 
 static void test_residual_items(void) {
   fm_model *m = train_residual(1), *m0 = train_residual(0);
-  if (!m || !m0) {
-    if (m) fm_model_close(m);
-    if (m0) fm_model_close(m0);
-    return;
-  }
+  if (!both_trained(m, m0)) return;
   /* the weight is stored in the model file and read back */
   fm_error err;
   fm_error_init(&err);
@@ -263,11 +264,7 @@ static int rank_of(fm_model *m, const char *id, const char *ref) {
 
 static void test_date_types(void) {
   fm_model *m = train_dates(2), *m0 = train_dates(0);
-  if (!m || !m0) {
-    if (m) fm_model_close(m);
-    if (m0) fm_model_close(m0);
-    return;
-  }
+  if (!both_trained(m, m0)) return;
   /* a date query: the value it dates is scored down, the untyped field is
    * not, and a timestamp is a date or a time too */
   static const char *const dq[] = {"52W_HDAT=0", "52WK_HIGH=1", "HIGH_52W=0", "HIGH_TS=0"};
@@ -298,11 +295,7 @@ static void test_variants_and_codes(void) {
   fm_candidate c[8], c0[8];
   fm_model *m0 = train_variants(1, 0);
   fm_model *m = train_variants(1, 0.2);
-  if (!m || !m0) {
-    if (m) fm_model_close(m);
-    if (m0) fm_model_close(m0);
-    return;
-  }
+  if (!both_trained(m, m0)) return;
   /* NETCHNG_2/_3 copy NETCHNG_1: flagged, ranked after it, and scored
    * w_variant below what they score without the penalty */
   int n = rank(m, "CHG_NET", c, 8);
