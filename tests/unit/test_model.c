@@ -3,7 +3,8 @@
  * fields, gold and training pairs).
  *
  * Covers: training (config errors: test_config.c), write -> open round
- * trip (every match identical), deterministic bytes, another seed, top-k
+ * trip (every match identical), pairs kept out of abbreviation mining,
+ * deterministic bytes, another seed, top-k
  * ordering against a rank-everything run, bare mnemonics, and allocation
  * fault injection over loading, matching, writing, evaluation, config
  * parsing and training.  Damaged model files: test_model_damage.c.
@@ -67,6 +68,46 @@ static void test_pairs_file_names(void) {
   unlink(tmp("b/p.tsv"));
   rmdir(tmp("a"));
   rmdir(tmp("b"));
+}
+
+/* Training pairs do not feed abbreviation mining.  Each pair below would
+ * attest `qwdg` -> "quartz widget" (a Bloomberg mnemonic part against the
+ * Refinitiv name), twice, which is the mining threshold; but the two
+ * vendors' words paraphrase one another, so such letter matches are
+ * coincidences (docs/scoring.md).  The table is the same with and without
+ * the pairs, and the pairs still reach the model. */
+static void test_pairs_not_mined(void) {
+  CHECK(write_text(tmp("pm-refs.csv"), "id,name,description\n"
+                                       "QZ1,QUARTZ WIDGET,Count of quartz widgets.\n"
+                                       "QZ2,QUARTZ WIDGET VALUE,Value of the quartz widgets.\n"
+                                       "LV1,LEVER ARM,Length of the lever.\n") == 0);
+  CHECK(write_text(tmp("pm-qrys.csv"), "id,name,description\n"
+                                       "BB_QWDG,Gizmo count,Gizmos counted.\n"
+                                       "CC_QWDG_VAL,Gizmo value,Gizmos valued.\n"
+                                       "DD_LEV,Lever length,How long the lever is.\n") == 0);
+  CHECK(write_text(tmp("pm-pairs.tsv"), "bloomberg_field\trefinitiv_field\n"
+                                        "BB_QWDG\tQZ1\nCC_QWDG_VAL\tQZ2\n") == 0);
+  size_t nabbrev[2] = {0, 0}, npairs[2] = {9, 9};
+  for (int with = 0; with < 2; with++) {
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"name\": \"pm\", \"reference\": [{\"vendor\": \"refinitiv\", \"format\": \"csv\","
+             " \"path\": \"pm-refs.csv\"}], \"query\": [{\"vendor\": \"bloomberg\", \"format\":"
+             " \"csv\", \"path\": \"pm-qrys.csv\"}], %s \"abbreviations\":"
+             " \"%s/data/abbreviations.tsv\", \"model\": {\"dims\": 2, \"calibration_folds\": 0}}",
+             with ? "\"train_pairs\": [\"pm-pairs.tsv\"]," : "", getcwd((char[4096]){0}, 4096));
+    CHECK(write_text(tmp("pm.json"), json) == 0);
+    fm_model *m = train_file(tmp("pm.json"), 0, NULL);
+    if (!m) continue;
+    fm_model_info info;
+    fm_model_info_get(m, &info);
+    nabbrev[with] = info.nabbrev;
+    npairs[with] = info.ntrain_pairs;
+    fm_model_close(m);
+  }
+  CHECK(nabbrev[0] > 0);
+  CHECK(nabbrev[1] == nabbrev[0]);
+  CHECK(npairs[0] == 0 && npairs[1] == 2);
 }
 
 /* ---- training, round trip, determinism ----------------------------------- */
@@ -575,6 +616,7 @@ int main(void) {
   if (scratch_make("fm_model_")) return 1;
   FM_RUN(test_train_roundtrip);
   FM_RUN(test_pairs_file_names);
+  FM_RUN(test_pairs_not_mined);
   FM_RUN(test_determinism);
   FM_RUN(test_uneven_shares);
   FM_RUN(test_query_without_terms);
