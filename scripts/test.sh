@@ -127,11 +127,12 @@ export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/t
 # Every test that starts a thread of ours: the unit tests of the server,
 # batch runs, leases, provisioning, snapshots and the model's threaded
 # training and matching, and the CLI scripts that start a server (its
-# worker pool, batch controller, provisioning worker and snapshot
-# scheduler).  cli_test_batch is left out: its batch runs are the ones
-# test_batch already runs on threads, and under TSan it takes ~9 minutes.
+# worker pool, batch controller, provisioning worker, snapshot scheduler
+# and learner thread).  cli_test_batch is left out: its batch runs are
+# the ones test_batch already runs on threads, and under TSan it takes ~9
+# minutes.
 # Deadlines of the scripts' waits scale by 5 (tests/cli/lib.sh).
-ctest_filter='^(test_(http|http_store|batch|pipeline|match_golden|provision|snapshot|lease|model|eval|score)|cli_test_(http|http_admin|http_protocol|graphql|openrefine|provision|snapshot))$'
+ctest_filter='^(test_(http|http_store|batch|pipeline|match_golden|provision|snapshot|lease|model|eval|score)|cli_test_(http|http_admin|http_protocol|graphql|learn|openrefine|provision|snapshot))$'
 # The fault-injection loops over whole trainings are single-threaded (every
 # other pass runs them): FM_TEST_NO_TRAIN_FAULTS skips them here.
 FM_TEST_NO_TRAIN_FAULTS=1 FM_TEST_WAIT_SCALE=5 OPENBLAS_NUM_THREADS=1 run_build tsan build-tsan -DFM_TSAN=ON

@@ -62,6 +62,9 @@ static const fm_cli_opt opts[] = {
               "base of every absolute URL the server writes\n(the reconciliation manifest); default: the\n"
               "listen address.  The Host header is never used"),
     U(drain_ms, "--drain-ms", "MS", "how long shutdown waits for in-flight requests"),
+    FM_OPT_NUM(serve_args, o.learn_wait_ms, FM_CLI_UINT, "--learn-wait", 0, 0, "MS",
+               "a decision's answer waits this long for the\nlearning layer that includes it (default "
+               "2000;\n0: never); the rebuild goes on past it"),
     FM_OPT_FN(match_cache, "--match-cache", "N",
               "rankings kept across requests, shared (default\n16384; 0 or off: none; at most "
               "~3.5 KiB each,\n~0.4 KiB at k=10)"),

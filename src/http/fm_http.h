@@ -47,6 +47,10 @@ typedef struct fm_http_opts {
   unsigned drain_ms;      /* stop waits this long for in-flight requests (10000) */
   size_t match_cache;     /* rankings remembered across requests, shared by the
                              threads; 0 = off (default 16384; see docs/http.md) */
+  unsigned learn_wait_ms; /* a decision's answer waits this long for the learning
+                             layer that includes it (default 2000); past it the
+                             rebuild goes on in the background and the answer
+                             says "pending"; 0 = never wait (docs/http.md) */
   /* Provisioning (h_provision.c, docs/provision.md): the root files are
    * written under (<root>.provision/, beside the lake), or NULL to answer the provisioning
    * routes with 503.  ttl: seconds a ready file is kept (0: the library's

@@ -238,16 +238,15 @@ enum MHD_Result fm_h_review_decide(fm_http_req *r) {
     ret = fm_http_reply_rc(r, &err); /* CONFLICT -> 409, BUSY -> 503 */
   } else {
     /* learn from it at once: the next lookup of a sibling field ranks with
-     * the new layer (learn_ref.c); a failure does not undo the decision */
-    fm_error lerr;
-    fm_error_init(&lerr);
-    if (fm_http_learn_refresh(r->srv, st, &lerr))
-      fm_warn("http: learning layer not rebuilt: %s", lerr.msg);
+     * the new layer (learn_ref.c), unless the rebuild outlasts learn_wait_ms
+     * ("pending": it goes on); a failure does not undo the decision */
+    int learnt = fm_http_learn_request(r->srv, fm_http_server_opts(r->srv)->learn_wait_ms);
     const char *aname = "";
     for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
       if (actions[i].action == req.action) aname = actions[i].name;
-    json_t *extra = json_pack("{s:{s:s,s:I,s:s}}", "decision", "action", aname, "mapping_id",
-                              (json_int_t)mid, "by", req.by);
+    json_t *extra = json_pack("{s:{s:s,s:I,s:s,s:s}}", "decision", "action", aname, "mapping_id",
+                              (json_int_t)mid, "by", req.by, "learning",
+                              learnt ? "applied" : "pending");
     ret = extra ? reply_view(r, st, fid, extra)
                 : fm_http_reply_error(r, FM_EC_INTERNAL, "out of memory");
   }

@@ -262,10 +262,21 @@ fm_rc fm_http_worker_sync(fm_http_worker *w, fm_error *err);
 
 typedef struct fm_http_lref fm_http_lref; /* a reference-counted layer holder */
 typedef struct fm_http_learn_state {
-  pthread_mutex_t mu;       /* guards cur and every holder's refs */
+  pthread_mutex_t mu;       /* guards cur, every holder's refs and the
+                               learner's counters below */
   pthread_mutex_t build_mu; /* one rebuild at a time */
   fm_http_lref *cur;        /* NULL until the first build */
   uint64_t gen;             /* the last generation handed out */
+  /* The learner thread (with a database): decisions ask for a rebuild and
+   * wait for it up to learn_wait_ms; requests that arrive during a rebuild
+   * are served together by the next one. */
+  pthread_cond_t work;      /* wanted moved past built, or stop */
+  pthread_cond_t done;      /* built moved */
+  pthread_t thr;
+  int thr_ok, stop;
+  uint64_t wanted;          /* rebuilds asked for (one per decision) */
+  uint64_t built;           /* requests up to this one are in the layer */
+  uint64_t rebuilds;        /* rebuilds the learner ran */
 } fm_http_learn_state;
 /* The server's state (server.c). */
 fm_http_learn_state *fm_http_server_learn(fm_http_server *srv);
@@ -279,6 +290,20 @@ uint64_t fm_http_lref_gen(const fm_http_lref *h);          /* 0 for NULL */
 /* Rebuild the layer from the store's decisions (on st, the caller's
  * connection) for the current model and swap it in. */
 fm_rc fm_http_learn_refresh(fm_http_server *srv, fm_store *st, fm_error *err);
+/* Rebuild the layer from the database on a connection of its own (start,
+ * reload, the learner thread); a failure is logged and the old layer stays
+ * (server_reload.c). */
+void fm_http_learn_from_db(fm_http_server *srv);
+/* Start the learner thread (fm_http_learn_destroy stops and joins it). */
+fm_rc fm_http_learn_start(fm_http_server *srv, fm_error *err);
+/* After a decision committed: ask the learner for a layer that includes it
+ * and wait up to wait_ms for it.  1: it is in the served layer; 0: still
+ * being built (it will be, without another request).  Without a learner
+ * thread, rebuilds on a connection of its own and returns 1. */
+int fm_http_learn_request(fm_http_server *srv, unsigned wait_ms);
+/* The learner's counters, for /metrics: rebuilds run, and decisions not yet
+ * in the served layer. */
+void fm_http_learn_stats(const fm_http_server *srv, uint64_t *rebuilds, uint64_t *pending);
 
 /* ---- ranking cache (rank_cache.c) -------------------------------------- */
 

@@ -14,8 +14,20 @@
  * Generations number the holders; the ranking cache keys carry it, so a
  * ranking of an old layer is never served.
  *
+ * With a database, one learner thread runs the rebuilds that decisions ask
+ * for (fm_http_learn_request).  A rebuild ranks every decided query and
+ * costs about 0.5 ms per decided field on the Bloomberg model
+ * (tests/bench/bench_learn.c), so a store with thousands of decisions
+ * takes seconds: a decision's answer waits for its rebuild only up to
+ * learn_wait_ms, and the decisions made while a rebuild runs are served
+ * by the next one together, instead of each holding a worker thread for a
+ * rebuild of its own.
+ *
  * Ownership: every holder and layer is the server's. */
 #include "http_internal.h"
+
+#include <errno.h>
+#include <time.h>
 
 struct fm_http_lref {
   fm_http_server *srv;
@@ -28,11 +40,30 @@ struct fm_http_lref {
 void fm_http_learn_init(fm_http_learn_state *s) {
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->build_mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the waits' deadlines */
+  pthread_cond_init(&s->work, &ca);
+  pthread_cond_init(&s->done, &ca);
+  pthread_condattr_destroy(&ca);
   s->cur = NULL;
   s->gen = 0;
+  s->thr_ok = s->stop = 0;
+  s->wanted = s->built = s->rebuilds = 0;
 }
 
 void fm_http_learn_destroy(fm_http_server *srv, fm_http_learn_state *s) {
+  if (s->thr_ok) { /* a rebuild under way finishes first */
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_cond_broadcast(&s->work);
+    pthread_cond_broadcast(&s->done);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thr, NULL);
+    s->thr_ok = 0;
+  }
+  pthread_cond_destroy(&s->work);
+  pthread_cond_destroy(&s->done);
   fm_http_learn_release(srv, s->cur);
   s->cur = NULL;
   pthread_mutex_destroy(&s->mu);
@@ -87,4 +118,68 @@ fm_rc fm_http_learn_refresh(fm_http_server *srv, fm_store *st, fm_error *err) {
   fm_http_learn_release(srv, old);
   pthread_mutex_unlock(&s->build_mu);
   return FM_OK;
+}
+
+/* The learner: waits for requests, then rebuilds once for all of them on a
+ * connection of its own (fm_http_learn_from_db logs a failure and keeps the
+ * old layer; its waiters are released either way). */
+static void *learner(void *arg) {
+  fm_http_server *srv = arg;
+  fm_http_learn_state *s = fm_http_server_learn(srv);
+  pthread_mutex_lock(&s->mu);
+  for (;;) {
+    while (!s->stop && s->built >= s->wanted) pthread_cond_wait(&s->work, &s->mu);
+    if (s->stop) break;
+    uint64_t upto = s->wanted; /* every request made before the build reads */
+    pthread_mutex_unlock(&s->mu);
+    fm_http_learn_from_db(srv);
+    pthread_mutex_lock(&s->mu);
+    s->built = upto;
+    s->rebuilds++;
+    pthread_cond_broadcast(&s->done);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+fm_rc fm_http_learn_start(fm_http_server *srv, fm_error *err) {
+  fm_http_learn_state *s = fm_http_server_learn(srv);
+  if (s->thr_ok) return FM_OK;
+  if (pthread_create(&s->thr, NULL, learner, srv) != 0)
+    return fm_error_set(err, FM_ERR_INTERNAL, "http: cannot start the learning thread");
+  s->thr_ok = 1;
+  return FM_OK;
+}
+
+int fm_http_learn_request(fm_http_server *srv, unsigned wait_ms) {
+  fm_http_learn_state *s = fm_http_server_learn(srv);
+  if (!s->thr_ok) {
+    fm_http_learn_from_db(srv);
+    return 1;
+  }
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_sec += wait_ms / 1000;
+  until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&s->mu);
+  uint64_t mine = ++s->wanted;
+  pthread_cond_signal(&s->work);
+  while (wait_ms && !s->stop && s->built < mine)
+    if (pthread_cond_timedwait(&s->done, &s->mu, &until) == ETIMEDOUT) break;
+  int in = s->built >= mine;
+  pthread_mutex_unlock(&s->mu);
+  return in;
+}
+
+void fm_http_learn_stats(const fm_http_server *srv, uint64_t *rebuilds, uint64_t *pending) {
+  /* reads only; the cast is for the mutex, which a reader locks too */
+  fm_http_learn_state *s = fm_http_server_learn((fm_http_server *)srv);
+  pthread_mutex_lock(&s->mu);
+  *rebuilds = s->rebuilds;
+  *pending = s->wanted - s->built;
+  pthread_mutex_unlock(&s->mu);
 }

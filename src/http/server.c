@@ -88,6 +88,7 @@ void fm_http_opts_default(fm_http_opts *o) {
   o->max_batch = 100;
   o->drain_ms = 10000;
   o->match_cache = 16384;
+  o->learn_wait_ms = 2000;
 }
 
 /* ---- per-thread worker state ------------------------------------------ */
@@ -609,6 +610,7 @@ fm_rc fm_http_server_start(const fm_http_opts *opts, const fm_model *model,
     if (!rc) fm_store_close(st);
   }
   if (!rc) fm_http_learn_from_db(srv);
+  if (!rc && db_path) rc = fm_http_learn_start(srv, err);
   if (!rc) rc = fm_jobs_batch_new(&srv->batch, err);
   if (!rc) {
     if (pthread_key_create(&srv->key, worker_free) != 0)

@@ -59,8 +59,4 @@ void fm_http_metrics_record(fm_http_server *srv, int route, unsigned status, dou
  * from its bucket; 0 when it must get 429 (server_auth.c; any thread). */
 int fm_http_rate_ok(fm_http_server *srv, fm_http_req *r);
 
-/* Rebuild the learning layer from the database on a connection of its own
- * (start, reload); a failure is logged (server_reload.c). */
-void fm_http_learn_from_db(fm_http_server *srv);
-
 #endif

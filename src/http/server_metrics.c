@@ -134,6 +134,17 @@ fm_rc fm_http_metrics_write(const fm_http_server *srv, fm_buf *b) {
                        "# TYPE fm_http_match_cache_capacity gauge\n"
                        "fm_http_match_cache_capacity %zu\n",
                        (unsigned long long)hits, (unsigned long long)misses, cap);
+  uint64_t rebuilds, pending;
+  fm_http_learn_stats(srv, &rebuilds, &pending);
+  if (!rc)
+    rc = fm_buf_printf(b,
+                       "# HELP fm_http_learn_rebuilds_total Learning-layer rebuilds run for decisions.\n"
+                       "# TYPE fm_http_learn_rebuilds_total counter\n"
+                       "fm_http_learn_rebuilds_total %llu\n"
+                       "# HELP fm_http_learn_pending Decisions not yet in the served learning layer.\n"
+                       "# TYPE fm_http_learn_pending gauge\n"
+                       "fm_http_learn_pending %llu\n",
+                       (unsigned long long)rebuilds, (unsigned long long)pending);
   long conns, inflight;
   fm_http_load(srv, &conns, &inflight);
   if (!rc)

@@ -2,7 +2,7 @@
 # test_learn.sh: learning from decisions end to end (docs/scoring.md):
 # `simulate --json` keys and determinism for a seed, `train --db` reading
 # the decisions, and `serve` re-ranking a sibling field after a decision,
-# without a restart.  Fixture: tests/data/learn (every glossary total has a
+# without a restart (waiting for the rebuild, or with --learn-wait 0 not).  Fixture: tests/data/learn (every glossary total has a
 # "Supplemental" twin; the XR_ fields' answers are the twins).
 #   FIELDMATCH=build/fieldmatch bash tests/cli/test_learn.sh
 set -u
@@ -145,6 +145,8 @@ else
     c=$(curl -s -o "$T/body" -w '%{http_code}' "${H[@]}" -d "{\"action\":\"pick\",\"ref\":\"${d#*:}\"}" \
       "$B/v1/review/bloomberg/${d%%:*}/decisions")
     expect_eq "decision ${d%%:*} 200" "$c" 200
+    expect_eq "decision ${d%%:*}: in the layer when answered" \
+      "$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['decision']['learning'])" "$T/body")" applied
   done
   expect_eq "after: the sibling's Supplemental twin first" "$(first XR_TOT_LIAB)" SUPL
   expect_eq "a field without the XR words is unchanged" "$(first TOT_LIAB)" TOTL
@@ -158,6 +160,38 @@ else
   PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$T/log2")
   B=http://127.0.0.1:$PORT
   expect_eq "after a restart: learnt from the store" "$(first XR_TOT_LIAB)" SUPL
+  kill $PID; wait $PID 2>/dev/null; PID=
+
+  # --learn-wait 0: the answers do not wait for the rebuild ("pending"); the
+  # learner thread builds the layer anyway, and /metrics counts it
+  run "$FM" serve --model "$T/m0.fmm" --db "$DB2" --learn-wait -1
+  expect_rc "--learn-wait -1 is usage" 2
+  DB3=$T/db3.sqlite
+  "$FM" import --config "$CONF" --db "$DB3" >/dev/null 2>&1
+  ANA=$("$FM" token create --db "$DB3" --role analyst --owner ana 2>/dev/null)
+  H=(-H "Authorization: Bearer $ANA")
+  "$FM" serve --model "$T/m0.fmm" --db "$DB3" --listen 127.0.0.1:0 --threads 2 --learn-wait 0 \
+    2>"$T/log3" & PID=$!
+  wait_for "the --learn-wait 0 server to log its port" 60 grep -q "listening on port" "$T/log3"
+  PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$T/log3")
+  B=http://127.0.0.1:$PORT
+  expect_eq "no wait, before: the plain total first" "$(first XR_TOT_LIAB)" TOTL
+  for d in XR_TOT_ASSETS:SUPA XR_TOT_EQUITY:SUPE; do
+    c=$(curl -s -o "$T/body" -w '%{http_code}' "${H[@]}" -d "{\"action\":\"pick\",\"ref\":\"${d#*:}\"}" \
+      "$B/v1/review/bloomberg/${d%%:*}/decisions")
+    expect_eq "no wait: decision ${d%%:*} 200" "$c" 200
+    expect_eq "no wait: decision ${d%%:*} answered before its layer" \
+      "$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['decision']['learning'])" "$T/body")" pending
+  done
+  twin_first() { [[ "$(first XR_TOT_LIAB)" == SUPL ]]; }
+  wait_for "the learner to apply both decisions" 60 twin_first
+  learnt() {
+    curl -s "$B/metrics" >"$T/metrics"
+    grep -q '^fm_http_learn_pending 0$' "$T/metrics" &&
+      awk '$1 == "fm_http_learn_rebuilds_total" && $2 >= 1 { f = 1 } END { exit !f }' "$T/metrics"
+  }
+  wait_for "/metrics: rebuilds counted, none pending" 60 learnt
+  kill $PID; wait $PID 2>/dev/null; PID=
 fi
 
 echo "test_learn: $passed passed, $failed failed"
