@@ -12,6 +12,8 @@
 #     up to 1.5x over minutes, so one run says little), peak RSS, model size;
 #   - one lookup on a loaded model (tests/bench/bench_lookup.c): mean, p50,
 #     p99 microseconds, for a field encoded afresh and by id;
+#   - one rebuild of the learning layer after 100 .. 20000 decisions
+#     (tests/bench/bench_learn.c), beside the server's --learn-wait;
 #   - the peer, ../shared/peers/sklearn_lsa.py, with LSA and with --no-svd
 #     (plain TF-IDF): wall time and peak RSS of each whole process, plus its
 #     own stage seconds; and a per-lookup proxy for it (one query row against
@@ -36,7 +38,7 @@ golds=("$shared"/gold/*.tsv)
 
 echo "== build (build/, RelWithDebInfo)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target fieldmatch-cli bench_lookup >/dev/null
+cmake --build build -j"$(nproc)" --target fieldmatch-cli bench_lookup bench_learn >/dev/null
 fm=build/fieldmatch
 
 tmp=$(mktemp -d)
@@ -98,6 +100,10 @@ echo "== lookup latency (bench_lookup: ~2000 query ids, k=10)"
 build/tests/bench_lookup "$tmp/bbg.fmm" 2000 5 10 | tee "$tmp/lookup.out"
 read -r l_mean l_p50 l_p99 < <(awk '/^latency:/ {print $3, $6, $9}' "$tmp/lookup.out")
 read -r i_mean i_p50 i_p99 < <(awk '/^by id:/ {print $4, $7, $10}' "$tmp/lookup.out")
+
+echo
+echo "== learning-layer rebuild (bench_learn: one rebuild after n decisions, against --learn-wait)"
+build/tests/bench_learn "$tmp/bbg.fmm" 100 1000 5000 20000
 
 echo
 echo "== fieldmatch eval --json"
