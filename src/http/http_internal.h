@@ -297,8 +297,9 @@ void fm_http_learn_from_db(fm_http_server *srv);
 /* Start the learner thread (fm_http_learn_destroy stops and joins it). */
 fm_rc fm_http_learn_start(fm_http_server *srv, fm_error *err);
 /* After a decision committed: ask the learner for a layer that includes it
- * and wait up to wait_ms for it.  1: it is in the served layer; 0: still
- * being built (it will be, without another request).  Without a learner
+ * and wait up to wait_ms for it.  1: a rebuild that includes it has run
+ * (one that failed was logged and kept the old layer, as at start); 0:
+ * still being built (it will be, without another request).  Without a learner
  * thread, rebuilds on a connection of its own and returns 1. */
 int fm_http_learn_request(fm_http_server *srv, unsigned wait_ms);
 /* The learner's counters, for /metrics: rebuilds run, and decisions not yet
