@@ -16,7 +16,7 @@
  *
  * With a database, one learner thread runs the rebuilds that decisions ask
  * for (fm_http_learn_request).  A rebuild ranks every decided query and
- * costs about 0.5 ms per decided field on the Bloomberg model
+ * costs about 0.3 ms per decided field on the Bloomberg model
  * (tests/bench/bench_learn.c), so a store with thousands of decisions
  * takes seconds: a decision's answer waits for its rebuild only up to
  * learn_wait_ms, and the decisions made while a rebuild runs are served
