@@ -299,8 +299,8 @@ fm_rc fm_http_learn_start(fm_http_server *srv, fm_error *err);
 /* After a decision committed: ask the learner for a layer that includes it
  * and wait up to wait_ms for it.  1: a rebuild that includes it has run
  * (one that failed was logged and kept the old layer, as at start); 0:
- * still being built (it will be, without another request).  Without a learner
- * thread, rebuilds on a connection of its own and returns 1. */
+ * still being built (it will be, without another request).  The thread
+ * runs whenever the server has a database, the only way to decide. */
 int fm_http_learn_request(fm_http_server *srv, unsigned wait_ms);
 /* The learner's counters, for /metrics: rebuilds run, and decisions not yet
  * in the served layer. */

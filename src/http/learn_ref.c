@@ -153,10 +153,7 @@ fm_rc fm_http_learn_start(fm_http_server *srv, fm_error *err) {
 
 int fm_http_learn_request(fm_http_server *srv, unsigned wait_ms) {
   fm_http_learn_state *s = fm_http_server_learn(srv);
-  if (!s->thr_ok) {
-    fm_http_learn_from_db(srv);
-    return 1;
-  }
+  if (!s->thr_ok) return 0; /* no database: no decision reaches here */
   struct timespec until;
   clock_gettime(CLOCK_MONOTONIC, &until);
   until.tv_sec += wait_ms / 1000;

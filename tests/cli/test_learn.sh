@@ -133,21 +133,33 @@ else
   "$FM" import --config "$CONF" --db "$DB2" >/dev/null 2>&1
   ANA=$("$FM" token create --db "$DB2" --role analyst --owner ana 2>/dev/null)
   ADM=$("$FM" token create --db "$DB2" --role admin --owner ada 2>/dev/null)
-  "$FM" serve --model "$T/m0.fmm" --db "$DB2" --listen 127.0.0.1:0 --threads 2 2>"$T/log" & PID=$!
-  wait_for "the server to log its port" 60 grep -q "listening on port" "$T/log"
-  PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$T/log")
-  B=http://127.0.0.1:$PORT
+  # serve_on NAME DB [serve options...]: start a server on any free port
+  # (PID, B); its log is $T/NAME
+  serve_on() {
+    local log=$T/$1 db=$2
+    shift 2
+    "$FM" serve --model "$T/m0.fmm" --db "$db" --listen 127.0.0.1:0 --threads 2 "$@" 2>"$log" & PID=$!
+    wait_for "the server ($log) to log its port" 60 grep -q "listening on port" "$log"
+    B=http://127.0.0.1:$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$log")
+  }
+  # pick_twins LABEL LEARNING: pick the Supplemental twin of two XR_ fields;
+  # each answer is 200 and says "learning": LEARNING
+  pick_twins() {
+    local d c
+    for d in XR_TOT_ASSETS:SUPA XR_TOT_EQUITY:SUPE; do
+      c=$(curl -s -o "$T/body" -w '%{http_code}' "${H[@]}" -d "{\"action\":\"pick\",\"ref\":\"${d#*:}\"}" \
+        "$B/v1/review/bloomberg/${d%%:*}/decisions")
+      expect_eq "$1decision ${d%%:*} 200" "$c" 200
+      expect_eq "$1decision ${d%%:*}: learning $2" \
+        "$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['decision']['learning'])" "$T/body")" "$2"
+    done
+  }
+  serve_on log "$DB2"
   H=(-H "Authorization: Bearer $ANA")
   first() { curl -s "${H[@]}" "$B/v1/match?field=$1&k=3" | python3 -c "import json,sys; print(json.load(sys.stdin)['candidates'][0]['id'])"; }
   expect_eq "before: the plain total first" "$(first XR_TOT_LIAB)" TOTL
   expect_eq "before (cached)" "$(first XR_TOT_LIAB)" TOTL
-  for d in XR_TOT_ASSETS:SUPA XR_TOT_EQUITY:SUPE; do
-    c=$(curl -s -o "$T/body" -w '%{http_code}' "${H[@]}" -d "{\"action\":\"pick\",\"ref\":\"${d#*:}\"}" \
-      "$B/v1/review/bloomberg/${d%%:*}/decisions")
-    expect_eq "decision ${d%%:*} 200" "$c" 200
-    expect_eq "decision ${d%%:*}: in the layer when answered" \
-      "$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['decision']['learning'])" "$T/body")" applied
-  done
+  pick_twins "" applied # in the layer when answered
   expect_eq "after: the sibling's Supplemental twin first" "$(first XR_TOT_LIAB)" SUPL
   expect_eq "a field without the XR words is unchanged" "$(first TOT_LIAB)" TOTL
   c=$(curl -s -o "$T/body" -w '%{http_code}' -X POST -H "Authorization: Bearer $ADM" "$B/v1/admin/model/reload")
@@ -155,10 +167,7 @@ else
   expect_eq "after a reload: the layer is rebuilt for the new model" "$(first XR_TOT_LIAB)" SUPL
   kill $PID; wait $PID 2>/dev/null; PID=
   # a restart learns from the same decisions
-  "$FM" serve --model "$T/m0.fmm" --db "$DB2" --listen 127.0.0.1:0 --threads 2 2>"$T/log2" & PID=$!
-  wait_for "the restarted server to log its port" 60 grep -q "listening on port" "$T/log2"
-  PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$T/log2")
-  B=http://127.0.0.1:$PORT
+  serve_on log2 "$DB2"
   expect_eq "after a restart: learnt from the store" "$(first XR_TOT_LIAB)" SUPL
   kill $PID; wait $PID 2>/dev/null; PID=
 
@@ -170,19 +179,9 @@ else
   "$FM" import --config "$CONF" --db "$DB3" >/dev/null 2>&1
   ANA=$("$FM" token create --db "$DB3" --role analyst --owner ana 2>/dev/null)
   H=(-H "Authorization: Bearer $ANA")
-  "$FM" serve --model "$T/m0.fmm" --db "$DB3" --listen 127.0.0.1:0 --threads 2 --learn-wait 0 \
-    2>"$T/log3" & PID=$!
-  wait_for "the --learn-wait 0 server to log its port" 60 grep -q "listening on port" "$T/log3"
-  PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$T/log3")
-  B=http://127.0.0.1:$PORT
+  serve_on log3 "$DB3" --learn-wait 0
   expect_eq "no wait, before: the plain total first" "$(first XR_TOT_LIAB)" TOTL
-  for d in XR_TOT_ASSETS:SUPA XR_TOT_EQUITY:SUPE; do
-    c=$(curl -s -o "$T/body" -w '%{http_code}' "${H[@]}" -d "{\"action\":\"pick\",\"ref\":\"${d#*:}\"}" \
-      "$B/v1/review/bloomberg/${d%%:*}/decisions")
-    expect_eq "no wait: decision ${d%%:*} 200" "$c" 200
-    expect_eq "no wait: decision ${d%%:*} answered before its layer" \
-      "$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['decision']['learning'])" "$T/body")" pending
-  done
+  pick_twins "no wait: " pending # answered before its layer
   twin_first() { [[ "$(first XR_TOT_LIAB)" == SUPL ]]; }
   wait_for "the learner to apply both decisions" 60 twin_first
   learnt() {

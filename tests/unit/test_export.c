@@ -309,16 +309,13 @@ static void test_alloc_faults(void) {
 }
 
 int main(void) {
-  snprintf(dir, sizeof dir, "/tmp/fm_export_XXXXXX");
-  if (!mkdtemp(dir)) return 1;
+  if (scratch_make("fm_export_")) return 1;
   FM_RUN(test_csv_quoting_and_order);
   FM_RUN(test_json_formats);
   FM_RUN(test_filters);
   FM_RUN(test_with_candidates);
   FM_RUN(test_streaming_sink);
   FM_RUN(test_alloc_faults);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (system(cmd)) return 1;
+  scratch_remove();
   FM_TEST_EXIT();
 }

@@ -10,7 +10,6 @@
 #include "fm_test_export.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 /* ---- import-mappings ------------------------------------------------------- */
@@ -284,16 +283,13 @@ static void test_import_alloc_faults(void) {
 }
 
 int main(void) {
-  snprintf(dir, sizeof dir, "/tmp/fm_imap_XXXXXX");
-  if (!mkdtemp(dir)) return 1;
+  if (scratch_make("fm_imap_")) return 1;
   FM_RUN(test_import_validation);
   FM_RUN(test_import_dry_run_and_apply);
   FM_RUN(test_import_malformed);
   FM_RUN(test_round_trip);
   FM_RUN(test_import_busy_retry);
   FM_RUN(test_import_alloc_faults);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (system(cmd)) return 1;
+  scratch_remove();
   FM_TEST_EXIT();
 }

@@ -88,22 +88,23 @@ static void test_pairs_not_mined(void) {
   CHECK(write_text(tmp("pm-pairs.tsv"), "bloomberg_field\trefinitiv_field\n"
                                         "BB_QWDG\tQZ1\nCC_QWDG_VAL\tQZ2\n") == 0);
   size_t nabbrev[2] = {0, 0}, npairs[2] = {9, 9};
+  fm_model *m[2];
+  /* without pairs, then the same config extended with them */
+  m[0] = train_json("pm", "[{\"vendor\": \"refinitiv\", \"format\": \"csv\", \"path\": \"pm-refs.csv\"}]",
+                    "[{\"vendor\": \"bloomberg\", \"format\": \"csv\", \"path\": \"pm-qrys.csv\"}]",
+                    "{\"dims\": 2, \"calibration_folds\": 0}", 0);
+  char json[512];
+  snprintf(json, sizeof json, "{\"extends\": \"%s\", \"train_pairs\": [\"pm-pairs.tsv\"]}",
+           tmp("pm.json"));
+  CHECK(write_text(tmp("pm-pairs.json"), json) == 0);
+  m[1] = train_file(tmp("pm-pairs.json"), 0, NULL);
   for (int with = 0; with < 2; with++) {
-    char json[1024];
-    snprintf(json, sizeof json,
-             "{\"name\": \"pm\", \"reference\": [{\"vendor\": \"refinitiv\", \"format\": \"csv\","
-             " \"path\": \"pm-refs.csv\"}], \"query\": [{\"vendor\": \"bloomberg\", \"format\":"
-             " \"csv\", \"path\": \"pm-qrys.csv\"}], %s \"abbreviations\":"
-             " \"%s/data/abbreviations.tsv\", \"model\": {\"dims\": 2, \"calibration_folds\": 0}}",
-             with ? "\"train_pairs\": [\"pm-pairs.tsv\"]," : "", getcwd((char[4096]){0}, 4096));
-    CHECK(write_text(tmp("pm.json"), json) == 0);
-    fm_model *m = train_file(tmp("pm.json"), 0, NULL);
-    if (!m) continue;
+    if (!m[with]) continue;
     fm_model_info info;
-    fm_model_info_get(m, &info);
+    fm_model_info_get(m[with], &info);
     nabbrev[with] = info.nabbrev;
     npairs[with] = info.ntrain_pairs;
-    fm_model_close(m);
+    fm_model_close(m[with]);
   }
   CHECK(nabbrev[0] > 0);
   CHECK(nabbrev[1] == nabbrev[0]);
